@@ -1,0 +1,516 @@
+//! Per-descriptor readiness state shared by a reactor and its [`Registration`]s.
+
+use std::cell::Cell;
+use std::fmt;
+use std::io;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+/// Readiness bit for the read direction (see [`Source::armed`]).
+const READ: u8 = 0b01;
+/// Readiness bit for the write direction (see [`Source::armed`]).
+const WRITE: u8 = 0b10;
+
+/// One direction (read or write) of a registered descriptor.
+#[derive(Default)]
+struct Direction {
+    /// The reactor saw readiness that no operation has consumed yet.
+    ready: Cell<bool>,
+    /// The task waiting for the next readiness event.
+    waker: Cell<Option<Waker>>,
+}
+
+impl Direction {
+    fn poll(&self, cx: &mut Context<'_>) -> bool {
+        if self.ready.get() {
+            return true;
+        }
+        match self.waker.take() {
+            Some(w) if w.will_wake(cx.waker()) => self.waker.set(Some(w)),
+            _ => self.waker.set(Some(cx.waker().clone())),
+        }
+        false
+    }
+
+    fn has_waiter(&self) -> bool {
+        let w = self.waker.take();
+        let has = w.is_some();
+        self.waker.set(w);
+        has
+    }
+}
+
+/// The readiness state of one registered file descriptor.
+///
+/// A reactor creates one per registration and hands it out inside a [`Registration`]. When an
+/// event arrives, the reactor calls [`Source::set_ready`], which marks the direction ready and
+/// collects its waker. Reactor implementations use this type; users go through
+/// [`Registration`].
+///
+/// Readiness starts *set* in both directions: a fresh descriptor is tried optimistically, and
+/// the first `WouldBlock` clears it (see [`Registration::poll_read_with`]).
+///
+/// # Examples
+///
+/// ```
+/// use std::task::{Context, Waker};
+/// use aio_reactor::Source;
+///
+/// let source = Source::new(0, 7);
+/// assert_eq!(source.key(), 7);
+/// source.clear_readable();
+/// let mut wakers = Vec::new();
+/// source.set_ready(true, false, &mut wakers);
+/// assert!(source.is_readable());
+/// ```
+pub struct Source {
+    fd: RawFd,
+    key: usize,
+    read: Direction,
+    write: Direction,
+    armed: Cell<u8>,
+}
+
+impl Source {
+    /// A source for `fd`, identified in the reactor's events by `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let source = aio_reactor::Source::new(3, 42);
+    /// assert_eq!((source.fd(), source.key()), (3, 42));
+    /// ```
+    pub fn new(fd: RawFd, key: usize) -> Source {
+        let source = Source {
+            fd,
+            key,
+            read: Direction::default(),
+            write: Direction::default(),
+            armed: Cell::new(0),
+        };
+        source.read.ready.set(true);
+        source.write.ready.set(true);
+        source
+    }
+
+    /// The registered file descriptor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(aio_reactor::Source::new(5, 0).fd(), 5);
+    /// ```
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// The key the reactor uses for this source in its events.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(aio_reactor::Source::new(5, 9).key(), 9);
+    /// ```
+    pub fn key(&self) -> usize {
+        self.key
+    }
+
+    /// Records an event: marks the given directions ready and moves their wakers into
+    /// `wakers`, for the reactor to wake once it has released its own state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let source = aio_reactor::Source::new(0, 0);
+    /// let mut wakers = Vec::new();
+    /// source.set_ready(false, true, &mut wakers);
+    /// assert!(source.is_writable());
+    /// ```
+    pub fn set_ready(&self, readable: bool, writable: bool, wakers: &mut Vec<Waker>) {
+        for (hit, dir) in [(readable, &self.read), (writable, &self.write)] {
+            if hit {
+                dir.ready.set(true);
+                wakers.extend(dir.waker.take());
+            }
+        }
+    }
+
+    /// Whether read readiness is recorded and not yet consumed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let source = aio_reactor::Source::new(0, 0);
+    /// assert!(source.is_readable()); // optimistic until the first WouldBlock
+    /// source.clear_readable();
+    /// assert!(!source.is_readable());
+    /// ```
+    pub fn is_readable(&self) -> bool {
+        self.read.ready.get()
+    }
+
+    /// Whether write readiness is recorded and not yet consumed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let source = aio_reactor::Source::new(0, 0);
+    /// source.clear_writable();
+    /// assert!(!source.is_writable());
+    /// ```
+    pub fn is_writable(&self) -> bool {
+        self.write.ready.get()
+    }
+
+    /// Forgets read readiness: the next [`Registration::poll_readable`] waits for a new event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let source = aio_reactor::Source::new(0, 0);
+    /// source.clear_readable();
+    /// assert!(!source.is_readable());
+    /// ```
+    pub fn clear_readable(&self) {
+        self.read.ready.set(false);
+    }
+
+    /// Forgets write readiness: the next [`Registration::poll_writable`] waits for a new event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let source = aio_reactor::Source::new(0, 0);
+    /// source.clear_writable();
+    /// assert!(!source.is_writable());
+    /// ```
+    pub fn clear_writable(&self) {
+        self.write.ready.set(false);
+    }
+
+    /// Which directions have a task waiting: `(read, write)`. A oneshot reactor arms exactly
+    /// these.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(aio_reactor::Source::new(0, 0).waiting(), (false, false));
+    /// ```
+    pub fn waiting(&self) -> (bool, bool) {
+        (self.read.has_waiter(), self.write.has_waiter())
+    }
+
+    /// Interest bits a reactor last armed in the kernel (bit 0 read, bit 1 write), for reactors
+    /// that must re-arm after every event. Edge-triggered reactors ignore it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let source = aio_reactor::Source::new(0, 0);
+    /// source.set_armed(0b11);
+    /// assert_eq!(source.armed(), 0b11);
+    /// ```
+    pub fn armed(&self) -> u8 {
+        self.armed.get()
+    }
+
+    /// Records which interest bits are armed in the kernel (see [`Source::armed`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let source = aio_reactor::Source::new(0, 0);
+    /// source.set_armed(0b01);
+    /// assert_eq!(source.armed(), 0b01);
+    /// ```
+    pub fn set_armed(&self, bits: u8) {
+        self.armed.set(bits);
+    }
+
+    /// The interest bits [`Source::waiting`] asks for, in the encoding of [`Source::armed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(aio_reactor::Source::new(0, 0).wanted(), 0);
+    /// ```
+    pub fn wanted(&self) -> u8 {
+        let (r, w) = self.waiting();
+        (if r { READ } else { 0 }) | (if w { WRITE } else { 0 })
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source")
+            .field("fd", &self.fd)
+            .field("key", &self.key)
+            .field("readable", &self.is_readable())
+            .field("writable", &self.is_writable())
+            .finish()
+    }
+}
+
+/// The reactor side of a [`Registration`]: what a registration asks of the reactor that made
+/// it. Implemented by reactors, not by users.
+///
+/// # Examples
+///
+/// A driver for a reactor that never needs to re-arm (edge-triggered) and has nothing to undo:
+///
+/// ```
+/// use std::{io, rc::Rc};
+/// use aio_reactor::{Driver, Registration, Source};
+///
+/// struct Edge;
+/// impl Driver for Edge {
+///     fn arm(&self, _: &Source) -> io::Result<()> { Ok(()) }
+///     fn deregister(&self, _: &Source) {}
+/// }
+/// let registration = Registration::new(Rc::new(Source::new(0, 0)), Rc::new(Edge));
+/// assert_eq!(registration.fd(), 0);
+/// ```
+pub trait Driver {
+    /// A task started waiting on `source` (its [`Source::wanted`] may have grown): make sure the
+    /// kernel will report the directions it waits for.
+    ///
+    /// # Errors
+    ///
+    /// The OS error from re-arming the descriptor; it is returned to the waiting task.
+    fn arm(&self, source: &Source) -> io::Result<()>;
+
+    /// The registration is being dropped: remove the descriptor from the poller. Called while
+    /// the descriptor is still open.
+    fn deregister(&self, source: &Source);
+}
+
+/// A registered file descriptor. Dropping it removes the descriptor from the reactor.
+///
+/// Obtained from [`Reactor::register`](crate::Reactor::register), or owned by an
+/// [`AsyncFd`](crate::AsyncFd) together with the I/O object.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::unix::net::UnixStream;
+/// use std::task::{Context, Waker};
+/// use aio_reactor::{AsyncFd, PollingReactor};
+///
+/// let reactor = PollingReactor::new()?;
+/// let (a, _b) = UnixStream::pair()?;
+/// a.set_nonblocking(true)?;
+/// let a = AsyncFd::new(&reactor, a)?;
+/// let mut cx = Context::from_waker(Waker::noop());
+/// // A fresh socket has room in its send buffer: the write goes through at once.
+/// let poll = a.registration().poll_write_with(&mut cx, || a.get_ref().write(b"hi"));
+/// assert!(matches!(poll, std::task::Poll::Ready(Ok(2))));
+/// # std::io::Result::Ok(())
+/// ```
+pub struct Registration {
+    source: Rc<Source>,
+    driver: Rc<dyn Driver>,
+}
+
+impl Registration {
+    /// Ties a source to the driver that deregisters it. For reactor implementations.
+    ///
+    /// # Examples
+    ///
+    /// See [`Driver`].
+    pub fn new(source: Rc<Source>, driver: Rc<dyn Driver>) -> Registration {
+        Registration { source, driver }
+    }
+
+    /// The registered file descriptor.
+    ///
+    /// # Examples
+    ///
+    /// See [`Driver`].
+    pub fn fd(&self) -> RawFd {
+        self.source.fd
+    }
+
+    /// The shared readiness state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::{io, rc::Rc};
+    /// # use aio_reactor::{Driver, Registration, Source};
+    /// # struct Edge;
+    /// # impl Driver for Edge {
+    /// #     fn arm(&self, _: &Source) -> io::Result<()> { Ok(()) }
+    /// #     fn deregister(&self, _: &Source) {}
+    /// # }
+    /// let registration = Registration::new(Rc::new(Source::new(0, 3)), Rc::new(Edge));
+    /// assert_eq!(registration.source().key(), 3);
+    /// ```
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Ready when the descriptor may be readable; otherwise stores the waker, which the next
+    /// read event wakes.
+    ///
+    /// Readiness can be spurious: if the read then fails with `WouldBlock`, call
+    /// [`clear_readable`](Registration::clear_readable) and poll again
+    /// ([`poll_read_with`](Registration::poll_read_with) does exactly that).
+    ///
+    /// # Errors
+    ///
+    /// An OS error from arming the descriptor in the poller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use std::task::{Context, Waker};
+    /// use aio_reactor::{AsyncFd, PollingReactor};
+    ///
+    /// let reactor = PollingReactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// let a = AsyncFd::new(&reactor, a)?;
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// a.registration().clear_readable();
+    /// assert!(a.registration().poll_readable(&mut cx).is_pending());
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.source.read.poll(cx) {
+            return Poll::Ready(Ok(()));
+        }
+        match self.driver.arm(&self.source) {
+            Ok(()) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Ready when the descriptor may be writable; otherwise stores the waker, which the next
+    /// write event wakes. Readiness can be spurious, as for
+    /// [`poll_readable`](Registration::poll_readable).
+    ///
+    /// # Errors
+    ///
+    /// An OS error from arming the descriptor in the poller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use std::task::{Context, Waker};
+    /// use aio_reactor::{AsyncFd, PollingReactor};
+    ///
+    /// let reactor = PollingReactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// let a = AsyncFd::new(&reactor, a)?;
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(a.registration().poll_writable(&mut cx).is_ready());
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.source.write.poll(cx) {
+            return Poll::Ready(Ok(()));
+        }
+        match self.driver.arm(&self.source) {
+            Ok(()) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Forgets read readiness, after an operation reported `WouldBlock`.
+    ///
+    /// # Examples
+    ///
+    /// See [`poll_readable`](Registration::poll_readable).
+    pub fn clear_readable(&self) {
+        self.source.clear_readable();
+    }
+
+    /// Forgets write readiness, after an operation reported `WouldBlock`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use std::task::{Context, Waker};
+    /// use aio_reactor::{AsyncFd, PollingReactor};
+    ///
+    /// let reactor = PollingReactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let a = AsyncFd::new(&reactor, a)?;
+    /// a.registration().clear_writable();
+    /// assert!(!a.registration().source().is_writable());
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn clear_writable(&self) {
+        self.source.clear_writable();
+    }
+
+    /// Runs a non-blocking read operation `op` until it does not report `WouldBlock`, waiting
+    /// for read readiness in between.
+    ///
+    /// # Errors
+    ///
+    /// Any error of `op` other than `WouldBlock`, or an error arming the descriptor.
+    ///
+    /// # Examples
+    ///
+    /// See the [crate-level example](crate).
+    pub fn poll_read_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            if let Err(e) = std::task::ready!(self.poll_readable(cx)) {
+                return Poll::Ready(Err(e));
+            }
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readable(),
+                res => return Poll::Ready(res),
+            }
+        }
+    }
+
+    /// Runs a non-blocking write operation `op` until it does not report `WouldBlock`,
+    /// waiting for write readiness in between.
+    ///
+    /// # Errors
+    ///
+    /// Any error of `op` other than `WouldBlock`, or an error arming the descriptor.
+    ///
+    /// # Examples
+    ///
+    /// See [`Registration`].
+    pub fn poll_write_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            if let Err(e) = std::task::ready!(self.poll_writable(cx)) {
+                return Poll::Ready(Err(e));
+            }
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_writable(),
+                res => return Poll::Ready(res),
+            }
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.driver.deregister(&self.source);
+    }
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Registration").field(&self.source).finish()
+    }
+}

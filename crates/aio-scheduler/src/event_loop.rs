@@ -1,0 +1,1249 @@
+//! The event loop: asyncio's `BaseEventLoop`, with `run_once` as the algorithm.
+
+use std::any::{Any, TypeId};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
+
+use aio_reactor::{Notify, PollingReactor, Reactor};
+use async_task::Runnable;
+use concurrent_queue::{ConcurrentQueue, PushError};
+
+use crate::handle::{Callback, CallbackCell, ThreadsafeCallback, ThreadsafeCell};
+use crate::{Error, Handle, IntoDelay, ThreadsafeHandle, TimerHandle, TimerHeap};
+
+/// asyncio's `MAXIMUM_SELECT_TIMEOUT`: the longest single wait in the reactor.
+const MAX_SELECT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// While the ready queue is busy, the reactor is polled (without blocking) once this many
+/// callbacks have run since the last poll, instead of once per iteration: a zero-timeout poll
+/// costs several system calls, and a busy loop would otherwise spend most of its time there.
+/// This bounds how long I/O readiness can wait behind ready work. See `docs/design.md`.
+const IO_POLL_INTERVAL: u32 = 64;
+
+static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The loop running on this thread, if any (asyncio's `_running_loop`).
+    static RUNNING: RefCell<Option<Rc<LoopInner>>> = const { RefCell::new(None) };
+}
+
+/// One entry of the ready queue (asyncio's `_ready`).
+pub(crate) enum Ready {
+    /// A task step (`Task.__step`).
+    Runnable(Runnable),
+    /// A `call_soon` callback, or a due `call_later` / `call_at` one.
+    Callback(Rc<dyn Callback>),
+    /// A callback sent from another thread.
+    Threadsafe(Arc<dyn ThreadsafeCallback>),
+    /// Poll the future given to `run_until_complete`.
+    Main,
+    /// Stop after this iteration.
+    Stop,
+}
+
+/// What other threads (and wakers fired outside the running loop) send to the loop.
+pub(crate) enum Remote {
+    Runnable(Runnable),
+    Callback(Arc<dyn ThreadsafeCallback>),
+    Main,
+    Stop,
+}
+
+impl From<Remote> for Ready {
+    fn from(remote: Remote) -> Ready {
+        match remote {
+            Remote::Runnable(r) => Ready::Runnable(r),
+            Remote::Callback(c) => Ready::Threadsafe(c),
+            Remote::Main => Ready::Main,
+            Remote::Stop => Ready::Stop,
+        }
+    }
+}
+
+/// What a timer does when it fires.
+pub(crate) enum Fire {
+    /// Wake a sleeping future (its task is pushed to the ready queue).
+    Waker(Waker),
+    /// Move a `call_later` / `call_at` callback to the ready queue.
+    Callback(Rc<dyn Callback>),
+}
+
+/// The `Send + Sync` part of a loop, shared with [`LoopHandle`]s and task schedulers.
+pub(crate) struct Shared {
+    id: u64,
+    owner: ThreadId,
+    remote: ConcurrentQueue<Remote>,
+    notifier: Arc<dyn Notify>,
+    /// Set while the loop is (about to be) blocked in the reactor: only then do remote
+    /// pushes pay for a wake-up.
+    sleeping: AtomicBool,
+    closed: AtomicBool,
+    /// A `Ready::Main` is queued; further wakes of the main future are no-ops.
+    main_scheduled: AtomicBool,
+}
+
+impl Shared {
+    /// Sends `item` to the loop: straight into the ready queue when called on the thread where
+    /// this loop is running, otherwise through the remote queue (waking the loop if it sleeps).
+    fn send(&self, item: Remote) -> Result<(), Error> {
+        let mut item = Some(item);
+        let _ = RUNNING.try_with(|running| {
+            if let Some(inner) = &*running.borrow() {
+                if inner.shared.id == self.id {
+                    if let Some(item) = item.take() {
+                        inner.ready.borrow_mut().push_back(item.into());
+                    }
+                }
+            }
+        });
+        match item {
+            None => Ok(()),
+            Some(item) => self.send_remote(item),
+        }
+    }
+
+    fn send_remote(&self, item: Remote) -> Result<(), Error> {
+        match self.remote.push(item) {
+            Ok(()) => {
+                // Pairs with the fence in `run_once`: either the loop sees this item before
+                // it blocks, or this thread sees `sleeping` and wakes it.
+                fence(Ordering::SeqCst);
+                if self.sleeping.load(Ordering::SeqCst) {
+                    // A failed wake-up cannot be reported to anyone useful; the item is queued
+                    // and the loop will see it at its next iteration either way.
+                    let _ = self.notifier.notify();
+                }
+                Ok(())
+            }
+            Err(PushError::Closed(item) | PushError::Full(item)) => {
+                abandon(item);
+                Err(Error::Closed)
+            }
+        }
+    }
+}
+
+/// Disposes of an item that can no longer reach its (closed) loop. A task's `Runnable` must
+/// never be dropped away from the loop's thread (its future may not be `Send`), and here we
+/// may be on any thread, so it is leaked: only possible for wake-ups that arrive after
+/// `close()`.
+fn abandon(item: Remote) {
+    if let Remote::Runnable(runnable) = item {
+        std::mem::forget(runnable);
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let on_owner = thread::current().id() == self.owner;
+        while let Ok(item) = self.remote.pop() {
+            if on_owner {
+                drop(item);
+            } else {
+                abandon(item);
+            }
+        }
+    }
+}
+
+/// The loop's state. Only ever touched from the loop's thread.
+pub(crate) struct LoopInner {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) ready: RefCell<VecDeque<Ready>>,
+    pub(crate) timers: RefCell<TimerHeap<Fire>>,
+    reactor: Box<dyn Reactor>,
+    running: Cell<bool>,
+    stopping: Cell<bool>,
+    closed: Cell<bool>,
+    /// Callbacks run since the reactor was last polled (see [`IO_POLL_INTERVAL`]).
+    since_io_poll: Cell<u32>,
+    exception_handler: RefCell<Option<ExceptionHandler>>,
+    extensions: RefCell<Vec<(TypeId, Rc<dyn Any>)>>,
+}
+
+/// A loop's exception handler (see [`EventLoop::set_exception_handler`]).
+pub type ExceptionHandler = Rc<dyn Fn(&EventLoop, &ExceptionContext)>;
+
+impl LoopInner {
+    fn drain_remote(&self) {
+        if self.shared.remote.is_empty() {
+            return;
+        }
+        let mut ready = self.ready.borrow_mut();
+        while let Ok(item) = self.shared.remote.pop() {
+            ready.push_back(item.into());
+        }
+    }
+
+    /// Drops everything still scheduled, on this thread, until nothing is left. Dropping a
+    /// task's runnable or waker can schedule more (a cancelled task is scheduled once more so
+    /// its future gets dropped), hence the loop.
+    fn shutdown(&self) {
+        self.closed.set(true);
+        self.shared.closed.store(true, Ordering::SeqCst);
+        // Higher layers keep per-loop state here (the task registry cancels its tasks).
+        let extensions = std::mem::take(&mut *self.extensions.borrow_mut());
+        drop(extensions);
+        loop {
+            let ready = std::mem::take(&mut *self.ready.borrow_mut());
+            let timers = self.timers.borrow_mut().drain();
+            let mut remote = Vec::new();
+            while let Ok(item) = self.shared.remote.pop() {
+                remote.push(item);
+            }
+            if ready.is_empty() && timers.is_empty() && remote.is_empty() {
+                break;
+            }
+            drop((ready, timers, remote));
+        }
+        self.shared.remote.close();
+        while let Ok(item) = self.shared.remote.pop() {
+            drop(item);
+        }
+    }
+}
+
+impl Drop for LoopInner {
+    fn drop(&mut self) {
+        if !self.closed.get() {
+            self.shutdown();
+        }
+    }
+}
+
+/// Resets the running state when `run_forever` returns or unwinds.
+struct RunningGuard<'a>(&'a LoopInner);
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.running.set(false);
+        self.0.stopping.set(false);
+        let _ = RUNNING.try_with(|running| running.borrow_mut().take());
+    }
+}
+
+/// asyncio's event loop: a ready queue of callbacks, a heap of timers, and a reactor, driven
+/// one iteration at a time by `run_once`.
+///
+/// An `EventLoop` is a cheap, clonable handle (clones are the same loop). It is not `Send`: a
+/// loop lives on one thread, and other threads reach it through its [`LoopHandle`].
+///
+/// Each iteration does what asyncio's `_run_once` does, in the same order:
+///
+/// 1. drop cancelled timers from the head of the heap, or rebuild the heap without them when
+///    more than 100 are scheduled and more than half are cancelled;
+/// 2. wait in the reactor: not at all if callbacks are ready or the loop is stopping,
+///    otherwise until the earliest timer (at most a day), or indefinitely;
+/// 3. move every timer that is due to the ready queue;
+/// 4. run exactly the callbacks that are ready at this point — callbacks they schedule run in
+///    the next iteration.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use aio_scheduler::EventLoop;
+///
+/// let lp = EventLoop::new()?;
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+/// lp.call_later(0.01, move || l1.borrow_mut().push("later"))?;
+/// lp.call_soon(move || l2.borrow_mut().push("soon"))?;
+/// let out = lp.run_until_complete(async move {
+///     aio_scheduler::sleep(0.02).await?;
+///     l3.borrow_mut().push("main");
+///     Ok::<_, aio_scheduler::Error>(42)
+/// })??;
+/// assert_eq!(out, 42);
+/// assert_eq!(*log.borrow(), ["soon", "later", "main"]);
+/// lp.close()?;
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct EventLoop {
+    inner: Rc<LoopInner>,
+}
+
+/// A weak reference to an [`EventLoop`], for state that must not keep its loop alive.
+///
+/// # Examples
+///
+/// ```
+/// let lp = aio_scheduler::EventLoop::new()?;
+/// let weak = lp.downgrade();
+/// assert!(weak.upgrade().is_some());
+/// drop(lp);
+/// assert!(weak.upgrade().is_none());
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct WeakLoop {
+    inner: Weak<LoopInner>,
+}
+
+impl WeakLoop {
+    /// The loop, if it still exists.
+    ///
+    /// # Examples
+    ///
+    /// See [`WeakLoop`].
+    pub fn upgrade(&self) -> Option<EventLoop> {
+        self.inner.upgrade().map(|inner| EventLoop { inner })
+    }
+}
+
+impl fmt::Debug for WeakLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WeakLoop")
+    }
+}
+
+impl EventLoop {
+    /// A new loop on the default reactor ([`PollingReactor`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the OS poller cannot be created (for example, out of file
+    /// descriptors).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// assert!(!lp.is_running() && !lp.is_closed());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn new() -> Result<EventLoop, Error> {
+        Ok(EventLoop::with_reactor(PollingReactor::new()?))
+    }
+
+    /// A new loop on the given reactor. This is how another reactor implementation (an
+    /// io_uring one, a test double) is swapped in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_reactor::{PollMode, PollingReactor};
+    /// use aio_scheduler::EventLoop;
+    ///
+    /// let lp = EventLoop::with_reactor(PollingReactor::with_mode(PollMode::Oneshot)?);
+    /// assert_eq!(lp.run_until_complete(async { 7 })?, 7);
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn with_reactor(reactor: impl Reactor + 'static) -> EventLoop {
+        let shared = Arc::new(Shared {
+            id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            owner: thread::current().id(),
+            remote: ConcurrentQueue::unbounded(),
+            notifier: reactor.notifier(),
+            sleeping: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            main_scheduled: AtomicBool::new(false),
+        });
+        EventLoop {
+            inner: Rc::new(LoopInner {
+                shared,
+                ready: RefCell::new(VecDeque::new()),
+                timers: RefCell::new(TimerHeap::new(Instant::now())),
+                reactor: Box::new(reactor),
+                running: Cell::new(false),
+                stopping: Cell::new(false),
+                closed: Cell::new(false),
+                since_io_poll: Cell::new(0),
+                exception_handler: RefCell::new(None),
+                extensions: RefCell::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// A weak reference to this loop.
+    ///
+    /// # Examples
+    ///
+    /// See [`WeakLoop`].
+    pub fn downgrade(&self) -> WeakLoop {
+        WeakLoop {
+            inner: Rc::downgrade(&self.inner),
+        }
+    }
+
+    /// The `Send + Sync` handle other threads use to reach this loop.
+    ///
+    /// # Examples
+    ///
+    /// See [`LoopHandle`].
+    pub fn handle(&self) -> LoopHandle {
+        LoopHandle {
+            shared: self.inner.shared.clone(),
+        }
+    }
+
+    /// The reactor this loop waits on, for registering file descriptors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// assert_eq!(lp.reactor().registrations(), 0);
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn reactor(&self) -> &dyn Reactor {
+        &*self.inner.reactor
+    }
+
+    /// The loop's clock (asyncio's `loop.time()`): the monotonic clock, as an [`Instant`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// assert!(lp.time() <= std::time::Instant::now());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn time(&self) -> std::time::Instant {
+        Instant::now()
+    }
+
+    fn check_closed(&self) -> Result<(), Error> {
+        if self.inner.closed.get() {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Schedules `f` to run in the next iteration, after the callbacks already scheduled.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] if the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let order = Rc::new(RefCell::new(Vec::new()));
+    /// for i in 0..3 {
+    ///     let order = order.clone();
+    ///     lp.call_soon(move || order.borrow_mut().push(i))?;
+    /// }
+    /// lp.run_until_complete(aio_scheduler::sleep(0))??;
+    /// assert_eq!(*order.borrow(), [0, 1, 2]);
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Result<Handle, Error> {
+        self.check_closed()?;
+        let callback: Rc<dyn Callback> = Rc::new(CallbackCell::new(f));
+        self.inner
+            .ready
+            .borrow_mut()
+            .push_back(Ready::Callback(callback.clone()));
+        Ok(Handle { callback })
+    }
+
+    /// Schedules `f` to run `delay` from now: `f64` seconds, whole seconds, or a
+    /// [`Duration`]. A negative delay runs it as soon as possible.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] if the loop is closed; [`Error::InvalidDelay`] for a NaN, infinite or
+    /// unrepresentable delay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// assert!(lp.call_later(f64::NAN, || {}).is_err());
+    /// let h = lp.call_later(-5.0, || {})?; // as soon as possible
+    /// assert!(h.when() <= lp.time());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn call_later(
+        &self,
+        delay: impl IntoDelay,
+        f: impl FnOnce() + 'static,
+    ) -> Result<TimerHandle, Error> {
+        let delay = delay.into_delay()?;
+        let when = Instant::now()
+            .checked_add(delay)
+            .ok_or_else(|| Error::InvalidDelay(format!("{delay:?} is too far away").into()))?;
+        self.call_at(when, f)
+    }
+
+    /// Schedules `f` to run at `when` (on the [`time`](EventLoop::time) clock). A time in the
+    /// past runs it as soon as possible.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] if the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let when = lp.time() + Duration::from_millis(5);
+    /// let h = lp.call_at(when, || {})?;
+    /// assert_eq!(h.when(), when);
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> Result<TimerHandle, Error> {
+        self.check_closed()?;
+        let callback: Rc<dyn Callback> = Rc::new(CallbackCell::new(f));
+        let key = self
+            .inner
+            .timers
+            .borrow_mut()
+            .insert(when, Fire::Callback(callback.clone()));
+        Ok(TimerHandle {
+            callback,
+            when,
+            key,
+            event_loop: Rc::downgrade(&self.inner),
+        })
+    }
+
+    /// Schedules `f` from this thread through the thread-safe path; the same as
+    /// [`LoopHandle::call_soon_threadsafe`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] if the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let h = lp.call_soon_threadsafe(|| println!("hi"))?;
+    /// assert!(!h.cancelled());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn call_soon_threadsafe(
+        &self,
+        f: impl FnOnce() + Send + 'static,
+    ) -> Result<ThreadsafeHandle, Error> {
+        self.handle().call_soon_threadsafe(f)
+    }
+
+    /// Queues a task step. For task implementations (`aio-task`): a new task's first step, or
+    /// a wake-up that happens on this thread. Wake-ups from wakers go through
+    /// [`LoopHandle::schedule`]. On a closed loop the runnable is dropped, which drops its
+    /// future (this is the loop's thread, so that is sound).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let handle = lp.handle();
+    /// let (runnable, task) = async_task::spawn(async { 1 + 1 }, move |r| handle.schedule(r));
+    /// lp.schedule(runnable);
+    /// assert_eq!(lp.run_until_complete(task)?, 2);
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn schedule(&self, runnable: Runnable) {
+        if self.inner.closed.get() {
+            drop(runnable);
+            return;
+        }
+        self.inner
+            .ready
+            .borrow_mut()
+            .push_back(Ready::Runnable(runnable));
+    }
+
+    /// Whether the loop is running (inside `run_forever` / `run_until_complete`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let inside = lp.run_until_complete(async {
+    ///     aio_scheduler::get_running_loop().unwrap().is_running()
+    /// })?;
+    /// assert!(inside && !lp.is_running());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn is_running(&self) -> bool {
+        self.inner.running.get()
+    }
+
+    /// Whether [`close`](EventLoop::close) was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// lp.close()?;
+    /// assert!(lp.is_closed());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.get()
+    }
+
+    /// Asks the loop to stop: `run_forever` returns after the current iteration. Called before
+    /// `run_forever`, it makes the next `run_forever` run exactly one iteration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let l = lp.clone();
+    /// lp.call_soon(move || l.stop())?;
+    /// lp.run_forever()?; // returns after that iteration
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn stop(&self) {
+        self.inner.stopping.set(true);
+    }
+
+    /// Closes the loop: pending callbacks and timers are dropped, tasks still alive are
+    /// dropped (their destructors run), and nothing can be scheduled any more. Closing a
+    /// closed loop does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CloseRunning`] if the loop is running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// lp.close()?;
+    /// lp.close()?; // idempotent
+    /// assert!(lp.run_forever().is_err());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn close(&self) -> Result<(), Error> {
+        if self.inner.running.get() {
+            return Err(Error::CloseRunning);
+        }
+        if !self.inner.closed.get() {
+            self.inner.shutdown();
+        }
+        Ok(())
+    }
+
+    /// Runs iterations until [`stop`](EventLoop::stop) is called.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`], [`Error::AlreadyRunning`], [`Error::AnotherLoopRunning`], or
+    /// [`Error::Io`] if the reactor fails.
+    ///
+    /// # Examples
+    ///
+    /// See [`stop`](EventLoop::stop).
+    pub fn run_forever(&self) -> Result<(), Error> {
+        self.run_with(&mut || {})
+    }
+
+    /// Runs the loop until `future` completes and returns its output. The future is polled on
+    /// the loop like a task step (it need not be `Send`); other callbacks and tasks run around
+    /// it. As in asyncio, the loop stops one iteration after the future completes, so
+    /// callbacks it scheduled on its way out still run.
+    ///
+    /// # Errors
+    ///
+    /// As [`run_forever`](EventLoop::run_forever), and [`Error::StoppedBeforeComplete`] if
+    /// something called `stop()` before the future finished.
+    ///
+    /// # Panics
+    ///
+    /// A panic in `future` itself propagates to the caller, as with any `block_on` (the loop
+    /// stays consistent and usable). Panics in tasks and callbacks do not: they are caught.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let n = lp.run_until_complete(async {
+    ///     aio_scheduler::sleep(0.001).await.unwrap();
+    ///     5
+    /// })?;
+    /// assert_eq!(n, 5);
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn run_until_complete<F: Future>(&self, future: F) -> Result<F::Output, Error> {
+        self.check_closed()?;
+        if self.inner.running.get() {
+            return Err(Error::AlreadyRunning);
+        }
+        let shared = &self.inner.shared;
+        let waker = Waker::from(Arc::new(MainWaker(shared.clone())));
+        let mut future = pin!(future);
+        let mut output = None;
+        if !shared.main_scheduled.swap(true, Ordering::AcqRel) {
+            self.inner.ready.borrow_mut().push_back(Ready::Main);
+        }
+        self.run_with(&mut || {
+            if output.is_some() {
+                return;
+            }
+            let mut cx = Context::from_waker(&waker);
+            if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+                output = Some(value);
+                // asyncio stops through a done callback: one more iteration runs first.
+                self.inner.ready.borrow_mut().push_back(Ready::Stop);
+            }
+        })?;
+        output.ok_or(Error::StoppedBeforeComplete)
+    }
+
+    fn run_with(&self, main: &mut dyn FnMut()) -> Result<(), Error> {
+        let inner = &*self.inner;
+        self.check_closed()?;
+        if inner.running.get() {
+            return Err(Error::AlreadyRunning);
+        }
+        RUNNING.with(|running| {
+            let mut running = running.borrow_mut();
+            if running.is_some() {
+                return Err(Error::AnotherLoopRunning);
+            }
+            *running = Some(self.inner.clone());
+            Ok(())
+        })?;
+        inner.running.set(true);
+        let _guard = RunningGuard(inner);
+        loop {
+            self.run_once(main)?;
+            if inner.stopping.get() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One iteration: asyncio's `_run_once`.
+    fn run_once(&self, main: &mut dyn FnMut()) -> Result<(), Error> {
+        let inner = &*self.inner;
+        inner.drain_remote();
+
+        // 1. Purge cancelled timers, then find the earliest deadline.
+        let next_timer = {
+            let mut timers = inner.timers.borrow_mut();
+            timers.purge();
+            timers.next_deadline()
+        };
+
+        // 2. Wait for I/O.
+        let busy = !inner.ready.borrow().is_empty() || inner.stopping.get();
+        if busy {
+            if inner.since_io_poll.get() >= IO_POLL_INTERVAL {
+                inner.since_io_poll.set(0);
+                inner.reactor.wait(Some(Instant::now()))?;
+            }
+        } else {
+            let shared = &inner.shared;
+            shared.sleeping.store(true, Ordering::SeqCst);
+            // Pairs with the fence in `Shared::send_remote`.
+            fence(Ordering::SeqCst);
+            let deadline = if shared.remote.is_empty() {
+                next_timer.map(|when| when.min(Instant::now() + MAX_SELECT_TIMEOUT))
+            } else {
+                Some(Instant::now())
+            };
+            let waited = inner.reactor.wait(deadline);
+            shared.sleeping.store(false, Ordering::SeqCst);
+            inner.since_io_poll.set(0);
+            waited?;
+            inner.drain_remote();
+        }
+
+        // 3. Move due timers to the ready queue (a sleeping task's waker pushes its step).
+        if next_timer.is_some() {
+            let now = Instant::now();
+            loop {
+                let fired = inner.timers.borrow_mut().pop_due(now);
+                match fired {
+                    Some(Fire::Waker(waker)) => waker.wake(),
+                    Some(Fire::Callback(cb)) => {
+                        inner.ready.borrow_mut().push_back(Ready::Callback(cb))
+                    }
+                    None => break,
+                }
+            }
+        }
+
+        // 4. Run exactly what is ready now; what these schedule waits for the next iteration.
+        let ntodo = inner.ready.borrow().len();
+        inner
+            .since_io_poll
+            .set(inner.since_io_poll.get().saturating_add(ntodo as u32));
+        for _ in 0..ntodo {
+            let Some(item) = inner.ready.borrow_mut().pop_front() else {
+                break;
+            };
+            self.run_ready(item, main);
+        }
+        Ok(())
+    }
+
+    fn run_ready(&self, item: Ready, main: &mut dyn FnMut()) {
+        let outcome = match item {
+            Ready::Runnable(runnable) => catch_unwind(AssertUnwindSafe(|| {
+                runnable.run();
+            }))
+            .map_err(|p| ("Exception in task step", p)),
+            Ready::Callback(cb) => {
+                if cb.cancelled() {
+                    return;
+                }
+                catch_unwind(AssertUnwindSafe(|| cb.run()))
+                    .map_err(|p| ("Exception in callback", p))
+            }
+            Ready::Threadsafe(cb) => catch_unwind(AssertUnwindSafe(|| cb.run()))
+                .map_err(|p| ("Exception in callback", p)),
+            Ready::Main => {
+                self.inner
+                    .shared
+                    .main_scheduled
+                    .store(false, Ordering::Release);
+                main();
+                Ok(())
+            }
+            Ready::Stop => {
+                self.inner.stopping.set(true);
+                Ok(())
+            }
+        };
+        if let Err((message, payload)) = outcome {
+            let ctx = ExceptionContext::new(message)
+                .with_error(Arc::new(PanicError(panic_message(&*payload))));
+            self.call_exception_handler(&ctx);
+        }
+    }
+
+    /// Sets the handler for errors nobody else can report: panics in callbacks, task errors
+    /// that were never retrieved. Replaces [`default_exception_handler`](Self::default_exception_handler).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use aio_scheduler::EventLoop;
+    ///
+    /// let lp = EventLoop::new()?;
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let s = seen.clone();
+    /// lp.set_exception_handler(move |_, ctx| s.borrow_mut().push(ctx.message.clone()));
+    /// lp.call_soon(|| panic!("boom"))?;
+    /// lp.run_until_complete(aio_scheduler::sleep(0))??;
+    /// assert_eq!(*seen.borrow(), ["Exception in callback"]);
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn set_exception_handler(&self, handler: impl Fn(&EventLoop, &ExceptionContext) + 'static) {
+        *self.inner.exception_handler.borrow_mut() = Some(Rc::new(handler));
+    }
+
+    /// Goes back to the default exception handler (asyncio's `set_exception_handler(None)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// lp.set_exception_handler(|_, _| {});
+    /// lp.reset_exception_handler();
+    /// assert!(lp.get_exception_handler().is_none());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn reset_exception_handler(&self) {
+        *self.inner.exception_handler.borrow_mut() = None;
+    }
+
+    /// The handler set with [`set_exception_handler`](Self::set_exception_handler), if any.
+    ///
+    /// # Examples
+    ///
+    /// See [`reset_exception_handler`](Self::reset_exception_handler).
+    pub fn get_exception_handler(&self) -> Option<ExceptionHandler> {
+        self.inner.exception_handler.borrow().clone()
+    }
+
+    /// Reports `ctx` to the loop's exception handler (or the default one). A panic in the
+    /// handler itself is caught and reported on stderr.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_scheduler::{EventLoop, ExceptionContext};
+    /// let lp = EventLoop::new()?;
+    /// lp.set_exception_handler(|_, ctx| assert_eq!(ctx.message, "custom"));
+    /// lp.call_exception_handler(&ExceptionContext::new("custom"));
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn call_exception_handler(&self, ctx: &ExceptionContext) {
+        let handler = self.get_exception_handler();
+        match handler {
+            None => Self::default_exception_handler(ctx),
+            Some(handler) => {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler(self, ctx))) {
+                    eprintln!(
+                        "aio: Unhandled error in exception handler: {} (while reporting: {ctx})",
+                        panic_message(&*payload)
+                    );
+                }
+            }
+        }
+    }
+
+    /// The default handler: one line on stderr.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_scheduler::{EventLoop, ExceptionContext};
+    /// // Prints "aio: something happened" on stderr.
+    /// EventLoop::default_exception_handler(&ExceptionContext::new("something happened"));
+    /// ```
+    pub fn default_exception_handler(ctx: &ExceptionContext) {
+        eprintln!("aio: {ctx}");
+    }
+
+    /// Per-loop storage for higher layers, one value per type, created on first use and
+    /// dropped when the loop closes (before pending tasks are dropped). The task layer keeps
+    /// its registry of live tasks here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// lp.extension::<Cell<u32>>().set(3);
+    /// assert_eq!(lp.extension::<Cell<u32>>().get(), 3);
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn extension<T: Default + 'static>(&self) -> Rc<T> {
+        let id = TypeId::of::<T>();
+        let mut extensions = self.inner.extensions.borrow_mut();
+        if let Some((_, value)) = extensions.iter().find(|(t, _)| *t == id) {
+            if let Ok(value) = value.clone().downcast::<T>() {
+                return value;
+            }
+        }
+        let value = Rc::new(T::default());
+        extensions.push((id, value.clone()));
+        value
+    }
+
+    /// Whether `self` and `other` are the same loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// assert!(lp.same(&lp.clone()));
+    /// assert!(!lp.same(&aio_scheduler::EventLoop::new()?));
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn same(&self, other: &EventLoop) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("running", &self.is_running())
+            .field("closed", &self.is_closed())
+            .field("ready", &self.inner.ready.borrow().len())
+            .field("timers", &*self.inner.timers.borrow())
+            .finish()
+    }
+}
+
+/// Wakes the future given to `run_until_complete`.
+struct MainWaker(Arc<Shared>);
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.0.main_scheduled.swap(true, Ordering::AcqRel) {
+            // Fails only if the loop is closed, when there is nothing left to wake.
+            let _ = self.0.send(Remote::Main);
+        }
+    }
+}
+
+/// The loop running on this thread (asyncio's `get_running_loop()`).
+///
+/// # Errors
+///
+/// [`Error::NoRunningLoop`] outside a running loop.
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::{EventLoop, get_running_loop};
+///
+/// assert!(get_running_loop().is_err());
+/// let lp = EventLoop::new()?;
+/// let same = lp.run_until_complete(async { get_running_loop().unwrap() })?;
+/// assert!(same.same(&lp));
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
+pub fn get_running_loop() -> Result<EventLoop, Error> {
+    RUNNING
+        .try_with(|running| running.borrow().clone())
+        .ok()
+        .flatten()
+        .map(|inner| EventLoop { inner })
+        .ok_or(Error::NoRunningLoop)
+}
+
+/// Runs `f` with the running loop's state, if a loop runs on this thread.
+pub(crate) fn with_running<R>(f: impl FnOnce(&Rc<LoopInner>) -> R) -> Option<R> {
+    RUNNING
+        .try_with(|running| running.borrow().as_ref().map(f))
+        .ok()
+        .flatten()
+}
+
+/// The `Send + Sync` way into a loop from other threads (and from wakers).
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::EventLoop;
+///
+/// let lp = EventLoop::new()?;
+/// let handle = lp.handle();
+/// std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_millis(10));
+///     handle.stop().unwrap();
+/// });
+/// lp.run_forever()?; // blocks in the kernel until the other thread stops it
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct LoopHandle {
+    shared: Arc<Shared>,
+}
+
+impl LoopHandle {
+    /// Schedules `f` on the loop from any thread (asyncio's `call_soon_threadsafe`), waking
+    /// the loop if it is blocked.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] if the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, atomic::{AtomicBool, Ordering}};
+    /// use aio_scheduler::EventLoop;
+    ///
+    /// let lp = EventLoop::new()?;
+    /// let handle = lp.handle();
+    /// let done = Arc::new(AtomicBool::new(false));
+    /// let d = done.clone();
+    /// let h2 = handle.clone();
+    /// std::thread::spawn(move || {
+    ///     handle.call_soon_threadsafe(move || d.store(true, Ordering::SeqCst)).unwrap();
+    ///     h2.stop().unwrap();
+    /// });
+    /// lp.run_forever()?;
+    /// assert!(done.load(Ordering::SeqCst));
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn call_soon_threadsafe(
+        &self,
+        f: impl FnOnce() + Send + 'static,
+    ) -> Result<ThreadsafeHandle, Error> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let callback: Arc<dyn ThreadsafeCallback> = Arc::new(ThreadsafeCell::new(f));
+        self.shared
+            .send_remote(Remote::Callback(callback.clone()))?;
+        Ok(ThreadsafeHandle { callback })
+    }
+
+    /// Stops the loop from any thread, like [`EventLoop::stop`] scheduled with
+    /// `call_soon_threadsafe`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] if the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// See [`LoopHandle`].
+    pub fn stop(&self) -> Result<(), Error> {
+        self.shared.send_remote(Remote::Stop)
+    }
+
+    /// Whether the loop has been closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let handle = lp.handle();
+    /// lp.close()?;
+    /// assert!(handle.is_closed());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+
+    /// Schedules a task step from a waker, on any thread: onto the ready queue directly when
+    /// called on the thread running this loop, otherwise through the remote queue. This is the
+    /// schedule function of `aio-task`'s tasks.
+    ///
+    /// After the loop is closed the runnable is leaked rather than dropped: this may be
+    /// another thread, and a task's future must only be dropped on its own.
+    ///
+    /// # Examples
+    ///
+    /// See [`EventLoop::schedule`].
+    pub fn schedule(&self, runnable: Runnable) {
+        // Err means the loop is closed; `send` has already disposed of the runnable.
+        let _ = self.shared.send(Remote::Runnable(runnable));
+    }
+
+    /// Whether this handle belongs to the loop running on the current thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let handle = lp.handle();
+    /// assert!(!handle.is_current());
+    /// assert!(lp.run_until_complete(async move { handle.is_current() })?);
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn is_current(&self) -> bool {
+        with_running(|inner| inner.shared.id == self.shared.id).unwrap_or(false)
+    }
+}
+
+impl fmt::Debug for LoopHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopHandle")
+            .field("id", &self.shared.id)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// What an exception handler is told (asyncio's context dict).
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::ExceptionContext;
+/// let ctx = ExceptionContext::new("Task exception was never retrieved").with_task("Task-3");
+/// assert_eq!(ctx.to_string(), "Task exception was never retrieved (task Task-3)");
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ExceptionContext {
+    /// What happened, in asyncio's words ("Exception in callback", "Task exception was never
+    /// retrieved", ...).
+    pub message: String,
+    /// The error, if there is one.
+    pub error: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    /// The name of the task concerned, if any.
+    pub task: Option<String>,
+}
+
+impl ExceptionContext {
+    /// A context with just a message.
+    ///
+    /// # Examples
+    ///
+    /// See [`ExceptionContext`].
+    pub fn new(message: impl Into<String>) -> ExceptionContext {
+        ExceptionContext {
+            message: message.into(),
+            error: None,
+            task: None,
+        }
+    }
+
+    /// Adds the error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{io, sync::Arc};
+    /// use aio_scheduler::ExceptionContext;
+    /// let ctx = ExceptionContext::new("oops").with_error(Arc::new(io::Error::other("disk")));
+    /// assert_eq!(ctx.to_string(), "oops: disk");
+    /// ```
+    pub fn with_error(mut self, error: Arc<dyn std::error::Error + Send + Sync>) -> Self {
+        self.error = Some(error);
+        self
+    }
+
+    /// Adds the task's name.
+    ///
+    /// # Examples
+    ///
+    /// See [`ExceptionContext`].
+    pub fn with_task(mut self, name: impl Into<String>) -> Self {
+        self.task = Some(name.into());
+        self
+    }
+}
+
+impl fmt::Display for ExceptionContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(task) = &self.task {
+            write!(f, " (task {task})")?;
+        }
+        if let Some(error) = &self.error {
+            write!(f, ": {error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A panic caught in a callback, as an error value.
+#[derive(Debug)]
+struct PanicError(String);
+
+impl fmt::Display for PanicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "panicked: {}", self.0)
+    }
+}
+
+impl std::error::Error for PanicError {}
+
+/// The message of a caught panic payload (`&str` or `String` payloads; anything else is
+/// described generically).
+///
+/// # Examples
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("boom {}", 1)).unwrap_err();
+/// assert_eq!(aio_scheduler::panic_message(&*payload), "boom 1");
+/// ```
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}

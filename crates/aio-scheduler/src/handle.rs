@@ -1,0 +1,264 @@
+//! asyncio's `Handle` and `TimerHandle`: cancellable references to scheduled callbacks.
+
+use std::cell::Cell;
+use std::fmt;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::event_loop::LoopInner;
+use crate::timers::TimerKey;
+
+/// A callback scheduled on the loop thread.
+pub(crate) trait Callback {
+    fn run(&self);
+    fn cancel(&self);
+    fn cancelled(&self) -> bool;
+}
+
+/// The one allocation behind a `call_soon` / `call_later`: the flag and the closure.
+pub(crate) struct CallbackCell<F> {
+    cancelled: Cell<bool>,
+    f: Cell<Option<F>>,
+}
+
+impl<F: FnOnce()> CallbackCell<F> {
+    pub(crate) fn new(f: F) -> CallbackCell<F> {
+        CallbackCell {
+            cancelled: Cell::new(false),
+            f: Cell::new(Some(f)),
+        }
+    }
+}
+
+impl<F: FnOnce()> Callback for CallbackCell<F> {
+    fn run(&self) {
+        if let Some(f) = self.f.take() {
+            f();
+        }
+    }
+
+    fn cancel(&self) {
+        self.cancelled.set(true);
+        // Like asyncio, drop the callback (and what it captured) at once.
+        drop(self.f.take());
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancelled.get()
+    }
+}
+
+/// A callback scheduled from another thread.
+pub(crate) trait ThreadsafeCallback: Send + Sync {
+    fn run(&self);
+    fn cancel(&self);
+    fn cancelled(&self) -> bool;
+}
+
+pub(crate) struct ThreadsafeCell<F> {
+    cancelled: AtomicBool,
+    f: Mutex<Option<F>>,
+}
+
+impl<F: FnOnce() + Send> ThreadsafeCell<F> {
+    pub(crate) fn new(f: F) -> ThreadsafeCell<F> {
+        ThreadsafeCell {
+            cancelled: AtomicBool::new(false),
+            f: Mutex::new(Some(f)),
+        }
+    }
+
+    fn take(&self) -> Option<F> {
+        self.f.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl<F: FnOnce() + Send> ThreadsafeCallback for ThreadsafeCell<F> {
+    fn run(&self) {
+        if !self.cancelled() {
+            if let Some(f) = self.take() {
+                f();
+            }
+        }
+    }
+
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        drop(self.take());
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// A callback scheduled with [`EventLoop::call_soon`](crate::EventLoop::call_soon).
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use aio_scheduler::EventLoop;
+///
+/// let lp = EventLoop::new()?;
+/// let ran = Rc::new(Cell::new(false));
+/// let r = ran.clone();
+/// let handle = lp.call_soon(move || r.set(true))?;
+/// handle.cancel();
+/// assert!(handle.cancelled());
+/// lp.run_until_complete(aio_scheduler::sleep(0))??;
+/// assert!(!ran.get());
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) callback: Rc<dyn Callback>,
+}
+
+impl Handle {
+    /// Cancels the callback: it will not run. Does nothing if it already ran.
+    ///
+    /// # Examples
+    ///
+    /// See [`Handle`].
+    pub fn cancel(&self) {
+        self.callback.cancel();
+    }
+
+    /// Whether [`cancel`](Handle::cancel) was called.
+    ///
+    /// # Examples
+    ///
+    /// See [`Handle`].
+    pub fn cancelled(&self) -> bool {
+        self.callback.cancelled()
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("cancelled", &self.cancelled())
+            .finish()
+    }
+}
+
+/// A callback scheduled with [`EventLoop::call_later`](crate::EventLoop::call_later) or
+/// [`EventLoop::call_at`](crate::EventLoop::call_at).
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::EventLoop;
+///
+/// let lp = EventLoop::new()?;
+/// let handle = lp.call_later(3600.0, || unreachable!("cancelled"))?;
+/// assert!(handle.when() > lp.time());
+/// handle.cancel();
+/// assert!(handle.cancelled());
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
+pub struct TimerHandle {
+    pub(crate) callback: Rc<dyn Callback>,
+    pub(crate) when: Instant,
+    pub(crate) key: TimerKey,
+    pub(crate) event_loop: Weak<LoopInner>,
+}
+
+impl TimerHandle {
+    /// Cancels the timer: the callback will not run and its heap entry counts as cancelled
+    /// (purged lazily, as in asyncio). Does nothing if it already ran.
+    ///
+    /// # Examples
+    ///
+    /// See [`TimerHandle`].
+    pub fn cancel(&self) {
+        if self.callback.cancelled() {
+            return;
+        }
+        self.callback.cancel();
+        if let Some(inner) = self.event_loop.upgrade() {
+            inner.timers.borrow_mut().cancel(self.key);
+        }
+    }
+
+    /// Whether [`cancel`](TimerHandle::cancel) was called.
+    ///
+    /// # Examples
+    ///
+    /// See [`TimerHandle`].
+    pub fn cancelled(&self) -> bool {
+        self.callback.cancelled()
+    }
+
+    /// When the callback is (or was) due.
+    ///
+    /// # Examples
+    ///
+    /// See [`TimerHandle`].
+    pub fn when(&self) -> Instant {
+        self.when
+    }
+}
+
+impl fmt::Debug for TimerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerHandle")
+            .field("when", &self.when)
+            .field("cancelled", &self.cancelled())
+            .finish()
+    }
+}
+
+/// A callback scheduled with [`LoopHandle::call_soon_threadsafe`](crate::LoopHandle::call_soon_threadsafe).
+/// `Send + Sync`: it can be cancelled from any thread.
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::EventLoop;
+///
+/// let lp = EventLoop::new()?;
+/// let remote = lp.handle();
+/// let handle = std::thread::spawn(move || remote.call_soon_threadsafe(|| unreachable!()))
+///     .join()
+///     .unwrap()?;
+/// handle.cancel();
+/// lp.run_until_complete(aio_scheduler::sleep(0))??;
+/// assert!(handle.cancelled());
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ThreadsafeHandle {
+    pub(crate) callback: Arc<dyn ThreadsafeCallback>,
+}
+
+impl ThreadsafeHandle {
+    /// Cancels the callback if it has not run yet.
+    ///
+    /// # Examples
+    ///
+    /// See [`ThreadsafeHandle`].
+    pub fn cancel(&self) {
+        self.callback.cancel();
+    }
+
+    /// Whether [`cancel`](ThreadsafeHandle::cancel) was called.
+    ///
+    /// # Examples
+    ///
+    /// See [`ThreadsafeHandle`].
+    pub fn cancelled(&self) -> bool {
+        self.callback.cancelled()
+    }
+}
+
+impl fmt::Debug for ThreadsafeHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadsafeHandle")
+            .field("cancelled", &self.cancelled())
+            .finish()
+    }
+}

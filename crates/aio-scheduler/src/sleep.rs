@@ -1,0 +1,226 @@
+//! `sleep` and `sleep_until`: futures that complete after a delay, on the running loop.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Weak;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use crate::event_loop::{Fire, LoopInner, with_running};
+use crate::timers::TimerKey;
+use crate::{Error, IntoDelay};
+
+/// Completes after `delay`: `f64` seconds, whole seconds, or a [`Duration`](std::time::Duration)
+/// (asyncio's `asyncio.sleep`).
+///
+/// A delay of zero or less does not touch the timer heap: like asyncio's `sleep(0)`, it yields
+/// to the loop for exactly one iteration, letting everything already ready run first.
+///
+/// # Errors
+///
+/// The future completes with [`Error::InvalidDelay`] for a NaN, infinite or unrepresentable
+/// delay, and with [`Error::NoRunningLoop`] when polled outside a running loop (a zero delay
+/// works anywhere).
+///
+/// # Cancel safety
+///
+/// Dropping the future cancels its timer.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use aio_scheduler::{EventLoop, sleep};
+///
+/// let lp = EventLoop::new()?;
+/// let start = Instant::now();
+/// lp.run_until_complete(async {
+///     sleep(0.05).await?;
+///     sleep(Duration::from_millis(50)).await
+/// })??;
+/// assert!(start.elapsed() >= Duration::from_millis(100));
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
+pub fn sleep(delay: impl IntoDelay) -> Sleep {
+    let state = match delay.into_delay() {
+        Err(e) => State::Failed(Some(e)),
+        Ok(d) if d.is_zero() => State::Yield { yielded: false },
+        Ok(d) => match Instant::now().checked_add(d) {
+            Some(deadline) => State::Start(deadline),
+            None => State::Failed(Some(Error::InvalidDelay(
+                format!("{d:?} is too far away").into(),
+            ))),
+        },
+    };
+    Sleep { state }
+}
+
+/// Completes at `deadline` (on the loop's [`time`](crate::EventLoop::time) clock). A deadline in
+/// the past completes at the next timer check.
+///
+/// # Errors
+///
+/// The future completes with [`Error::NoRunningLoop`] when polled outside a running loop.
+///
+/// # Cancel safety
+///
+/// Dropping the future cancels its timer.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use aio_scheduler::{EventLoop, sleep_until};
+///
+/// let lp = EventLoop::new()?;
+/// let deadline = Instant::now() + Duration::from_millis(20);
+/// lp.run_until_complete(sleep_until(deadline))??;
+/// assert!(Instant::now() >= deadline);
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        state: State::Start(deadline),
+    }
+}
+
+/// The future returned by [`sleep`] and [`sleep_until`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    state: State,
+}
+
+enum State {
+    Failed(Option<Error>),
+    Yield {
+        yielded: bool,
+    },
+    Start(Instant),
+    Waiting {
+        deadline: Instant,
+        event_loop: Weak<LoopInner>,
+        key: TimerKey,
+    },
+    Done,
+}
+
+impl Sleep {
+    /// When the sleep ends (`None` for a zero delay or an invalid one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let at = Instant::now() + Duration::from_secs(1);
+    /// assert_eq!(aio_scheduler::sleep_until(at).deadline(), Some(at));
+    /// assert_eq!(aio_scheduler::sleep(0).deadline(), None);
+    /// ```
+    pub fn deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::Start(deadline) | State::Waiting { deadline, .. } => Some(deadline),
+            _ => None,
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = Result<(), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        match &mut this.state {
+            State::Failed(error) => {
+                let error = error
+                    .take()
+                    .unwrap_or(Error::InvalidDelay("already reported".into()));
+                this.state = State::Done;
+                Poll::Ready(Err(error))
+            }
+            State::Yield { yielded } => {
+                if *yielded {
+                    this.state = State::Done;
+                    Poll::Ready(Ok(()))
+                } else {
+                    *yielded = true;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            }
+            State::Start(deadline) => {
+                let deadline = *deadline;
+                let waker = cx.waker().clone();
+                let registered = with_running(|inner| {
+                    let key = inner
+                        .timers
+                        .borrow_mut()
+                        .insert(deadline, Fire::Waker(waker));
+                    (std::rc::Rc::downgrade(inner), key)
+                });
+                match registered {
+                    Some((event_loop, key)) => {
+                        this.state = State::Waiting {
+                            deadline,
+                            event_loop,
+                            key,
+                        };
+                        Poll::Pending
+                    }
+                    None => {
+                        this.state = State::Done;
+                        Poll::Ready(Err(Error::NoRunningLoop))
+                    }
+                }
+            }
+            State::Waiting {
+                event_loop, key, ..
+            } => {
+                let Some(inner) = event_loop.upgrade() else {
+                    this.state = State::Done;
+                    return Poll::Ready(Err(Error::Closed));
+                };
+                let mut timers = inner.timers.borrow_mut();
+                match timers.get_mut(*key) {
+                    Some(Fire::Waker(waker)) => {
+                        if !waker.will_wake(cx.waker()) {
+                            *waker = cx.waker().clone();
+                        }
+                        Poll::Pending
+                    }
+                    // Fired (the slot is gone), so the deadline has passed.
+                    _ => {
+                        drop(timers);
+                        this.state = State::Done;
+                        Poll::Ready(Ok(()))
+                    }
+                }
+            }
+            State::Done => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let State::Waiting {
+            event_loop, key, ..
+        } = &self.state
+        {
+            if let Some(inner) = event_loop.upgrade() {
+                // `try_borrow_mut`: during shutdown the heap may be mid-drain; the timer is
+                // being discarded anyway.
+                if let Ok(mut timers) = inner.timers.try_borrow_mut() {
+                    timers.cancel(*key);
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline())
+            .finish()
+    }
+}

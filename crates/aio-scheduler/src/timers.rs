@@ -1,0 +1,398 @@
+//! The timer heap: asyncio's `_scheduled` list, with lazy cancellation.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// asyncio's `_MIN_SCHEDULED_TIMER_HANDLES`: below this many timers the heap is never rebuilt.
+const MIN_SCHEDULED_FOR_REBUILD: usize = 100;
+
+/// Identifies one scheduled timer in a [`TimerHeap`]. A key never matches a later timer that
+/// reuses the same slot.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use aio_scheduler::TimerHeap;
+///
+/// let t0 = Instant::now();
+/// let mut heap = TimerHeap::new(t0);
+/// let key = heap.insert(t0 + Duration::from_secs(1), "a");
+/// assert!(heap.is_scheduled(key));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimerKey {
+    index: u32,
+    seq: u64,
+}
+
+/// A heap entry: `when` in nanoseconds since the epoch, `seq` for FIFO among equal deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    when: u64,
+    seq: u64,
+    index: u32,
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Reversed: `BinaryHeap` is a max-heap and the earliest deadline must come out first.
+        (other.when, other.seq).cmp(&(self.when, self.seq))
+    }
+}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+enum SlotState<T> {
+    Live(T),
+    /// Cancelled, still in the heap until purged or popped.
+    Cancelled,
+    Vacant,
+}
+
+struct Slot<T> {
+    seq: u64,
+    state: SlotState<T>,
+}
+
+/// A min-heap of timers keyed by deadline, with asyncio's cancellation rules.
+///
+/// Cancelling is O(1): the entry is marked and stays in the heap until it reaches the head and
+/// [`purge`](TimerHeap::purge) drops it, or — when more than 100 timers are scheduled and more
+/// than half of them are cancelled — `purge` rebuilds the heap without them. Timers with equal
+/// deadlines come out in insertion order. Payloads live in a slab, so scheduling a timer
+/// allocates nothing once the slab has grown.
+///
+/// Deadlines are stored as nanoseconds since `epoch`; a deadline before the epoch counts as due
+/// at once.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use aio_scheduler::TimerHeap;
+///
+/// let t0 = Instant::now();
+/// let ms = Duration::from_millis;
+/// let mut heap = TimerHeap::new(t0);
+/// heap.insert(t0 + ms(30), "c");
+/// let b = heap.insert(t0 + ms(20), "b");
+/// heap.insert(t0 + ms(10), "a");
+/// heap.cancel(b);
+/// assert_eq!(heap.pop_due(t0 + ms(25)), Some("a"));
+/// assert_eq!(heap.pop_due(t0 + ms(25)), None); // "b" was cancelled, "c" is not due
+/// assert_eq!(heap.pop_due(t0 + ms(30)), Some("c"));
+/// ```
+pub struct TimerHeap<T> {
+    heap: BinaryHeap<Entry>,
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    cancelled: usize,
+    next_seq: u64,
+    epoch: Instant,
+}
+
+impl<T> TimerHeap<T> {
+    /// An empty heap measuring deadlines from `epoch`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let heap = aio_scheduler::TimerHeap::<()>::new(std::time::Instant::now());
+    /// assert!(heap.is_empty());
+    /// ```
+    pub fn new(epoch: Instant) -> TimerHeap<T> {
+        TimerHeap {
+            heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            cancelled: 0,
+            next_seq: 0,
+            epoch,
+        }
+    }
+
+    fn ticks(&self, when: Instant) -> u64 {
+        u64::try_from(when.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn instant(&self, ticks: u64) -> Instant {
+        self.epoch + Duration::from_nanos(ticks)
+    }
+
+    /// Schedules `value` for `when`.
+    ///
+    /// # Examples
+    ///
+    /// See [`TimerHeap`].
+    pub fn insert(&mut self, when: Instant, value: T) -> TimerKey {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let slot = Slot {
+            seq,
+            state: SlotState::Live(value),
+        };
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.slots[index as usize] = slot;
+                index
+            }
+            None => {
+                self.slots.push(slot);
+                u32::try_from(self.slots.len() - 1).expect("more than 2^32 timers")
+            }
+        };
+        self.heap.push(Entry {
+            when: self.ticks(when),
+            seq,
+            index,
+        });
+        TimerKey { index, seq }
+    }
+
+    fn slot(&self, key: TimerKey) -> Option<&Slot<T>> {
+        self.slots
+            .get(key.index as usize)
+            .filter(|slot| slot.seq == key.seq)
+    }
+
+    /// Whether the timer is still waiting to fire (not fired, not cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let t0 = Instant::now();
+    /// let mut heap = aio_scheduler::TimerHeap::new(t0);
+    /// let key = heap.insert(t0, ());
+    /// heap.pop_due(t0);
+    /// assert!(!heap.is_scheduled(key));
+    /// ```
+    pub fn is_scheduled(&self, key: TimerKey) -> bool {
+        matches!(
+            self.slot(key),
+            Some(Slot {
+                state: SlotState::Live(_),
+                ..
+            })
+        )
+    }
+
+    /// The payload of a timer that is still scheduled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let t0 = Instant::now();
+    /// let mut heap = aio_scheduler::TimerHeap::new(t0);
+    /// let key = heap.insert(t0, 1);
+    /// *heap.get_mut(key).unwrap() += 1;
+    /// assert_eq!(heap.pop_due(t0), Some(2));
+    /// ```
+    pub fn get_mut(&mut self, key: TimerKey) -> Option<&mut T> {
+        match self.slots.get_mut(key.index as usize) {
+            Some(Slot {
+                seq,
+                state: SlotState::Live(value),
+            }) if *seq == key.seq => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Cancels a scheduled timer and returns its payload; `None` if it already fired or was
+    /// cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let t0 = Instant::now();
+    /// let mut heap = aio_scheduler::TimerHeap::new(t0);
+    /// let key = heap.insert(t0, "x");
+    /// assert_eq!(heap.cancel(key), Some("x"));
+    /// assert_eq!(heap.cancel(key), None);
+    /// assert_eq!(heap.cancelled_count(), 1);
+    /// ```
+    pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
+        let slot = self.slots.get_mut(key.index as usize)?;
+        if slot.seq != key.seq || !matches!(slot.state, SlotState::Live(_)) {
+            return None;
+        }
+        self.cancelled += 1;
+        match std::mem::replace(&mut slot.state, SlotState::Cancelled) {
+            SlotState::Live(value) => Some(value),
+            _ => unreachable!("checked live above"),
+        }
+    }
+
+    /// Entries in the heap, cancelled ones included (asyncio's `len(_scheduled)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let t0 = Instant::now();
+    /// let mut heap = aio_scheduler::TimerHeap::new(t0);
+    /// let key = heap.insert(t0, ());
+    /// heap.cancel(key);
+    /// assert_eq!(heap.len(), 1);
+    /// heap.purge();
+    /// assert_eq!(heap.len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Whether the heap holds no entries at all.
+    ///
+    /// # Examples
+    ///
+    /// See [`TimerHeap::new`].
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Cancelled entries still in the heap.
+    ///
+    /// # Examples
+    ///
+    /// See [`TimerHeap::cancel`].
+    pub fn cancelled_count(&self) -> usize {
+        self.cancelled
+    }
+
+    fn release(&mut self, index: u32) {
+        self.slots[index as usize].state = SlotState::Vacant;
+        self.free.push(index);
+    }
+
+    /// asyncio's purge at the top of `_run_once`: when more than 100 timers are scheduled and
+    /// more than half are cancelled, rebuild the heap without the cancelled ones; otherwise pop
+    /// cancelled entries off the head.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let t0 = Instant::now();
+    /// let mut heap = aio_scheduler::TimerHeap::new(t0);
+    /// let keys: Vec<_> = (0..200u64).map(|i| heap.insert(t0 + Duration::from_secs(i), i)).collect();
+    /// for key in &keys[..150] {
+    ///     heap.cancel(*key);
+    /// }
+    /// heap.purge(); // 150 of 200 cancelled: rebuilt
+    /// assert_eq!((heap.len(), heap.cancelled_count()), (50, 0));
+    /// ```
+    pub fn purge(&mut self) {
+        let count = self.heap.len();
+        if count > MIN_SCHEDULED_FOR_REBUILD && self.cancelled * 2 > count {
+            let mut entries = std::mem::take(&mut self.heap).into_vec();
+            entries.retain(|entry| {
+                let live = matches!(self.slots[entry.index as usize].state, SlotState::Live(_));
+                if !live {
+                    self.slots[entry.index as usize].state = SlotState::Vacant;
+                    self.free.push(entry.index);
+                }
+                live
+            });
+            self.heap = BinaryHeap::from(entries);
+            self.cancelled = 0;
+        } else {
+            while let Some(head) = self.heap.peek().copied() {
+                if !matches!(self.slots[head.index as usize].state, SlotState::Cancelled) {
+                    break;
+                }
+                self.heap.pop();
+                self.release(head.index);
+                self.cancelled -= 1;
+            }
+        }
+    }
+
+    /// The deadline at the head of the heap (which may be a cancelled entry unless
+    /// [`purge`](TimerHeap::purge) ran first).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let t0 = Instant::now();
+    /// let mut heap = aio_scheduler::TimerHeap::new(t0);
+    /// heap.insert(t0 + Duration::from_millis(5), ());
+    /// assert_eq!(heap.next_deadline(), Some(t0 + Duration::from_millis(5)));
+    /// ```
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.heap.peek().map(|entry| self.instant(entry.when))
+    }
+
+    /// Removes and returns the earliest live timer due at `now` (deadline `<= now`), dropping
+    /// cancelled entries it passes.
+    ///
+    /// # Examples
+    ///
+    /// See [`TimerHeap`].
+    pub fn pop_due(&mut self, now: Instant) -> Option<T> {
+        let now = self.ticks(now);
+        while let Some(head) = self.heap.peek().copied() {
+            if head.when > now {
+                return None;
+            }
+            self.heap.pop();
+            let state = std::mem::replace(
+                &mut self.slots[head.index as usize].state,
+                SlotState::Vacant,
+            );
+            self.free.push(head.index);
+            match state {
+                SlotState::Live(value) => return Some(value),
+                SlotState::Cancelled => self.cancelled -= 1,
+                SlotState::Vacant => unreachable!("a heap entry always owns its slot"),
+            }
+        }
+        None
+    }
+
+    /// Removes every timer and returns the live payloads, for shutting a loop down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let t0 = Instant::now();
+    /// let mut heap = aio_scheduler::TimerHeap::new(t0);
+    /// heap.insert(t0, 1);
+    /// let k = heap.insert(t0, 2);
+    /// heap.cancel(k);
+    /// assert_eq!(heap.drain(), vec![1]);
+    /// assert!(heap.is_empty());
+    /// ```
+    pub fn drain(&mut self) -> Vec<T> {
+        self.heap.clear();
+        self.free.clear();
+        self.cancelled = 0;
+        std::mem::take(&mut self.slots)
+            .into_iter()
+            .filter_map(|slot| match slot.state {
+                SlotState::Live(value) => Some(value),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl<T> fmt::Debug for TimerHeap<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerHeap")
+            .field("len", &self.len())
+            .field("cancelled", &self.cancelled)
+            .field("next_deadline", &self.next_deadline())
+            .finish()
+    }
+}

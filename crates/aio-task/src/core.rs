@@ -1,0 +1,273 @@
+//! The completion cell shared by [`Future`](crate::Future) and [`Task`](crate::Task): a result
+//! slot, the wakers of whoever awaits it, and done callbacks.
+
+use std::cell::Cell;
+use std::task::{Context, Poll, Waker};
+
+use aio_scheduler::WeakLoop;
+
+use crate::Error;
+
+/// Identifies a done callback, for `remove_done_callback`.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{EventLoopExt, Future};
+/// let lp = aio_scheduler::EventLoop::new()?;
+/// let fut: Future<u8> = lp.create_future();
+/// let id = fut.add_done_callback(|_| unreachable!("removed"));
+/// assert!(fut.remove_done_callback(id));
+/// assert!(!fut.remove_done_callback(id));
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CallbackId(u64);
+
+/// Where the outcome stands.
+enum Outcome<T> {
+    Pending,
+    Ready(Result<T, Error>),
+    /// The value was moved out by an `.await`.
+    Taken,
+}
+
+/// How the outcome ended, kept after the value is taken.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Pending,
+    Finished,
+    Failed,
+    Cancelled,
+}
+
+/// Rarely used parts, allocated on first use: more than one waiter, callbacks.
+struct Extra<H> {
+    waiters: Vec<Waker>,
+    callbacks: Vec<(CallbackId, Box<dyn FnOnce(&H)>)>,
+    next_callback: u64,
+}
+
+impl<H> Default for Extra<H> {
+    fn default() -> Self {
+        Extra {
+            waiters: Vec::new(),
+            callbacks: Vec::new(),
+            next_callback: 0,
+        }
+    }
+}
+
+/// The completion cell. `H` is the handle type passed to done callbacks.
+pub(crate) struct Core<T, H> {
+    event_loop: WeakLoop,
+    outcome: Cell<Outcome<T>>,
+    status: Cell<Status>,
+    retrieved: Cell<bool>,
+    waiter: Cell<Option<Waker>>,
+    extra: Cell<Option<Box<Extra<H>>>>,
+}
+
+impl<T, H> Core<T, H> {
+    pub(crate) fn new(event_loop: WeakLoop) -> Self {
+        Core {
+            event_loop,
+            outcome: Cell::new(Outcome::Pending),
+            status: Cell::new(Status::Pending),
+            retrieved: Cell::new(false),
+            waiter: Cell::new(None),
+            extra: Cell::new(None),
+        }
+    }
+
+    pub(crate) fn event_loop(&self) -> &WeakLoop {
+        &self.event_loop
+    }
+
+    pub(crate) fn done(&self) -> bool {
+        self.status.get() != Status::Pending
+    }
+
+    pub(crate) fn cancelled(&self) -> bool {
+        self.status.get() == Status::Cancelled
+    }
+
+    fn with_extra<R>(&self, f: impl FnOnce(&mut Extra<H>) -> R) -> R {
+        let mut extra = self.extra.take().unwrap_or_default();
+        let r = f(&mut extra);
+        self.extra.set(Some(extra));
+        r
+    }
+
+    pub(crate) fn remove_callback(&self, id: CallbackId) -> bool {
+        self.with_extra(|extra| {
+            let before = extra.callbacks.len();
+            extra.callbacks.retain(|(cid, _)| *cid != id);
+            extra.callbacks.len() != before
+        })
+    }
+}
+
+impl<T, H: Clone + 'static> Core<T, H> {
+    /// Sets the outcome, wakes every waiter and schedules the done callbacks (in registration
+    /// order, through `call_soon`). Returns false if the outcome was already set.
+    pub(crate) fn complete(&self, result: Result<T, Error>, handle: &H) -> bool {
+        if self.done() {
+            return false;
+        }
+        self.status.set(match &result {
+            Ok(_) => Status::Finished,
+            Err(e) if e.is_cancelled() => Status::Cancelled,
+            Err(_) => Status::Failed,
+        });
+        self.outcome.set(Outcome::Ready(result));
+        if let Some(waker) = self.waiter.take() {
+            waker.wake();
+        }
+        if let Some(mut extra) = self.extra.take() {
+            for waker in extra.waiters.drain(..) {
+                waker.wake();
+            }
+            let callbacks = std::mem::take(&mut extra.callbacks);
+            self.extra.set(Some(extra));
+            self.schedule_callbacks(callbacks, handle);
+        }
+        true
+    }
+
+    fn schedule_callbacks(&self, callbacks: Vec<(CallbackId, Box<dyn FnOnce(&H)>)>, handle: &H) {
+        if callbacks.is_empty() {
+            return;
+        }
+        // A closed or dropped loop runs nothing more: the callbacks are dropped, as a closed
+        // asyncio loop drops its ready queue.
+        let Some(event_loop) = self.event_loop.upgrade() else {
+            return;
+        };
+        for (_, callback) in callbacks {
+            let handle = handle.clone();
+            if event_loop.call_soon(move || callback(&handle)).is_err() {
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn add_callback(&self, callback: Box<dyn FnOnce(&H)>, handle: &H) -> CallbackId {
+        let id = self.with_extra(|extra| {
+            extra.next_callback += 1;
+            CallbackId(extra.next_callback)
+        });
+        if self.done() {
+            self.schedule_callbacks(vec![(id, callback)], handle);
+        } else {
+            self.with_extra(|extra| extra.callbacks.push((id, callback)));
+        }
+        id
+    }
+}
+
+impl<T, H> Core<T, H> {
+    /// Registers `cx`'s waker to be woken on completion.
+    fn register(&self, cx: &mut Context<'_>) {
+        match self.waiter.take() {
+            None => self.waiter.set(Some(cx.waker().clone())),
+            Some(w) if w.will_wake(cx.waker()) => self.waiter.set(Some(w)),
+            Some(w) => {
+                self.waiter.set(Some(w));
+                self.with_extra(|extra| {
+                    if !extra.waiters.iter().any(|x| x.will_wake(cx.waker())) {
+                        extra.waiters.push(cx.waker().clone());
+                    }
+                });
+            }
+        }
+    }
+
+    /// Polls for completion without taking the value.
+    pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done() {
+            return Poll::Ready(());
+        }
+        self.register(cx);
+        Poll::Pending
+    }
+
+    /// Polls for the outcome and moves it out (what `.await` does).
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        match self.outcome.replace(Outcome::Taken) {
+            Outcome::Ready(result) => {
+                self.retrieved.set(true);
+                Poll::Ready(result)
+            }
+            Outcome::Taken => Poll::Ready(Err(Error::InvalidState(
+                "the result was already taken by another await",
+            ))),
+            Outcome::Pending => {
+                self.outcome.set(Outcome::Pending);
+                self.register(cx);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The error, if the outcome is one (without marking it retrieved).
+    pub(crate) fn error(&self) -> Option<Error> {
+        let outcome = self.outcome.replace(Outcome::Taken);
+        let error = match &outcome {
+            Outcome::Ready(Err(e)) => Some(e.clone()),
+            _ => None,
+        };
+        self.outcome.set(outcome);
+        error
+    }
+
+    /// An error nobody ever looked at, for the "exception was never retrieved" report.
+    pub(crate) fn unretrieved_error(&self) -> Option<Error> {
+        if self.retrieved.get() {
+            return None;
+        }
+        self.error().filter(Error::is_reportable)
+    }
+
+    pub(crate) fn mark_retrieved(&self) {
+        self.retrieved.set(true);
+    }
+}
+
+impl<T: Clone, H> Core<T, H> {
+    /// A copy of the outcome (asyncio's `result()`).
+    pub(crate) fn result(&self) -> Result<T, Error> {
+        let outcome = self.outcome.replace(Outcome::Taken);
+        let result = match &outcome {
+            Outcome::Pending => Err(Error::InvalidState("Result is not set.")),
+            Outcome::Ready(result) => {
+                self.retrieved.set(true);
+                result.clone()
+            }
+            Outcome::Taken => Err(Error::InvalidState(
+                "the result was already taken by an await",
+            )),
+        };
+        self.outcome.set(outcome);
+        result
+    }
+}
+
+/// Reports an error that was never retrieved through the loop's exception handler (or the
+/// default one, if the loop is gone).
+pub(crate) fn report_unretrieved(
+    event_loop: &WeakLoop,
+    message: &str,
+    task: Option<String>,
+    error: Error,
+) {
+    let mut ctx =
+        aio_scheduler::ExceptionContext::new(message).with_error(std::sync::Arc::new(error));
+    if let Some(task) = task {
+        ctx = ctx.with_task(task);
+    }
+    match event_loop.upgrade() {
+        Some(event_loop) => event_loop.call_exception_handler(&ctx),
+        None => aio_scheduler::EventLoop::default_exception_handler(&ctx),
+    }
+}

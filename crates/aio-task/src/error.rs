@@ -1,0 +1,103 @@
+//! The task layer's error: asyncio's `CancelledError`, `InvalidStateError`, a caught panic, a
+//! user exception, or a loop error.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Why awaiting a [`Task`](crate::Task) or [`Future`](crate::Future) did not give a value.
+///
+/// `Error` is cheap to clone (its payloads are shared), so a result can be read more than once.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::Error;
+///
+/// let err = Error::cancelled(Some("shutting down"));
+/// assert!(err.is_cancelled());
+/// assert_eq!(err.cancel_message(), Some("shutting down"));
+/// assert_eq!(err.to_string(), "cancelled: shutting down");
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The task or future was cancelled (asyncio's `CancelledError`), with the message given
+    /// to `cancel`, if any.
+    Cancelled(Option<Arc<str>>),
+    /// The operation is not allowed in the current state (asyncio's `InvalidStateError`):
+    /// reading a result that is not set, setting one twice.
+    InvalidState(&'static str),
+    /// The task panicked; the payload's message.
+    Panicked(Arc<str>),
+    /// An error set with [`Future::set_exception`](crate::Future::set_exception).
+    Exception(Arc<dyn std::error::Error + Send + Sync>),
+    /// An event loop error (asyncio's `RuntimeError`s): closed loop, no running loop, ...
+    Runtime(aio_scheduler::Error),
+}
+
+impl Error {
+    /// A cancellation error with an optional message.
+    ///
+    /// # Examples
+    ///
+    /// See [`Error`].
+    pub fn cancelled(message: Option<&str>) -> Error {
+        Error::Cancelled(message.map(Arc::from))
+    }
+
+    /// Whether this is a cancellation.
+    ///
+    /// # Examples
+    ///
+    /// See [`Error`].
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled(_))
+    }
+
+    /// The message given to `cancel`, for a cancellation that had one.
+    ///
+    /// # Examples
+    ///
+    /// See [`Error`].
+    pub fn cancel_message(&self) -> Option<&str> {
+        match self {
+            Error::Cancelled(message) => message.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether nobody reading this error should let it pass silently: a panic or a set
+    /// exception (asyncio logs those when never retrieved; cancellations it does not).
+    pub(crate) fn is_reportable(&self) -> bool {
+        matches!(self, Error::Panicked(_) | Error::Exception(_))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Cancelled(None) => f.write_str("cancelled"),
+            Error::Cancelled(Some(message)) => write!(f, "cancelled: {message}"),
+            Error::InvalidState(what) => write!(f, "invalid state: {what}"),
+            Error::Panicked(message) => write!(f, "panicked: {message}"),
+            Error::Exception(error) => fmt::Display::fmt(error, f),
+            Error::Runtime(error) => fmt::Display::fmt(error, f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Exception(error) => Some(&**error),
+            Error::Runtime(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<aio_scheduler::Error> for Error {
+    fn from(error: aio_scheduler::Error) -> Error {
+        Error::Runtime(error)
+    }
+}

@@ -1,0 +1,281 @@
+//! asyncio's `Future`: a result that is set by hand and awaited.
+
+use std::fmt;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use aio_scheduler::{EventLoop, get_running_loop};
+
+use crate::Error;
+use crate::core::{CallbackId, Core, report_unretrieved};
+
+/// asyncio's `Future`: a placeholder for a result that some callback or task will set.
+///
+/// Created with [`create_future`] (on the running loop) or
+/// [`EventLoopExt::create_future`](crate::EventLoopExt::create_future). Clones are handles to
+/// the same future. Awaiting a handle gives `Ok(value)`, the error set with
+/// [`set_exception`](Future::set_exception), or [`Error::Cancelled`]; the value is moved to
+/// the awaiter (use [`result`](Future::result) to copy it instead).
+///
+/// Done callbacks run through `call_soon`, never synchronously, in registration order.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{EventLoopExt, Future};
+/// use aio_scheduler::EventLoop;
+///
+/// let lp = EventLoop::new()?;
+/// let fut: Future<&str> = lp.create_future();
+/// let setter = fut.clone();
+/// lp.call_later(0.01, move || setter.set_result("done").unwrap())?;
+/// assert_eq!(lp.run_until_complete(fut)??, "done");
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub struct Future<T> {
+    cell: Rc<FutureCell<T>>,
+}
+
+struct FutureCell<T> {
+    core: Core<T, Future<T>>,
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future {
+            cell: self.cell.clone(),
+        }
+    }
+}
+
+/// A new pending [`Future`] on the running loop (asyncio's `loop.create_future()`).
+///
+/// # Errors
+///
+/// [`Error::Runtime`] ([`NoRunningLoop`](aio_scheduler::Error::NoRunningLoop)) outside a
+/// running loop.
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::EventLoop;
+/// let lp = EventLoop::new()?;
+/// lp.run_until_complete(async {
+///     let fut = aio_task::create_future::<u32>()?;
+///     assert!(!fut.done());
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn create_future<T: 'static>() -> Result<Future<T>, Error> {
+    Ok(Future::new(&get_running_loop()?))
+}
+
+impl<T: 'static> Future<T> {
+    pub(crate) fn new(event_loop: &EventLoop) -> Future<T> {
+        Future {
+            cell: Rc::new(FutureCell {
+                core: Core::new(event_loop.downgrade()),
+            }),
+        }
+    }
+
+    /// Sets the result, waking the awaiters and scheduling the done callbacks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] if the future is already done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::EventLoopExt;
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fut = lp.create_future();
+    /// fut.set_result(111)?;
+    /// assert!(fut.set_result(222).is_err()); // InvalidState: already done
+    /// assert_eq!(fut.result()?, 111);
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn set_result(&self, value: T) -> Result<(), Error> {
+        self.set(Ok(value))
+    }
+
+    /// Completes the future with an error (asyncio's `set_exception`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] if the future is already done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::{EventLoopExt, Error};
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fut = lp.create_future::<()>();
+    /// fut.set_exception(std::io::Error::other("disk on fire"))?;
+    /// let err = fut.result().unwrap_err();
+    /// assert!(matches!(err, Error::Exception(_)));
+    /// assert_eq!(err.to_string(), "disk on fire");
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn set_exception(
+        &self,
+        error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Result<(), Error> {
+        self.set(Err(Error::Exception(Arc::from(error.into()))))
+    }
+
+    fn set(&self, result: Result<T, Error>) -> Result<(), Error> {
+        if self.cell.core.complete(result, self) {
+            Ok(())
+        } else {
+            Err(Error::InvalidState("the future is already done"))
+        }
+    }
+
+    /// Cancels the future: awaiters get [`Error::Cancelled`] with `msg`. Returns false if it
+    /// was already done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::EventLoopExt;
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fut = lp.create_future::<u8>();
+    /// assert!(fut.cancel("no longer needed"));
+    /// assert!(fut.cancelled() && fut.done());
+    /// assert!(!fut.cancel(None));
+    /// assert_eq!(fut.result().unwrap_err().cancel_message(), Some("no longer needed"));
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn cancel<'a>(&self, msg: impl Into<Option<&'a str>>) -> bool {
+        self.cell
+            .core
+            .complete(Err(Error::cancelled(msg.into())), self)
+    }
+
+    /// Whether the future has a result, an error, or was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// See [`Future::cancel`].
+    pub fn done(&self) -> bool {
+        self.cell.core.done()
+    }
+
+    /// Whether the future was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// See [`Future::cancel`].
+    pub fn cancelled(&self) -> bool {
+        self.cell.core.cancelled()
+    }
+
+    /// Schedules `callback` to run (through `call_soon`) when the future is done — or soon,
+    /// if it already is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// use aio_task::EventLoopExt;
+    ///
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fut = lp.create_future::<i32>();
+    /// let seen = Rc::new(Cell::new(0));
+    /// let s = seen.clone();
+    /// fut.add_done_callback(move |f| s.set(f.result().unwrap()));
+    /// fut.set_result(7)?;
+    /// assert_eq!(seen.get(), 0); // never synchronously
+    /// lp.run_until_complete(aio_scheduler::sleep(0))??;
+    /// assert_eq!(seen.get(), 7);
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + 'static) -> CallbackId {
+        self.cell.core.add_callback(Box::new(callback), self)
+    }
+
+    /// Removes a callback that has not been scheduled yet; returns whether it was found.
+    ///
+    /// # Examples
+    ///
+    /// See [`CallbackId`].
+    pub fn remove_done_callback(&self, id: CallbackId) -> bool {
+        self.cell.core.remove_callback(id)
+    }
+
+    /// The loop this future belongs to, if it still exists.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::EventLoopExt;
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fut = lp.create_future::<()>();
+    /// assert!(fut.get_loop().unwrap().same(&lp));
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn get_loop(&self) -> Option<EventLoop> {
+        self.cell.core.event_loop().upgrade()
+    }
+}
+
+impl<T: Clone + 'static> Future<T> {
+    /// A copy of the result (asyncio's `result()`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] while pending (or after an `.await` moved the value out); the
+    /// future's error or cancellation otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::{EventLoopExt, Error};
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fut = lp.create_future::<u8>();
+    /// assert!(matches!(fut.result(), Err(Error::InvalidState(_))));
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn result(&self) -> Result<T, Error> {
+        self.cell.core.result()
+    }
+}
+
+impl<T: 'static> std::future::Future for Future<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        self.cell.core.poll_take(cx)
+    }
+}
+
+impl<T> Drop for FutureCell<T> {
+    fn drop(&mut self) {
+        if let Some(error) = self.core.unretrieved_error() {
+            report_unretrieved(
+                self.core.event_loop(),
+                "Future exception was never retrieved",
+                None,
+                error,
+            );
+        }
+    }
+}
+
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if !self.cell.core.done() {
+            "pending"
+        } else if self.cell.core.cancelled() {
+            "cancelled"
+        } else {
+            "finished"
+        };
+        f.debug_struct("Future").field("state", &state).finish()
+    }
+}

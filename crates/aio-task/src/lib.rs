@@ -1,0 +1,115 @@
+//! asyncio's Futures and Tasks for Rust, on [`async-task`](async_task).
+//!
+//! This is the task layer of aio, above the event loop (`aio-scheduler`):
+//!
+//! - [`Task`]: a future scheduled on the loop ([`create_task`]). The loop owns it; awaiting a
+//!   handle gives `Result<T, Error>`; [`Task::cancel`] drops its future at the next
+//!   scheduling point; a panic becomes the task's [`Error::Panicked`] and never stops the
+//!   loop. Tasks need not be `Send`.
+//! - [`Future`]: asyncio's settable future ([`create_future`]): `set_result`,
+//!   `set_exception`, `cancel`, done callbacks.
+//! - [`current_task`], [`all_tasks`], and [`run`] (asyncio's `asyncio.run`).
+//! - [`EventLoopExt`]: the same operations as methods of a specific
+//!   [`EventLoop`](aio_scheduler::EventLoop).
+//!
+//! # Examples
+//!
+//! ```
+//! use aio_scheduler::sleep;
+//! use aio_task::{create_task, run};
+//!
+//! async fn say_after(delay: f64, what: &str) -> Result<String, aio_task::Error> {
+//!     sleep(delay).await?;
+//!     Ok(what.to_uppercase())
+//! }
+//!
+//! let words = run(async {
+//!     let hello = create_task(say_after(0.02, "hello"))?;
+//!     let world = create_task(say_after(0.01, "world"))?;
+//!     Ok::<_, aio_task::Error>((hello.await??, world.await??))
+//! })??;
+//! assert_eq!(words, ("HELLO".to_string(), "WORLD".to_string()));
+//! # Ok::<(), aio_task::Error>(())
+//! ```
+
+mod core;
+mod error;
+mod future;
+mod run;
+mod task;
+
+pub use crate::core::CallbackId;
+pub use error::Error;
+pub use future::{Future, create_future};
+pub use run::run;
+pub use task::{Task, TaskRef, WaitDone, all_tasks, create_task, current_task};
+
+use aio_scheduler::EventLoop;
+
+/// Task operations on a specific loop, as methods (asyncio's `loop.create_task`,
+/// `loop.create_future`, `asyncio.all_tasks(loop)`).
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::EventLoop;
+/// use aio_task::EventLoopExt;
+///
+/// let lp = EventLoop::new()?;
+/// let task = lp.create_task(async { "created before the loop runs" })?;
+/// assert_eq!(lp.all_tasks().len(), 1);
+/// assert_eq!(lp.run_until_complete(task)??, "created before the loop runs");
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub trait EventLoopExt: sealed::Sealed {
+    /// Schedules `future` as a task on this loop, as [`create_task`] does on the running one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Runtime`] ([`Closed`](aio_scheduler::Error::Closed)) if the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// See [`EventLoopExt`].
+    fn create_task<F>(&self, future: F) -> Result<Task<F::Output>, Error>
+    where
+        F: std::future::Future + 'static,
+        F::Output: 'static;
+
+    /// A new pending [`Future`] bound to this loop.
+    ///
+    /// # Examples
+    ///
+    /// See [`Future`].
+    fn create_future<T: 'static>(&self) -> Future<T>;
+
+    /// The tasks of this loop that are not done yet.
+    ///
+    /// # Examples
+    ///
+    /// See [`EventLoopExt`].
+    fn all_tasks(&self) -> Vec<TaskRef>;
+}
+
+impl EventLoopExt for EventLoop {
+    fn create_task<F>(&self, future: F) -> Result<Task<F::Output>, Error>
+    where
+        F: std::future::Future + 'static,
+        F::Output: 'static,
+    {
+        task::spawn(self, future)
+    }
+
+    fn create_future<T: 'static>(&self) -> Future<T> {
+        Future::new(self)
+    }
+
+    fn all_tasks(&self) -> Vec<TaskRef> {
+        self.extension::<task::Registry>().live()
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for aio_scheduler::EventLoop {}
+}

@@ -1,0 +1,81 @@
+//! `run`: asyncio's `asyncio.run`.
+
+use std::future::Future;
+
+use aio_scheduler::{EventLoop, ExceptionContext, get_running_loop};
+
+use crate::task::{Registry, spawn};
+use crate::{Error, TaskRef};
+
+/// Runs `main` as a task on a new event loop and returns its output (asyncio's
+/// `asyncio.run`).
+///
+/// When `main` finishes, every task still alive is cancelled and the loop runs until they
+/// are all done (a task that failed with something other than cancellation on the way is
+/// reported to the exception handler); then the loop is closed.
+///
+/// # Errors
+///
+/// [`Error::Runtime`] if called while a loop is running on this thread or if the loop cannot
+/// be created; otherwise `main`'s task error ([`Error::Panicked`], [`Error::Cancelled`]).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// let answer = aio_task::run(async {
+///     aio_scheduler::sleep(0.01).await?;
+///     Ok::<_, aio_task::Error>(42)
+/// })??;
+/// assert_eq!(answer, 42);
+/// assert!(start.elapsed() >= Duration::from_millis(10));
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn run<F>(main: F) -> Result<F::Output, Error>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    if get_running_loop().is_ok() {
+        return Err(aio_scheduler::Error::AnotherLoopRunning.into());
+    }
+    let event_loop = EventLoop::new()?;
+    let outcome = spawn(&event_loop, main).and_then(|task| {
+        event_loop
+            .run_until_complete(task)
+            .map_err(Error::from)
+            .and_then(|result| result)
+    });
+    cancel_all_tasks(&event_loop);
+    // Not running (run_until_complete returned), so close cannot fail.
+    let _ = event_loop.close();
+    outcome
+}
+
+/// asyncio's `_cancel_all_tasks`: cancel what is left, wait for it, report real failures.
+fn cancel_all_tasks(event_loop: &EventLoop) {
+    let tasks = event_loop.extension::<Registry>().live();
+    if tasks.is_empty() {
+        return;
+    }
+    for task in &tasks {
+        task.cancel(None);
+    }
+    let waiting: Vec<TaskRef> = tasks.clone();
+    // The loop is not closed and not running here; an error would only mean it cannot run,
+    // and closing it next drops whatever is left either way.
+    let _ = event_loop.run_until_complete(async move {
+        for task in &waiting {
+            task.wait().await;
+        }
+    });
+    for task in tasks {
+        if let Some(error) = task.error().filter(|e| !e.is_cancelled()) {
+            let ctx = ExceptionContext::new("unhandled exception during aio::run() shutdown")
+                .with_task(task.get_name())
+                .with_error(std::sync::Arc::new(error));
+            event_loop.call_exception_handler(&ctx);
+        }
+    }
+}

@@ -1,0 +1,877 @@
+//! asyncio's `Task`: a future driven by the loop, on `async-task`.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use aio_scheduler::{EventLoop, get_running_loop, panic_message};
+use pin_project_lite::pin_project;
+
+use crate::Error;
+use crate::core::{CallbackId, Core, report_unretrieved};
+
+/// A future scheduled on an event loop (asyncio's `Task`).
+///
+/// The loop owns the task: dropping every `Task` handle does *not* cancel it, it runs to
+/// completion (asyncio's semantics, without its "keep a reference or it may be collected"
+/// trap). Clones are handles to the same task.
+///
+/// Awaiting a handle gives `Ok(output)`, [`Error::Cancelled`] if the task was cancelled, or
+/// [`Error::Panicked`] if it panicked — a panic never takes the loop down. The output is moved
+/// to the awaiter; [`result`](Task::result) copies it instead.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{create_task, run};
+///
+/// let out = run(async {
+///     let task = create_task(async { 6 * 7 })?;
+///     assert_eq!(task.get_name(), "Task-2"); // the main task is Task-1
+///     task.await
+/// })?;
+/// assert_eq!(out?, 42);
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub struct Task<T> {
+    cell: Rc<TaskCell<T>>,
+}
+
+impl<T> Clone for Task<T> {
+    fn clone(&self) -> Self {
+        Task {
+            cell: self.cell.clone(),
+        }
+    }
+}
+
+/// The shared state of a task: its completion cell and its header.
+struct TaskCell<T> {
+    core: Core<T, Task<T>>,
+    header: Header,
+}
+
+/// The untyped part of a task.
+struct Header {
+    /// The `N` of the default name `Task-N`.
+    id: u64,
+    /// Index in the loop's [`Registry`] while the task is pending.
+    slot: Cell<u32>,
+    cancel_requested: Cell<bool>,
+    cancelling: Cell<u32>,
+    /// The `async-task` handle. Dropping it cancels the task: `async-task` schedules the task
+    /// once more and the loop drops its future instead of polling it.
+    handle: Cell<Option<async_task::Task<()>>>,
+    registry: Weak<Registry>,
+    /// Name and cancel message, allocated only when set.
+    info: Cell<Option<Box<Info>>>,
+}
+
+#[derive(Default)]
+struct Info {
+    name: Option<String>,
+    cancel_message: Option<Arc<str>>,
+}
+
+impl Header {
+    fn with_info<R>(&self, f: impl FnOnce(&mut Info) -> R) -> R {
+        let mut info = self.info.take().unwrap_or_default();
+        let r = f(&mut info);
+        self.info.set(Some(info));
+        r
+    }
+
+    fn peek_info<R>(&self, f: impl FnOnce(Option<&Info>) -> R) -> R {
+        let info = self.info.take();
+        let r = f(info.as_deref());
+        self.info.set(info);
+        r
+    }
+
+    fn name(&self) -> String {
+        self.peek_info(|info| info.and_then(|i| i.name.clone()))
+            .unwrap_or_else(|| format!("Task-{}", self.id))
+    }
+
+    fn cancel_message(&self) -> Option<Arc<str>> {
+        self.peek_info(|info| info.and_then(|i| i.cancel_message.clone()))
+    }
+
+    fn cancel(&self, done: bool, msg: Option<&str>) -> bool {
+        if done {
+            return false;
+        }
+        self.cancel_requested.set(true);
+        self.cancelling.set(self.cancelling.get() + 1);
+        if let Some(msg) = msg {
+            self.with_info(|info| info.cancel_message = Some(Arc::from(msg)));
+        }
+        drop(self.handle.take());
+        true
+    }
+
+    fn uncancel(&self) -> u32 {
+        let n = self.cancelling.get().saturating_sub(1);
+        self.cancelling.set(n);
+        n
+    }
+}
+
+/// The type-erased view of a task, behind [`TaskRef`].
+trait AnyTask {
+    fn header(&self) -> &Header;
+    fn done(&self) -> bool;
+    fn cancelled(&self) -> bool;
+    fn error(&self) -> Option<Error>;
+    fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()>;
+    fn add_erased_callback(self: Rc<Self>, callback: Box<dyn FnOnce(&TaskRef)>) -> CallbackId;
+    fn remove_callback(&self, id: CallbackId) -> bool;
+}
+
+impl<T: 'static> AnyTask for TaskCell<T> {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn done(&self) -> bool {
+        self.core.done()
+    }
+
+    fn cancelled(&self) -> bool {
+        self.core.cancelled()
+    }
+
+    fn error(&self) -> Option<Error> {
+        self.core.mark_retrieved();
+        self.core.error()
+    }
+
+    fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.core.poll_done(cx)
+    }
+
+    fn add_erased_callback(self: Rc<Self>, callback: Box<dyn FnOnce(&TaskRef)>) -> CallbackId {
+        let task = Task { cell: self };
+        task.add_done_callback(move |task| callback(&task.erase()))
+    }
+
+    fn remove_callback(&self, id: CallbackId) -> bool {
+        self.core.remove_callback(id)
+    }
+}
+
+/// The live tasks of one loop (for `all_tasks`, `current_task` and cancelling leftovers). Kept
+/// as a loop extension, so it is dropped when the loop closes — which cancels what is left.
+#[derive(Default)]
+pub(crate) struct Registry {
+    tasks: RefCell<Vec<Option<Rc<dyn AnyTask>>>>,
+    free: RefCell<Vec<u32>>,
+    next_id: Cell<u64>,
+}
+
+impl Registry {
+    fn insert(&self, task: Rc<dyn AnyTask>) -> u32 {
+        let mut tasks = self.tasks.borrow_mut();
+        match self.free.borrow_mut().pop() {
+            Some(slot) => {
+                tasks[slot as usize] = Some(task);
+                slot
+            }
+            None => {
+                tasks.push(Some(task));
+                u32::try_from(tasks.len() - 1).expect("more than 2^32 live tasks")
+            }
+        }
+    }
+
+    fn remove(&self, slot: u32) {
+        let removed = self
+            .tasks
+            .borrow_mut()
+            .get_mut(slot as usize)
+            .and_then(Option::take);
+        if removed.is_some() {
+            self.free.borrow_mut().push(slot);
+        }
+        // Dropped here, outside the borrow: it may be the task's last reference.
+        drop(removed);
+    }
+
+    fn get(&self, slot: u32) -> Option<TaskRef> {
+        self.tasks
+            .borrow()
+            .get(slot as usize)
+            .and_then(|t| t.clone())
+            .map(TaskRef)
+    }
+
+    pub(crate) fn live(&self) -> Vec<TaskRef> {
+        self.tasks
+            .borrow()
+            .iter()
+            .flatten()
+            .filter(|t| !t.done())
+            .map(|t| TaskRef(t.clone()))
+            .collect()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        // The loop is closing: cancel every task still alive, so the loop's shutdown drops
+        // their futures on its thread.
+        for task in std::mem::take(self.tasks.get_mut()).into_iter().flatten() {
+            drop(task.header().handle.take());
+        }
+    }
+}
+
+const NO_TASK: u32 = u32::MAX;
+
+thread_local! {
+    /// Registry slot of the task being polled on this thread.
+    static CURRENT: Cell<u32> = const { Cell::new(NO_TASK) };
+}
+
+/// Marks a task as current for the duration of one poll.
+struct Current(u32);
+
+impl Current {
+    fn enter(slot: u32) -> Current {
+        Current(CURRENT.replace(slot))
+    }
+}
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        CURRENT.set(self.0);
+    }
+}
+
+pin_project! {
+    /// The future `async-task` runs: the user's future, plus the bookkeeping asyncio's
+    /// `Task.__step` does around each step.
+    struct TaskFuture<F, T: 'static> {
+        // Declared first, so it is dropped first: the user's destructors run before the task
+        // is marked cancelled.
+        #[pin]
+        future: F,
+        guard: Guard<T>,
+    }
+}
+
+/// Completes the task as cancelled if its future is dropped before finishing.
+struct Guard<T: 'static> {
+    cell: Rc<TaskCell<T>>,
+}
+
+impl<T: 'static> Drop for Guard<T> {
+    fn drop(&mut self) {
+        if !self.cell.core.done() {
+            let message = self.cell.header.cancel_message();
+            finish(&self.cell, Err(Error::Cancelled(message)));
+        }
+    }
+}
+
+fn finish<T: 'static>(cell: &Rc<TaskCell<T>>, result: Result<T, Error>) {
+    let task = Task { cell: cell.clone() };
+    cell.core.complete(result, &task);
+    if let Some(registry) = cell.header.registry.upgrade() {
+        registry.remove(cell.header.slot.get());
+    }
+    drop(cell.header.handle.take());
+}
+
+impl<F: Future<Output = T>, T: 'static> Future for TaskFuture<F, T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let cell = &this.guard.cell;
+        let _current = Current::enter(cell.header.slot.get());
+        let future = this.future;
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => {
+                // asyncio: a task that returns after `cancel()` was called is cancelled.
+                let result = if cell.header.cancel_requested.get() {
+                    Err(Error::Cancelled(cell.header.cancel_message()))
+                } else {
+                    Ok(value)
+                };
+                finish(cell, result);
+                Poll::Ready(())
+            }
+            Err(payload) => {
+                finish(cell, Err(Error::Panicked(panic_message(&*payload).into())));
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+/// Schedules `future` as a task on `event_loop`.
+pub(crate) fn spawn<F>(event_loop: &EventLoop, future: F) -> Result<Task<F::Output>, Error>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    if event_loop.is_closed() {
+        return Err(aio_scheduler::Error::Closed.into());
+    }
+    let registry = event_loop.extension::<Registry>();
+    let id = registry.next_id.get() + 1;
+    registry.next_id.set(id);
+    let cell = Rc::new(TaskCell {
+        core: Core::new(event_loop.downgrade()),
+        header: Header {
+            id,
+            slot: Cell::new(NO_TASK),
+            cancel_requested: Cell::new(false),
+            cancelling: Cell::new(0),
+            handle: Cell::new(None),
+            registry: Rc::downgrade(&registry),
+            info: Cell::new(None),
+        },
+    });
+    cell.header.slot.set(registry.insert(cell.clone()));
+    let wrapped = TaskFuture {
+        future,
+        guard: Guard { cell: cell.clone() },
+    };
+    let loop_handle = event_loop.handle();
+    let schedule = move |runnable| loop_handle.schedule(runnable);
+    // SAFETY: `spawn_unchecked` lifts the `Send` requirement on the future. It is sound
+    // because the task's `Runnable` is only ever run or dropped on this loop's thread, the
+    // thread calling this function (`EventLoop` is not `Send`):
+    // - the first schedule goes straight to this loop's ready queue (`EventLoop::schedule`);
+    // - later ones go through `LoopHandle::schedule`, which pushes onto the ready queue only
+    //   on the thread running this loop, and otherwise onto the remote queue, which only the
+    //   loop's own thread pops; runnables that cannot be delivered (closed loop, queue
+    //   dropped on another thread) are leaked, never dropped (see `aio_scheduler`);
+    // - `async-task` itself drops a future only inside `Runnable::run` or when a `Runnable`
+    //   is dropped, never from a waker or the `Task` handle.
+    // The schedule function is `Send + Sync + 'static` (it holds a `LoopHandle`), so wakers
+    // may be used and dropped on any thread, and the future is `'static`.
+    let (runnable, handle) =
+        unsafe { async_task::Builder::new().spawn_unchecked(move |_: &()| wrapped, schedule) };
+    cell.header.handle.set(Some(handle));
+    event_loop.schedule(runnable);
+    Ok(Task { cell })
+}
+
+/// Schedules `future` as a task on the running loop (asyncio's `asyncio.create_task`). The
+/// future need not be `Send`. Its first step runs in the next loop iteration.
+///
+/// # Errors
+///
+/// [`Error::Runtime`] ([`NoRunningLoop`](aio_scheduler::Error::NoRunningLoop)) outside a
+/// running loop.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc; // not Send: fine for a task
+/// use aio_task::{create_task, run};
+///
+/// run(async {
+///     let shared = Rc::new(5);
+///     let s = shared.clone();
+///     let task = create_task(async move { *s * 2 })?;
+///     assert_eq!(task.await?, 10);
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// assert!(create_task(async {}).is_err()); // no running loop here
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn create_task<F>(future: F) -> Result<Task<F::Output>, Error>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    spawn(&get_running_loop()?, future)
+}
+
+impl<T: 'static> Task<T> {
+    /// Whether the task finished, failed, or was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(async {})?;
+    ///     assert!(!task.done());
+    ///     aio_scheduler::sleep(0).await?;
+    ///     assert!(task.done());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn done(&self) -> bool {
+        self.cell.core.done()
+    }
+
+    /// Whether the task ended by cancellation.
+    ///
+    /// # Examples
+    ///
+    /// See [`Task::cancel`].
+    pub fn cancelled(&self) -> bool {
+        self.cell.core.cancelled()
+    }
+
+    /// Requests cancellation: the task's future is dropped at its next scheduling point (its
+    /// destructors run, like `finally` blocks) and awaiting the task gives
+    /// [`Error::Cancelled`] carrying `msg`. A task that returns a value after `cancel` was
+    /// called also ends cancelled, as in asyncio.
+    ///
+    /// Returns `false` if the task is already done, `true` otherwise (also when called again).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_scheduler::sleep;
+    /// use aio_task::{create_task, run, Error};
+    ///
+    /// run(async {
+    ///     let task = create_task(async { sleep(3600).await })?;
+    ///     sleep(0).await?; // let it start
+    ///     assert!(task.cancel("enough"));
+    ///     let err = task.clone().await.unwrap_err();
+    ///     assert_eq!(err.cancel_message(), Some("enough"));
+    ///     assert!(task.cancelled() && !task.cancel(None));
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn cancel<'a>(&self, msg: impl Into<Option<&'a str>>) -> bool {
+        self.cell.header.cancel(self.cell.core.done(), msg.into())
+    }
+
+    /// How many cancellation requests are pending (asyncio's `cancelling()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(aio_scheduler::sleep(1))?;
+    ///     task.cancel(None);
+    ///     task.cancel(None);
+    ///     assert_eq!(task.cancelling(), 2);
+    ///     assert_eq!(task.uncancel(), 1);
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn cancelling(&self) -> u32 {
+        self.cell.header.cancelling.get()
+    }
+
+    /// Decrements the count of cancellation requests and returns it (asyncio's
+    /// `uncancel()`). It does not undo a cancellation already under way: with Rust's drop
+    /// semantics the future is dropped regardless. It exists for structured-concurrency code
+    /// that keeps count.
+    ///
+    /// # Examples
+    ///
+    /// See [`Task::cancelling`].
+    pub fn uncancel(&self) -> u32 {
+        self.cell.header.uncancel()
+    }
+
+    /// The task's name: the one set with [`set_name`](Task::set_name), or `Task-N` (numbered
+    /// per loop, from 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(async {})?;
+    ///     task.set_name("worker");
+    ///     assert_eq!(task.get_name(), "worker");
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn get_name(&self) -> String {
+        self.cell.header.name()
+    }
+
+    /// Renames the task.
+    ///
+    /// # Examples
+    ///
+    /// See [`Task::get_name`].
+    pub fn set_name(&self, name: impl Into<String>) {
+        let name = name.into();
+        self.cell.header.with_info(|info| info.name = Some(name));
+    }
+
+    /// Schedules `callback` to run (through `call_soon`, in registration order) when the task
+    /// is done — or soon, if it already is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// aio_task::run(async {
+    ///     let log = Rc::new(RefCell::new(Vec::new()));
+    ///     let task = aio_task::create_task(async { 3 })?;
+    ///     for tag in ["first", "second"] {
+    ///         let log = log.clone();
+    ///         task.add_done_callback(move |t| log.borrow_mut().push((tag, t.result().unwrap())));
+    ///     }
+    ///     task.clone().await?;
+    ///     aio_scheduler::sleep(0).await?;
+    ///     assert_eq!(*log.borrow(), [("first", 3), ("second", 3)]);
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn add_done_callback(&self, callback: impl FnOnce(&Task<T>) + 'static) -> CallbackId {
+        self.cell.core.add_callback(Box::new(callback), self)
+    }
+
+    /// Removes a callback that has not been scheduled yet; returns whether it was found.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(async {})?;
+    ///     let id = task.add_done_callback(|_| unreachable!());
+    ///     assert!(task.remove_done_callback(id));
+    ///     task.await
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn remove_done_callback(&self, id: CallbackId) -> bool {
+        self.cell.core.remove_callback(id)
+    }
+
+    /// The loop the task runs on, if it still exists.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(async {})?;
+    ///     assert!(task.get_loop().unwrap().same(&aio_scheduler::get_running_loop()?));
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn get_loop(&self) -> Option<EventLoop> {
+        self.cell.core.event_loop().upgrade()
+    }
+
+    /// An untyped handle to this task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(async { 1 })?;
+    ///     let any = task.erase();
+    ///     assert_eq!(any.get_name(), task.get_name());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn erase(&self) -> TaskRef {
+        TaskRef(self.cell.clone())
+    }
+}
+
+impl<T: Clone + 'static> Task<T> {
+    /// A copy of the task's result (asyncio's `result()`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] while the task is pending; otherwise the task's error
+    /// ([`Error::Cancelled`], [`Error::Panicked`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::{create_task, run, Error};
+    /// run(async {
+    ///     let task = create_task(async { "ok" })?;
+    ///     assert!(matches!(task.result(), Err(Error::InvalidState(_))));
+    ///     aio_scheduler::sleep(0).await?;
+    ///     assert_eq!(task.result()?, "ok");
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn result(&self) -> Result<T, Error> {
+        self.cell.core.result()
+    }
+}
+
+impl<T: 'static> Future for Task<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        self.cell.core.poll_take(cx)
+    }
+}
+
+impl<T> Drop for TaskCell<T> {
+    fn drop(&mut self) {
+        if let Some(error) = self.core.unretrieved_error() {
+            report_unretrieved(
+                self.core.event_loop(),
+                "Task exception was never retrieved",
+                Some(self.header.name()),
+                error,
+            );
+        }
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("name", &self.cell.header.name())
+            .field("done", &self.cell.core.done())
+            .finish()
+    }
+}
+
+/// An untyped handle to a task: what [`current_task`] and [`all_tasks`] return.
+///
+/// # Examples
+///
+/// ```
+/// aio_task::run(async {
+///     let me = aio_task::current_task().expect("inside a task");
+///     assert_eq!(me.get_name(), "Task-1");
+///     assert!(!me.done());
+/// })?;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct TaskRef(Rc<dyn AnyTask>);
+
+impl TaskRef {
+    /// Whether the task is done.
+    ///
+    /// # Examples
+    ///
+    /// See [`TaskRef`].
+    pub fn done(&self) -> bool {
+        self.0.done()
+    }
+
+    /// Whether the task ended by cancellation.
+    ///
+    /// # Examples
+    ///
+    /// See [`TaskRef::cancel`].
+    pub fn cancelled(&self) -> bool {
+        self.0.cancelled()
+    }
+
+    /// Requests cancellation, as [`Task::cancel`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(aio_scheduler::sleep(3600))?.erase();
+    ///     task.cancel("stop");
+    ///     task.wait().await;
+    ///     assert!(task.cancelled());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn cancel<'a>(&self, msg: impl Into<Option<&'a str>>) -> bool {
+        self.0.header().cancel(self.0.done(), msg.into())
+    }
+
+    /// Pending cancellation requests, as [`Task::cancelling`].
+    ///
+    /// # Examples
+    ///
+    /// See [`Task::cancelling`].
+    pub fn cancelling(&self) -> u32 {
+        self.0.header().cancelling.get()
+    }
+
+    /// Decrements the cancellation count, as [`Task::uncancel`].
+    ///
+    /// # Examples
+    ///
+    /// See [`Task::cancelling`].
+    pub fn uncancel(&self) -> u32 {
+        self.0.header().uncancel()
+    }
+
+    /// The task's name, as [`Task::get_name`].
+    ///
+    /// # Examples
+    ///
+    /// See [`TaskRef`].
+    pub fn get_name(&self) -> String {
+        self.0.header().name()
+    }
+
+    /// Renames the task, as [`Task::set_name`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// aio_task::run(async {
+    ///     aio_task::current_task().unwrap().set_name("main");
+    ///     assert_eq!(aio_task::current_task().unwrap().get_name(), "main");
+    /// })?;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn set_name(&self, name: impl Into<String>) {
+        let name = name.into();
+        self.0.header().with_info(|info| info.name = Some(name));
+    }
+
+    /// The task's error, if it failed or was cancelled (asyncio's `exception()`, with
+    /// cancellation reported as an error rather than raised).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(async { panic!("boom") })?.erase();
+    ///     task.wait().await;
+    ///     assert_eq!(task.error().unwrap().to_string(), "panicked: boom");
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn error(&self) -> Option<Error> {
+        self.0.error()
+    }
+
+    /// Schedules `callback` when the task is done, as [`Task::add_done_callback`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(async {})?.erase();
+    ///     task.add_done_callback(|t| assert!(t.done()));
+    ///     task.wait().await;
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn add_done_callback(&self, callback: impl FnOnce(&TaskRef) + 'static) -> CallbackId {
+        self.0.clone().add_erased_callback(Box::new(callback))
+    }
+
+    /// Removes a callback that has not been scheduled yet, as [`Task::remove_done_callback`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(async {})?.erase();
+    ///     let id = task.add_done_callback(|_| unreachable!());
+    ///     assert!(task.remove_done_callback(id));
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn remove_done_callback(&self, id: CallbackId) -> bool {
+        self.0.remove_callback(id)
+    }
+
+    /// Waits until the task is done, without taking its result.
+    ///
+    /// # Examples
+    ///
+    /// See [`TaskRef::cancel`].
+    pub fn wait(&self) -> WaitDone {
+        WaitDone { task: self.clone() }
+    }
+
+    /// Whether two handles refer to the same task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// aio_task::run(async {
+    ///     let me = aio_task::current_task().unwrap();
+    ///     assert!(me.same(&aio_task::current_task().unwrap()));
+    /// })?;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn same(&self, other: &TaskRef) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskRef")
+            .field("name", &self.get_name())
+            .field("done", &self.done())
+            .finish()
+    }
+}
+
+/// The future returned by [`TaskRef::wait`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct WaitDone {
+    task: TaskRef,
+}
+
+impl Future for WaitDone {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.task.0.poll_done(cx)
+    }
+}
+
+/// The task being run by the running loop, if called from inside one (asyncio's
+/// `current_task()`).
+///
+/// # Examples
+///
+/// See [`TaskRef`].
+pub fn current_task() -> Option<TaskRef> {
+    let slot = CURRENT.get();
+    if slot == NO_TASK {
+        return None;
+    }
+    get_running_loop().ok()?.extension::<Registry>().get(slot)
+}
+
+/// The tasks of the running loop that are not done yet (asyncio's `all_tasks()`).
+///
+/// # Errors
+///
+/// [`Error::Runtime`] ([`NoRunningLoop`](aio_scheduler::Error::NoRunningLoop)) outside a
+/// running loop.
+///
+/// # Examples
+///
+/// ```
+/// aio_task::run(async {
+///     let _worker = aio_task::create_task(aio_scheduler::sleep(0.01))?;
+///     assert_eq!(aio_task::all_tasks()?.len(), 2); // main and the worker
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn all_tasks() -> Result<Vec<TaskRef>, Error> {
+    Ok(get_running_loop()?.extension::<Registry>().live())
+}

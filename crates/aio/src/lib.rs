@@ -1,0 +1,86 @@
+//! **aio** — Python's asyncio, re-created in Rust.
+//!
+//! One event loop per thread; Tasks and Futures with asyncio's semantics; callbacks scheduled
+//! with `call_soon` / `call_later`; `sleep` in `f64` seconds or [`Duration`]s. Every asyncio
+//! concept keeps its name, and every API is ordinary Rust: `Result` for errors, `Drop` for
+//! cancellation, `async`/`.await` for coroutines. Tasks need not be `Send`.
+//!
+//! This crate is the facade: it re-exports the layers, which can also be used on their own —
+//! [`aio_reactor`] (the selector), [`aio_scheduler`] (the event loop) and [`aio_task`]
+//! (Futures and Tasks).
+//!
+//! # Examples
+//!
+//! asyncio's `countasync.py`:
+//!
+//! ```
+//! use aio::prelude::*;
+//!
+//! async fn count() -> Result<(), aio::Error> {
+//!     println!("One");
+//!     aio::sleep(0.01).await?;
+//!     println!("Two");
+//!     Ok(())
+//! }
+//!
+//! aio::run(async {
+//!     let tasks = [aio::create_task(count())?, aio::create_task(count())?];
+//!     for task in tasks {
+//!         task.await??;
+//!     }
+//!     Ok::<_, aio::Error>(())
+//! })??;
+//! # Ok::<(), aio::Error>(())
+//! ```
+//!
+//! [`Duration`]: std::time::Duration
+
+pub use aio_reactor;
+pub use aio_scheduler;
+pub use aio_task;
+
+pub use aio_reactor::{AsyncFd, PollingReactor, Reactor, Registration};
+pub use aio_scheduler::{
+    EventLoop, ExceptionContext, Handle, IntoDelay, LoopHandle, Sleep, ThreadsafeHandle,
+    TimerHandle, get_running_loop, sleep, sleep_until,
+};
+pub use aio_task::{
+    CallbackId, Error, EventLoopExt, Future, Task, TaskRef, all_tasks, create_future, create_task,
+    current_task, run,
+};
+
+/// A new event loop on the default reactor (asyncio's `new_event_loop()`).
+///
+/// # Errors
+///
+/// [`Error::Runtime`] if the OS poller cannot be created.
+///
+/// # Examples
+///
+/// ```
+/// let lp = aio::new_event_loop()?;
+/// assert_eq!(lp.run_until_complete(async { 1 })?, 1);
+/// lp.close()?;
+/// # Ok::<(), aio::Error>(())
+/// ```
+pub fn new_event_loop() -> Result<EventLoop, Error> {
+    Ok(EventLoop::new()?)
+}
+
+/// The names most programs need: `use aio::prelude::*;`.
+///
+/// # Examples
+///
+/// ```
+/// use aio::prelude::*;
+/// let lp = new_event_loop()?;
+/// let task = lp.create_task(async { 2 + 2 })?; // EventLoopExt is in scope
+/// assert_eq!(lp.run_until_complete(task)??, 4);
+/// # Ok::<(), aio::Error>(())
+/// ```
+pub mod prelude {
+    pub use crate::{
+        Error, EventLoop, EventLoopExt, Task, TaskRef, all_tasks, create_future, create_task,
+        current_task, get_running_loop, new_event_loop, run, sleep, sleep_until,
+    };
+}
