@@ -41,18 +41,23 @@ enum Status {
     Cancelled,
 }
 
-/// Rarely used parts, allocated on first use: more than one waiter, callbacks.
+/// Who is told of completion, in registration order: asyncio wakes an awaiting task through
+/// a done callback too, so waiters and callbacks share one queue.
+enum Listener<H> {
+    Waker(Waker),
+    Callback(CallbackId, Box<dyn FnOnce(&H)>),
+}
+
+/// Rarely used parts, allocated on first use: listeners beyond the first waiter.
 struct Extra<H> {
-    waiters: Vec<Waker>,
-    callbacks: Vec<(CallbackId, Box<dyn FnOnce(&H)>)>,
+    listeners: Vec<Listener<H>>,
     next_callback: u64,
 }
 
 impl<H> Default for Extra<H> {
     fn default() -> Self {
         Extra {
-            waiters: Vec::new(),
-            callbacks: Vec::new(),
+            listeners: Vec::new(),
             next_callback: 0,
         }
     }
@@ -101,9 +106,11 @@ impl<T, H> Core<T, H> {
 
     pub(crate) fn remove_callback(&self, id: CallbackId) -> bool {
         self.with_extra(|extra| {
-            let before = extra.callbacks.len();
-            extra.callbacks.retain(|(cid, _)| *cid != id);
-            extra.callbacks.len() != before
+            let before = extra.listeners.len();
+            extra
+                .listeners
+                .retain(|l| !matches!(l, Listener::Callback(cid, _) if *cid == id));
+            extra.listeners.len() != before
         })
     }
 }
@@ -121,35 +128,32 @@ impl<T, H: Clone + 'static> Core<T, H> {
             Err(_) => Status::Failed,
         });
         self.outcome.set(Outcome::Ready(result));
+        // The first waiter registered before any other listener (see `register`).
         if let Some(waker) = self.waiter.take() {
             waker.wake();
         }
-        if let Some(mut extra) = self.extra.take() {
-            for waker in extra.waiters.drain(..) {
-                waker.wake();
+        let Some(mut extra) = self.extra.take() else {
+            return true;
+        };
+        let listeners = std::mem::take(&mut extra.listeners);
+        self.extra.set(Some(extra));
+        // Waking a task and `call_soon` both append to the ready queue, so the listeners run
+        // in the next iteration in the order they registered. A closed or dropped loop runs
+        // no more callbacks (they are dropped, as a closed asyncio loop drops its ready
+        // queue); waiters are still woken.
+        let event_loop = self.event_loop.upgrade().filter(|l| !l.is_closed());
+        for listener in listeners {
+            match listener {
+                Listener::Waker(waker) => waker.wake(),
+                Listener::Callback(_, callback) => {
+                    if let Some(event_loop) = &event_loop {
+                        let handle = handle.clone();
+                        let _ = event_loop.call_soon(move || callback(&handle));
+                    }
+                }
             }
-            let callbacks = std::mem::take(&mut extra.callbacks);
-            self.extra.set(Some(extra));
-            self.schedule_callbacks(callbacks, handle);
         }
         true
-    }
-
-    fn schedule_callbacks(&self, callbacks: Vec<(CallbackId, Box<dyn FnOnce(&H)>)>, handle: &H) {
-        if callbacks.is_empty() {
-            return;
-        }
-        // A closed or dropped loop runs nothing more: the callbacks are dropped, as a closed
-        // asyncio loop drops its ready queue.
-        let Some(event_loop) = self.event_loop.upgrade() else {
-            return;
-        };
-        for (_, callback) in callbacks {
-            let handle = handle.clone();
-            if event_loop.call_soon(move || callback(&handle)).is_err() {
-                return;
-            }
-        }
     }
 
     pub(crate) fn add_callback(&self, callback: Box<dyn FnOnce(&H)>, handle: &H) -> CallbackId {
@@ -158,29 +162,49 @@ impl<T, H: Clone + 'static> Core<T, H> {
             CallbackId(extra.next_callback)
         });
         if self.done() {
-            self.schedule_callbacks(vec![(id, callback)], handle);
+            if let Some(event_loop) = self.event_loop.upgrade() {
+                let handle = handle.clone();
+                let _ = event_loop.call_soon(move || callback(&handle));
+            }
         } else {
-            self.with_extra(|extra| extra.callbacks.push((id, callback)));
+            self.with_extra(|extra| extra.listeners.push(Listener::Callback(id, callback)));
         }
         id
     }
 }
 
 impl<T, H> Core<T, H> {
-    /// Registers `cx`'s waker to be woken on completion.
+    /// Registers `cx`'s waker to be woken on completion, keeping registration order with
+    /// the done callbacks. The common case (one awaiter, no callbacks) allocates nothing.
     fn register(&self, cx: &mut Context<'_>) {
-        match self.waiter.take() {
-            None => self.waiter.set(Some(cx.waker().clone())),
-            Some(w) if w.will_wake(cx.waker()) => self.waiter.set(Some(w)),
-            Some(w) => {
-                self.waiter.set(Some(w));
-                self.with_extra(|extra| {
-                    if !extra.waiters.iter().any(|x| x.will_wake(cx.waker())) {
-                        extra.waiters.push(cx.waker().clone());
-                    }
-                });
+        let waker = cx.waker();
+        if let Some(w) = self.waiter.take() {
+            let same = w.will_wake(waker);
+            self.waiter.set(Some(w));
+            if same {
+                return;
             }
+        } else if self.with_extra_if_any(|extra| extra.listeners.is_empty()) {
+            self.waiter.set(Some(waker.clone()));
+            return;
         }
+        self.with_extra(|extra| {
+            let known = extra
+                .listeners
+                .iter()
+                .any(|l| matches!(l, Listener::Waker(w) if w.will_wake(waker)));
+            if !known {
+                extra.listeners.push(Listener::Waker(waker.clone()));
+            }
+        });
+    }
+
+    /// Runs `f` on the extra part if it exists; `true` if it does not.
+    fn with_extra_if_any(&self, f: impl FnOnce(&Extra<H>) -> bool) -> bool {
+        let extra = self.extra.take();
+        let r = extra.as_deref().is_none_or(f);
+        self.extra.set(extra);
+        r
     }
 
     /// Polls for completion without taking the value.

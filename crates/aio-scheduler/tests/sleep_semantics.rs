@@ -1,0 +1,129 @@
+//! `sleep`: zero yields exactly one iteration, negative means as soon as possible, positive
+//! delays are honoured (never early), deadlines work, and invalid delays are clear errors.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use aio_scheduler::{Error, EventLoop, sleep, sleep_until};
+
+/// A callback that re-schedules itself every iteration, counting iterations.
+fn iteration_counter(lp: &EventLoop) -> Rc<Cell<u32>> {
+    fn tick(lp: EventLoop, count: Rc<Cell<u32>>) {
+        count.set(count.get() + 1);
+        let lp2 = lp.clone();
+        let _ = lp.call_soon(move || tick(lp2, count));
+    }
+    let count = Rc::new(Cell::new(0));
+    let (lp2, c) = (lp.clone(), count.clone());
+    lp.call_soon(move || tick(lp2, c)).unwrap();
+    count
+}
+
+#[test]
+fn sleep_zero_yields_exactly_one_iteration() {
+    let lp = EventLoop::new().unwrap();
+    let count = iteration_counter(&lp);
+    let c = count.clone();
+    let deltas = lp
+        .run_until_complete(async move {
+            let mut deltas = Vec::new();
+            for _ in 0..5 {
+                let before = c.get();
+                sleep(0).await.unwrap();
+                deltas.push(c.get() - before);
+            }
+            deltas
+        })
+        .unwrap();
+    assert_eq!(deltas, [1, 1, 1, 1, 1]);
+}
+
+#[test]
+fn negative_delay_means_as_soon_as_possible() {
+    let lp = EventLoop::new().unwrap();
+    let start = Instant::now();
+    lp.run_until_complete(async {
+        sleep(-5.0).await.unwrap();
+        sleep(-1).await.unwrap();
+    })
+    .unwrap();
+    assert!(start.elapsed() < Duration::from_secs(5));
+
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let handle = lp.call_later(-10.0, move || r.set(true)).unwrap();
+    assert!(handle.when() <= lp.time());
+    lp.run_until_complete(sleep(0.001)).unwrap().unwrap();
+    assert!(ran.get());
+}
+
+#[test]
+fn sleep_is_never_early() {
+    let lp = EventLoop::new().unwrap();
+    for delay in [
+        Duration::from_micros(300),
+        Duration::from_millis(2),
+        Duration::from_millis(15),
+    ] {
+        let start = Instant::now();
+        lp.run_until_complete(sleep(delay)).unwrap().unwrap();
+        assert!(start.elapsed() >= delay, "woke early for {delay:?}");
+    }
+}
+
+#[test]
+fn sleep_until_deadline() {
+    let lp = EventLoop::new().unwrap();
+    let deadline = Instant::now() + Duration::from_millis(10);
+    lp.run_until_complete(sleep_until(deadline))
+        .unwrap()
+        .unwrap();
+    assert!(Instant::now() >= deadline);
+    // A deadline in the past completes at once.
+    lp.run_until_complete(sleep_until(Instant::now() - Duration::from_secs(1)))
+        .unwrap()
+        .unwrap();
+}
+
+#[test]
+fn invalid_delays_are_clear_errors() {
+    let lp = EventLoop::new().unwrap();
+    for delay in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300] {
+        let err = lp.run_until_complete(sleep(delay)).unwrap().unwrap_err();
+        assert!(matches!(err, Error::InvalidDelay(_)), "{delay}: {err:?}");
+        let err = lp.call_later(delay, || {}).unwrap_err();
+        assert!(matches!(err, Error::InvalidDelay(_)), "{delay}: {err:?}");
+    }
+    assert!(
+        lp.call_later(Duration::MAX, || {}).is_err(),
+        "a deadline past the end of Instant is refused, not a panic"
+    );
+}
+
+#[test]
+fn sleep_outside_a_running_loop_is_an_error_not_a_hang() {
+    let mut sleep = std::pin::pin!(sleep(0.01));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match sleep.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(Err(Error::NoRunningLoop)) => {}
+        other => panic!("expected NoRunningLoop, got {other:?}"),
+    }
+}
+
+#[test]
+fn dropping_a_sleep_cancels_its_timer() {
+    let lp = EventLoop::new().unwrap();
+    let start = Instant::now();
+    lp.run_until_complete(async {
+        let long = sleep(3600);
+        let mut long = std::pin::pin!(long);
+        // Register the timer, then drop it: the loop must not wait for it.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(long.as_mut().poll(&mut cx).is_pending());
+    })
+    .unwrap();
+    // With the hour-long timer cancelled, an idle loop with nothing else to do still returns.
+    lp.run_until_complete(sleep(0.001)).unwrap().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(60));
+}
