@@ -52,7 +52,7 @@ impl IntoDelay for f64 {
             return Ok(Duration::ZERO);
         }
         Duration::try_from_secs_f64(self)
-            .map_err(|_| Error::InvalidDelay(format!("{self} seconds is too large").into()).into())
+            .map_err(|_| Error::InvalidDelay(format!("{self} seconds is too large").into()))
     }
 }
 

@@ -84,3 +84,8 @@ pub mod prelude {
         current_task, get_running_loop, new_event_loop, run, sleep, sleep_until,
     };
 }
+
+/// The README's example, compiled and run as a doctest so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}
