@@ -98,7 +98,6 @@ enum State {
     },
     Start(Instant),
     Waiting {
-        deadline: Instant,
         event_loop: Weak<LoopInner>,
         key: TimerKey,
     },
@@ -106,7 +105,9 @@ enum State {
 }
 
 impl Sleep {
-    /// When the sleep ends (`None` for a zero delay or an invalid one).
+    /// When the sleep ends, until it is first polled (`None` for a zero delay or an invalid
+    /// one, and once the timer is registered: the deadline then lives in the loop's timer heap
+    /// only, which keeps a sleeping task small).
     ///
     /// # Examples
     ///
@@ -118,7 +119,7 @@ impl Sleep {
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
         match self.state {
-            State::Start(deadline) | State::Waiting { deadline, .. } => Some(deadline),
+            State::Start(deadline) => Some(deadline),
             _ => None,
         }
     }
@@ -159,11 +160,7 @@ impl Future for Sleep {
                 });
                 match registered {
                     Some((event_loop, key)) => {
-                        this.state = State::Waiting {
-                            deadline,
-                            event_loop,
-                            key,
-                        };
+                        this.state = State::Waiting { event_loop, key };
                         Poll::Pending
                     }
                     None => {
@@ -172,9 +169,7 @@ impl Future for Sleep {
                     }
                 }
             }
-            State::Waiting {
-                event_loop, key, ..
-            } => {
+            State::Waiting { event_loop, key } => {
                 let Some(inner) = event_loop.upgrade() else {
                     this.state = State::Done;
                     return Poll::Ready(Err(Error::Closed));
@@ -202,10 +197,7 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let State::Waiting {
-            event_loop, key, ..
-        } = &self.state
-        {
+        if let State::Waiting { event_loop, key } = &self.state {
             if let Some(inner) = event_loop.upgrade() {
                 // `try_borrow_mut`: during shutdown the heap may be mid-drain; the timer is
                 // being discarded anyway.

@@ -2,9 +2,10 @@
 //! slot, the wakers of whoever awaits it, and done callbacks.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use aio_scheduler::WeakLoop;
+use aio_scheduler::EventLoop;
 
 use crate::Error;
 
@@ -48,10 +49,13 @@ enum Listener<H> {
     Callback(CallbackId, Box<dyn FnOnce(&H)>),
 }
 
-/// Rarely used parts, allocated on first use: listeners beyond the first waiter.
+/// Rarely used parts, allocated on first use: listeners beyond the first waiter, a task's
+/// name once it is set, the message of a requested cancellation.
 struct Extra<H> {
     listeners: Vec<Listener<H>>,
     next_callback: u64,
+    name: Option<Box<str>>,
+    cancel_message: Option<Arc<str>>,
 }
 
 impl<H> Default for Extra<H> {
@@ -59,13 +63,15 @@ impl<H> Default for Extra<H> {
         Extra {
             listeners: Vec::new(),
             next_callback: 0,
+            name: None,
+            cancel_message: None,
         }
     }
 }
 
-/// The completion cell. `H` is the handle type passed to done callbacks.
+/// The completion cell. `H` is the handle type passed to done callbacks. The owner knows the
+/// loop and passes it in where callbacks are scheduled, which keeps a task's cell small.
 pub(crate) struct Core<T, H> {
-    event_loop: WeakLoop,
     outcome: Cell<Outcome<T>>,
     status: Cell<Status>,
     retrieved: Cell<bool>,
@@ -74,19 +80,14 @@ pub(crate) struct Core<T, H> {
 }
 
 impl<T, H> Core<T, H> {
-    pub(crate) fn new(event_loop: WeakLoop) -> Self {
+    pub(crate) fn new() -> Self {
         Core {
-            event_loop,
             outcome: Cell::new(Outcome::Pending),
             status: Cell::new(Status::Pending),
             retrieved: Cell::new(false),
             waiter: Cell::new(None),
             extra: Cell::new(None),
         }
-    }
-
-    pub(crate) fn event_loop(&self) -> &WeakLoop {
-        &self.event_loop
     }
 
     pub(crate) fn done(&self) -> bool {
@@ -104,6 +105,30 @@ impl<T, H> Core<T, H> {
         r
     }
 
+    /// Reads the lazily allocated part without allocating it.
+    fn peek_extra<R>(&self, f: impl FnOnce(Option<&Extra<H>>) -> R) -> R {
+        let extra = self.extra.take();
+        let r = f(extra.as_deref());
+        self.extra.set(extra);
+        r
+    }
+
+    pub(crate) fn name(&self) -> Option<String> {
+        self.peek_extra(|e| e.and_then(|e| e.name.as_deref().map(str::to_owned)))
+    }
+
+    pub(crate) fn set_name(&self, name: String) {
+        self.with_extra(|e| e.name = Some(name.into_boxed_str()));
+    }
+
+    pub(crate) fn cancel_message(&self) -> Option<Arc<str>> {
+        self.peek_extra(|e| e.and_then(|e| e.cancel_message.clone()))
+    }
+
+    pub(crate) fn set_cancel_message(&self, message: &str) {
+        self.with_extra(|e| e.cancel_message = Some(Arc::from(message)));
+    }
+
     pub(crate) fn remove_callback(&self, id: CallbackId) -> bool {
         self.with_extra(|extra| {
             let before = extra.listeners.len();
@@ -118,7 +143,12 @@ impl<T, H> Core<T, H> {
 impl<T, H: Clone + 'static> Core<T, H> {
     /// Sets the outcome, wakes every waiter and schedules the done callbacks (in registration
     /// order, through `call_soon`). Returns false if the outcome was already set.
-    pub(crate) fn complete(&self, result: Result<T, Error>, handle: &H) -> bool {
+    pub(crate) fn complete(
+        &self,
+        result: Result<T, Error>,
+        handle: &H,
+        event_loop: Option<EventLoop>,
+    ) -> bool {
         if self.done() {
             return false;
         }
@@ -141,7 +171,7 @@ impl<T, H: Clone + 'static> Core<T, H> {
         // in the next iteration in the order they registered. A closed or dropped loop runs
         // no more callbacks (they are dropped, as a closed asyncio loop drops its ready
         // queue); waiters are still woken.
-        let event_loop = self.event_loop.upgrade().filter(|l| !l.is_closed());
+        let event_loop = event_loop.filter(|l| !l.is_closed());
         for listener in listeners {
             match listener {
                 Listener::Waker(waker) => waker.wake(),
@@ -156,13 +186,18 @@ impl<T, H: Clone + 'static> Core<T, H> {
         true
     }
 
-    pub(crate) fn add_callback(&self, callback: Box<dyn FnOnce(&H)>, handle: &H) -> CallbackId {
+    pub(crate) fn add_callback(
+        &self,
+        callback: Box<dyn FnOnce(&H)>,
+        handle: &H,
+        event_loop: Option<EventLoop>,
+    ) -> CallbackId {
         let id = self.with_extra(|extra| {
             extra.next_callback += 1;
             CallbackId(extra.next_callback)
         });
         if self.done() {
-            if let Some(event_loop) = self.event_loop.upgrade() {
+            if let Some(event_loop) = event_loop {
                 let handle = handle.clone();
                 let _ = event_loop.call_soon(move || callback(&handle));
             }
@@ -184,7 +219,7 @@ impl<T, H> Core<T, H> {
             if same {
                 return;
             }
-        } else if self.with_extra_if_any(|extra| extra.listeners.is_empty()) {
+        } else if self.peek_extra(|extra| extra.is_none_or(|e| e.listeners.is_empty())) {
             self.waiter.set(Some(waker.clone()));
             return;
         }
@@ -197,14 +232,6 @@ impl<T, H> Core<T, H> {
                 extra.listeners.push(Listener::Waker(waker.clone()));
             }
         });
-    }
-
-    /// Runs `f` on the extra part if it exists; `true` if it does not.
-    fn with_extra_if_any(&self, f: impl FnOnce(&Extra<H>) -> bool) -> bool {
-        let extra = self.extra.take();
-        let r = extra.as_deref().is_none_or(f);
-        self.extra.set(extra);
-        r
     }
 
     /// Polls for completion without taking the value.
@@ -280,7 +307,7 @@ impl<T: Clone, H> Core<T, H> {
 /// Reports an error that was never retrieved through the loop's exception handler (or the
 /// default one, if the loop is gone).
 pub(crate) fn report_unretrieved(
-    event_loop: &WeakLoop,
+    event_loop: Option<EventLoop>,
     message: &str,
     task: Option<String>,
     error: Error,
@@ -290,7 +317,7 @@ pub(crate) fn report_unretrieved(
     if let Some(task) = task {
         ctx = ctx.with_task(task);
     }
-    match event_loop.upgrade() {
+    match event_loop {
         Some(event_loop) => event_loop.call_exception_handler(&ctx),
         None => aio_scheduler::EventLoop::default_exception_handler(&ctx),
     }

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use aio_scheduler::{EventLoop, get_running_loop};
+use aio_scheduler::{EventLoop, WeakLoop, get_running_loop};
 
 use crate::Error;
 use crate::core::{CallbackId, Core, report_unretrieved};
@@ -40,6 +40,7 @@ pub struct Future<T> {
 
 struct FutureCell<T> {
     core: Core<T, Future<T>>,
+    event_loop: WeakLoop,
 }
 
 impl<T> Clone for Future<T> {
@@ -77,7 +78,8 @@ impl<T: 'static> Future<T> {
     pub(crate) fn new(event_loop: &EventLoop) -> Future<T> {
         Future {
             cell: Rc::new(FutureCell {
-                core: Core::new(event_loop.downgrade()),
+                core: Core::new(),
+                event_loop: event_loop.downgrade(),
             }),
         }
     }
@@ -129,7 +131,7 @@ impl<T: 'static> Future<T> {
     }
 
     fn set(&self, result: Result<T, Error>) -> Result<(), Error> {
-        if self.cell.core.complete(result, self) {
+        if self.cell.core.complete(result, self, self.get_loop()) {
             Ok(())
         } else {
             Err(Error::InvalidState("the future is already done"))
@@ -154,7 +156,7 @@ impl<T: 'static> Future<T> {
     pub fn cancel<'a>(&self, msg: impl Into<Option<&'a str>>) -> bool {
         self.cell
             .core
-            .complete(Err(Error::cancelled(msg.into())), self)
+            .complete(Err(Error::cancelled(msg.into())), self, self.get_loop())
     }
 
     /// Whether the future has a result, an error, or was cancelled.
@@ -196,7 +198,9 @@ impl<T: 'static> Future<T> {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + 'static) -> CallbackId {
-        self.cell.core.add_callback(Box::new(callback), self)
+        self.cell
+            .core
+            .add_callback(Box::new(callback), self, self.get_loop())
     }
 
     /// Removes a callback that has not been scheduled yet; returns whether it was found.
@@ -220,7 +224,7 @@ impl<T: 'static> Future<T> {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn get_loop(&self) -> Option<EventLoop> {
-        self.cell.core.event_loop().upgrade()
+        self.cell.event_loop.upgrade()
     }
 }
 
@@ -258,7 +262,7 @@ impl<T> Drop for FutureCell<T> {
     fn drop(&mut self) {
         if let Some(error) = self.core.unretrieved_error() {
             report_unretrieved(
-                self.core.event_loop(),
+                self.event_loop.upgrade(),
                 "Future exception was never retrieved",
                 None,
                 error,

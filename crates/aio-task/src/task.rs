@@ -1,15 +1,14 @@
 //! asyncio's `Task`: a future driven by the loop, on `async-task`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use aio_scheduler::{EventLoop, get_running_loop, panic_message};
+use aio_scheduler::{EventLoop, WeakLoop, get_running_loop, panic_message};
 use pin_project_lite::pin_project;
 
 use crate::Error;
@@ -67,57 +66,38 @@ struct Header {
     /// The `async-task` handle. Dropping it cancels the task: `async-task` schedules the task
     /// once more and the loop drops its future instead of polling it.
     handle: Cell<Option<async_task::Task<()>>>,
+    /// The loop's registry; it also knows the loop.
     registry: Weak<Registry>,
-    /// Name and cancel message, allocated only when set.
-    info: Cell<Option<Box<Info>>>,
 }
 
-#[derive(Default)]
-struct Info {
-    name: Option<String>,
-    cancel_message: Option<Arc<str>>,
-}
-
-impl Header {
-    fn with_info<R>(&self, f: impl FnOnce(&mut Info) -> R) -> R {
-        let mut info = self.info.take().unwrap_or_default();
-        let r = f(&mut info);
-        self.info.set(Some(info));
-        r
-    }
-
-    fn peek_info<R>(&self, f: impl FnOnce(Option<&Info>) -> R) -> R {
-        let info = self.info.take();
-        let r = f(info.as_deref());
-        self.info.set(info);
-        r
+impl<T> TaskCell<T> {
+    fn event_loop(&self) -> Option<EventLoop> {
+        self.header.registry.upgrade()?.event_loop.get()?.upgrade()
     }
 
     fn name(&self) -> String {
-        self.peek_info(|info| info.and_then(|i| i.name.clone()))
-            .unwrap_or_else(|| format!("Task-{}", self.id))
+        self.core
+            .name()
+            .unwrap_or_else(|| format!("Task-{}", self.header.id))
     }
 
-    fn cancel_message(&self) -> Option<Arc<str>> {
-        self.peek_info(|info| info.and_then(|i| i.cancel_message.clone()))
-    }
-
-    fn cancel(&self, done: bool, msg: Option<&str>) -> bool {
-        if done {
+    fn cancel(&self, msg: Option<&str>) -> bool {
+        if self.core.done() {
             return false;
         }
-        self.cancel_requested.set(true);
-        self.cancelling.set(self.cancelling.get() + 1);
+        let header = &self.header;
+        header.cancel_requested.set(true);
+        header.cancelling.set(header.cancelling.get() + 1);
         if let Some(msg) = msg {
-            self.with_info(|info| info.cancel_message = Some(Arc::from(msg)));
+            self.core.set_cancel_message(msg);
         }
-        drop(self.handle.take());
+        drop(header.handle.take());
         true
     }
 
     fn uncancel(&self) -> u32 {
-        let n = self.cancelling.get().saturating_sub(1);
-        self.cancelling.set(n);
+        let n = self.header.cancelling.get().saturating_sub(1);
+        self.header.cancelling.set(n);
         n
     }
 }
@@ -125,6 +105,10 @@ impl Header {
 /// The type-erased view of a task, behind [`TaskRef`].
 trait AnyTask {
     fn header(&self) -> &Header;
+    fn name(&self) -> String;
+    fn set_name(&self, name: String);
+    fn cancel(&self, msg: Option<&str>) -> bool;
+    fn uncancel(&self) -> u32;
     fn done(&self) -> bool;
     fn cancelled(&self) -> bool;
     fn error(&self) -> Option<Error>;
@@ -136,6 +120,22 @@ trait AnyTask {
 impl<T: 'static> AnyTask for TaskCell<T> {
     fn header(&self) -> &Header {
         &self.header
+    }
+
+    fn name(&self) -> String {
+        TaskCell::name(self)
+    }
+
+    fn set_name(&self, name: String) {
+        self.core.set_name(name);
+    }
+
+    fn cancel(&self, msg: Option<&str>) -> bool {
+        TaskCell::cancel(self, msg)
+    }
+
+    fn uncancel(&self) -> u32 {
+        TaskCell::uncancel(self)
     }
 
     fn done(&self) -> bool {
@@ -169,6 +169,7 @@ impl<T: 'static> AnyTask for TaskCell<T> {
 /// as a loop extension, so it is dropped when the loop closes — which cancels what is left.
 #[derive(Default)]
 pub(crate) struct Registry {
+    event_loop: OnceCell<WeakLoop>,
     tasks: RefCell<Vec<Option<Rc<dyn AnyTask>>>>,
     free: RefCell<Vec<u32>>,
     next_id: Cell<u64>,
@@ -273,7 +274,7 @@ struct Guard<T: 'static> {
 impl<T: 'static> Drop for Guard<T> {
     fn drop(&mut self) {
         if !self.cell.core.done() {
-            let message = self.cell.header.cancel_message();
+            let message = self.cell.core.cancel_message();
             finish(&self.cell, Err(Error::Cancelled(message)));
         }
     }
@@ -281,7 +282,7 @@ impl<T: 'static> Drop for Guard<T> {
 
 fn finish<T: 'static>(cell: &Rc<TaskCell<T>>, result: Result<T, Error>) {
     let task = Task { cell: cell.clone() };
-    cell.core.complete(result, &task);
+    cell.core.complete(result, &task, cell.event_loop());
     if let Some(registry) = cell.header.registry.upgrade() {
         registry.remove(cell.header.slot.get());
     }
@@ -301,7 +302,7 @@ impl<F: Future<Output = T>, T: 'static> Future for TaskFuture<F, T> {
             Ok(Poll::Ready(value)) => {
                 // asyncio: a task that returns after `cancel()` was called is cancelled.
                 let result = if cell.header.cancel_requested.get() {
-                    Err(Error::Cancelled(cell.header.cancel_message()))
+                    Err(Error::Cancelled(cell.core.cancel_message()))
                 } else {
                     Ok(value)
                 };
@@ -326,10 +327,11 @@ where
         return Err(aio_scheduler::Error::Closed.into());
     }
     let registry = event_loop.extension::<Registry>();
+    registry.event_loop.get_or_init(|| event_loop.downgrade());
     let id = registry.next_id.get() + 1;
     registry.next_id.set(id);
     let cell = Rc::new(TaskCell {
-        core: Core::new(event_loop.downgrade()),
+        core: Core::new(),
         header: Header {
             id,
             slot: Cell::new(NO_TASK),
@@ -337,7 +339,6 @@ where
             cancelling: Cell::new(0),
             handle: Cell::new(None),
             registry: Rc::downgrade(&registry),
-            info: Cell::new(None),
         },
     });
     cell.header.slot.set(registry.insert(cell.clone()));
@@ -451,7 +452,7 @@ impl<T: 'static> Task<T> {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn cancel<'a>(&self, msg: impl Into<Option<&'a str>>) -> bool {
-        self.cell.header.cancel(self.cell.core.done(), msg.into())
+        self.cell.cancel(msg.into())
     }
 
     /// How many cancellation requests are pending (asyncio's `cancelling()`).
@@ -482,7 +483,7 @@ impl<T: 'static> Task<T> {
     ///
     /// See [`Task::cancelling`].
     pub fn uncancel(&self) -> u32 {
-        self.cell.header.uncancel()
+        self.cell.uncancel()
     }
 
     /// The task's name: the one set with [`set_name`](Task::set_name), or `Task-N` (numbered
@@ -500,7 +501,7 @@ impl<T: 'static> Task<T> {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn get_name(&self) -> String {
-        self.cell.header.name()
+        self.cell.name()
     }
 
     /// Renames the task.
@@ -509,8 +510,7 @@ impl<T: 'static> Task<T> {
     ///
     /// See [`Task::get_name`].
     pub fn set_name(&self, name: impl Into<String>) {
-        let name = name.into();
-        self.cell.header.with_info(|info| info.name = Some(name));
+        self.cell.core.set_name(name.into());
     }
 
     /// Schedules `callback` to run (through `call_soon`, in registration order) when the task
@@ -535,7 +535,9 @@ impl<T: 'static> Task<T> {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn add_done_callback(&self, callback: impl FnOnce(&Task<T>) + 'static) -> CallbackId {
-        self.cell.core.add_callback(Box::new(callback), self)
+        self.cell
+            .core
+            .add_callback(Box::new(callback), self, self.cell.event_loop())
     }
 
     /// Removes a callback that has not been scheduled yet; returns whether it was found.
@@ -568,7 +570,7 @@ impl<T: 'static> Task<T> {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn get_loop(&self) -> Option<EventLoop> {
-        self.cell.core.event_loop().upgrade()
+        self.cell.event_loop()
     }
 
     /// An untyped handle to this task.
@@ -627,9 +629,9 @@ impl<T> Drop for TaskCell<T> {
     fn drop(&mut self) {
         if let Some(error) = self.core.unretrieved_error() {
             report_unretrieved(
-                self.core.event_loop(),
+                self.event_loop(),
                 "Task exception was never retrieved",
-                Some(self.header.name()),
+                Some(self.name()),
                 error,
             );
         }
@@ -639,7 +641,7 @@ impl<T> Drop for TaskCell<T> {
 impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Task")
-            .field("name", &self.cell.header.name())
+            .field("name", &self.cell.name())
             .field("done", &self.cell.core.done())
             .finish()
     }
@@ -694,7 +696,7 @@ impl TaskRef {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn cancel<'a>(&self, msg: impl Into<Option<&'a str>>) -> bool {
-        self.0.header().cancel(self.0.done(), msg.into())
+        self.0.cancel(msg.into())
     }
 
     /// Pending cancellation requests, as [`Task::cancelling`].
@@ -712,7 +714,7 @@ impl TaskRef {
     ///
     /// See [`Task::cancelling`].
     pub fn uncancel(&self) -> u32 {
-        self.0.header().uncancel()
+        self.0.uncancel()
     }
 
     /// The task's name, as [`Task::get_name`].
@@ -721,7 +723,7 @@ impl TaskRef {
     ///
     /// See [`TaskRef`].
     pub fn get_name(&self) -> String {
-        self.0.header().name()
+        self.0.name()
     }
 
     /// Renames the task, as [`Task::set_name`].
@@ -736,8 +738,7 @@ impl TaskRef {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn set_name(&self, name: impl Into<String>) {
-        let name = name.into();
-        self.0.header().with_info(|info| info.name = Some(name));
+        self.0.set_name(name.into());
     }
 
     /// The task's error, if it failed or was cancelled (asyncio's `exception()`, with
