@@ -246,10 +246,12 @@ impl Reactor for PollingReactor {
                 delivered += 1;
                 source.set_ready(event.readable, event.writable, &mut wakers);
                 if inner.mode == PollMode::Oneshot {
-                    // The kernel disarmed the descriptor; re-arm whatever still waits.
+                    // The kernel disarmed the descriptor; re-arm whatever still waits. If that
+                    // fails, wake those waiters too rather than strand them: their next poll
+                    // re-arms and reports the error.
                     source.set_armed(0);
-                    if source.wanted() != 0 {
-                        inner.arm(source)?;
+                    if source.wanted() != 0 && inner.arm(source).is_err() {
+                        source.set_ready(true, true, &mut wakers);
                     }
                 }
             }

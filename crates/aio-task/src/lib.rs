@@ -10,7 +10,7 @@
 //!   `set_exception`, `cancel`, done callbacks.
 //! - [`current_task`], [`all_tasks`], and [`run`] (asyncio's `asyncio.run`).
 //! - [`EventLoopExt`]: the same operations as methods of a specific
-//!   [`EventLoop`](aio_scheduler::EventLoop).
+//!   `EventLoop`.
 //!
 //! # Examples
 //!
