@@ -4,7 +4,7 @@ use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
 use std::rc::{Rc, Weak};
@@ -649,7 +649,8 @@ impl EventLoop {
         self.run_with(&mut || {})
     }
 
-    /// Runs the loop until `future` completes and returns its output. The future is polled on
+    /// Runs the loop until `future` completes and returns its output. `future` is anything
+    /// awaitable ([`IntoFuture`]), such as a task or an `async` block. It is polled on
     /// the loop like a task step (it need not be `Send`); other callbacks and tasks run around
     /// it. As in asyncio, the loop stops one iteration after the future completes, so
     /// callbacks it scheduled on its way out still run.
@@ -675,14 +676,14 @@ impl EventLoop {
     /// assert_eq!(n, 5);
     /// # Ok::<(), aio_scheduler::Error>(())
     /// ```
-    pub fn run_until_complete<F: Future>(&self, future: F) -> Result<F::Output, Error> {
+    pub fn run_until_complete<F: IntoFuture>(&self, future: F) -> Result<F::Output, Error> {
         self.check_closed()?;
         if self.inner.running.get() {
             return Err(Error::AlreadyRunning);
         }
         let shared = &self.inner.shared;
         let waker = Waker::from(Arc::new(MainWaker(shared.clone())));
-        let mut future = pin!(future);
+        let mut future = pin!(future.into_future());
         let mut output = None;
         if !shared.main_scheduled.swap(true, Ordering::AcqRel) {
             self.inner.ready.borrow_mut().push_back(Ready::Main);

@@ -98,6 +98,10 @@ impl<T, H> Core<T, H> {
         self.status.get() == Status::Cancelled
     }
 
+    pub(crate) fn failed(&self) -> bool {
+        self.status.get() == Status::Failed
+    }
+
     fn with_extra<R>(&self, f: impl FnOnce(&mut Extra<H>) -> R) -> R {
         let mut extra = self.extra.take().unwrap_or_default();
         let r = f(&mut extra);

@@ -33,6 +33,12 @@ pub enum Error {
     Exception(Arc<dyn std::error::Error + Send + Sync>),
     /// An event loop error (asyncio's `RuntimeError`s): closed loop, no running loop, ...
     Runtime(aio_scheduler::Error),
+    /// A deadline passed (asyncio's `TimeoutError`): `wait_for`, `timeout`.
+    Timeout,
+    /// Several errors at once (asyncio's `ExceptionGroup`), from a `TaskGroup`.
+    Group(Arc<[Error]>),
+    /// An argument asyncio would reject with `ValueError` (for example, waiting on an empty set).
+    Value(&'static str),
 }
 
 impl Error {
@@ -66,10 +72,21 @@ impl Error {
         }
     }
 
-    /// Whether nobody reading this error should let it pass silently: a panic or a set
-    /// exception (asyncio logs those when never retrieved; cancellations it does not).
+    /// Whether this is a timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(aio_task::Error::Timeout.is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout)
+    }
+
+    /// Whether nobody reading this error should let it pass silently: anything but a
+    /// cancellation (asyncio logs unretrieved exceptions, never cancellations).
     pub(crate) fn is_reportable(&self) -> bool {
-        matches!(self, Error::Panicked(_) | Error::Exception(_))
+        !self.is_cancelled()
     }
 }
 
@@ -82,6 +99,15 @@ impl fmt::Display for Error {
             Error::Panicked(message) => write!(f, "panicked: {message}"),
             Error::Exception(error) => fmt::Display::fmt(error, f),
             Error::Runtime(error) => fmt::Display::fmt(error, f),
+            Error::Timeout => f.write_str("timed out"),
+            Error::Group(errors) => {
+                write!(f, "{} error(s) in task group", errors.len())?;
+                for (i, error) in errors.iter().enumerate() {
+                    write!(f, "{} {error}", if i == 0 { ":" } else { ";" })?;
+                }
+                Ok(())
+            }
+            Error::Value(what) => f.write_str(what),
         }
     }
 }

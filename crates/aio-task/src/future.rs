@@ -226,6 +226,22 @@ impl<T: 'static> Future<T> {
     pub fn get_loop(&self) -> Option<EventLoop> {
         self.cell.event_loop.upgrade()
     }
+
+    /// The `std` future that awaits this one (what `.await` uses).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::EventLoopExt;
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fut = lp.create_future::<u8>();
+    /// fut.set_result(4)?;
+    /// assert_eq!(lp.run_until_complete(fut.wait())??, 4);
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn wait(self) -> Wait<T> {
+        std::future::IntoFuture::into_future(self)
+    }
 }
 
 impl<T: Clone + 'static> Future<T> {
@@ -250,11 +266,35 @@ impl<T: Clone + 'static> Future<T> {
     }
 }
 
-impl<T: 'static> std::future::Future for Future<T> {
+/// Awaiting a future gives its outcome (moved to the awaiter). Like [`Task`](crate::Task), a
+/// `Future` is [`IntoFuture`](std::future::IntoFuture), so `gather` and friends accept it
+/// directly.
+impl<T: 'static> std::future::IntoFuture for Future<T> {
+    type Output = Result<T, Error>;
+    type IntoFuture = Wait<T>;
+
+    fn into_future(self) -> Wait<T> {
+        Wait { future: self }
+    }
+}
+
+/// The `std` future that awaits a [`Future`]: `fut.await`, or [`Future::wait`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Wait<T> {
+    future: Future<T>,
+}
+
+impl<T: 'static> std::future::Future for Wait<T> {
     type Output = Result<T, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
-        self.cell.core.poll_take(cx)
+        self.future.cell.core.poll_take(cx)
+    }
+}
+
+impl<T> fmt::Debug for Wait<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Wait").field(&self.future).finish()
     }
 }
 

@@ -32,17 +32,30 @@
 //! # Ok::<(), aio_task::Error>(())
 //! ```
 
+mod as_completed;
 mod core;
 mod error;
 mod future;
+mod gather;
+mod into_task;
 mod run;
+mod shield;
 mod task;
+mod timeout;
+mod wait;
+mod watch;
 
+pub use as_completed::{AsCompleted, NextCompleted, as_completed};
 pub use crate::core::CallbackId;
 pub use error::Error;
-pub use future::{Future, create_future};
+pub use future::{Future, Wait, create_future};
+pub use gather::{Gather, GatherAll, Gatherable, gather};
+pub use into_task::IntoTask;
 pub use run::run;
-pub use task::{Task, TaskRef, WaitDone, all_tasks, create_task, current_task};
+pub use shield::{Shield, shield};
+pub use timeout::{Timed, Timeout, timeout, timeout_at, wait_for};
+pub use wait::{ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ReturnWhen, WaitTasks, wait};
+pub use task::{Join, Task, TaskRef, WaitDone, all_tasks, create_task, current_task};
 
 use aio_scheduler::EventLoop;
 

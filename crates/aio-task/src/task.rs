@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
@@ -112,6 +112,7 @@ trait AnyTask {
     fn done(&self) -> bool;
     fn cancelled(&self) -> bool;
     fn error(&self) -> Option<Error>;
+    fn failed(&self) -> bool;
     fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()>;
     fn add_erased_callback(self: Rc<Self>, callback: Box<dyn FnOnce(&TaskRef)>) -> CallbackId;
     fn remove_callback(&self, id: CallbackId) -> bool;
@@ -149,6 +150,10 @@ impl<T: 'static> AnyTask for TaskCell<T> {
     fn error(&self) -> Option<Error> {
         self.core.mark_retrieved();
         self.core.error()
+    }
+
+    fn failed(&self) -> bool {
+        self.core.failed()
     }
 
     fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
@@ -257,11 +262,14 @@ impl Drop for Current {
 pin_project! {
     /// The future `async-task` runs: the user's future, plus the bookkeeping asyncio's
     /// `Task.__step` does around each step.
-    struct TaskFuture<F, T: 'static> {
+    struct TaskFuture<F, M, T: 'static> {
         // Declared first, so it is dropped first: the user's destructors run before the task
         // is marked cancelled.
         #[pin]
         future: F,
+        // Turns the future's output into the task's outcome: `Ok` for a plain future, the
+        // identity for one that already yields a `Result<T, Error>`. Zero-sized either way.
+        map: M,
         guard: Guard<T>,
     }
 }
@@ -289,7 +297,12 @@ fn finish<T: 'static>(cell: &Rc<TaskCell<T>>, result: Result<T, Error>) {
     drop(cell.header.handle.take());
 }
 
-impl<F: Future<Output = T>, T: 'static> Future for TaskFuture<F, T> {
+impl<F, M, T> Future for TaskFuture<F, M, T>
+where
+    F: Future,
+    M: FnMut(F::Output) -> Result<T, Error>,
+    T: 'static,
+{
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -304,7 +317,7 @@ impl<F: Future<Output = T>, T: 'static> Future for TaskFuture<F, T> {
                 let result = if cell.header.cancel_requested.get() {
                     Err(Error::Cancelled(cell.core.cancel_message()))
                 } else {
-                    Ok(value)
+                    (this.map)(value)
                 };
                 finish(cell, result);
                 Poll::Ready(())
@@ -322,6 +335,24 @@ pub(crate) fn spawn<F>(event_loop: &EventLoop, future: F) -> Result<Task<F::Outp
 where
     F: Future + 'static,
     F::Output: 'static,
+{
+    spawn_mapped(event_loop, future, Ok)
+}
+
+/// Schedules a future that yields a task outcome: its `Err` becomes the task's error.
+pub(crate) fn spawn_flat<F, T>(event_loop: &EventLoop, future: F) -> Result<Task<T>, Error>
+where
+    F: Future<Output = Result<T, Error>> + 'static,
+    T: 'static,
+{
+    spawn_mapped(event_loop, future, |outcome| outcome)
+}
+
+fn spawn_mapped<F, M, T>(event_loop: &EventLoop, future: F, map: M) -> Result<Task<T>, Error>
+where
+    F: Future + 'static,
+    M: FnMut(F::Output) -> Result<T, Error> + 'static,
+    T: 'static,
 {
     if event_loop.is_closed() {
         return Err(aio_scheduler::Error::Closed.into());
@@ -344,6 +375,7 @@ where
     cell.header.slot.set(registry.insert(cell.clone()));
     let wrapped = TaskFuture {
         future,
+        map,
         guard: Guard { cell: cell.clone() },
     };
     let loop_handle = event_loop.handle();
@@ -589,6 +621,34 @@ impl<T: 'static> Task<T> {
     pub fn erase(&self) -> TaskRef {
         TaskRef(self.cell.clone())
     }
+
+    /// Moves the outcome out of a task that is done (what an `.await` of a done task gives).
+    pub(crate) fn take_outcome(&self) -> Result<T, Error> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match self.cell.core.poll_take(&mut cx) {
+            Poll::Ready(outcome) => outcome,
+            Poll::Pending => Err(Error::InvalidState("the task is not done")),
+        }
+    }
+
+    /// The future that awaits this task (what `.await` uses), for APIs that want a
+    /// [`Future`] rather than an [`IntoFuture`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// fn needs_future<F: Future>(_: F) {}
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(async { 1 })?;
+    ///     needs_future(task.join());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn join(self) -> Join<T> {
+        self.into_future()
+    }
 }
 
 impl<T: Clone + 'static> Task<T> {
@@ -617,11 +677,36 @@ impl<T: Clone + 'static> Task<T> {
     }
 }
 
-impl<T: 'static> Future for Task<T> {
+/// Awaiting a task gives its outcome. `Task` is [`IntoFuture`] rather than a `Future` itself,
+/// so that APIs such as `gather` can take either a task (used as it is) or any other future
+/// (scheduled as a new task); `task.await` works the same either way, and
+/// [`Task::join`] gives the future explicitly.
+impl<T: 'static> IntoFuture for Task<T> {
+    type Output = Result<T, Error>;
+    type IntoFuture = Join<T>;
+
+    fn into_future(self) -> Join<T> {
+        Join { task: self }
+    }
+}
+
+/// The future that awaits a [`Task`]: `task.await`, or [`Task::join`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Join<T> {
+    task: Task<T>,
+}
+
+impl<T: 'static> Future for Join<T> {
     type Output = Result<T, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
-        self.cell.core.poll_take(cx)
+        self.task.cell.core.poll_take(cx)
+    }
+}
+
+impl<T> fmt::Debug for Join<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Join").field(&self.task).finish()
     }
 }
 
@@ -791,6 +876,12 @@ impl TaskRef {
     /// ```
     pub fn remove_done_callback(&self, id: CallbackId) -> bool {
         self.0.remove_callback(id)
+    }
+
+    /// Whether the task ended with an error other than cancellation (a panic, an error
+    /// outcome). Does not count as retrieving the error.
+    pub(crate) fn failed(&self) -> bool {
+        self.0.failed()
     }
 
     /// Waits until the task is done, without taking its result.

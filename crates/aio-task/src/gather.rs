@@ -1,0 +1,284 @@
+//! `gather`: run awaitables concurrently and collect their results in argument order.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::watch::Watcher;
+use crate::{Error, IntoTask, Task, TaskRef};
+
+/// A fixed set of tasks whose results `gather` collects: a `Vec<Task<T>>` (from [`gather`])
+/// or a tuple of tasks of different types (from [`gather!`](crate::gather!)).
+pub trait Gatherable {
+    /// The results when every task succeeded: `Vec<T>`, or `(A, B, ...)`.
+    type Values;
+    /// Every outcome: `Vec<Result<T, Error>>`, or `(Result<A, Error>, ...)`.
+    type Outcomes;
+
+    /// Untyped handles, in argument order.
+    fn task_refs(&self) -> Vec<TaskRef>;
+    /// The values of tasks that are all done; the first error in argument order otherwise.
+    fn take_values(&self) -> Result<Self::Values, Error>;
+    /// The outcomes of tasks that are all done.
+    fn take_outcomes(&self) -> Self::Outcomes;
+}
+
+impl<T: 'static> Gatherable for Vec<Task<T>> {
+    type Values = Vec<T>;
+    type Outcomes = Vec<Result<T, Error>>;
+
+    fn task_refs(&self) -> Vec<TaskRef> {
+        self.iter().map(Task::erase).collect()
+    }
+
+    fn take_values(&self) -> Result<Vec<T>, Error> {
+        self.iter().map(Task::take_outcome).collect()
+    }
+
+    fn take_outcomes(&self) -> Vec<Result<T, Error>> {
+        self.iter().map(Task::take_outcome).collect()
+    }
+}
+
+macro_rules! gatherable_tuple {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: 'static),+> Gatherable for ($(Task<$t>,)+) {
+            type Values = ($($t,)+);
+            type Outcomes = ($(Result<$t, Error>,)+);
+
+            fn task_refs(&self) -> Vec<TaskRef> {
+                vec![$(self.$i.erase()),+]
+            }
+
+            fn take_values(&self) -> Result<Self::Values, Error> {
+                Ok(($(self.$i.take_outcome()?,)+))
+            }
+
+            fn take_outcomes(&self) -> Self::Outcomes {
+                ($(self.$i.take_outcome(),)+)
+            }
+        }
+    };
+}
+
+gatherable_tuple!(A 0);
+gatherable_tuple!(A 0, B 1);
+gatherable_tuple!(A 0, B 1, C 2);
+gatherable_tuple!(A 0, B 1, C 2, D 3);
+gatherable_tuple!(A 0, B 1, C 2, D 3, E 4);
+gatherable_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
+gatherable_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+gatherable_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+gatherable_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+gatherable_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+gatherable_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+gatherable_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+
+/// Runs awaitables concurrently and gives their results in argument order (asyncio's
+/// `gather(*aws)`).
+///
+/// Futures and coroutines become tasks at once; tasks are used as they are. The first error
+/// (a panic, an error outcome, a cancellation — in completion order) finishes the gather with
+/// that error, and the other tasks keep running. With
+/// [`return_exceptions`](Gather::return_exceptions) every outcome is returned instead.
+/// Dropping an unfinished gather — for example because the task awaiting it was cancelled —
+/// cancels every child.
+///
+/// # Errors
+///
+/// The first child error; [`Error::Runtime`] if no loop is running to schedule the children.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{gather, run};
+/// use aio_scheduler::sleep;
+///
+/// let results = run(async {
+///     gather((1..=3).map(|i| async move {
+///         sleep(0.01 * f64::from(4 - i)).await.unwrap(); // the last finishes first
+///         i * 10
+///     }))
+///     .await
+/// })??;
+/// assert_eq!(results, [10, 20, 30]); // argument order, not completion order
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn gather<I>(awaitables: I) -> Gather<Vec<Task<<I::Item as IntoTask>::Output>>>
+where
+    I: IntoIterator,
+    I::Item: IntoTask,
+{
+    let tasks: Result<Vec<_>, Error> = awaitables.into_iter().map(IntoTask::into_task).collect();
+    Gather::new(tasks)
+}
+
+/// `gather` for a fixed list of awaitables of different types; the results come back as a
+/// tuple (asyncio's `gather(a, b, c)`). Same semantics as [`gather`]; add
+/// `.return_exceptions()` for every outcome.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{gather, run, create_task};
+///
+/// let (n, s, unit) = run(async {
+///     let task = create_task(async { "from a task" })?;
+///     aio_task::gather!(async { 1 }, task, async {}).await
+/// })??;
+/// assert_eq!((n, s, unit), (1, "from a task", ()));
+///
+/// let (ok, failed) = run(async {
+///     aio_task::gather!(async { 1 }, async { panic!("boom") })
+///         .return_exceptions()
+///         .await
+/// })??;
+/// assert_eq!(ok?, 1);
+/// assert!(failed.is_err());
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+#[macro_export]
+macro_rules! gather {
+    ($($awaitable:expr),+ $(,)?) => {
+        $crate::Gather::new(
+            (|| -> ::core::result::Result<_, $crate::Error> {
+                ::core::result::Result::Ok(($($crate::IntoTask::into_task($awaitable)?,)+))
+            })(),
+        )
+    };
+}
+
+/// The future returned by [`gather`] and [`gather!`](crate::gather!).
+#[must_use = "futures do nothing unless awaited"]
+pub struct Gather<G: Gatherable> {
+    state: State<G>,
+}
+
+/// The future returned by [`Gather::return_exceptions`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct GatherAll<G: Gatherable> {
+    state: State<G>,
+}
+
+enum State<G> {
+    Failed(Option<Error>),
+    Running { tasks: G, watcher: Watcher },
+    Done,
+}
+
+impl<G: Gatherable> State<G> {
+    fn new(tasks: Result<G, Error>) -> State<G> {
+        match tasks {
+            Err(error) => State::Failed(Some(error)),
+            Ok(tasks) => {
+                let watcher = Watcher::new(tasks.task_refs());
+                State::Running { tasks, watcher }
+            }
+        }
+    }
+
+    /// Ready once every child is done, or — when `stop_on_error` — once one failed.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        stop_on_error: bool,
+    ) -> Poll<Result<(G, Option<usize>), Error>> {
+        match self {
+            State::Failed(error) => {
+                let error = error.take().unwrap_or(Error::InvalidState("polled after completion"));
+                *self = State::Done;
+                Poll::Ready(Err(error))
+            }
+            State::Done => Poll::Ready(Err(Error::InvalidState("polled after completion"))),
+            State::Running { watcher, .. } => {
+                let watch = &watcher.watch;
+                let failed = watch.first_error.get().filter(|_| stop_on_error);
+                if watch.remaining.get() > 0 && failed.is_none() {
+                    watch.register(cx);
+                    return Poll::Pending;
+                }
+                let State::Running { tasks, mut watcher } = std::mem::replace(self, State::Done)
+                else {
+                    unreachable!("matched Running above");
+                };
+                // Finished: the children that are still running keep running.
+                watcher.disarm();
+                Poll::Ready(Ok((tasks, failed)))
+            }
+        }
+    }
+}
+
+impl<G: Gatherable> Gather<G> {
+    /// A gather over tasks already created (used by [`gather!`](crate::gather!)).
+    #[doc(hidden)]
+    pub fn new(tasks: Result<G, Error>) -> Gather<G> {
+        Gather {
+            state: State::new(tasks),
+        }
+    }
+
+    /// Returns every outcome instead of stopping at the first error (asyncio's
+    /// `return_exceptions=True`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::{gather, run};
+    /// let outcomes = run(async {
+    ///     gather((1..=3).map(|i| async move {
+    ///         assert_ne!(i, 2, "two fails");
+    ///         i
+    ///     }))
+    ///     .return_exceptions()
+    ///     .await
+    /// })??;
+    /// assert_eq!(outcomes.len(), 3);
+    /// assert!(outcomes[0].is_ok() && outcomes[1].is_err() && outcomes[2].is_ok());
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn return_exceptions(self) -> GatherAll<G> {
+        GatherAll { state: self.state }
+    }
+}
+
+impl<G: Gatherable> Future for Gather<G> {
+    type Output = Result<G::Values, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let (tasks, failed) = std::task::ready!(this.state.poll(cx, true))?;
+        Poll::Ready(match failed {
+            Some(index) => Err(tasks.task_refs()[index]
+                .error()
+                .unwrap_or(Error::InvalidState("the failed task has no error"))),
+            None => tasks.take_values(),
+        })
+    }
+}
+
+impl<G: Gatherable> Future for GatherAll<G> {
+    type Output = Result<G::Outcomes, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let (tasks, _) = std::task::ready!(this.state.poll(cx, false))?;
+        Poll::Ready(Ok(tasks.take_outcomes()))
+    }
+}
+
+impl<G: Gatherable> Unpin for Gather<G> {}
+impl<G: Gatherable> Unpin for GatherAll<G> {}
+
+impl<G: Gatherable> fmt::Debug for Gather<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gather").finish_non_exhaustive()
+    }
+}
+
+impl<G: Gatherable> fmt::Debug for GatherAll<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatherAll").finish_non_exhaustive()
+    }
+}

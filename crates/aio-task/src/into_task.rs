@@ -1,0 +1,69 @@
+//! `IntoTask`: what asyncio's combinators accept — a task, a future, or a coroutine.
+
+use std::future::Future as StdFuture;
+
+use aio_scheduler::get_running_loop;
+
+use crate::{Error, Future, Task, create_task};
+
+/// Something that can be awaited as a [`Task`]: a `Task` itself (used as it is), an aio
+/// [`Future`] (awaited by a new task), or any other future (scheduled as a new task on the
+/// running loop — asyncio's `ensure_future`).
+///
+/// This is what `gather`, `wait`, `as_completed` and `shield` accept, so tasks and plain
+/// `async` blocks can be mixed, and a task's value comes back without an extra `Result` layer.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{IntoTask, create_task, run};
+///
+/// run(async {
+///     let existing = create_task(async { 1 })?;
+///     let a = existing.into_task()?;          // the same task
+///     let b = async { 2 }.into_task()?;        // a new task
+///     assert_eq!((a.await?, b.await?), (1, 2));
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub trait IntoTask {
+    /// The task's output.
+    type Output: 'static;
+
+    /// The task.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Runtime`] if a new task is needed and no loop is running.
+    fn into_task(self) -> Result<Task<Self::Output>, Error>;
+}
+
+impl<F> IntoTask for F
+where
+    F: StdFuture + 'static,
+    F::Output: 'static,
+{
+    type Output = F::Output;
+
+    fn into_task(self) -> Result<Task<F::Output>, Error> {
+        create_task(self)
+    }
+}
+
+impl<T: 'static> IntoTask for Task<T> {
+    type Output = T;
+
+    fn into_task(self) -> Result<Task<T>, Error> {
+        Ok(self)
+    }
+}
+
+impl<T: 'static> IntoTask for Future<T> {
+    type Output = T;
+
+    fn into_task(self) -> Result<Task<T>, Error> {
+        // A task whose outcome is the future's outcome, errors included.
+        crate::task::spawn_flat(&get_running_loop()?, self.wait())
+    }
+}

@@ -1,0 +1,67 @@
+//! `shield`: await a task without letting the awaiter's cancellation reach it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::{Error, IntoTask, Join, Task};
+
+/// Awaits `awaitable` as a task that survives the awaiter (asyncio's `shield`): if the task
+/// awaiting the shield is cancelled (its future dropped), the inner task keeps running.
+/// Futures and coroutines become tasks.
+///
+/// # Errors
+///
+/// The inner task's error; [`Error::Runtime`] if it cannot be created.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use aio_scheduler::sleep;
+/// use aio_task::{create_task, run, shield};
+///
+/// let finished = Rc::new(Cell::new(false));
+/// let f = finished.clone();
+/// run(async move {
+///     let inner = create_task(async move { sleep(0.02).await.unwrap(); f.set(true) })?;
+///     let outer = create_task(shield(inner.clone()))?;
+///     sleep(0.001).await?;
+///     outer.cancel(None);
+///     assert!(outer.join().await.unwrap_err().is_cancelled());
+///     inner.await // still running, finishes normally
+/// })??;
+/// assert!(finished.get());
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn shield<A: IntoTask>(awaitable: A) -> Shield<A::Output> {
+    Shield {
+        inner: awaitable.into_task().map(Task::join).map_err(Some),
+    }
+}
+
+/// The future returned by [`shield`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Shield<T> {
+    inner: Result<Join<T>, Option<Error>>,
+}
+
+impl<T: 'static> Future for Shield<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        match &mut self.get_mut().inner {
+            Ok(join) => Pin::new(join).poll(cx),
+            Err(error) => Poll::Ready(Err(error
+                .take()
+                .unwrap_or(Error::InvalidState("polled after completion")))),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Shield<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shield").finish_non_exhaustive()
+    }
+}

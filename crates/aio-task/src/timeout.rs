@@ -1,0 +1,269 @@
+//! `timeout`, `timeout_at` and `wait_for`: a deadline around a future.
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use aio_scheduler::{IntoDelay, Sleep, sleep_until};
+use pin_project_lite::pin_project;
+
+use crate::Error;
+
+/// A deadline that can be read, moved or cancelled while the future it guards runs
+/// (asyncio 3.11's `Timeout` context manager). Create it with [`timeout`] or
+/// [`timeout_at`], then guard a future with [`Timeout::run`]. Clones share the deadline, so
+/// the guarded code itself can [`reschedule`](Timeout::reschedule) it.
+///
+/// When the deadline passes, the guarded future is dropped (its destructors run) and the scope
+/// gives [`Error::Timeout`]. Scopes nest: only the one that expired reports `Timeout`; an outer
+/// scope expiring drops the inner scope along with everything in it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use aio_scheduler::sleep;
+/// use aio_task::{Error, run, timeout};
+///
+/// run(async {
+///     let deadline = timeout(0.01);
+///     let scope = deadline.clone();
+///     let outcome = deadline
+///         .run(async move {
+///             scope.reschedule(Some(std::time::Instant::now() + Duration::from_millis(50)));
+///             sleep(0.02).await.unwrap(); // would have expired at 10 ms
+///             "finished"
+///         })
+///         .await;
+///     assert_eq!(outcome?, "finished");
+///     assert!(!deadline.expired());
+///
+///     let late = timeout(0.01);
+///     assert!(matches!(late.run(sleep(3600)).await, Err(Error::Timeout)));
+///     assert!(late.expired());
+///     Ok::<_, Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Timeout {
+    state: Rc<TimeoutState>,
+}
+
+struct TimeoutState {
+    when: Cell<Option<Instant>>,
+    /// Bumped by `reschedule`, so a running scope re-arms its timer.
+    generation: Cell<u64>,
+    expired: Cell<bool>,
+    /// An invalid delay given to `timeout`, reported when the scope runs.
+    error: Cell<Option<Error>>,
+    /// The running scope, woken by `reschedule` to re-arm.
+    waker: Cell<Option<Waker>>,
+}
+
+/// A [`Timeout`] expiring `delay` from now (`f64` seconds, whole seconds, or a `Duration`).
+/// A delay of zero or less expires at once: the guarded future is not started.
+///
+/// # Examples
+///
+/// See [`Timeout`].
+pub fn timeout(delay: impl IntoDelay) -> Timeout {
+    match delay.into_delay() {
+        Ok(delay) => match Instant::now().checked_add(delay) {
+            Some(when) => timeout_at(Some(when)),
+            // Too far away to represent: no deadline in practice.
+            None => timeout_at(None),
+        },
+        Err(error) => {
+            let t = timeout_at(None);
+            t.state.error.set(Some(error.into()));
+            t
+        }
+    }
+}
+
+/// A [`Timeout`] expiring at `when` (`None`: no deadline until rescheduled).
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{run, timeout_at};
+/// run(async {
+///     let t = timeout_at(None);
+///     assert_eq!(t.run(async { 5 }).await?, 5);
+///     assert!(t.when().is_none());
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn timeout_at(when: Option<Instant>) -> Timeout {
+    Timeout {
+        state: Rc::new(TimeoutState {
+            when: Cell::new(when),
+            generation: Cell::new(0),
+            expired: Cell::new(false),
+            error: Cell::new(None),
+            waker: Cell::new(None),
+        }),
+    }
+}
+
+/// Awaits `future` for at most `delay` (asyncio's `wait_for`): its output, or
+/// [`Error::Timeout`] after dropping it. A delay of zero or less does not start it.
+///
+/// # Errors
+///
+/// [`Error::Timeout`]; [`Error::Runtime`] for an invalid delay or outside a running loop.
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::sleep;
+/// use aio_task::{Error, run, wait_for};
+///
+/// run(async {
+///     assert_eq!(wait_for(async { 1 }, 1.0).await?, 1);
+///     assert!(matches!(wait_for(sleep(3600), 0.01).await, Err(Error::Timeout)));
+///     Ok::<_, Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn wait_for<F: IntoFuture>(future: F, delay: impl IntoDelay) -> Timed<F::IntoFuture> {
+    timeout(delay).run(future)
+}
+
+impl Timeout {
+    /// The current deadline.
+    ///
+    /// # Examples
+    ///
+    /// See [`timeout_at`].
+    pub fn when(&self) -> Option<Instant> {
+        self.state.when.get()
+    }
+
+    /// Moves the deadline (`None` removes it), also while the guarded future runs.
+    ///
+    /// # Examples
+    ///
+    /// See [`Timeout`].
+    pub fn reschedule(&self, when: Option<Instant>) {
+        self.state.when.set(when);
+        self.state.generation.set(self.state.generation.get() + 1);
+        if let Some(waker) = self.state.waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Whether the deadline passed while guarding a future.
+    ///
+    /// # Examples
+    ///
+    /// See [`Timeout`].
+    pub fn expired(&self) -> bool {
+        self.state.expired.get()
+    }
+
+    /// Guards `future` with this deadline.
+    ///
+    /// # Examples
+    ///
+    /// See [`Timeout`].
+    pub fn run<F: IntoFuture>(&self, future: F) -> Timed<F::IntoFuture> {
+        Timed {
+            future: Some(future.into_future()),
+            timeout: self.clone(),
+            timer: None,
+            armed: None,
+            started: false,
+        }
+    }
+}
+
+impl fmt::Debug for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("when", &self.when())
+            .field("expired", &self.expired())
+            .finish()
+    }
+}
+
+pin_project! {
+    /// A future guarded by a [`Timeout`]: [`Timeout::run`], [`wait_for`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Timed<F> {
+        #[pin]
+        future: Option<F>,
+        timeout: Timeout,
+        timer: Option<Sleep>,
+        // The generation the timer was armed for.
+        armed: Option<u64>,
+        started: bool,
+    }
+}
+
+impl<F: Future> Future for Timed<F> {
+    type Output = Result<F::Output, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let state = &this.timeout.state;
+        if let Some(error) = state.error.take() {
+            this.future.set(None);
+            return Poll::Ready(Err(error));
+        }
+        if this.future.is_none() {
+            return Poll::Ready(Err(Error::InvalidState("polled after completion")));
+        }
+        if !*this.started {
+            *this.started = true;
+            if state.when.get().is_some_and(|when| when <= Instant::now()) {
+                // Already expired: the future is never started.
+                state.expired.set(true);
+                this.future.set(None);
+                return Poll::Ready(Err(Error::Timeout));
+            }
+        }
+        if let Some(future) = this.future.as_mut().as_pin_mut() {
+            if let Poll::Ready(output) = future.poll(cx) {
+                this.future.set(None);
+                state.waker.set(None);
+                return Poll::Ready(Ok(output));
+            }
+        }
+        // (Re-)arm the timer if the deadline moved, then see whether it fired.
+        if *this.armed != Some(state.generation.get()) {
+            *this.armed = Some(state.generation.get());
+            *this.timer = state.when.get().map(sleep_until);
+        }
+        if let Some(timer) = this.timer.as_mut() {
+            if let Poll::Ready(fired) = Pin::new(timer).poll(cx) {
+                *this.timer = None;
+                this.future.set(None);
+                state.waker.set(None);
+                return Poll::Ready(match fired {
+                    Ok(()) => {
+                        state.expired.set(true);
+                        Err(Error::Timeout)
+                    }
+                    Err(error) => Err(error.into()),
+                });
+            }
+        }
+        state.waker.set(Some(cx.waker().clone()));
+        Poll::Pending
+    }
+}
+
+impl<F> fmt::Debug for Timed<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timed")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,167 @@
+//! `wait`: wait for some or all of a set of tasks, with an optional timeout.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use aio_scheduler::{IntoDelay, Sleep, sleep};
+
+use crate::watch::Watcher;
+use crate::{Error, IntoTask, Task};
+
+/// When [`wait`] returns (asyncio's `return_when`).
+///
+/// # Examples
+///
+/// See [`wait`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnWhen {
+    /// As soon as any task is done (asyncio's `FIRST_COMPLETED`).
+    FirstCompleted,
+    /// As soon as any task fails with an error other than cancellation, or when all are done
+    /// (asyncio's `FIRST_EXCEPTION`).
+    FirstException,
+    /// When every task is done (asyncio's `ALL_COMPLETED`, the default).
+    AllCompleted,
+}
+
+/// asyncio's `FIRST_COMPLETED`.
+pub const FIRST_COMPLETED: ReturnWhen = ReturnWhen::FirstCompleted;
+/// asyncio's `FIRST_EXCEPTION`.
+pub const FIRST_EXCEPTION: ReturnWhen = ReturnWhen::FirstException;
+/// asyncio's `ALL_COMPLETED`.
+pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
+
+/// Waits for tasks and returns `(done, pending)` (asyncio's `wait`). Nothing is cancelled,
+/// not even on timeout; the tasks' outcomes stay in the tasks.
+///
+/// Configure with [`WaitTasks::timeout`] and [`WaitTasks::return_when`] (default: all completed, no
+/// timeout). Futures and coroutines become tasks.
+///
+/// # Errors
+///
+/// [`Error::Value`] for an empty set (asyncio's `ValueError`); [`Error::Runtime`] if a task
+/// cannot be created.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{FIRST_COMPLETED, run, wait};
+/// use aio_scheduler::sleep;
+///
+/// run(async {
+///     let tasks = vec![
+///         aio_task::create_task(async { sleep(0.01).await.unwrap(); "fast" })?,
+///         aio_task::create_task(async { sleep(3600).await.unwrap(); "slow" })?,
+///     ];
+///     let (done, pending) = wait(tasks).return_when(FIRST_COMPLETED).await?;
+///     assert_eq!(done[0].result()?, "fast");
+///     assert_eq!(pending.len(), 1);
+///
+///     let (done, pending) = wait(pending).timeout(0.01).await?;
+///     assert!(done.is_empty() && !pending[0].done()); // timed out, nothing cancelled
+///     pending[0].cancel(None);
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn wait<I>(tasks: I) -> WaitTasks<<I::Item as IntoTask>::Output>
+where
+    I: IntoIterator,
+    I::Item: IntoTask,
+{
+    let tasks: Result<Vec<_>, Error> = tasks.into_iter().map(IntoTask::into_task).collect();
+    let state = match tasks {
+        Err(error) => Err(error),
+        Ok(tasks) if tasks.is_empty() => Err(Error::Value("Set of Tasks/Futures is empty.")),
+        Ok(tasks) => Ok((tasks, None)),
+    };
+    WaitTasks {
+        state: Some(state),
+        return_when: ReturnWhen::AllCompleted,
+        timeout: None,
+    }
+}
+
+/// The future returned by [`wait`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct WaitTasks<T> {
+    state: Option<Result<(Vec<Task<T>>, Option<Watcher>), Error>>,
+    return_when: ReturnWhen,
+    timeout: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T: 'static> WaitTasks<T> {
+    /// Returns after `delay` at the latest (asyncio's `timeout=`).
+    ///
+    /// # Examples
+    ///
+    /// See [`wait`].
+    pub fn timeout(mut self, delay: impl IntoDelay) -> WaitTasks<T> {
+        self.timeout = Some(Box::pin(sleep(delay)));
+        self
+    }
+
+    /// When to return (asyncio's `return_when=`).
+    ///
+    /// # Examples
+    ///
+    /// See [`wait`].
+    pub fn return_when(mut self, return_when: ReturnWhen) -> WaitTasks<T> {
+        self.return_when = return_when;
+        self
+    }
+}
+
+impl<T: 'static> Future for WaitTasks<T> {
+    type Output = Result<(Vec<Task<T>>, Vec<Task<T>>), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let (tasks, watcher) = match this.state.as_mut() {
+            None => return Poll::Ready(Err(Error::InvalidState("polled after completion"))),
+            Some(Err(_)) => {
+                let Some(Err(error)) = this.state.take() else {
+                    unreachable!()
+                };
+                return Poll::Ready(Err(error));
+            }
+            Some(Ok(state)) => state,
+        };
+        let watcher = watcher.get_or_insert_with(|| {
+            let mut watcher = Watcher::new(tasks.iter().map(Task::erase).collect());
+            // `wait` never cancels anything.
+            watcher.disarm();
+            watcher
+        });
+        let watch = &watcher.watch;
+        let finished = match this.return_when {
+            ReturnWhen::FirstCompleted => watch.remaining.get() < tasks.len(),
+            ReturnWhen::FirstException => watch.raised.get() || watch.remaining.get() == 0,
+            ReturnWhen::AllCompleted => watch.remaining.get() == 0,
+        };
+        let timed_out = !finished
+            && this
+                .timeout
+                .as_mut()
+                .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+        if !finished && !timed_out {
+            watch.register(cx);
+            return Poll::Pending;
+        }
+        let Some(Ok((tasks, _))) = this.state.take() else {
+            unreachable!()
+        };
+        let (done, pending) = tasks.into_iter().partition(Task::done);
+        Poll::Ready(Ok((done, pending)))
+    }
+}
+
+impl<T> fmt::Debug for WaitTasks<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitTasks")
+            .field("return_when", &self.return_when)
+            .finish_non_exhaustive()
+    }
+}
