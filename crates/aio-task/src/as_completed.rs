@@ -56,7 +56,10 @@ where
 }
 
 enum Inner<T> {
-    Watching { tasks: Vec<Task<T>>, watcher: Watcher },
+    Watching {
+        tasks: Vec<Task<T>>,
+        watcher: Watcher,
+    },
     Failed(std::cell::Cell<Option<Error>>),
 }
 

@@ -39,6 +39,8 @@ pub enum Error {
     Group(Arc<[Error]>),
     /// An argument asyncio would reject with `ValueError` (for example, waiting on an empty set).
     Value(&'static str),
+    /// An I/O error (asyncio's `OSError` family).
+    Io(Arc<std::io::Error>),
 }
 
 impl Error {
@@ -108,6 +110,7 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Value(what) => f.write_str(what),
+            Error::Io(error) => fmt::Display::fmt(error, f),
         }
     }
 }
@@ -117,6 +120,7 @@ impl std::error::Error for Error {
         match self {
             Error::Exception(error) => Some(&**error),
             Error::Runtime(error) => Some(error),
+            Error::Io(error) => Some(&**error),
             _ => None,
         }
     }
@@ -125,5 +129,11 @@ impl std::error::Error for Error {
 impl From<aio_scheduler::Error> for Error {
     fn from(error: aio_scheduler::Error) -> Error {
         Error::Runtime(error)
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Error {
+        Error::Io(Arc::new(error))
     }
 }

@@ -186,7 +186,9 @@ impl<G: Gatherable> State<G> {
     ) -> Poll<Result<(G, Option<usize>), Error>> {
         match self {
             State::Failed(error) => {
-                let error = error.take().unwrap_or(Error::InvalidState("polled after completion"));
+                let error = error
+                    .take()
+                    .unwrap_or(Error::InvalidState("polled after completion"));
                 *self = State::Done;
                 Poll::Ready(Err(error))
             }

@@ -35,27 +35,37 @@
 mod as_completed;
 mod core;
 mod error;
+mod executor;
 mod future;
 mod gather;
 mod into_task;
 mod run;
 mod shield;
+mod slot;
 mod task;
+mod task_group;
+mod threadsafe;
 mod timeout;
 mod wait;
 mod watch;
 
-pub use as_completed::{AsCompleted, NextCompleted, as_completed};
 pub use crate::core::CallbackId;
+pub use as_completed::{AsCompleted, NextCompleted, as_completed};
 pub use error::Error;
+pub use executor::{
+    Executor, ExecutorFuture, Job, ThreadPoolExecutor, default_executor, run_in_executor,
+    shutdown_default_executor, to_thread,
+};
 pub use future::{Future, Wait, create_future};
 pub use gather::{Gather, GatherAll, Gatherable, gather};
 pub use into_task::IntoTask;
 pub use run::run;
 pub use shield::{Shield, shield};
+pub use task::{Join, Task, TaskRef, WaitDone, all_tasks, create_task, current_task};
+pub use task_group::{Scope, TaskGroup};
+pub use threadsafe::{ConcurrentFuture, run_coroutine_threadsafe};
 pub use timeout::{Timed, Timeout, timeout, timeout_at, wait_for};
 pub use wait::{ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ReturnWhen, WaitTasks, wait};
-pub use task::{Join, Task, TaskRef, WaitDone, all_tasks, create_task, current_task};
 
 use aio_scheduler::EventLoop;
 

@@ -12,7 +12,8 @@ use crate::{Error, TaskRef};
 ///
 /// When `main` finishes, every task still alive is cancelled and the loop runs until they
 /// are all done (a task that failed with something other than cancellation on the way is
-/// reported to the exception handler); then the loop is closed.
+/// reported to the exception handler); then the default executor is shut down (waiting for
+/// its threads) and the loop is closed.
 ///
 /// # Errors
 ///
@@ -48,6 +49,9 @@ where
             .and_then(|result| result)
     });
     cancel_all_tasks(&event_loop);
+    // asyncio.run: wait for the default executor's threads (only if one was started). An
+    // error here can only mean the loop cannot run, and closing it next is all that is left.
+    let _ = event_loop.run_until_complete(crate::shutdown_default_executor());
     // Not running (run_until_complete returned), so close cannot fail.
     let _ = event_loop.close();
     outcome

@@ -1,0 +1,425 @@
+//! Blocking work off the loop: `run_in_executor`, `to_thread`, and the thread pool behind them.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use aio_scheduler::{EventLoop, get_running_loop, panic_message};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::Error;
+use crate::slot::Slot;
+
+/// A unit of blocking work.
+pub type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Something that runs blocking jobs off the loop thread (asyncio's `concurrent.futures`
+/// executors). [`ThreadPoolExecutor`] is the default; pass your own to
+/// [`run_in_executor`].
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{Error, Executor, Job, run, run_in_executor};
+///
+/// /// Runs every job on a fresh thread.
+/// struct ThreadPerJob;
+/// impl Executor for ThreadPerJob {
+///     fn submit(&self, job: Job) -> Result<(), Error> {
+///         std::thread::spawn(job);
+///         Ok(())
+///     }
+/// }
+///
+/// let out = run(async { run_in_executor(Some(&ThreadPerJob), || 6 * 7).await })??;
+/// assert_eq!(out, 42);
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub trait Executor: Send + Sync {
+    /// Runs `job` eventually, on some other thread.
+    ///
+    /// # Errors
+    ///
+    /// When the executor cannot accept work (for example, it was shut down).
+    fn submit(&self, job: Job) -> Result<(), Error>;
+}
+
+/// A pool of worker threads (asyncio's default `ThreadPoolExecutor`): threads are created on
+/// demand up to `max_workers` and retire after being idle for a while. Jobs go through a
+/// `crossbeam-channel`.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{ThreadPoolExecutor, run, run_in_executor};
+///
+/// let pool = ThreadPoolExecutor::new(2);
+/// let out = run(async move {
+///     let a = run_in_executor(Some(&pool), || "from a worker");
+///     a.await
+/// })??;
+/// assert_eq!(out, "from a worker");
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ThreadPoolExecutor {
+    inner: Arc<Pool>,
+}
+
+struct Pool {
+    sender: Mutex<Option<Sender<Job>>>,
+    receiver: Receiver<Job>,
+    max_workers: usize,
+    idle_timeout: Duration,
+    workers: AtomicUsize,
+    idle: AtomicUsize,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// How long an idle worker waits for a job before it exits.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl ThreadPoolExecutor {
+    /// A pool of at most `max_workers` threads (at least one).
+    ///
+    /// # Examples
+    ///
+    /// See [`ThreadPoolExecutor`].
+    pub fn new(max_workers: usize) -> ThreadPoolExecutor {
+        Self::with_idle_timeout(max_workers, IDLE_TIMEOUT)
+    }
+
+    /// A pool whose idle threads exit after `idle_timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = aio_task::ThreadPoolExecutor::with_idle_timeout(4, Duration::from_millis(100));
+    /// assert_eq!(pool.max_workers(), 4);
+    /// ```
+    pub fn with_idle_timeout(max_workers: usize, idle_timeout: Duration) -> ThreadPoolExecutor {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        ThreadPoolExecutor {
+            inner: Arc::new(Pool {
+                sender: Mutex::new(Some(sender)),
+                receiver,
+                max_workers: max_workers.max(1),
+                idle_timeout,
+                workers: AtomicUsize::new(0),
+                idle: AtomicUsize::new(0),
+                handles: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Python's default size: `min(32, cpus + 4)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let n = aio_task::ThreadPoolExecutor::default_max_workers();
+    /// assert!((5..=32).contains(&n));
+    /// ```
+    pub fn default_max_workers() -> usize {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cpus + 4).min(32)
+    }
+
+    /// The most threads this pool will run.
+    ///
+    /// # Examples
+    ///
+    /// See [`ThreadPoolExecutor::with_idle_timeout`].
+    pub fn max_workers(&self) -> usize {
+        self.inner.max_workers
+    }
+
+    /// Threads currently alive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = aio_task::ThreadPoolExecutor::new(2);
+    /// assert_eq!(pool.workers(), 0); // created on demand
+    /// ```
+    pub fn workers(&self) -> usize {
+        self.inner.workers.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting jobs; workers finish the queued ones and exit. With `wait`, blocks
+    /// until they have.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::{Executor, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new(1);
+    /// pool.submit(Box::new(|| {}))?;
+    /// pool.shutdown(true);
+    /// assert_eq!(pool.workers(), 0);
+    /// assert!(pool.submit(Box::new(|| {})).is_err());
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn shutdown(&self, wait: bool) {
+        drop(
+            self.inner
+                .sender
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
+        if wait {
+            let handles =
+                std::mem::take(&mut *self.inner.handles.lock().unwrap_or_else(|e| e.into_inner()));
+            for handle in handles {
+                // A worker only ends by returning (job panics are caught in the job).
+                let _ = handle.join();
+            }
+        }
+    }
+
+    fn spawn_worker(&self) -> Result<(), Error> {
+        let pool = self.inner.clone();
+        pool.workers.fetch_add(1, Ordering::SeqCst);
+        let spawned = std::thread::Builder::new()
+            .name("aio-executor".into())
+            .spawn(move || {
+                loop {
+                    pool.idle.fetch_add(1, Ordering::SeqCst);
+                    let job = pool.receiver.recv_timeout(pool.idle_timeout);
+                    pool.idle.fetch_sub(1, Ordering::SeqCst);
+                    match job {
+                        Ok(job) => job(),
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                pool.workers.fetch_sub(1, Ordering::SeqCst);
+            });
+        match spawned {
+            Ok(handle) => {
+                let mut handles = self.inner.handles.lock().unwrap_or_else(|e| e.into_inner());
+                handles.retain(|h| !h.is_finished());
+                handles.push(handle);
+                Ok(())
+            }
+            Err(e) => {
+                self.inner.workers.fetch_sub(1, Ordering::SeqCst);
+                Err(aio_scheduler::Error::from(e).into())
+            }
+        }
+    }
+}
+
+impl Executor for ThreadPoolExecutor {
+    fn submit(&self, job: Job) -> Result<(), Error> {
+        {
+            let sender = self.inner.sender.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(sender) = sender.as_ref() else {
+                return Err(Error::InvalidState(
+                    "cannot schedule new futures after shutdown",
+                ));
+            };
+            sender
+                .send(job)
+                .map_err(|_| Error::InvalidState("cannot schedule new futures after shutdown"))?;
+        }
+        let pool = &self.inner;
+        if pool.idle.load(Ordering::SeqCst) == 0
+            && pool.workers.load(Ordering::SeqCst) < pool.max_workers
+        {
+            // No idle worker to take it: start one. With none started at all the job would
+            // never run, so that failure is reported; otherwise a busy worker will get to it.
+            if let Err(e) = self.spawn_worker() {
+                if pool.workers.load(Ordering::SeqCst) == 0 {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ThreadPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolExecutor")
+            .field("max_workers", &self.inner.max_workers)
+            .field("workers", &self.workers())
+            .finish()
+    }
+}
+
+/// The loop's default executor, created on first use, shut down when the loop closes.
+#[derive(Default)]
+struct DefaultExecutor {
+    pool: std::cell::RefCell<Option<ThreadPoolExecutor>>,
+}
+
+impl DefaultExecutor {
+    fn get(&self) -> ThreadPoolExecutor {
+        self.pool
+            .borrow_mut()
+            .get_or_insert_with(|| {
+                ThreadPoolExecutor::new(ThreadPoolExecutor::default_max_workers())
+            })
+            .clone()
+    }
+}
+
+impl Drop for DefaultExecutor {
+    fn drop(&mut self) {
+        // asyncio's close(): shutdown(wait=False).
+        if let Some(pool) = self.pool.get_mut().take() {
+            pool.shutdown(false);
+        }
+    }
+}
+
+/// Runs the blocking closure `f` on `executor` (the loop's default thread pool when `None`)
+/// and awaits its result without blocking the loop (asyncio's `loop.run_in_executor`).
+///
+/// A panic in `f` becomes the awaiting task's [`Error::Panicked`]. Dropping the future does
+/// not stop `f`: a running thread cannot be cancelled.
+///
+/// # Errors
+///
+/// [`Error::Panicked`]; [`Error::Runtime`] without a running loop (for the default pool);
+/// [`Error::InvalidState`] if the executor was shut down.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{run, run_in_executor};
+///
+/// let sum = run(async {
+///     run_in_executor(None, || (1..=1000u64).sum::<u64>()).await
+/// })??;
+/// assert_eq!(sum, 500500);
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn run_in_executor<F, T>(executor: Option<&dyn Executor>, f: F) -> ExecutorFuture<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let slot = Arc::new(Slot::new());
+    let job_slot = slot.clone();
+    let job: Job = Box::new(move || {
+        let outcome = catch_unwind(AssertUnwindSafe(f))
+            .map_err(|payload| Error::Panicked(panic_message(&*payload).into()));
+        job_slot.set(outcome);
+    });
+    let submitted = match executor {
+        Some(executor) => executor.submit(job),
+        None => get_running_loop()
+            .map_err(Error::from)
+            .and_then(|event_loop| default_executor(&event_loop).submit(job)),
+    };
+    if let Err(error) = submitted {
+        slot.set(Err(error));
+    }
+    ExecutorFuture { slot }
+}
+
+/// Runs the blocking closure `f` on the running loop's default thread pool (asyncio's
+/// `asyncio.to_thread`).
+///
+/// # Errors
+///
+/// As [`run_in_executor`].
+///
+/// # Examples
+///
+/// ```
+/// let text = aio_task::run(async {
+///     aio_task::to_thread(|| std::fs::read_to_string("Cargo.toml").map(|s| s.len())).await
+/// })??;
+/// assert!(text? > 0);
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn to_thread<F, T>(f: F) -> ExecutorFuture<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    run_in_executor(None, f)
+}
+
+/// The loop's default executor (created on first use).
+///
+/// # Examples
+///
+/// ```
+/// let lp = aio_scheduler::EventLoop::new()?;
+/// let pool = aio_task::default_executor(&lp);
+/// assert_eq!(pool.max_workers(), aio_task::ThreadPoolExecutor::default_max_workers());
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn default_executor(event_loop: &EventLoop) -> ThreadPoolExecutor {
+    event_loop.extension::<DefaultExecutor>().get()
+}
+
+/// Shuts the running loop's default executor down and waits (without blocking the loop) for
+/// its threads to finish (asyncio's `loop.shutdown_default_executor()`). `run` calls it
+/// before closing the loop.
+///
+/// # Errors
+///
+/// [`Error::Runtime`] outside a running loop.
+///
+/// # Examples
+///
+/// ```
+/// aio_task::run(async {
+///     aio_task::to_thread(|| ()).await?;
+///     aio_task::shutdown_default_executor().await
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub async fn shutdown_default_executor() -> Result<(), Error> {
+    let event_loop = get_running_loop()?;
+    let pool = event_loop
+        .extension::<DefaultExecutor>()
+        .pool
+        .borrow_mut()
+        .take();
+    if let Some(pool) = pool {
+        // Joining blocks, so it happens on a helper thread of its own.
+        let slot = Arc::new(Slot::new());
+        let done = slot.clone();
+        std::thread::spawn(move || {
+            pool.shutdown(true);
+            done.set(Ok(()));
+        });
+        ExecutorFuture { slot }.await?;
+    }
+    Ok(())
+}
+
+/// The future returned by [`run_in_executor`] and [`to_thread`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct ExecutorFuture<T> {
+    slot: Arc<Slot<T>>,
+}
+
+impl<T> Future for ExecutorFuture<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        self.slot.poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for ExecutorFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecutorFuture")
+            .field("done", &self.slot.is_done())
+            .finish()
+    }
+}

@@ -1,0 +1,204 @@
+//! `run_coroutine_threadsafe`: submit work to a loop from any thread.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use aio_scheduler::{LoopHandle, get_running_loop};
+
+use crate::Error;
+use crate::slot::Slot;
+
+/// Runs the future built by `make` as a task on the loop behind `handle`, from any thread
+/// (asyncio's `run_coroutine_threadsafe`). `make` runs on the loop's thread, so the future
+/// itself need not be `Send`; only its output crosses back.
+///
+/// The returned [`ConcurrentFuture`] can be waited on from a plain thread (with a timeout)
+/// or awaited from another loop.
+///
+/// # Errors
+///
+/// [`Error::Runtime`] if the loop is closed.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use aio_scheduler::EventLoop;
+/// use aio_task::run_coroutine_threadsafe;
+///
+/// let lp = EventLoop::new()?;
+/// let handle = lp.handle();
+/// let worker = std::thread::spawn(move || {
+///     let fut = run_coroutine_threadsafe(&handle, || async {
+///         aio_scheduler::sleep(0.01).await.unwrap();
+///         "computed on the loop"
+///     })?;
+///     let out = fut.result(Some(Duration::from_secs(30)));
+///     handle.stop()?;
+///     out
+/// });
+/// lp.run_forever()?;
+/// assert_eq!(worker.join().unwrap()?, "computed on the loop");
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn run_coroutine_threadsafe<M, Fut>(
+    handle: &LoopHandle,
+    make: M,
+) -> Result<ConcurrentFuture<Fut::Output>, Error>
+where
+    M: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    let shared = Arc::new(Shared {
+        slot: Slot::new(),
+        cancel: AtomicBool::new(false),
+        task_waker: std::sync::Mutex::new(None),
+    });
+    let on_loop = shared.clone();
+    handle.call_soon_threadsafe(move || {
+        let spawned = get_running_loop()
+            .map_err(Error::from)
+            .and_then(|event_loop| {
+                let watch = on_loop.clone();
+                let future = make();
+                crate::task::spawn_flat(
+                    &event_loop,
+                    Cancellable {
+                        shared: watch,
+                        future: Box::pin(future),
+                    },
+                )
+            });
+        match spawned {
+            Ok(task) => {
+                task.add_done_callback(move |task| on_loop.slot.set(task.take_outcome()));
+            }
+            Err(error) => on_loop.slot.set(Err(error)),
+        }
+    })?;
+    Ok(ConcurrentFuture { shared })
+}
+
+struct Shared<T> {
+    slot: Slot<T>,
+    cancel: AtomicBool,
+    /// The loop-side task's waker, so `cancel` can reach it from another thread.
+    task_waker: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+/// The loop-side future: the user's future, unless `cancel` was requested.
+struct Cancellable<T, F> {
+    shared: Arc<Shared<T>>,
+    future: Pin<Box<F>>,
+}
+
+impl<T, F: Future<Output = T>> Future for Cancellable<T, F> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        if self.shared.cancel.load(Ordering::Acquire) {
+            return Poll::Ready(Err(Error::cancelled(None)));
+        }
+        *self
+            .shared
+            .task_waker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        self.future.as_mut().poll(cx).map(Ok)
+    }
+}
+
+/// A result computed on another loop (asyncio's `concurrent.futures.Future`): `Send`, can
+/// be waited on from a plain thread or awaited from any loop.
+pub struct ConcurrentFuture<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> ConcurrentFuture<T> {
+    /// Blocks this thread until the result is ready, for at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the timeout passes first (the work goes on); otherwise the
+    /// task's error.
+    ///
+    /// # Examples
+    ///
+    /// See [`run_coroutine_threadsafe`].
+    pub fn result(&self, timeout: Option<Duration>) -> Result<T, Error> {
+        self.shared.slot.wait(timeout)
+    }
+
+    /// Whether the result is ready.
+    ///
+    /// # Examples
+    ///
+    /// See [`ConcurrentFuture::cancel`].
+    pub fn done(&self) -> bool {
+        self.shared.slot.is_done()
+    }
+
+    /// Asks the loop to cancel the task: its future is dropped at its next scheduling point
+    /// and the result becomes [`Error::Cancelled`]. Returns false if it already finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use aio_scheduler::EventLoop;
+    /// use aio_task::run_coroutine_threadsafe;
+    ///
+    /// let lp = EventLoop::new()?;
+    /// let handle = lp.handle();
+    /// let worker = std::thread::spawn(move || {
+    ///     let fut = run_coroutine_threadsafe(&handle, || aio_scheduler::sleep(3600))?;
+    ///     std::thread::sleep(Duration::from_millis(10));
+    ///     assert!(fut.cancel());
+    ///     let out = fut.result(Some(Duration::from_secs(30)));
+    ///     assert!(fut.done());
+    ///     handle.stop()?;
+    ///     out.map(|_| ())
+    /// });
+    /// lp.run_forever()?;
+    /// assert!(worker.join().unwrap().unwrap_err().is_cancelled());
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn cancel(&self) -> bool {
+        if self.done() {
+            return false;
+        }
+        self.shared.cancel.store(true, Ordering::Release);
+        let waker = self
+            .shared
+            .task_waker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
+    }
+}
+
+impl<T> Future for ConcurrentFuture<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        self.shared.slot.poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for ConcurrentFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcurrentFuture")
+            .field("done", &self.done())
+            .finish()
+    }
+}
