@@ -32,9 +32,15 @@ const IO_POLL_INTERVAL: u32 = 64;
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
+/// asyncio's default `slow_callback_duration`.
+const SLOW_CALLBACK_DURATION: Duration = Duration::from_millis(100);
+
 thread_local! {
     /// The loop running on this thread, if any (asyncio's `_running_loop`).
     static RUNNING: RefCell<Option<Rc<LoopInner>>> = const { RefCell::new(None) };
+    /// The running loop's `slow_callback_duration` when it is in debug mode, so the task
+    /// layer can check "debug?" per step with one thread-local read.
+    static RUNNING_DEBUG: Cell<Option<Duration>> = const { Cell::new(None) };
 }
 
 /// One entry of the ready queue (asyncio's `_ready`).
@@ -169,6 +175,8 @@ pub(crate) struct LoopInner {
     since_io_poll: Cell<u32>,
     exception_handler: RefCell<Option<ExceptionHandler>>,
     extensions: RefCell<Vec<(TypeId, Rc<dyn Any>)>>,
+    debug: Cell<bool>,
+    slow_callback_duration: Cell<Duration>,
 }
 
 /// A loop's exception handler (see [`EventLoop::set_exception_handler`]).
@@ -229,6 +237,16 @@ impl Drop for RunningGuard<'_> {
         self.0.running.set(false);
         self.0.stopping.set(false);
         let _ = RUNNING.try_with(|running| running.borrow_mut().take());
+        let _ = RUNNING_DEBUG.try_with(|debug| debug.set(None));
+    }
+}
+
+impl LoopInner {
+    fn publish_debug(&self) {
+        if self.running.get() {
+            let slow = self.debug.get().then(|| self.slow_callback_duration.get());
+            let _ = RUNNING_DEBUG.try_with(|debug| debug.set(slow));
+        }
     }
 }
 
@@ -362,8 +380,76 @@ impl EventLoop {
                 since_io_poll: Cell::new(0),
                 exception_handler: RefCell::new(None),
                 extensions: RefCell::new(Vec::new()),
+                debug: Cell::new(std::env::var_os("AIO_DEBUG").is_some_and(|v| v == "1")),
+                slow_callback_duration: Cell::new(SLOW_CALLBACK_DURATION),
             }),
         }
+    }
+
+    /// Turns debug mode on or off (asyncio's `set_debug`). A new loop starts in debug mode
+    /// when the environment variable `AIO_DEBUG` is `1`.
+    ///
+    /// In debug mode, a callback or task step that runs longer than
+    /// [`slow_callback_duration`](EventLoop::slow_callback_duration) is reported to the
+    /// exception handler (with the task's name and where it was created), and tasks record
+    /// where they were created, which is reported if they are destroyed while pending.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc, time::Duration};
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// lp.set_debug(true);
+    /// lp.set_slow_callback_duration(Duration::from_millis(5));
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let s = seen.clone();
+    /// lp.set_exception_handler(move |_, ctx| s.borrow_mut().push(ctx.message.clone()));
+    /// lp.call_soon(|| std::thread::sleep(Duration::from_millis(20)))?;
+    /// lp.run_until_complete(aio_scheduler::sleep(0))??;
+    /// assert!(seen.borrow()[0].starts_with("Executing callback took"));
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn set_debug(&self, enabled: bool) {
+        self.inner.debug.set(enabled);
+        self.inner.publish_debug();
+    }
+
+    /// Whether debug mode is on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// lp.set_debug(true);
+    /// assert!(lp.get_debug());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn get_debug(&self) -> bool {
+        self.inner.debug.get()
+    }
+
+    /// How long a callback or task step may run before debug mode reports it (default
+    /// 100 ms, asyncio's `slow_callback_duration`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// assert_eq!(lp.slow_callback_duration(), std::time::Duration::from_millis(100));
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn slow_callback_duration(&self) -> Duration {
+        self.inner.slow_callback_duration.get()
+    }
+
+    /// Sets [`slow_callback_duration`](EventLoop::slow_callback_duration).
+    ///
+    /// # Examples
+    ///
+    /// See [`set_debug`](EventLoop::set_debug).
+    pub fn set_slow_callback_duration(&self, duration: Duration) {
+        self.inner.slow_callback_duration.set(duration);
+        self.inner.publish_debug();
     }
 
     /// A weak reference to this loop.
@@ -718,6 +804,7 @@ impl EventLoop {
         })?;
         inner.running.set(true);
         let _guard = RunningGuard(inner);
+        inner.publish_debug();
         loop {
             self.run_once(main)?;
             if inner.stopping.get() {
@@ -792,6 +879,12 @@ impl EventLoop {
     }
 
     fn run_ready(&self, item: Ready, main: &mut dyn FnMut()) {
+        // Task steps time themselves in debug mode (aio-task knows their names); plain
+        // callbacks are timed here.
+        let timed = self.inner.debug.get()
+            && matches!(item, Ready::Callback(_) | Ready::Threadsafe(_))
+            && !matches!(&item, Ready::Callback(cb) if cb.cancelled());
+        let start = timed.then(Instant::now);
         let outcome = match item {
             Ready::Runnable(runnable) => catch_unwind(AssertUnwindSafe(|| {
                 runnable.run();
@@ -823,6 +916,13 @@ impl EventLoop {
             let ctx = ExceptionContext::new(message)
                 .with_error(Arc::new(PanicError(panic_message(&*payload))));
             self.call_exception_handler(&ctx);
+        }
+        if let Some(start) = start {
+            let took = start.elapsed();
+            if took > self.inner.slow_callback_duration.get() {
+                let message = format!("Executing callback took {:.3} seconds", took.as_secs_f64());
+                self.call_exception_handler(&ExceptionContext::new(message));
+            }
         }
     }
 
@@ -1004,6 +1104,23 @@ pub fn get_running_loop() -> Result<EventLoop, Error> {
         .flatten()
         .map(|inner| EventLoop { inner })
         .ok_or(Error::NoRunningLoop)
+}
+
+/// The running loop's slow-step threshold if it is in debug mode, `None` otherwise (also
+/// outside a loop). One thread-local read: cheap enough to check on every task step.
+///
+/// # Examples
+///
+/// ```
+/// let lp = aio_scheduler::EventLoop::new()?;
+/// lp.set_debug(true);
+/// let inside = lp.run_until_complete(async { aio_scheduler::running_debug() })?;
+/// assert_eq!(inside, Some(lp.slow_callback_duration()));
+/// assert_eq!(aio_scheduler::running_debug(), None);
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
+pub fn running_debug() -> Option<Duration> {
+    RUNNING_DEBUG.try_with(Cell::get).ok().flatten()
 }
 
 /// Runs `f` with the running loop's state, if a loop runs on this thread.

@@ -48,7 +48,7 @@ pub use delay::IntoDelay;
 pub use error::Error;
 pub use event_loop::{
     EventLoop, ExceptionContext, ExceptionHandler, LoopHandle, WeakLoop, get_running_loop,
-    panic_message,
+    panic_message, running_debug,
 };
 pub use handle::{Handle, ThreadsafeHandle, TimerHandle};
 pub use sleep::{Sleep, sleep, sleep_until};

@@ -56,6 +56,8 @@ struct Extra<H> {
     next_callback: u64,
     name: Option<Box<str>>,
     cancel_message: Option<Arc<str>>,
+    /// Where the task was created (recorded in debug mode only).
+    created_at: Option<&'static std::panic::Location<'static>>,
 }
 
 impl<H> Default for Extra<H> {
@@ -65,6 +67,7 @@ impl<H> Default for Extra<H> {
             next_callback: 0,
             name: None,
             cancel_message: None,
+            created_at: None,
         }
     }
 }
@@ -123,6 +126,14 @@ impl<T, H> Core<T, H> {
 
     pub(crate) fn set_name(&self, name: String) {
         self.with_extra(|e| e.name = Some(name.into_boxed_str()));
+    }
+
+    pub(crate) fn created_at(&self) -> Option<&'static std::panic::Location<'static>> {
+        self.peek_extra(|e| e.and_then(|e| e.created_at))
+    }
+
+    pub(crate) fn set_created_at(&self, location: &'static std::panic::Location<'static>) {
+        self.with_extra(|e| e.created_at = Some(location));
     }
 
     pub(crate) fn cancel_message(&self) -> Option<Arc<str>> {

@@ -46,6 +46,7 @@ where
 {
     type Output = F::Output;
 
+    #[track_caller]
     fn into_task(self) -> Result<Task<F::Output>, Error> {
         create_task(self)
     }

@@ -112,9 +112,64 @@ pub trait EventLoopExt: sealed::Sealed {
     ///
     /// See [`EventLoopExt`].
     fn all_tasks(&self) -> Vec<TaskRef>;
+
+    /// Chooses how new tasks start (asyncio's `loop.set_task_factory`).
+    ///
+    /// With [`TaskFactory::Eager`] (asyncio 3.12's `eager_task_factory`), a task created
+    /// while the loop runs executes synchronously inside `create_task` until its first
+    /// suspension; if it finishes there, it is never scheduled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// use aio_task::{EventLoopExt, TaskFactory, create_task};
+    ///
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// lp.set_task_factory(TaskFactory::Eager);
+    /// lp.run_until_complete(async {
+    ///     let ran = Rc::new(Cell::new(false));
+    ///     let r = ran.clone();
+    ///     let task = create_task(async move { r.set(true); 5 })?;
+    ///     assert!(ran.get() && task.done()); // ran inside create_task
+    ///     task.await
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    fn set_task_factory(&self, factory: TaskFactory);
+
+    /// The current task factory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::{EventLoopExt, TaskFactory};
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// assert_eq!(lp.get_task_factory(), TaskFactory::Default);
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    fn get_task_factory(&self) -> TaskFactory;
 }
 
+/// How a loop starts new tasks (see [`EventLoopExt::set_task_factory`]).
+///
+/// # Examples
+///
+/// See [`EventLoopExt::set_task_factory`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TaskFactory {
+    /// Schedule the first step for the next iteration (asyncio's default).
+    #[default]
+    Default,
+    /// Run the first step at once, inside `create_task` (asyncio's `eager_task_factory`).
+    Eager,
+}
+
+/// asyncio's `eager_task_factory`, for [`EventLoopExt::set_task_factory`].
+pub const EAGER_TASK_FACTORY: TaskFactory = TaskFactory::Eager;
+
 impl EventLoopExt for EventLoop {
+    #[track_caller]
     fn create_task<F>(&self, future: F) -> Result<Task<F::Output>, Error>
     where
         F: std::future::Future + 'static,
@@ -129,6 +184,20 @@ impl EventLoopExt for EventLoop {
 
     fn all_tasks(&self) -> Vec<TaskRef> {
         self.extension::<task::Registry>().live()
+    }
+
+    fn set_task_factory(&self, factory: TaskFactory) {
+        self.extension::<task::Registry>()
+            .eager
+            .set(factory == TaskFactory::Eager);
+    }
+
+    fn get_task_factory(&self) -> TaskFactory {
+        if self.extension::<task::Registry>().eager.get() {
+            TaskFactory::Eager
+        } else {
+            TaskFactory::Default
+        }
     }
 }
 

@@ -8,7 +8,9 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 
-use aio_scheduler::{EventLoop, WeakLoop, get_running_loop, panic_message};
+use aio_scheduler::{
+    EventLoop, ExceptionContext, WeakLoop, get_running_loop, panic_message, running_debug,
+};
 use pin_project_lite::pin_project;
 
 use crate::Error;
@@ -81,6 +83,14 @@ impl<T> TaskCell<T> {
             .unwrap_or_else(|| format!("Task-{}", self.header.id))
     }
 
+    /// The name, plus where the task was created when that was recorded (debug mode).
+    fn describe(&self) -> String {
+        match self.core.created_at() {
+            Some(at) => format!("{} created at {at}", self.name()),
+            None => self.name(),
+        }
+    }
+
     fn cancel(&self, msg: Option<&str>) -> bool {
         if self.core.done() {
             return false;
@@ -106,6 +116,7 @@ impl<T> TaskCell<T> {
 trait AnyTask {
     fn header(&self) -> &Header;
     fn name(&self) -> String;
+    fn describe(&self) -> String;
     fn set_name(&self, name: String);
     fn cancel(&self, msg: Option<&str>) -> bool;
     fn uncancel(&self) -> u32;
@@ -125,6 +136,10 @@ impl<T: 'static> AnyTask for TaskCell<T> {
 
     fn name(&self) -> String {
         TaskCell::name(self)
+    }
+
+    fn describe(&self) -> String {
+        TaskCell::describe(self)
     }
 
     fn set_name(&self, name: String) {
@@ -175,6 +190,8 @@ impl<T: 'static> AnyTask for TaskCell<T> {
 #[derive(Default)]
 pub(crate) struct Registry {
     event_loop: OnceCell<WeakLoop>,
+    /// Tasks start eagerly (asyncio's `eager_task_factory`).
+    pub(crate) eager: Cell<bool>,
     tasks: RefCell<Vec<Option<Rc<dyn AnyTask>>>>,
     free: RefCell<Vec<u32>>,
     next_id: Cell<u64>,
@@ -229,9 +246,20 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        // The loop is closing: cancel every task still alive, so the loop's shutdown drops
-        // their futures on its thread.
+        // The loop is closing: every task still alive is destroyed while pending. Report it
+        // (asyncio: "Task was destroyed but it is pending!") and cancel it, so the loop's
+        // shutdown drops its future on the loop's thread.
+        let event_loop = self.event_loop.get().and_then(WeakLoop::upgrade);
         for task in std::mem::take(self.tasks.get_mut()).into_iter().flatten() {
+            if task.done() {
+                continue;
+            }
+            let ctx = ExceptionContext::new("Task was destroyed but it is pending!")
+                .with_task(task.describe());
+            match &event_loop {
+                Some(event_loop) => event_loop.call_exception_handler(&ctx),
+                None => EventLoop::default_exception_handler(&ctx),
+            }
             drop(task.header().handle.take());
         }
     }
@@ -309,6 +337,11 @@ where
         let this = self.project();
         let cell = &this.guard.cell;
         let _current = Current::enter(cell.header.slot.get());
+        let _slow = running_debug().map(|limit| SlowStep {
+            cell: &**cell,
+            limit,
+            start: std::time::Instant::now(),
+        });
         let future = this.future;
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
@@ -330,7 +363,33 @@ where
     }
 }
 
+/// Debug mode: reports a task step that ran longer than the loop's
+/// `slow_callback_duration` (asyncio: "Executing <Task ...> took 0.123 seconds").
+struct SlowStep<'a, T> {
+    cell: &'a TaskCell<T>,
+    limit: std::time::Duration,
+    start: std::time::Instant,
+}
+
+impl<T> Drop for SlowStep<'_, T> {
+    fn drop(&mut self) {
+        let took = self.start.elapsed();
+        if took > self.limit {
+            let ctx = ExceptionContext::new(format!(
+                "Executing {} took {:.3} seconds",
+                self.cell.describe(),
+                took.as_secs_f64()
+            ))
+            .with_task(self.cell.name());
+            if let Some(event_loop) = self.cell.event_loop() {
+                event_loop.call_exception_handler(&ctx);
+            }
+        }
+    }
+}
+
 /// Schedules `future` as a task on `event_loop`.
+#[track_caller]
 pub(crate) fn spawn<F>(event_loop: &EventLoop, future: F) -> Result<Task<F::Output>, Error>
 where
     F: Future + 'static,
@@ -340,6 +399,7 @@ where
 }
 
 /// Schedules a future that yields a task outcome: its `Err` becomes the task's error.
+#[track_caller]
 pub(crate) fn spawn_flat<F, T>(event_loop: &EventLoop, future: F) -> Result<Task<T>, Error>
 where
     F: Future<Output = Result<T, Error>> + 'static,
@@ -348,6 +408,7 @@ where
     spawn_mapped(event_loop, future, |outcome| outcome)
 }
 
+#[track_caller]
 fn spawn_mapped<F, M, T>(event_loop: &EventLoop, future: F, map: M) -> Result<Task<T>, Error>
 where
     F: Future + 'static,
@@ -395,7 +456,16 @@ where
     let (runnable, handle) =
         unsafe { async_task::Builder::new().spawn_unchecked(move |_: &()| wrapped, schedule) };
     cell.header.handle.set(Some(handle));
-    event_loop.schedule(runnable);
+    if event_loop.get_debug() {
+        cell.core.set_created_at(std::panic::Location::caller());
+    }
+    if registry.eager.get() && event_loop.is_running() {
+        // Eager start (asyncio 3.12): run the first step now, inside `create_task`. A task
+        // that finishes here is never scheduled.
+        runnable.run();
+    } else {
+        event_loop.schedule(runnable);
+    }
     Ok(Task { cell })
 }
 
@@ -423,6 +493,7 @@ where
 /// assert!(create_task(async {}).is_err()); // no running loop here
 /// # Ok::<(), aio_task::Error>(())
 /// ```
+#[track_caller]
 pub fn create_task<F>(future: F) -> Result<Task<F::Output>, Error>
 where
     F: Future + 'static,
