@@ -372,7 +372,13 @@ impl EventLoop {
             inner: Rc::new(LoopInner {
                 shared,
                 ready: RefCell::new(VecDeque::new()),
-                timers: RefCell::new(TimerHeap::new(Instant::now())),
+                // The epoch lies a year back, so deadlines in the past (call_at with an old
+                // time) still keep their relative order instead of all collapsing onto it.
+                timers: RefCell::new(TimerHeap::new(
+                    Instant::now()
+                        .checked_sub(Duration::from_secs(365 * 24 * 3600))
+                        .unwrap_or_else(Instant::now),
+                )),
                 reactor: Box::new(reactor),
                 running: Cell::new(false),
                 stopping: Cell::new(false),

@@ -115,3 +115,22 @@ fn run_until_complete_lets_callbacks_scheduled_on_the_way_out_run() {
     .unwrap();
     assert_eq!(*log.borrow(), ["main returns", "scheduled by main"]);
 }
+
+#[test]
+fn past_deadlines_keep_their_order() {
+    // asyncio orders timers by deadline even when every deadline is already past.
+    let lp = EventLoop::new().unwrap();
+    let log: Log = Rc::default();
+    let now = lp.time();
+    for (ago_ms, name) in [(10, "10ms ago"), (30, "30ms ago"), (20, "20ms ago")] {
+        let l = log.clone();
+        lp.call_at(now - std::time::Duration::from_millis(ago_ms), move || {
+            push(&l, name)
+        })
+        .unwrap();
+    }
+    lp.run_until_complete(aio_scheduler::sleep(0.001))
+        .unwrap()
+        .unwrap();
+    assert_eq!(*log.borrow(), ["30ms ago", "20ms ago", "10ms ago"]);
+}
