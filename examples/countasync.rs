@@ -17,13 +17,8 @@ async fn count() -> Result<(), aio::Error> {
 
 async fn main_task() -> Result<(), aio::Error> {
     // asyncio.gather(count(), count(), count())
-    let tasks = [
-        aio::create_task(count())?,
-        aio::create_task(count())?,
-        aio::create_task(count())?,
-    ];
-    for task in tasks {
-        task.await??;
+    for outcome in aio::gather([count(), count(), count()]).await? {
+        outcome?;
     }
     Ok(())
 }

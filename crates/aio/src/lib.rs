@@ -45,8 +45,12 @@ pub use aio_scheduler::{
     TimerHandle, get_running_loop, sleep, sleep_until,
 };
 pub use aio_task::{
-    CallbackId, Error, EventLoopExt, Future, Task, TaskRef, all_tasks, create_future, create_task,
-    current_task, run,
+    ALL_COMPLETED, AsCompleted, CallbackId, ConcurrentFuture, EAGER_TASK_FACTORY, Error,
+    EventLoopExt, Executor, FIRST_COMPLETED, FIRST_EXCEPTION, Future, IntoTask, ReturnWhen, Task,
+    TaskFactory, TaskGroup, TaskRef, ThreadPoolExecutor, Timeout, all_tasks, as_completed,
+    create_future, create_task, current_task, gather, run, run_coroutine_threadsafe,
+    run_in_executor, shield, shutdown_default_executor, timeout, timeout_at, to_thread, wait,
+    wait_for,
 };
 
 /// A new event loop on the default reactor (asyncio's `new_event_loop()`).
@@ -80,8 +84,9 @@ pub fn new_event_loop() -> Result<EventLoop, Error> {
 /// ```
 pub mod prelude {
     pub use crate::{
-        Error, EventLoop, EventLoopExt, Task, TaskRef, all_tasks, create_future, create_task,
-        current_task, get_running_loop, new_event_loop, run, sleep, sleep_until,
+        Error, EventLoop, EventLoopExt, Task, TaskGroup, TaskRef, all_tasks, as_completed,
+        create_future, create_task, current_task, gather, get_running_loop, new_event_loop, run,
+        shield, sleep, sleep_until, timeout, to_thread, wait, wait_for,
     };
 }
 
