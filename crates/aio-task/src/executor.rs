@@ -14,7 +14,7 @@ use aio_scheduler::{EventLoop, get_running_loop, panic_message};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::Error;
-use crate::slot::Slot;
+use crate::slot::{Promise, Slot};
 
 /// A unit of blocking work.
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -309,11 +309,15 @@ where
     T: Send + 'static,
 {
     let slot = Arc::new(Slot::new());
-    let job_slot = slot.clone();
+    // If the executor drops the job without running it, the awaiter gets a cancellation.
+    let promise = Promise::new(
+        slot.clone(),
+        Error::cancelled(Some("the executor dropped the job")),
+    );
     let job: Job = Box::new(move || {
         let outcome = catch_unwind(AssertUnwindSafe(f))
             .map_err(|payload| Error::Panicked(panic_message(&*payload).into()));
-        job_slot.set(outcome);
+        promise.set(outcome);
     });
     let submitted = match executor {
         Some(executor) => executor.submit(job),

@@ -96,3 +96,61 @@ impl<T> Slot<T> {
             .unwrap_or(Err(Error::InvalidState("the result was already taken")))
     }
 }
+
+/// Something that holds a [`Slot`]: the slot itself, or a larger shared state around one.
+pub(crate) trait HasSlot<T> {
+    fn slot(&self) -> &Slot<T>;
+}
+
+impl<T> HasSlot<T> for Slot<T> {
+    fn slot(&self) -> &Slot<T> {
+        self
+    }
+}
+
+/// The producing side of a [`Slot`]: fills it exactly once. Dropped without a value (the
+/// job was thrown away, the loop closed before running it, the task was dropped), it fills
+/// the slot with `on_drop`, so whoever waits always gets an answer.
+pub(crate) struct Promise<T, S: HasSlot<T> = Slot<T>> {
+    target: Option<std::sync::Arc<S>>,
+    on_drop: Error,
+    _value: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T, S: HasSlot<T>> Promise<T, S> {
+    pub(crate) fn new(target: std::sync::Arc<S>, on_drop: Error) -> Promise<T, S> {
+        Promise {
+            target: Some(target),
+            on_drop,
+            _value: std::marker::PhantomData,
+        }
+    }
+
+    /// The same promise, reporting `on_drop` instead if dropped unfilled from now on.
+    pub(crate) fn retarget(mut self, on_drop: Error) -> Promise<T, S> {
+        Promise {
+            target: self.target.take(),
+            on_drop,
+            _value: std::marker::PhantomData,
+        }
+    }
+
+    /// Fills the slot (once; later calls do nothing).
+    pub(crate) fn fill(&mut self, value: Result<T, Error>) {
+        if let Some(target) = self.target.take() {
+            target.slot().set(value);
+        }
+    }
+
+    pub(crate) fn set(mut self, value: Result<T, Error>) {
+        self.fill(value);
+    }
+}
+
+impl<T, S: HasSlot<T>> Drop for Promise<T, S> {
+    fn drop(&mut self) {
+        if let Some(target) = self.target.take() {
+            target.slot().set(Err(self.on_drop.clone()));
+        }
+    }
+}

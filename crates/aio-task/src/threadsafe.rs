@@ -8,10 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use aio_scheduler::{LoopHandle, get_running_loop};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::task::Waker;
+
+use aio_scheduler::{LoopHandle, get_running_loop, panic_message};
 
 use crate::Error;
-use crate::slot::Slot;
+use crate::slot::{HasSlot, Promise, Slot};
 
 /// Runs the future built by `make` as a task on the loop behind `handle`, from any thread
 /// (asyncio's `run_coroutine_threadsafe`). `make` runs on the loop's thread, so the future
@@ -58,29 +62,23 @@ where
     let shared = Arc::new(Shared {
         slot: Slot::new(),
         cancel: AtomicBool::new(false),
-        task_waker: std::sync::Mutex::new(None),
+        task_waker: Mutex::new(None),
     });
-    let on_loop = shared.clone();
+    // Whatever happens to the request from here on, the slot gets filled: dropped unrun
+    // (the loop closed first) it reports the closed loop.
+    let request = Promise::new(shared.clone(), aio_scheduler::Error::Closed.into());
+    let relay_shared = shared.clone();
     handle.call_soon_threadsafe(move || {
+        let relay = Relay {
+            shared: relay_shared,
+            promise: request.retarget(Error::cancelled(None)),
+            future: Box::pin(make()),
+        };
         let spawned = get_running_loop()
             .map_err(Error::from)
-            .and_then(|event_loop| {
-                let watch = on_loop.clone();
-                let future = make();
-                crate::task::spawn_flat(
-                    &event_loop,
-                    Cancellable {
-                        shared: watch,
-                        future: Box::pin(future),
-                    },
-                )
-            });
-        match spawned {
-            Ok(task) => {
-                task.add_done_callback(move |task| on_loop.slot.set(task.take_outcome()));
-            }
-            Err(error) => on_loop.slot.set(Err(error)),
-        }
+            .and_then(|event_loop| crate::task::spawn(&event_loop, relay));
+        // On error the relay was dropped, and its promise reported the cancellation.
+        drop(spawned);
     })?;
     Ok(ConcurrentFuture { shared })
 }
@@ -89,28 +87,47 @@ struct Shared<T> {
     slot: Slot<T>,
     cancel: AtomicBool,
     /// The loop-side task's waker, so `cancel` can reach it from another thread.
-    task_waker: std::sync::Mutex<Option<std::task::Waker>>,
+    task_waker: Mutex<Option<Waker>>,
 }
 
-/// The loop-side future: the user's future, unless `cancel` was requested.
-struct Cancellable<T, F> {
+impl<T> HasSlot<T> for Shared<T> {
+    fn slot(&self) -> &Slot<T> {
+        &self.slot
+    }
+}
+
+/// The loop-side future: runs the user's future and relays its outcome (value, panic, or
+/// cancellation) to the slot. Dropped unfinished — the task was cancelled, or the loop closed
+/// — its promise reports a cancellation.
+struct Relay<T, F> {
     shared: Arc<Shared<T>>,
+    promise: Promise<T, Shared<T>>,
     future: Pin<Box<F>>,
 }
 
-impl<T, F: Future<Output = T>> Future for Cancellable<T, F> {
-    type Output = Result<T, Error>;
+impl<T, F: Future<Output = T>> Future for Relay<T, F> {
+    type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
-        if self.shared.cancel.load(Ordering::Acquire) {
-            return Poll::Ready(Err(Error::cancelled(None)));
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let shared = self.shared.clone();
+        if shared.cancel.load(Ordering::Acquire) {
+            self.promise.fill(Err(Error::cancelled(None)));
+            return Poll::Ready(());
         }
-        *self
-            .shared
-            .task_waker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
-        self.future.as_mut().poll(cx).map(Ok)
+        *shared.task_waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        let future = self.future.as_mut();
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => {
+                self.promise.fill(Ok(value));
+                Poll::Ready(())
+            }
+            Err(payload) => {
+                self.promise
+                    .fill(Err(Error::Panicked(panic_message(&*payload).into())));
+                Poll::Ready(())
+            }
+        }
     }
 }
 

@@ -73,12 +73,17 @@ where
 {
     let tasks: Result<Vec<_>, Error> = tasks.into_iter().map(IntoTask::into_task).collect();
     let state = match tasks {
-        Err(error) => Err(error),
-        Ok(tasks) if tasks.is_empty() => Err(Error::Value("Set of Tasks/Futures is empty.")),
-        Ok(tasks) => Ok((tasks, None)),
+        Err(error) => State::Failed(error),
+        Ok(tasks) if tasks.is_empty() => {
+            State::Failed(Error::Value("Set of Tasks/Futures is empty."))
+        }
+        Ok(tasks) => State::Waiting {
+            tasks,
+            watcher: None,
+        },
     };
     WaitTasks {
-        state: Some(state),
+        state,
         return_when: ReturnWhen::AllCompleted,
         timeout: None,
     }
@@ -87,9 +92,19 @@ where
 /// The future returned by [`wait`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct WaitTasks<T> {
-    state: Option<Result<(Vec<Task<T>>, Option<Watcher>), Error>>,
+    state: State<T>,
     return_when: ReturnWhen,
     timeout: Option<Pin<Box<Sleep>>>,
+}
+
+enum State<T> {
+    Failed(Error),
+    Waiting {
+        tasks: Vec<Task<T>>,
+        /// Created at the first poll.
+        watcher: Option<Watcher>,
+    },
+    Done,
 }
 
 impl<T: 'static> WaitTasks<T> {
@@ -119,15 +134,15 @@ impl<T: 'static> Future for WaitTasks<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let (tasks, watcher) = match this.state.as_mut() {
-            None => return Poll::Ready(Err(Error::InvalidState("polled after completion"))),
-            Some(Err(_)) => {
-                let Some(Err(error)) = this.state.take() else {
-                    unreachable!()
+        let (tasks, watcher) = match &mut this.state {
+            State::Waiting { tasks, watcher } => (tasks, watcher),
+            State::Done => return Poll::Ready(Err(Error::InvalidState("polled after completion"))),
+            State::Failed(_) => {
+                let State::Failed(error) = std::mem::replace(&mut this.state, State::Done) else {
+                    unreachable!("matched Failed above")
                 };
                 return Poll::Ready(Err(error));
             }
-            Some(Ok(state)) => state,
         };
         let watcher = watcher.get_or_insert_with(|| {
             let mut watcher = Watcher::new(tasks.iter().map(Task::erase).collect());
@@ -150,8 +165,8 @@ impl<T: 'static> Future for WaitTasks<T> {
             watch.register(cx);
             return Poll::Pending;
         }
-        let Some(Ok((tasks, _))) = this.state.take() else {
-            unreachable!()
+        let State::Waiting { tasks, .. } = std::mem::replace(&mut this.state, State::Done) else {
+            unreachable!("matched Waiting above")
         };
         let (done, pending) = tasks.into_iter().partition(Task::done);
         Poll::Ready(Ok((done, pending)))
