@@ -65,11 +65,18 @@ impl IntoDelay for f32 {
 macro_rules! integer_seconds {
     ($($t:ty),*) => {$(
         impl IntoDelay for $t {
-            #[allow(unused_comparisons, clippy::cast_sign_loss)]
+            #[allow(unused_comparisons)]
             fn into_delay(self) -> Result<Duration, Error> {
-                Ok(if self <= 0 { Duration::ZERO } else { Duration::from_secs(self as u64) })
+                if self <= 0 {
+                    return Ok(Duration::ZERO);
+                }
+                u64::try_from(self)
+                    .map(Duration::from_secs)
+                    .map_err(|_| Error::InvalidDelay(format!("{self} seconds is too large").into()))
             }
         }
     )*};
 }
-integer_seconds!(i32, i64, u32, u64);
+integer_seconds!(
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize
+);

@@ -127,3 +127,20 @@ fn dropping_a_sleep_cancels_its_timer() {
     lp.run_until_complete(sleep(0.001)).unwrap().unwrap();
     assert!(start.elapsed() < Duration::from_secs(60));
 }
+
+#[test]
+fn every_integer_type_is_whole_seconds() {
+    use aio_scheduler::IntoDelay;
+    let idx: usize = 2;
+    assert_eq!((idx + 1).into_delay().unwrap(), Duration::from_secs(3));
+    assert_eq!(1u8.into_delay().unwrap(), Duration::from_secs(1));
+    assert_eq!(1u16.into_delay().unwrap(), Duration::from_secs(1));
+    assert_eq!((-1i8).into_delay().unwrap(), Duration::ZERO);
+    assert_eq!((-1i16).into_delay().unwrap(), Duration::ZERO);
+    assert_eq!((-5isize).into_delay().unwrap(), Duration::ZERO);
+    assert_eq!(7u128.into_delay().unwrap(), Duration::from_secs(7));
+    assert!(
+        u128::MAX.into_delay().is_err(),
+        "too large is an error, not a wrap"
+    );
+}

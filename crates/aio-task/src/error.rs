@@ -74,6 +74,23 @@ impl Error {
         }
     }
 
+    /// Converts any error into an `Error`: an `aio::Error` (boxed) keeps its identity — a
+    /// cancellation stays a cancellation — anything else becomes [`Error::Exception`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::Error;
+    /// assert!(Error::from_any(Error::Timeout).is_timeout());
+    /// assert!(matches!(Error::from_any("disk full"), Error::Exception(_)));
+    /// ```
+    pub fn from_any(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        match error.into().downcast::<Error>() {
+            Ok(error) => *error,
+            Err(other) => Error::Exception(Arc::from(other)),
+        }
+    }
+
     /// Whether this is a timeout.
     ///
     /// # Examples

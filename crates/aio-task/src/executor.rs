@@ -52,7 +52,9 @@ pub trait Executor: Send + Sync {
 
 /// A pool of worker threads (asyncio's default `ThreadPoolExecutor`): threads are created on
 /// demand up to `max_workers` and retire after being idle for a while. Jobs go through a
-/// `crossbeam-channel`.
+/// `crossbeam-channel`. Clones share the pool; when the last one is dropped, the workers
+/// finish the queued jobs and exit (like leaving Python's `with ThreadPoolExecutor():`,
+/// without the wait).
 ///
 /// # Examples
 ///
@@ -72,12 +74,19 @@ pub struct ThreadPoolExecutor {
     inner: Arc<Pool>,
 }
 
+/// What the handles share. Workers do not hold it, only [`Workers`]: when the last handle
+/// goes, the sender goes with it, and the workers finish the queue and exit.
 struct Pool {
     sender: Mutex<Option<Sender<Job>>>,
+    workers: Arc<Workers>,
+}
+
+/// What the worker threads share.
+struct Workers {
     receiver: Receiver<Job>,
-    max_workers: usize,
+    max: usize,
     idle_timeout: Duration,
-    workers: AtomicUsize,
+    alive: AtomicUsize,
     idle: AtomicUsize,
     handles: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -109,12 +118,14 @@ impl ThreadPoolExecutor {
         ThreadPoolExecutor {
             inner: Arc::new(Pool {
                 sender: Mutex::new(Some(sender)),
-                receiver,
-                max_workers: max_workers.max(1),
-                idle_timeout,
-                workers: AtomicUsize::new(0),
-                idle: AtomicUsize::new(0),
-                handles: Mutex::new(Vec::new()),
+                workers: Arc::new(Workers {
+                    receiver,
+                    max: max_workers.max(1),
+                    idle_timeout,
+                    alive: AtomicUsize::new(0),
+                    idle: AtomicUsize::new(0),
+                    handles: Mutex::new(Vec::new()),
+                }),
             }),
         }
     }
@@ -138,7 +149,7 @@ impl ThreadPoolExecutor {
     ///
     /// See [`ThreadPoolExecutor::with_idle_timeout`].
     pub fn max_workers(&self) -> usize {
-        self.inner.max_workers
+        self.inner.workers.max
     }
 
     /// Threads currently alive.
@@ -150,7 +161,7 @@ impl ThreadPoolExecutor {
     /// assert_eq!(pool.workers(), 0); // created on demand
     /// ```
     pub fn workers(&self) -> usize {
-        self.inner.workers.load(Ordering::SeqCst)
+        self.inner.workers.alive.load(Ordering::SeqCst)
     }
 
     /// Stops accepting jobs; workers finish the queued ones and exit. With `wait`, blocks
@@ -176,8 +187,14 @@ impl ThreadPoolExecutor {
                 .take(),
         );
         if wait {
-            let handles =
-                std::mem::take(&mut *self.inner.handles.lock().unwrap_or_else(|e| e.into_inner()));
+            let handles = std::mem::take(
+                &mut *self
+                    .inner
+                    .workers
+                    .handles
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
             for handle in handles {
                 // A worker only ends by returning (job panics are caught in the job).
                 let _ = handle.join();
@@ -186,31 +203,33 @@ impl ThreadPoolExecutor {
     }
 
     fn spawn_worker(&self) -> Result<(), Error> {
-        let pool = self.inner.clone();
-        pool.workers.fetch_add(1, Ordering::SeqCst);
+        let workers = self.inner.workers.clone();
+        workers.alive.fetch_add(1, Ordering::SeqCst);
         let spawned = std::thread::Builder::new()
             .name("aio-executor".into())
             .spawn(move || {
                 loop {
-                    pool.idle.fetch_add(1, Ordering::SeqCst);
-                    let job = pool.receiver.recv_timeout(pool.idle_timeout);
-                    pool.idle.fetch_sub(1, Ordering::SeqCst);
+                    workers.idle.fetch_add(1, Ordering::SeqCst);
+                    let job = workers.receiver.recv_timeout(workers.idle_timeout);
+                    workers.idle.fetch_sub(1, Ordering::SeqCst);
                     match job {
                         Ok(job) => job(),
+                        // Idle too long, or every handle is gone and the queue is empty.
                         Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
                     }
                 }
-                pool.workers.fetch_sub(1, Ordering::SeqCst);
+                workers.alive.fetch_sub(1, Ordering::SeqCst);
             });
+        let workers = &self.inner.workers;
         match spawned {
             Ok(handle) => {
-                let mut handles = self.inner.handles.lock().unwrap_or_else(|e| e.into_inner());
+                let mut handles = workers.handles.lock().unwrap_or_else(|e| e.into_inner());
                 handles.retain(|h| !h.is_finished());
                 handles.push(handle);
                 Ok(())
             }
             Err(e) => {
-                self.inner.workers.fetch_sub(1, Ordering::SeqCst);
+                workers.alive.fetch_sub(1, Ordering::SeqCst);
                 Err(aio_scheduler::Error::from(e).into())
             }
         }
@@ -230,14 +249,14 @@ impl Executor for ThreadPoolExecutor {
                 .send(job)
                 .map_err(|_| Error::InvalidState("cannot schedule new futures after shutdown"))?;
         }
-        let pool = &self.inner;
-        if pool.idle.load(Ordering::SeqCst) == 0
-            && pool.workers.load(Ordering::SeqCst) < pool.max_workers
+        let workers = &self.inner.workers;
+        if workers.idle.load(Ordering::SeqCst) == 0
+            && workers.alive.load(Ordering::SeqCst) < workers.max
         {
             // No idle worker to take it: start one. With none started at all the job would
             // never run, so that failure is reported; otherwise a busy worker will get to it.
             if let Err(e) = self.spawn_worker() {
-                if pool.workers.load(Ordering::SeqCst) == 0 {
+                if workers.alive.load(Ordering::SeqCst) == 0 {
                     return Err(e);
                 }
             }
@@ -249,7 +268,7 @@ impl Executor for ThreadPoolExecutor {
 impl fmt::Debug for ThreadPoolExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPoolExecutor")
-            .field("max_workers", &self.inner.max_workers)
+            .field("max_workers", &self.max_workers())
             .field("workers", &self.workers())
             .finish()
     }

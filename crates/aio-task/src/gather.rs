@@ -149,6 +149,94 @@ macro_rules! gather {
     };
 }
 
+/// [`gather`] for coroutines that return `Result`: an `Err` counts as a failure, exactly
+/// like an exception in asyncio — the first one (in completion order) finishes the gather
+/// with that error, and the other tasks keep running. The values come back unwrapped.
+///
+/// The error type is anything convertible to a boxed error (`std::io::Error`, `String`,
+/// `aio::Error`...); an `aio::Error` keeps its identity, anything else becomes
+/// [`Error::Exception`]. [`try_gather!`](crate::try_gather!) is the tuple form.
+///
+/// # Errors
+///
+/// The first child error; [`Error::Runtime`] if no loop is running.
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::sleep;
+/// use aio_task::{Error, run, try_gather};
+///
+/// async fn fetch(i: u32) -> Result<u32, Error> {
+///     sleep(0.001 * f64::from(i)).await?;
+///     Ok(i * 2)
+/// }
+///
+/// let values = run(async { try_gather((1..=3).map(fetch)).await })??;
+/// assert_eq!(values, [2, 4, 6]);
+///
+/// let failed = run(async {
+///     try_gather((1..=3).map(|i| async move {
+///         if i == 2 { Err(std::io::Error::other("no 2")) } else { Ok(i) }
+///     }))
+///     .await
+/// })?;
+/// assert_eq!(failed.unwrap_err().to_string(), "no 2");
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+#[track_caller]
+pub fn try_gather<I, T, E>(coroutines: I) -> Gather<Vec<Task<T>>>
+where
+    I: IntoIterator,
+    I::Item: Future<Output = Result<T, E>> + 'static,
+    T: 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    let tasks: Result<Vec<_>, Error> = coroutines.into_iter().map(try_task).collect();
+    Gather::new(tasks)
+}
+
+/// Schedules a `Result`-returning future as a task whose `Err` is the task's error (used by
+/// [`try_gather`] and [`try_gather!`](crate::try_gather!)).
+#[doc(hidden)]
+#[track_caller]
+pub fn try_task<F, T, E>(future: F) -> Result<Task<T>, Error>
+where
+    F: Future<Output = Result<T, E>> + 'static,
+    T: 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    let event_loop = aio_scheduler::get_running_loop()?;
+    crate::task::spawn_flat(
+        &event_loop,
+        async move { future.await.map_err(Error::from_any) },
+    )
+}
+
+/// [`try_gather`] for a fixed list of `Result`-returning coroutines of different types; the
+/// values come back as a tuple.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{Error, run};
+/// let (n, s) = run(async {
+///     aio_task::try_gather!(async { Ok::<_, Error>(1) }, async { Ok::<_, Error>("two") }).await
+/// })??;
+/// assert_eq!((n, s), (1, "two"));
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+#[macro_export]
+macro_rules! try_gather {
+    ($($coroutine:expr),+ $(,)?) => {
+        $crate::Gather::new(
+            (|| -> ::core::result::Result<_, $crate::Error> {
+                ::core::result::Result::Ok(($($crate::try_task($coroutine)?,)+))
+            })(),
+        )
+    };
+}
+
 /// The future returned by [`gather`] and [`gather!`](crate::gather!).
 #[must_use = "futures do nothing unless awaited"]
 pub struct Gather<G: Gatherable> {

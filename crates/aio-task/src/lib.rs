@@ -57,7 +57,7 @@ pub use executor::{
     shutdown_default_executor, to_thread,
 };
 pub use future::{Future, Wait, create_future};
-pub use gather::{Gather, GatherAll, Gatherable, gather};
+pub use gather::{Gather, GatherAll, Gatherable, gather, try_gather, try_task};
 pub use into_task::IntoTask;
 pub use run::run;
 pub use shield::{Shield, shield};

@@ -5,22 +5,12 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use aio_scheduler::get_running_loop;
 use pin_project_lite::pin_project;
 
 use crate::{Error, Task, TaskRef};
-
-/// Converts a child's error into an [`Error`]: an `aio::Error` keeps its identity (a
-/// cancellation stays a cancellation), anything else becomes [`Error::Exception`].
-fn into_error<E: Into<Box<dyn std::error::Error + Send + Sync>>>(error: E) -> Error {
-    match error.into().downcast::<Error>() {
-        Ok(error) => *error,
-        Err(other) => Error::Exception(Arc::from(other)),
-    }
-}
 
 /// A scope whose tasks all finish before it does (asyncio's `TaskGroup`).
 ///
@@ -180,7 +170,10 @@ impl TaskGroup {
         }
         let event_loop = get_running_loop()?;
         let task =
-            crate::task::spawn_flat(&event_loop, async move { future.await.map_err(into_error) })?;
+            crate::task::spawn_flat(
+                &event_loop,
+                async move { future.await.map_err(Error::from_any) },
+            )?;
         let erased = task.erase();
         state.running.set(state.running.get() + 1);
         state.tasks.borrow_mut().push(erased.clone());

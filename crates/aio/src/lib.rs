@@ -49,8 +49,8 @@ pub use aio_task::{
     EventLoopExt, Executor, FIRST_COMPLETED, FIRST_EXCEPTION, Future, IntoTask, ReturnWhen, Task,
     TaskFactory, TaskGroup, TaskRef, ThreadPoolExecutor, Timeout, all_tasks, as_completed,
     create_future, create_task, current_task, gather, run, run_coroutine_threadsafe,
-    run_in_executor, shield, shutdown_default_executor, timeout, timeout_at, to_thread, wait,
-    wait_for,
+    run_in_executor, shield, shutdown_default_executor, timeout, timeout_at, to_thread, try_gather,
+    wait, wait_for,
 };
 
 /// A new event loop on the default reactor (asyncio's `new_event_loop()`).
