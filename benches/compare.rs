@@ -1,1 +1,450 @@
-fn main() {}
+//! aio against tokio (`current_thread`) and smol (`LocalExecutor`), on the same workloads, in
+//! one run of one binary.
+//!
+//! ```text
+//! cargo bench -p aio-benches                  # everything (about 35 s once built)
+//! cargo bench -p aio-benches -- yield socket  # only the workloads whose key contains a word
+//! ```
+//!
+//! Workload keys, in the order they run (see `docs/benchmarks.md` for the results):
+//!
+//! | key | workload | reported |
+//! | --- | --- | --- |
+//! | `spawn` | spawn 200,000 trivial tasks, then await them all | tasks/s |
+//! | `spawn-each` | spawn one trivial task and await it, 200,000 times in a row | tasks/s |
+//! | `yield` | 1,000 tasks × 1,000 yields each (aio `sleep(0)`, tokio `yield_now`, smol `yield_now`) | yields/s |
+//! | `ping-pong` | two tasks waking each other 500,000 times through the same hand-written `!Send` signal | round trips/s |
+//! | `sparse` | 1,000 tasks sleeping until distinct deadlines ~1 ms apart (with jitter) over ~1 s; how late each wakes | mean and p99 lateness, µs |
+//! | `cancel` | 1,000,000 long timers created, polled once (registered), dropped (cancelled), then one yield so lazy purging runs | timers/s |
+//! | `memory` | 100,000 tasks parked in a 1-hour sleep; resident-memory growth per task, in a fresh child process per runtime | bytes/task |
+//! | `socket` | two tasks ping-ponging one byte 100,000 times over a Unix socket pair; on aio in both reactor modes | round trips/s |
+//!
+//! Throughput workloads run 3 times per runtime, interleaved across runtimes, and the best
+//! (shortest) run is reported; the sparse-timer workload also runs 3 times, and the run with
+//! the lowest mean lateness is reported (with that run's p99); the reactor-mode comparison runs
+//! 5 times per mode. Every measurement gets a fresh runtime; only the workload itself is timed,
+//! not building or dropping the runtime. The workload bodies are shared
+//! (`workloads.rs`); each runtime module (`on_aio.rs`, `on_tokio.rs`, `on_smol.rs`) only
+//! spawns, awaits and supplies its own yield, sleep and socket primitives.
+//!
+//! The table's ratio columns read "> 1 means aio is better" on every row: for rates they are
+//! aio / peer, for lateness and memory (lower is better) they are peer / aio.
+//!
+//! The memory workload re-runs this binary as `compare --memory <aio|tokio|smol>`, which
+//! prints the bytes per idle task and exits.
+
+mod measure;
+mod on_aio;
+mod on_smol;
+mod on_tokio;
+mod workloads;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aio_reactor::{PollMode, PollingReactor};
+
+use measure::{human, mean_and_p99_us, rate};
+use on_aio::Aio;
+use on_smol::Smol;
+use on_tokio::Tokio;
+
+const SPAWN_TASKS: usize = 200_000;
+const YIELD_TASKS: usize = 1_000;
+const YIELDS_PER_TASK: usize = 1_000;
+const PING_PONGS: usize = 500_000;
+const SPARSE_TIMERS: usize = 1_000;
+/// When the first sparse timer fires: late enough that every task has started and parked.
+const SPARSE_FIRST: Duration = Duration::from_millis(20);
+const CANCELLED_TIMERS: usize = 1_000_000;
+const IDLE_TASKS: usize = 100_000;
+const SOCKET_ROUND_TRIPS: usize = 100_000;
+/// Repetitions of each throughput measurement and of the sparse-timer run; the best is
+/// reported.
+const RUNS: usize = 3;
+/// Repetitions of each reactor mode's socket ping-pong: this comparison decides the reactor's
+/// default mode, and the two modes are closer to each other than run-to-run noise on a busy
+/// machine, so it gets more runs than the rest.
+const REACTOR_RUNS: usize = 5;
+
+/// One runtime under test. Every method builds a fresh runtime, runs one workload on it and
+/// returns the raw measurement.
+pub trait Runtime {
+    /// The runtime's name, as printed and as passed to `--memory`.
+    fn name(&self) -> &'static str;
+    /// Spawns `n` trivial tasks, then awaits them all.
+    fn spawn_all_then_await(&self, n: usize) -> Duration;
+    /// Spawns a trivial task and awaits it, `n` times in a row.
+    fn spawn_await_each(&self, n: usize) -> Duration;
+    /// `tasks` tasks, each yielding `per_task` times.
+    fn yields(&self, tasks: usize, per_task: usize) -> Duration;
+    /// Two tasks waking each other `round_trips` times through a [`workloads::Signal`].
+    fn ping_pong(&self, round_trips: usize) -> Duration;
+    /// One task per offset sleeping until start + offset; how late each woke.
+    fn sparse_timers(&self, offsets: &[Duration]) -> Vec<Duration>;
+    /// Registers `n` timers and cancels them (see [`workloads::register_and_cancel`]).
+    fn cancel_timers(&self, n: usize) -> Duration;
+    /// Resident-memory growth per task with `n` idle tasks parked. Meaningful only in a fresh
+    /// process (see `--memory`).
+    fn idle_task_bytes(&self, n: usize) -> f64;
+    /// Two tasks ping-ponging one byte `round_trips` times over a Unix socket pair.
+    fn socket_ping_pong(&self, round_trips: usize) -> Duration;
+}
+
+/// The runtimes compared, in table order (aio on its default reactor mode).
+const RUNTIMES: [&dyn Runtime; 3] = [&Aio { mode: None }, &Tokio, &Smol];
+
+/// Which way a row's numbers improve.
+#[derive(Clone, Copy)]
+enum Better {
+    Higher,
+    Lower,
+}
+
+/// One line of the results table: a value per runtime, in [`RUNTIMES`] order.
+struct Row {
+    workload: String,
+    unit: &'static str,
+    better: Better,
+    values: [f64; 3],
+}
+
+impl Row {
+    fn new(
+        workload: impl Into<String>,
+        unit: &'static str,
+        better: Better,
+        values: [f64; 3],
+    ) -> Row {
+        let row = Row {
+            workload: workload.into(),
+            unit,
+            better,
+            values,
+        };
+        eprintln!("  {:<44} {}", row.workload, row.cells()[..3].join(" | "));
+        row
+    }
+
+    /// How much better aio is than runtime `peer` (> 1: aio is better).
+    fn advantage(&self, peer: usize) -> f64 {
+        match self.better {
+            Better::Higher => self.values[0] / self.values[peer],
+            Better::Lower => self.values[peer] / self.values[0],
+        }
+    }
+
+    /// aio, tokio, smol, aio-vs-tokio, aio-vs-smol.
+    fn cells(&self) -> Vec<String> {
+        let mut cells: Vec<String> = self.values.iter().map(|&v| human(v)).collect();
+        cells.push(format!("{:.2}", self.advantage(1)));
+        cells.push(format!("{:.2}", self.advantage(2)));
+        cells
+    }
+}
+
+/// A throughput row: `count` operations per run, best of [`RUNS`] runs per runtime, the runs
+/// interleaved across runtimes so drift in machine load hits all of them alike.
+fn throughput(
+    workload: &str,
+    unit: &'static str,
+    count: usize,
+    measure: impl Fn(&dyn Runtime) -> Duration,
+) -> Row {
+    let mut best = [Duration::MAX; 3];
+    for _ in 0..RUNS {
+        for (slot, runtime) in best.iter_mut().zip(RUNTIMES) {
+            *slot = (*slot).min(measure(runtime));
+        }
+    }
+    Row::new(workload, unit, Better::Higher, best.map(|d| rate(count, d)))
+}
+
+/// Mean and p99 lateness in µs per runtime: of [`RUNS`] runs (interleaved across runtimes),
+/// the one with the lowest mean.
+fn sparse_timers() -> [(f64, f64); 3] {
+    let offsets = workloads::sparse_deadlines(SPARSE_TIMERS, SPARSE_FIRST);
+    let mut best = [(f64::INFINITY, f64::INFINITY); 3];
+    for _ in 0..RUNS {
+        for (slot, runtime) in best.iter_mut().zip(RUNTIMES) {
+            let stats = mean_and_p99_us(&mut runtime.sparse_timers(&offsets));
+            if stats.0 < slot.0 {
+                *slot = stats;
+            }
+        }
+    }
+    best
+}
+
+/// The bytes per idle task of `runtime`, measured in a fresh child process.
+fn idle_task_bytes_in_child(runtime: &dyn Runtime) -> f64 {
+    let exe = std::env::current_exe().expect("current_exe");
+    let output = Command::new(exe)
+        .args(["--memory", runtime.name()])
+        .output()
+        .expect("spawn the memory child");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "memory child for {} failed: {}{}",
+        runtime.name(),
+        stdout,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .trim()
+        .parse()
+        .expect("the memory child prints a number")
+}
+
+/// The socket ping-pong on aio in `mode`.
+fn aio_socket(mode: PollMode) -> Duration {
+    Aio { mode: Some(mode) }.socket_ping_pong(SOCKET_ROUND_TRIPS)
+}
+
+/// aio's socket ping-pong runs under both reactor modes.
+struct ReactorModes {
+    edge: Vec<Duration>,
+    oneshot: Vec<Duration>,
+    default_mode: PollMode,
+}
+
+/// The socket ping-pong on every runtime (aio in its default mode), and on aio in both
+/// reactor modes.
+fn sockets() -> (Row, ReactorModes) {
+    let (mut edge, mut oneshot, mut tokio, mut smol) = (vec![], vec![], vec![], vec![]);
+    // Interleaved, so both modes (and the peers) see the same machine conditions.
+    for run in 0..REACTOR_RUNS {
+        edge.push(aio_socket(PollMode::Edge));
+        oneshot.push(aio_socket(PollMode::Oneshot));
+        if run < RUNS {
+            tokio.push(Tokio.socket_ping_pong(SOCKET_ROUND_TRIPS));
+            smol.push(Smol.socket_ping_pong(SOCKET_ROUND_TRIPS));
+        }
+    }
+    let default_mode = PollingReactor::new().expect("poller").mode();
+    let best = |runs: &[Duration]| rate(SOCKET_ROUND_TRIPS, *runs.iter().min().expect("runs"));
+    let aio = best(if default_mode == PollMode::Edge {
+        &edge
+    } else {
+        &oneshot
+    });
+    let row = Row::new(
+        format!("unix-socket ping-pong (aio {default_mode:?})"),
+        "round trips/s",
+        Better::Higher,
+        [aio, best(&tokio), best(&smol)],
+    );
+    let modes = ReactorModes {
+        edge,
+        oneshot,
+        default_mode,
+    };
+    (row, modes)
+}
+
+fn print_table(rows: &[Row]) {
+    println!("| workload | unit | aio | tokio | smol | aio vs tokio | aio vs smol |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    for row in rows {
+        println!(
+            "| {} | {} | {} |",
+            row.workload,
+            row.unit,
+            row.cells().join(" | ")
+        );
+    }
+    println!();
+    println!(
+        "Ratios: > 1 means aio is better (rates: aio / peer; lateness and memory: peer / aio)."
+    );
+}
+
+fn print_reactor_modes(sockets: &ReactorModes) {
+    let runs = |runs: &[Duration]| {
+        runs.iter()
+            .map(|&d| human(rate(SOCKET_ROUND_TRIPS, d)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let best = |runs: &[Duration]| rate(SOCKET_ROUND_TRIPS, *runs.iter().min().expect("runs"));
+    println!();
+    println!(
+        "Reactor mode (aio, unix-socket ping-pong, {SOCKET_ROUND_TRIPS} round trips, best of \
+         {REACTOR_RUNS}):"
+    );
+    println!();
+    println!("| mode | best round trips/s | all runs |");
+    println!("| --- | ---: | --- |");
+    println!(
+        "| Edge | {} | {} |",
+        human(best(&sockets.edge)),
+        runs(&sockets.edge)
+    );
+    println!(
+        "| Oneshot | {} | {} |",
+        human(best(&sockets.oneshot)),
+        runs(&sockets.oneshot)
+    );
+    println!();
+    println!(
+        "Edge / Oneshot = {:.2}; the default mode is {:?}.",
+        best(&sockets.edge) / best(&sockets.oneshot),
+        sockets.default_mode
+    );
+}
+
+/// The project's targets, checked against this run's rows.
+fn print_targets(rows: &[Row]) {
+    let find = |prefix: &str| rows.iter().find(|row| row.workload.starts_with(prefix));
+    let mut checks = Vec::new();
+    if let Some(row) = find("spawn 200k, then await all") {
+        checks.push((
+            "spawn ≥ 1.2× smol",
+            row.advantage(2),
+            row.advantage(2) >= 1.2,
+        ));
+    }
+    if let Some(row) = find("yield") {
+        checks.push(("yields ≥ tokio", row.advantage(1), row.advantage(1) >= 1.0));
+    }
+    if let Some(row) = find("sparse timers: mean") {
+        checks.push((
+            "sparse-timer mean < 50 µs",
+            row.values[0],
+            row.values[0] < 50.0,
+        ));
+    }
+    if let Some(row) = find("idle task memory") {
+        checks.push((
+            "≤ 256 bytes per idle task",
+            row.values[0],
+            row.values[0] <= 256.0,
+        ));
+    }
+    if checks.is_empty() {
+        return;
+    }
+    println!();
+    println!("Targets:");
+    for (target, value, met) in checks {
+        let verdict = if met { "met" } else { "MISSED" };
+        println!("- {target}: {verdict} ({value:.2})");
+    }
+}
+
+fn runtime_named(name: &str) -> &'static dyn Runtime {
+    RUNTIMES
+        .into_iter()
+        .find(|runtime| runtime.name() == name)
+        .unwrap_or_else(|| panic!("unknown runtime {name:?} (aio, tokio or smol)"))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = args.iter().position(|arg| arg == "--memory") {
+        let name = args.get(at + 1).expect("--memory needs a runtime name");
+        println!("{}", runtime_named(name).idle_task_bytes(IDLE_TASKS));
+        return;
+    }
+    // `cargo bench` passes `--bench`; flags are ignored, words select workloads by key.
+    let words: Vec<&str> = args
+        .iter()
+        .filter(|arg| !arg.starts_with('-'))
+        .map(String::as_str)
+        .collect();
+    let selected = |key: &str| words.is_empty() || words.iter().any(|word| key.contains(word));
+
+    let started = Instant::now();
+    eprintln!("aio-benches: aio | tokio | smol (best of {RUNS} for rates)");
+    let mut rows = Vec::new();
+    if selected("spawn") {
+        rows.push(throughput(
+            "spawn 200k, then await all",
+            "tasks/s",
+            SPAWN_TASKS,
+            |rt| rt.spawn_all_then_await(SPAWN_TASKS),
+        ));
+    }
+    if selected("spawn-each") {
+        rows.push(throughput(
+            "spawn + await one at a time (200k)",
+            "tasks/s",
+            SPAWN_TASKS,
+            |rt| rt.spawn_await_each(SPAWN_TASKS),
+        ));
+    }
+    if selected("yield") {
+        rows.push(throughput(
+            "yield (1k tasks × 1k yields)",
+            "yields/s",
+            YIELD_TASKS * YIELDS_PER_TASK,
+            |rt| rt.yields(YIELD_TASKS, YIELDS_PER_TASK),
+        ));
+    }
+    if selected("ping-pong") {
+        rows.push(throughput(
+            "ping-pong through a shared signal (500k)",
+            "round trips/s",
+            PING_PONGS,
+            |rt| rt.ping_pong(PING_PONGS),
+        ));
+    }
+    if selected("sparse") {
+        let stats = sparse_timers();
+        let unit = "µs late";
+        rows.push(Row::new(
+            "sparse timers: mean lateness (1k over 1 s)",
+            unit,
+            Better::Lower,
+            stats.map(|s| s.0),
+        ));
+        rows.push(Row::new(
+            "sparse timers: p99 lateness",
+            unit,
+            Better::Lower,
+            stats.map(|s| s.1),
+        ));
+    }
+    if selected("cancel") {
+        rows.push(throughput(
+            "timers registered + cancelled (1M)",
+            "timers/s",
+            CANCELLED_TIMERS,
+            |rt| rt.cancel_timers(CANCELLED_TIMERS),
+        ));
+    }
+    if selected("memory") {
+        rows.push(Row::new(
+            "idle task memory (100k parked in sleep)",
+            "bytes/task",
+            Better::Lower,
+            RUNTIMES.map(idle_task_bytes_in_child),
+        ));
+    }
+    let mut reactor_modes = None;
+    if selected("socket") {
+        let (row, modes) = sockets();
+        rows.push(row);
+        reactor_modes = Some(modes);
+    }
+
+    if rows.is_empty() {
+        eprintln!(
+            "no workload key contains {words:?}; the keys are spawn, spawn-each, yield, \
+             ping-pong, sparse, cancel, memory, socket"
+        );
+        return;
+    }
+    println!();
+    print_table(&rows);
+    if let Some(modes) = &reactor_modes {
+        print_reactor_modes(modes);
+    }
+    print_targets(&rows);
+    eprintln!();
+    eprintln!(
+        "aio-benches: done in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}

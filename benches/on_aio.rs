@@ -1,0 +1,201 @@
+//! The workloads on aio: a fresh [`EventLoop`] per measurement, driven by
+//! `run_until_complete`, tasks spawned with [`aio::create_task`].
+
+use std::future::{Future, poll_fn};
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use aio::{AsyncFd, EventLoop};
+use aio_reactor::{PollMode, PollingReactor};
+
+use crate::Runtime;
+use crate::measure::rss_bytes;
+use crate::workloads::{
+    BytePipe, IDLE_SLEEP, STARTED, Signal, idle, late_by, one_byte, pinger, ponger,
+    register_and_cancel, socket_client, socket_server, trivial, yielder,
+};
+
+/// aio, on the default reactor or on a [`PollingReactor`] in a chosen mode.
+pub struct Aio {
+    /// `None`: `EventLoop::new()` (the default mode).
+    pub mode: Option<PollMode>,
+}
+
+impl Aio {
+    /// Runs `future` on a fresh loop and closes the loop.
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let lp = match self.mode {
+            None => EventLoop::new().expect("event loop"),
+            Some(mode) => EventLoop::with_reactor(PollingReactor::with_mode(mode).expect("poller")),
+        };
+        let output = lp.run_until_complete(future).expect("run_until_complete");
+        lp.close().expect("close");
+        output
+    }
+}
+
+/// `asyncio.create_task`, on the running loop.
+fn spawn<F>(future: F) -> aio::Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    aio::create_task(future).expect("create_task")
+}
+
+/// Awaits a task that cannot fail.
+async fn join<T: 'static>(task: aio::Task<T>) -> T {
+    task.await.expect("task failed")
+}
+
+/// asyncio's yield: `await asyncio.sleep(0)`.
+async fn yield_now() {
+    aio::sleep(0).await.expect("sleep(0)");
+}
+
+impl Runtime for Aio {
+    fn name(&self) -> &'static str {
+        "aio"
+    }
+
+    fn spawn_all_then_await(&self, n: usize) -> Duration {
+        self.block_on(async move {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..n).map(|i| spawn(trivial(i))).collect();
+            let mut sum = 0;
+            for task in tasks {
+                sum += join(task).await;
+            }
+            assert_eq!(sum, n * (n - 1) / 2);
+            start.elapsed()
+        })
+    }
+
+    fn spawn_await_each(&self, n: usize) -> Duration {
+        self.block_on(async move {
+            let start = Instant::now();
+            for i in 0..n {
+                assert_eq!(join(spawn(trivial(i))).await, i);
+            }
+            start.elapsed()
+        })
+    }
+
+    fn yields(&self, tasks: usize, per_task: usize) -> Duration {
+        self.block_on(async move {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..tasks)
+                .map(|_| spawn(yielder(per_task, yield_now)))
+                .collect();
+            for task in tasks {
+                join(task).await;
+            }
+            start.elapsed()
+        })
+    }
+
+    fn ping_pong(&self, round_trips: usize) -> Duration {
+        self.block_on(async move {
+            let (ping, pong) = (Rc::new(Signal::default()), Rc::new(Signal::default()));
+            let start = Instant::now();
+            let a = spawn(pinger(ping.clone(), pong.clone(), round_trips));
+            let b = spawn(ponger(ping, pong, round_trips));
+            join(a).await;
+            join(b).await;
+            start.elapsed()
+        })
+    }
+
+    fn sparse_timers(&self, offsets: &[Duration]) -> Vec<Duration> {
+        self.block_on(async move {
+            let start = Instant::now();
+            let tasks: Vec<_> = offsets
+                .iter()
+                .map(|&offset| {
+                    spawn(late_by(start + offset, |deadline| async move {
+                        aio::sleep_until(deadline).await.expect("sleep_until");
+                    }))
+                })
+                .collect();
+            let mut lateness = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                lateness.push(join(task).await);
+            }
+            lateness
+        })
+    }
+
+    fn cancel_timers(&self, n: usize) -> Duration {
+        self.block_on(async move {
+            join(spawn(register_and_cancel(
+                n,
+                || aio::sleep(IDLE_SLEEP),
+                yield_now,
+            )))
+            .await
+        })
+    }
+
+    fn idle_task_bytes(&self, n: usize) -> f64 {
+        self.block_on(async move {
+            let before = rss_bytes();
+            for _ in 0..n {
+                // The loop owns its tasks: dropping the handle does not cancel.
+                drop(spawn(idle(aio::sleep(IDLE_SLEEP))));
+            }
+            while STARTED.get() < n {
+                yield_now().await;
+            }
+            (rss_bytes() - before) as f64 / n as f64
+        })
+    }
+
+    fn socket_ping_pong(&self, round_trips: usize) -> Duration {
+        self.block_on(async move {
+            let lp = aio::get_running_loop().expect("running loop");
+            let (a, b) = UnixStream::pair().expect("socketpair");
+            let pipe = |s: UnixStream| {
+                s.set_nonblocking(true).expect("nonblocking");
+                AioPipe(AsyncFd::new(lp.reactor(), s).expect("register"))
+            };
+            let (a, b) = (pipe(a), pipe(b));
+            let start = Instant::now();
+            let client = spawn(socket_client(a, round_trips));
+            let server = spawn(socket_server(b, round_trips));
+            join(client).await.expect("client");
+            join(server).await.expect("server");
+            start.elapsed()
+        })
+    }
+}
+
+/// A socket end on aio's reactor, read and written through `poll_read_with` /
+/// `poll_write_with`.
+struct AioPipe(AsyncFd<UnixStream>);
+
+impl BytePipe for AioPipe {
+    async fn send(&self) -> io::Result<()> {
+        let fd = &self.0;
+        one_byte(
+            poll_fn(|cx| {
+                fd.registration()
+                    .poll_write_with(cx, || fd.get_ref().write(&[1]))
+            })
+            .await?,
+        )
+    }
+
+    async fn recv(&self) -> io::Result<()> {
+        let fd = &self.0;
+        let mut buf = [0];
+        one_byte(
+            poll_fn(|cx| {
+                fd.registration()
+                    .poll_read_with(cx, || fd.get_ref().read(&mut buf))
+            })
+            .await?,
+        )
+    }
+}

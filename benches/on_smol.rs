@@ -1,0 +1,152 @@
+//! The workloads on smol: a fresh `LocalExecutor` per measurement, run inside `smol::block_on`
+//! (which drives async-io's reactor and timers on this thread while it waits).
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_lite::future::yield_now;
+use smol::{Async, LocalExecutor, Timer};
+
+use crate::Runtime;
+use crate::measure::rss_bytes;
+use crate::workloads::{
+    BytePipe, IDLE_SLEEP, STARTED, Signal, idle, late_by, one_byte, pinger, ponger,
+    register_and_cancel, socket_client, socket_server, trivial, yielder,
+};
+
+/// smol's single-threaded executor.
+pub struct Smol;
+
+impl Runtime for Smol {
+    fn name(&self) -> &'static str {
+        "smol"
+    }
+
+    fn spawn_all_then_await(&self, n: usize) -> Duration {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..n).map(|i| ex.spawn(trivial(i))).collect();
+            let mut sum = 0;
+            for task in tasks {
+                sum += task.await;
+            }
+            assert_eq!(sum, n * (n - 1) / 2);
+            start.elapsed()
+        }))
+    }
+
+    fn spawn_await_each(&self, n: usize) -> Duration {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let start = Instant::now();
+            for i in 0..n {
+                assert_eq!(ex.spawn(trivial(i)).await, i);
+            }
+            start.elapsed()
+        }))
+    }
+
+    fn yields(&self, tasks: usize, per_task: usize) -> Duration {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..tasks)
+                .map(|_| ex.spawn(yielder(per_task, yield_now)))
+                .collect();
+            for task in tasks {
+                task.await;
+            }
+            start.elapsed()
+        }))
+    }
+
+    fn ping_pong(&self, round_trips: usize) -> Duration {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let (ping, pong) = (Rc::new(Signal::default()), Rc::new(Signal::default()));
+            let start = Instant::now();
+            let a = ex.spawn(pinger(ping.clone(), pong.clone(), round_trips));
+            let b = ex.spawn(ponger(ping, pong, round_trips));
+            a.await;
+            b.await;
+            start.elapsed()
+        }))
+    }
+
+    fn sparse_timers(&self, offsets: &[Duration]) -> Vec<Duration> {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = offsets
+                .iter()
+                .map(|&offset| {
+                    ex.spawn(late_by(start + offset, |deadline| async move {
+                        Timer::at(deadline).await;
+                    }))
+                })
+                .collect();
+            let mut lateness = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                lateness.push(task.await);
+            }
+            lateness
+        }))
+    }
+
+    fn cancel_timers(&self, n: usize) -> Duration {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(ex.spawn(register_and_cancel(
+            n,
+            || Timer::after(IDLE_SLEEP),
+            yield_now,
+        ))))
+    }
+
+    fn idle_task_bytes(&self, n: usize) -> f64 {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let before = rss_bytes();
+            for _ in 0..n {
+                // Dropping a smol `Task` would cancel it; `detach` keeps it running.
+                ex.spawn(idle(Timer::after(IDLE_SLEEP))).detach();
+            }
+            while STARTED.get() < n {
+                yield_now().await;
+            }
+            (rss_bytes() - before) as f64 / n as f64
+        }))
+    }
+
+    fn socket_ping_pong(&self, round_trips: usize) -> Duration {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let (a, b) = UnixStream::pair().expect("socketpair");
+            let pipe = |s| SmolPipe(Async::new(s).expect("register"));
+            let (a, b) = (pipe(a), pipe(b));
+            let start = Instant::now();
+            let client = ex.spawn(socket_client(a, round_trips));
+            let server = ex.spawn(socket_server(b, round_trips));
+            client.await.expect("client");
+            server.await.expect("server");
+            start.elapsed()
+        }))
+    }
+}
+
+/// A socket end on async-io's reactor, read and written through `read_with` / `write_with`,
+/// the counterparts of aio's `poll_read_with` / `poll_write_with`.
+struct SmolPipe(Async<UnixStream>);
+
+impl BytePipe for SmolPipe {
+    async fn send(&self) -> io::Result<()> {
+        one_byte(self.0.write_with(|mut s| s.write(&[1])).await?)
+    }
+
+    async fn recv(&self) -> io::Result<()> {
+        let mut buf = [0];
+        one_byte(self.0.read_with(|mut s| s.read(&mut buf)).await?)
+    }
+}

@@ -1,0 +1,179 @@
+//! The workload bodies, written once and run unchanged on every runtime.
+//!
+//! Each runtime module (`on_aio`, `on_tokio`, `on_smol`) only creates its runtime, spawns
+//! these futures and awaits them; the runtime-specific primitives (yield, sleep, sockets) are
+//! passed in as closures or through [`BytePipe`].
+
+use std::cell::Cell;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// Workload 1: the trivial task that is spawned and awaited.
+pub async fn trivial(i: usize) -> usize {
+    i
+}
+
+/// Workload 2: one task yielding to its runtime `n` times.
+pub async fn yielder<F: Future<Output = ()>>(n: usize, yield_now: impl Fn() -> F) {
+    for _ in 0..n {
+        yield_now().await;
+    }
+}
+
+/// Workload 3's wake source: a one-waiter, single-threaded event. It is the same code on every
+/// runtime, so a ping-pong through it measures only the runtime's wake → schedule → poll path.
+#[derive(Default)]
+pub struct Signal {
+    set: Cell<bool>,
+    waiter: Cell<Option<Waker>>,
+}
+
+impl Signal {
+    /// Sets the event and wakes the waiter, if one is parked.
+    pub fn notify(&self) {
+        self.set.set(true);
+        if let Some(waker) = self.waiter.take() {
+            waker.wake();
+        }
+    }
+
+    /// Waits until the event is set, and clears it.
+    pub fn wait(&self) -> impl Future<Output = ()> + '_ {
+        poll_fn(|cx| {
+            if self.set.replace(false) {
+                Poll::Ready(())
+            } else {
+                self.waiter.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// Workload 3, first side: serve `ping`, wait for `pong`, `n` times.
+pub async fn pinger(ping: Rc<Signal>, pong: Rc<Signal>, n: usize) {
+    for _ in 0..n {
+        ping.notify();
+        pong.wait().await;
+    }
+}
+
+/// Workload 3, second side: wait for `ping`, answer with `pong`, `n` times.
+pub async fn ponger(ping: Rc<Signal>, pong: Rc<Signal>, n: usize) {
+    for _ in 0..n {
+        ping.wait().await;
+        pong.notify();
+    }
+}
+
+/// Workload 4: the deadlines of the sparse timers, as offsets from the start: `first` plus
+/// `i` ms plus a deterministic jitter in `0..500` µs, so timers fire one at a time and never at
+/// a whole millisecond.
+pub fn sparse_deadlines(n: usize, first: Duration) -> Vec<Duration> {
+    let mut state: u32 = 0x9e37_79b9;
+    (0..n)
+        .map(|i| {
+            // xorshift32: a fixed, dependency-free jitter sequence.
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let jitter = Duration::from_micros(u64::from(state % 500));
+            first + Duration::from_millis(i as u64) + jitter
+        })
+        .collect()
+}
+
+/// Workload 4: sleeps until `deadline` and returns how late the task woke up.
+pub async fn late_by<F: Future<Output = ()>>(
+    deadline: Instant,
+    sleep_until: impl FnOnce(Instant) -> F,
+) -> Duration {
+    sleep_until(deadline).await;
+    Instant::now().saturating_duration_since(deadline)
+}
+
+/// Workload 5: creates `n` timers with `make`, polls each once with a no-op waker (which
+/// registers it), drops them all (cancelling them), then yields once so the runtime can purge.
+/// Returns the time it took. Timers are boxed because tokio's `Sleep` is `!Unpin`; every
+/// runtime pays the same allocation.
+pub async fn register_and_cancel<S, Y>(
+    n: usize,
+    make: impl Fn() -> S,
+    yield_now: impl FnOnce() -> Y,
+) -> Duration
+where
+    S: Future,
+    Y: Future<Output = ()>,
+{
+    let start = Instant::now();
+    {
+        // In a block: nothing here is held across the `await` (tokio needs the task `Send`).
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut timers: Vec<Pin<Box<S>>> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut timer = Box::pin(make());
+            assert!(
+                timer.as_mut().poll(&mut cx).is_pending(),
+                "timer fired early"
+            );
+            timers.push(timer);
+        }
+        drop(timers);
+    }
+    yield_now().await;
+    start.elapsed()
+}
+
+thread_local! {
+    /// Workload 6: how many idle tasks have started (and are about to park).
+    pub static STARTED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Workload 6: an idle task: counts itself as started and parks in a long sleep.
+pub async fn idle<F: Future>(sleep: F) {
+    STARTED.set(STARTED.get() + 1);
+    sleep.await;
+}
+
+/// Workload 6: how long an idle task sleeps (it never wakes during the measurement).
+pub const IDLE_SLEEP: Duration = Duration::from_secs(3600);
+
+/// Workload 7: one end of a connected socket, sending and receiving single bytes through the
+/// runtime's readiness API.
+pub trait BytePipe {
+    /// Writes one byte, waiting for write readiness if needed.
+    fn send(&self) -> impl Future<Output = io::Result<()>>;
+    /// Reads one byte, waiting for read readiness if needed.
+    fn recv(&self) -> impl Future<Output = io::Result<()>>;
+}
+
+/// Workload 7, client side: send a byte, wait for the answer, `n` times.
+pub async fn socket_client(pipe: impl BytePipe, n: usize) -> io::Result<()> {
+    for _ in 0..n {
+        pipe.send().await?;
+        pipe.recv().await?;
+    }
+    Ok(())
+}
+
+/// Workload 7, server side: wait for a byte, answer it, `n` times.
+pub async fn socket_server(pipe: impl BytePipe, n: usize) -> io::Result<()> {
+    for _ in 0..n {
+        pipe.recv().await?;
+        pipe.send().await?;
+    }
+    Ok(())
+}
+
+/// Fails a one-byte transfer that moved nothing (the peer closed).
+pub fn one_byte(n: usize) -> io::Result<()> {
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(io::ErrorKind::UnexpectedEof.into())
+    }
+}
