@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use crate::watch::Watcher;
+use crate::watch::{Retrieve, Watcher};
 use crate::{Error, IntoTask, Task};
 
 /// Yields the outcomes of `tasks` in the order they complete (asyncio's `as_completed`).
@@ -35,15 +35,17 @@ use crate::{Error, IntoTask, Task};
 /// assert_eq!(order, [0.01, 0.02, 0.03]);
 /// # Ok::<(), aio_task::Error>(())
 /// ```
+#[track_caller]
 pub fn as_completed<I>(tasks: I) -> AsCompleted<<I::Item as IntoTask>::Output>
 where
     I: IntoIterator,
     I::Item: IntoTask,
 {
-    let tasks: Result<Vec<_>, Error> = tasks.into_iter().map(IntoTask::into_task).collect();
+    let tasks = crate::into_task::into_tasks(tasks);
     let inner = match tasks {
         Ok(tasks) => {
-            let mut watcher = Watcher::new(tasks.iter().map(Task::erase).collect());
+            let mut watcher =
+                Watcher::new(tasks.iter().map(Task::erase).collect(), Retrieve::Nothing);
             watcher.disarm();
             Inner::Watching { tasks, watcher }
         }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
@@ -214,8 +214,20 @@ impl ThreadPoolExecutor {
                     workers.idle.fetch_sub(1, Ordering::SeqCst);
                     match job {
                         Ok(job) => job(),
-                        // Idle too long, or every handle is gone and the queue is empty.
-                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                        // Every handle is gone and the queue is empty.
+                        Err(RecvTimeoutError::Disconnected) => break,
+                        // Idle too long: retire, unless a job arrived meanwhile. `submit`
+                        // sends, then looks for idle workers; this worker deregisters, then
+                        // looks at the queue. With both sides fenced, one of them sees the
+                        // other, so a job is never left queued with no worker to run it.
+                        Err(RecvTimeoutError::Timeout) => {
+                            workers.alive.fetch_sub(1, Ordering::SeqCst);
+                            fence(Ordering::SeqCst);
+                            if workers.receiver.is_empty() {
+                                return;
+                            }
+                            workers.alive.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
                 }
                 workers.alive.fetch_sub(1, Ordering::SeqCst);
@@ -250,6 +262,8 @@ impl Executor for ThreadPoolExecutor {
                 .map_err(|_| Error::InvalidState("cannot schedule new futures after shutdown"))?;
         }
         let workers = &self.inner.workers;
+        // Pairs with the fence of a worker retiring on timeout (see `spawn_worker`).
+        fence(Ordering::SeqCst);
         if workers.idle.load(Ordering::SeqCst) == 0
             && workers.alive.load(Ordering::SeqCst) < workers.max
         {
@@ -345,7 +359,9 @@ where
             .and_then(|event_loop| default_executor(&event_loop).submit(job)),
     };
     if let Err(error) = submitted {
-        slot.set(Err(error));
+        // The refused job was dropped, and its promise reported a cancellation; the real
+        // reason is this error. Nobody has seen the slot yet, so it can still change.
+        slot.replace(Err(error));
     }
     ExecutorFuture { slot }
 }

@@ -274,25 +274,42 @@ impl<T: 'static> std::future::IntoFuture for Future<T> {
     type IntoFuture = Wait<T>;
 
     fn into_future(self) -> Wait<T> {
-        Wait { future: self }
+        Wait {
+            future: self,
+            awaiting: false,
+        }
     }
 }
 
 /// The `std` future that awaits a [`Future`]: `fut.await`, or [`Future::wait`].
+///
+/// As in asyncio, if the awaiting task is cancelled while waiting (this is dropped while
+/// the future is pending), the future is cancelled too.
 #[must_use = "futures do nothing unless awaited"]
-pub struct Wait<T> {
+pub struct Wait<T: 'static> {
     future: Future<T>,
+    awaiting: bool,
 }
 
 impl<T: 'static> std::future::Future for Wait<T> {
     type Output = Result<T, Error>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
-        self.future.cell.core.poll_take(cx)
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        let polled = self.future.cell.core.poll_take(cx);
+        self.awaiting = polled.is_pending();
+        polled
     }
 }
 
-impl<T> fmt::Debug for Wait<T> {
+impl<T: 'static> Drop for Wait<T> {
+    fn drop(&mut self) {
+        if self.awaiting && !self.future.done() {
+            self.future.cancel(None);
+        }
+    }
+}
+
+impl<T: 'static> fmt::Debug for Wait<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Wait").field(&self.future).finish()
     }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::watch::Watcher;
+use crate::watch::{Retrieve, Watcher};
 use crate::{Error, IntoTask, Task, TaskRef};
 
 /// A fixed set of tasks whose results `gather` collects: a `Vec<Task<T>>` (from [`gather`])
@@ -105,12 +105,13 @@ gatherable_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
 /// assert_eq!(results, [10, 20, 30]); // argument order, not completion order
 /// # Ok::<(), aio_task::Error>(())
 /// ```
+#[track_caller]
 pub fn gather<I>(awaitables: I) -> Gather<Vec<Task<<I::Item as IntoTask>::Output>>>
 where
     I: IntoIterator,
     I::Item: IntoTask,
 {
-    let tasks: Result<Vec<_>, Error> = awaitables.into_iter().map(IntoTask::into_task).collect();
+    let tasks = crate::into_task::into_tasks(awaitables);
     Gather::new(tasks)
 }
 
@@ -192,8 +193,14 @@ where
     T: 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
-    let tasks: Result<Vec<_>, Error> = coroutines.into_iter().map(try_task).collect();
-    Gather::new(tasks)
+    let mut tasks = Vec::new();
+    for coroutine in coroutines {
+        match try_task(coroutine) {
+            Ok(task) => tasks.push(task),
+            Err(error) => return Gather::new(Err(error)),
+        }
+    }
+    Gather::new(Ok(tasks))
 }
 
 /// Schedules a `Result`-returning future as a task whose `Err` is the task's error (used by
@@ -260,7 +267,7 @@ impl<G: Gatherable> State<G> {
         match tasks {
             Err(error) => State::Failed(Some(error)),
             Ok(tasks) => {
-                let watcher = Watcher::new(tasks.task_refs());
+                let watcher = Watcher::new(tasks.task_refs(), Retrieve::Errors);
                 State::Running { tasks, watcher }
             }
         }

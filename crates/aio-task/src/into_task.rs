@@ -36,7 +36,25 @@ pub trait IntoTask {
     /// # Errors
     ///
     /// [`Error::Runtime`] if a new task is needed and no loop is running.
+    #[track_caller]
     fn into_task(self) -> Result<Task<Self::Output>, Error>;
+}
+
+/// Turns every awaitable into a task, keeping the caller's location for debug mode (a
+/// closure passed to `map` would record its own).
+#[track_caller]
+pub(crate) fn into_tasks<I>(
+    awaitables: I,
+) -> Result<Vec<Task<<I::Item as IntoTask>::Output>>, Error>
+where
+    I: IntoIterator,
+    I::Item: IntoTask,
+{
+    let mut tasks = Vec::new();
+    for awaitable in awaitables {
+        tasks.push(awaitable.into_task()?);
+    }
+    Ok(tasks)
 }
 
 impl<F> IntoTask for F
@@ -55,6 +73,7 @@ where
 impl<T: 'static> IntoTask for Task<T> {
     type Output = T;
 
+    #[track_caller]
     fn into_task(self) -> Result<Task<T>, Error> {
         Ok(self)
     }
@@ -63,6 +82,7 @@ impl<T: 'static> IntoTask for Task<T> {
 impl<T: 'static> IntoTask for Future<T> {
     type Output = T;
 
+    #[track_caller]
     fn into_task(self) -> Result<Task<T>, Error> {
         // A task whose outcome is the future's outcome, errors included.
         crate::task::spawn_flat(&get_running_loop()?, self.wait())

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::{Error, IntoTask, Join, Task};
+use crate::{Error, IntoTask, Task};
 
 /// Awaits `awaitable` as a task that survives the awaiter (asyncio's `shield`): if the task
 /// awaiting the shield is cancelled (its future dropped), the inner task keeps running.
@@ -35,16 +35,18 @@ use crate::{Error, IntoTask, Join, Task};
 /// assert!(finished.get());
 /// # Ok::<(), aio_task::Error>(())
 /// ```
+#[track_caller]
 pub fn shield<A: IntoTask>(awaitable: A) -> Shield<A::Output> {
     Shield {
-        inner: awaitable.into_task().map(Task::join).map_err(Some),
+        inner: awaitable.into_task().map_err(Some),
     }
 }
 
 /// The future returned by [`shield`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Shield<T> {
-    inner: Result<Join<T>, Option<Error>>,
+    // The task itself, not a `Join`: dropping the shield must not cancel it.
+    inner: Result<Task<T>, Option<Error>>,
 }
 
 impl<T: 'static> Future for Shield<T> {
@@ -52,7 +54,7 @@ impl<T: 'static> Future for Shield<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         match &mut self.get_mut().inner {
-            Ok(join) => Pin::new(join).poll(cx),
+            Ok(task) => task.poll_outcome(cx),
             Err(error) => Poll::Ready(Err(error
                 .take()
                 .unwrap_or(Error::InvalidState("polled after completion")))),

@@ -53,6 +53,16 @@ impl<T> Slot<T> {
         }
     }
 
+    /// Replaces an outcome nobody has taken yet (used when the real error is only known after
+    /// a dropped promise already filled the slot).
+    pub(crate) fn replace(&self, value: Result<T, Error>) {
+        let mut state = self.lock();
+        if !state.done || state.value.is_some() {
+            state.value = Some(value);
+            state.done = true;
+        }
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         self.lock().done
     }

@@ -693,6 +693,11 @@ impl<T: 'static> Task<T> {
         TaskRef(self.cell.clone())
     }
 
+    /// Polls for the outcome without the cancel-on-drop link of [`Join`].
+    pub(crate) fn poll_outcome(&self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        self.cell.core.poll_take(cx)
+    }
+
     /// Moves the outcome out of a task that is done (what an `.await` of a done task gives).
     pub(crate) fn take_outcome(&self) -> Result<T, Error> {
         let mut cx = Context::from_waker(std::task::Waker::noop());
@@ -757,25 +762,45 @@ impl<T: 'static> IntoFuture for Task<T> {
     type IntoFuture = Join<T>;
 
     fn into_future(self) -> Join<T> {
-        Join { task: self }
+        Join {
+            task: self,
+            awaiting: false,
+        }
     }
 }
 
 /// The future that awaits a [`Task`]: `task.await`, or [`Task::join`].
+///
+/// As in asyncio, an await in progress is a link between the two tasks: if the awaiting
+/// side is cancelled — this future is dropped while the task is still pending — the awaited
+/// task is cancelled too. [`shield`](crate::shield) breaks the link;
+/// [`TaskRef::wait`] waits without it. A `Join` dropped before it was ever polled (or after
+/// the task finished) cancels nothing.
 #[must_use = "futures do nothing unless awaited"]
-pub struct Join<T> {
+pub struct Join<T: 'static> {
     task: Task<T>,
+    awaiting: bool,
 }
 
 impl<T: 'static> Future for Join<T> {
     type Output = Result<T, Error>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
-        self.task.cell.core.poll_take(cx)
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        let polled = self.task.cell.core.poll_take(cx);
+        self.awaiting = polled.is_pending();
+        polled
     }
 }
 
-impl<T> fmt::Debug for Join<T> {
+impl<T: 'static> Drop for Join<T> {
+    fn drop(&mut self) {
+        if self.awaiting && !self.task.done() {
+            self.task.cancel(None);
+        }
+    }
+}
+
+impl<T: 'static> fmt::Debug for Join<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Join").field(&self.task).finish()
     }

@@ -140,6 +140,7 @@ impl TaskGroup {
             body: Some(body(group.clone())),
             group,
             value: None,
+            cancelled: None,
         }
     }
 
@@ -204,6 +205,8 @@ pin_project! {
         body: Option<Fut>,
         group: TaskGroup,
         value: Option<R>,
+        // The body ended in a cancellation: after the children, so does the scope.
+        cancelled: Option<Error>,
     }
 
     impl<Fut, R> PinnedDrop for Scope<Fut, R> {
@@ -245,7 +248,9 @@ where
                     match outcome {
                         Ok(value) => *this.value = Some(value),
                         Err(error) => {
-                            if !error.is_cancelled() {
+                            if error.is_cancelled() {
+                                *this.cancelled = Some(error);
+                            } else {
                                 state.errors.borrow_mut().push(error);
                             }
                             state.abort();
@@ -261,12 +266,14 @@ where
         state.waker.set(None);
         state.tasks.take();
         let errors = state.errors.take();
-        Poll::Ready(if errors.is_empty() {
+        Poll::Ready(if !errors.is_empty() {
+            Err(Error::Group(errors.into()))
+        } else if let Some(cancelled) = this.cancelled.take() {
+            Err(cancelled)
+        } else {
             this.value
                 .take()
                 .ok_or(Error::InvalidState("the body produced no value"))
-        } else {
-            Err(Error::Group(errors.into()))
         })
     }
 }

@@ -70,9 +70,9 @@ where
     let relay_shared = shared.clone();
     handle.call_soon_threadsafe(move || {
         let relay = Relay {
+            future: Some(Box::pin(make())),
             shared: relay_shared,
             promise: request.retarget(Error::cancelled(None)),
-            future: Box::pin(make()),
         };
         let spawned = get_running_loop()
             .map_err(Error::from)
@@ -100,34 +100,41 @@ impl<T> HasSlot<T> for Shared<T> {
 /// cancellation) to the slot. Dropped unfinished — the task was cancelled, or the loop closed
 /// — its promise reports a cancellation.
 struct Relay<T, F> {
+    // Declared before `promise`: when the relay is dropped, the user's future (and its
+    // destructors) goes first, and only then does the promise report the cancellation.
+    future: Option<Pin<Box<F>>>,
     shared: Arc<Shared<T>>,
     promise: Promise<T, Shared<T>>,
-    future: Pin<Box<F>>,
 }
 
 impl<T, F: Future<Output = T>> Future for Relay<T, F> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let shared = self.shared.clone();
-        if shared.cancel.load(Ordering::Acquire) {
-            self.promise.fill(Err(Error::cancelled(None)));
+        let this = &mut *self;
+        if this.shared.cancel.load(Ordering::Acquire) {
+            // The user's future is dropped before anyone can see the cancellation.
+            this.future = None;
+            this.promise.fill(Err(Error::cancelled(None)));
             return Poll::Ready(());
         }
-        *shared.task_waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
-        let future = self.future.as_mut();
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(value)) => {
-                self.promise.fill(Ok(value));
-                Poll::Ready(())
-            }
-            Err(payload) => {
-                self.promise
-                    .fill(Err(Error::Panicked(panic_message(&*payload).into())));
-                Poll::Ready(())
-            }
-        }
+        *this
+            .shared
+            .task_waker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        let Some(future) = this.future.as_mut() else {
+            return Poll::Ready(());
+        };
+        let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
+        let outcome = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(value)) => Ok(value),
+            Err(payload) => Err(Error::Panicked(panic_message(&*payload).into())),
+        };
+        this.future = None;
+        this.promise.fill(outcome);
+        Poll::Ready(())
     }
 }
 

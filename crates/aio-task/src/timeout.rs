@@ -229,6 +229,14 @@ impl<F: Future> Future for Timed<F> {
                 return Poll::Ready(Err(Error::Timeout));
             }
         }
+        // This scope's deadline is checked before the guarded future runs: when an outer and
+        // an inner deadline have both passed, the outer scope is the one that expired (the
+        // inner one never gets to report), as in asyncio.
+        if let Poll::Ready(fired) = poll_deadline(state, this.timer, this.armed, cx) {
+            this.future.set(None);
+            state.waker.set(None);
+            return Poll::Ready(fired);
+        }
         if let Some(future) = this.future.as_mut().as_pin_mut() {
             if let Poll::Ready(output) = future.poll(cx) {
                 this.future.set(None);
@@ -236,28 +244,42 @@ impl<F: Future> Future for Timed<F> {
                 return Poll::Ready(Ok(output));
             }
         }
-        // (Re-)arm the timer if the deadline moved, then see whether it fired.
-        if *this.armed != Some(state.generation.get()) {
-            *this.armed = Some(state.generation.get());
-            *this.timer = state.when.get().map(sleep_until);
-        }
-        if let Some(timer) = this.timer.as_mut() {
-            if let Poll::Ready(fired) = Pin::new(timer).poll(cx) {
-                *this.timer = None;
-                this.future.set(None);
-                state.waker.set(None);
-                return Poll::Ready(match fired {
-                    Ok(()) => {
-                        state.expired.set(true);
-                        Err(Error::Timeout)
-                    }
-                    Err(error) => Err(error.into()),
-                });
-            }
+        // The guarded future may have moved the deadline: then re-arm (and check) once more.
+        let moved = *this.armed != Some(state.generation.get());
+        if moved && let Poll::Ready(fired) = poll_deadline(state, this.timer, this.armed, cx) {
+            this.future.set(None);
+            state.waker.set(None);
+            return Poll::Ready(fired);
         }
         state.waker.set(Some(cx.waker().clone()));
         Poll::Pending
     }
+}
+
+/// (Re-)arms the timer if the deadline moved since it was armed, and polls it: `Ready` with
+/// the scope's outcome once it fired.
+fn poll_deadline<T>(
+    state: &TimeoutState,
+    timer: &mut Option<Sleep>,
+    armed: &mut Option<u64>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, Error>> {
+    if *armed != Some(state.generation.get()) {
+        *armed = Some(state.generation.get());
+        *timer = state.when.get().map(sleep_until);
+    }
+    let Some(sleep) = timer.as_mut() else {
+        return Poll::Pending;
+    };
+    let fired = std::task::ready!(Pin::new(sleep).poll(cx));
+    *timer = None;
+    Poll::Ready(match fired {
+        Ok(()) => {
+            state.expired.set(true);
+            Err(Error::Timeout)
+        }
+        Err(error) => Err(error.into()),
+    })
 }
 
 impl<F> fmt::Debug for Timed<F> {

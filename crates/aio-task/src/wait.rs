@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use aio_scheduler::{IntoDelay, Sleep, sleep};
 
-use crate::watch::Watcher;
+use crate::watch::{Retrieve, Watcher};
 use crate::{Error, IntoTask, Task};
 
 /// When [`wait`] returns (asyncio's `return_when`).
@@ -66,12 +66,13 @@ pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 /// })??;
 /// # Ok::<(), aio_task::Error>(())
 /// ```
+#[track_caller]
 pub fn wait<I>(tasks: I) -> WaitTasks<<I::Item as IntoTask>::Output>
 where
     I: IntoIterator,
     I::Item: IntoTask,
 {
-    let tasks: Result<Vec<_>, Error> = tasks.into_iter().map(IntoTask::into_task).collect();
+    let tasks = crate::into_task::into_tasks(tasks);
     let state = match tasks {
         Err(error) => State::Failed(error),
         Ok(tasks) if tasks.is_empty() => {
@@ -145,7 +146,13 @@ impl<T: 'static> Future for WaitTasks<T> {
             }
         };
         let watcher = watcher.get_or_insert_with(|| {
-            let mut watcher = Watcher::new(tasks.iter().map(Task::erase).collect());
+            // asyncio's FIRST_EXCEPTION reads (and so retrieves) each finished task's error.
+            let retrieve = if this.return_when == ReturnWhen::FirstException {
+                Retrieve::Errors
+            } else {
+                Retrieve::Nothing
+            };
+            let mut watcher = Watcher::new(tasks.iter().map(Task::erase).collect(), retrieve);
             // `wait` never cancels anything.
             watcher.disarm();
             watcher

@@ -32,10 +32,14 @@ impl Watch {
         }
     }
 
-    fn on_done(&self, index: usize, task: &TaskRef) {
+    fn on_done(&self, index: usize, task: &TaskRef, retrieve: Retrieve) {
         self.remaining.set(self.remaining.get() - 1);
         if task.failed() {
             self.raised.set(true);
+            if retrieve == Retrieve::Errors {
+                // Reading the error marks it retrieved.
+                let _ = task.error();
+            }
         }
         if (task.failed() || task.cancelled()) && self.first_error.get().is_none() {
             self.first_error.set(Some(index));
@@ -55,13 +59,22 @@ pub(crate) struct Watcher {
     armed: bool,
 }
 
+/// Whether the watcher counts a child's error as retrieved when the child finishes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retrieve {
+    /// Like asyncio's gather, which takes every child's exception (also after it finished).
+    Errors,
+    /// Leave the errors to whoever reads the tasks (`wait`, `as_completed`).
+    Nothing,
+}
+
 impl Watcher {
-    pub(crate) fn new(tasks: Vec<TaskRef>) -> Watcher {
+    pub(crate) fn new(tasks: Vec<TaskRef>, retrieve: Retrieve) -> Watcher {
         let watch = Rc::new(Watch::default());
         watch.remaining.set(tasks.len());
         for (index, task) in tasks.iter().enumerate() {
             let watch = watch.clone();
-            task.add_done_callback(move |task| watch.on_done(index, task));
+            task.add_done_callback(move |task| watch.on_done(index, task, retrieve));
         }
         Watcher {
             watch,

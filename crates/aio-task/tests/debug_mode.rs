@@ -155,7 +155,6 @@ fn a_task_pending_at_close_is_reported_by_name_without_debug_mode() {
 }
 
 #[test]
-#[ignore = "BUG: tasks that gather/shield create from coroutines record a library location (core ops/function.rs, shield.rs) as their creation site"]
 fn tasks_created_by_combinators_record_the_callers_site() {
     let (lp, seen) = debug_loop(Duration::from_secs(2));
     let line = line!() + 3;

@@ -191,14 +191,12 @@ fn a_user_supplied_executor_is_used() {
 }
 
 #[test]
-#[ignore = "BUG: a refused submission (executor error, shut-down pool, no running loop) reports Cancelled(\"the executor dropped the job\") instead of the error"]
 fn an_executor_refusing_the_job_gives_its_error() {
     let out = run(async { run_in_executor(Some(&Refusing), || 1).await }).unwrap();
     assert!(matches!(out, Err(Error::Value("no capacity"))), "{out:?}");
 }
 
 #[test]
-#[ignore = "BUG: a refused submission (executor error, shut-down pool, no running loop) reports Cancelled(\"the executor dropped the job\") instead of the error"]
 fn the_default_executor_needs_a_running_loop() {
     let mut fut = std::pin::pin!(to_thread(|| 1));
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -352,7 +350,6 @@ fn submitting_after_shutdown_is_an_error() {
 }
 
 #[test]
-#[ignore = "BUG: a refused submission (executor error, shut-down pool, no running loop) reports Cancelled(\"the executor dropped the job\") instead of the error"]
 fn run_in_executor_on_a_shut_down_pool_gives_invalid_state() {
     let pool = ThreadPoolExecutor::new(2);
     pool.shutdown(false);

@@ -78,7 +78,6 @@ fn the_first_error_in_completion_order_finishes_the_gather_and_the_others_keep_r
 }
 
 #[test]
-#[ignore = "BUG: a child failing after gather already failed is reported as 'Task exception was never retrieved' (asyncio marks it retrieved)"]
 fn children_failing_after_the_gather_finished_are_not_reported_as_unretrieved() {
     // asyncio's gather marks the exceptions of children that finish after it is done as
     // retrieved (`fut.exception()` in `_done_callback`), so nothing is logged.

@@ -156,7 +156,6 @@ fn cancel_cancels_the_loop_side_task() {
 }
 
 #[test]
-#[ignore = "BUG: after cancel(), result() can return Cancelled before the loop-side future has been dropped"]
 fn after_cancel_the_result_arrives_once_the_loop_side_future_is_dropped() {
     // asyncio: the concurrent future is cancelled from the task's done callback, after the
     // coroutine's `finally` blocks ran. Here the slot is filled first, then the future dropped.

@@ -323,7 +323,6 @@ fn a_child_can_add_tasks_while_the_scope_waits() {
 }
 
 #[test]
-#[ignore = "BUG: a body returning Err(Cancelled) makes the scope return InvalidState(\"the body produced no value\") instead of the cancellation"]
 fn a_body_ending_in_cancellation_ends_the_scope_cancelled() {
     // asyncio: `raise CancelledError` in the body cancels the children and, once they are
     // done, the scope re-raises the CancelledError.

@@ -154,7 +154,6 @@ fn when_the_outer_scope_expires_first_it_reports_and_drops_the_inner_future() {
 }
 
 #[test]
-#[ignore = "BUG: when both nested deadlines have passed by the time the task runs, the inner scope reports Timeout and the outer body continues"]
 fn when_both_deadlines_have_passed_the_outer_scope_reports() {
     // asyncio (3.11): both `call_at` callbacks cancel the task; the inner scope sees a
     // cancellation that is not only its own and lets it through; the outer one raises
@@ -365,7 +364,6 @@ fn wait_for_outside_a_running_loop_is_an_error() {
 }
 
 #[test]
-#[ignore = "BUG: wait_for(task) / timeout over `task.await` does not cancel the task on expiry (asyncio cancels it)"]
 fn on_expiry_wait_for_cancels_an_awaited_task() {
     // asyncio: "If a timeout occurs, it cancels the task and raises TimeoutError"; the same
     // happens for `async with timeout(..): await task`. aio drops only the `Join` handle,
