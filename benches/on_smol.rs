@@ -116,6 +116,8 @@ impl Runtime for Smol {
             while STARTED.get() < n {
                 yield_now().await;
             }
+            // One more turn of the loop: measure the steady state, not the burst.
+            yield_now().await;
             (rss_bytes() - before) as f64 / n as f64
         }))
     }

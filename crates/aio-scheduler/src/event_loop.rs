@@ -15,7 +15,6 @@ use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use aio_reactor::{Notify, PollingReactor, Reactor};
-use async_task::Runnable;
 use concurrent_queue::{ConcurrentQueue, PushError};
 
 use crate::handle::{Callback, CallbackCell, ThreadsafeCallback, ThreadsafeCell};
@@ -30,7 +29,16 @@ const MAX_SELECT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// This bounds how long I/O readiness can wait behind ready work. See `docs/design.md`.
 const IO_POLL_INTERVAL: u32 = 64;
 
+/// Ready-queue capacity that is never given back (entries are 24 bytes: 96 KiB).
+const READY_KEEP: usize = 4096;
+
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A task step as the loop runs it: an `async-task` runnable whose metadata is the handle of
+/// the loop it belongs to. Keeping the handle there (rather than in the schedule closure)
+/// makes the schedule function [`schedule`] zero-sized, which spares `async-task` a waker
+/// clone and drop — two atomic operations — around every wake-up.
+pub type Runnable = async_task::Runnable<LoopHandle>;
 
 /// asyncio's default `slow_callback_duration`.
 const SLOW_CALLBACK_DURATION: Duration = Duration::from_millis(100);
@@ -628,17 +636,18 @@ impl EventLoop {
         self.handle().call_soon_threadsafe(f)
     }
 
-    /// Queues a task step. For task implementations (`aio-task`): a new task's first step, or
-    /// a wake-up that happens on this thread. Wake-ups from wakers go through
-    /// [`LoopHandle::schedule`]. On a closed loop the runnable is dropped, which drops its
-    /// future (this is the loop's thread, so that is sound).
+    /// Queues a task step. For task implementations (`aio-task`): a new task's first step.
+    /// Wake-ups from wakers go through the schedule function [`schedule`]. On a closed loop the
+    /// runnable is dropped, which drops its future (this is the loop's thread, so that is
+    /// sound).
     ///
     /// # Examples
     ///
     /// ```
     /// let lp = aio_scheduler::EventLoop::new()?;
-    /// let handle = lp.handle();
-    /// let (runnable, task) = async_task::spawn(async { 1 + 1 }, move |r| handle.schedule(r));
+    /// let (runnable, task) = async_task::Builder::new()
+    ///     .metadata(lp.handle())
+    ///     .spawn(|_| async { 1 + 1 }, aio_scheduler::schedule);
     /// lp.schedule(runnable);
     /// assert_eq!(lp.run_until_complete(task)?, 2);
     /// # Ok::<(), aio_scheduler::Error>(())
@@ -880,6 +889,13 @@ impl EventLoop {
                 break;
             };
             self.run_ready(item, main);
+        }
+        // After a burst (say, 100,000 tasks spawned at once) the queue keeps its peak
+        // capacity; give most of it back once it is mostly empty.
+        let mut ready = inner.ready.borrow_mut();
+        if ready.capacity() > READY_KEEP && ready.len() < ready.capacity() / 4 {
+            let keep = (ready.len() * 2).max(READY_KEEP);
+            ready.shrink_to(keep);
         }
         Ok(())
     }
@@ -1137,6 +1153,39 @@ pub(crate) fn with_running<R>(f: impl FnOnce(&Rc<LoopInner>) -> R) -> Option<R> 
         .flatten()
 }
 
+/// The schedule function of tasks (what `async-task` calls when a task's waker is woken), on
+/// any thread: the step goes onto the ready queue directly when called on the thread running
+/// the task's loop (found in the runnable's metadata), otherwise through that loop's remote
+/// queue, waking the loop if it sleeps.
+///
+/// After the loop is closed the runnable is leaked rather than dropped: this may be another
+/// thread, and a task's future must only be dropped on its own.
+///
+/// # Examples
+///
+/// See [`EventLoop::schedule`].
+pub fn schedule(runnable: Runnable) {
+    let id = runnable.metadata().shared.id;
+    let mut runnable = Some(runnable);
+    let _ = RUNNING.try_with(|running| {
+        if let Some(inner) = &*running.borrow() {
+            if inner.shared.id == id {
+                if let Some(runnable) = runnable.take() {
+                    inner
+                        .ready
+                        .borrow_mut()
+                        .push_back(Ready::Runnable(runnable));
+                }
+            }
+        }
+    });
+    if let Some(runnable) = runnable {
+        let shared = runnable.metadata().shared.clone();
+        // Err means the loop is closed; the runnable has been disposed of.
+        let _ = shared.send_remote(Remote::Runnable(runnable));
+    }
+}
+
 /// The `Send + Sync` way into a loop from other threads (and from wakers).
 ///
 /// # Examples
@@ -1225,21 +1274,6 @@ impl LoopHandle {
     /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::SeqCst)
-    }
-
-    /// Schedules a task step from a waker, on any thread: onto the ready queue directly when
-    /// called on the thread running this loop, otherwise through the remote queue. This is the
-    /// schedule function of `aio-task`'s tasks.
-    ///
-    /// After the loop is closed the runnable is leaked rather than dropped: this may be
-    /// another thread, and a task's future must only be dropped on its own.
-    ///
-    /// # Examples
-    ///
-    /// See [`EventLoop::schedule`].
-    pub fn schedule(&self, runnable: Runnable) {
-        // Err means the loop is closed; `send` has already disposed of the runnable.
-        let _ = self.shared.send(Remote::Runnable(runnable));
     }
 
     /// Whether this handle belongs to the loop running on the current thread.

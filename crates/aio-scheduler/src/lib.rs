@@ -43,12 +43,11 @@ mod sleep;
 mod timers;
 
 pub use aio_reactor;
-pub use async_task::Runnable;
 pub use delay::IntoDelay;
 pub use error::Error;
 pub use event_loop::{
-    EventLoop, ExceptionContext, ExceptionHandler, LoopHandle, WeakLoop, get_running_loop,
-    panic_message, running_debug,
+    EventLoop, ExceptionContext, ExceptionHandler, LoopHandle, Runnable, WeakLoop,
+    get_running_loop, panic_message, running_debug, schedule,
 };
 pub use handle::{Handle, ThreadsafeHandle, TimerHandle};
 pub use sleep::{Sleep, sleep, sleep_until};

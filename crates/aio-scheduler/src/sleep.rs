@@ -44,13 +44,13 @@ use crate::{Error, IntoDelay};
 /// ```
 pub fn sleep(delay: impl IntoDelay) -> Sleep {
     let state = match delay.into_delay() {
-        Err(e) => State::Failed(Some(e)),
+        Err(e) => State::Failed(Some(Box::new(e))),
         Ok(d) if d.is_zero() => State::Yield { yielded: false },
         Ok(d) => match Instant::now().checked_add(d) {
             Some(deadline) => State::Start(deadline),
-            None => State::Failed(Some(Error::InvalidDelay(
+            None => State::Failed(Some(Box::new(Error::InvalidDelay(
                 format!("{d:?} is too far away").into(),
-            ))),
+            )))),
         },
     };
     Sleep { state }
@@ -92,7 +92,8 @@ pub struct Sleep {
 }
 
 enum State {
-    Failed(Option<Error>),
+    /// Boxed: errors are rare, and a sleeping future should stay small.
+    Failed(Option<Box<Error>>),
     Yield {
         yielded: bool,
     },
@@ -128,16 +129,11 @@ impl Sleep {
 impl Future for Sleep {
     type Output = Result<(), Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
+        // The yield (`sleep(0)`) is the hot path: keep it small enough to inline.
         match &mut this.state {
-            State::Failed(error) => {
-                let error = error
-                    .take()
-                    .unwrap_or(Error::InvalidDelay("already reported".into()));
-                this.state = State::Done;
-                Poll::Ready(Err(error))
-            }
             State::Yield { yielded } => {
                 if *yielded {
                     this.state = State::Done;
@@ -147,6 +143,24 @@ impl Future for Sleep {
                     cx.waker().wake_by_ref();
                     Poll::Pending
                 }
+            }
+            State::Done => Poll::Ready(Ok(())),
+            _ => this.poll_timer(cx),
+        }
+    }
+}
+
+impl Sleep {
+    /// Everything but the yield: errors, registering the timer, checking it.
+    #[inline(never)]
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        match &mut self.state {
+            State::Failed(error) => {
+                let error = error
+                    .take()
+                    .map_or(Error::InvalidDelay("already reported".into()), |e| *e);
+                self.state = State::Done;
+                Poll::Ready(Err(error))
             }
             State::Start(deadline) => {
                 let deadline = *deadline;
@@ -160,18 +174,18 @@ impl Future for Sleep {
                 });
                 match registered {
                     Some((event_loop, key)) => {
-                        this.state = State::Waiting { event_loop, key };
+                        self.state = State::Waiting { event_loop, key };
                         Poll::Pending
                     }
                     None => {
-                        this.state = State::Done;
+                        self.state = State::Done;
                         Poll::Ready(Err(Error::NoRunningLoop))
                     }
                 }
             }
             State::Waiting { event_loop, key } => {
                 let Some(inner) = event_loop.upgrade() else {
-                    this.state = State::Done;
+                    self.state = State::Done;
                     return Poll::Ready(Err(Error::Closed));
                 };
                 let mut timers = inner.timers.borrow_mut();
@@ -185,26 +199,32 @@ impl Future for Sleep {
                     // Fired (the slot is gone), so the deadline has passed.
                     _ => {
                         drop(timers);
-                        this.state = State::Done;
+                        self.state = State::Done;
                         Poll::Ready(Ok(()))
                     }
                 }
             }
-            State::Done => Poll::Ready(Ok(())),
+            State::Yield { .. } | State::Done => Poll::Ready(Ok(())),
+        }
+    }
+
+    #[inline(never)]
+    fn cancel_timer(event_loop: &Weak<LoopInner>, key: TimerKey) {
+        if let Some(inner) = event_loop.upgrade() {
+            // `try_borrow_mut`: during shutdown the heap may be mid-drain; the timer is
+            // being discarded anyway.
+            if let Ok(mut timers) = inner.timers.try_borrow_mut() {
+                timers.cancel(key);
+            }
         }
     }
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         if let State::Waiting { event_loop, key } = &self.state {
-            if let Some(inner) = event_loop.upgrade() {
-                // `try_borrow_mut`: during shutdown the heap may be mid-drain; the timer is
-                // being discarded anyway.
-                if let Ok(mut timers) = inner.timers.try_borrow_mut() {
-                    timers.cancel(*key);
-                }
-            }
+            Self::cancel_timer(event_loop, *key);
         }
     }
 }

@@ -25,14 +25,17 @@ const MIN_SCHEDULED_FOR_REBUILD: usize = 100;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimerKey {
     index: u32,
-    seq: u64,
+    seq: u32,
 }
 
-/// A heap entry: `when` in nanoseconds since the epoch, `seq` for FIFO among equal deadlines.
+/// A heap entry (16 bytes): `when` in nanoseconds since the epoch, `seq` for FIFO among equal
+/// deadlines. `seq` also tells a slot's occupants apart; it is 32 bits and wraps, so a
+/// stale `TimerKey` could only be mistaken for a new timer after 2^32 insertions that all
+/// landed in the same slot while the key was kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
     when: u64,
-    seq: u64,
+    seq: u32,
     index: u32,
 }
 
@@ -57,7 +60,7 @@ enum SlotState<T> {
 }
 
 struct Slot<T> {
-    seq: u64,
+    seq: u32,
     state: SlotState<T>,
 }
 
@@ -94,7 +97,7 @@ pub struct TimerHeap<T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
     cancelled: usize,
-    next_seq: u64,
+    next_seq: u32,
     epoch: Instant,
 }
 
@@ -133,7 +136,7 @@ impl<T> TimerHeap<T> {
     /// See [`TimerHeap`].
     pub fn insert(&mut self, when: Instant, value: T) -> TimerKey {
         let seq = self.next_seq;
-        self.next_seq += 1;
+        self.next_seq = self.next_seq.wrapping_add(1);
         let slot = Slot {
             seq,
             state: SlotState::Live(value),

@@ -117,8 +117,10 @@ fn task_woken_from_another_thread() {
             flag: flag.clone(),
             waker_tx: Some(waker_tx),
         };
-        // A task (not the main future): its waker goes through `LoopHandle::schedule`.
-        let (runnable, task) = async_task::spawn(future, move |r| handle.schedule(r));
+        // A task (not the main future): its waker goes through `aio_scheduler::schedule`.
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(handle)
+            .spawn(move |_| future, aio_scheduler::schedule);
         lp.schedule(runnable);
         let res = lp.run_until_complete(task);
         waker_thread.join().unwrap();

@@ -9,7 +9,8 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 
 use aio_scheduler::{
-    EventLoop, ExceptionContext, WeakLoop, get_running_loop, panic_message, running_debug,
+    EventLoop, ExceptionContext, LoopHandle, WeakLoop, get_running_loop, panic_message,
+    running_debug,
 };
 use pin_project_lite::pin_project;
 
@@ -67,7 +68,7 @@ struct Header {
     cancelling: Cell<u32>,
     /// The `async-task` handle. Dropping it cancels the task: `async-task` schedules the task
     /// once more and the loop drops its future instead of polling it.
-    handle: Cell<Option<async_task::Task<()>>>,
+    handle: Cell<Option<async_task::Task<(), LoopHandle>>>,
     /// The loop's registry; it also knows the loop.
     registry: Weak<Registry>,
 }
@@ -439,22 +440,24 @@ where
         map,
         guard: Guard { cell: cell.clone() },
     };
-    let loop_handle = event_loop.handle();
-    let schedule = move |runnable| loop_handle.schedule(runnable);
+
     // SAFETY: `spawn_unchecked` lifts the `Send` requirement on the future. It is sound
     // because the task's `Runnable` is only ever run or dropped on this loop's thread, the
     // thread calling this function (`EventLoop` is not `Send`):
     // - the first schedule goes straight to this loop's ready queue (`EventLoop::schedule`);
-    // - later ones go through `LoopHandle::schedule`, which pushes onto the ready queue only
-    //   on the thread running this loop, and otherwise onto the remote queue, which only the
-    //   loop's own thread pops; runnables that cannot be delivered (closed loop, queue
+    // - later ones go through `aio_scheduler::schedule`, which pushes onto the ready queue
+    //   only on the thread running this loop, and otherwise onto the remote queue, which only
+    //   the loop's own thread pops; runnables that cannot be delivered (closed loop, queue
     //   dropped on another thread) are leaked, never dropped (see `aio_scheduler`);
     // - `async-task` itself drops a future only inside `Runnable::run` or when a `Runnable`
     //   is dropped, never from a waker or the `Task` handle.
-    // The schedule function is `Send + Sync + 'static` (it holds a `LoopHandle`), so wakers
-    // may be used and dropped on any thread, and the future is `'static`.
-    let (runnable, handle) =
-        unsafe { async_task::Builder::new().spawn_unchecked(move |_: &()| wrapped, schedule) };
+    // The schedule function is a plain `fn` and the metadata a `LoopHandle` (`Send + Sync`),
+    // so wakers may be used and dropped on any thread; the future is `'static`.
+    let (runnable, handle) = unsafe {
+        async_task::Builder::new()
+            .metadata(event_loop.handle())
+            .spawn_unchecked(move |_| wrapped, aio_scheduler::schedule)
+    };
     cell.header.handle.set(Some(handle));
     if event_loop.get_debug() {
         cell.core.set_created_at(std::panic::Location::caller());
