@@ -379,13 +379,7 @@ impl Registration {
     /// # std::io::Result::Ok(())
     /// ```
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.source.read.poll(cx) {
-            return Poll::Ready(Ok(()));
-        }
-        match self.driver.arm(&self.source) {
-            Ok(()) => Poll::Pending,
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.poll_ready(&self.source.read, cx)
     }
 
     /// Ready when the descriptor may be writable; otherwise stores the waker, which the next
@@ -412,12 +406,36 @@ impl Registration {
     /// # std::io::Result::Ok(())
     /// ```
     pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.source.write.poll(cx) {
+        self.poll_ready(&self.source.write, cx)
+    }
+
+    /// Ready if `direction` is; otherwise stores the waker and makes sure the kernel will
+    /// report the direction.
+    fn poll_ready(&self, direction: &Direction, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if direction.poll(cx) {
             return Poll::Ready(Ok(()));
         }
         match self.driver.arm(&self.source) {
             Ok(()) => Poll::Pending,
             Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Runs `op` until it does not report `WouldBlock`, waiting on `direction` in between.
+    fn poll_with<R>(
+        &self,
+        direction: &Direction,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            if let Err(e) = std::task::ready!(self.poll_ready(direction, cx)) {
+                return Poll::Ready(Err(e));
+            }
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => direction.ready.set(false),
+                res => return Poll::Ready(res),
+            }
         }
     }
 
@@ -463,17 +481,9 @@ impl Registration {
     pub fn poll_read_with<R>(
         &self,
         cx: &mut Context<'_>,
-        mut op: impl FnMut() -> io::Result<R>,
+        op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        loop {
-            if let Err(e) = std::task::ready!(self.poll_readable(cx)) {
-                return Poll::Ready(Err(e));
-            }
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readable(),
-                res => return Poll::Ready(res),
-            }
-        }
+        self.poll_with(&self.source.read, cx, op)
     }
 
     /// Runs a non-blocking write operation `op` until it does not report `WouldBlock`,
@@ -489,17 +499,9 @@ impl Registration {
     pub fn poll_write_with<R>(
         &self,
         cx: &mut Context<'_>,
-        mut op: impl FnMut() -> io::Result<R>,
+        op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        loop {
-            if let Err(e) = std::task::ready!(self.poll_writable(cx)) {
-                return Poll::Ready(Err(e));
-            }
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_writable(),
-                res => return Poll::Ready(res),
-            }
-        }
+        self.poll_with(&self.source.write, cx, op)
     }
 }
 
