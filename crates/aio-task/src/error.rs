@@ -41,6 +41,10 @@ pub enum Error {
     Value(&'static str),
     /// An I/O error (asyncio's `OSError` family).
     Io(Arc<std::io::Error>),
+    /// A synchronization primitive's error (asyncio's `BrokenBarrierError`, ...).
+    Sync(aio_sync::SyncError),
+    /// A queue's error (asyncio's `QueueEmpty`, `QueueFull`, `QueueShutDown`).
+    Queue(aio_queue::QueueError),
 }
 
 impl Error {
@@ -128,6 +132,8 @@ impl fmt::Display for Error {
             }
             Error::Value(what) => f.write_str(what),
             Error::Io(error) => fmt::Display::fmt(error, f),
+            Error::Sync(error) => fmt::Display::fmt(error, f),
+            Error::Queue(error) => fmt::Display::fmt(error, f),
         }
     }
 }
@@ -152,5 +158,27 @@ impl From<aio_scheduler::Error> for Error {
 impl From<std::io::Error> for Error {
     fn from(error: std::io::Error) -> Error {
         Error::Io(Arc::new(error))
+    }
+}
+
+impl From<aio_sync::SyncError> for Error {
+    fn from(error: aio_sync::SyncError) -> Error {
+        Error::Sync(error)
+    }
+}
+
+impl From<aio_queue::QueueError> for Error {
+    fn from(error: aio_queue::QueueError) -> Error {
+        Error::Queue(error)
+    }
+}
+
+/// A rejected `put_nowait` as an error (the item is dropped; match on the [`Rejected`]
+/// itself to keep it).
+///
+/// [`Rejected`]: aio_queue::Rejected
+impl<T> From<aio_queue::Rejected<T>> for Error {
+    fn from(rejected: aio_queue::Rejected<T>) -> Error {
+        Error::Queue(rejected.error)
     }
 }

@@ -6,8 +6,9 @@
 //! cancellation, `async`/`.await` for coroutines. Tasks need not be `Send`.
 //!
 //! This crate is the facade: it re-exports the layers, which can also be used on their own —
-//! [`aio_reactor`] (the selector), [`aio_scheduler`] (the event loop) and [`aio_task`]
-//! (Futures and Tasks).
+//! [`aio_reactor`] (the selector), [`aio_scheduler`] (the event loop), [`aio_task`]
+//! (Futures, Tasks and the coroutine toolkit), [`aio_sync`] (`Lock`, `Event`, `Condition`,
+//! `Semaphore`, `Barrier`) and [`aio_queue`] (`Queue`, `LifoQueue`, `PriorityQueue`).
 //!
 //! # Examples
 //!
@@ -35,15 +36,19 @@
 //!
 //! [`Duration`]: std::time::Duration
 
+pub use aio_queue;
 pub use aio_reactor;
 pub use aio_scheduler;
+pub use aio_sync;
 pub use aio_task;
 
+pub use aio_queue::{LifoQueue, PriorityQueue, Queue, QueueError};
 pub use aio_reactor::{AsyncFd, PollingReactor, Reactor, Registration};
 pub use aio_scheduler::{
     EventLoop, ExceptionContext, Handle, IntoDelay, LoopHandle, Sleep, ThreadsafeHandle,
     TimerHandle, get_running_loop, sleep, sleep_until,
 };
+pub use aio_sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore, SyncError};
 pub use aio_task::{
     ALL_COMPLETED, AsCompleted, CallbackId, ConcurrentFuture, EAGER_TASK_FACTORY, Error,
     EventLoopExt, Executor, FIRST_COMPLETED, FIRST_EXCEPTION, Future, IntoTask, ReturnWhen, Task,
@@ -84,7 +89,8 @@ pub fn new_event_loop() -> Result<EventLoop, Error> {
 /// ```
 pub mod prelude {
     pub use crate::{
-        Error, EventLoop, EventLoopExt, Task, TaskGroup, TaskRef, all_tasks, as_completed,
+        Barrier, BoundedSemaphore, Condition, Error, Event, EventLoop, EventLoopExt, LifoQueue,
+        Lock, PriorityQueue, Queue, Semaphore, Task, TaskGroup, TaskRef, all_tasks, as_completed,
         create_future, create_task, current_task, gather, get_running_loop, new_event_loop, run,
         shield, sleep, sleep_until, timeout, to_thread, wait, wait_for,
     };

@@ -1,0 +1,295 @@
+//! `Condition`: wait for a notification while holding a lock.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use crate::lock::{Acquire, LockGuard};
+use crate::waiters::{Key, Status, Waiters};
+use crate::{Lock, SyncError};
+
+/// asyncio's `Condition`: tasks wait for a notification, releasing a [`Lock`] while they
+/// wait and holding it again when they return.
+///
+/// The lock is the condition's own ([`Condition::new`]) or a shared one
+/// ([`Condition::with_lock`]). [`wait`](Condition::wait) takes the guard of that lock,
+/// releases it, waits for [`notify`](Condition::notify) / [`notify_all`](Condition::notify_all),
+/// re-acquires the lock and returns a new guard. If the waiting future is dropped (the task was
+/// cancelled), the lock is left cleanly not held — never lost; and if it had been notified, the
+/// notification passes to the next waiter, so a notify is never lost to a cancelled waiter.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use aio_sync::Condition;
+///
+/// aio_task::run(async {
+///     let cond = Rc::new(Condition::new());
+///     let ready = Rc::new(Cell::new(false));
+///     let (c, r) = (cond.clone(), ready.clone());
+///     let consumer = aio_task::create_task(async move {
+///         let guard = c.acquire().await;
+///         let (_guard, ok) = c.wait_for(guard, || r.get()).await;
+///         ok
+///     })?;
+///     aio_scheduler::sleep(0).await?;
+///     let guard = cond.acquire().await;
+///     ready.set(true);
+///     cond.notify_all(&guard);
+///     drop(guard);
+///     assert!(consumer.await?);
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub struct Condition {
+    lock: Rc<Lock>,
+    waiters: RefCell<Waiters>,
+}
+
+impl Default for Condition {
+    fn default() -> Self {
+        Condition::new()
+    }
+}
+
+impl Condition {
+    /// A condition with a lock of its own.
+    ///
+    /// # Examples
+    ///
+    /// See [`Condition`].
+    pub fn new() -> Condition {
+        Condition::with_lock(Rc::new(Lock::new()))
+    }
+
+    /// A condition over a shared lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// let lock = Rc::new(aio_sync::Lock::new());
+    /// let cond = aio_sync::Condition::with_lock(lock.clone());
+    /// let guard = lock.try_acquire().unwrap();
+    /// assert!(cond.locked());
+    /// # drop(guard);
+    /// ```
+    pub fn with_lock(lock: Rc<Lock>) -> Condition {
+        Condition {
+            lock,
+            waiters: RefCell::new(Waiters::default()),
+        }
+    }
+
+    /// The underlying lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cond = aio_sync::Condition::new();
+    /// assert!(!cond.lock().locked());
+    /// ```
+    pub fn lock(&self) -> &Rc<Lock> {
+        &self.lock
+    }
+
+    /// Acquires the underlying lock.
+    ///
+    /// # Examples
+    ///
+    /// See [`Condition`].
+    pub fn acquire(&self) -> Acquire<'_> {
+        self.lock.acquire()
+    }
+
+    /// Whether the underlying lock is held.
+    ///
+    /// # Examples
+    ///
+    /// See [`Condition::with_lock`].
+    pub fn locked(&self) -> bool {
+        self.lock.locked()
+    }
+
+    /// Releases the lock (the guard), waits for a notification, re-acquires the lock and
+    /// returns the new guard.
+    ///
+    /// # Panics
+    ///
+    /// If `guard` belongs to another lock than this condition's.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropped while waiting, the future leaves the lock not held and passes on a
+    /// notification it had received.
+    ///
+    /// # Examples
+    ///
+    /// See [`Condition`].
+    pub fn wait<'a>(&'a self, guard: LockGuard<'a>) -> Wait<'a> {
+        assert!(
+            std::ptr::eq(guard.lock(), &*self.lock),
+            "Condition::wait with the guard of another lock"
+        );
+        Wait {
+            condition: self,
+            phase: Phase::Release(guard),
+        }
+    }
+
+    /// Waits until `predicate` is true (checking it first, then after each notification) and
+    /// returns the guard and the predicate's final value (asyncio's `wait_for`).
+    ///
+    /// # Examples
+    ///
+    /// See [`Condition`].
+    pub async fn wait_for<'a>(
+        &'a self,
+        mut guard: LockGuard<'a>,
+        mut predicate: impl FnMut() -> bool,
+    ) -> (LockGuard<'a>, bool) {
+        loop {
+            if predicate() {
+                return (guard, true);
+            }
+            guard = self.wait(guard).await;
+        }
+    }
+
+    /// Wakes up to `n` waiting tasks. The caller proves it holds the lock by passing the
+    /// guard.
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::NotLocked`] if `guard` is not this condition's lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cond = aio_sync::Condition::new();
+    /// let other = aio_sync::Lock::new();
+    /// let guard = other.try_acquire().unwrap();
+    /// assert_eq!(cond.notify(&guard, 1), Err(aio_sync::SyncError::NotLocked));
+    /// ```
+    pub fn notify(&self, guard: &LockGuard<'_>, n: usize) -> Result<(), SyncError> {
+        if !std::ptr::eq(guard.lock(), &*self.lock) {
+            return Err(SyncError::NotLocked);
+        }
+        self.wake(n);
+        Ok(())
+    }
+
+    /// Wakes every waiting task.
+    ///
+    /// # Panics
+    ///
+    /// If `guard` belongs to another lock than this condition's.
+    ///
+    /// # Examples
+    ///
+    /// See [`Condition`].
+    pub fn notify_all(&self, guard: &LockGuard<'_>) {
+        assert!(
+            std::ptr::eq(guard.lock(), &*self.lock),
+            "Condition::notify_all with the guard of another lock"
+        );
+        self.wake(usize::MAX);
+    }
+
+    fn wake(&self, n: usize) {
+        let mut waiters = self.waiters.borrow_mut();
+        for _ in 0..n {
+            if !waiters.wake_first() {
+                break;
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condition")
+            .field("lock", &self.lock)
+            .field("waiters", &self.waiters.borrow().len())
+            .finish()
+    }
+}
+
+/// The future returned by [`Condition::wait`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Wait<'a> {
+    condition: &'a Condition,
+    phase: Phase<'a>,
+}
+
+enum Phase<'a> {
+    /// Not polled yet: still holding the lock.
+    Release(LockGuard<'a>),
+    /// Lock released, waiting for a notification.
+    Notify(Key),
+    /// Notified, taking the lock back.
+    Reacquire(Acquire<'a>),
+    Done,
+}
+
+impl<'a> Future for Wait<'a> {
+    type Output = LockGuard<'a>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard<'a>> {
+        let condition = self.condition;
+        loop {
+            match std::mem::replace(&mut self.phase, Phase::Done) {
+                Phase::Release(guard) => {
+                    let key = condition.waiters.borrow_mut().push(cx);
+                    drop(guard);
+                    self.phase = Phase::Notify(key);
+                    return Poll::Pending;
+                }
+                Phase::Notify(key) => {
+                    let mut waiters = condition.waiters.borrow_mut();
+                    if waiters.poll(key, cx) == Status::Waiting {
+                        drop(waiters);
+                        self.phase = Phase::Notify(key);
+                        return Poll::Pending;
+                    }
+                    waiters.remove(key);
+                    drop(waiters);
+                    self.phase = Phase::Reacquire(condition.lock.acquire());
+                }
+                Phase::Reacquire(mut acquire) => {
+                    if let Poll::Ready(guard) = Pin::new(&mut acquire).poll(cx) {
+                        return Poll::Ready(guard);
+                    }
+                    self.phase = Phase::Reacquire(acquire);
+                    return Poll::Pending;
+                }
+                Phase::Done => panic!("Condition::wait polled after completion"),
+            }
+        }
+    }
+}
+
+impl Drop for Wait<'_> {
+    fn drop(&mut self) {
+        if let Phase::Notify(key) = std::mem::replace(&mut self.phase, Phase::Done) {
+            let mut waiters = self.condition.waiters.borrow_mut();
+            if waiters.remove(key) == Some(true) {
+                // Notified but cancelled before using it: pass the notification on.
+                waiters.wake_first();
+            }
+        }
+        // `Release` drops its guard (the lock is released); `Reacquire` drops its acquire
+        // future, which leaves the lock's queue cleanly.
+    }
+}
+
+impl fmt::Debug for Wait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wait").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,153 @@
+//! `Event`: a flag tasks can wait for.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::waiters::{Key, Status, Waiters};
+
+/// asyncio's `Event`: `set` wakes every waiting task; `wait` returns at once while the flag
+/// is set. A task woken by `set` returns even if the flag was cleared again before it ran.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use aio_sync::Event;
+///
+/// aio_task::run(async {
+///     let event = Rc::new(Event::new());
+///     let e = event.clone();
+///     let waiter = aio_task::create_task(async move { e.wait().await; "woke" })?;
+///     aio_scheduler::sleep(0).await?;
+///     event.set();
+///     assert_eq!(waiter.await?, "woke");
+///     assert!(event.is_set());
+///     event.clear();
+///     assert!(!event.is_set());
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+#[derive(Default)]
+pub struct Event {
+    state: RefCell<State>,
+}
+
+#[derive(Default)]
+struct State {
+    set: bool,
+    waiters: Waiters,
+}
+
+impl Event {
+    /// An event that is not set.
+    ///
+    /// # Examples
+    ///
+    /// See [`Event`].
+    pub fn new() -> Event {
+        Event::default()
+    }
+
+    /// Sets the flag and wakes every waiting task.
+    ///
+    /// # Examples
+    ///
+    /// See [`Event`].
+    pub fn set(&self) {
+        let mut state = self.state.borrow_mut();
+        if !state.set {
+            state.set = true;
+            state.waiters.pop_all();
+        }
+    }
+
+    /// Clears the flag.
+    ///
+    /// # Examples
+    ///
+    /// See [`Event`].
+    pub fn clear(&self) {
+        self.state.borrow_mut().set = false;
+    }
+
+    /// Whether the flag is set.
+    ///
+    /// # Examples
+    ///
+    /// See [`Event`].
+    pub fn is_set(&self) -> bool {
+        self.state.borrow().set
+    }
+
+    /// Waits until the flag is set.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future simply stops waiting.
+    ///
+    /// # Examples
+    ///
+    /// See [`Event`].
+    pub fn wait(&self) -> Wait<'_> {
+        Wait {
+            event: self,
+            key: None,
+        }
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("set", &self.is_set())
+            .finish()
+    }
+}
+
+/// The future returned by [`Event::wait`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Wait<'a> {
+    event: &'a Event,
+    key: Option<Key>,
+}
+
+impl Future for Wait<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.event.state.borrow_mut();
+        match self.key {
+            None if state.set => Poll::Ready(()),
+            None => {
+                self.key = Some(state.waiters.push(cx));
+                Poll::Pending
+            }
+            Some(key) => match state.waiters.poll(key, cx) {
+                Status::Waiting => Poll::Pending,
+                Status::Woken | Status::Gone => {
+                    state.waiters.remove(key);
+                    self.key = None;
+                    Poll::Ready(())
+                }
+            },
+        }
+    }
+}
+
+impl Drop for Wait<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.event.state.borrow_mut().waiters.remove(key);
+        }
+    }
+}
+
+impl fmt::Debug for Wait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wait").finish_non_exhaustive()
+    }
+}

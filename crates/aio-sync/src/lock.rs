@@ -1,0 +1,219 @@
+//! `Lock`: asyncio's mutual exclusion lock, FIFO and cancellation-safe.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::waiters::{Key, Status, Waiters};
+
+/// asyncio's `Lock`: one holder at a time, handed over in arrival order.
+///
+/// [`acquire`](Lock::acquire) gives a [`LockGuard`]; dropping the guard releases the lock
+/// (the Rust form of `async with lock:`). Fairness follows asyncio exactly: a task that
+/// arrives while others wait queues behind them; `release` wakes the first waiter (it does
+/// not hand the lock over: the waiter takes it when it runs); a waiter that is cancelled —
+/// its `acquire` future dropped — after being woken passes the wake-up on to the next.
+///
+/// Not thread-safe, like asyncio's: it is for the tasks of one loop (any executor works).
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use aio_sync::Lock;
+///
+/// aio_task::run(async {
+///     let lock = Rc::new(Lock::new());
+///     let guard = lock.acquire().await;
+///     assert!(lock.locked());
+///     let l = lock.clone();
+///     let waiter = aio_task::create_task(async move { drop(l.acquire().await); "got it" })?;
+///     aio_scheduler::sleep(0).await?;
+///     assert!(!waiter.done()); // queued behind the holder
+///     drop(guard);
+///     assert_eq!(waiter.await?, "got it");
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+#[derive(Default)]
+pub struct Lock {
+    state: RefCell<State>,
+}
+
+#[derive(Default)]
+struct State {
+    locked: bool,
+    waiters: Waiters,
+}
+
+impl Lock {
+    /// An unlocked lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!aio_sync::Lock::new().locked());
+    /// ```
+    pub fn new() -> Lock {
+        Lock::default()
+    }
+
+    /// Whether the lock is held.
+    ///
+    /// # Examples
+    ///
+    /// See [`Lock`].
+    pub fn locked(&self) -> bool {
+        self.state.borrow().locked
+    }
+
+    /// Waits for the lock and returns a guard that releases it when dropped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future gives up the place in the queue; if it had been woken, the wake-up
+    /// passes to the next waiter. No lock is lost.
+    ///
+    /// # Examples
+    ///
+    /// See [`Lock`].
+    pub fn acquire(&self) -> Acquire<'_> {
+        Acquire {
+            lock: self,
+            key: None,
+        }
+    }
+
+    /// Takes the lock if it is free and nobody is queued for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = aio_sync::Lock::new();
+    /// let guard = lock.try_acquire().unwrap();
+    /// assert!(lock.try_acquire().is_none());
+    /// drop(guard);
+    /// assert!(lock.try_acquire().is_some());
+    /// ```
+    pub fn try_acquire(&self) -> Option<LockGuard<'_>> {
+        let mut state = self.state.borrow_mut();
+        // asyncio: the fast path only when no (non-cancelled) waiter is queued. Cancelled
+        // waiters leave the queue at once here, so "queue empty" is the same test.
+        if state.locked || !state.waiters.is_empty() {
+            return None;
+        }
+        state.locked = true;
+        Some(LockGuard { lock: self })
+    }
+
+    fn release(&self) {
+        let mut state = self.state.borrow_mut();
+        state.locked = false;
+        state.waiters.wake_first();
+    }
+}
+
+impl fmt::Debug for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.borrow();
+        f.debug_struct("Lock")
+            .field("locked", &state.locked)
+            .field("waiters", &state.waiters.len())
+            .finish()
+    }
+}
+
+/// The future returned by [`Lock::acquire`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Acquire<'a> {
+    lock: &'a Lock,
+    key: Option<Key>,
+}
+
+impl<'a> Future for Acquire<'a> {
+    type Output = LockGuard<'a>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard<'a>> {
+        let lock = self.lock;
+        let mut state = lock.state.borrow_mut();
+        match self.key {
+            None => {
+                if !state.locked && state.waiters.is_empty() {
+                    state.locked = true;
+                    return Poll::Ready(LockGuard { lock });
+                }
+                self.key = Some(state.waiters.push(cx));
+                Poll::Pending
+            }
+            Some(key) => match state.waiters.poll(key, cx) {
+                Status::Waiting => Poll::Pending,
+                Status::Woken | Status::Gone => {
+                    state.waiters.remove(key);
+                    self.key = None;
+                    // Woken by a release: nobody could take the lock since, because this
+                    // waiter stayed queued (and fast paths require an empty queue).
+                    state.locked = true;
+                    Poll::Ready(LockGuard { lock })
+                }
+            },
+        }
+    }
+}
+
+impl Drop for Acquire<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let mut state = self.lock.state.borrow_mut();
+            state.waiters.remove(key);
+            // asyncio: a cancelled acquirer wakes the next one if the lock is free (the
+            // wake-up it may have received would otherwise be lost).
+            if !state.locked {
+                state.waiters.wake_first();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Acquire<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acquire")
+            .field("queued", &self.key.is_some())
+            .finish()
+    }
+}
+
+/// Holds a [`Lock`]; dropping it releases the lock and wakes the first waiter.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard<'a> {
+    lock: &'a Lock,
+}
+
+impl<'a> LockGuard<'a> {
+    /// The lock this guard holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = aio_sync::Lock::new();
+    /// let guard = lock.try_acquire().unwrap();
+    /// assert!(std::ptr::eq(guard.lock(), &lock));
+    /// ```
+    pub fn lock(&self) -> &'a Lock {
+        self.lock
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        self.lock.release();
+    }
+}
+
+impl fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockGuard").finish_non_exhaustive()
+    }
+}
