@@ -112,7 +112,7 @@ impl Lock {
     fn release(&self) {
         let mut state = self.state.borrow_mut();
         state.locked = false;
-        state.waiters.wake_first();
+        state.waiters.wake_front();
     }
 }
 
@@ -168,10 +168,11 @@ impl Drop for Acquire<'_> {
         if let Some(key) = self.key.take() {
             let mut state = self.lock.state.borrow_mut();
             state.waiters.remove(key);
-            // asyncio: a cancelled acquirer wakes the next one if the lock is free (the
-            // wake-up it may have received would otherwise be lost).
+            // asyncio: a cancelled acquirer wakes the front one if the lock is free (the
+            // wake-up it may have received would otherwise be lost) — only the front one, and
+            // only if it is not woken already, so at most one waiter is ever on its way.
             if !state.locked {
-                state.waiters.wake_first();
+                state.waiters.wake_front();
             }
         }
     }

@@ -153,8 +153,8 @@ impl Waiters {
         Some(waiter.woken)
     }
 
-    /// Wakes the first waiter that is not woken yet, leaving it queued. Returns false if there
-    /// was none.
+    /// Wakes the first waiter that is not woken yet, leaving it queued (asyncio's
+    /// `Condition._notify` and `Semaphore._wake_up_next`). Returns false if there was none.
     pub fn wake_first(&mut self) -> bool {
         let Some(key) = self.order.iter().copied().find(|k| {
             self.slots[k.index as usize]
@@ -165,6 +165,23 @@ impl Waiters {
             return false;
         };
         let waiter = self.get_mut(key).expect("queued keys are live");
+        waiter.woken = true;
+        if let Some(waker) = waiter.waker.take() {
+            waker.wake();
+        }
+        true
+    }
+
+    /// Wakes the front waiter unless it is woken already (asyncio's `_wake_up_first` for a
+    /// lock: at most one woken waiter at a time). Returns whether a waiter was woken.
+    pub fn wake_front(&mut self) -> bool {
+        let Some(&key) = self.order.front() else {
+            return false;
+        };
+        let waiter = self.get_mut(key).expect("queued keys are live");
+        if waiter.woken {
+            return false;
+        }
         waiter.woken = true;
         if let Some(waker) = waiter.waker.take() {
             waker.wake();
