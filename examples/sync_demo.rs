@@ -96,7 +96,7 @@ async fn event_scene() -> Result<(), aio::Error> {
     Ok(())
 }
 
-async fn consumer(name: char, cond: Rc<Condition>, stock: Rc<Cell<u32>>) {
+async fn consumer(name: char, cond: Rc<Condition>, stock: Rc<Cell<u32>>) -> Result<(), aio::Error> {
     let guard = cond.acquire().await;
     let (guard, _) = cond
         .wait_for(guard, || {
@@ -107,10 +107,11 @@ async fn consumer(name: char, cond: Rc<Condition>, stock: Rc<Cell<u32>>) {
             );
             s > 0
         })
-        .await;
+        .await?;
     stock.set(stock.get() - 1);
     println!("consumer {name} takes an item, stock = {}", stock.get());
     drop(guard);
+    Ok(())
 }
 
 async fn condition_scene() -> Result<(), aio::Error> {
@@ -129,7 +130,7 @@ async fn condition_scene() -> Result<(), aio::Error> {
         t(start),
         stock.get()
     );
-    cond.notify_all(&guard);
+    cond.notify_all(&guard)?;
     drop(guard);
 
     aio::sleep(0.1).await?;
@@ -143,8 +144,8 @@ async fn condition_scene() -> Result<(), aio::Error> {
     cond.notify(&guard, 1)?;
     drop(guard);
 
-    a.await?;
-    b.await?;
+    a.await??;
+    b.await??;
     Ok(())
 }
 

@@ -33,15 +33,15 @@ use crate::{Lock, SyncError};
 ///     let (c, r) = (cond.clone(), ready.clone());
 ///     let consumer = aio_task::create_task(async move {
 ///         let guard = c.acquire().await;
-///         let (_guard, ok) = c.wait_for(guard, || r.get()).await;
-///         ok
+///         let (_guard, ok) = c.wait_for(guard, || r.get()).await?;
+///         Ok::<_, aio_sync::SyncError>(ok)
 ///     })?;
 ///     aio_scheduler::sleep(0).await?;
 ///     let guard = cond.acquire().await;
 ///     ready.set(true);
-///     cond.notify_all(&guard);
+///     cond.notify_all(&guard)?;
 ///     drop(guard);
-///     assert!(consumer.await?);
+///     assert!(consumer.await??);
 ///     Ok::<_, aio_task::Error>(())
 /// })??;
 /// # Ok::<(), aio_task::Error>(())
@@ -119,9 +119,11 @@ impl Condition {
     /// Releases the lock (the guard), waits for a notification, re-acquires the lock and
     /// returns the new guard.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `guard` belongs to another lock than this condition's.
+    /// [`SyncError::NotLocked`] if `guard` belongs to another lock than this condition's
+    /// (asyncio's "cannot wait on un-acquired lock"); that guard is dropped, releasing its
+    /// lock.
     ///
     /// # Cancel safety
     ///
@@ -132,18 +134,23 @@ impl Condition {
     ///
     /// See [`Condition`].
     pub fn wait<'a>(&'a self, guard: LockGuard<'a>) -> Wait<'a> {
-        assert!(
-            std::ptr::eq(guard.lock(), &*self.lock),
-            "Condition::wait with the guard of another lock"
-        );
+        let phase = if std::ptr::eq(guard.lock(), &*self.lock) {
+            Phase::Release(guard)
+        } else {
+            Phase::Refused
+        };
         Wait {
             condition: self,
-            phase: Phase::Release(guard),
+            phase,
         }
     }
 
     /// Waits until `predicate` is true (checking it first, then after each notification) and
     /// returns the guard and the predicate's final value (asyncio's `wait_for`).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Condition::wait).
     ///
     /// # Examples
     ///
@@ -152,12 +159,12 @@ impl Condition {
         &'a self,
         mut guard: LockGuard<'a>,
         mut predicate: impl FnMut() -> bool,
-    ) -> (LockGuard<'a>, bool) {
+    ) -> Result<(LockGuard<'a>, bool), SyncError> {
         loop {
             if predicate() {
-                return (guard, true);
+                return Ok((guard, true));
             }
-            guard = self.wait(guard).await;
+            guard = self.wait(guard).await?;
         }
     }
 
@@ -186,19 +193,15 @@ impl Condition {
 
     /// Wakes every waiting task.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `guard` belongs to another lock than this condition's.
+    /// [`SyncError::NotLocked`] if `guard` is not this condition's lock.
     ///
     /// # Examples
     ///
     /// See [`Condition`].
-    pub fn notify_all(&self, guard: &LockGuard<'_>) {
-        assert!(
-            std::ptr::eq(guard.lock(), &*self.lock),
-            "Condition::notify_all with the guard of another lock"
-        );
-        self.wake(usize::MAX);
+    pub fn notify_all(&self, guard: &LockGuard<'_>) -> Result<(), SyncError> {
+        self.notify(guard, usize::MAX)
     }
 
     fn wake(&self, n: usize) {
@@ -228,6 +231,8 @@ pub struct Wait<'a> {
 }
 
 enum Phase<'a> {
+    /// Given the guard of another lock.
+    Refused,
     /// Not polled yet: still holding the lock.
     Release(LockGuard<'a>),
     /// Lock released, waiting for a notification.
@@ -238,12 +243,13 @@ enum Phase<'a> {
 }
 
 impl<'a> Future for Wait<'a> {
-    type Output = LockGuard<'a>;
+    type Output = Result<LockGuard<'a>, SyncError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard<'a>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let condition = self.condition;
         loop {
             match std::mem::replace(&mut self.phase, Phase::Done) {
+                Phase::Refused => return Poll::Ready(Err(SyncError::NotLocked)),
                 Phase::Release(guard) => {
                     let key = condition.waiters.borrow_mut().push(cx);
                     drop(guard);
@@ -263,12 +269,12 @@ impl<'a> Future for Wait<'a> {
                 }
                 Phase::Reacquire(mut acquire) => {
                     if let Poll::Ready(guard) = Pin::new(&mut acquire).poll(cx) {
-                        return Poll::Ready(guard);
+                        return Poll::Ready(Ok(guard));
                     }
                     self.phase = Phase::Reacquire(acquire);
                     return Poll::Pending;
                 }
-                Phase::Done => panic!("Condition::wait polled after completion"),
+                Phase::Done => return Poll::Ready(Err(SyncError::NotLocked)),
             }
         }
     }
