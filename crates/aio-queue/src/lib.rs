@@ -640,7 +640,10 @@ impl<T, S: Store<T>> Future for Join<'_, T, S> {
             if state.joiners.poll(key, cx) == Status::Waiting {
                 return Poll::Pending;
             }
+            // Woken by the last `task_done` (asyncio waits on an Event: a woken waiter
+            // returns even if new items arrived before it ran).
             this.key = None;
+            return Poll::Ready(());
         }
         if state.unfinished == 0 {
             return Poll::Ready(());

@@ -143,7 +143,9 @@ impl Barrier {
         let mut state = self.state.borrow_mut();
         state.broken = true;
         state.count = 0;
-        state.waiters.wake_all(BROKEN);
+        // Also the waiters of a released round that have not resumed yet (asyncio's
+        // "draining" state): they see the barrier broken.
+        state.waiters.wake_all_retag(BROKEN);
     }
 
     /// Returns the barrier to its empty, usable state; tasks waiting in the current round get
@@ -156,7 +158,7 @@ impl Barrier {
         let mut state = self.state.borrow_mut();
         state.broken = false;
         state.count = 0;
-        state.waiters.wake_all(BROKEN);
+        state.waiters.wake_all_retag(BROKEN);
     }
 }
 

@@ -282,15 +282,25 @@ impl<'a> Future for Wait<'a> {
 
 impl Drop for Wait<'_> {
     fn drop(&mut self) {
-        if let Phase::Notify(key) = std::mem::replace(&mut self.phase, Phase::Done) {
-            let mut waiters = self.condition.waiters.borrow_mut();
-            if waiters.remove(key) == Some(true) {
-                // Notified but cancelled before using it: pass the notification on.
-                waiters.wake_first();
+        match std::mem::replace(&mut self.phase, Phase::Done) {
+            Phase::Notify(key) => {
+                let mut waiters = self.condition.waiters.borrow_mut();
+                if waiters.remove(key) == Some(true) {
+                    // Notified but cancelled before using it: pass the notification on.
+                    waiters.wake_first();
+                }
             }
+            Phase::Reacquire(acquire) => {
+                // Notified, then cancelled while taking the lock back: the notification had
+                // no effect, so it goes to the next waiter. (asyncio's waiter would finish
+                // re-acquiring first; a dropped future cannot.) The acquire future leaves the
+                // lock's queue cleanly.
+                drop(acquire);
+                self.condition.waiters.borrow_mut().wake_first();
+            }
+            // `Release` drops its guard (the lock is released).
+            _ => {}
         }
-        // `Release` drops its guard (the lock is released); `Reacquire` drops its acquire
-        // future, which leaves the lock's queue cleanly.
     }
 }
 

@@ -205,6 +205,22 @@ impl Waiters {
         }
     }
 
+    /// Tags every queued waiter with `tag` — also those already woken but not yet run — and
+    /// wakes those not woken yet.
+    pub fn wake_all_retag(&mut self, tag: u8) {
+        for key in self.order.iter() {
+            if let Some(waiter) = self.slots[key.index as usize].waiter.as_mut() {
+                waiter.tag = tag;
+                if !waiter.woken {
+                    waiter.woken = true;
+                    if let Some(waker) = waiter.waker.take() {
+                        waker.wake();
+                    }
+                }
+            }
+        }
+    }
+
     /// The tag a waiter was woken with.
     pub fn tag(&mut self, key: Key) -> u8 {
         self.get_mut(key).map_or(0, |w| w.tag)
