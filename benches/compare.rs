@@ -18,6 +18,9 @@
 //! | `cancel` | 1,000,000 long timers created, polled once (registered), dropped (cancelled), then one yield so lazy purging runs | timers/s |
 //! | `memory` | 100,000 tasks parked in a 1-hour sleep; resident-memory growth per task, in a fresh child process per runtime | bytes/task |
 //! | `socket` | two tasks ping-ponging one byte 100,000 times over a Unix socket pair; on aio in both reactor modes | round trips/s |
+//! | `lock` | 100 tasks × 10,000 acquisitions of one lock (aio `Lock`, tokio `Mutex`, async-lock `Mutex`), bumping a shared counter | acquisitions/s |
+//! | `queue` | 4 producers and 4 consumers moving 2,000,000 items through one bounded queue of 128 (aio `Queue`, async-channel `bounded`; tokio: `mpsc`, one consumer) | items/s |
+//! | `queue-pingpong` | two tasks passing a number back and forth 500,000 times through two queues of size 1 | round trips/s |
 //!
 //! Throughput workloads run 3 times per runtime, interleaved across runtimes, and the best
 //! (shortest) run is reported; the sparse-timer workload also runs 3 times, and the run with
@@ -25,7 +28,7 @@
 //! 5 times per mode. Every measurement gets a fresh runtime; only the workload itself is timed,
 //! not building or dropping the runtime. The workload bodies are shared
 //! (`workloads.rs`); each runtime module (`on_aio.rs`, `on_tokio.rs`, `on_smol.rs`) only
-//! spawns, awaits and supplies its own yield, sleep and socket primitives.
+//! spawns, awaits and supplies its own yield, sleep, socket, lock and queue primitives.
 //!
 //! The table's ratio columns read "> 1 means aio is better" on every row: for rates they are
 //! aio / peer, for lateness and memory (lower is better) they are peer / aio.
@@ -59,6 +62,13 @@ const SPARSE_FIRST: Duration = Duration::from_millis(20);
 const CANCELLED_TIMERS: usize = 1_000_000;
 const IDLE_TASKS: usize = 100_000;
 const SOCKET_ROUND_TRIPS: usize = 100_000;
+const LOCK_TASKS: usize = 100;
+const LOCKS_PER_TASK: usize = 10_000;
+const QUEUE_CAPACITY: usize = 128;
+const QUEUE_PRODUCERS: usize = 4;
+const QUEUE_CONSUMERS: usize = 4;
+const QUEUE_ITEMS: usize = 2_000_000;
+const QUEUE_PING_PONGS: usize = 500_000;
 /// Repetitions of each throughput measurement and of the sparse-timer run; the best is
 /// reported.
 const RUNS: usize = 3;
@@ -89,6 +99,16 @@ pub trait Runtime {
     fn idle_task_bytes(&self, n: usize) -> f64;
     /// Two tasks ping-ponging one byte `round_trips` times over a Unix socket pair.
     fn socket_ping_pong(&self, round_trips: usize) -> Duration;
+    /// `tasks` tasks, each acquiring one shared lock `per_task` times (see
+    /// [`workloads::locker`]).
+    fn lock(&self, tasks: usize, per_task: usize) -> Duration;
+    /// `producers` tasks send `items` numbers in total through one bounded queue of
+    /// `capacity`, `consumers` tasks receive them. tokio, which has no multi-consumer channel,
+    /// runs a single consumer.
+    fn queue(&self, capacity: usize, producers: usize, consumers: usize, items: usize) -> Duration;
+    /// Two tasks passing a number back and forth `round_trips` times through two queues of
+    /// capacity 1.
+    fn queue_ping_pong(&self, round_trips: usize) -> Duration;
 }
 
 /// The runtimes compared, in table order (aio on its default reactor mode).
@@ -322,6 +342,16 @@ fn print_targets(rows: &[Row]) {
             row.values[0] <= 256.0,
         ));
     }
+    if let Some(row) = find("lock") {
+        checks.push((
+            "lock ≥ smol async-lock",
+            row.advantage(2),
+            row.advantage(2) >= 1.0,
+        ));
+    }
+    if let Some(row) = find("queue(128)") {
+        checks.push(("queue ≥ tokio", row.advantage(1), row.advantage(1) >= 1.0));
+    }
     if checks.is_empty() {
         return;
     }
@@ -428,11 +458,42 @@ fn main() {
         rows.push(row);
         reactor_modes = Some(modes);
     }
+    if selected("lock") {
+        rows.push(throughput(
+            "lock (100 tasks × 10k acquisitions)",
+            "acquisitions/s",
+            LOCK_TASKS * LOCKS_PER_TASK,
+            |rt| rt.lock(LOCK_TASKS, LOCKS_PER_TASK),
+        ));
+    }
+    if selected("queue") {
+        rows.push(throughput(
+            "queue(128), 4 producers → 4 consumers (2M)",
+            "items/s",
+            QUEUE_ITEMS,
+            |rt| {
+                rt.queue(
+                    QUEUE_CAPACITY,
+                    QUEUE_PRODUCERS,
+                    QUEUE_CONSUMERS,
+                    QUEUE_ITEMS,
+                )
+            },
+        ));
+    }
+    if selected("queue-pingpong") {
+        rows.push(throughput(
+            "queue(1) ping-pong (500k)",
+            "round trips/s",
+            QUEUE_PING_PONGS,
+            |rt| rt.queue_ping_pong(QUEUE_PING_PONGS),
+        ));
+    }
 
     if rows.is_empty() {
         eprintln!(
             "no workload key contains {words:?}; the keys are spawn, spawn-each, yield, \
-             ping-pong, sparse, cancel, memory, socket"
+             ping-pong, sparse, cancel, memory, socket, lock, queue, queue-pingpong"
         );
         return;
     }

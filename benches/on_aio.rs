@@ -1,20 +1,23 @@
 //! The workloads on aio: a fresh [`EventLoop`] per measurement, driven by
 //! `run_until_complete`, tasks spawned with [`aio::create_task`].
 
+use std::cell::Cell;
 use std::future::{Future, poll_fn};
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use aio::{AsyncFd, EventLoop};
+use aio::aio_sync::LockGuard;
+use aio::{AsyncFd, EventLoop, Lock, Queue};
 use aio_reactor::{PollMode, PollingReactor};
 
 use crate::Runtime;
 use crate::measure::rss_bytes;
 use crate::workloads::{
-    BytePipe, IDLE_SLEEP, STARTED, Signal, idle, late_by, one_byte, pinger, ponger,
-    register_and_cancel, socket_client, socket_server, trivial, yielder,
+    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, STARTED, SendHalf, Signal, consumer, idle, late_by,
+    locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger, register_and_cancel,
+    shares, socket_client, socket_server, trivial, yielder,
 };
 
 /// aio, on the default reactor or on a [`PollingReactor`] in a chosen mode.
@@ -171,6 +174,59 @@ impl Runtime for Aio {
             start.elapsed()
         })
     }
+
+    fn lock(&self, tasks: usize, per_task: usize) -> Duration {
+        self.block_on(async move {
+            let (lock, counter) = (Rc::new(Lock::new()), Rc::new(Cell::new(0)));
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..tasks)
+                .map(|_| spawn(locker(lock.clone(), counter.clone(), per_task)))
+                .collect();
+            let n = tasks.len() * per_task;
+            for task in tasks {
+                join(task).await;
+            }
+            let elapsed = start.elapsed();
+            assert_eq!(counter.get(), n);
+            elapsed
+        })
+    }
+
+    fn queue(&self, capacity: usize, producers: usize, consumers: usize, items: usize) -> Duration {
+        self.block_on(async move {
+            let queue = Rc::new(Queue::new(capacity));
+            let start = Instant::now();
+            let producers: Vec<_> = shares(items, producers)
+                .map(|range| spawn(producer(AioQueue(queue.clone()), range)))
+                .collect();
+            let consumers: Vec<_> = shares(items, consumers)
+                .map(|range| spawn(consumer(AioQueue(queue.clone()), range.len())))
+                .collect();
+            for task in producers {
+                join(task).await;
+            }
+            let mut sum = 0;
+            for task in consumers {
+                sum += join(task).await;
+            }
+            let elapsed = start.elapsed();
+            assert_eq!(sum, items * (items - 1) / 2);
+            elapsed
+        })
+    }
+
+    fn queue_ping_pong(&self, round_trips: usize) -> Duration {
+        self.block_on(async move {
+            let there = AioQueue(Rc::new(Queue::new(1)));
+            let back = AioQueue(Rc::new(Queue::new(1)));
+            let start = Instant::now();
+            let a = spawn(queue_pinger(there.clone(), back.clone(), round_trips));
+            let b = spawn(queue_ponger(there, back, round_trips));
+            join(a).await;
+            join(b).await;
+            start.elapsed()
+        })
+    }
 }
 
 /// A socket end on aio's reactor, read and written through `poll_read_with` /
@@ -199,5 +255,29 @@ impl BytePipe for AioPipe {
             })
             .await?,
         )
+    }
+}
+
+impl AsyncLock for Lock {
+    type Guard<'a> = LockGuard<'a>;
+
+    fn acquire(&self) -> impl Future<Output = LockGuard<'_>> {
+        Lock::acquire(self)
+    }
+}
+
+/// A shared [`Queue`], both ends at once (asyncio's queues have no separate halves).
+#[derive(Clone)]
+struct AioQueue(Rc<Queue<usize>>);
+
+impl SendHalf for AioQueue {
+    async fn send(&mut self, item: usize) {
+        self.0.put(item).await.expect("put");
+    }
+}
+
+impl RecvHalf for AioQueue {
+    async fn recv(&mut self) -> usize {
+        self.0.get().await.expect("get")
     }
 }

@@ -1,19 +1,24 @@
 //! The workloads on smol: a fresh `LocalExecutor` per measurement, run inside `smol::block_on`
 //! (which drives async-io's reactor and timers on this thread while it waits).
 
+use std::cell::Cell;
+use std::future::Future;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future::yield_now;
+use smol::channel::{Receiver, Sender, bounded};
+use smol::lock::{Mutex, MutexGuard};
 use smol::{Async, LocalExecutor, Timer};
 
 use crate::Runtime;
 use crate::measure::rss_bytes;
 use crate::workloads::{
-    BytePipe, IDLE_SLEEP, STARTED, Signal, idle, late_by, one_byte, pinger, ponger,
-    register_and_cancel, socket_client, socket_server, trivial, yielder,
+    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, STARTED, SendHalf, Signal, consumer, idle, late_by,
+    locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger, register_and_cancel,
+    shares, socket_client, socket_server, trivial, yielder,
 };
 
 /// smol's single-threaded executor.
@@ -136,6 +141,70 @@ impl Runtime for Smol {
             start.elapsed()
         }))
     }
+
+    fn lock(&self, tasks: usize, per_task: usize) -> Duration {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let (lock, counter) = (Rc::new(Mutex::new(())), Rc::new(Cell::new(0)));
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..tasks)
+                .map(|_| ex.spawn(locker(lock.clone(), counter.clone(), per_task)))
+                .collect();
+            let n = tasks.len() * per_task;
+            for task in tasks {
+                task.await;
+            }
+            let elapsed = start.elapsed();
+            assert_eq!(counter.get(), n);
+            elapsed
+        }))
+    }
+
+    fn queue(&self, capacity: usize, producers: usize, consumers: usize, items: usize) -> Duration {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let (tx, rx) = bounded(capacity);
+            let start = Instant::now();
+            let producers: Vec<_> = shares(items, producers)
+                .map(|range| ex.spawn(producer(SmolSender(tx.clone()), range)))
+                .collect();
+            let consumers: Vec<_> = shares(items, consumers)
+                .map(|range| ex.spawn(consumer(SmolReceiver(rx.clone()), range.len())))
+                .collect();
+            for task in producers {
+                task.await;
+            }
+            let mut sum = 0;
+            for task in consumers {
+                sum += task.await;
+            }
+            let elapsed = start.elapsed();
+            assert_eq!(sum, items * (items - 1) / 2);
+            elapsed
+        }))
+    }
+
+    fn queue_ping_pong(&self, round_trips: usize) -> Duration {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let (there_tx, there_rx) = bounded(1);
+            let (back_tx, back_rx) = bounded(1);
+            let start = Instant::now();
+            let a = ex.spawn(queue_pinger(
+                SmolSender(there_tx),
+                SmolReceiver(back_rx),
+                round_trips,
+            ));
+            let b = ex.spawn(queue_ponger(
+                SmolReceiver(there_rx),
+                SmolSender(back_tx),
+                round_trips,
+            ));
+            a.await;
+            b.await;
+            start.elapsed()
+        }))
+    }
 }
 
 /// A socket end on async-io's reactor, read and written through `read_with` / `write_with`,
@@ -150,5 +219,31 @@ impl BytePipe for SmolPipe {
     async fn recv(&self) -> io::Result<()> {
         let mut buf = [0];
         one_byte(self.0.read_with(|mut s| s.read(&mut buf)).await?)
+    }
+}
+
+impl AsyncLock for Mutex<()> {
+    type Guard<'a> = MutexGuard<'a, ()>;
+
+    fn acquire(&self) -> impl Future<Output = MutexGuard<'_, ()>> {
+        self.lock()
+    }
+}
+
+/// An async-channel sender.
+struct SmolSender(Sender<usize>);
+
+impl SendHalf for SmolSender {
+    async fn send(&mut self, item: usize) {
+        self.0.send(item).await.expect("send");
+    }
+}
+
+/// An async-channel receiver (clonable: the channel is multi-consumer).
+struct SmolReceiver(Receiver<usize>);
+
+impl RecvHalf for SmolReceiver {
+    async fn recv(&mut self) -> usize {
+        self.0.recv().await.expect("recv")
     }
 }

@@ -2,6 +2,7 @@
 //! with `tokio::spawn` (the runtime's own scheduler). The ping-pong's signal is `!Send`, so
 //! that one workload runs its two tasks on a `LocalSet` (`spawn_local`).
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::os::unix::net::UnixStream as StdUnixStream;
@@ -10,13 +11,15 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UnixStream;
 use tokio::runtime::Builder;
+use tokio::sync::{Mutex, MutexGuard, mpsc};
 use tokio::task::{JoinHandle, LocalSet, spawn_local, yield_now};
 
 use crate::Runtime;
 use crate::measure::rss_bytes;
 use crate::workloads::{
-    BytePipe, IDLE_SLEEP, STARTED, Signal, idle, late_by, one_byte, pinger, ponger,
-    register_and_cancel, socket_client, socket_server, trivial, yielder,
+    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, STARTED, SendHalf, Signal, consumer, idle, late_by,
+    locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger, register_and_cancel,
+    shares, socket_client, socket_server, trivial, yielder,
 };
 
 /// tokio's `current_thread` runtime, with its time and I/O drivers.
@@ -155,6 +158,72 @@ impl Runtime for Tokio {
             start.elapsed()
         })
     }
+
+    fn lock(&self, tasks: usize, per_task: usize) -> Duration {
+        // `Rc`-shared like on the other runtimes, hence `spawn_local`.
+        LocalSet::new().block_on(&runtime(), async move {
+            let (lock, counter) = (Rc::new(Mutex::new(())), Rc::new(Cell::new(0)));
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..tasks)
+                .map(|_| spawn_local(locker(lock.clone(), counter.clone(), per_task)))
+                .collect();
+            let n = tasks.len() * per_task;
+            for task in tasks {
+                join(task).await;
+            }
+            let elapsed = start.elapsed();
+            assert_eq!(counter.get(), n);
+            elapsed
+        })
+    }
+
+    /// tokio has no multi-consumer channel: an `mpsc` channel of `capacity`, `producers`
+    /// senders and ONE receiving task, which takes all `items` (`consumers` is not used).
+    fn queue(
+        &self,
+        capacity: usize,
+        producers: usize,
+        _consumers: usize,
+        items: usize,
+    ) -> Duration {
+        block_on(async move {
+            let (tx, rx) = mpsc::channel(capacity);
+            let start = Instant::now();
+            let producers: Vec<_> = shares(items, producers)
+                .map(|range| tokio::spawn(producer(TokioSender(tx.clone()), range)))
+                .collect();
+            drop(tx);
+            let consumer = tokio::spawn(consumer(TokioReceiver(rx), items));
+            for task in producers {
+                join(task).await;
+            }
+            let sum = join(consumer).await;
+            let elapsed = start.elapsed();
+            assert_eq!(sum, items * (items - 1) / 2);
+            elapsed
+        })
+    }
+
+    fn queue_ping_pong(&self, round_trips: usize) -> Duration {
+        block_on(async move {
+            let (there_tx, there_rx) = mpsc::channel(1);
+            let (back_tx, back_rx) = mpsc::channel(1);
+            let start = Instant::now();
+            let a = tokio::spawn(queue_pinger(
+                TokioSender(there_tx),
+                TokioReceiver(back_rx),
+                round_trips,
+            ));
+            let b = tokio::spawn(queue_ponger(
+                TokioReceiver(there_rx),
+                TokioSender(back_tx),
+                round_trips,
+            ));
+            join(a).await;
+            join(b).await;
+            start.elapsed()
+        })
+    }
 }
 
 /// A socket end on tokio's I/O driver, read and written through its readiness API
@@ -181,5 +250,31 @@ impl BytePipe for TokioPipe {
                 result => return one_byte(result?),
             }
         }
+    }
+}
+
+impl AsyncLock for Mutex<()> {
+    type Guard<'a> = MutexGuard<'a, ()>;
+
+    fn acquire(&self) -> impl Future<Output = MutexGuard<'_, ()>> {
+        self.lock()
+    }
+}
+
+/// A bounded `mpsc` sender.
+struct TokioSender(mpsc::Sender<usize>);
+
+impl SendHalf for TokioSender {
+    async fn send(&mut self, item: usize) {
+        self.0.send(item).await.expect("send");
+    }
+}
+
+/// The `mpsc` receiver (one task only: tokio's channels have a single consumer).
+struct TokioReceiver(mpsc::Receiver<usize>);
+
+impl RecvHalf for TokioReceiver {
+    async fn recv(&mut self) -> usize {
+        self.0.recv().await.expect("recv")
     }
 }

@@ -177,3 +177,76 @@ pub fn one_byte(n: usize) -> io::Result<()> {
         Err(io::ErrorKind::UnexpectedEof.into())
     }
 }
+
+/// Workload 8's lock: acquiring gives a guard, dropping the guard releases. Each runtime
+/// module implements it for its lock (aio `Lock`, tokio `Mutex<()>`, async-lock `Mutex<()>`).
+pub trait AsyncLock {
+    /// Holds the lock until dropped.
+    type Guard<'a>
+    where
+        Self: 'a;
+    /// Waits for the lock.
+    fn acquire(&self) -> impl Future<Output = Self::Guard<'_>>;
+}
+
+/// Workload 8: acquire the shared lock, bump the shared counter, release, `n` times. Nothing
+/// is awaited while the lock is held, so on one thread a task finds the lock free unless its
+/// runtime preempted it mid-loop (tokio's cooperative budget does not: it can only stop a
+/// task at an `acquire`, never between acquire and release).
+pub async fn locker<L: AsyncLock>(lock: Rc<L>, counter: Rc<Cell<usize>>, n: usize) {
+    for _ in 0..n {
+        let guard = lock.acquire().await;
+        counter.set(counter.get() + 1);
+        drop(guard);
+    }
+}
+
+/// Workloads 9 and 10: the sending end of a bounded queue or channel of `usize`.
+pub trait SendHalf {
+    /// Sends an item, waiting while the queue is full.
+    fn send(&mut self, item: usize) -> impl Future<Output = ()>;
+}
+
+/// Workloads 9 and 10: the receiving end of a bounded queue or channel of `usize`.
+pub trait RecvHalf {
+    /// Receives an item, waiting while the queue is empty.
+    fn recv(&mut self) -> impl Future<Output = usize>;
+}
+
+/// Splits `total` into `parts` consecutive ranges whose lengths differ by at most one.
+pub fn shares(total: usize, parts: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    (0..parts).map(move |i| total * i / parts..total * (i + 1) / parts)
+}
+
+/// Workload 9, producer: sends every number in `items`.
+pub async fn producer(mut tx: impl SendHalf, items: std::ops::Range<usize>) {
+    for item in items {
+        tx.send(item).await;
+    }
+}
+
+/// Workload 9, consumer: receives `n` items and returns their sum.
+pub async fn consumer(mut rx: impl RecvHalf, n: usize) -> usize {
+    let mut sum = 0;
+    for _ in 0..n {
+        sum += rx.recv().await;
+    }
+    sum
+}
+
+/// Workload 10, first side: send a number on one queue, wait for it to come back on the
+/// other, `n` times.
+pub async fn queue_pinger(mut tx: impl SendHalf, mut rx: impl RecvHalf, n: usize) {
+    for i in 0..n {
+        tx.send(i).await;
+        assert_eq!(rx.recv().await, i);
+    }
+}
+
+/// Workload 10, second side: receive a number, send it back, `n` times.
+pub async fn queue_ponger(mut rx: impl RecvHalf, mut tx: impl SendHalf, n: usize) {
+    for _ in 0..n {
+        let item = rx.recv().await;
+        tx.send(item).await;
+    }
+}
