@@ -51,10 +51,29 @@ pub struct Barrier {
 }
 
 struct State {
-    /// Arrived in the current round.
+    /// Arrived in the current round (queued and not woken).
     count: usize,
     broken: bool,
+    /// The current round's waiters, then — once woken — the released (or broken) ones that
+    /// have not resumed yet.
     waiters: Waiters,
+    /// Tasks that arrived while a round was draining; they join once it has drained.
+    blocked: Waiters,
+}
+
+impl State {
+    /// asyncio's draining/resetting states: woken waiters have not all resumed yet, so a new
+    /// arrival must wait before joining the next round.
+    fn draining(&self) -> bool {
+        self.waiters.len() > self.count
+    }
+
+    /// A woken waiter resumed: once the last one has, let the blocked arrivals in.
+    fn resumed(&mut self) {
+        if !self.draining() {
+            self.blocked.pop_all();
+        }
+    }
 }
 
 impl Barrier {
@@ -72,6 +91,7 @@ impl Barrier {
                 count: 0,
                 broken: false,
                 waiters: Waiters::default(),
+                blocked: Waiters::default(),
             }),
         }
     }
@@ -129,7 +149,7 @@ impl Barrier {
     pub fn wait(&self) -> Wait<'_> {
         Wait {
             barrier: self,
-            arrival: None,
+            phase: Phase::New,
         }
     }
 
@@ -146,6 +166,8 @@ impl Barrier {
         // Also the waiters of a released round that have not resumed yet (asyncio's
         // "draining" state): they see the barrier broken.
         state.waiters.wake_all_retag(BROKEN);
+        // Tasks waiting to join see it broken too.
+        state.blocked.pop_all();
     }
 
     /// Returns the barrier to its empty, usable state; tasks waiting in the current round get
@@ -158,6 +180,8 @@ impl Barrier {
         let mut state = self.state.borrow_mut();
         state.broken = false;
         state.count = 0;
+        // The current round and a draining one break; tasks blocked until the drain ends are
+        // not part of any round yet and are left alone, as in asyncio.
         state.waiters.wake_all_retag(BROKEN);
     }
 }
@@ -176,8 +200,17 @@ impl fmt::Debug for Barrier {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Wait<'a> {
     barrier: &'a Barrier,
-    /// (arrival index, waiter key) once arrived and waiting.
-    arrival: Option<(usize, Key)>,
+    phase: Phase,
+}
+
+enum Phase {
+    /// Not arrived yet.
+    New,
+    /// Arrived while a round was draining: waiting to join.
+    Blocked(Key),
+    /// Arrived in a round: (arrival index, waiter key).
+    Arrived(usize, Key),
+    Done,
 }
 
 impl Future for Wait<'_> {
@@ -186,35 +219,52 @@ impl Future for Wait<'_> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<usize, SyncError>> {
         let barrier = self.barrier;
         let mut state = barrier.state.borrow_mut();
-        match self.arrival {
-            None => {
-                if state.broken {
-                    return Poll::Ready(Err(SyncError::BrokenBarrier));
+        loop {
+            match std::mem::replace(&mut self.phase, Phase::Done) {
+                Phase::Done => return Poll::Ready(Err(SyncError::BrokenBarrier)),
+                Phase::Blocked(key) => {
+                    if state.blocked.poll(key, cx) == Status::Waiting {
+                        self.phase = Phase::Blocked(key);
+                        return Poll::Pending;
+                    }
+                    state.blocked.remove(key);
+                    // Let in: arrive now.
+                    self.phase = Phase::New;
                 }
-                let index = state.count;
-                state.count += 1;
-                if state.count == barrier.parties {
-                    // The last one releases the round.
-                    state.count = 0;
-                    state.waiters.wake_all(RELEASED);
-                    return Poll::Ready(Ok(index));
-                }
-                let key = state.waiters.push(cx);
-                self.arrival = Some((index, key));
-                Poll::Pending
-            }
-            Some((index, key)) => {
-                if state.waiters.poll(key, cx) == Status::Waiting {
+                Phase::New => {
+                    if state.broken {
+                        return Poll::Ready(Err(SyncError::BrokenBarrier));
+                    }
+                    if state.draining() {
+                        self.phase = Phase::Blocked(state.blocked.push(cx));
+                        return Poll::Pending;
+                    }
+                    let index = state.count;
+                    state.count += 1;
+                    if state.count == barrier.parties {
+                        // The last one releases the round, which drains as its waiters resume.
+                        state.count = 0;
+                        state.waiters.wake_all(RELEASED);
+                        state.resumed();
+                        return Poll::Ready(Ok(index));
+                    }
+                    self.phase = Phase::Arrived(index, state.waiters.push(cx));
                     return Poll::Pending;
                 }
-                let tag = state.waiters.tag(key);
-                state.waiters.remove(key);
-                self.arrival = None;
-                Poll::Ready(if tag == RELEASED {
-                    Ok(index)
-                } else {
-                    Err(SyncError::BrokenBarrier)
-                })
+                Phase::Arrived(index, key) => {
+                    if state.waiters.poll(key, cx) == Status::Waiting {
+                        self.phase = Phase::Arrived(index, key);
+                        return Poll::Pending;
+                    }
+                    let tag = state.waiters.tag(key);
+                    state.waiters.remove(key);
+                    state.resumed();
+                    return Poll::Ready(if tag == RELEASED {
+                        Ok(index)
+                    } else {
+                        Err(SyncError::BrokenBarrier)
+                    });
+                }
             }
         }
     }
@@ -222,12 +272,21 @@ impl Future for Wait<'_> {
 
 impl Drop for Wait<'_> {
     fn drop(&mut self) {
-        if let Some((_, key)) = self.arrival.take() {
-            let mut state = self.barrier.state.borrow_mut();
-            if state.waiters.remove(key) == Some(false) {
-                // Cancelled before its round completed: it no longer counts as arrived.
-                state.count -= 1;
+        let mut state = self.barrier.state.borrow_mut();
+        match std::mem::replace(&mut self.phase, Phase::Done) {
+            Phase::Blocked(key) => {
+                state.blocked.remove(key);
             }
+            Phase::Arrived(_, key) => {
+                match state.waiters.remove(key) {
+                    // Cancelled before its round completed: no longer counts as arrived.
+                    Some(false) => state.count -= 1,
+                    // Released (or broken) but cancelled before resuming: it has drained.
+                    Some(true) => state.resumed(),
+                    None => {}
+                }
+            }
+            Phase::New | Phase::Done => {}
         }
     }
 }

@@ -516,9 +516,8 @@ fn hand_polled_notification_passes_on_to_the_next_waiter() {
     assert_eq!(waiter_count(cond), "0");
 }
 
-/// Minimal, hand-polled form of the bug above: `a` is notified, polled once (it is now
-/// queued for the lock the notifier holds), then dropped. `b` should be notified in its
-/// place.
+/// Hand-polled form of the above: `a` is notified, polled once (it is now queued for the
+/// lock the notifier holds), then dropped. `b` is notified in its place.
 #[test]
 fn hand_polled_waiter_dropped_while_relocking_passes_the_notification_on() {
     let cond = Condition::new();
