@@ -1,0 +1,630 @@
+//! `StreamReader`: asyncio's buffered reader, with its limits and errors.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use crate::StreamError;
+
+/// asyncio's default buffer limit: 64 KiB.
+pub const DEFAULT_LIMIT: usize = 64 * 1024;
+
+/// Where a [`StreamReader`] gets more bytes when its buffer runs short: a socket, a pipe.
+///
+/// A reader without a source is *fed* instead ([`StreamReader::feed_data`] /
+/// [`StreamReader::feed_eof`]), as asyncio's `StreamReader` is fed by its protocol.
+///
+/// # Examples
+///
+/// A source that hands out a fixed byte string, a few bytes at a time:
+///
+/// ```
+/// use std::{cell::RefCell, io, task::{Context, Poll}};
+/// use aio_streams::{ReadSource, StreamReader};
+///
+/// struct Chunks(RefCell<Vec<u8>>);
+/// impl ReadSource for Chunks {
+///     fn poll_fill(&self, _: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
+///         let mut rest = self.0.borrow_mut();
+///         let n = rest.len().min(3);
+///         buf.extend(rest.drain(..n));
+///         Poll::Ready(Ok(n)) // 0 once drained: EOF
+///     }
+/// }
+///
+/// let reader = StreamReader::from_source(Chunks(RefCell::new(b"one\ntwo\n".to_vec())));
+/// let lines = aio_task::run(async move {
+///     (reader.readline().await.unwrap(), reader.readline().await.unwrap())
+/// })?;
+/// assert_eq!(lines, (b"one\n".to_vec(), b"two\n".to_vec()));
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub trait ReadSource {
+    /// Appends the bytes available now to `buf` and returns how many: `Ready(Ok(0))` is end
+    /// of file. `Pending` (with `cx`'s waker registered) when none is available yet.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error that ended the stream.
+    fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>>;
+}
+
+/// asyncio's `StreamReader`: a byte buffer with `read`, `readline`, `readexactly` and
+/// `readuntil`, filled from a [`ReadSource`] or fed by hand.
+///
+/// It keeps asyncio's semantics exactly, including the limit (default 64 KiB):
+///
+/// - `readuntil` whose separator is not found within the limit, or is found past it, fails
+///   with [`StreamError::LimitOverrun`] and leaves the data in the buffer;
+/// - `readline` over the limit fails with [`StreamError::LineTooLong`] and discards the data
+///   up to and including the newline (or the whole buffer if there is none);
+/// - EOF before `readexactly(n)` (or `readuntil`) completes gives
+///   [`StreamError::IncompleteRead`] with the partial data;
+/// - two reads waiting for data at once fail with [`StreamError::ConcurrentRead`] instead of
+///   corrupting each other.
+///
+/// A reader with a source reads only when an operation needs more bytes, so its buffer never
+/// grows much past what the pending operation needs (asyncio pauses reading above twice the
+/// limit; here reading is paused whenever nobody reads).
+///
+/// # Examples
+///
+/// ```
+/// use aio_streams::{StreamError, StreamReader};
+///
+/// let reader = StreamReader::new();
+/// reader.feed_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nbody");
+/// reader.feed_eof();
+/// aio_task::run(async move {
+///     assert_eq!(reader.readuntil(b"\r\n").await?, b"GET / HTTP/1.1\r\n");
+///     assert_eq!(reader.readuntil(b"\r\n\r\n").await?, b"Host: x\r\n\r\n");
+///     let err = reader.readexactly(10).await.unwrap_err();
+///     assert_eq!(err.to_string(), "4 bytes read on a total of 10 expected bytes");
+///     assert!(reader.at_eof());
+///     Ok::<_, StreamError>(())
+/// })??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct StreamReader {
+    buf: RefCell<Vec<u8>>,
+    eof: Cell<bool>,
+    error: RefCell<Option<StreamError>>,
+    limit: usize,
+    source: Option<Box<dyn ReadSource>>,
+    /// The read waiting for fed data.
+    waker: Cell<Option<Waker>>,
+    /// Bumped by every feed, so a waiting read knows it was fed (not just polled).
+    fed: Cell<u64>,
+    /// The operation waiting for data, if any (asyncio's `_waiter`).
+    waiting: Cell<Option<&'static str>>,
+}
+
+impl Default for StreamReader {
+    fn default() -> Self {
+        StreamReader::new()
+    }
+}
+
+impl StreamReader {
+    /// A reader fed by hand, with the default 64 KiB limit.
+    ///
+    /// # Examples
+    ///
+    /// See [`StreamReader`].
+    pub fn new() -> StreamReader {
+        StreamReader::with_limit(DEFAULT_LIMIT)
+    }
+
+    /// A reader fed by hand, with the given limit (at least 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(aio_streams::StreamReader::with_limit(16).limit(), 16);
+    /// ```
+    pub fn with_limit(limit: usize) -> StreamReader {
+        StreamReader {
+            buf: RefCell::new(Vec::new()),
+            eof: Cell::new(false),
+            error: RefCell::new(None),
+            limit: limit.max(1),
+            source: None,
+            waker: Cell::new(None),
+            fed: Cell::new(0),
+            waiting: Cell::new(None),
+        }
+    }
+
+    /// A reader that pulls from `source`, with the default limit.
+    ///
+    /// # Examples
+    ///
+    /// See [`ReadSource`].
+    pub fn from_source(source: impl ReadSource + 'static) -> StreamReader {
+        StreamReader::from_source_with_limit(source, DEFAULT_LIMIT)
+    }
+
+    /// A reader that pulls from `source`, with the given limit.
+    ///
+    /// # Examples
+    ///
+    /// See [`ReadSource`].
+    pub fn from_source_with_limit(source: impl ReadSource + 'static, limit: usize) -> StreamReader {
+        let mut reader = StreamReader::with_limit(limit);
+        reader.source = Some(Box::new(source));
+        reader
+    }
+
+    /// The buffer limit.
+    ///
+    /// # Examples
+    ///
+    /// See [`StreamReader::with_limit`].
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Adds bytes to the buffer and wakes a read waiting for them (asyncio's `feed_data`).
+    ///
+    /// # Examples
+    ///
+    /// See [`StreamReader`].
+    pub fn feed_data(&self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.buf.borrow_mut().extend_from_slice(data);
+        self.wake();
+    }
+
+    /// Marks the end of the stream (asyncio's `feed_eof`).
+    ///
+    /// # Examples
+    ///
+    /// See [`StreamReader`].
+    pub fn feed_eof(&self) {
+        self.eof.set(true);
+        self.wake();
+    }
+
+    /// Fails every read from now on with `error` (asyncio's `set_exception`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_streams::{StreamError, StreamReader};
+    /// let reader = StreamReader::new();
+    /// reader.set_exception(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());
+    /// let err = aio_task::run(async move { reader.read(10).await })?.unwrap_err();
+    /// assert!(matches!(err, StreamError::Io { kind: std::io::ErrorKind::ConnectionReset, .. }));
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn set_exception(&self, error: StreamError) {
+        *self.error.borrow_mut() = Some(error);
+        self.wake();
+    }
+
+    /// The error set with [`set_exception`](StreamReader::set_exception) or met reading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(aio_streams::StreamReader::new().exception().is_none());
+    /// ```
+    pub fn exception(&self) -> Option<StreamError> {
+        self.error.borrow().clone()
+    }
+
+    /// Whether the stream ended and the buffer is empty (asyncio's `at_eof`).
+    ///
+    /// # Examples
+    ///
+    /// See [`StreamReader`].
+    pub fn at_eof(&self) -> bool {
+        self.eof.get() && self.buf.borrow().is_empty()
+    }
+
+    /// Bytes buffered and not read yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reader = aio_streams::StreamReader::new();
+    /// reader.feed_data(b"abc");
+    /// assert_eq!(reader.buffered(), 3);
+    /// ```
+    pub fn buffered(&self) -> usize {
+        self.buf.borrow().len()
+    }
+
+    fn wake(&self) {
+        self.fed.set(self.fed.get().wrapping_add(1));
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn check_error(&self) -> Result<(), StreamError> {
+        match &*self.error.borrow() {
+            Some(error) => Err(error.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn take(&self, n: usize) -> Vec<u8> {
+        let mut buf = self.buf.borrow_mut();
+        let n = n.min(buf.len());
+        buf.drain(..n).collect()
+    }
+
+    /// asyncio's `_wait_for_data`: waits until more data arrived or the stream ended.
+    async fn wait_for_data(&self, operation: &'static str) -> Result<(), StreamError> {
+        if self.waiting.get().is_some() {
+            return Err(StreamError::ConcurrentRead(operation));
+        }
+        self.waiting.set(Some(operation));
+        let _clear = ClearWaiting(&self.waiting);
+        let fed = self.fed.get();
+        poll_fn(|cx| self.poll_more(cx, fed)).await
+    }
+
+    fn poll_more(&self, cx: &mut Context<'_>, fed: u64) -> Poll<Result<(), StreamError>> {
+        if let Some(error) = &*self.error.borrow() {
+            return Poll::Ready(Err(error.clone()));
+        }
+        match &self.source {
+            Some(source) => {
+                let filled = source.poll_fill(cx, &mut self.buf.borrow_mut());
+                match filled {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Ok(0)) => {
+                        self.eof.set(true);
+                        Poll::Ready(Ok(()))
+                    }
+                    Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
+                    Poll::Ready(Err(error)) => {
+                        let error = StreamError::from(error);
+                        *self.error.borrow_mut() = Some(error.clone());
+                        Poll::Ready(Err(error))
+                    }
+                }
+            }
+            None => {
+                if self.fed.get() != fed || self.eof.get() {
+                    return Poll::Ready(Ok(()));
+                }
+                self.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Reads up to `n` bytes: what is buffered, or — if nothing is — the next bytes to
+    /// arrive. Empty at EOF, and for `n == 0`.
+    ///
+    /// # Errors
+    ///
+    /// The stream's error; [`StreamError::ConcurrentRead`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reader = aio_streams::StreamReader::new();
+    /// reader.feed_data(b"hello");
+    /// reader.feed_eof();
+    /// let (a, b, c) = aio_task::run(async move {
+    ///     (reader.read(3).await, reader.read(100).await, reader.read(1).await)
+    /// })?;
+    /// assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (b"hel".to_vec(), b"lo".to_vec(), vec![]));
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub async fn read(&self, n: usize) -> Result<Vec<u8>, StreamError> {
+        self.check_error()?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if self.buf.borrow().is_empty() && !self.eof.get() {
+            self.wait_for_data("read").await?;
+        }
+        Ok(self.take(n))
+    }
+
+    /// Reads everything up to EOF (asyncio's `read(-1)`).
+    ///
+    /// # Errors
+    ///
+    /// The stream's error; [`StreamError::ConcurrentRead`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reader = aio_streams::StreamReader::new();
+    /// reader.feed_data(b"all ");
+    /// reader.feed_data(b"of it");
+    /// reader.feed_eof();
+    /// let data = aio_task::run(async move { reader.read_to_end().await })??;
+    /// assert_eq!(data, b"all of it");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn read_to_end(&self) -> Result<Vec<u8>, StreamError> {
+        let mut data = Vec::new();
+        loop {
+            let block = self.read(self.limit).await?;
+            if block.is_empty() {
+                return Ok(data);
+            }
+            data.extend_from_slice(&block);
+        }
+    }
+
+    /// Reads exactly `n` bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::IncompleteRead`] (with the bytes read, which leave the buffer) if the
+    /// stream ends first; the stream's error; [`StreamError::ConcurrentRead`].
+    ///
+    /// # Examples
+    ///
+    /// See [`StreamReader`].
+    pub async fn readexactly(&self, n: usize) -> Result<Vec<u8>, StreamError> {
+        self.check_error()?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        while self.buf.borrow().len() < n {
+            if self.eof.get() {
+                let partial = self.take(usize::MAX);
+                return Err(StreamError::IncompleteRead {
+                    partial,
+                    expected: Some(n),
+                });
+            }
+            self.wait_for_data("readexactly").await?;
+        }
+        Ok(self.take(n))
+    }
+
+    /// Reads up to and including a newline. At EOF, returns what is left (possibly without a
+    /// newline; empty at the very end).
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::LineTooLong`] when the line exceeds the limit: the data up to and
+    /// including the newline is discarded (or the whole buffer, if no newline was found), as
+    /// in asyncio. The stream's error; [`StreamError::ConcurrentRead`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reader = aio_streams::StreamReader::new();
+    /// reader.feed_data(b"a\nb");
+    /// reader.feed_eof();
+    /// let lines = aio_task::run(async move {
+    ///     let mut lines = Vec::new();
+    ///     loop {
+    ///         let line = reader.readline().await.unwrap();
+    ///         if line.is_empty() { break lines; }
+    ///         lines.push(line);
+    ///     }
+    /// })?;
+    /// assert_eq!(lines, [b"a\n".to_vec(), b"b".to_vec()]);
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub async fn readline(&self) -> Result<Vec<u8>, StreamError> {
+        match self.readuntil(b"\n").await {
+            Ok(line) => Ok(line),
+            Err(StreamError::IncompleteRead { partial, .. }) => Ok(partial),
+            Err(StreamError::LimitOverrun { message, consumed }) => {
+                let mut buf = self.buf.borrow_mut();
+                if buf.get(consumed) == Some(&b'\n') {
+                    buf.drain(..consumed + 1);
+                } else {
+                    buf.clear();
+                }
+                Err(StreamError::LineTooLong(message))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Reads up to and including `separator`.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::LimitOverrun`] when the data before the separator exceeds the limit, or
+    /// no separator is found within it: the data stays buffered.
+    /// [`StreamError::IncompleteRead`] (with everything buffered, which is consumed) when the
+    /// stream ends first. [`StreamError::Value`] for an empty separator. The stream's error;
+    /// [`StreamError::ConcurrentRead`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_streams::{StreamError, StreamReader};
+    /// let reader = StreamReader::with_limit(4);
+    /// reader.feed_data(b"toolong|");
+    /// let err = aio_task::run(async move { reader.readuntil(b"|").await })?.unwrap_err();
+    /// assert!(matches!(err, StreamError::LimitOverrun { consumed: 7, .. }));
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub async fn readuntil(&self, separator: &[u8]) -> Result<Vec<u8>, StreamError> {
+        self.readuntil_any(&[separator]).await
+    }
+
+    /// Reads up to and including the earliest-ending match of any of `separators` (asyncio
+    /// 3.13's tuple of separators): the shortest result that ends with one of them.
+    ///
+    /// # Errors
+    ///
+    /// As [`readuntil`](StreamReader::readuntil); [`StreamError::Value`] for no separator or an
+    /// empty one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reader = aio_streams::StreamReader::new();
+    /// reader.feed_data(b"key=value;next");
+    /// let field = aio_task::run(async move { reader.readuntil_any(&[b";", b"="]).await })??;
+    /// assert_eq!(field, b"key="); // "=" ends first
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn readuntil_any(&self, separators: &[&[u8]]) -> Result<Vec<u8>, StreamError> {
+        let min_len = separators
+            .iter()
+            .map(|s| s.len())
+            .min()
+            .ok_or(StreamError::Value(
+                "Separator should contain at least one element",
+            ))?;
+        if min_len == 0 {
+            return Err(StreamError::Value(
+                "Separator should be at least one-byte string",
+            ));
+        }
+        let max_len = separators.iter().map(|s| s.len()).max().unwrap_or(min_len);
+        self.check_error()?;
+        let mut offset = 0;
+        let (start, end) = loop {
+            {
+                let buf = self.buf.borrow();
+                if buf.len() - offset.min(buf.len()) >= min_len {
+                    let found = separators
+                        .iter()
+                        .filter_map(|sep| {
+                            find(&buf[offset..], sep).map(|i| (offset + i, sep.len()))
+                        })
+                        .min_by_key(|(start, len)| start + len);
+                    if let Some((start, len)) = found {
+                        break (start, start + len);
+                    }
+                    offset = (buf.len() + 1).saturating_sub(max_len);
+                    if offset > self.limit {
+                        return Err(StreamError::LimitOverrun {
+                            message: "Separator is not found, and chunk exceed the limit",
+                            consumed: offset,
+                        });
+                    }
+                }
+            }
+            if self.eof.get() {
+                let partial = self.take(usize::MAX);
+                return Err(StreamError::IncompleteRead {
+                    partial,
+                    expected: None,
+                });
+            }
+            self.wait_for_data("readuntil").await?;
+        };
+        if start > self.limit {
+            return Err(StreamError::LimitOverrun {
+                message: "Separator is found, but chunk is longer than limit",
+                consumed: start,
+            });
+        }
+        Ok(self.take(end))
+    }
+
+    /// The lines of the stream, as a [`Stream`](futures_core::Stream) (asyncio's `async for
+    /// line in reader`). Ends at EOF; an error is yielded once, then the stream ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use std::pin::Pin;
+    /// use futures_core::Stream;
+    ///
+    /// let reader = aio_streams::StreamReader::new();
+    /// reader.feed_data(b"x\ny\n");
+    /// reader.feed_eof();
+    /// let count = aio_task::run(async move {
+    ///     let mut lines = reader.lines();
+    ///     let mut n = 0;
+    ///     while let Some(line) = poll_fn(|cx| Pin::new(&mut lines).poll_next(cx)).await {
+    ///         line.unwrap();
+    ///         n += 1;
+    ///     }
+    ///     n
+    /// })?;
+    /// assert_eq!(count, 2);
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn lines(&self) -> Lines<'_> {
+        Lines {
+            reader: self,
+            next: None,
+            done: false,
+        }
+    }
+}
+
+/// Clears the "a read is waiting" mark when the waiting read ends or is dropped.
+struct ClearWaiting<'a>(&'a Cell<Option<&'static str>>);
+
+impl Drop for ClearWaiting<'_> {
+    fn drop(&mut self) {
+        self.0.set(None);
+    }
+}
+
+/// The first index of `needle` in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.len() == 1 {
+        return haystack.iter().position(|&b| b == needle[0]);
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+impl fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamReader")
+            .field("buffered", &self.buffered())
+            .field("eof", &self.eof.get())
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+type LineFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<u8>, StreamError>> + 'a>>;
+
+/// The stream returned by [`StreamReader::lines`].
+pub struct Lines<'a> {
+    reader: &'a StreamReader,
+    next: Option<LineFuture<'a>>,
+    done: bool,
+}
+
+impl futures_core::Stream for Lines<'_> {
+    type Item = Result<Vec<u8>, StreamError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let reader = self.reader;
+        let next = self.next.get_or_insert_with(|| Box::pin(reader.readline()));
+        let line = std::task::ready!(next.as_mut().poll(cx));
+        self.next = None;
+        Poll::Ready(match line {
+            Ok(line) if line.is_empty() => {
+                self.done = true;
+                None
+            }
+            Ok(line) => Some(Ok(line)),
+            Err(error) => {
+                self.done = true;
+                Some(Err(error))
+            }
+        })
+    }
+}
+
+impl fmt::Debug for Lines<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lines").field("done", &self.done).finish()
+    }
+}
