@@ -1,10 +1,15 @@
-//! asyncio's streams for Rust.
+//! asyncio's streams for Rust: [`open_connection`] / [`start_server`] (TCP) and their Unix
+//! forms, giving a [`StreamReader`] and a [`StreamWriter`] per connection.
 //!
-//! This first part of the crate is the reading side: [`StreamReader`], with asyncio's buffer
-//! limit (64 KiB by default) and its exact outcomes — [`StreamError::LimitOverrun`] that
-//! keeps the data, `readline`'s discard rules, [`StreamError::IncompleteRead`] with the
-//! partial data, several separators where the earliest match wins, concurrent reads refused.
-//! It reads from any [`ReadSource`] (a socket, a pipe) or is fed by hand like asyncio's.
+//! - [`StreamReader`] has asyncio's buffer limit (64 KiB by default) and its exact outcomes:
+//!   [`StreamError::LimitOverrun`] that keeps the data, `readline`'s discard rules,
+//!   [`StreamError::IncompleteRead`] with the partial data, several separators where the
+//!   earliest match wins, concurrent reads refused. It pulls from any [`ReadSource`] (a
+//!   socket) or is fed by hand like asyncio's.
+//! - [`StreamWriter`] buffers and never blocks; `drain` applies asyncio's water marks (64 KiB
+//!   high, 16 KiB low) and reports a lost connection instead of hanging.
+//! - [`Server`] runs each connection's handler in its own task and survives running out of
+//!   file descriptors.
 //!
 //! # Examples
 //!
@@ -24,7 +29,26 @@
 //! ```
 
 mod error;
+mod net;
 mod reader;
+mod socket;
+mod writer;
 
 pub use error::StreamError;
+pub use net::{Server, open_connection, open_unix_connection, start_server, start_unix_server};
 pub use reader::{DEFAULT_LIMIT, Lines, ReadSource, StreamReader};
+pub use socket::Address;
+pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
+
+/// Stream errors inside tasks: an I/O failure becomes [`aio_task::Error::Io`], anything else
+/// [`aio_task::Error::Exception`], so `?` works in a handler returning `aio::Error`.
+impl From<StreamError> for aio_task::Error {
+    fn from(error: StreamError) -> aio_task::Error {
+        match error {
+            StreamError::Io { kind, message } => {
+                std::io::Error::new(kind, message.to_string()).into()
+            }
+            other => aio_task::Error::Exception(std::sync::Arc::new(other)),
+        }
+    }
+}

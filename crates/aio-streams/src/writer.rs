@@ -1,0 +1,406 @@
+//! `StreamWriter`: buffered writes with asyncio's flow control.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::poll_fn;
+use std::net::Shutdown;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use crate::StreamError;
+use crate::socket::{Address, Connection};
+
+/// asyncio's default high-water mark: 64 KiB.
+pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
+
+/// asyncio's `StreamWriter`: `write` buffers and never blocks; [`drain`](StreamWriter::drain)
+/// applies flow control.
+///
+/// Written data goes out as soon as the socket takes it (a direct write first; what is left
+/// is flushed in the background by the loop). `drain` returns at once while the buffer is at
+/// or below the high-water mark (64 KiB by default); above it, it waits until the buffer falls
+/// to the low-water mark (a quarter of the high one, 16 KiB by default). Every task draining
+/// resumes. Once the connection is lost, `drain` reports the error instead of waiting forever.
+///
+/// Clones share the connection.
+///
+/// # Examples
+///
+/// See [`open_connection`](crate::open_connection).
+#[derive(Clone)]
+pub struct StreamWriter {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    conn: Rc<Connection>,
+    /// Unsent bytes, from `start`.
+    buf: RefCell<Vec<u8>>,
+    start: Cell<usize>,
+    high: Cell<usize>,
+    low: Cell<usize>,
+    closing: Cell<bool>,
+    /// `write_eof` was asked for: shut down writing once the buffer is flushed.
+    eof: Cell<bool>,
+    closed: Cell<bool>,
+    lost: RefCell<Option<StreamError>>,
+    /// Tasks in `drain` or `wait_closed`.
+    waiters: RefCell<Vec<Waker>>,
+    /// A background flush is running.
+    flushing: Cell<bool>,
+}
+
+impl Inner {
+    fn pending(&self) -> usize {
+        self.buf.borrow().len() - self.start.get()
+    }
+
+    fn wake_waiters(&self) {
+        for waker in self.waiters.take() {
+            waker.wake();
+        }
+    }
+
+    fn lose(&self, error: StreamError) {
+        if self.lost.borrow().is_none() {
+            *self.lost.borrow_mut() = Some(error);
+        }
+        self.buf.borrow_mut().clear();
+        self.start.set(0);
+        self.finish_close();
+        self.wake_waiters();
+    }
+
+    /// Writes buffered bytes while the socket takes them. `Ready` once the buffer is empty
+    /// (or the connection is lost).
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.lost.borrow().is_some() {
+                return Poll::Ready(());
+            }
+            let written = {
+                let buf = self.buf.borrow();
+                let start = self.start.get();
+                if start == buf.len() {
+                    drop(buf);
+                    self.buf.borrow_mut().clear();
+                    self.start.set(0);
+                    self.after_flush();
+                    return Poll::Ready(());
+                }
+                self.conn.poll_write(cx, &buf[start..])
+            };
+            match written {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => {
+                    self.lose(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.start.set(self.start.get() + n);
+                    if self.pending() <= self.low.get() {
+                        self.wake_waiters();
+                    }
+                }
+                Poll::Ready(Err(error)) => self.lose(error.into()),
+            }
+        }
+    }
+
+    /// The buffer is empty: carry out a pending `write_eof` or `close`.
+    fn after_flush(&self) {
+        if self.eof.get() || self.closing.get() {
+            let how = if self.closing.get() {
+                Shutdown::Both
+            } else {
+                Shutdown::Write
+            };
+            // The peer may be gone already; there is nothing left to report it to.
+            let _ = self.conn.socket().shutdown(how);
+        }
+        if self.closing.get() {
+            self.finish_close();
+        }
+        self.wake_waiters();
+    }
+
+    fn finish_close(&self) {
+        self.closing.set(true);
+        self.closed.set(true);
+    }
+}
+
+impl StreamWriter {
+    pub(crate) fn new(conn: Rc<Connection>) -> StreamWriter {
+        StreamWriter {
+            inner: Rc::new(Inner {
+                conn,
+                buf: RefCell::new(Vec::new()),
+                start: Cell::new(0),
+                high: Cell::new(DEFAULT_HIGH_WATER),
+                low: Cell::new(DEFAULT_HIGH_WATER / 4),
+                closing: Cell::new(false),
+                eof: Cell::new(false),
+                closed: Cell::new(false),
+                lost: RefCell::new(None),
+                waiters: RefCell::new(Vec::new()),
+                flushing: Cell::new(false),
+            }),
+        }
+    }
+
+    /// Queues `data`: written at once if the socket takes it, otherwise buffered and sent in
+    /// the background. Never blocks. Data written after `close` or after the connection was
+    /// lost is dropped, as asyncio does.
+    ///
+    /// # Examples
+    ///
+    /// See [`open_connection`](crate::open_connection).
+    pub fn write(&self, data: &[u8]) {
+        let inner = &self.inner;
+        if data.is_empty()
+            || inner.closing.get()
+            || inner.eof.get()
+            || inner.lost.borrow().is_some()
+        {
+            return;
+        }
+        let mut data = data;
+        if inner.pending() == 0 {
+            // Nothing queued: try the socket directly, as asyncio's transport does.
+            match inner.conn.socket().write_some(data) {
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    inner.conn.io.registration().clear_writable();
+                }
+                Err(e) => {
+                    inner.lose(e.into());
+                    return;
+                }
+            }
+            if data.is_empty() {
+                return;
+            }
+        }
+        inner.buf.borrow_mut().extend_from_slice(data);
+        self.ensure_flushing();
+    }
+
+    /// Queues every buffer in `lines` (asyncio's `writelines`).
+    ///
+    /// # Examples
+    ///
+    /// See [`open_connection`](crate::open_connection).
+    pub fn writelines<'a>(&self, lines: impl IntoIterator<Item = &'a [u8]>) {
+        for line in lines {
+            self.write(line);
+        }
+    }
+
+    /// Starts the background flush if it is not running (needs a running loop; without one,
+    /// `drain` flushes).
+    fn ensure_flushing(&self) {
+        if self.inner.flushing.get() {
+            return;
+        }
+        let inner = self.inner.clone();
+        let spawned = aio_task::create_task(async move {
+            poll_fn(|cx| inner.poll_flush(cx)).await;
+            inner.flushing.set(false);
+        });
+        if let Ok(task) = spawned {
+            self.inner.flushing.set(true);
+            drop(task);
+        }
+    }
+
+    /// Waits for the buffer to drain below the high-water mark (asyncio's `drain`): returns at
+    /// once at or below it, otherwise once it has fallen to the low-water mark.
+    ///
+    /// # Errors
+    ///
+    /// The connection's error once it is lost (asyncio's `ConnectionResetError('Connection
+    /// lost')`), instead of waiting forever.
+    ///
+    /// # Examples
+    ///
+    /// See [`open_connection`](crate::open_connection).
+    pub async fn drain(&self) -> Result<(), StreamError> {
+        let inner = &self.inner;
+        if let Some(error) = &*inner.lost.borrow() {
+            return Err(error.clone());
+        }
+        if inner.pending() <= inner.high.get() {
+            return Ok(());
+        }
+        poll_fn(|cx| {
+            if let Some(error) = &*inner.lost.borrow() {
+                return Poll::Ready(Err(error.clone()));
+            }
+            // Without a background flush (no running loop when written), flush from here.
+            if !inner.flushing.get() && inner.poll_flush(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            if inner.pending() <= inner.low.get() {
+                return Poll::Ready(Ok(()));
+            }
+            inner.waiters.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Sets the water marks (asyncio's `set_write_buffer_limits`): with only `high`, low is a
+    /// quarter of it; with only `low`, high is four times it; with neither, the defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(writer: aio_streams::StreamWriter) {
+    /// writer.set_write_buffer_limits(Some(1024), None);
+    /// assert_eq!(writer.get_write_buffer_limits(), (256, 1024));
+    /// # }
+    /// ```
+    pub fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) {
+        let high = high.unwrap_or_else(|| low.map_or(DEFAULT_HIGH_WATER, |low| 4 * low));
+        let low = low.unwrap_or(high / 4).min(high);
+        self.inner.high.set(high);
+        self.inner.low.set(low);
+    }
+
+    /// The water marks, `(low, high)` (asyncio's order).
+    ///
+    /// # Examples
+    ///
+    /// See [`set_write_buffer_limits`](StreamWriter::set_write_buffer_limits).
+    pub fn get_write_buffer_limits(&self) -> (usize, usize) {
+        (self.inner.low.get(), self.inner.high.get())
+    }
+
+    /// Bytes written but not yet sent.
+    ///
+    /// # Examples
+    ///
+    /// See [`open_connection`](crate::open_connection).
+    pub fn get_write_buffer_size(&self) -> usize {
+        self.inner.pending()
+    }
+
+    /// Shuts down the sending direction once the buffer is flushed (asyncio's `write_eof`);
+    /// the peer's reader sees EOF.
+    ///
+    /// # Examples
+    ///
+    /// See [`open_connection`](crate::open_connection).
+    pub fn write_eof(&self) {
+        let inner = &self.inner;
+        if inner.eof.replace(true) || inner.closing.get() {
+            return;
+        }
+        if inner.pending() == 0 {
+            inner.after_flush();
+        } else {
+            self.ensure_flushing();
+        }
+    }
+
+    /// Whether [`write_eof`](StreamWriter::write_eof) is supported: always, for TCP and Unix
+    /// sockets.
+    ///
+    /// # Examples
+    ///
+    /// See [`open_connection`](crate::open_connection).
+    pub fn can_write_eof(&self) -> bool {
+        true
+    }
+
+    /// Closes the connection once the buffer is flushed (asyncio's `close`).
+    ///
+    /// # Examples
+    ///
+    /// See [`open_connection`](crate::open_connection).
+    pub fn close(&self) {
+        let inner = &self.inner;
+        if inner.closing.replace(true) {
+            return;
+        }
+        if inner.pending() == 0 || inner.lost.borrow().is_some() {
+            inner.after_flush();
+        } else {
+            self.ensure_flushing();
+        }
+    }
+
+    /// Closes at once, dropping unsent data (asyncio's `transport.abort()`).
+    ///
+    /// # Examples
+    ///
+    /// See [`open_connection`](crate::open_connection).
+    pub fn abort(&self) {
+        let inner = &self.inner;
+        inner.buf.borrow_mut().clear();
+        inner.start.set(0);
+        inner.closing.set(true);
+        inner.after_flush();
+    }
+
+    /// Whether the writer is closing or closed.
+    ///
+    /// # Examples
+    ///
+    /// See [`open_connection`](crate::open_connection).
+    pub fn is_closing(&self) -> bool {
+        self.inner.closing.get()
+    }
+
+    /// Waits until the connection is closed (after [`close`](StreamWriter::close) and the
+    /// flush, or after it was lost).
+    ///
+    /// # Errors
+    ///
+    /// The connection's error if it was lost before closing cleanly.
+    ///
+    /// # Examples
+    ///
+    /// See [`open_connection`](crate::open_connection).
+    pub async fn wait_closed(&self) -> Result<(), StreamError> {
+        let inner = &self.inner;
+        poll_fn(|cx| {
+            if inner.closed.get() {
+                return Poll::Ready(match &*inner.lost.borrow() {
+                    Some(error) => Err(error.clone()),
+                    None => Ok(()),
+                });
+            }
+            inner.waiters.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// The peer's address (asyncio's `get_extra_info("peername")`).
+    ///
+    /// # Examples
+    ///
+    /// See [`open_connection`](crate::open_connection).
+    pub fn peername(&self) -> Option<Address> {
+        self.inner.conn.socket().peer()
+    }
+
+    /// This end's address (asyncio's `get_extra_info("sockname")`).
+    ///
+    /// # Examples
+    ///
+    /// See [`open_connection`](crate::open_connection).
+    pub fn sockname(&self) -> Option<Address> {
+        self.inner.conn.socket().local()
+    }
+}
+
+impl fmt::Debug for StreamWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamWriter")
+            .field("buffered", &self.inner.pending())
+            .field("closing", &self.inner.closing.get())
+            .finish()
+    }
+}
