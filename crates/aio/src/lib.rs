@@ -39,6 +39,7 @@
 pub use aio_queue;
 pub use aio_reactor;
 pub use aio_scheduler;
+pub use aio_streams;
 pub use aio_sync;
 pub use aio_task;
 
@@ -47,6 +48,10 @@ pub use aio_reactor::{AsyncFd, PollingReactor, Reactor, Registration};
 pub use aio_scheduler::{
     EventLoop, ExceptionContext, Handle, IntoDelay, LoopHandle, Sleep, ThreadsafeHandle,
     TimerHandle, get_running_loop, sleep, sleep_until,
+};
+pub use aio_streams::{
+    Server, StreamError, StreamReader, StreamWriter, open_connection, open_unix_connection,
+    start_server, start_unix_server,
 };
 pub use aio_sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore, SyncError};
 pub use aio_task::{
