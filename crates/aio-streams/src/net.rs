@@ -179,8 +179,11 @@ struct ServerState {
     listener: RefCell<Option<AsyncFd<Listener>>>,
     sockets: Vec<Address>,
     accept_task: RefCell<Option<TaskRef>>,
-    /// Writers of open connections, for `close_clients` / `abort_clients`.
-    clients: RefCell<Vec<StreamWriter>>,
+    /// Writers of connections whose handler runs, by connection id, for `close_clients` /
+    /// `abort_clients`. A connection leaves when its handler finishes, so the server never
+    /// keeps a finished connection's socket open.
+    clients: RefCell<Vec<(u64, StreamWriter)>>,
+    next_client: Cell<u64>,
     /// Connections whose handler has not finished.
     active: Cell<usize>,
     closed: Cell<bool>,
@@ -250,6 +253,7 @@ where
         sockets,
         accept_task: RefCell::new(None),
         clients: RefCell::new(Vec::new()),
+        next_client: Cell::new(0),
         active: Cell::new(0),
         closed: Cell::new(false),
         waiters: RefCell::new(Vec::new()),
@@ -282,8 +286,9 @@ where
             .and_then(|socket| streams(socket, DEFAULT_LIMIT))
         {
             Ok((reader, writer)) => {
-                state.clients.borrow_mut().retain(|w| !w.is_closing());
-                state.clients.borrow_mut().push(writer.clone());
+                let id = state.next_client.get();
+                state.next_client.set(id + 1);
+                state.clients.borrow_mut().push((id, writer.clone()));
                 state.active.set(state.active.get() + 1);
                 let connection = handler(reader, writer);
                 let done = state.clone();
@@ -292,12 +297,27 @@ where
                 });
                 match spawned {
                     Ok(task) => {
-                        task.add_done_callback(move |_| {
+                        task.erase().add_done_callback(move |task| {
+                            let finished = {
+                                let mut clients = done.clients.borrow_mut();
+                                let at = clients.iter().position(|(c, _)| *c == id);
+                                at.map(|at| clients.swap_remove(at).1)
+                            };
+                            // asyncio closes the connection of a handler that raised; one
+                            // that returned keeps it only as long as it holds the halves.
+                            if let Some(writer) = finished {
+                                if task.failed() {
+                                    writer.abort();
+                                }
+                            }
                             done.active.set(done.active.get() - 1);
                             done.wake();
                         });
                     }
-                    Err(_) => state.active.set(state.active.get() - 1),
+                    Err(_) => {
+                        state.clients.borrow_mut().retain(|(c, _)| *c != id);
+                        state.active.set(state.active.get() - 1);
+                    }
                 }
             }
             Err(Error::Io(error)) if out_of_descriptors(&error) => {
@@ -409,7 +429,7 @@ impl Server {
     ///
     /// See [`Server::close`].
     pub fn close_clients(&self) {
-        for writer in self.state.clients.take() {
+        for (_, writer) in self.state.clients.take() {
             writer.close();
         }
     }
@@ -420,7 +440,7 @@ impl Server {
     ///
     /// See [`Server::close`].
     pub fn abort_clients(&self) {
-        for writer in self.state.clients.take() {
+        for (_, writer) in self.state.clients.take() {
             writer.abort();
         }
     }

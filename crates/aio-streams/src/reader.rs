@@ -279,7 +279,11 @@ impl StreamReader {
             Some(source) => {
                 let filled = source.poll_fill(cx, &mut self.buf.borrow_mut());
                 match filled {
-                    Poll::Pending => Poll::Pending,
+                    Poll::Pending => {
+                        // Also reachable by `set_exception` / `feed_eof`, not only the source.
+                        self.waker.set(Some(cx.waker().clone()));
+                        Poll::Pending
+                    }
                     Poll::Ready(Ok(0)) => {
                         self.eof.set(true);
                         Poll::Ready(Ok(()))
@@ -497,7 +501,9 @@ impl StreamReader {
                         .filter_map(|sep| {
                             find(&buf[offset..], sep).map(|i| (offset + i, sep.len()))
                         })
-                        .min_by_key(|(start, len)| start + len);
+                        // Earliest end first; on a tie the shortest separator, as CPython
+                        // (which tries them sorted by length) — it decides the limit check.
+                        .min_by_key(|&(start, len)| (start + len, len));
                     if let Some((start, len)) = found {
                         break (start, start + len);
                     }

@@ -978,8 +978,22 @@ impl TaskRef {
     }
 
     /// Whether the task ended with an error other than cancellation (a panic, an error
-    /// outcome). Does not count as retrieving the error.
-    pub(crate) fn failed(&self) -> bool {
+    /// outcome). Unlike [`error`](TaskRef::error), this does not count as retrieving the
+    /// error, so an error nobody reads is still reported.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(async { panic!("boom") })?.erase();
+    ///     task.wait().await;
+    ///     assert!(task.failed() && !task.cancelled());
+    ///     let _ = task.error(); // retrieved: not reported
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn failed(&self) -> bool {
         self.0.failed()
     }
 

@@ -1,0 +1,171 @@
+//! The accept loop survives running out of file descriptors.
+//!
+//! Lowering `RLIMIT_NOFILE` affects the whole process, and tests run on parallel threads of
+//! one process, so the real test runs in a child process: the parent re-executes this test
+//! binary with `AIO_EMFILE_CHILD=1` and `--exact`.
+
+use std::cell::{Cell, RefCell};
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use aio_streams::{StreamReader, StreamWriter, open_connection, start_server};
+use aio_task::{Error, run, wait_for};
+
+const CHILD_ENV: &str = "AIO_EMFILE_CHILD";
+const CHILD_TEST: &str = "emfile_child";
+const CHILD_OK: &str = "EMFILE-CHILD-OK";
+
+#[test]
+fn accept_loop_survives_running_out_of_descriptors() {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child test hung");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains(CHILD_OK),
+        "child failed:\n{stdout}\n{stderr}"
+    );
+}
+
+fn open_descriptors() -> u64 {
+    std::fs::read_dir("/proc/self/fd").unwrap().count() as u64
+}
+
+fn set_soft_nofile(limit: u64) {
+    let mut rlim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut rlim), 0);
+        rlim.rlim_cur = limit as libc::rlim_t;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &rlim), 0);
+    }
+}
+
+async fn echo(reader: StreamReader, writer: StreamWriter) {
+    loop {
+        let data = match reader.read(65536).await {
+            Ok(data) if !data.is_empty() => data,
+            _ => break,
+        };
+        writer.write(&data);
+        if writer.drain().await.is_err() {
+            return;
+        }
+    }
+    writer.close();
+}
+
+/// Reads `n` bytes from a blocking-mode socket without blocking the loop.
+async fn read_std(stream: &mut TcpStream, n: usize) -> Result<Vec<u8>, Error> {
+    stream.set_nonblocking(true)?;
+    let mut buf = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        match stream.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => aio_scheduler::sleep(0.002).await?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+/// The real test; does nothing unless started by the parent.
+#[test]
+fn emfile_child() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    run(async { wait_for(child_body(), 10.0).await.and_then(|r| r) })
+        .expect("loop")
+        .expect("test");
+    println!("{CHILD_OK}");
+}
+
+async fn child_body() -> Result<(), Error> {
+    let reports: Rc<RefCell<Vec<String>>> = Rc::default();
+    let record = reports.clone();
+    aio_scheduler::get_running_loop()?.set_exception_handler(move |_, ctx| {
+        record.borrow_mut().push(ctx.message.clone());
+    });
+    let accepted: Rc<Cell<usize>> = Rc::default();
+    let count = accepted.clone();
+    let server = start_server(
+        move |reader, writer| {
+            count.set(count.get() + 1);
+            echo(reader, writer)
+        },
+        "127.0.0.1",
+        0,
+    )
+    .await?;
+    let port = server.port().unwrap();
+    aio_scheduler::sleep(0.01).await?;
+
+    // Room for about 20 more descriptors.
+    set_soft_nofile(open_descriptors() + 21);
+
+    // Connect (blocking connects complete through the listen backlog), one at a time, letting
+    // the server accept each, until an accept fails.
+    let mut clients: Vec<TcpStream> = Vec::new();
+    let exhausted = |reports: &Rc<RefCell<Vec<String>>>| {
+        reports
+            .borrow()
+            .iter()
+            .any(|m| m == "socket.accept() out of system resource")
+    };
+    while !exhausted(&reports) {
+        assert!(clients.len() < 200, "never ran out of descriptors");
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => clients.push(stream),
+            Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
+                // The client side ran out first: free one descriptor so the next connect
+                // succeeds and the server's accept is the one to fail.
+                clients.remove(0);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        while accepted.get() < clients.len() && !exhausted(&reports) {
+            aio_scheduler::sleep(0.001).await?;
+        }
+    }
+    assert!(server.is_serving());
+
+    // Free some descriptors: the accept loop resumes, serving the connection that could not
+    // be accepted, and new ones.
+    let mut pending = clients.pop().unwrap();
+    clients.drain(..6);
+    pending.write_all(b"late")?;
+    assert_eq!(read_std(&mut pending, 4).await?, b"late");
+
+    let (reader, writer) = open_connection("127.0.0.1", port).await?;
+    writer.write(b"fresh");
+    assert_eq!(reader.readexactly(5).await?, b"fresh");
+    assert!(server.is_serving());
+    Ok(())
+}

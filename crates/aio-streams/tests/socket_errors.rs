@@ -1,0 +1,285 @@
+//! Failures: refused connections, a peer that resets mid-write, EOF from a closed peer, a
+//! panicking handler.
+
+use std::cell::RefCell;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpListener;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use aio_streams::{
+    StreamError, StreamReader, StreamWriter, open_connection, open_unix_connection, start_server,
+};
+use aio_task::{Error, run, to_thread, wait_for};
+
+fn run_test<F: Future<Output = Result<(), Error>> + 'static>(test: F) {
+    run(async move { wait_for(test, 10.0).await.and_then(|r| r) })
+        .expect("loop")
+        .expect("test");
+}
+
+/// A port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn connecting_to_a_closed_port_is_refused_quickly() {
+    run_test(async {
+        let port = closed_port();
+        let start = Instant::now();
+        match open_connection("127.0.0.1", port).await {
+            Err(Error::Io(error)) => assert_eq!(error.kind(), ErrorKind::ConnectionRefused),
+            other => panic!("expected ConnectionRefused, got {other:?}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(5));
+        Ok(())
+    });
+}
+
+#[test]
+fn connecting_to_a_missing_unix_socket_fails() {
+    run_test(async {
+        let path = std::env::temp_dir().join(format!(
+            "aio-socket-errors-missing-{}.sock",
+            std::process::id()
+        ));
+        match open_unix_connection(&path).await {
+            Err(Error::Io(error)) => assert_eq!(error.kind(), ErrorKind::NotFound),
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_host_is_an_io_error() {
+    run_test(async {
+        assert!(matches!(
+            open_connection("not a host name", 80).await,
+            Err(Error::Io(_))
+        ));
+        assert!(matches!(
+            start_server(|_, _| async {}, "256.0.0.1", 0).await,
+            Err(Error::Io(_))
+        ));
+        Ok(())
+    });
+}
+
+#[test]
+fn binding_a_used_port_fails() {
+    run_test(async {
+        let first = start_server(|_, _| async {}, "127.0.0.1", 0).await?;
+        let port = first.port().unwrap();
+        match start_server(|_, _| async {}, "127.0.0.1", port).await {
+            Err(Error::Io(error)) => assert_eq!(error.kind(), ErrorKind::AddrInUse),
+            other => panic!("expected AddrInUse, got {other:?}"),
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn drain_reports_a_peer_that_resets_instead_of_hanging() {
+    run_test(async {
+        // A plain blocking peer on a thread: it reads one byte, then closes with unread data
+        // in its receive buffer, which makes the kernel reset the connection.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let peer = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).unwrap();
+            drop(stream);
+        });
+        let (_reader, writer) = open_connection("127.0.0.1", port).await?;
+        let chunk = vec![7u8; 256 * 1024];
+        let error = loop {
+            writer.write(&chunk);
+            if let Err(error) = writer.drain().await {
+                break error;
+            }
+            aio_scheduler::sleep(0.001).await?;
+        };
+        match &error {
+            StreamError::Io { kind, .. } => assert!(
+                matches!(kind, ErrorKind::BrokenPipe | ErrorKind::ConnectionReset),
+                "unexpected error kind {kind:?}"
+            ),
+            other => panic!("expected an I/O error, got {other:?}"),
+        }
+        // The connection is lost: further writes are dropped, drain keeps failing, and the
+        // writer counts as closed.
+        writer.write(b"more");
+        assert_eq!(writer.get_write_buffer_size(), 0);
+        assert_eq!(writer.drain().await, Err(error.clone()));
+        assert!(writer.is_closing());
+        assert_eq!(writer.wait_closed().await, Err(error));
+        to_thread(move || peer.join().unwrap()).await?;
+        Ok(())
+    });
+}
+
+#[test]
+fn close_after_the_connection_was_lost_does_not_hang() {
+    run_test(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let peer = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).unwrap();
+        });
+        let (_reader, writer) = open_connection("127.0.0.1", port).await?;
+        let chunk = vec![7u8; 256 * 1024];
+        // Keep a large backlog buffered while the peer resets.
+        for _ in 0..64 {
+            writer.write(&chunk);
+        }
+        writer.close();
+        assert!(writer.wait_closed().await.is_err());
+        to_thread(move || peer.join().unwrap()).await?;
+        Ok(())
+    });
+}
+
+#[test]
+fn reading_from_a_connection_the_peer_closed_gives_eof() {
+    run_test(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let peer = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.write_all(b"bye").unwrap();
+        });
+        let (reader, _writer) = open_connection("127.0.0.1", port).await?;
+        assert_eq!(reader.read_to_end().await?, b"bye");
+        assert!(reader.at_eof());
+        assert_eq!(reader.read(100).await?, b"");
+        assert_eq!(reader.read(100).await?, b"");
+        assert!(matches!(
+            reader.readexactly(1).await,
+            Err(StreamError::IncompleteRead { .. })
+        ));
+        to_thread(move || peer.join().unwrap()).await?;
+        Ok(())
+    });
+}
+
+/// An echo server whose handler panics on a "panic" line, with a loop exception handler that
+/// records what it is told.
+async fn panicking_server() -> Result<(aio_streams::Server, Rc<RefCell<Vec<String>>>), Error> {
+    let reports: Rc<RefCell<Vec<String>>> = Rc::default();
+    let record = reports.clone();
+    aio_scheduler::get_running_loop()?.set_exception_handler(move |_, ctx| {
+        record.borrow_mut().push(format!(
+            "{} | {}",
+            ctx.message,
+            ctx.error
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        ));
+    });
+    let server = start_server(
+        |reader: StreamReader, writer: StreamWriter| async move {
+            loop {
+                let line = reader.readline().await.unwrap();
+                if line.is_empty() {
+                    break;
+                }
+                if line == b"panic\n" {
+                    panic!("handler boom");
+                }
+                writer.write(&line);
+                writer.drain().await.unwrap();
+            }
+            writer.close();
+        },
+        "127.0.0.1",
+        0,
+    )
+    .await?;
+    Ok((server, reports))
+}
+
+#[test]
+fn a_panicking_handler_affects_only_its_connection() {
+    run_test(async {
+        let (server, reports) = panicking_server().await?;
+        let port = server.port().unwrap();
+        let (reader_b, writer_b) = open_connection("127.0.0.1", port).await?;
+        writer_b.write(b"before\n");
+        assert_eq!(reader_b.readline().await?, b"before\n");
+
+        let (_reader_a, writer_a) = open_connection("127.0.0.1", port).await?;
+        writer_a.write(b"panic\n");
+        // The panic reaches the loop's exception handler.
+        while reports.borrow().is_empty() {
+            aio_scheduler::sleep(0.001).await?;
+        }
+        let report = reports.borrow()[0].clone();
+        assert!(report.contains("handler boom"), "report: {report}");
+
+        // The other connection and the server keep working.
+        assert!(server.is_serving());
+        writer_b.write(b"after\n");
+        assert_eq!(reader_b.readline().await?, b"after\n");
+        let (reader_c, writer_c) = open_connection("127.0.0.1", port).await?;
+        writer_c.write(b"new\n");
+        assert_eq!(reader_c.readline().await?, b"new\n");
+        writer_b.write_eof();
+        assert_eq!(reader_b.read_to_end().await?, b"");
+        assert_eq!(reports.borrow().len(), 1);
+        Ok(())
+    });
+}
+
+#[test]
+fn a_panicking_handlers_connection_is_closed() {
+    run_test(async {
+        let (server, _reports) = panicking_server().await?;
+        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        writer.write(b"panic\n");
+        // asyncio (3.12+) closes the transport when client_connected_cb raises: the client
+        // sees EOF (or a reset). Here the server keeps the connection open.
+        let outcome = wait_for(reader.read_to_end(), 2.0).await;
+        assert!(
+            !matches!(outcome, Err(Error::Timeout)),
+            "the client never saw the connection end"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_handler_error_does_not_stop_the_server() {
+    run_test(async {
+        // A handler that fails early (drops its streams without a word) and one that works.
+        let server = start_server(
+            |reader: StreamReader, writer: StreamWriter| async move {
+                let line = reader.readline().await?;
+                if line == b"quit\n" {
+                    writer.abort();
+                    return Err(Error::Value("quit"));
+                }
+                writer.write(&line);
+                writer.close();
+                Ok(())
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await?;
+        let port = server.port().unwrap();
+        let (reader, writer) = open_connection("127.0.0.1", port).await?;
+        writer.write(b"quit\n");
+        let _ = reader.read_to_end().await; // EOF or reset
+        let (reader, writer) = open_connection("127.0.0.1", port).await?;
+        writer.write(b"hello\n");
+        assert_eq!(reader.read_to_end().await?, b"hello\n");
+        Ok(())
+    });
+}

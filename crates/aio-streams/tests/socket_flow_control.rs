@@ -1,0 +1,222 @@
+//! `StreamWriter` flow control: water marks, `drain` blocking while the peer does not read,
+//! resuming when it reads again, several drainers, `set_write_buffer_limits`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use aio_streams::{DEFAULT_HIGH_WATER, StreamReader, StreamWriter, open_connection, start_server};
+use aio_task::{Error, Task, create_task, run, wait_for};
+
+fn run_test<F: Future<Output = Result<(), Error>> + 'static>(test: F) {
+    run(async move { wait_for(test, 10.0).await.and_then(|r| r) })
+        .expect("loop")
+        .expect("test");
+}
+
+type Slot = Rc<RefCell<Option<(StreamReader, StreamWriter)>>>;
+
+/// A client connection whose server side does not read: the handler parks its reader and
+/// writer in the returned slot, and the test decides when (and whether) to read.
+async fn stalled_connection()
+-> Result<(aio_streams::Server, Slot, StreamReader, StreamWriter), Error> {
+    let slot: Slot = Rc::default();
+    let park = slot.clone();
+    let server = start_server(
+        move |reader: StreamReader, writer: StreamWriter| {
+            *park.borrow_mut() = Some((reader, writer));
+            async {}
+        },
+        "127.0.0.1",
+        0,
+    )
+    .await?;
+    let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+    // Wait until the server accepted (the handler ran).
+    while slot.borrow().is_none() {
+        aio_scheduler::sleep(0.001).await?;
+    }
+    Ok((server, slot, reader, writer))
+}
+
+/// Writes until the kernel's buffers are full and the writer's own buffer holds at least
+/// `target` bytes.
+async fn fill(writer: &StreamWriter, target: usize) -> Result<usize, Error> {
+    let chunk = vec![0x5a; 256 * 1024];
+    let mut written = 0;
+    while writer.get_write_buffer_size() < target {
+        writer.write(&chunk);
+        written += chunk.len();
+        // Let the background flush push what the socket takes.
+        for _ in 0..3 {
+            aio_scheduler::sleep(0.0).await?;
+        }
+        assert!(written < 512 * 1024 * 1024, "the buffer never grew");
+    }
+    Ok(written)
+}
+
+/// Starts reading (and counting) everything the server side receives.
+fn resume_reading(slot: &Slot) -> Result<Task<usize>, Error> {
+    let (reader, writer) = slot.borrow_mut().take().unwrap();
+    create_task(async move {
+        let _keep = writer; // the connection stays open while reading
+        let mut total = 0;
+        loop {
+            match reader.read(1 << 20).await {
+                Ok(data) if !data.is_empty() => total += data.len(),
+                _ => return total,
+            }
+        }
+    })
+}
+
+#[test]
+fn default_limits_are_asyncios() {
+    run_test(async {
+        let (_server, _slot, _reader, writer) = stalled_connection().await?;
+        assert_eq!(DEFAULT_HIGH_WATER, 64 * 1024);
+        assert_eq!(writer.get_write_buffer_limits(), (16 * 1024, 64 * 1024));
+        assert_eq!(writer.get_write_buffer_size(), 0);
+        Ok(())
+    });
+}
+
+#[test]
+fn set_write_buffer_limits_semantics() {
+    run_test(async {
+        let (_server, _slot, _reader, writer) = stalled_connection().await?;
+        writer.set_write_buffer_limits(Some(1000), None);
+        assert_eq!(writer.get_write_buffer_limits(), (250, 1000));
+        writer.set_write_buffer_limits(None, Some(300));
+        assert_eq!(writer.get_write_buffer_limits(), (300, 1200));
+        writer.set_write_buffer_limits(Some(5000), Some(10));
+        assert_eq!(writer.get_write_buffer_limits(), (10, 5000));
+        writer.set_write_buffer_limits(Some(0), None);
+        assert_eq!(writer.get_write_buffer_limits(), (0, 0));
+        writer.set_write_buffer_limits(None, None);
+        assert_eq!(writer.get_write_buffer_limits(), (16 * 1024, 64 * 1024));
+        Ok(())
+    });
+}
+
+#[test]
+fn drain_blocks_above_high_water_until_low_water() {
+    run_test(async {
+        let (_server, slot, _reader, writer) = stalled_connection().await?;
+        let (low, high) = writer.get_write_buffer_limits();
+        // Well above the high mark, so nothing the kernel might still take can bring it down.
+        let written = fill(&writer, 2 * 1024 * 1024).await?;
+        assert!(writer.get_write_buffer_size() > high);
+
+        // The peer does not read: drain stays pending.
+        assert!(matches!(
+            wait_for(writer.drain(), 0.05).await,
+            Err(Error::Timeout)
+        ));
+        assert!(writer.get_write_buffer_size() > high);
+
+        // The peer reads again: drain returns once the buffer is at or below the low mark.
+        let reading = resume_reading(&slot)?;
+        writer.drain().await?;
+        assert!(writer.get_write_buffer_size() <= low);
+
+        // Everything arrives.
+        writer.close();
+        writer.wait_closed().await?;
+        assert_eq!(writer.get_write_buffer_size(), 0);
+        assert_eq!(reading.await?, written);
+        Ok(())
+    });
+}
+
+#[test]
+fn drain_returns_at_once_at_or_below_high_water() {
+    run_test(async {
+        let (_server, _slot, _reader, writer) = stalled_connection().await?;
+        fill(&writer, 1024 * 1024).await?;
+        let buffered = writer.get_write_buffer_size();
+        // Raise the high mark above what is buffered: the peer still does not read, yet
+        // drain does not wait.
+        writer.set_write_buffer_limits(Some(buffered + 1024 * 1024), None);
+        wait_for(writer.drain(), 10.0).await??;
+        // Lower it again: drain waits.
+        writer.set_write_buffer_limits(Some(64 * 1024), None);
+        assert!(matches!(
+            wait_for(writer.drain(), 0.05).await,
+            Err(Error::Timeout)
+        ));
+        Ok(())
+    });
+}
+
+#[test]
+fn custom_marks_are_honoured() {
+    run_test(async {
+        let (_server, slot, _reader, writer) = stalled_connection().await?;
+        // Only `low`: high = 4 * low.
+        writer.set_write_buffer_limits(None, Some(100 * 1024));
+        assert_eq!(writer.get_write_buffer_limits(), (100 * 1024, 400 * 1024));
+        fill(&writer, 4 * 1024 * 1024).await?;
+        assert!(matches!(
+            wait_for(writer.drain(), 0.05).await,
+            Err(Error::Timeout)
+        ));
+        let reading = resume_reading(&slot)?;
+        writer.drain().await?;
+        assert!(writer.get_write_buffer_size() <= 100 * 1024);
+        writer.close();
+        writer.wait_closed().await?;
+        reading.await?;
+        Ok(())
+    });
+}
+
+#[test]
+fn every_concurrent_drainer_resumes() {
+    run_test(async {
+        let (_server, slot, _reader, writer) = stalled_connection().await?;
+        let (low, _) = writer.get_write_buffer_limits();
+        fill(&writer, 2 * 1024 * 1024).await?;
+        let drainers: Vec<Task<usize>> = (0..5)
+            .map(|_| {
+                let writer = writer.clone();
+                create_task(async move {
+                    writer.drain().await.unwrap();
+                    writer.get_write_buffer_size()
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        aio_scheduler::sleep(0.05).await?;
+        assert!(
+            drainers.iter().all(|d| !d.done()),
+            "a drainer returned early"
+        );
+
+        let reading = resume_reading(&slot)?;
+        for drainer in drainers {
+            assert!(drainer.await? <= low);
+        }
+        writer.close();
+        writer.wait_closed().await?;
+        reading.await?;
+        Ok(())
+    });
+}
+
+#[test]
+fn write_never_blocks_and_buffers_everything() {
+    run_test(async {
+        let (_server, slot, _reader, writer) = stalled_connection().await?;
+        fill(&writer, 1024 * 1024).await?;
+        let before = writer.get_write_buffer_size();
+        // write() itself returns at once however much is queued.
+        let big = vec![1u8; 8 * 1024 * 1024];
+        writer.write(&big);
+        assert_eq!(writer.get_write_buffer_size(), before + big.len());
+        let reading = resume_reading(&slot)?;
+        writer.close();
+        writer.wait_closed().await?;
+        assert!(reading.await? > big.len());
+        Ok(())
+    });
+}
