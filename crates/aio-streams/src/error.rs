@@ -93,3 +93,11 @@ impl From<io::Error> for StreamError {
         StreamError::from(&error)
     }
 }
+
+/// A stream error as an `io::Error` (for the futures-io traits).
+pub(crate) fn to_io(error: &StreamError) -> io::Error {
+    match error {
+        StreamError::Io { kind, message } => io::Error::new(*kind, message.to_string()),
+        other => io::Error::other(other.clone()),
+    }
+}

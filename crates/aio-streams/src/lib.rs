@@ -32,12 +32,14 @@ mod error;
 mod net;
 mod reader;
 mod socket;
+mod udp;
 mod writer;
 
 pub use error::StreamError;
 pub use net::{Server, open_connection, open_unix_connection, start_server, start_unix_server};
 pub use reader::{DEFAULT_LIMIT, Lines, ReadSource, StreamReader};
 pub use socket::Address;
+pub use udp::DatagramEndpoint;
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
 
 /// Stream errors inside tasks: an I/O failure becomes [`aio_task::Error::Io`], anything else

@@ -634,3 +634,66 @@ impl fmt::Debug for Lines<'_> {
         f.debug_struct("Lines").field("done", &self.done).finish()
     }
 }
+
+impl StreamReader {
+    /// Copies buffered bytes into `out`, pulling (or waiting for) more when the buffer is
+    /// empty: the poll-level read behind [`futures_io::AsyncRead`].
+    fn poll_read_some(&self, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<io::Result<usize>> {
+        if out.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            if let Some(error) = &*self.error.borrow() {
+                return Poll::Ready(Err(crate::error::to_io(error)));
+            }
+            {
+                let mut buf = self.buf.borrow_mut();
+                if !buf.is_empty() {
+                    let n = out.len().min(buf.len());
+                    out[..n].copy_from_slice(&buf[..n]);
+                    buf.drain(..n);
+                    return Poll::Ready(Ok(n));
+                }
+            }
+            if self.eof.get() {
+                return Poll::Ready(Ok(0));
+            }
+            match self.poll_more(cx, self.fed.get()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(crate::error::to_io(&error))),
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+    }
+}
+
+/// The reader as a [`futures_io::AsyncRead`], for ecosystem code written against it. Reads
+/// take buffered bytes first (`AsyncRead` needs `&mut`, so it cannot race another read).
+///
+/// # Examples
+///
+/// ```
+/// use std::future::poll_fn;
+/// use std::pin::Pin;
+/// use futures_io::AsyncRead;
+///
+/// let mut reader = aio_streams::StreamReader::new();
+/// reader.feed_data(b"bytes");
+/// reader.feed_eof();
+/// let n = aio_task::run(async move {
+///     let mut buf = [0u8; 8];
+///     let n = poll_fn(|cx| Pin::new(&mut reader).poll_read(cx, &mut buf)).await.unwrap();
+///     (n, buf)
+/// })?;
+/// assert_eq!(&n.1[..n.0], b"bytes");
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+impl futures_io::AsyncRead for StreamReader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_some(cx, buf)
+    }
+}

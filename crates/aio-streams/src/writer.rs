@@ -404,3 +404,96 @@ impl fmt::Debug for StreamWriter {
             .finish()
     }
 }
+
+impl Inner {
+    fn lost_io(&self) -> Option<std::io::Error> {
+        self.lost.borrow().as_ref().map(crate::error::to_io)
+    }
+
+    /// Registers a waiter; with no background flush running (no loop at write time), makes
+    /// progress from here. `Ready` when `done()` holds.
+    fn poll_until(&self, cx: &mut Context<'_>, done: impl Fn(&Inner) -> bool) -> Poll<()> {
+        if !self.flushing.get() {
+            let _ = self.poll_flush(cx);
+        }
+        if done(self) || self.lost.borrow().is_some() {
+            return Poll::Ready(());
+        }
+        self.waiters.borrow_mut().push(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// The writer as a [`futures_io::AsyncWrite`], for ecosystem code written against it. Unlike
+/// [`StreamWriter::write`], `poll_write` applies flow control itself: above the high-water
+/// mark it waits (like `drain`) until the buffer is down to the low one. `poll_flush` waits
+/// for the buffer to empty; `poll_close` closes and waits.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::poll_fn;
+/// use std::pin::Pin;
+/// use futures_io::AsyncWrite;
+/// use aio_streams::{open_connection, start_server};
+///
+/// aio_task::run(async {
+///     let server = start_server(
+///         |reader, _| async move { reader.read_to_end().await.unwrap() },
+///         "127.0.0.1",
+///         0,
+///     )
+///     .await?;
+///     let (_, mut writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+///     let n = poll_fn(|cx| Pin::new(&mut writer).poll_write(cx, b"via futures-io")).await?;
+///     assert_eq!(n, 14);
+///     poll_fn(|cx| Pin::new(&mut writer).poll_close(cx)).await?;
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+impl futures_io::AsyncWrite for StreamWriter {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let inner = &self.inner;
+        if let Some(error) = inner.lost_io() {
+            return Poll::Ready(Err(error));
+        }
+        if inner.closing.get() || inner.eof.get() {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the writer is closing",
+            )));
+        }
+        if inner.pending() > inner.high.get() {
+            std::task::ready!(inner.poll_until(cx, |i| i.pending() <= i.low.get()));
+            if let Some(error) = inner.lost_io() {
+                return Poll::Ready(Err(error));
+            }
+        }
+        self.write(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let inner = &self.inner;
+        std::task::ready!(inner.poll_until(cx, |i| i.pending() == 0));
+        Poll::Ready(inner.lost_io().map_or(Ok(()), Err))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.close();
+        let inner = &self.inner;
+        std::task::ready!(inner.poll_until(cx, |i| i.closed.get()));
+        Poll::Ready(inner.lost_io().map_or(Ok(()), Err))
+    }
+}

@@ -50,8 +50,8 @@ pub use aio_scheduler::{
     TimerHandle, get_running_loop, sleep, sleep_until,
 };
 pub use aio_streams::{
-    Server, StreamError, StreamReader, StreamWriter, open_connection, open_unix_connection,
-    start_server, start_unix_server,
+    DatagramEndpoint, Server, StreamError, StreamReader, StreamWriter, open_connection,
+    open_unix_connection, start_server, start_unix_server,
 };
 pub use aio_sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore, SyncError};
 pub use aio_task::{
