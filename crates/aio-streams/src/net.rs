@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -35,8 +35,9 @@ fn streams(socket: Box<dyn SocketFd>, limit: usize) -> Result<(StreamReader, Str
 }
 
 /// Connects to `host:port` over TCP and returns the two halves of the connection (asyncio's
-/// `open_connection`). Name resolution and the connect run on the default executor, so
-/// neither blocks the loop. `TCP_NODELAY` is set, as asyncio does.
+/// `open_connection`). Name resolution runs on the default executor; the connect itself is
+/// non-blocking, on the loop, trying each resolved address in turn — so dropping the future
+/// (a timeout, a cancelled task) abandons it at once. `TCP_NODELAY` is set, as asyncio does.
 ///
 /// # Errors
 ///
@@ -75,11 +76,61 @@ fn streams(socket: Box<dyn SocketFd>, limit: usize) -> Result<(StreamReader, Str
 /// # Ok::<(), aio_task::Error>(())
 /// ```
 pub async fn open_connection(host: &str, port: u16) -> Result<(StreamReader, StreamWriter), Error> {
-    let target = format!("{host}:{port}");
-    let stream = to_thread(move || TcpStream::connect(target)).await??;
-    stream.set_nonblocking(true)?;
-    stream.set_nodelay(true)?;
-    streams(Box::new(stream), DEFAULT_LIMIT)
+    // Name resolution may block (asyncio runs getaddrinfo on a thread too); the connects do
+    // not: they run on the loop, so dropping this future abandons them at once.
+    let target = (host.to_owned(), port);
+    let addrs: Vec<SocketAddr> =
+        to_thread(move || target.to_socket_addrs().map(Iterator::collect)).await??;
+    let mut last_error = io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{host}:{port} did not resolve"),
+    );
+    for addr in addrs {
+        match connect(addr).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return streams(Box::new(stream), DEFAULT_LIMIT);
+            }
+            Err(error) => last_error = error,
+        }
+    }
+    Err(last_error.into())
+}
+
+/// A non-blocking TCP connect on the loop's reactor.
+async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let socket = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
+    match rustix::net::connect(&socket, &addr) {
+        Ok(()) => return Ok(TcpStream::from(socket)),
+        Err(rustix::io::Errno::INPROGRESS) => {}
+        Err(errno) => return Err(errno.into()),
+    }
+    let event_loop = get_running_loop().map_err(io::Error::other)?;
+    let pending = AsyncFd::new(event_loop.reactor(), socket)?;
+    // Writable means the connect finished, one way or the other: SO_ERROR tells which, and
+    // readiness may be spurious (it starts set), so "not connected yet" waits again.
+    poll_fn(|cx| {
+        pending.registration().poll_write_with(cx, || {
+            let fd = pending.get_ref();
+            if let Err(errno) = rustix::net::sockopt::socket_error(fd)? {
+                return Err(errno.into());
+            }
+            match rustix::net::getpeername(fd) {
+                Ok(_) => Ok(()),
+                Err(rustix::io::Errno::NOTCONN) => Err(io::ErrorKind::WouldBlock.into()),
+                Err(errno) => Err(errno.into()),
+            }
+        })
+    })
+    .await?;
+    Ok(TcpStream::from(pending.into_inner()))
 }
 
 /// Connects to the Unix socket at `path` (asyncio's `open_unix_connection`).
