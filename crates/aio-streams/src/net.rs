@@ -264,10 +264,40 @@ where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
     Fut: Future + 'static,
 {
-    let target = format!("{host}:{port}");
-    let listener = to_thread(move || TcpListener::bind(target)).await??;
-    listener.set_nonblocking(true)?;
-    serve(Listener::Tcp(listener), handler)
+    let target = (host.to_owned(), port);
+    let addrs: Vec<SocketAddr> =
+        to_thread(move || target.to_socket_addrs().map(Iterator::collect)).await??;
+    let mut last_error = io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{host}:{port} did not resolve"),
+    );
+    for addr in addrs {
+        match listen(addr) {
+            Ok(listener) => return serve(Listener::Tcp(listener), handler),
+            Err(error) => last_error = error,
+        }
+    }
+    Err(last_error.into())
+}
+
+/// How many connections may wait to be accepted (the kernel caps it at `somaxconn`). asyncio
+/// uses 100 and std 128; tokio's 1024 survives a burst of a thousand connects.
+const BACKLOG: i32 = 1024;
+
+/// A non-blocking listening socket with `SO_REUSEADDR` (asyncio's default on Unix).
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let socket = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
+    rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
+    rustix::net::bind(&socket, &addr)?;
+    rustix::net::listen(&socket, BACKLOG)?;
+    Ok(TcpListener::from(socket))
 }
 
 /// Starts a server on the Unix socket `path` (asyncio's `start_unix_server`). The socket

@@ -8,12 +8,13 @@ use aio_streams::{
 };
 use aio_task::{Error, Task, create_task, run, wait_for};
 
-/// Connections per test. The issue asks for 1,000, but 1,000 took 4-5 s per test (debug
-/// build, 2 CPUs), over the suite budget; 200 take about 1 s.
-const CONNECTIONS: usize = 200;
+/// Connections per test, all at once (the issue's 1,000). A burst this size needs the
+/// listener's backlog of 1,024 (std's 128 overflowed into connection resets).
+const CONNECTIONS: usize = 1_000;
 
 fn run_test<F: Future<Output = Result<(), Error>> + 'static>(test: F) {
-    run(async move { wait_for(test, 10.0).await.and_then(|r| r) })
+    // A generous guard: it only turns a hang into a failure (a debug build takes a few seconds).
+    run(async move { wait_for(test, 60.0).await.and_then(|r| r) })
         .expect("loop")
         .expect("test");
 }
