@@ -21,6 +21,9 @@
 //! | `lock` | 100 tasks × 10,000 acquisitions of one lock (aio `Lock`, tokio `Mutex`, async-lock `Mutex`), bumping a shared counter | acquisitions/s |
 //! | `queue` | 4 producers and 4 consumers moving 2,000,000 items through one bounded queue of 128 (aio `Queue`, async-channel `bounded`; tokio: `mpsc`, one consumer) | items/s |
 //! | `queue-pingpong` | two tasks passing a number back and forth 500,000 times through two queues of size 1 | round trips/s |
+//! | `echo` | TCP echo, 50 connections × 2,000 round trips of 64 bytes, against aio / tokio / raw epoll servers; also the server thread's CPU per round trip | round trips/s, µs |
+//! | `bulk` | one TCP connection, the client sends up to 512 MiB (3 s at most), the server reads and discards | GB/s |
+//! | `conn-memory` | 10,000 idle TCP connections held by the server; resident-memory growth per connection, in a fresh server child process | bytes/connection |
 //!
 //! Throughput workloads run 3 times per runtime, interleaved across runtimes, and the best
 //! (shortest) run is reported; the sparse-timer workload also runs 3 times, and the run with
@@ -34,14 +37,17 @@
 //! aio / peer, for lateness and memory (lower is better) they are peer / aio.
 //!
 //! The memory workload re-runs this binary as `compare --memory <aio|tokio|smol>`, which
-//! prints the bytes per idle task and exits.
+//! prints the bytes per idle task and exits; `conn-memory` as `compare --conn-memory
+//! <aio|tokio> <connections>` (see `streams.rs`). The streams rows have no smol value ("—").
 
 mod measure;
 mod on_aio;
 mod on_smol;
 mod on_tokio;
+mod streams;
 mod workloads;
 
+use std::cell::Cell;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -76,6 +82,10 @@ const RUNS: usize = 3;
 /// default mode, and the two modes are closer to each other than run-to-run noise on a busy
 /// machine, so it gets more runs than the rest.
 const REACTOR_RUNS: usize = 5;
+/// Repetitions of the TCP echo per server: its client and server share the machine's two
+/// CPUs, so it is noisier than the rest (single runs of tokio measured 85–129 k round
+/// trips/s).
+const ECHO_RUNS: usize = 5;
 
 /// One runtime under test. Every method builds a fresh runtime, runs one workload on it and
 /// returns the raw measurement.
@@ -157,8 +167,14 @@ impl Row {
     /// aio, tokio, smol, aio-vs-tokio, aio-vs-smol.
     fn cells(&self) -> Vec<String> {
         let mut cells: Vec<String> = self.values.iter().map(|&v| human(v)).collect();
-        cells.push(format!("{:.2}", self.advantage(1)));
-        cells.push(format!("{:.2}", self.advantage(2)));
+        for peer in [1, 2] {
+            let advantage = self.advantage(peer);
+            cells.push(if advantage.is_nan() {
+                "—".to_owned()
+            } else {
+                format!("{advantage:.2}")
+            });
+        }
         cells
     }
 }
@@ -352,6 +368,21 @@ fn print_targets(rows: &[Row]) {
     if let Some(row) = find("queue(128)") {
         checks.push(("queue ≥ tokio", row.advantage(1), row.advantage(1) >= 1.0));
     }
+    if let Some(row) = find("TCP echo") {
+        checks.push((
+            "echo round trips ≥ 1.1× tokio",
+            row.advantage(1),
+            row.advantage(1) >= 1.1,
+        ));
+    }
+    if let (Some(row), Some(raw)) = (find("echo server user CPU"), EPOLL_ECHO_CPU.get()) {
+        let ratio = row.values[0] / raw;
+        checks.push((
+            "echo server CPU per round trip ≤ 1.5× raw epoll (aio / raw)",
+            ratio,
+            ratio <= 1.5,
+        ));
+    }
     if checks.is_empty() {
         return;
     }
@@ -360,6 +391,96 @@ fn print_targets(rows: &[Row]) {
     for (target, value, met) in checks {
         let verdict = if met { "met" } else { "MISSED" };
         println!("- {target}: {verdict} ({value:.2})");
+    }
+}
+
+thread_local! {
+    /// The raw epoll server's best user CPU per echo round trip (µs), for the targets.
+    static EPOLL_ECHO_CPU: Cell<Option<f64>> = const { Cell::new(None) };
+}
+
+/// The streams servers, in reference-table order: aio, tokio, raw epoll.
+const STREAM_SERVERS: [streams::Server; 3] = [
+    streams::Server::Aio,
+    streams::Server::Tokio,
+    streams::Server::Epoll,
+];
+
+/// The echo workload, [`ECHO_RUNS`] runs per server, interleaved. Returns the main-table rows
+/// and, per server, the best round-trip rate and the lowest user and system CPU per round
+/// trip (µs), for [`print_streams_reference`].
+fn echo_rows() -> (Vec<Row>, [[f64; 3]; 3]) {
+    let trips = streams::ECHO_CONNECTIONS * streams::ECHO_ROUND_TRIPS;
+    let mut best = [Duration::MAX; 3];
+    let mut user = [f64::INFINITY; 3];
+    let mut system = [f64::INFINITY; 3];
+    for _ in 0..ECHO_RUNS {
+        for (i, server) in STREAM_SERVERS.into_iter().enumerate() {
+            let run = streams::echo(server);
+            best[i] = best[i].min(run.elapsed);
+            user[i] = user[i].min(run.server_user.as_secs_f64() * 1e6 / trips as f64);
+            system[i] = system[i].min(run.server_system.as_secs_f64() * 1e6 / trips as f64);
+        }
+    }
+    let rates = best.map(|d| rate(trips, d));
+    EPOLL_ECHO_CPU.set(Some(user[2]));
+    let rows = vec![
+        Row::new(
+            "TCP echo, 50 conns × 2k round trips (64 B)",
+            "round trips/s",
+            Better::Higher,
+            [rates[0], rates[1], f64::NAN],
+        ),
+        Row::new(
+            "echo server user CPU per round trip",
+            "µs",
+            Better::Lower,
+            [user[0], user[1], f64::NAN],
+        ),
+    ];
+    (rows, [rates, user, system])
+}
+
+/// The bulk workload, [`RUNS`] runs per server, interleaved: the best GB/s per server.
+fn bulk_rates() -> [f64; 3] {
+    let mut best = [0.0f64; 3];
+    for _ in 0..RUNS {
+        for (i, server) in STREAM_SERVERS.into_iter().enumerate() {
+            let (bytes, elapsed) = streams::bulk(server);
+            best[i] = best[i].max(bytes as f64 / elapsed.as_secs_f64() / 1e9);
+        }
+    }
+    best
+}
+
+/// The streams servers side by side with the raw epoll reference.
+fn print_streams_reference(echo: Option<&[[f64; 3]; 3]>, bulk: Option<&[f64; 3]>) {
+    if echo.is_none() && bulk.is_none() {
+        return;
+    }
+    println!();
+    println!("Streams, with the raw epoll reference server:");
+    println!();
+    println!("| measurement | unit | aio | tokio | raw epoll | aio vs tokio | aio vs raw epoll |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    let line = |name: &str, unit: &str, v: &[f64; 3], higher: bool| {
+        let ratio = |peer: f64| if higher { v[0] / peer } else { peer / v[0] };
+        println!(
+            "| {name} | {unit} | {} | {} | {} | {:.2} | {:.2} |",
+            human(v[0]),
+            human(v[1]),
+            human(v[2]),
+            ratio(v[1]),
+            ratio(v[2])
+        );
+    };
+    if let Some([rates, user, system]) = echo {
+        line("TCP echo (50 × 2k × 64 B)", "round trips/s", rates, true);
+        line("echo server user CPU / round trip", "µs", user, false);
+        line("echo server system CPU / round trip", "µs", system, false);
+    }
+    if let Some(bulk) = bulk {
+        line("bulk, 1 connection (≤ 512 MiB)", "GB/s", bulk, true);
     }
 }
 
@@ -375,6 +496,15 @@ fn main() {
     if let Some(at) = args.iter().position(|arg| arg == "--memory") {
         let name = args.get(at + 1).expect("--memory needs a runtime name");
         println!("{}", runtime_named(name).idle_task_bytes(IDLE_TASKS));
+        return;
+    }
+    if let Some(at) = args.iter().position(|arg| arg == "--conn-memory") {
+        let name = args.get(at + 1).expect("--conn-memory needs a server name");
+        let connections = args
+            .get(at + 2)
+            .and_then(|n| n.parse().ok())
+            .expect("--conn-memory needs a connection count");
+        streams::idle_connection_child(streams::Server::named(name), connections);
         return;
     }
     // `cargo bench` passes `--bench`; flags are ignored, words select workloads by key.
@@ -489,11 +619,50 @@ fn main() {
             |rt| rt.queue_ping_pong(QUEUE_PING_PONGS),
         ));
     }
+    let mut echo = None;
+    if selected("echo") {
+        let (echo_rows, reference) = echo_rows();
+        rows.extend(echo_rows);
+        echo = Some(reference);
+    }
+    let mut bulk = None;
+    if selected("bulk") {
+        let rates = bulk_rates();
+        rows.push(Row::new(
+            "TCP bulk, 1 connection (≤ 512 MiB)",
+            "GB/s",
+            Better::Higher,
+            [rates[0], rates[1], f64::NAN],
+        ));
+        bulk = Some(rates);
+    }
+    if selected("conn-memory") {
+        let connections = streams::idle_connections();
+        if connections < streams::IDLE_CONNECTIONS {
+            eprintln!(
+                "conn-memory: descriptor limit too low for {}, measuring {connections} \
+                 connections",
+                streams::IDLE_CONNECTIONS
+            );
+        }
+        let per = |server| streams::idle_connection_bytes(server, connections);
+        rows.push(Row::new(
+            format!("idle TCP connection memory ({connections} held)"),
+            "bytes/conn",
+            Better::Lower,
+            [
+                per(streams::Server::Aio),
+                per(streams::Server::Tokio),
+                f64::NAN,
+            ],
+        ));
+    }
 
     if rows.is_empty() {
         eprintln!(
             "no workload key contains {words:?}; the keys are spawn, spawn-each, yield, \
-             ping-pong, sparse, cancel, memory, socket, lock, queue, queue-pingpong"
+             ping-pong, sparse, cancel, memory, socket, lock, queue, queue-pingpong, echo, bulk, \
+             conn-memory"
         );
         return;
     }
@@ -502,6 +671,7 @@ fn main() {
     if let Some(modes) = &reactor_modes {
         print_reactor_modes(modes);
     }
+    print_streams_reference(echo.as_ref(), bulk.as_ref());
     print_targets(&rows);
     eprintln!();
     eprintln!(

@@ -29,8 +29,12 @@ pub fn rate(count: usize, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64()
 }
 
-/// A value with three significant digits and an SI prefix for large rates ("12.3 M").
+/// A value with three significant digits and an SI prefix for large rates ("12.3 M"); "—" for
+/// NaN (a runtime a row does not measure).
 pub fn human(value: f64) -> String {
+    if value.is_nan() {
+        return "—".to_owned();
+    }
     let (scaled, suffix) = if value >= 1e6 {
         (value / 1e6, " M")
     } else if value >= 1e4 {

@@ -254,9 +254,18 @@ impl StreamReader {
         }
     }
 
+    /// The buffer's allocated size, for the memory regression tests.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.borrow().capacity()
+    }
+
     fn take(&self, n: usize) -> Vec<u8> {
         let mut buf = self.buf.borrow_mut();
-        let n = n.min(buf.len());
+        if n >= buf.len() {
+            // Hand the whole buffer out: no copy, and nothing stays allocated.
+            return std::mem::take(&mut *buf);
+        }
         buf.drain(..n).collect()
     }
 

@@ -1,5 +1,6 @@
 //! Stream sockets (TCP, Unix) as a reader's source and a writer's sink.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -117,23 +118,79 @@ impl Connection {
     }
 }
 
+thread_local! {
+    /// Every socket read on this thread lands here first, and only what arrived is copied
+    /// into the reader's buffer: an idle reader holds no read-sized buffer, and no read pays
+    /// for zero-filling one.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
+
+/// Reads what `read` gives into the thread's scratch buffer and appends it to `buf`.
+pub(crate) fn read_appending(
+    buf: &mut Vec<u8>,
+    read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+) -> io::Result<usize> {
+    SCRATCH.with_borrow_mut(|scratch| {
+        let n = read(scratch)?;
+        buf.extend_from_slice(&scratch[..n]);
+        Ok(n)
+    })
+}
+
 /// The reading half of a connection, as a [`ReadSource`].
 pub(crate) struct SocketSource(pub(crate) Rc<Connection>);
 
 impl ReadSource for SocketSource {
     fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
         let conn = &self.0;
-        let start = buf.len();
-        buf.resize(start + READ_CHUNK, 0);
-        let read = conn
-            .io
-            .registration()
-            .poll_read_with(cx, || conn.socket().read_some(&mut buf[start..]));
-        let got = match &read {
-            Poll::Ready(Ok(n)) => *n,
-            _ => 0,
-        };
-        buf.truncate(start + got);
-        read
+        conn.io.registration().poll_read_with(cx, || {
+            read_appending(buf, |scratch| conn.socket().read_some(scratch))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::rc::Rc;
+    use std::sync::mpsc;
+
+    use crate::open_connection;
+
+    /// Regression: every read used to grow the reader's buffer to 64 KiB (zero-filled), and
+    /// the buffer kept that capacity, so an idle connection held 64 KiB and every small read
+    /// cost a 64 KiB memset.
+    #[test]
+    fn idle_and_drained_readers_hold_no_read_chunk() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let peer = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            go_rx.recv().unwrap();
+            stream.write_all(&[7u8; 64]).unwrap();
+            stream
+        });
+        let (idle, message, drained) = aio_task::run(async move {
+            let (reader, _writer) = open_connection("127.0.0.1", port).await.unwrap();
+            let reader = Rc::new(reader);
+            let parked = reader.clone();
+            let read = aio_task::create_task(async move { parked.readexactly(64).await.unwrap() })
+                .unwrap();
+            // Let the read find the socket empty and park.
+            for _ in 0..5 {
+                aio_scheduler::sleep(0.002).await.unwrap();
+            }
+            let idle = reader.capacity();
+            go_tx.send(()).unwrap();
+            let message = read.await.unwrap();
+            (idle, message, reader.capacity())
+        })
+        .unwrap();
+        assert!(idle < 4096, "an idle reader holds {idle} bytes of buffer");
+        assert_eq!(message, vec![7u8; 64]);
+        assert_eq!(drained, 0, "a fully read buffer is handed out, not kept");
+        drop(peer.join().unwrap());
     }
 }

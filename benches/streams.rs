@@ -1,0 +1,609 @@
+//! The streams workloads: TCP servers on loopback, one per runtime, each in its own thread (or,
+//! for memory, its own child process) with its own runtime, all driven by the same client.
+//!
+//! Servers: aio (`start_server`, `StreamReader`/`StreamWriter`), tokio `current_thread`
+//! (`TcpListener` + `tokio::spawn` per connection) and a hand-written single-threaded
+//! level-triggered epoll server (`libc`, nonblocking sockets): the reference limit.
+//! Every server sets `TCP_NODELAY` on accepted sockets, as aio's (and asyncio's) does.
+//!
+//! Clients: for `echo`, one thread with a tokio `current_thread` runtime driving every
+//! connection; for `bulk`, one blocking `std::net::TcpStream` in a thread; for `conn-memory`,
+//! blocking `std::net::TcpStream`s held by the parent process.
+
+use std::cell::Cell;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpListener as StdTcpListener, TcpStream as StdTcpStream};
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use aio::{Event, EventLoop, StreamReader, StreamWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::measure::rss_bytes;
+
+/// Size of one echo message.
+pub const ECHO_MESSAGE: usize = 64;
+/// Echo connections, all driven at once.
+pub const ECHO_CONNECTIONS: usize = 50;
+/// Round trips per echo connection.
+pub const ECHO_ROUND_TRIPS: usize = 2_000;
+/// Bytes the bulk client sends, at most.
+pub const BULK_BYTES: usize = 512 << 20;
+/// The bulk client stops early after this long.
+pub const BULK_TIME_LIMIT: Duration = Duration::from_secs(3);
+/// The bulk client's write size and the servers' read size.
+pub const BULK_CHUNK: usize = 64 * 1024;
+/// Idle connections held open for the memory measurement (lowered if descriptors are short).
+pub const IDLE_CONNECTIONS: usize = 10_000;
+/// The `conn-memory` server reports every this many started handlers, and the client stays
+/// at most this far ahead of the last report: the listen backlog (128 for `std` and tokio
+/// alike) never overflows, so no connect waits out a SYN retransmission whatever the
+/// server's accept rate.
+const IDLE_WINDOW: usize = 64;
+
+/// A server under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    Aio,
+    Tokio,
+    Epoll,
+}
+
+impl Server {
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Aio => "aio",
+            Server::Tokio => "tokio",
+            Server::Epoll => "epoll",
+        }
+    }
+
+    pub fn named(name: &str) -> Server {
+        match name {
+            "aio" => Server::Aio,
+            "tokio" => Server::Tokio,
+            "epoll" => Server::Epoll,
+            _ => panic!("unknown server {name:?} (aio, tokio or epoll)"),
+        }
+    }
+}
+
+/// What a server does with each connection.
+#[derive(Clone, Copy)]
+enum Job {
+    /// Reads `ECHO_MESSAGE` bytes and writes them back, until EOF.
+    Echo,
+    /// Reads and discards until EOF.
+    Discard,
+}
+
+/// CPU time of the calling thread: (user, system).
+fn thread_cpu() -> (Duration, Duration) {
+    // SAFETY: `getrusage` only writes the `rusage` it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut usage), 0);
+        usage
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    (time(usage.ru_utime), time(usage.ru_stime))
+}
+
+/// What the server thread reports: its CPU time (user, system) from just after binding to
+/// the last connection's end, and the bytes it read.
+struct Served {
+    user: Duration,
+    system: Duration,
+    bytes: usize,
+}
+
+/// Starts `server` in its own thread, serving `job` on `connections` connections and then
+/// returning. Returns the port and the thread.
+fn spawn_server(server: Server, job: Job, connections: usize) -> (u16, thread::JoinHandle<Served>) {
+    let (port_tx, port_rx) = mpsc::channel();
+    // Named, so profiles can tell the server threads apart (`perf report --comm server-aio`).
+    let thread = thread::Builder::new()
+        .name(format!("server-{}", server.name()))
+        .spawn(move || match server {
+            Server::Aio => aio_server(job, connections, port_tx),
+            Server::Tokio => tokio_server(job, connections, port_tx),
+            Server::Epoll => epoll_server(job, connections, port_tx),
+        })
+        .expect("spawn the server thread");
+    let port = port_rx.recv().expect("the server sends its port");
+    (port, thread)
+}
+
+// ---- aio ------------------------------------------------------------------------------------
+
+async fn aio_echo(reader: &StreamReader, writer: &StreamWriter) -> usize {
+    let mut bytes = 0;
+    while let Ok(message) = reader.readexactly(ECHO_MESSAGE).await {
+        bytes += message.len();
+        writer.write(&message);
+        if writer.drain().await.is_err() {
+            break;
+        }
+    }
+    bytes
+}
+
+async fn aio_discard(reader: &StreamReader) -> usize {
+    let mut bytes = 0;
+    loop {
+        match reader.read(BULK_CHUNK).await {
+            Ok(block) if !block.is_empty() => bytes += block.len(),
+            _ => return bytes,
+        }
+    }
+}
+
+fn aio_server(job: Job, connections: usize, port_tx: mpsc::Sender<u16>) -> Served {
+    let lp = EventLoop::new().expect("event loop");
+    let served = lp
+        .run_until_complete(async move {
+            let finished = Rc::new(Cell::new(0usize));
+            let bytes = Rc::new(Cell::new(0usize));
+            let all_done = Rc::new(Event::new());
+            let (f, b, d) = (finished.clone(), bytes.clone(), all_done.clone());
+            let server = aio::start_server(
+                move |reader, writer| {
+                    let (finished, bytes, all_done) = (f.clone(), b.clone(), d.clone());
+                    async move {
+                        let n = match job {
+                            Job::Echo => aio_echo(&reader, &writer).await,
+                            Job::Discard => aio_discard(&reader).await,
+                        };
+                        writer.close();
+                        bytes.set(bytes.get() + n);
+                        finished.set(finished.get() + 1);
+                        if finished.get() == connections {
+                            all_done.set();
+                        }
+                    }
+                },
+                "127.0.0.1",
+                0,
+            )
+            .await
+            .expect("start_server");
+            let start = thread_cpu();
+            port_tx
+                .send(server.port().expect("port"))
+                .expect("send port");
+            all_done.wait().await;
+            let end = thread_cpu();
+            server.close();
+            Served {
+                user: end.0 - start.0,
+                system: end.1 - start.1,
+                bytes: bytes.get(),
+            }
+        })
+        .expect("run_until_complete");
+    lp.close().expect("close");
+    served
+}
+
+// ---- tokio ----------------------------------------------------------------------------------
+
+fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+async fn tokio_echo(mut stream: TcpStream) -> usize {
+    let mut message = [0u8; ECHO_MESSAGE];
+    let mut bytes = 0;
+    while stream.read_exact(&mut message).await.is_ok() {
+        bytes += message.len();
+        if stream.write_all(&message).await.is_err() {
+            break;
+        }
+    }
+    bytes
+}
+
+async fn tokio_discard(mut stream: TcpStream) -> usize {
+    let mut buf = vec![0u8; BULK_CHUNK];
+    let mut bytes = 0;
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(n) if n > 0 => bytes += n,
+            _ => return bytes,
+        }
+    }
+}
+
+fn tokio_server(job: Job, connections: usize, port_tx: mpsc::Sender<u16>) -> Served {
+    tokio_runtime().block_on(async move {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let start = thread_cpu();
+        let port = listener.local_addr().expect("local_addr").port();
+        port_tx.send(port).expect("send port");
+        let mut handlers = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            let (stream, _) = listener.accept().await.expect("accept");
+            stream.set_nodelay(true).expect("nodelay");
+            handlers.push(tokio::spawn(async move {
+                match job {
+                    Job::Echo => tokio_echo(stream).await,
+                    Job::Discard => tokio_discard(stream).await,
+                }
+            }));
+        }
+        let mut bytes = 0;
+        for handler in handlers {
+            bytes += handler.await.expect("handler");
+        }
+        let end = thread_cpu();
+        Served {
+            user: end.0 - start.0,
+            system: end.1 - start.1,
+            bytes,
+        }
+    })
+}
+
+// ---- raw epoll ------------------------------------------------------------------------------
+
+fn check(result: libc::c_int, what: &str) -> libc::c_int {
+    assert!(result >= 0, "{what}: {}", io::Error::last_os_error());
+    result
+}
+
+/// A single-threaded, level-triggered epoll server: the least a server can do per message.
+fn epoll_server(job: Job, connections: usize, port_tx: mpsc::Sender<u16>) -> Served {
+    let listener = StdTcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let listen_fd = listener.as_raw_fd();
+    // SAFETY: plain system calls on descriptors this function owns; buffers outlive the calls.
+    unsafe {
+        let epoll = check(libc::epoll_create1(libc::EPOLL_CLOEXEC), "epoll_create1");
+        let add = |fd: libc::c_int| {
+            let mut event = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: fd as u64,
+            };
+            check(
+                libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, fd, &mut event),
+                "epoll_ctl",
+            );
+        };
+        add(listen_fd);
+        let start = thread_cpu();
+        port_tx
+            .send(listener.local_addr().expect("local_addr").port())
+            .expect("send port");
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        let mut buf = vec![0u8; BULK_CHUNK];
+        let (mut accepted, mut finished, mut bytes) = (0, 0, 0usize);
+        let nodelay: libc::c_int = 1;
+        while finished < connections {
+            let ready = libc::epoll_wait(epoll, events.as_mut_ptr(), events.len() as i32, -1);
+            if ready < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            for event in &events[..check(ready, "epoll_wait") as usize] {
+                let fd = event.u64 as libc::c_int;
+                if fd == listen_fd {
+                    while accepted < connections {
+                        let conn = libc::accept4(
+                            listen_fd,
+                            std::ptr::null_mut(),
+                            std::ptr::null_mut(),
+                            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                        );
+                        if conn < 0 {
+                            break;
+                        }
+                        libc::setsockopt(
+                            conn,
+                            libc::IPPROTO_TCP,
+                            libc::TCP_NODELAY,
+                            (&nodelay as *const libc::c_int).cast(),
+                            size_of::<libc::c_int>() as libc::socklen_t,
+                        );
+                        add(conn);
+                        accepted += 1;
+                    }
+                    continue;
+                }
+                if let Job::Discard = job {
+                    // Read until the socket would block: one wait per burst, as tokio's
+                    // read loop does.
+                    loop {
+                        let n = libc::read(fd, buf.as_mut_ptr().cast(), BULK_CHUNK);
+                        if n > 0 {
+                            bytes += n as usize;
+                            continue;
+                        }
+                        if n == 0 {
+                            libc::close(fd);
+                            finished += 1;
+                        } else {
+                            let error = io::Error::last_os_error();
+                            assert_eq!(error.kind(), io::ErrorKind::WouldBlock, "read: {error}");
+                        }
+                        break;
+                    }
+                    continue;
+                }
+                // Echo, level-triggered: one message per event, the next wait reports the rest.
+                let n = libc::read(fd, buf.as_mut_ptr().cast(), ECHO_MESSAGE);
+                if n < 0 {
+                    let error = io::Error::last_os_error();
+                    if error.kind() == io::ErrorKind::WouldBlock {
+                        continue;
+                    }
+                    panic!("read: {error}");
+                }
+                if n == 0 {
+                    libc::close(fd); // also removes it from the epoll set
+                    finished += 1;
+                    continue;
+                }
+                let n = n as usize;
+                bytes += n;
+                {
+                    // 64 bytes into an empty send buffer: never short in practice, but be exact.
+                    let mut sent = 0;
+                    while sent < n {
+                        let w = libc::write(fd, buf[sent..n].as_ptr().cast(), n - sent);
+                        if w > 0 {
+                            sent += w as usize;
+                        } else if io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let end = thread_cpu();
+        libc::close(epoll);
+        Served {
+            user: end.0 - start.0,
+            system: end.1 - start.1,
+            bytes,
+        }
+    }
+}
+
+// ---- echo -----------------------------------------------------------------------------------
+
+/// One echo run: wall time for all round trips, and the server thread's CPU time.
+pub struct EchoRun {
+    pub elapsed: Duration,
+    pub server_user: Duration,
+    pub server_system: Duration,
+}
+
+/// The echo client: one tokio `current_thread` runtime in this thread, `ECHO_CONNECTIONS`
+/// connections each doing `ECHO_ROUND_TRIPS` round trips of `ECHO_MESSAGE` bytes. Timed from
+/// when every connection is open to when every round trip is done.
+fn echo_client(port: u16) -> Duration {
+    tokio_runtime().block_on(async move {
+        let mut streams = Vec::with_capacity(ECHO_CONNECTIONS);
+        for _ in 0..ECHO_CONNECTIONS {
+            let stream = TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            streams.push(stream);
+        }
+        let start = Instant::now();
+        let clients: Vec<_> = streams
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut stream)| {
+                tokio::spawn(async move {
+                    let mut message = [i as u8; ECHO_MESSAGE];
+                    let mut reply = [0u8; ECHO_MESSAGE];
+                    for round in 0..ECHO_ROUND_TRIPS {
+                        message[0] = round as u8;
+                        stream.write_all(&message).await.expect("write");
+                        stream.read_exact(&mut reply).await.expect("read");
+                        assert_eq!(reply, message);
+                    }
+                })
+            })
+            .collect();
+        for client in clients {
+            client.await.expect("client");
+        }
+        start.elapsed()
+    })
+}
+
+pub fn echo(server: Server) -> EchoRun {
+    let (port, thread) = spawn_server(server, Job::Echo, ECHO_CONNECTIONS);
+    let elapsed = echo_client(port);
+    let served = thread.join().expect("server thread");
+    assert_eq!(
+        served.bytes,
+        ECHO_CONNECTIONS * ECHO_ROUND_TRIPS * ECHO_MESSAGE
+    );
+    EchoRun {
+        elapsed,
+        server_user: served.user,
+        server_system: served.system,
+    }
+}
+
+// ---- bulk -----------------------------------------------------------------------------------
+
+/// One bulk transfer to `server`: bytes sent and wall time, from connect to the server's EOF
+/// after it has read everything.
+pub fn bulk(server: Server) -> (usize, Duration) {
+    let (port, thread) = spawn_server(server, Job::Discard, 1);
+    let start = Instant::now();
+    let mut stream = StdTcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let chunk = vec![0x5au8; BULK_CHUNK];
+    let mut sent = 0;
+    while sent < BULK_BYTES && start.elapsed() < BULK_TIME_LIMIT {
+        stream.write_all(&chunk).expect("write");
+        sent += chunk.len();
+    }
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutdown");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).expect("read to EOF");
+    let elapsed = start.elapsed();
+    let served = thread.join().expect("server thread");
+    assert_eq!(served.bytes, sent);
+    (sent, elapsed)
+}
+
+// ---- idle connection memory -----------------------------------------------------------------
+
+/// Raises the soft descriptor limit to the hard one; returns the new soft limit.
+pub fn raise_fd_limit() -> u64 {
+    // SAFETY: `getrlimit`/`setrlimit` only read and write the `rlimit` given.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        check(
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit),
+            "getrlimit",
+        );
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            check(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), "setrlimit");
+        }
+        limit.rlim_cur
+    }
+}
+
+/// How many idle connections fit: the client (this process) and the server (a child) each
+/// hold one descriptor per connection, plus some slack.
+pub fn idle_connections() -> usize {
+    let limit = raise_fd_limit() as usize;
+    IDLE_CONNECTIONS.min(limit.saturating_sub(100))
+}
+
+/// The child side of `conn-memory`: serves on `server`'s runtime, prints the port, then — once
+/// `connections` handlers have started and parked in a read — prints the RSS growth per
+/// connection since before the first accept. Also reports every [`IDLE_WINDOW`] started
+/// handlers ("started N"); the result line is "bytes X".
+pub fn idle_connection_child(server: Server, connections: usize) {
+    raise_fd_limit();
+    let report = move |port: u16, base: i64| {
+        println!("{port}");
+        io::stdout().flush().expect("flush");
+        base
+    };
+    let progress = |started: usize| {
+        if started % IDLE_WINDOW == 0 {
+            println!("started {started}");
+            io::stdout().flush().expect("flush");
+        }
+    };
+    let per_connection = |base: i64| (rss_bytes() - base) as f64 / connections as f64;
+    let bytes = match server {
+        Server::Aio => {
+            let lp = EventLoop::new().expect("event loop");
+            let bytes = lp
+                .run_until_complete(async move {
+                    let started = Rc::new(Cell::new(0usize));
+                    let all_started = Rc::new(Event::new());
+                    let (s, a) = (started.clone(), all_started.clone());
+                    let server = aio::start_server(
+                        move |reader, writer| {
+                            let (started, all_started) = (s.clone(), a.clone());
+                            async move {
+                                started.set(started.get() + 1);
+                                progress(started.get());
+                                if started.get() == connections {
+                                    all_started.set();
+                                }
+                                let _ = reader.read(ECHO_MESSAGE).await;
+                                drop(writer);
+                            }
+                        },
+                        "127.0.0.1",
+                        0,
+                    )
+                    .await
+                    .expect("start_server");
+                    let base = report(server.port().expect("port"), rss_bytes());
+                    all_started.wait().await;
+                    // Every handler is now parked in its read: let the loop settle.
+                    aio::sleep(0.05).await.expect("sleep");
+                    per_connection(base)
+                })
+                .expect("run_until_complete");
+            // Skip closing 10,000 connections: the process exits.
+            std::mem::forget(lp);
+            bytes
+        }
+        Server::Tokio => {
+            let rt = tokio_runtime();
+            let bytes = rt.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                let base = report(listener.local_addr().expect("addr").port(), rss_bytes());
+                for started in 1..=connections {
+                    let (mut stream, _) = listener.accept().await.expect("accept");
+                    stream.set_nodelay(true).expect("nodelay");
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; ECHO_MESSAGE];
+                        let _ = stream.read(&mut buf).await;
+                    });
+                    progress(started);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                per_connection(base)
+            });
+            std::mem::forget(rt);
+            bytes
+        }
+        Server::Epoll => panic!("conn-memory runs on aio and tokio only"),
+    };
+    println!("bytes {bytes}");
+}
+
+/// The parent side of `conn-memory`: starts `compare --conn-memory <server> <n>`, opens `n`
+/// connections to it, and returns the bytes per connection it reports.
+pub fn idle_connection_bytes(server: Server, connections: usize) -> f64 {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut child = Command::new(exe)
+        .args(["--conn-memory", server.name(), &connections.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the conn-memory child");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut line = || lines.next().expect("a line").expect("read the child");
+    let port: u16 = line().trim().parse().expect("the child prints its port");
+    let mut started = 0;
+    let mut streams = Vec::with_capacity(connections);
+    for i in 0..connections {
+        while i >= started + IDLE_WINDOW {
+            let text = line();
+            let count = text
+                .strip_prefix("started ")
+                .expect("the child reports progress");
+            started = count.parse().expect("a count");
+        }
+        streams.push(StdTcpStream::connect(("127.0.0.1", port)).expect("connect"));
+    }
+    let bytes = loop {
+        let text = line();
+        match text.split_once(' ') {
+            Some(("bytes", value)) => break value.parse().expect("the child prints a number"),
+            Some(("started", _)) => continue,
+            _ => panic!("unexpected line from the child: {text:?}"),
+        }
+    };
+    drop(streams);
+    let status = child.wait().expect("wait for the child");
+    assert!(status.success(), "conn-memory child for {server:?} failed");
+    bytes
+}
