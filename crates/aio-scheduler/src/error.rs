@@ -37,8 +37,14 @@ pub enum Error {
     StoppedBeforeComplete,
     /// A delay or deadline that cannot be scheduled: NaN, infinite, or too far away.
     InvalidDelay(Box<str>),
-    /// The reactor failed (the OS poller reported an error).
+    /// The reactor failed (the OS poller reported an error), or a system call the loop
+    /// needed (a signal's wake-up socket) did.
     Io(Arc<io::Error>),
+    /// A signal number outside `1..NSIG` (asyncio's `ValueError`).
+    InvalidSignal(i32),
+    /// A signal that cannot be handled on a loop: SIGKILL and SIGSTOP, which cannot be caught
+    /// at all, and the fault signals (asyncio's `RuntimeError`).
+    UncatchableSignal(i32),
 }
 
 impl fmt::Display for Error {
@@ -56,6 +62,10 @@ impl fmt::Display for Error {
             }
             Error::InvalidDelay(why) => write!(f, "invalid delay: {why}"),
             Error::Io(e) => write!(f, "reactor error: {e}"),
+            Error::InvalidSignal(signal) => {
+                write!(f, "sig {signal} out of range(1, {})", crate::signal::NSIG)
+            }
+            Error::UncatchableSignal(signal) => write!(f, "sig {signal} cannot be caught"),
         }
     }
 }

@@ -39,6 +39,7 @@ mod delay;
 mod error;
 mod event_loop;
 mod handle;
+pub mod signal;
 mod sleep;
 mod timers;
 
