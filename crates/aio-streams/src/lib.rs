@@ -30,6 +30,7 @@
 
 mod error;
 mod net;
+mod pipe;
 mod reader;
 mod socket;
 mod udp;
@@ -37,6 +38,7 @@ mod writer;
 
 pub use error::StreamError;
 pub use net::{Server, open_connection, open_unix_connection, start_server, start_unix_server};
+pub use pipe::{connect_read_pipe, connect_write_pipe};
 pub use reader::{DEFAULT_LIMIT, Lines, ReadSource, StreamReader};
 pub use socket::Address;
 pub use udp::DatagramEndpoint;

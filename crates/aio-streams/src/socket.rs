@@ -109,12 +109,45 @@ impl Connection {
     pub(crate) fn socket(&self) -> &dyn SocketFd {
         &**self.io.get_ref()
     }
+}
 
-    /// Writes what the socket takes now, waiting for writability when it takes nothing.
-    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+/// What a [`StreamWriter`](crate::StreamWriter) writes to: a connected socket or a pipe.
+pub(crate) trait Sink {
+    /// One non-blocking write, now; `WouldBlock` also forgets the writable readiness.
+    fn write_now(&self, buf: &[u8]) -> io::Result<usize>;
+    /// Writes what the sink takes now, waiting for writability when it takes nothing.
+    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
+    /// Ends the writing direction (`Write`) or the whole connection (`Both`).
+    fn shutdown(&self, how: Shutdown) -> io::Result<()>;
+    fn peer(&self) -> Option<Address> {
+        None
+    }
+    fn local(&self) -> Option<Address> {
+        None
+    }
+}
+
+impl Sink for Connection {
+    fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.socket().write_some(buf);
+        if matches!(&written, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            self.io.registration().clear_writable();
+        }
+        written
+    }
+    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.io
             .registration()
             .poll_write_with(cx, || self.socket().write_some(buf))
+    }
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.socket().shutdown(how)
+    }
+    fn peer(&self) -> Option<Address> {
+        self.socket().peer()
+    }
+    fn local(&self) -> Option<Address> {
+        self.socket().local()
     }
 }
 

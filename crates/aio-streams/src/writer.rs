@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use crate::StreamError;
-use crate::socket::{Address, Connection};
+use crate::socket::{Address, Sink};
 
 /// asyncio's default high-water mark: 64 KiB.
 pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
@@ -33,7 +33,7 @@ pub struct StreamWriter {
 }
 
 struct Inner {
-    conn: Rc<Connection>,
+    conn: Rc<dyn Sink>,
     /// Unsent bytes, from `start`.
     buf: RefCell<Vec<u8>>,
     start: Cell<usize>,
@@ -115,7 +115,7 @@ impl Inner {
                 Shutdown::Write
             };
             // The peer may be gone already; there is nothing left to report it to.
-            let _ = self.conn.socket().shutdown(how);
+            let _ = self.conn.shutdown(how);
         }
         if self.closing.get() {
             self.finish_close();
@@ -130,7 +130,7 @@ impl Inner {
 }
 
 impl StreamWriter {
-    pub(crate) fn new(conn: Rc<Connection>) -> StreamWriter {
+    pub(crate) fn new(conn: Rc<dyn Sink>) -> StreamWriter {
         StreamWriter {
             inner: Rc::new(Inner {
                 conn,
@@ -167,11 +167,9 @@ impl StreamWriter {
         let mut data = data;
         if inner.pending() == 0 {
             // Nothing queued: try the socket directly, as asyncio's transport does.
-            match inner.conn.socket().write_some(data) {
+            match inner.conn.write_now(data) {
                 Ok(n) => data = &data[n..],
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    inner.conn.io.registration().clear_writable();
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     inner.lose(e.into());
                     return;
@@ -303,8 +301,8 @@ impl StreamWriter {
         }
     }
 
-    /// Whether [`write_eof`](StreamWriter::write_eof) is supported: always, for TCP and Unix
-    /// sockets.
+    /// Whether [`write_eof`](StreamWriter::write_eof) is supported: always (for TCP and Unix
+    /// sockets it shuts down the sending direction; for a pipe it closes the pipe).
     ///
     /// # Examples
     ///
@@ -377,22 +375,22 @@ impl StreamWriter {
         .await
     }
 
-    /// The peer's address (asyncio's `get_extra_info("peername")`).
+    /// The peer's address (asyncio's `get_extra_info("peername")`); `None` for a pipe.
     ///
     /// # Examples
     ///
     /// See [`open_connection`](crate::open_connection).
     pub fn peername(&self) -> Option<Address> {
-        self.inner.conn.socket().peer()
+        self.inner.conn.peer()
     }
 
-    /// This end's address (asyncio's `get_extra_info("sockname")`).
+    /// This end's address (asyncio's `get_extra_info("sockname")`); `None` for a pipe.
     ///
     /// # Examples
     ///
     /// See [`open_connection`](crate::open_connection).
     pub fn sockname(&self) -> Option<Address> {
-        self.inner.conn.socket().local()
+        self.inner.conn.local()
     }
 }
 
