@@ -1,0 +1,272 @@
+//! Reaping children: a pidfd per child, registered with the loop's reactor, where the
+//! kernel has pidfd (Linux 5.3+); SIGCHLD, handled on the loop, otherwise. No helper thread
+//! either way, and never `waitpid(-1)`: only our own children are reaped, by pid.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Poll, Waker};
+
+use aio_reactor::AsyncFd;
+use aio_scheduler::{EventLoop, LoopHandle, signal};
+use rustix::process::{Pid, PidfdFlags, WaitOptions};
+
+/// How a loop learns that its children exited.
+///
+/// # Examples
+///
+/// ```
+/// use aio_subprocess::{ChildWatcher, child_watcher, set_child_watcher};
+///
+/// let lp = aio_scheduler::EventLoop::new()?;
+/// assert_eq!(child_watcher(&lp), ChildWatcher::Pidfd); // on Linux 5.3 and later
+/// set_child_watcher(&lp, ChildWatcher::Sigchld);
+/// assert_eq!(child_watcher(&lp), ChildWatcher::Sigchld);
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildWatcher {
+    /// A pidfd per child in the loop's reactor (asyncio's `PidfdChildWatcher`): the default
+    /// where the kernel supports it.
+    Pidfd,
+    /// A SIGCHLD handler on the loop that polls each child with `waitpid(pid, WNOHANG)`
+    /// (asyncio's `SafeChildWatcher`): the fallback. It installs the loop's SIGCHLD handler,
+    /// replacing one added with `add_signal_handler`.
+    Sigchld,
+}
+
+/// Whether `pidfd_open` works here; cleared the first time it reports `ENOSYS`.
+static PIDFD_WORKS: AtomicBool = AtomicBool::new(true);
+
+/// Children whose loop closed before they exited: reaped (without blocking) at later spawns.
+static ORPHANS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Sets how `lp` watches the children it spawns from now on.
+///
+/// # Examples
+///
+/// See [`ChildWatcher`].
+pub fn set_child_watcher(lp: &EventLoop, watcher: ChildWatcher) {
+    lp.extension::<Children>().mode.set(Some(watcher));
+}
+
+/// How `lp` watches its children: [`ChildWatcher::Pidfd`] unless set otherwise or the kernel
+/// lacks pidfd.
+///
+/// # Examples
+///
+/// See [`ChildWatcher`].
+pub fn child_watcher(lp: &EventLoop) -> ChildWatcher {
+    lp.extension::<Children>().mode()
+}
+
+/// One child, as its `Process` and its reaper share it.
+pub(crate) struct ChildState {
+    pub(crate) pid: i32,
+    pub(crate) returncode: Cell<Option<i32>>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl ChildState {
+    /// Waits until the child was reaped; its returncode.
+    pub(crate) async fn wait(&self) -> i32 {
+        poll_fn(|cx| {
+            if let Some(code) = self.returncode.get() {
+                return Poll::Ready(code);
+            }
+            let mut waiters = self.waiters.borrow_mut();
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn exited(&self, code: i32) {
+        self.returncode.set(Some(code));
+        for waker in self.waiters.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// asyncio's returncode: the exit status, or minus the signal that killed the child.
+fn returncode(status: rustix::process::WaitStatus) -> i32 {
+    match (status.exit_status(), status.terminating_signal()) {
+        (Some(code), _) => code,
+        (None, Some(signal)) => -signal,
+        // Neither exited nor killed (stopped/continued: not asked for): cannot happen.
+        _ => 255,
+    }
+}
+
+/// `waitpid(pid, WNOHANG)`: `Some(returncode)` once reaped.
+fn try_reap(pid: i32) -> Option<i32> {
+    let target = Pid::from_raw(pid)?;
+    match rustix::process::waitpid(Some(target), WaitOptions::NOHANG) {
+        Ok(Some((_, status))) => Some(returncode(status)),
+        Ok(None) => None,
+        Err(rustix::io::Errno::INTR) => None,
+        // ECHILD: somebody else reaped it (a `waitpid(-1)` elsewhere in the process). asyncio
+        // reports 255 then, with a warning; so does aio.
+        Err(_) => {
+            eprintln!("aio: unknown child process pid {pid}, will report returncode 255");
+            Some(255)
+        }
+    }
+}
+
+/// Reaps what it can of the orphans, without blocking.
+fn reap_orphans() {
+    let mut orphans = ORPHANS.lock().unwrap_or_else(|p| p.into_inner());
+    orphans.retain(|&pid| try_reap(pid).is_none());
+}
+
+/// A loop's children.
+#[derive(Default)]
+pub(crate) struct Children {
+    mode: Cell<Option<ChildWatcher>>,
+    /// Every child not yet reaped.
+    live: RefCell<HashMap<i32, Rc<ChildState>>>,
+    /// The pidfd reapers, by pid. Dropped (cancelled) if the loop closes first.
+    reapers: RefCell<HashMap<i32, async_task::Task<(), LoopHandle>>>,
+    sigchld_installed: Cell<bool>,
+}
+
+impl Children {
+    fn mode(&self) -> ChildWatcher {
+        match self.mode.get() {
+            Some(mode) => mode,
+            None if PIDFD_WORKS.load(Ordering::Relaxed) => ChildWatcher::Pidfd,
+            None => ChildWatcher::Sigchld,
+        }
+    }
+
+    /// Called before spawning: makes sure the SIGCHLD path is armed if it will be needed, so
+    /// no exit can slip by between the spawn and the watch.
+    pub(crate) fn prepare(self: &Rc<Self>, lp: &EventLoop) -> Result<(), aio_scheduler::Error> {
+        reap_orphans();
+        if self.mode() == ChildWatcher::Sigchld {
+            self.install_sigchld(lp)?;
+        }
+        Ok(())
+    }
+
+    fn install_sigchld(self: &Rc<Self>, lp: &EventLoop) -> Result<(), aio_scheduler::Error> {
+        if self.sigchld_installed.get() {
+            return Ok(());
+        }
+        let children = Rc::downgrade(self);
+        lp.add_signal_handler(signal::SIGCHLD, move || {
+            if let Some(children) = children.upgrade() {
+                children.poll_all();
+            }
+        })?;
+        self.sigchld_installed.set(true);
+        Ok(())
+    }
+
+    /// SIGCHLD arrived: reap every child of ours that exited.
+    fn poll_all(&self) {
+        let exited: Vec<(Rc<ChildState>, i32)> = self
+            .live
+            .borrow()
+            .values()
+            .filter(|child| !self.reapers.borrow().contains_key(&child.pid))
+            .filter_map(|child| try_reap(child.pid).map(|code| (child.clone(), code)))
+            .collect();
+        for (child, code) in exited {
+            self.live.borrow_mut().remove(&child.pid);
+            child.exited(code);
+        }
+    }
+
+    /// Starts watching the just-spawned child `pid`.
+    pub(crate) fn watch(
+        self: &Rc<Self>,
+        lp: &EventLoop,
+        pid: i32,
+    ) -> Result<Rc<ChildState>, aio_scheduler::Error> {
+        let child = Rc::new(ChildState {
+            pid,
+            returncode: Cell::new(None),
+            waiters: RefCell::new(Vec::new()),
+        });
+        self.live.borrow_mut().insert(pid, child.clone());
+        if self.mode() == ChildWatcher::Pidfd {
+            match self.watch_pidfd(lp, &child) {
+                Ok(()) => return Ok(child),
+                Err(error) => {
+                    if error.raw_os_error() == Some(libc::ENOSYS) {
+                        PIDFD_WORKS.store(false, Ordering::Relaxed);
+                    }
+                    // Any failure (ENOSYS, out of descriptors): this child goes the SIGCHLD
+                    // way. It may have exited already, so poll once after arming.
+                    self.install_sigchld(lp)?;
+                }
+            }
+        }
+        self.poll_all();
+        Ok(child)
+    }
+
+    fn watch_pidfd(self: &Rc<Self>, lp: &EventLoop, child: &Rc<ChildState>) -> std::io::Result<()> {
+        let pid = Pid::from_raw(child.pid).ok_or(std::io::ErrorKind::InvalidInput)?;
+        let pidfd: OwnedFd = rustix::process::pidfd_open(pid, PidfdFlags::empty())?;
+        let pidfd = AsyncFd::new(lp.reactor(), pidfd)?;
+        let state = child.clone();
+        let children = Rc::downgrade(self);
+        let reaper = async move {
+            let code = loop {
+                // The pidfd turns readable when the child exits; a spurious wake-up finds it
+                // still running and waits again.
+                let ready = poll_fn(|cx| pidfd.registration().poll_readable(cx)).await;
+                if let Some(code) = try_reap(state.pid) {
+                    break code;
+                }
+                if ready.is_err() {
+                    // The reactor cannot watch it: nothing better than to poll slowly.
+                    if aio_scheduler::sleep(0.05).await.is_err() {
+                        return;
+                    }
+                } else {
+                    pidfd.registration().clear_readable();
+                }
+            };
+            state.exited(code);
+            if let Some(children) = children.upgrade() {
+                children.live.borrow_mut().remove(&state.pid);
+                if let Some(this) = children.reapers.borrow_mut().remove(&state.pid) {
+                    this.detach(); // finishing right now: nothing to cancel
+                }
+            }
+        };
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(lp.handle())
+            .spawn_local(move |_| reaper, aio_scheduler::schedule);
+        self.reapers.borrow_mut().insert(child.pid, task);
+        runnable.schedule();
+        Ok(())
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        // The loop is closing: stop the reapers, then reap what already exited and leave the
+        // rest to be reaped at a later spawn (of any loop) instead of blocking here.
+        drop(std::mem::take(&mut *self.reapers.borrow_mut()));
+        let live = std::mem::take(&mut *self.live.borrow_mut());
+        let mut orphans = ORPHANS.lock().unwrap_or_else(|p| p.into_inner());
+        for (pid, child) in live {
+            match try_reap(pid) {
+                Some(code) => child.exited(code),
+                None => orphans.push(pid),
+            }
+        }
+    }
+}
