@@ -8,7 +8,10 @@
 //! This crate is the facade: it re-exports the layers, which can also be used on their own —
 //! [`aio_reactor`] (the selector), [`aio_scheduler`] (the event loop), [`aio_task`]
 //! (Futures, Tasks and the coroutine toolkit), [`aio_sync`] (`Lock`, `Event`, `Condition`,
-//! `Semaphore`, `Barrier`) and [`aio_queue`] (`Queue`, `LifoQueue`, `PriorityQueue`).
+//! `Semaphore`, `Barrier`), [`aio_queue`] (`Queue`, `LifoQueue`, `PriorityQueue`),
+//! [`aio_streams`] (`open_connection`, `start_server`, pipes) and [`aio_subprocess`]
+//! (`create_subprocess_exec`, `create_subprocess_shell`). Signal handlers are methods of the
+//! loop (`EventLoop::add_signal_handler`), with the signal numbers in [`signal`].
 //!
 //! # Examples
 //!
@@ -40,18 +43,30 @@ pub use aio_queue;
 pub use aio_reactor;
 pub use aio_scheduler;
 pub use aio_streams;
+pub use aio_subprocess;
 pub use aio_sync;
 pub use aio_task;
 
 pub use aio_queue::{LifoQueue, PriorityQueue, Queue, QueueError};
 pub use aio_reactor::{AsyncFd, PollingReactor, Reactor, Registration};
+pub use aio_scheduler::signal;
 pub use aio_scheduler::{
     EventLoop, ExceptionContext, Handle, IntoDelay, LoopHandle, Sleep, ThreadsafeHandle,
     TimerHandle, get_running_loop, sleep, sleep_until,
 };
 pub use aio_streams::{
-    DatagramEndpoint, Server, StreamError, StreamReader, StreamWriter, open_connection,
-    open_unix_connection, start_server, start_unix_server,
+    DatagramEndpoint, Server, StreamError, StreamReader, StreamWriter, connect_read_pipe,
+    connect_write_pipe, open_connection, open_unix_connection, start_server, start_unix_server,
+};
+/// asyncio's `asyncio.subprocess` module: `PIPE`, `STDOUT`, `DEVNULL`, `Process`.
+pub mod subprocess {
+    pub use aio_subprocess::{
+        ChildWatcher, DEVNULL, PIPE, Process, STDOUT, Stdio, SubprocessBuilder, SubprocessError,
+        child_watcher, set_child_watcher,
+    };
+}
+pub use aio_subprocess::{
+    Process, SubprocessError, create_subprocess_exec, create_subprocess_shell,
 };
 pub use aio_sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore, SyncError};
 pub use aio_task::{
