@@ -45,6 +45,9 @@ pub enum Error {
     Sync(aio_sync::SyncError),
     /// A queue's error (asyncio's `QueueEmpty`, `QueueFull`, `QueueShutDown`).
     Queue(aio_queue::QueueError),
+    /// [`run`](crate::run)'s main task was cancelled by Ctrl-C (SIGINT) and did not swallow
+    /// the cancellation (asyncio's `KeyboardInterrupt` out of `asyncio.run`).
+    KeyboardInterrupt,
 }
 
 impl Error {
@@ -134,6 +137,7 @@ impl fmt::Display for Error {
             Error::Io(error) => fmt::Display::fmt(error, f),
             Error::Sync(error) => fmt::Display::fmt(error, f),
             Error::Queue(error) => fmt::Display::fmt(error, f),
+            Error::KeyboardInterrupt => f.write_str("KeyboardInterrupt"),
         }
     }
 }

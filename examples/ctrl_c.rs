@@ -1,0 +1,81 @@
+//! Ctrl-C under `aio::run`, as under `asyncio.run`: the first SIGINT cancels the main task.
+//! Cancelling a task drops its future at its pending `await`, so its cleanup runs — here a
+//! guard's `Drop`, the Rust form of a `finally:` block. `run` then returns
+//! `Error::KeyboardInterrupt` and the program exits with status 130, as Python does. A second
+//! Ctrl-C while the cleanup still runs ends the process at once.
+//!
+//! ```text
+//! $ cargo run --example ctrl_c        # press Ctrl-C after a few ticks
+//! working; press Ctrl-C to stop
+//! tick 1
+//! tick 2
+//! ^Ccancelled after 2 ticks: cleaning up
+//! cleanup done
+//! interrupted
+//! ```
+//!
+//! `--slow-cleanup` makes the cleanup take 30 s: press Ctrl-C twice to see the second one
+//! interrupt it.
+
+use std::cell::Cell;
+use std::io::Write;
+use std::rc::Rc;
+use std::time::Duration;
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Runs when the work is dropped: on cancellation, at the `await` it was parked in.
+struct Cleanup {
+    ticks: Rc<Cell<u32>>,
+    slow: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        say(&format!(
+            "cancelled after {} ticks: cleaning up",
+            self.ticks.get()
+        ));
+        if self.slow {
+            std::thread::sleep(Duration::from_secs(30));
+        }
+        say("cleanup done");
+    }
+}
+
+async fn work(slow: bool) -> Result<(), aio::Error> {
+    let ticks = Rc::new(Cell::new(0));
+    let _cleanup = Cleanup {
+        ticks: ticks.clone(),
+        slow,
+    };
+    say("working; press Ctrl-C to stop");
+    loop {
+        aio::sleep(0.1).await?;
+        ticks.set(ticks.get() + 1);
+        say(&format!("tick {}", ticks.get()));
+    }
+}
+
+fn main() {
+    let slow = std::env::args().any(|arg| arg == "--slow-cleanup");
+    match aio::run(work(slow)) {
+        Err(aio::Error::KeyboardInterrupt) => {
+            eprintln!("interrupted");
+            std::process::exit(130);
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(1);
+        }
+        Ok(Err(error)) => {
+            eprintln!("error: {error}");
+            std::process::exit(1);
+        }
+        Ok(Ok(())) => {}
+    }
+}
