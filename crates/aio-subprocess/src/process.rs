@@ -546,13 +546,18 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// None today; the `Result` leaves room for the loop closing under a wait.
+    /// [`SubprocessError::Runtime`] ([`aio_scheduler::Error::Closed`]) if the loop that
+    /// spawned the child closed while it was still running: nothing watches it any more (it
+    /// is reaped in the background at a later spawn), so waiting would never end.
     ///
     /// # Examples
     ///
     /// See [`create_subprocess_shell`].
     pub async fn wait(&self) -> Result<i32, SubprocessError> {
-        Ok(self.state.wait().await)
+        self.state
+            .wait()
+            .await
+            .ok_or(SubprocessError::Runtime(aio_scheduler::Error::Closed))
     }
 
     /// Sends `input` (if given) to stdin and closes it, reads stdout and stderr to their end
@@ -565,7 +570,7 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// A read error on stdout or stderr.
+    /// A read error on stdout or stderr; as [`wait`](Self::wait).
     ///
     /// # Examples
     ///
@@ -593,7 +598,7 @@ impl Process {
         let err = pin!(read_all(self.stderr.as_ref()));
         let (out, err) = join3(feed, out, err).await;
         let (out, err) = (out?, err?);
-        self.state.wait().await;
+        self.wait().await?;
         Ok((out, err))
     }
 
@@ -601,7 +606,8 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`SubprocessError::ProcessLookup`] once the child has finished (and was reaped).
+    /// [`SubprocessError::ProcessLookup`] once the child has finished (and was reaped);
+    /// [`SubprocessError::Runtime`] if the loop that spawned it has closed.
     ///
     /// # Examples
     ///
@@ -622,6 +628,11 @@ impl Process {
     pub fn send_signal(&self, signal: i32) -> Result<(), SubprocessError> {
         if self.state.returncode.get().is_some() {
             return Err(SubprocessError::ProcessLookup { pid: self.pid() });
+        }
+        if self.state.orphaned.get() {
+            // Its loop closed: the orphan reaper may reap it at any time, after which the pid
+            // could name another process.
+            return Err(SubprocessError::Runtime(aio_scheduler::Error::Closed));
         }
         if !(1..signal::NSIG).contains(&signal) {
             return Err(SubprocessError::InvalidArgument(

@@ -68,15 +68,22 @@ pub fn child_watcher(lp: &EventLoop) -> ChildWatcher {
 pub(crate) struct ChildState {
     pub(crate) pid: i32,
     pub(crate) returncode: Cell<Option<i32>>,
+    /// The loop watching the child closed before the child exited: nobody will set the
+    /// returncode (the child is on the orphan list).
+    pub(crate) orphaned: Cell<bool>,
     waiters: RefCell<Vec<Waker>>,
 }
 
 impl ChildState {
-    /// Waits until the child was reaped; its returncode.
-    pub(crate) async fn wait(&self) -> i32 {
+    /// Waits until the child was reaped; its returncode. `None` if the loop that watched the
+    /// child closed first.
+    pub(crate) async fn wait(&self) -> Option<i32> {
         poll_fn(|cx| {
             if let Some(code) = self.returncode.get() {
-                return Poll::Ready(code);
+                return Poll::Ready(Some(code));
+            }
+            if self.orphaned.get() {
+                return Poll::Ready(None);
             }
             let mut waiters = self.waiters.borrow_mut();
             if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
@@ -195,6 +202,7 @@ impl Children {
         let child = Rc::new(ChildState {
             pid,
             returncode: Cell::new(None),
+            orphaned: Cell::new(false),
             waiters: RefCell::new(Vec::new()),
         });
         self.live.borrow_mut().insert(pid, child.clone());
@@ -265,7 +273,13 @@ impl Drop for Children {
         for (pid, child) in live {
             match try_reap(pid) {
                 Some(code) => child.exited(code),
-                None => orphans.push(pid),
+                None => {
+                    orphans.push(pid);
+                    child.orphaned.set(true);
+                    for waker in child.waiters.take() {
+                        waker.wake();
+                    }
+                }
             }
         }
     }
