@@ -1,6 +1,6 @@
-//! Ctrl-C under `aio::run`, checked on a real process: the `ctrl_c` example runs as a child,
-//! gets SIGINT from here, and must clean up and exit (first SIGINT), or die at once (second
-//! SIGINT during a slow cleanup).
+//! Signals checked on real processes. The `ctrl_c` example runs as a child, gets SIGINT from
+//! here, and must clean up and exit (first SIGINT), or die at once (second SIGINT during a
+//! slow cleanup). The `signals` example server must shut down cleanly on SIGINT and SIGTERM.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
@@ -9,15 +9,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The `ctrl_c` example's binary: `cargo test` builds the examples next to the test
-/// binaries (`target/<profile>/examples/`).
-fn example() -> PathBuf {
+/// An example's binary: `cargo test` builds the examples next to the test binaries
+/// (`target/<profile>/examples/`).
+fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target/<profile>/deps/<test>");
-    let path = profile_dir.join("examples").join("ctrl_c");
+    let path = profile_dir.join("examples").join(name);
     assert!(
         path.exists(),
         "{} is missing: `cargo test -p aio` builds it",
@@ -26,9 +26,9 @@ fn example() -> PathBuf {
     path
 }
 
-/// Starts the example and returns it with a channel of its stdout lines.
-fn start(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(example())
+/// Starts an example and returns it with a channel of its stdout lines.
+fn start_example(name: &str, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(example(name))
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -66,9 +66,17 @@ fn wait_for_line(lines: &mpsc::Receiver<String>, wanted: &str) -> Vec<String> {
     }
 }
 
+fn start(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    start_example("ctrl_c", args)
+}
+
 fn sigint(child: &Child) {
+    send(child, "-INT");
+}
+
+fn send(child: &Child, signal: &str) {
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .expect("run kill");
     assert!(status.success());
@@ -140,4 +148,21 @@ fn run_off_the_main_thread_leaves_sigint_alone() {
     .join()
     .unwrap();
     assert!(untouched);
+}
+
+#[test]
+fn signals_example_shuts_down_cleanly_on_sigint_and_sigterm() {
+    for (flag, name) in [("-INT", "SIGINT"), ("-TERM", "SIGTERM")] {
+        let (mut child, lines) = start_example("signals", &[]);
+        wait_for_line(&lines, "send SIGINT (Ctrl-C) or SIGTERM to stop");
+        send(&child, flag);
+        let status = wait(&mut child);
+        let rest: Vec<String> = lines.iter().collect();
+        assert_eq!(
+            rest,
+            [format!("received {name}"), "server closed, bye".to_owned()],
+            "{name}"
+        );
+        assert_eq!(status.code(), Some(0), "{name}: {status:?}");
+    }
 }
