@@ -110,6 +110,19 @@ pub trait Reactor {
     /// How many registrations are alive. A loop with ready work and nothing registered can skip
     /// the non-blocking poll altogether.
     fn registrations(&self) -> usize;
+
+    /// A short name for diagnostics and benchmark labels (`"polling"`, `"io_uring"`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_reactor::{PollingReactor, Reactor};
+    /// assert_eq!(PollingReactor::new()?.name(), "polling");
+    /// # std::io::Result::Ok(())
+    /// ```
+    fn name(&self) -> &'static str {
+        "unnamed"
+    }
 }
 
 /// Wakes a reactor blocked in [`Reactor::wait`]; the one part of a reactor that is

@@ -271,6 +271,10 @@ impl Reactor for PollingReactor {
     fn registrations(&self) -> usize {
         self.inner.slots.borrow().live
     }
+
+    fn name(&self) -> &'static str {
+        "polling"
+    }
 }
 
 impl Driver for Inner {

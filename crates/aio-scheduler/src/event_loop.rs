@@ -300,6 +300,72 @@ pub struct EventLoop {
     inner: Rc<LoopInner>,
 }
 
+/// Which reactor [`EventLoop::new`] (and so `aio::run`) builds, from the `AIO_REACTOR`
+/// environment variable: unset, empty or `polling` → [`ReactorChoice::Polling`]; `uring` or
+/// `io_uring` → [`ReactorChoice::Uring`]. Any other value warns once and means the default.
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::ReactorChoice;
+/// assert_eq!(ReactorChoice::parse(None), ReactorChoice::Polling);
+/// assert_eq!(ReactorChoice::parse(Some("uring")), ReactorChoice::Uring);
+/// assert_eq!(ReactorChoice::parse(Some("polling")), ReactorChoice::Polling);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReactorChoice {
+    /// [`PollingReactor`] (epoll): the default.
+    Polling,
+    /// `aio_reactor_uring::UringReactor` (io_uring).
+    Uring,
+}
+
+impl ReactorChoice {
+    /// The choice `AIO_REACTOR` makes, read once per process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let choice = aio_scheduler::ReactorChoice::from_env();
+    /// println!("loops use {choice:?}");
+    /// ```
+    pub fn from_env() -> ReactorChoice {
+        static CHOICE: std::sync::OnceLock<ReactorChoice> = std::sync::OnceLock::new();
+        *CHOICE.get_or_init(|| {
+            let value = std::env::var("AIO_REACTOR").ok();
+            let choice = ReactorChoice::parse(value.as_deref());
+            if let Some(other) = value.filter(|v| {
+                !matches!(v.as_str(), "" | "polling" | "epoll" | "uring" | "io_uring")
+            }) {
+                warn_once(&format!(
+                    "aio: unknown AIO_REACTOR={other:?} (polling or uring); using the default reactor"
+                ));
+            }
+            choice
+        })
+    }
+
+    /// The choice a value of `AIO_REACTOR` makes.
+    ///
+    /// # Examples
+    ///
+    /// See [`ReactorChoice`].
+    pub fn parse(value: Option<&str>) -> ReactorChoice {
+        match value {
+            Some("uring" | "io_uring") => ReactorChoice::Uring,
+            _ => ReactorChoice::Polling,
+        }
+    }
+}
+
+/// Prints one warning line per process.
+fn warn_once(message: &str) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!("{message}");
+    }
+}
+
 /// A weak reference to an [`EventLoop`], for state that must not keep its loop alive.
 ///
 /// # Examples
@@ -335,7 +401,12 @@ impl fmt::Debug for WeakLoop {
 }
 
 impl EventLoop {
-    /// A new loop on the default reactor ([`PollingReactor`]).
+    /// A new loop on the default reactor: [`PollingReactor`], or the io_uring reactor
+    /// (`aio_reactor_uring::UringReactor`) when the environment says `AIO_REACTOR=uring`
+    /// (see [`ReactorChoice`]). `aio::run` uses this constructor, so any program or test can
+    /// run on either reactor without a rebuild. If the kernel refuses io_uring, the loop
+    /// falls back to the default reactor and one warning line goes to stderr (once per
+    /// process).
     ///
     /// # Errors
     ///
@@ -350,6 +421,14 @@ impl EventLoop {
     /// # Ok::<(), aio_scheduler::Error>(())
     /// ```
     pub fn new() -> Result<EventLoop, Error> {
+        if ReactorChoice::from_env() == ReactorChoice::Uring {
+            match aio_reactor_uring::UringReactor::new() {
+                Ok(reactor) => return Ok(EventLoop::with_reactor(reactor)),
+                Err(error) => warn_once(&format!(
+                    "aio: AIO_REACTOR=uring, but {error}; using the default reactor"
+                )),
+            }
+        }
         Ok(EventLoop::with_reactor(PollingReactor::new()?))
     }
 

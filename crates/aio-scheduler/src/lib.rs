@@ -47,7 +47,7 @@ pub use aio_reactor;
 pub use delay::IntoDelay;
 pub use error::Error;
 pub use event_loop::{
-    EventLoop, ExceptionContext, ExceptionHandler, LoopHandle, Runnable, WeakLoop,
+    EventLoop, ExceptionContext, ExceptionHandler, LoopHandle, ReactorChoice, Runnable, WeakLoop,
     get_running_loop, panic_message, running_debug, schedule,
 };
 pub use handle::{Handle, ThreadsafeHandle, TimerHandle};
