@@ -43,6 +43,7 @@
 //! ```
 
 mod async_fd;
+pub mod conformance;
 mod polling_reactor;
 mod source;
 
