@@ -266,7 +266,7 @@ pub fn stale_events_after_fd_reuse<R: Reactor>(make: impl Fn() -> io::Result<R>)
     drop(old); // deregister, then close
 
     // The lowest free number is reused by the next socket.
-    let (new, mut new_peer) = UnixStream::pair().expect("socketpair");
+    let (new, new_peer) = UnixStream::pair().expect("socketpair");
     let (new, mut new_peer) = if new.as_raw_fd() == number {
         (new, new_peer)
     } else {
