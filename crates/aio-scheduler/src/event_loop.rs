@@ -422,12 +422,15 @@ impl EventLoop {
     /// ```
     pub fn new() -> Result<EventLoop, Error> {
         if ReactorChoice::from_env() == ReactorChoice::Uring {
+            #[cfg(target_os = "linux")]
             match aio_reactor_uring::UringReactor::new() {
                 Ok(reactor) => return Ok(EventLoop::with_reactor(reactor)),
                 Err(error) => warn_once(&format!(
                     "aio: AIO_REACTOR=uring, but {error}; using the default reactor"
                 )),
             }
+            #[cfg(not(target_os = "linux"))]
+            warn_once("aio: AIO_REACTOR=uring needs Linux; using the default reactor");
         }
         Ok(EventLoop::with_reactor(PollingReactor::new()?))
     }
