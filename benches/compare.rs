@@ -24,6 +24,7 @@
 //! | `echo` | TCP echo, 50 connections × 2,000 round trips of 64 bytes, against aio / tokio / raw epoll servers; also the server thread's CPU per round trip | round trips/s, µs |
 //! | `bulk` | one TCP connection, the client sends up to 512 MiB (3 s at most), the server reads and discards | GB/s |
 //! | `conn-memory` | 10,000 idle TCP connections held by the server; resident-memory growth per connection, in a fresh server child process | bytes/connection |
+//! | `process` | spawn `/bin/true` 500 times, 10 spawn + wait at a time (10 worker tasks × 50 in a row), stdio to `/dev/null` | spawns/s |
 //!
 //! Throughput workloads run 3 times per runtime, interleaved across runtimes, and the best
 //! (shortest) run is reported; the sparse-timer workload also runs 3 times, and the run with
@@ -39,12 +40,16 @@
 //! The memory workload re-runs this binary as `compare --memory <aio|tokio|smol>`, which
 //! prints the bytes per idle task and exits; `conn-memory` as `compare --conn-memory
 //! <aio|tokio> <connections>` (see `streams.rs`). The streams rows have no smol value ("—").
+//! The process workload (`subprocess.rs`) runs each runtime's own process API; its key is
+//! `process`, not `spawn-…`, so that the word `spawn` (which selects by substring) still
+//! selects only the task-spawn workloads.
 
 mod measure;
 mod on_aio;
 mod on_smol;
 mod on_tokio;
 mod streams;
+mod subprocess;
 mod workloads;
 
 use std::cell::Cell;
@@ -383,6 +388,13 @@ fn print_targets(rows: &[Row]) {
             ratio <= 1.5,
         ));
     }
+    if let Some(row) = find("spawn /bin/true") {
+        checks.push((
+            "process spawns ≥ 1.2× tokio",
+            row.advantage(1),
+            row.advantage(1) >= 1.2,
+        ));
+    }
     if checks.is_empty() {
         return;
     }
@@ -657,12 +669,25 @@ fn main() {
             ],
         ));
     }
+    if selected("process") {
+        rows.push(throughput(
+            &format!(
+                "spawn {} ×{}, {} at a time",
+                subprocess::PROGRAM,
+                subprocess::SPAWNS,
+                subprocess::CONCURRENCY
+            ),
+            "spawns/s",
+            subprocess::SPAWNS,
+            |rt| subprocess::spawns(rt.name()),
+        ));
+    }
 
     if rows.is_empty() {
         eprintln!(
             "no workload key contains {words:?}; the keys are spawn, spawn-each, yield, \
              ping-pong, sparse, cancel, memory, socket, lock, queue, queue-pingpong, echo, bulk, \
-             conn-memory"
+             conn-memory, process"
         );
         return;
     }

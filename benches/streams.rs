@@ -502,7 +502,7 @@ pub fn idle_connection_child(server: Server, connections: usize) {
         base
     };
     let progress = |started: usize| {
-        if started % IDLE_WINDOW == 0 {
+        if started.is_multiple_of(IDLE_WINDOW) {
             println!("started {started}");
             io::stdout().flush().expect("flush");
         }

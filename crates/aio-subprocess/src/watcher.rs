@@ -229,6 +229,10 @@ impl Children {
         let pidfd = AsyncFd::new(lp.reactor(), pidfd)?;
         let state = child.clone();
         let children = Rc::downgrade(self);
+        // Readiness starts optimistic; the child has most likely not exited yet, so wait for
+        // the pidfd's event before the first `waitpid` (one the reactor reports at once if
+        // the child is already gone).
+        pidfd.registration().clear_readable();
         let reaper = async move {
             let code = loop {
                 // The pidfd turns readable when the child exits; a spurious wake-up finds it
