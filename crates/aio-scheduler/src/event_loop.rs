@@ -421,16 +421,51 @@ impl EventLoop {
     /// # Ok::<(), aio_scheduler::Error>(())
     /// ```
     pub fn new() -> Result<EventLoop, Error> {
-        if ReactorChoice::from_env() == ReactorChoice::Uring {
-            #[cfg(target_os = "linux")]
-            match aio_reactor_uring::UringReactor::new() {
+        EventLoop::with_choice(ReactorChoice::from_env())
+    }
+
+    /// A new loop on the reactor `choice` names; for [`ReactorChoice::Uring`], the default
+    /// reactor (with one warning line per process) if the kernel refuses io_uring.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the default reactor cannot be created either.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_scheduler::{EventLoop, ReactorChoice};
+    /// let lp = EventLoop::with_choice(ReactorChoice::Uring)?;
+    /// // "io_uring", or "polling" where the kernel refuses io_uring.
+    /// assert!(["io_uring", "polling"].contains(&lp.reactor().name()));
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn with_choice(choice: ReactorChoice) -> Result<EventLoop, Error> {
+        #[cfg(target_os = "linux")]
+        let uring = aio_reactor_uring::UringReactor::new;
+        #[cfg(not(target_os = "linux"))]
+        let uring = || -> std::io::Result<PollingReactor> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "io_uring needs Linux",
+            ))
+        };
+        EventLoop::with_choice_from(choice, uring)
+    }
+
+    /// [`with_choice`](Self::with_choice) with the io_uring constructor given, so the
+    /// fallback can be tested without a kernel that refuses io_uring.
+    fn with_choice_from<R: Reactor + 'static>(
+        choice: ReactorChoice,
+        uring: impl FnOnce() -> std::io::Result<R>,
+    ) -> Result<EventLoop, Error> {
+        if choice == ReactorChoice::Uring {
+            match uring() {
                 Ok(reactor) => return Ok(EventLoop::with_reactor(reactor)),
                 Err(error) => warn_once(&format!(
                     "aio: AIO_REACTOR=uring, but {error}; using the default reactor"
                 )),
             }
-            #[cfg(not(target_os = "linux"))]
-            warn_once("aio: AIO_REACTOR=uring needs Linux; using the default reactor");
         }
         Ok(EventLoop::with_reactor(PollingReactor::new()?))
     }
@@ -1485,5 +1520,22 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "Box<dyn Any>".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kernel that refuses io_uring: the loop falls back to the default reactor (and
+    /// runs), it does not fail or hang.
+    #[test]
+    fn a_refused_io_uring_falls_back_to_the_default_reactor() {
+        let refused = || -> std::io::Result<PollingReactor> {
+            Err(std::io::Error::from_raw_os_error(1)) // EPERM: io_uring_disabled
+        };
+        let lp = EventLoop::with_choice_from(ReactorChoice::Uring, refused).unwrap();
+        assert_eq!(lp.reactor().name(), "polling");
+        assert_eq!(lp.run_until_complete(async { 5 }).unwrap(), 5);
     }
 }
