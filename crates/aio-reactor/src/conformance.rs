@@ -2,7 +2,7 @@
 //! crate runs against its own implementation.
 //!
 //! Each check takes a function that builds a fresh reactor and panics (with a message saying
-//! what was expected) if the reactor misbehaves. [`reactor_conformance_tests!`] turns the
+//! what was expected) if the reactor misbehaves. [`reactor_conformance_tests!`](crate::reactor_conformance_tests) turns the
 //! whole suite into `#[test]` functions in one line; `aio-reactor` runs it on
 //! [`PollingReactor`](crate::PollingReactor), `aio-reactor-uring` on its io_uring reactor, and a
 //! third reactor should do the same.
