@@ -13,6 +13,10 @@
 //! (`create_subprocess_exec`, `create_subprocess_shell`). Signal handlers are methods of the
 //! loop (`EventLoop::add_signal_handler`), with the signal numbers in [`signal`].
 //!
+//! Two reactors: the default on `polling` (epoll), and `aio_reactor_uring` on io_uring. Set
+//! `AIO_REACTOR=uring` to make [`run`] and [`new_event_loop`] use io_uring, or build a loop on
+//! either with `EventLoop::with_reactor` / `EventLoop::with_choice`.
+//!
 //! # Examples
 //!
 //! asyncio's `countasync.py`:
@@ -41,6 +45,8 @@
 
 pub use aio_queue;
 pub use aio_reactor;
+#[cfg(target_os = "linux")]
+pub use aio_reactor_uring;
 pub use aio_scheduler;
 pub use aio_streams;
 pub use aio_subprocess;
@@ -51,8 +57,8 @@ pub use aio_queue::{LifoQueue, PriorityQueue, Queue, QueueError};
 pub use aio_reactor::{AsyncFd, PollingReactor, Reactor, Registration};
 pub use aio_scheduler::signal;
 pub use aio_scheduler::{
-    EventLoop, ExceptionContext, Handle, IntoDelay, LoopHandle, Sleep, ThreadsafeHandle,
-    TimerHandle, get_running_loop, sleep, sleep_until,
+    EventLoop, ExceptionContext, Handle, IntoDelay, LoopHandle, ReactorChoice, Sleep,
+    ThreadsafeHandle, TimerHandle, get_running_loop, sleep, sleep_until,
 };
 pub use aio_streams::{
     DatagramEndpoint, Server, StreamError, StreamReader, StreamWriter, connect_read_pipe,
@@ -78,7 +84,8 @@ pub use aio_task::{
     wait, wait_for,
 };
 
-/// A new event loop on the default reactor (asyncio's `new_event_loop()`).
+/// A new event loop on the default reactor, or the one `AIO_REACTOR` names (asyncio's
+/// `new_event_loop()`).
 ///
 /// # Errors
 ///
