@@ -25,6 +25,7 @@
 //! | `bulk` | one TCP connection, the client sends up to 512 MiB (3 s at most), the server reads and discards | GB/s |
 //! | `conn-memory` | 10,000 idle TCP connections held by the server; resident-memory growth per connection, in a fresh server child process | bytes/connection |
 //! | `process` | spawn `/bin/true` 500 times, 10 spawn + wait at a time (10 worker tasks × 50 in a row), stdio to `/dev/null` | spawns/s |
+//! | `uring` | aio's two reactors side by side, tokio as the reference: the `yield`, `sparse` and `socket` workloads and the `echo` workload (with server CPU per round trip) on aio with `PollingReactor` (default mode) and with `UringReactor`, and on tokio | its own table |
 //!
 //! Throughput workloads run 3 times per runtime, interleaved across runtimes, and the best
 //! (shortest) run is reported; the sparse-timer workload also runs 3 times, and the run with
@@ -43,6 +44,16 @@
 //! The process workload (`subprocess.rs`) runs each runtime's own process API; its key is
 //! `process`, not `spawn-…`, so that the word `spawn` (which selects by substring) still
 //! selects only the task-spawn workloads.
+//!
+//! The reactor comparison (`uring`) prints its own table, columns aio on `polling`, aio on
+//! io_uring, tokio, with ratios "> 1 means io_uring is better". Its loops are built on an
+//! explicit reactor (`EventLoop::with_reactor`), so `AIO_REACTOR` does not change it.
+//!
+//! For profiling one runtime alone, `compare --one <yield|sparse|socket|echo> <runtime>` runs
+//! one round of that workload and prints its result. Runtimes: `aio` (the default reactor),
+//! `aio-edge`, `aio-oneshot`, `aio-uring`, `tokio`, `smol`; for `echo` (servers) `aio`,
+//! `aio-edge`, `aio-oneshot`, `aio-uring`, `tokio`, `epoll`. The echo server threads are named
+//! `server-<…>` (e.g. `server-uring`), so per-thread counts can pick them out.
 
 mod measure;
 mod on_aio;
@@ -59,7 +70,7 @@ use std::time::{Duration, Instant};
 use aio_reactor::{PollMode, PollingReactor};
 
 use measure::{human, mean_and_p99_us, rate};
-use on_aio::Aio;
+use on_aio::{Aio, AioReactor};
 use on_smol::Smol;
 use on_tokio::Tokio;
 
@@ -127,7 +138,13 @@ pub trait Runtime {
 }
 
 /// The runtimes compared, in table order (aio on its default reactor mode).
-const RUNTIMES: [&dyn Runtime; 3] = [&Aio { mode: None }, &Tokio, &Smol];
+const RUNTIMES: [&dyn Runtime; 3] = [
+    &Aio {
+        reactor: AioReactor::Default,
+    },
+    &Tokio,
+    &Smol,
+];
 
 /// Which way a row's numbers improve.
 #[derive(Clone, Copy)]
@@ -184,30 +201,40 @@ impl Row {
     }
 }
 
-/// A throughput row: `count` operations per run, best of [`RUNS`] runs per runtime, the runs
-/// interleaved across runtimes so drift in machine load hits all of them alike.
+/// `count` operations per run, best of [`RUNS`] runs per runtime, the runs interleaved across
+/// runtimes so drift in machine load hits all of them alike: the best rate per runtime.
+fn best_rates(
+    runtimes: [&dyn Runtime; 3],
+    count: usize,
+    measure: impl Fn(&dyn Runtime) -> Duration,
+) -> [f64; 3] {
+    let mut best = [Duration::MAX; 3];
+    for _ in 0..RUNS {
+        for (slot, runtime) in best.iter_mut().zip(runtimes) {
+            *slot = (*slot).min(measure(runtime));
+        }
+    }
+    best.map(|d| rate(count, d))
+}
+
+/// A throughput row of the main table (see [`best_rates`]).
 fn throughput(
     workload: &str,
     unit: &'static str,
     count: usize,
     measure: impl Fn(&dyn Runtime) -> Duration,
 ) -> Row {
-    let mut best = [Duration::MAX; 3];
-    for _ in 0..RUNS {
-        for (slot, runtime) in best.iter_mut().zip(RUNTIMES) {
-            *slot = (*slot).min(measure(runtime));
-        }
-    }
-    Row::new(workload, unit, Better::Higher, best.map(|d| rate(count, d)))
+    let rates = best_rates(RUNTIMES, count, measure);
+    Row::new(workload, unit, Better::Higher, rates)
 }
 
 /// Mean and p99 lateness in µs per runtime: of [`RUNS`] runs (interleaved across runtimes),
 /// the one with the lowest mean.
-fn sparse_timers() -> [(f64, f64); 3] {
+fn sparse_timers(runtimes: [&dyn Runtime; 3]) -> [(f64, f64); 3] {
     let offsets = workloads::sparse_deadlines(SPARSE_TIMERS, SPARSE_FIRST);
     let mut best = [(f64::INFINITY, f64::INFINITY); 3];
     for _ in 0..RUNS {
-        for (slot, runtime) in best.iter_mut().zip(RUNTIMES) {
+        for (slot, runtime) in best.iter_mut().zip(runtimes) {
             let stats = mean_and_p99_us(&mut runtime.sparse_timers(&offsets));
             if stats.0 < slot.0 {
                 *slot = stats;
@@ -240,7 +267,10 @@ fn idle_task_bytes_in_child(runtime: &dyn Runtime) -> f64 {
 
 /// The socket ping-pong on aio in `mode`.
 fn aio_socket(mode: PollMode) -> Duration {
-    Aio { mode: Some(mode) }.socket_ping_pong(SOCKET_ROUND_TRIPS)
+    Aio {
+        reactor: AioReactor::Polling(mode),
+    }
+    .socket_ping_pong(SOCKET_ROUND_TRIPS)
 }
 
 /// aio's socket ping-pong runs under both reactor modes.
@@ -413,28 +443,56 @@ thread_local! {
 
 /// The streams servers, in reference-table order: aio, tokio, raw epoll.
 const STREAM_SERVERS: [streams::Server; 3] = [
-    streams::Server::Aio,
+    streams::Server::AIO,
     streams::Server::Tokio,
     streams::Server::Epoll,
 ];
+
+/// The echo workload's results per server: of [`ECHO_RUNS`] runs, the best round-trip rate
+/// and the lowest server CPU per round trip (µs), each figure taken separately.
+struct EchoBest {
+    rates: [f64; 3],
+    user: [f64; 3],
+    system: [f64; 3],
+    /// User + system, the lowest sum of one run.
+    total: [f64; 3],
+}
+
+/// The echo workload on three servers, [`ECHO_RUNS`] runs per server, interleaved.
+fn echo_best(servers: [streams::Server; 3]) -> EchoBest {
+    let trips = streams::ECHO_CONNECTIONS * streams::ECHO_ROUND_TRIPS;
+    let per_trip = |cpu: Duration| cpu.as_secs_f64() * 1e6 / trips as f64;
+    let mut best = [Duration::MAX; 3];
+    let mut user = [f64::INFINITY; 3];
+    let mut system = [f64::INFINITY; 3];
+    let mut total = [f64::INFINITY; 3];
+    for _ in 0..ECHO_RUNS {
+        for (i, server) in servers.into_iter().enumerate() {
+            let run = streams::echo(server);
+            best[i] = best[i].min(run.elapsed);
+            user[i] = user[i].min(per_trip(run.server_user));
+            system[i] = system[i].min(per_trip(run.server_system));
+            total[i] = total[i].min(per_trip(run.server_user + run.server_system));
+        }
+    }
+    EchoBest {
+        rates: best.map(|d| rate(trips, d)),
+        user,
+        system,
+        total,
+    }
+}
 
 /// The echo workload, [`ECHO_RUNS`] runs per server, interleaved. Returns the main-table rows
 /// and, per server, the best round-trip rate and the lowest user and system CPU per round
 /// trip (µs), for [`print_streams_reference`].
 fn echo_rows() -> (Vec<Row>, [[f64; 3]; 3]) {
-    let trips = streams::ECHO_CONNECTIONS * streams::ECHO_ROUND_TRIPS;
-    let mut best = [Duration::MAX; 3];
-    let mut user = [f64::INFINITY; 3];
-    let mut system = [f64::INFINITY; 3];
-    for _ in 0..ECHO_RUNS {
-        for (i, server) in STREAM_SERVERS.into_iter().enumerate() {
-            let run = streams::echo(server);
-            best[i] = best[i].min(run.elapsed);
-            user[i] = user[i].min(run.server_user.as_secs_f64() * 1e6 / trips as f64);
-            system[i] = system[i].min(run.server_system.as_secs_f64() * 1e6 / trips as f64);
-        }
-    }
-    let rates = best.map(|d| rate(trips, d));
+    let EchoBest {
+        rates,
+        user,
+        system,
+        ..
+    } = echo_best(STREAM_SERVERS);
     EPOLL_ECHO_CPU.set(Some(user[2]));
     let rows = vec![
         Row::new(
@@ -496,6 +554,226 @@ fn print_streams_reference(echo: Option<&[[f64; 3]; 3]>, bulk: Option<&[f64; 3]>
     }
 }
 
+// ---- reactors: polling vs io_uring ------------------------------------------------------
+
+/// One line of the reactor table: aio on `polling`, aio on io_uring, tokio.
+struct ReactorRow {
+    workload: &'static str,
+    unit: &'static str,
+    better: Better,
+    values: [f64; 3],
+}
+
+impl ReactorRow {
+    fn new(
+        workload: &'static str,
+        unit: &'static str,
+        better: Better,
+        values: [f64; 3],
+    ) -> ReactorRow {
+        eprintln!("  {workload:<44} {}", values.map(human).join(" | "));
+        ReactorRow {
+            workload,
+            unit,
+            better,
+            values,
+        }
+    }
+
+    /// How much better aio on io_uring (column 1) is than column `peer` (0: aio on
+    /// `polling`, 2: tokio); > 1: io_uring is better.
+    fn advantage(&self, peer: usize) -> f64 {
+        match self.better {
+            Better::Higher => self.values[1] / self.values[peer],
+            Better::Lower => self.values[peer] / self.values[1],
+        }
+    }
+}
+
+/// The `uring` group's results.
+struct Reactors {
+    rows: Vec<ReactorRow>,
+    /// The polling reactor's mode (its default).
+    mode: PollMode,
+    /// Whether the io_uring reactor's read polls are multishot on this kernel.
+    multishot: bool,
+}
+
+/// The `uring` group: the yield, sparse-timer, socket and echo workloads on aio with
+/// `PollingReactor` (its default mode) and with `UringReactor`, and on tokio. Every workload
+/// keeps its runs and interleaving from the main table (echo: [`ECHO_RUNS`] runs per server).
+fn reactor_rows() -> Reactors {
+    eprintln!("aio-benches, reactors: aio on polling | aio on io_uring | tokio");
+    let polling = AioReactor::polling();
+    let AioReactor::Polling(mode) = polling else {
+        unreachable!("AioReactor::polling() is a polling reactor")
+    };
+    let on_polling = Aio { reactor: polling };
+    let on_uring = Aio {
+        reactor: AioReactor::Uring,
+    };
+    let runtimes: [&dyn Runtime; 3] = [&on_polling, &on_uring, &Tokio];
+    let mut rows = Vec::new();
+    rows.push(ReactorRow::new(
+        "yield (1k tasks × 1k yields)",
+        "yields/s",
+        Better::Higher,
+        best_rates(runtimes, YIELD_TASKS * YIELDS_PER_TASK, |rt| {
+            rt.yields(YIELD_TASKS, YIELDS_PER_TASK)
+        }),
+    ));
+    let sparse = sparse_timers(runtimes);
+    rows.push(ReactorRow::new(
+        "sparse timers: mean lateness (1k over 1 s)",
+        "µs late",
+        Better::Lower,
+        sparse.map(|s| s.0),
+    ));
+    rows.push(ReactorRow::new(
+        "sparse timers: p99 lateness",
+        "µs late",
+        Better::Lower,
+        sparse.map(|s| s.1),
+    ));
+    rows.push(ReactorRow::new(
+        "unix-socket ping-pong (100k)",
+        "round trips/s",
+        Better::Higher,
+        best_rates(runtimes, SOCKET_ROUND_TRIPS, |rt| {
+            rt.socket_ping_pong(SOCKET_ROUND_TRIPS)
+        }),
+    ));
+    let echo = echo_best([
+        streams::Server::Aio(polling),
+        streams::Server::Aio(AioReactor::Uring),
+        streams::Server::Tokio,
+    ]);
+    rows.push(ReactorRow::new(
+        "TCP echo, 50 conns × 2k round trips (64 B)",
+        "round trips/s",
+        Better::Higher,
+        echo.rates,
+    ));
+    rows.push(ReactorRow::new(
+        "echo server user+system CPU per round trip",
+        "µs",
+        Better::Lower,
+        echo.total,
+    ));
+    rows.push(ReactorRow::new(
+        "— of which user",
+        "µs",
+        Better::Lower,
+        echo.user,
+    ));
+    rows.push(ReactorRow::new(
+        "— of which system",
+        "µs",
+        Better::Lower,
+        echo.system,
+    ));
+    Reactors {
+        rows,
+        mode,
+        multishot: on_aio::uring_multishot(),
+    }
+}
+
+fn print_reactors(reactors: &Reactors) {
+    let Reactors {
+        rows,
+        mode,
+        multishot,
+    } = reactors;
+    println!();
+    println!(
+        "Reactors: aio on `PollingReactor` ({mode:?}) and on `UringReactor` (multishot read \
+         polls: {multishot}), tokio `current_thread` as the reference:"
+    );
+    println!();
+    println!(
+        "| workload | unit | aio, polling | aio, io_uring | tokio | io_uring vs polling | \
+         io_uring vs tokio |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    for row in rows {
+        println!(
+            "| {} | {} | {} | {:.2} | {:.2} |",
+            row.workload,
+            row.unit,
+            row.values.map(human).join(" | "),
+            row.advantage(0),
+            row.advantage(2)
+        );
+    }
+    println!();
+    println!(
+        "Ratios: > 1 means io_uring is better (rates: io_uring / peer; lateness and CPU: \
+         peer / io_uring). Rates: best of {RUNS} ({ECHO_RUNS} for echo); lateness: the run \
+         with the lowest mean of {RUNS}; CPU: the lowest of {ECHO_RUNS}."
+    );
+}
+
+/// `--one <workload> <runtime>`: one round of a workload on one runtime, for profiling it
+/// alone.
+fn run_once(workload: &str, name: &str) {
+    if workload == "echo" {
+        let server = streams::Server::named(name);
+        let trips = streams::ECHO_CONNECTIONS * streams::ECHO_ROUND_TRIPS;
+        let run = streams::echo(server);
+        let per_trip = |cpu: Duration| cpu.as_secs_f64() * 1e6 / trips as f64;
+        println!(
+            "echo on {name}: {trips} round trips, {} round trips/s; server CPU per round trip: \
+             user {:.3} µs, system {:.3} µs",
+            human(rate(trips, run.elapsed)),
+            per_trip(run.server_user),
+            per_trip(run.server_system)
+        );
+        return;
+    }
+    let reactor = match name {
+        "aio" => Some(AioReactor::Default),
+        "aio-edge" => Some(AioReactor::Polling(PollMode::Edge)),
+        "aio-oneshot" => Some(AioReactor::Polling(PollMode::Oneshot)),
+        "aio-uring" => Some(AioReactor::Uring),
+        _ => None,
+    };
+    let aio;
+    let runtime: &dyn Runtime = match reactor {
+        Some(reactor) => {
+            aio = Aio { reactor };
+            &aio
+        }
+        None => runtime_named(name),
+    };
+    match workload {
+        "yield" => {
+            let n = YIELD_TASKS * YIELDS_PER_TASK;
+            let per_s = rate(n, runtime.yields(YIELD_TASKS, YIELDS_PER_TASK));
+            println!("yield on {name}: {n} yields, {} yields/s", human(per_s));
+        }
+        "sparse" => {
+            let offsets = workloads::sparse_deadlines(SPARSE_TIMERS, SPARSE_FIRST);
+            let (mean, p99) = mean_and_p99_us(&mut runtime.sparse_timers(&offsets));
+            println!(
+                "sparse on {name}: {SPARSE_TIMERS} timers, lateness mean {mean:.1} µs, \
+                 p99 {p99:.1} µs"
+            );
+        }
+        "socket" => {
+            let per_s = rate(
+                SOCKET_ROUND_TRIPS,
+                runtime.socket_ping_pong(SOCKET_ROUND_TRIPS),
+            );
+            println!(
+                "socket on {name}: {SOCKET_ROUND_TRIPS} round trips, {} round trips/s",
+                human(per_s)
+            );
+        }
+        _ => panic!("--one runs yield, sparse, socket or echo, not {workload:?}"),
+    }
+}
+
 fn runtime_named(name: &str) -> &'static dyn Runtime {
     RUNTIMES
         .into_iter()
@@ -517,6 +795,13 @@ fn main() {
             .and_then(|n| n.parse().ok())
             .expect("--conn-memory needs a connection count");
         streams::idle_connection_child(streams::Server::named(name), connections);
+        return;
+    }
+    if let Some(at) = args.iter().position(|arg| arg == "--one") {
+        let (Some(workload), Some(name)) = (args.get(at + 1), args.get(at + 2)) else {
+            panic!("--one needs a workload (yield, sparse, socket, echo) and a runtime");
+        };
+        run_once(workload, name);
         return;
     }
     // `cargo bench` passes `--bench`; flags are ignored, words select workloads by key.
@@ -563,7 +848,7 @@ fn main() {
         ));
     }
     if selected("sparse") {
-        let stats = sparse_timers();
+        let stats = sparse_timers(RUNTIMES);
         let unit = "µs late";
         rows.push(Row::new(
             "sparse timers: mean lateness (1k over 1 s)",
@@ -663,7 +948,7 @@ fn main() {
             "bytes/conn",
             Better::Lower,
             [
-                per(streams::Server::Aio),
+                per(streams::Server::AIO),
                 per(streams::Server::Tokio),
                 f64::NAN,
             ],
@@ -682,21 +967,27 @@ fn main() {
             |rt| subprocess::spawns(rt.name()),
         ));
     }
+    let reactors = selected("uring").then(reactor_rows);
 
-    if rows.is_empty() {
+    if rows.is_empty() && reactors.is_none() {
         eprintln!(
             "no workload key contains {words:?}; the keys are spawn, spawn-each, yield, \
              ping-pong, sparse, cancel, memory, socket, lock, queue, queue-pingpong, echo, bulk, \
-             conn-memory, process"
+             conn-memory, process, uring"
         );
         return;
     }
-    println!();
-    print_table(&rows);
+    if !rows.is_empty() {
+        println!();
+        print_table(&rows);
+    }
     if let Some(modes) = &reactor_modes {
         print_reactor_modes(modes);
     }
     print_streams_reference(echo.as_ref(), bulk.as_ref());
+    if let Some(reactors) = &reactors {
+        print_reactors(reactors);
+    }
     print_targets(&rows);
     eprintln!();
     eprintln!(

@@ -1,16 +1,20 @@
 //! The workloads on aio: a fresh [`EventLoop`] per measurement, driven by
-//! `run_until_complete`, tasks spawned with [`aio::create_task`].
+//! `run_until_complete`, tasks spawned with [`aio::create_task`]. The loop's reactor is a
+//! parameter ([`AioReactor`]), so the same workloads run on `polling` (in either mode) and on
+//! io_uring.
 
 use std::cell::Cell;
 use std::future::{Future, poll_fn};
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use aio::aio_sync::LockGuard;
 use aio::{AsyncFd, EventLoop, Lock, Queue};
-use aio_reactor::{PollMode, PollingReactor};
+use aio_reactor::{PollMode, PollingReactor, Reactor};
+use aio_reactor_uring::UringReactor;
 
 use crate::Runtime;
 use crate::measure::rss_bytes;
@@ -20,19 +24,79 @@ use crate::workloads::{
     shares, socket_client, socket_server, trivial, yielder,
 };
 
-/// aio, on the default reactor or on a [`PollingReactor`] in a chosen mode.
+/// The reactor an aio loop runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AioReactor {
+    /// `EventLoop::new()`: the default reactor, or the one `AIO_REACTOR` names.
+    Default,
+    /// A [`PollingReactor`] (epoll) in the given mode, whatever `AIO_REACTOR` says.
+    Polling(PollMode),
+    /// A [`UringReactor`] (io_uring), whatever `AIO_REACTOR` says. Panics where the kernel
+    /// refuses io_uring: a comparison must not fall back silently.
+    Uring,
+}
+
+impl AioReactor {
+    /// The polling reactor in its default mode (edge-triggered where the OS has it).
+    pub fn polling() -> AioReactor {
+        AioReactor::Polling(PollingReactor::new().expect("poller").mode())
+    }
+
+    /// A fresh loop on this reactor.
+    pub fn event_loop(self) -> EventLoop {
+        let lp = match self {
+            AioReactor::Default => return EventLoop::new().expect("event loop"),
+            AioReactor::Polling(mode) => {
+                EventLoop::with_reactor(PollingReactor::with_mode(mode).expect("poller"))
+            }
+            AioReactor::Uring => EventLoop::with_reactor(UringReactor::new().expect("io_uring")),
+        };
+        let expected = match self {
+            AioReactor::Uring => "io_uring",
+            _ => "polling",
+        };
+        assert_eq!(
+            lp.reactor().name(),
+            expected,
+            "the loop runs on another reactor"
+        );
+        lp
+    }
+}
+
+/// Whether [`UringReactor`]'s read polls are multishot on this kernel: a fresh reactor assumes
+/// so and turns to oneshot polls at the first `EINVAL`, so this arms one read poll and waits
+/// for its completion first.
+pub fn uring_multishot() -> bool {
+    let reactor = UringReactor::new().expect("io_uring");
+    let (a, mut b) = UnixStream::pair().expect("socketpair");
+    a.set_nonblocking(true).expect("nonblocking");
+    let a = AsyncFd::new(&reactor, a).expect("register");
+    let mut buf = [0u8; 1];
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut read = || {
+        a.registration()
+            .poll_read_with(&mut cx, || a.get_ref().read(&mut buf))
+    };
+    assert!(read().is_pending(), "nothing written yet");
+    b.write_all(&[1]).expect("write");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while read().is_pending() {
+        assert!(Instant::now() < deadline, "io_uring reported no readiness");
+        reactor.wait(Some(deadline)).expect("wait");
+    }
+    reactor.multishot()
+}
+
+/// aio, on a chosen reactor.
 pub struct Aio {
-    /// `None`: `EventLoop::new()` (the default mode).
-    pub mode: Option<PollMode>,
+    pub reactor: AioReactor,
 }
 
 impl Aio {
     /// Runs `future` on a fresh loop and closes the loop.
     fn block_on<F: Future>(&self, future: F) -> F::Output {
-        let lp = match self.mode {
-            None => EventLoop::new().expect("event loop"),
-            Some(mode) => EventLoop::with_reactor(PollingReactor::with_mode(mode).expect("poller")),
-        };
+        let lp = self.reactor.event_loop();
         let output = lp.run_until_complete(future).expect("run_until_complete");
         lp.close().expect("close");
         output

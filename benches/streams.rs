@@ -1,7 +1,8 @@
 //! The streams workloads: TCP servers on loopback, one per runtime, each in its own thread (or,
 //! for memory, its own child process) with its own runtime, all driven by the same client.
 //!
-//! Servers: aio (`start_server`, `StreamReader`/`StreamWriter`), tokio `current_thread`
+//! Servers: aio (`start_server`, `StreamReader`/`StreamWriter`; on the default reactor, or
+//! on a chosen one for the reactor comparison), tokio `current_thread`
 //! (`TcpListener` + `tokio::spawn` per connection) and a hand-written single-threaded
 //! level-triggered epoll server (`libc`, nonblocking sockets): the reference limit.
 //! Every server sets `TCP_NODELAY` on accepted sockets, as aio's (and asyncio's) does.
@@ -20,11 +21,13 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use aio::{Event, EventLoop, StreamReader, StreamWriter};
+use aio::{Event, StreamReader, StreamWriter};
+use aio_reactor::PollMode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::measure::rss_bytes;
+use crate::on_aio::AioReactor;
 
 /// Size of one echo message.
 pub const ECHO_MESSAGE: usize = 64;
@@ -49,15 +52,22 @@ const IDLE_WINDOW: usize = 64;
 /// A server under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Server {
-    Aio,
+    /// aio, its loop on the given reactor.
+    Aio(AioReactor),
     Tokio,
     Epoll,
 }
 
 impl Server {
+    /// aio on the default reactor.
+    pub const AIO: Server = Server::Aio(AioReactor::Default);
+
     pub fn name(self) -> &'static str {
         match self {
-            Server::Aio => "aio",
+            Server::Aio(AioReactor::Default) => "aio",
+            Server::Aio(AioReactor::Polling(PollMode::Edge)) => "aio-edge",
+            Server::Aio(AioReactor::Polling(PollMode::Oneshot)) => "aio-oneshot",
+            Server::Aio(AioReactor::Uring) => "aio-uring",
             Server::Tokio => "tokio",
             Server::Epoll => "epoll",
         }
@@ -65,10 +75,28 @@ impl Server {
 
     pub fn named(name: &str) -> Server {
         match name {
-            "aio" => Server::Aio,
+            "aio" => Server::AIO,
+            "aio-edge" => Server::Aio(AioReactor::Polling(PollMode::Edge)),
+            "aio-oneshot" => Server::Aio(AioReactor::Polling(PollMode::Oneshot)),
+            "aio-uring" => Server::Aio(AioReactor::Uring),
             "tokio" => Server::Tokio,
             "epoll" => Server::Epoll,
-            _ => panic!("unknown server {name:?} (aio, tokio or epoll)"),
+            _ => panic!(
+                "unknown server {name:?} (aio, aio-edge, aio-oneshot, aio-uring, tokio or epoll)"
+            ),
+        }
+    }
+
+    /// The server thread's name, for profiles (`perf report --comm server-uring`): at most 15
+    /// bytes, Linux's limit.
+    fn thread_name(self) -> &'static str {
+        match self {
+            Server::Aio(AioReactor::Default) => "server-aio",
+            Server::Aio(AioReactor::Polling(PollMode::Edge)) => "server-edge",
+            Server::Aio(AioReactor::Polling(PollMode::Oneshot)) => "server-oneshot",
+            Server::Aio(AioReactor::Uring) => "server-uring",
+            Server::Tokio => "server-tokio",
+            Server::Epoll => "server-epoll",
         }
     }
 }
@@ -110,9 +138,9 @@ fn spawn_server(server: Server, job: Job, connections: usize) -> (u16, thread::J
     let (port_tx, port_rx) = mpsc::channel();
     // Named, so profiles can tell the server threads apart (`perf report --comm server-aio`).
     let thread = thread::Builder::new()
-        .name(format!("server-{}", server.name()))
+        .name(server.thread_name().to_owned())
         .spawn(move || match server {
-            Server::Aio => aio_server(job, connections, port_tx),
+            Server::Aio(reactor) => aio_server(reactor, job, connections, port_tx),
             Server::Tokio => tokio_server(job, connections, port_tx),
             Server::Epoll => epoll_server(job, connections, port_tx),
         })
@@ -145,8 +173,13 @@ async fn aio_discard(reader: &StreamReader) -> usize {
     }
 }
 
-fn aio_server(job: Job, connections: usize, port_tx: mpsc::Sender<u16>) -> Served {
-    let lp = EventLoop::new().expect("event loop");
+fn aio_server(
+    reactor: AioReactor,
+    job: Job,
+    connections: usize,
+    port_tx: mpsc::Sender<u16>,
+) -> Served {
+    let lp = reactor.event_loop();
     let served = lp
         .run_until_complete(async move {
             let finished = Rc::new(Cell::new(0usize));
@@ -509,8 +542,8 @@ pub fn idle_connection_child(server: Server, connections: usize) {
     };
     let per_connection = |base: i64| (rss_bytes() - base) as f64 / connections as f64;
     let bytes = match server {
-        Server::Aio => {
-            let lp = EventLoop::new().expect("event loop");
+        Server::Aio(reactor) => {
+            let lp = reactor.event_loop();
             let bytes = lp
                 .run_until_complete(async move {
                     let started = Rc::new(Cell::new(0usize));
