@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
@@ -86,9 +86,29 @@ struct Workers {
     receiver: Receiver<Job>,
     max: usize,
     idle_timeout: Duration,
+    /// Threads started and not yet retired (read without the lock by [`ThreadPoolExecutor::workers`]).
     alive: AtomicUsize,
-    idle: AtomicUsize,
+    counts: Mutex<Counts>,
     handles: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Who is free to take a job, under one lock so a claim and a retirement cannot cross.
+///
+/// The invariant: every job in the queue either *claimed* a worker — took one of the `idle`
+/// tokens, or had a thread started for it — or is counted in `unclaimed` (the pool was at
+/// `max_workers`), and a claimed worker never retires. So below `max_workers` the queue never
+/// holds more jobs than there are workers waiting for (or on their way to) one, and a job
+/// that waits for a later job cannot starve it (asyncio's `ThreadPoolExecutor` keeps the
+/// same count with its idle semaphore).
+#[derive(Default)]
+struct Counts {
+    /// Workers that finished a job and wait for the next, minus the claims on them.
+    idle: usize,
+    /// Threads started and not yet retired.
+    alive: usize,
+    /// Queued jobs that found every worker busy at `max_workers`; the next worker to finish a
+    /// job takes one instead of counting itself idle.
+    unclaimed: usize,
 }
 
 /// How long an idle worker waits for a job before it exits.
@@ -123,7 +143,7 @@ impl ThreadPoolExecutor {
                     max: max_workers.max(1),
                     idle_timeout,
                     alive: AtomicUsize::new(0),
-                    idle: AtomicUsize::new(0),
+                    counts: Mutex::new(Counts::default()),
                     handles: Mutex::new(Vec::new()),
                 }),
             }),
@@ -202,80 +222,110 @@ impl ThreadPoolExecutor {
         }
     }
 
+    /// Starts a worker thread; the caller has already counted it in `counts.alive`.
     fn spawn_worker(&self) -> Result<(), Error> {
         let workers = self.inner.workers.clone();
-        workers.alive.fetch_add(1, Ordering::SeqCst);
         let spawned = std::thread::Builder::new()
             .name("aio-executor".into())
             .spawn(move || {
                 loop {
-                    workers.idle.fetch_add(1, Ordering::SeqCst);
-                    let job = workers.receiver.recv_timeout(workers.idle_timeout);
-                    workers.idle.fetch_sub(1, Ordering::SeqCst);
-                    match job {
-                        Ok(job) => job(),
+                    match workers.receiver.recv_timeout(workers.idle_timeout) {
+                        Ok(job) => {
+                            // `run_in_executor`'s jobs catch their own panics; a raw
+                            // `submit`ted job that panics must not take the worker with it.
+                            let _ = catch_unwind(AssertUnwindSafe(job));
+                            let mut counts = workers.lock_counts();
+                            if counts.unclaimed > 0 {
+                                counts.unclaimed -= 1;
+                            } else {
+                                counts.idle += 1;
+                            }
+                        }
                         // Every handle is gone and the queue is empty.
                         Err(RecvTimeoutError::Disconnected) => break,
-                        // Idle too long: retire, unless a job arrived meanwhile. `submit`
-                        // sends, then looks for idle workers; this worker deregisters, then
-                        // looks at the queue. With both sides fenced, one of them sees the
-                        // other, so a job is never left queued with no worker to run it.
+                        // Idle too long: retire by taking back an idle token. With none left,
+                        // a submitter has claimed this worker and its job is (or is about to
+                        // be) in the queue, so the worker stays for it.
                         Err(RecvTimeoutError::Timeout) => {
-                            workers.alive.fetch_sub(1, Ordering::SeqCst);
-                            fence(Ordering::SeqCst);
-                            if workers.receiver.is_empty() {
+                            let mut counts = workers.lock_counts();
+                            if counts.idle > 0 {
+                                counts.idle -= 1;
+                                counts.alive -= 1;
+                                workers.alive.store(counts.alive, Ordering::SeqCst);
                                 return;
                             }
-                            workers.alive.fetch_add(1, Ordering::SeqCst);
                         }
                     }
                 }
-                workers.alive.fetch_sub(1, Ordering::SeqCst);
+                let mut counts = workers.lock_counts();
+                counts.alive -= 1;
+                workers.alive.store(counts.alive, Ordering::SeqCst);
             });
-        let workers = &self.inner.workers;
         match spawned {
             Ok(handle) => {
+                let workers = &self.inner.workers;
                 let mut handles = workers.handles.lock().unwrap_or_else(|e| e.into_inner());
                 handles.retain(|h| !h.is_finished());
                 handles.push(handle);
                 Ok(())
             }
             Err(e) => {
-                workers.alive.fetch_sub(1, Ordering::SeqCst);
+                let workers = &self.inner.workers;
+                let mut counts = workers.lock_counts();
+                counts.alive -= 1;
+                workers.alive.store(counts.alive, Ordering::SeqCst);
                 Err(aio_scheduler::Error::from(e).into())
             }
         }
     }
 }
 
+impl Workers {
+    fn lock_counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        // The critical sections only do arithmetic, so a poisoned lock still holds good counts.
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl Executor for ThreadPoolExecutor {
     fn submit(&self, job: Job) -> Result<(), Error> {
-        {
-            let sender = self.inner.sender.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(sender) = sender.as_ref() else {
-                return Err(Error::InvalidState(
-                    "cannot schedule new futures after shutdown",
-                ));
-            };
-            sender
-                .send(job)
-                .map_err(|_| Error::InvalidState("cannot schedule new futures after shutdown"))?;
-        }
+        let sender = self.inner.sender.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(sender) = sender.as_ref() else {
+            return Err(Error::InvalidState(
+                "cannot schedule new futures after shutdown",
+            ));
+        };
         let workers = &self.inner.workers;
-        // Pairs with the fence of a worker retiring on timeout (see `spawn_worker`).
-        fence(Ordering::SeqCst);
-        if workers.idle.load(Ordering::SeqCst) == 0
-            && workers.alive.load(Ordering::SeqCst) < workers.max
-        {
-            // No idle worker to take it: start one. With none started at all the job would
-            // never run, so that failure is reported; otherwise a busy worker will get to it.
+        // Claim a worker for the job: an idle one, else a new thread while there is room. At
+        // `max_workers` the job waits in the queue for the first worker to finish.
+        let start_one = {
+            let mut counts = workers.lock_counts();
+            if counts.idle > 0 {
+                counts.idle -= 1;
+                false
+            } else if counts.alive < workers.max {
+                counts.alive += 1;
+                workers.alive.store(counts.alive, Ordering::SeqCst);
+                true
+            } else {
+                counts.unclaimed += 1;
+                false
+            }
+        };
+        if start_one {
             if let Err(e) = self.spawn_worker() {
-                if workers.alive.load(Ordering::SeqCst) == 0 {
+                // With no thread at all the job would never run: report it. Otherwise a busy
+                // worker will get to it.
+                let mut counts = workers.lock_counts();
+                if counts.alive == 0 {
                     return Err(e);
                 }
+                counts.unclaimed += 1;
             }
         }
-        Ok(())
+        sender
+            .send(job)
+            .map_err(|_| Error::InvalidState("cannot schedule new futures after shutdown"))
     }
 }
 

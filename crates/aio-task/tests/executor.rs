@@ -290,6 +290,75 @@ fn the_pool_grows_on_demand_from_a_loop_too() {
     pool.shutdown(true);
 }
 
+/// Regression: `submit` used to start a worker only when none was idle, so two jobs submitted
+/// back to back with one idle worker both went to it, and a job waiting for the other waited
+/// until its own timeout. Every job must get a worker of its own while the pool has room
+/// (asyncio's `ThreadPoolExecutor` claims an idle worker per job, else starts one).
+#[test]
+fn a_job_waiting_for_the_next_one_gets_its_own_worker() {
+    use std::sync::mpsc;
+    let pool = ThreadPoolExecutor::new(8);
+    for round in 0..20 {
+        // All the pool's workers idle again before the pair is submitted.
+        let (warm_tx, warm_rx) = mpsc::channel();
+        pool.submit(Box::new(move || warm_tx.send(()).unwrap()))
+            .unwrap();
+        warm_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        // Let the worker get back to waiting (if it has not yet, this round cannot fail).
+        thread::sleep(Duration::from_millis(10));
+
+        let (b_done_tx, b_done_rx) = mpsc::channel::<()>();
+        let (a_saw_tx, a_saw_rx) = mpsc::channel();
+        pool.submit(Box::new(move || {
+            let saw_b = b_done_rx.recv_timeout(Duration::from_secs(5)).is_ok();
+            a_saw_tx.send(saw_b).unwrap();
+        }))
+        .unwrap();
+        pool.submit(Box::new(move || b_done_tx.send(()).unwrap()))
+            .unwrap();
+        let saw_b = a_saw_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(
+            saw_b,
+            "round {round}: job A waited for B, which had no worker"
+        );
+    }
+    assert!(pool.workers() <= 8);
+    pool.shutdown(true);
+}
+
+/// Jobs queued while every worker was busy must not leave idle tokens behind: once the
+/// workers have retired, the next job still gets a thread (and a panicking raw job does not
+/// take its worker's count with it).
+#[test]
+fn after_saturation_and_retirement_the_next_job_still_runs() {
+    use std::sync::mpsc;
+    let pool = ThreadPoolExecutor::with_idle_timeout(2, Duration::from_millis(50));
+    let latch = Arc::new(Latch::default());
+    let done = Arc::new(AtomicUsize::new(0));
+    for _ in 0..5 {
+        let (latch, done) = (latch.clone(), done.clone());
+        pool.submit(Box::new(move || {
+            latch.wait();
+            done.fetch_add(1, Ordering::SeqCst);
+        }))
+        .unwrap();
+    }
+    pool.submit(Box::new(|| panic!("a raw job panics")))
+        .unwrap();
+    latch.release();
+    assert!(eventually(Duration::from_secs(10), || done
+        .load(Ordering::SeqCst)
+        == 5));
+    assert!(
+        eventually(Duration::from_secs(10), || pool.workers() == 0),
+        "idle workers retire"
+    );
+    let (tx, rx) = mpsc::channel();
+    pool.submit(Box::new(move || tx.send(()).unwrap())).unwrap();
+    assert!(rx.recv_timeout(Duration::from_secs(10)).is_ok());
+    pool.shutdown(true);
+}
+
 #[test]
 fn idle_threads_retire() {
     let pool = ThreadPoolExecutor::with_idle_timeout(4, Duration::from_millis(50));
