@@ -66,7 +66,8 @@ struct TimeoutState {
 }
 
 /// A [`Timeout`] expiring `delay` from now (`f64` seconds, whole seconds, or a `Duration`).
-/// A delay of zero or less expires at once: the guarded future is not started.
+/// A delay of zero or less expires at once: the guarded future is polled once, so a finished
+/// task gives its result and anything that would wait gets [`Error::Timeout`].
 ///
 /// # Examples
 ///
@@ -113,7 +114,10 @@ pub fn timeout_at(when: Option<Instant>) -> Timeout {
 }
 
 /// Awaits `future` for at most `delay` (asyncio's `wait_for`): its output, or
-/// [`Error::Timeout`] after dropping it. A delay of zero or less does not start it.
+/// [`Error::Timeout`] after dropping it (which cancels an awaited task). With a delay of zero
+/// or less the future is polled once: a finished [`Task`](crate::Task) or
+/// [`Future`](crate::Future) gives its result, as in asyncio; anything that would wait is
+/// dropped at its first suspension.
 ///
 /// # Errors
 ///
@@ -223,10 +227,19 @@ impl<F: Future> Future for Timed<F> {
         if !*this.started {
             *this.started = true;
             if state.when.get().is_some_and(|when| when <= Instant::now()) {
-                // Already expired: the future is never started.
-                state.expired.set(true);
+                // Already expired: as under asyncio's `timeout(0)`, the future runs up to its
+                // first suspension. A finished task or future gives its result (asyncio's
+                // `wait_for(done, 0)`); anything still pending is dropped, which cancels an
+                // awaited task.
+                let polled = this.future.as_mut().as_pin_mut().map(|f| f.poll(cx));
                 this.future.set(None);
-                return Poll::Ready(Err(Error::Timeout));
+                return Poll::Ready(match polled {
+                    Some(Poll::Ready(output)) => Ok(output),
+                    _ => {
+                        state.expired.set(true);
+                        Err(Error::Timeout)
+                    }
+                });
             }
         }
         // This scope's deadline is checked before the guarded future runs: when an outer and

@@ -1,7 +1,8 @@
 //! `wait_for`, `timeout` and `timeout_at`: on expiry the guarded future is dropped and the
 //! caller gets `Error::Timeout`; nested scopes report only where the deadline expired;
-//! `reschedule` moves a running deadline; a deadline of zero or less never starts the
-//! future; an invalid delay is an error, not a hang.
+//! `reschedule` moves a running deadline; a deadline of zero or less stops the future at its
+//! first suspension, so a finished task gives its result; an invalid delay is an error, not a
+//! hang.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -295,34 +296,77 @@ fn when_reports_the_current_deadline() {
 }
 
 #[test]
-fn a_deadline_of_zero_or_less_does_not_start_the_future() {
+fn a_deadline_of_zero_or_less_stops_the_future_at_its_first_suspension() {
+    // asyncio: `async with timeout(0)` runs the body until it first waits, then raises
+    // TimeoutError; the part after the suspension never runs.
     run_guarded(async {
-        let ran = Rc::new(Cell::new(0));
-        let touch = |ran: &Rc<Cell<i32>>| {
-            let ran = ran.clone();
-            async move { ran.set(ran.get() + 1) }
+        let before = Rc::new(Cell::new(0));
+        let after = Rc::new(Cell::new(0));
+        let suspends = |before: &Rc<Cell<i32>>, after: &Rc<Cell<i32>>| {
+            let (before, after) = (before.clone(), after.clone());
+            async move {
+                before.set(before.get() + 1);
+                sleep(0).await.unwrap();
+                after.set(after.get() + 1);
+            }
         };
+        for delay in [0.0, -1.0] {
+            assert!(matches!(
+                wait_for(suspends(&before, &after), delay).await,
+                Err(Error::Timeout)
+            ));
+        }
         assert!(matches!(
-            wait_for(touch(&ran), 0).await,
+            wait_for(suspends(&before, &after), 0).await,
             Err(Error::Timeout)
         ));
         assert!(matches!(
-            wait_for(touch(&ran), 0.0).await,
-            Err(Error::Timeout)
-        ));
-        assert!(matches!(
-            wait_for(touch(&ran), -1.0).await,
-            Err(Error::Timeout)
-        ));
-        assert!(matches!(
-            wait_for(touch(&ran), Duration::ZERO).await,
+            wait_for(suspends(&before, &after), Duration::ZERO).await,
             Err(Error::Timeout)
         ));
         let past = timeout_at(Some(Instant::now() - Duration::from_millis(1)));
-        assert!(matches!(past.run(touch(&ran)).await, Err(Error::Timeout)));
+        assert!(matches!(
+            past.run(suspends(&before, &after)).await,
+            Err(Error::Timeout)
+        ));
         assert!(past.expired());
-        assert_eq!(ran.get(), 0, "the future never ran");
+        assert_eq!(before.get(), 5, "each body ran up to its first suspension");
+        assert_eq!(after.get(), 0, "and no further");
+        // A body that never waits completes, and its scope did not expire.
+        let zero = timeout(0);
+        assert_eq!(zero.run(async { 7 }).await.unwrap(), 7);
+        assert!(!zero.expired());
     });
+}
+
+#[test]
+fn wait_for_zero_gives_the_result_of_a_finished_task_or_future() {
+    // asyncio: `wait_for(fut, 0)` returns `fut.result()` when `fut` is already done.
+    run_guarded(async {
+        let task = create_task(async { 5 })?;
+        sleep(0).await?;
+        assert!(task.done());
+        assert_eq!(wait_for(task, 0).await??, 5);
+        let future = create_future::<i32>()?;
+        future.set_result(6)?;
+        assert_eq!(wait_for(future, 0).await??, 6);
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn wait_for_zero_cancels_a_pending_task() {
+    // asyncio: `wait_for(task, 0)` on a pending task cancels it and raises TimeoutError.
+    run_guarded(async {
+        let task = create_task(sleep(3600))?;
+        sleep(0).await?;
+        assert!(matches!(wait_for(task.clone(), 0).await, Err(Error::Timeout)));
+        sleep(0).await?;
+        assert!(task.cancelled());
+        Ok::<_, Error>(())
+    })
+    .unwrap();
 }
 
 #[test]
