@@ -37,7 +37,9 @@ mod udp;
 mod writer;
 
 pub use error::StreamError;
-pub use net::{Server, open_connection, open_unix_connection, start_server, start_unix_server};
+pub use net::{
+    HandlerOutcome, Server, open_connection, open_unix_connection, start_server, start_unix_server,
+};
 pub use pipe::{connect_read_pipe, connect_write_pipe};
 pub use reader::{DEFAULT_LIMIT, Lines, ReadSource, StreamReader};
 pub use socket::Address;

@@ -252,6 +252,11 @@ impl ServerState {
 /// Starts a TCP server on `host:port` (port 0: a free one, see [`Server::sockets`]) that
 /// runs `handler(reader, writer)` for every connection (asyncio's `start_server`).
 ///
+/// Each connection's handler runs as a task of its own. A handler that panics (in its body
+/// or before its future first runs) or returns `Err` (see [`HandlerOutcome`]) fails only its
+/// own connection: the failure goes to the loop's exception handler as "Unhandled exception
+/// in client_connected_cb", the connection is aborted, and the server keeps accepting.
+///
 /// # Errors
 ///
 /// [`Error::Io`] if the address cannot be bound; [`Error::Runtime`] outside a running loop.
@@ -262,7 +267,7 @@ impl ServerState {
 pub async fn start_server<H, Fut>(handler: H, host: &str, port: u16) -> Result<Server, Error>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
-    Fut: Future + 'static,
+    Fut: Future<Output: HandlerOutcome> + 'static,
 {
     let target = (host.to_owned(), port);
     let addrs: Vec<SocketAddr> =
@@ -314,7 +319,7 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 pub async fn start_unix_server<H, Fut>(handler: H, path: impl AsRef<Path>) -> Result<Server, Error>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
-    Fut: Future + 'static,
+    Fut: Future<Output: HandlerOutcome> + 'static,
 {
     let path = path.as_ref().to_owned();
     let listener = UnixListener::bind(&path)?;
@@ -325,7 +330,7 @@ where
 fn serve<H, Fut>(listener: Listener, handler: H) -> Result<Server, Error>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
-    Fut: Future + 'static,
+    Fut: Future<Output: HandlerOutcome> + 'static,
 {
     let event_loop = get_running_loop()?;
     let sockets = listener.address().into_iter().collect();
@@ -340,15 +345,16 @@ where
         waiters: RefCell::new(Vec::new()),
     });
     let accepting = state.clone();
+    let handler = Rc::new(handler);
     let task = create_task(async move { accept_loop(accepting, handler).await })?;
     *state.accept_task.borrow_mut() = Some(task.erase());
     Ok(Server { state })
 }
 
-async fn accept_loop<H, Fut>(state: Rc<ServerState>, handler: H)
+async fn accept_loop<H, Fut>(state: Rc<ServerState>, handler: Rc<H>)
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
-    Fut: Future + 'static,
+    Fut: Future<Output: HandlerOutcome> + 'static,
 {
     loop {
         let accepted = poll_fn(|cx| match &*state.listener.borrow() {
@@ -371,10 +377,17 @@ where
                 state.next_client.set(id + 1);
                 state.clients.borrow_mut().push((id, writer.clone()));
                 state.active.set(state.active.get() + 1);
-                let connection = handler(reader, writer);
+                let handler = handler.clone();
                 let done = state.clone();
+                let failed = Rc::new(Cell::new(false));
+                let failure = failed.clone();
+                // The handler is called inside the connection's task, so a panic even in its
+                // synchronous part fails that task alone, never the accept loop.
                 let spawned = create_task(async move {
-                    let _ = connection.await;
+                    if let Some(error) = handler(reader, writer).await.into_failure() {
+                        failure.set(true);
+                        report_handler_failure(error);
+                    }
                 });
                 match spawned {
                     Ok(task) => {
@@ -387,7 +400,7 @@ where
                             // asyncio closes the connection of a handler that raised; one
                             // that returned keeps it only as long as it holds the halves.
                             if let Some(writer) = finished {
-                                if task.failed() {
+                                if task.failed() || failed.get() {
                                     writer.abort();
                                 }
                             }
@@ -419,6 +432,47 @@ where
 fn out_of_descriptors(error: &io::Error) -> bool {
     // EMFILE, ENFILE, ENOBUFS, ENOMEM: asyncio's "out of system resource" set.
     matches!(error.raw_os_error(), Some(24 | 23 | 105 | 12))
+}
+
+/// What a connection handler's future gives: `()`, or a `Result` whose `Err` fails the
+/// connection (asyncio's "Unhandled exception in client_connected_cb": the failure goes to
+/// the loop's exception handler and the connection is aborted).
+///
+/// # Examples
+///
+/// ```
+/// use aio_streams::HandlerOutcome;
+///
+/// assert!(().into_failure().is_none());
+/// assert!(Ok::<u8, std::io::Error>(1).into_failure().is_none());
+/// let failure = Err::<(), _>(std::io::Error::other("bad request")).into_failure();
+/// assert_eq!(failure.unwrap().to_string(), "bad request");
+/// ```
+pub trait HandlerOutcome {
+    /// The failure to report, if the handler failed.
+    fn into_failure(self) -> Option<Box<dyn std::error::Error + Send + Sync>>;
+}
+
+impl HandlerOutcome for () {
+    fn into_failure(self) -> Option<Box<dyn std::error::Error + Send + Sync>> {
+        None
+    }
+}
+
+impl<T, E: Into<Box<dyn std::error::Error + Send + Sync>>> HandlerOutcome for Result<T, E> {
+    fn into_failure(self) -> Option<Box<dyn std::error::Error + Send + Sync>> {
+        self.err().map(Into::into)
+    }
+}
+
+/// Reports a handler's `Err` as asyncio reports an exception from `client_connected_cb`.
+fn report_handler_failure(error: Box<dyn std::error::Error + Send + Sync>) {
+    if let Ok(event_loop) = get_running_loop() {
+        event_loop.call_exception_handler(
+            &ExceptionContext::new("Unhandled exception in client_connected_cb")
+                .with_error(std::sync::Arc::from(error)),
+        );
+    }
 }
 
 fn report(message: &str, error: impl Into<Error>) {

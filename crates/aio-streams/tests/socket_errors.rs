@@ -244,7 +244,7 @@ fn a_panicking_handlers_connection_is_closed() {
         let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
         writer.write(b"panic\n");
         // asyncio (3.12+) closes the transport when client_connected_cb raises: the client
-        // sees EOF (or a reset). Here the server keeps the connection open.
+        // sees EOF (or a reset), and so does an aio client.
         let outcome = wait_for(reader.read_to_end(), 2.0).await;
         assert!(
             !matches!(outcome, Err(Error::Timeout)),
@@ -280,6 +280,102 @@ fn a_handler_error_does_not_stop_the_server() {
         let (reader, writer) = open_connection("127.0.0.1", port).await?;
         writer.write(b"hello\n");
         assert_eq!(reader.read_to_end().await?, b"hello\n");
+        Ok(())
+    });
+}
+
+/// Records what the loop's exception handler is told, as `message | error`.
+fn record_reports() -> Result<Rc<RefCell<Vec<String>>>, Error> {
+    let reports: Rc<RefCell<Vec<String>>> = Rc::default();
+    let record = reports.clone();
+    aio_scheduler::get_running_loop()?.set_exception_handler(move |_, ctx| {
+        let error = ctx.error.as_ref().map(|e| e.to_string());
+        record
+            .borrow_mut()
+            .push(format!("{} | {}", ctx.message, error.unwrap_or_default()));
+    });
+    Ok(reports)
+}
+
+/// Regression: the handler used to be called inside the accept loop, so a panic in its
+/// synchronous part (before the returned future first runs) ended the accept loop: the server
+/// said it was serving and never accepted again.
+#[test]
+fn a_handler_panicking_before_its_future_runs_affects_only_its_connection() {
+    run_test(async {
+        let reports = record_reports()?;
+        let served = Rc::new(std::cell::Cell::new(0));
+        let count = served.clone();
+        let server = start_server(
+            move |reader: StreamReader, writer: StreamWriter| {
+                count.set(count.get() + 1);
+                if count.get() == 1 {
+                    panic!("handler setup boom");
+                }
+                async move {
+                    let line = reader.readline().await.unwrap();
+                    writer.write(&line);
+                    writer.close();
+                }
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await?;
+        let port = server.port().unwrap();
+        let (reader, _writer) = open_connection("127.0.0.1", port).await?;
+        // The panicking handler's connection is closed.
+        let outcome = wait_for(reader.read_to_end(), 5.0).await;
+        assert!(!matches!(outcome, Err(Error::Timeout)), "never closed");
+        // And the server still accepts and serves.
+        let (reader, writer) = open_connection("127.0.0.1", port).await?;
+        writer.write(b"still here\n");
+        assert_eq!(wait_for(reader.read_to_end(), 5.0).await??, b"still here\n");
+        assert_eq!(served.get(), 2);
+        assert!(server.is_serving());
+        let reports = reports.borrow();
+        assert!(
+            reports.iter().any(|r| r.contains("handler setup boom")),
+            "the panic is reported: {reports:?}"
+        );
+        Ok(())
+    });
+}
+
+/// asyncio logs "Unhandled exception in client_connected_cb" and closes the transport when
+/// the callback raises; an aio handler returning `Err` is the same failure.
+#[test]
+fn a_handler_returning_err_is_reported_and_its_connection_closed() {
+    run_test(async {
+        let reports = record_reports()?;
+        let server = start_server(
+            |reader: StreamReader, _writer: StreamWriter| async move {
+                let line = reader.readline().await?;
+                if line == b"fail\n" {
+                    // Keeps its halves alive on purpose: the server must still close them.
+                    std::mem::forget(reader);
+                    return Err(Error::Value("the handler gave up"));
+                }
+                Ok(())
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await?;
+        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        writer.write(b"fail\n");
+        let outcome = wait_for(reader.read_to_end(), 5.0).await;
+        assert!(!matches!(outcome, Err(Error::Timeout)), "never closed");
+        while reports.borrow().is_empty() {
+            aio_scheduler::sleep(0.001).await?;
+        }
+        let reports = reports.borrow();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(
+            reports[0].starts_with("Unhandled exception in client_connected_cb")
+                && reports[0].contains("the handler gave up"),
+            "{reports:?}"
+        );
         Ok(())
     });
 }
