@@ -15,7 +15,9 @@
 //! ```
 //!
 //! `--slow-cleanup` makes the cleanup take 30 s: press Ctrl-C twice to see the second one
-//! interrupt it.
+//! interrupt it. `--block` blocks the loop itself for 30 s after the first tick (as a
+//! CPU-bound step would): the first Ctrl-C cannot be handled until the loop runs again, and
+//! the second ends the process at once, as asyncio's second `KeyboardInterrupt` does.
 
 use std::cell::Cell;
 use std::io::Write;
@@ -47,7 +49,7 @@ impl Drop for Cleanup {
     }
 }
 
-async fn work(slow: bool) -> Result<(), aio::Error> {
+async fn work(slow: bool, block: bool) -> Result<(), aio::Error> {
     let ticks = Rc::new(Cell::new(0));
     let _cleanup = Cleanup {
         ticks: ticks.clone(),
@@ -58,12 +60,17 @@ async fn work(slow: bool) -> Result<(), aio::Error> {
         aio::sleep(0.1).await?;
         ticks.set(ticks.get() + 1);
         say(&format!("tick {}", ticks.get()));
+        if block {
+            say("blocking the loop");
+            std::thread::sleep(Duration::from_secs(30));
+        }
     }
 }
 
 fn main() {
     let slow = std::env::args().any(|arg| arg == "--slow-cleanup");
-    match aio::run(work(slow)) {
+    let block = std::env::args().any(|arg| arg == "--block");
+    match aio::run(work(slow, block)) {
         Err(aio::Error::KeyboardInterrupt) => {
             eprintln!("interrupted");
             std::process::exit(130);

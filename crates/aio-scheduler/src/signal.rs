@@ -40,7 +40,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 use aio_reactor::AsyncFd;
 
@@ -67,6 +67,11 @@ static WAKE_FDS: [[AtomicI32; SLOTS]; NSIG as usize] =
 /// writes to a descriptor number that was closed (and maybe reused) under it.
 static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
+/// Per signal: put the default disposition back at the next delivery, in signal context (see
+/// [`reset_on_delivery`]).
+static RESET_ON_DELIVERY: [AtomicBool; NSIG as usize] =
+    [const { AtomicBool::new(false) }; NSIG as usize];
+
 /// Per signal, the disposition found before the first subscriber and how many slots are in
 /// use. Only touched outside signal context.
 static INSTALLED: Mutex<Vec<Option<Installed>>> = Mutex::new(Vec::new());
@@ -85,6 +90,17 @@ extern "C" fn on_signal(signal: libc::c_int) {
     // SAFETY: `__errno_location` returns this thread's errno; saving and restoring it keeps
     // the interrupted code's errno intact, as a signal handler must.
     let saved_errno = unsafe { *libc::__errno_location() };
+    if RESET_ON_DELIVERY
+        .get(signal as usize)
+        .is_some_and(|reset| reset.swap(false, Ordering::SeqCst))
+    {
+        // SAFETY: `sigaction` is async-signal-safe; a zeroed action is SIG_DFL with an empty
+        // mask.
+        unsafe {
+            let action: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
     IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
     if let Some(slots) = WAKE_FDS.get(signal as usize) {
         let byte = signal as u8;
@@ -182,6 +198,7 @@ fn unsubscribe(signal: i32, slot: usize) {
     if let Some(installed) = entry {
         installed.subscribers -= 1;
         if installed.subscribers == 0 {
+            RESET_ON_DELIVERY[signal as usize].store(false, Ordering::SeqCst);
             // SAFETY: restores the disposition `sigaction` gave us when we installed ours.
             unsafe { libc::sigaction(signal, &installed.previous, std::ptr::null_mut()) };
             *entry = None;
@@ -206,6 +223,38 @@ pub fn raise(signal: i32) -> Result<(), Error> {
     if unsafe { libc::raise(signal) } != 0 {
         return Err(io::Error::last_os_error().into());
     }
+    Ok(())
+}
+
+/// Makes the next delivery of `signal` put its default disposition back, in the C-level
+/// handler itself, before any loop has run its callback (`SA_RESETHAND` for a handler added
+/// with [`EventLoop::add_signal_handler`]). The loops still get that delivery; a further one
+/// takes the default action even while the loop is blocked. `aio::run` uses it so that a
+/// second Ctrl-C ends a program whose loop is stuck, as asyncio's second `KeyboardInterrupt`
+/// does. The request ends with the delivery, or when the last handler of `signal` is removed.
+///
+/// # Errors
+///
+/// [`Error::InvalidSignal`] / [`Error::UncatchableSignal`] as for `add_signal_handler`.
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::{EventLoop, signal};
+///
+/// let lp = EventLoop::new()?;
+/// let stopper = lp.clone();
+/// lp.add_signal_handler(signal::SIGUSR1, move || stopper.stop())?;
+/// signal::reset_on_delivery(signal::SIGUSR1)?;
+/// assert!(!signal::is_default(signal::SIGUSR1));
+/// signal::raise(signal::SIGUSR1)?; // delivered to the loop, and the default is back
+/// assert!(signal::is_default(signal::SIGUSR1));
+/// lp.run_forever()?; // the callback still runs: it stops the loop
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
+pub fn reset_on_delivery(signal: i32) -> Result<(), Error> {
+    check(signal)?;
+    RESET_ON_DELIVERY[signal as usize].store(true, Ordering::SeqCst);
     Ok(())
 }
 

@@ -22,8 +22,8 @@ use crate::{Error, TaskRef};
 /// SIGINT has its default disposition, the first SIGINT cancels the main task, which gets the
 /// chance to clean up (its pending `await` fails with [`Error::Cancelled`]); if the task ends
 /// cancelled, `run` returns [`Error::KeyboardInterrupt`] after the usual shutdown. From the
-/// first SIGINT on, SIGINT is back at its default disposition, so a second one ends the
-/// process at once. On other threads, or with a SIGINT handler of the program's own, `run`
+/// first SIGINT on, SIGINT is back at its default disposition (reset in the signal handler
+/// itself, so even while the loop is blocked), and a second one ends the process at once. On other threads, or with a SIGINT handler of the program's own, `run`
 /// leaves SIGINT alone.
 ///
 /// # Errors
@@ -98,8 +98,12 @@ fn handle_ctrl_c(event_loop: &EventLoop, main: TaskRef) -> Rc<Cell<u32>> {
         main.cancel(None);
     });
     // Without the handler (out of slots, no socket), Ctrl-C keeps its default: it ends the
-    // process, as it would without `run`.
-    drop(installed);
+    // process, as it would without `run`. With it, the first SIGINT also puts the default
+    // back in signal context, so the second ends the process even if the loop is blocked
+    // and never gets to run the handler above.
+    if installed.is_ok() {
+        let _ = signal::reset_on_delivery(signal::SIGINT);
+    }
     interrupts
 }
 

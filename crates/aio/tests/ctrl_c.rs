@@ -139,6 +139,22 @@ fn second_sigint_interrupts_a_slow_cleanup_at_once() {
     assert!(lines.iter().all(|l| l != "cleanup done"));
 }
 
+/// Regression: the first SIGINT's handler runs on the loop, so while the loop was blocked it
+/// never ran, SIGINT stayed caught, and a second Ctrl-C did nothing until the loop came back.
+/// asyncio's second Ctrl-C raises `KeyboardInterrupt` in whatever code is running.
+#[test]
+fn second_sigint_ends_a_blocked_loop_at_once() {
+    let (mut child, lines) = start(&["--block"]);
+    wait_for_line(&lines, "blocking the loop");
+    let start = Instant::now();
+    sigint(&child);
+    std::thread::sleep(Duration::from_millis(100));
+    sigint(&child);
+    let status = wait(&mut child);
+    assert_eq!(status.signal(), Some(2), "killed by SIGINT: {status:?}");
+    assert!(start.elapsed() < Duration::from_secs(15), "not at once");
+}
+
 #[test]
 fn run_off_the_main_thread_leaves_sigint_alone() {
     // Test threads are not the main thread: `run` must not take SIGINT from the process.
