@@ -41,6 +41,9 @@ pub enum StreamError {
     Value(&'static str),
     /// Two reads waited for data on the same reader at once (asyncio's `RuntimeError`).
     ConcurrentRead(&'static str),
+    /// A call the stream's state does not allow (asyncio's `RuntimeError`): "Cannot call
+    /// write() after write_eof()".
+    State(&'static str),
     /// The connection failed.
     Io {
         /// The kind of the underlying error.
@@ -72,6 +75,7 @@ impl fmt::Display for StreamError {
                 f,
                 "{what}() called while another coroutine is already waiting for incoming data"
             ),
+            StreamError::State(message) => f.write_str(message),
             StreamError::Io { message, .. } => f.write_str(message),
         }
     }

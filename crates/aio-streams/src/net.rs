@@ -29,6 +29,7 @@ fn streams(socket: Box<dyn SocketFd>, limit: usize) -> Result<(StreamReader, Str
     let event_loop = get_running_loop()?;
     let conn = Rc::new(Connection {
         io: AsyncFd::new(event_loop.reactor(), socket)?,
+        read_error: RefCell::new(None),
     });
     let reader = StreamReader::from_source_with_limit(SocketSource(conn.clone()), limit);
     Ok((reader, StreamWriter::new(conn)))

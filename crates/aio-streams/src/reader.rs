@@ -220,10 +220,33 @@ impl StreamReader {
 
     /// Whether the stream ended and the buffer is empty (asyncio's `at_eof`).
     ///
+    /// asyncio's reader learns about EOF when the loop pushes it in; this one pulls, so with
+    /// an empty buffer and nobody waiting to read, `at_eof` asks the source once without
+    /// waiting (one non-blocking read). What that read brings in stays buffered for the
+    /// next read; an error it meets becomes the reader's [`exception`](Self::exception).
+    ///
     /// # Examples
     ///
     /// See [`StreamReader`].
     pub fn at_eof(&self) -> bool {
+        if !self.eof.get()
+            && self.buf.borrow().is_empty()
+            && self.waiting.get().is_none()
+            && self.error.borrow().is_none()
+        {
+            if let Some(source) = &self.source {
+                // A waiting read would have its waker replaced; nobody waits here, and the
+                // next read polls again with its own.
+                let mut cx = Context::from_waker(Waker::noop());
+                match source.poll_fill(&mut cx, &mut self.buf.borrow_mut()) {
+                    Poll::Ready(Ok(0)) => self.eof.set(true),
+                    Poll::Ready(Err(error)) => {
+                        *self.error.borrow_mut() = Some(StreamError::from(error));
+                    }
+                    Poll::Ready(Ok(_)) | Poll::Pending => {}
+                }
+            }
+        }
         self.eof.get() && self.buf.borrow().is_empty()
     }
 

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use aio_reactor::AsyncFd;
 
-use crate::ReadSource;
+use crate::{ReadSource, StreamError};
 
 /// How much one read from a socket asks for.
 const READ_CHUNK: usize = 64 * 1024;
@@ -99,6 +99,9 @@ impl Socket for UnixStream {
 /// A connected socket registered with the loop's reactor, shared by a reader and a writer.
 pub(crate) struct Connection {
     pub(crate) io: AsyncFd<Box<dyn SocketFd>>,
+    /// The error that ended reading (a reset), for the writer's `drain` (asyncio's drain
+    /// raises the reader's exception first).
+    pub(crate) read_error: RefCell<Option<StreamError>>,
 }
 
 /// A [`Socket`] behind a box, so one `AsyncFd` type serves TCP and Unix sockets.
@@ -125,6 +128,10 @@ pub(crate) trait Sink {
     fn local(&self) -> Option<Address> {
         None
     }
+    /// The error the reading side of the same connection ended with, if any.
+    fn read_error(&self) -> Option<StreamError> {
+        None
+    }
 }
 
 impl Sink for Connection {
@@ -148,6 +155,9 @@ impl Sink for Connection {
     }
     fn local(&self) -> Option<Address> {
         self.socket().local()
+    }
+    fn read_error(&self) -> Option<StreamError> {
+        self.read_error.borrow().clone()
     }
 }
 
@@ -176,9 +186,13 @@ pub(crate) struct SocketSource(pub(crate) Rc<Connection>);
 impl ReadSource for SocketSource {
     fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
         let conn = &self.0;
-        conn.io.registration().poll_read_with(cx, || {
+        let filled = conn.io.registration().poll_read_with(cx, || {
             read_appending(buf, |scratch| conn.socket().read_some(scratch))
-        })
+        });
+        if let Poll::Ready(Err(error)) = &filled {
+            *conn.read_error.borrow_mut() = Some(StreamError::from(error));
+        }
+        filled
     }
 }
 

@@ -44,6 +44,8 @@ struct Inner {
     eof: Cell<bool>,
     closed: Cell<bool>,
     lost: RefCell<Option<StreamError>>,
+    /// A misuse for the next `drain` to report (`write` after `write_eof`).
+    misuse: Cell<Option<&'static str>>,
     /// Tasks in `drain` or `wait_closed`.
     waiters: RefCell<Vec<Waker>>,
     /// A background flush is running.
@@ -142,6 +144,7 @@ impl StreamWriter {
                 eof: Cell::new(false),
                 closed: Cell::new(false),
                 lost: RefCell::new(None),
+                misuse: Cell::new(None),
                 waiters: RefCell::new(Vec::new()),
                 flushing: Cell::new(false),
             }),
@@ -150,18 +153,26 @@ impl StreamWriter {
 
     /// Queues `data`: written at once if the socket takes it, otherwise buffered and sent in
     /// the background. Never blocks. Data written after `close` or after the connection was
-    /// lost is dropped, as asyncio does.
+    /// lost is dropped, as asyncio does. Data written after [`write_eof`](Self::write_eof) is
+    /// dropped too, and the next [`drain`](Self::drain) fails with
+    /// [`StreamError::State`] ("Cannot call write() after write_eof()"), where asyncio's
+    /// `write` raises it.
     ///
     /// # Examples
     ///
     /// See [`open_connection`](crate::open_connection).
     pub fn write(&self, data: &[u8]) {
         let inner = &self.inner;
-        if data.is_empty()
-            || inner.closing.get()
-            || inner.eof.get()
-            || inner.lost.borrow().is_some()
-        {
+        if inner.closing.get() || inner.lost.borrow().is_some() {
+            return;
+        }
+        if inner.eof.get() {
+            inner
+                .misuse
+                .set(Some("Cannot call write() after write_eof()"));
+            return;
+        }
+        if data.is_empty() {
             return;
         }
         let mut data = data;
@@ -216,16 +227,28 @@ impl StreamWriter {
     ///
     /// # Errors
     ///
-    /// The connection's error once it is lost (asyncio's `ConnectionResetError('Connection
-    /// lost')`), instead of waiting forever.
+    /// In asyncio's order: the error the connection's reader ended with (a reset it saw,
+    /// even with nothing buffered here); the connection's error once it is lost, instead of
+    /// waiting forever; [`StreamError::State`] once after a `write` that came after
+    /// `write_eof`; and a `ConnectionReset` "Connection lost" once the writer was closed
+    /// (asyncio's `ConnectionResetError('Connection lost')` after `close()`).
     ///
     /// # Examples
     ///
     /// See [`open_connection`](crate::open_connection).
     pub async fn drain(&self) -> Result<(), StreamError> {
         let inner = &self.inner;
+        if let Some(error) = inner.conn.read_error() {
+            return Err(error);
+        }
         if let Some(error) = &*inner.lost.borrow() {
             return Err(error.clone());
+        }
+        if let Some(message) = inner.misuse.take() {
+            return Err(StreamError::State(message));
+        }
+        if inner.closed.get() {
+            return Err(connection_lost());
         }
         if inner.pending() <= inner.high.get() {
             return Ok(());
@@ -437,7 +460,7 @@ impl Inner {
 ///
 /// aio_task::run(async {
 ///     let server = start_server(
-///         |reader, _| async move { reader.read_to_end().await.unwrap() },
+///         |reader, _| async move { reader.read_to_end().await.map(drop) },
 ///         "127.0.0.1",
 ///         0,
 ///     )
@@ -493,5 +516,13 @@ impl futures_io::AsyncWrite for StreamWriter {
         let inner = &self.inner;
         std::task::ready!(inner.poll_until(cx, |i| i.closed.get()));
         Poll::Ready(inner.lost_io().map_or(Ok(()), Err))
+    }
+}
+
+/// asyncio's `ConnectionResetError('Connection lost')`, for a `drain` after `close`.
+fn connection_lost() -> StreamError {
+    StreamError::Io {
+        kind: std::io::ErrorKind::ConnectionReset,
+        message: "Connection lost".into(),
     }
 }

@@ -393,10 +393,12 @@ fn source_is_not_polled_when_the_buffer_suffices() {
         assert_eq!(reader.readline().await.unwrap(), b"b\n");
         assert_eq!(reader.readline().await.unwrap(), b"c\n");
         assert_eq!(polls.get(), 1);
-        assert!(!reader.at_eof()); // EOF not seen yet
-        assert_eq!(reader.readline().await.unwrap(), b"");
+        // With the buffer empty, at_eof asks the source once, without waiting: EOF.
         assert!(reader.at_eof());
         assert_eq!(polls.get(), 2);
+        assert_eq!(reader.readline().await.unwrap(), b"");
+        assert!(reader.at_eof());
+        assert_eq!(polls.get(), 2, "EOF is remembered, not asked again");
     })
     .unwrap();
 }

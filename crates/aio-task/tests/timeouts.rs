@@ -361,7 +361,10 @@ fn wait_for_zero_cancels_a_pending_task() {
     run_guarded(async {
         let task = create_task(sleep(3600))?;
         sleep(0).await?;
-        assert!(matches!(wait_for(task.clone(), 0).await, Err(Error::Timeout)));
+        assert!(matches!(
+            wait_for(task.clone(), 0).await,
+            Err(Error::Timeout)
+        ));
         sleep(0).await?;
         assert!(task.cancelled());
         Ok::<_, Error>(())
