@@ -10,9 +10,10 @@
 //! does not exist (404), a port nothing listens on, and an `https://` URL. The HTTP/1.1
 //! client is hand-written on aio's streams (`open_connection`, `readuntil`, `readexactly`,
 //! `read_to_end`): only `http://` URLs are supported, and redirects are not followed. Each
-//! URL gets 10 seconds. (The TCP connect itself runs on a worker thread and cannot be
-//! cancelled: a host that never answers the connect delays the program's exit until the OS
-//! gives up on it.)
+//! URL gets 10 seconds, connect included: the connect runs on the loop, so a host that never
+//! answers is abandoned at the deadline. (Name resolution runs on a worker thread, as
+//! asyncio's `getaddrinfo` does, and cannot be cancelled: a name that never resolves delays
+//! the program's exit, which waits for that thread, until the resolver gives up.)
 //!
 //! ```text
 //! cargo run --release --example crawl -- [--urls urls.txt] [--out foundurls.txt]
@@ -65,10 +66,10 @@ fn log(level: &str, message: &str) {
 
 /// An `http://` URL split for a request.
 struct HttpUrl {
-    /// As `open_connection` wants it (an IPv6 address keeps its brackets).
+    /// As `open_connection` wants it: an IPv6 address without its brackets (`::1`).
     host: String,
     port: u16,
-    /// For the `Host` header: host, and port if given.
+    /// For the `Host` header: host, and port if given, as in the URL (`[::1]:8080`).
     authority: String,
     /// Path and query, never empty.
     target: String,
@@ -106,6 +107,15 @@ fn parse_http(url: &str) -> Result<HttpUrl, FetchError> {
             (&authority[..colon], port)
         }
         _ => (authority, 80),
+    };
+    // `[::1]` names the address `::1`: the brackets only keep its colons apart from the
+    // port's, and the resolver does not take them.
+    let host = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed
+            .strip_suffix(']')
+            .ok_or_else(|| FetchError::other("malformed IPv6 address"))?,
+        None if host.contains(':') => return Err(FetchError::other("malformed host")),
+        None => host,
     };
     if host.is_empty() {
         return Err(FetchError::other("no host in URL"));
