@@ -12,15 +12,19 @@
 //! | --- | --- | --- |
 //! | `spawn` | spawn 200,000 trivial tasks, then await them all | tasks/s |
 //! | `spawn-each` | spawn one trivial task and await it, 200,000 times in a row | tasks/s |
+//! | `gather` | gather 100,000 trivial tasks (aio `gather`; tokio and smol: spawn all, await every handle in order) | tasks/s |
 //! | `yield` | 1,000 tasks × 1,000 yields each (aio `sleep(0)`, tokio `yield_now`, smol `yield_now`) | yields/s |
 //! | `ping-pong` | two tasks waking each other 500,000 times through the same hand-written `!Send` signal | round trips/s |
 //! | `sparse` | 1,000 tasks sleeping until distinct deadlines ~1 ms apart (with jitter) over ~1 s; how late each wakes | mean and p99 lateness, µs |
 //! | `cancel` | 1,000,000 long timers created, polled once (registered), dropped (cancelled), then one yield so lazy purging runs | timers/s |
+//! | `wait_for_ready` | 1,000,000 `wait_for`s in a row in one task, each around a ready future with a 1 s timeout (aio `wait_for`, tokio `time::timeout`, smol `or` with a `Timer`), then one yield | calls/s |
+//! | `wait_for_sleeping` | the same, 500,000 times, around a future that is pending once (it wakes itself): the timeout's timer is registered, then cancelled | calls/s |
 //! | `memory` | 100,000 tasks parked in a 1-hour sleep; resident-memory growth per task, in a fresh child process per runtime | bytes/task |
 //! | `socket` | two tasks ping-ponging one byte 100,000 times over a Unix socket pair; on aio in both reactor modes | round trips/s |
 //! | `lock` | 100 tasks × 10,000 acquisitions of one lock (aio `Lock`, tokio `Mutex`, async-lock `Mutex`), bumping a shared counter | acquisitions/s |
 //! | `queue` | 4 producers and 4 consumers moving 2,000,000 items through one bounded queue of 128 (aio `Queue`, async-channel `bounded`; tokio: `mpsc`, one consumer) | items/s |
 //! | `queue-pingpong` | two tasks passing a number back and forth 500,000 times through two queues of size 1 | round trips/s |
+//! | `to_thread` | 20,000 trivial closures sent to the blocking-thread pool and awaited one after another (aio `to_thread`, tokio `spawn_blocking`, smol `unblock`) | round trips/s |
 //! | `echo` | TCP echo, 50 connections × 2,000 round trips of 64 bytes, against aio / tokio / raw epoll servers; also the server thread's CPU per round trip | round trips/s, µs |
 //! | `bulk` | one TCP connection, the client sends up to 512 MiB (3 s at most), the server reads and discards | GB/s |
 //! | `conn-memory` | 10,000 idle TCP connections held by the server; resident-memory growth per connection, in a fresh server child process | bytes/connection |
@@ -33,7 +37,8 @@
 //! 5 times per mode. Every measurement gets a fresh runtime; only the workload itself is timed,
 //! not building or dropping the runtime. The workload bodies are shared
 //! (`workloads.rs`); each runtime module (`on_aio.rs`, `on_tokio.rs`, `on_smol.rs`) only
-//! spawns, awaits and supplies its own yield, sleep, socket, lock and queue primitives.
+//! spawns, awaits and supplies its own yield, sleep, socket, lock, queue, timeout and
+//! blocking-pool primitives.
 //!
 //! The table's ratio columns read "> 1 means aio is better" on every row: for rates they are
 //! aio / peer, for lateness and memory (lower is better) they are peer / aio.
@@ -49,8 +54,9 @@
 //! io_uring, tokio, with ratios "> 1 means io_uring is better". Its loops are built on an
 //! explicit reactor (`EventLoop::with_reactor`), so `AIO_REACTOR` does not change it.
 //!
-//! For profiling one runtime alone, `compare --one <yield|sparse|socket|echo> <runtime>` runs
-//! one round of that workload and prints its result. Runtimes: `aio` (the default reactor),
+//! For profiling one runtime alone, `compare --one <yield|sparse|socket|gather|wait_for_ready|
+//! wait_for_sleeping|to_thread|echo> <runtime>` runs one round of that workload and prints its
+//! result. Runtimes: `aio` (the default reactor),
 //! `aio-edge`, `aio-oneshot`, `aio-uring`, `tokio`, `smol`; for `echo` (servers) `aio`,
 //! `aio-edge`, `aio-oneshot`, `aio-uring`, `tokio`, `epoll`. The echo server threads are named
 //! `server-<…>` (e.g. `server-uring`), so per-thread counts can pick them out.
@@ -82,6 +88,9 @@ const SPARSE_TIMERS: usize = 1_000;
 /// When the first sparse timer fires: late enough that every task has started and parked.
 const SPARSE_FIRST: Duration = Duration::from_millis(20);
 const CANCELLED_TIMERS: usize = 1_000_000;
+const GATHER_TASKS: usize = 100_000;
+const READY_WAIT_FORS: usize = 1_000_000;
+const SLEEPING_WAIT_FORS: usize = 500_000;
 const IDLE_TASKS: usize = 100_000;
 const SOCKET_ROUND_TRIPS: usize = 100_000;
 const LOCK_TASKS: usize = 100;
@@ -91,6 +100,7 @@ const QUEUE_PRODUCERS: usize = 4;
 const QUEUE_CONSUMERS: usize = 4;
 const QUEUE_ITEMS: usize = 2_000_000;
 const QUEUE_PING_PONGS: usize = 500_000;
+const TO_THREAD_ROUND_TRIPS: usize = 20_000;
 /// Repetitions of each throughput measurement and of the sparse-timer run; the best is
 /// reported.
 const RUNS: usize = 3;
@@ -112,6 +122,9 @@ pub trait Runtime {
     fn spawn_all_then_await(&self, n: usize) -> Duration;
     /// Spawns a trivial task and awaits it, `n` times in a row.
     fn spawn_await_each(&self, n: usize) -> Duration;
+    /// Gathers `n` trivial tasks: their values, in argument order (aio `gather`; the peers
+    /// spawn them all, then await every handle in order).
+    fn gather(&self, n: usize) -> Duration;
     /// `tasks` tasks, each yielding `per_task` times.
     fn yields(&self, tasks: usize, per_task: usize) -> Duration;
     /// Two tasks waking each other `round_trips` times through a [`workloads::Signal`].
@@ -120,6 +133,12 @@ pub trait Runtime {
     fn sparse_timers(&self, offsets: &[Duration]) -> Vec<Duration>;
     /// Registers `n` timers and cancels them (see [`workloads::register_and_cancel`]).
     fn cancel_timers(&self, n: usize) -> Duration;
+    /// `n` `wait_for`s in a row around a future that is ready at once (see
+    /// [`workloads::in_sequence`]).
+    fn wait_for_ready(&self, n: usize) -> Duration;
+    /// `n` `wait_for`s in a row around a [`workloads::yield_once`]: each registers its
+    /// timeout's timer, then cancels it when the guarded future finishes.
+    fn wait_for_sleeping(&self, n: usize) -> Duration;
     /// Resident-memory growth per task with `n` idle tasks parked. Meaningful only in a fresh
     /// process (see `--memory`).
     fn idle_task_bytes(&self, n: usize) -> f64;
@@ -135,6 +154,10 @@ pub trait Runtime {
     /// Two tasks passing a number back and forth `round_trips` times through two queues of
     /// capacity 1.
     fn queue_ping_pong(&self, round_trips: usize) -> Duration;
+    /// `round_trips` trivial closures run one after another on the runtime's blocking-thread
+    /// pool, each awaited before the next is sent (aio `to_thread`, tokio `spawn_blocking`,
+    /// smol `unblock`).
+    fn to_thread(&self, round_trips: usize) -> Duration;
 }
 
 /// The runtimes compared, in table order (aio on its default reactor mode).
@@ -770,7 +793,41 @@ fn run_once(workload: &str, name: &str) {
                 human(per_s)
             );
         }
-        _ => panic!("--one runs yield, sparse, socket or echo, not {workload:?}"),
+        "gather" => {
+            let per_s = rate(GATHER_TASKS, runtime.gather(GATHER_TASKS));
+            println!(
+                "gather on {name}: {GATHER_TASKS} tasks, {} tasks/s",
+                human(per_s)
+            );
+        }
+        "wait_for_ready" | "wait_for_sleeping" => {
+            let (n, elapsed) = if workload == "wait_for_ready" {
+                (READY_WAIT_FORS, runtime.wait_for_ready(READY_WAIT_FORS))
+            } else {
+                (
+                    SLEEPING_WAIT_FORS,
+                    runtime.wait_for_sleeping(SLEEPING_WAIT_FORS),
+                )
+            };
+            println!(
+                "{workload} on {name}: {n} calls, {} calls/s",
+                human(rate(n, elapsed))
+            );
+        }
+        "to_thread" => {
+            let per_s = rate(
+                TO_THREAD_ROUND_TRIPS,
+                runtime.to_thread(TO_THREAD_ROUND_TRIPS),
+            );
+            println!(
+                "to_thread on {name}: {TO_THREAD_ROUND_TRIPS} round trips, {} round trips/s",
+                human(per_s)
+            );
+        }
+        _ => panic!(
+            "--one runs yield, sparse, socket, gather, wait_for_ready, wait_for_sleeping, \
+             to_thread or echo, not {workload:?}"
+        ),
     }
 }
 
@@ -799,7 +856,10 @@ fn main() {
     }
     if let Some(at) = args.iter().position(|arg| arg == "--one") {
         let (Some(workload), Some(name)) = (args.get(at + 1), args.get(at + 2)) else {
-            panic!("--one needs a workload (yield, sparse, socket, echo) and a runtime");
+            panic!(
+                "--one needs a workload (yield, sparse, socket, gather, wait_for_ready, \
+                 wait_for_sleeping, to_thread, echo) and a runtime"
+            );
         };
         run_once(workload, name);
         return;
@@ -829,6 +889,14 @@ fn main() {
             "tasks/s",
             SPAWN_TASKS,
             |rt| rt.spawn_await_each(SPAWN_TASKS),
+        ));
+    }
+    if selected("gather") {
+        rows.push(throughput(
+            "gather 100k trivial tasks",
+            "tasks/s",
+            GATHER_TASKS,
+            |rt| rt.gather(GATHER_TASKS),
         ));
     }
     if selected("yield") {
@@ -869,6 +937,22 @@ fn main() {
             "timers/s",
             CANCELLED_TIMERS,
             |rt| rt.cancel_timers(CANCELLED_TIMERS),
+        ));
+    }
+    if selected("wait_for_ready") {
+        rows.push(throughput(
+            "wait_for(ready future, 1 s) (1M)",
+            "calls/s",
+            READY_WAIT_FORS,
+            |rt| rt.wait_for_ready(READY_WAIT_FORS),
+        ));
+    }
+    if selected("wait_for_sleeping") {
+        rows.push(throughput(
+            "wait_for(yield-once future, 1 s) (500k)",
+            "calls/s",
+            SLEEPING_WAIT_FORS,
+            |rt| rt.wait_for_sleeping(SLEEPING_WAIT_FORS),
         ));
     }
     if selected("memory") {
@@ -914,6 +998,14 @@ fn main() {
             "round trips/s",
             QUEUE_PING_PONGS,
             |rt| rt.queue_ping_pong(QUEUE_PING_PONGS),
+        ));
+    }
+    if selected("to_thread") {
+        rows.push(throughput(
+            "to_thread round trip (20k in a row)",
+            "round trips/s",
+            TO_THREAD_ROUND_TRIPS,
+            |rt| rt.to_thread(TO_THREAD_ROUND_TRIPS),
         ));
     }
     let mut echo = None;
@@ -971,9 +1063,9 @@ fn main() {
 
     if rows.is_empty() && reactors.is_none() {
         eprintln!(
-            "no workload key contains {words:?}; the keys are spawn, spawn-each, yield, \
-             ping-pong, sparse, cancel, memory, socket, lock, queue, queue-pingpong, echo, bulk, \
-             conn-memory, process, uring"
+            "no workload key contains {words:?}; the keys are spawn, spawn-each, gather, yield, \
+             ping-pong, sparse, cancel, wait_for_ready, wait_for_sleeping, memory, socket, lock, \
+             queue, queue-pingpong, to_thread, echo, bulk, conn-memory, process, uring"
         );
         return;
     }

@@ -4,7 +4,7 @@
 //! io_uring.
 
 use std::cell::Cell;
-use std::future::{Future, poll_fn};
+use std::future::{Future, poll_fn, ready};
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
@@ -19,9 +19,10 @@ use aio_reactor_uring::UringReactor;
 use crate::Runtime;
 use crate::measure::rss_bytes;
 use crate::workloads::{
-    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, STARTED, SendHalf, Signal, consumer, idle, late_by,
-    locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger, register_and_cancel,
-    shares, socket_client, socket_server, trivial, yielder,
+    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, STARTED, SendHalf, Signal, WAIT_FOR_TIMEOUT,
+    assert_gathered, consumer, idle, in_sequence, late_by, locker, one_byte, pinger, ponger,
+    producer, queue_pinger, queue_ponger, register_and_cancel, shares, socket_client,
+    socket_server, trivial, yield_once, yielder,
 };
 
 /// The reactor an aio loop runs on.
@@ -150,6 +151,17 @@ impl Runtime for Aio {
         })
     }
 
+    fn gather(&self, n: usize) -> Duration {
+        self.block_on(async move {
+            let start = Instant::now();
+            // asyncio's `gather(*(trivial(i) for i in range(n)))`: each coroutine becomes a task.
+            let values = aio::gather((0..n).map(trivial)).await.expect("gather");
+            let elapsed = start.elapsed();
+            assert_gathered(&values, n);
+            elapsed
+        })
+    }
+
     fn yields(&self, tasks: usize, per_task: usize) -> Duration {
         self.block_on(async move {
             let start = Instant::now();
@@ -199,6 +211,28 @@ impl Runtime for Aio {
             join(spawn(register_and_cancel(
                 n,
                 || aio::sleep(IDLE_SLEEP),
+                yield_now,
+            )))
+            .await
+        })
+    }
+
+    fn wait_for_ready(&self, n: usize) -> Duration {
+        self.block_on(async move {
+            join(spawn(in_sequence(
+                n,
+                |i| aio::wait_for(ready(i), WAIT_FOR_TIMEOUT),
+                yield_now,
+            )))
+            .await
+        })
+    }
+
+    fn wait_for_sleeping(&self, n: usize) -> Duration {
+        self.block_on(async move {
+            join(spawn(in_sequence(
+                n,
+                |i| aio::wait_for(yield_once(i), WAIT_FOR_TIMEOUT),
                 yield_now,
             )))
             .await
@@ -289,6 +323,19 @@ impl Runtime for Aio {
             join(a).await;
             join(b).await;
             start.elapsed()
+        })
+    }
+
+    fn to_thread(&self, round_trips: usize) -> Duration {
+        // A fresh loop's default executor starts its worker thread at the first call, inside
+        // the measurement (as a fresh tokio runtime's blocking pool does).
+        self.block_on(async move {
+            join(spawn(in_sequence(
+                round_trips,
+                |i| aio::to_thread(move || i),
+                yield_now,
+            )))
+            .await
         })
     }
 }

@@ -2,12 +2,14 @@
 //! (which drives async-io's reactor and timers on this thread while it waits).
 
 use std::cell::Cell;
-use std::future::Future;
+use std::convert::Infallible;
+use std::future::{Future, ready};
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use futures_lite::FutureExt;
 use futures_lite::future::yield_now;
 use smol::channel::{Receiver, Sender, bounded};
 use smol::lock::{Mutex, MutexGuard};
@@ -16,13 +18,26 @@ use smol::{Async, LocalExecutor, Timer};
 use crate::Runtime;
 use crate::measure::rss_bytes;
 use crate::workloads::{
-    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, STARTED, SendHalf, Signal, consumer, idle, late_by,
-    locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger, register_and_cancel,
-    shares, socket_client, socket_server, trivial, yielder,
+    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, STARTED, SendHalf, Signal, WAIT_FOR_TIMEOUT,
+    assert_gathered, consumer, idle, in_sequence, late_by, locker, one_byte, pinger, ponger,
+    producer, queue_pinger, queue_ponger, register_and_cancel, shares, socket_client,
+    socket_server, trivial, yield_once, yielder,
 };
 
 /// smol's single-threaded executor.
 pub struct Smol;
+
+/// smol has no `wait_for`: this is async-io's documented idiom (`Timer` docs), `future.or(…)`
+/// with a `Timer::after` that fails with `TimedOut`. `or` polls `future` first, and the timer
+/// is created (and registered) only when `future` was not ready at its first poll.
+async fn wait_for<F: Future>(future: F, after: Duration) -> io::Result<F::Output> {
+    async { Ok(future.await) }
+        .or(async {
+            Timer::after(after).await;
+            Err(io::ErrorKind::TimedOut.into())
+        })
+        .await
+}
 
 impl Runtime for Smol {
     fn name(&self) -> &'static str {
@@ -51,6 +66,23 @@ impl Runtime for Smol {
                 assert_eq!(ex.spawn(trivial(i)).await, i);
             }
             start.elapsed()
+        }))
+    }
+
+    /// smol has no `gather`: spawn every task, then await the handles in argument order into
+    /// a `Vec`.
+    fn gather(&self, n: usize) -> Duration {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..n).map(|i| ex.spawn(trivial(i))).collect();
+            let mut values = Vec::with_capacity(n);
+            for task in tasks {
+                values.push(task.await);
+            }
+            let elapsed = start.elapsed();
+            assert_gathered(&values, n);
+            elapsed
         }))
     }
 
@@ -106,6 +138,24 @@ impl Runtime for Smol {
         smol::block_on(ex.run(ex.spawn(register_and_cancel(
             n,
             || Timer::after(IDLE_SLEEP),
+            yield_now,
+        ))))
+    }
+
+    fn wait_for_ready(&self, n: usize) -> Duration {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(ex.spawn(in_sequence(
+            n,
+            |i| wait_for(ready(i), WAIT_FOR_TIMEOUT),
+            yield_now,
+        ))))
+    }
+
+    fn wait_for_sleeping(&self, n: usize) -> Duration {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(ex.spawn(in_sequence(
+            n,
+            |i| wait_for(yield_once(i), WAIT_FOR_TIMEOUT),
             yield_now,
         ))))
     }
@@ -204,6 +254,17 @@ impl Runtime for Smol {
             b.await;
             start.elapsed()
         }))
+    }
+
+    /// `unblock` runs on the `blocking` crate's pool, which is global (its threads outlive a
+    /// measurement and retire after 500 ms idle), not one per executor.
+    fn to_thread(&self, round_trips: usize) -> Duration {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(ex.spawn(in_sequence(
+            round_trips,
+            |i| async move { Ok::<_, Infallible>(smol::unblock(move || i).await) },
+            yield_now,
+        ))))
     }
 }
 

@@ -3,7 +3,7 @@
 //! that one workload runs its two tasks on a `LocalSet` (`spawn_local`).
 
 use std::cell::Cell;
-use std::future::Future;
+use std::future::{Future, ready};
 use std::io;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::rc::Rc;
@@ -12,14 +12,16 @@ use std::time::{Duration, Instant};
 use tokio::net::UnixStream;
 use tokio::runtime::Builder;
 use tokio::sync::{Mutex, MutexGuard, mpsc};
-use tokio::task::{JoinHandle, LocalSet, spawn_local, yield_now};
+use tokio::task::{JoinHandle, LocalSet, spawn_blocking, spawn_local, yield_now};
+use tokio::time::timeout;
 
 use crate::Runtime;
 use crate::measure::rss_bytes;
 use crate::workloads::{
-    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, STARTED, SendHalf, Signal, consumer, idle, late_by,
-    locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger, register_and_cancel,
-    shares, socket_client, socket_server, trivial, yielder,
+    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, STARTED, SendHalf, Signal, WAIT_FOR_TIMEOUT,
+    assert_gathered, consumer, idle, in_sequence, late_by, locker, one_byte, pinger, ponger,
+    producer, queue_pinger, queue_ponger, register_and_cancel, shares, socket_client,
+    socket_server, trivial, yield_once, yielder,
 };
 
 /// tokio's `current_thread` runtime, with its time and I/O drivers.
@@ -68,6 +70,22 @@ impl Runtime for Tokio {
                 assert_eq!(join(tokio::spawn(trivial(i))).await, i);
             }
             start.elapsed()
+        })
+    }
+
+    /// tokio has no `gather`: spawn every task, then await the handles in argument order into
+    /// a `Vec` (what `gather` returns; a `JoinSet` would give completion order).
+    fn gather(&self, n: usize) -> Duration {
+        block_on(async move {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(trivial(i))).collect();
+            let mut values = Vec::with_capacity(n);
+            for task in tasks {
+                values.push(join(task).await);
+            }
+            let elapsed = start.elapsed();
+            assert_gathered(&values, n);
+            elapsed
         })
     }
 
@@ -120,6 +138,28 @@ impl Runtime for Tokio {
             join(tokio::spawn(register_and_cancel(
                 n,
                 || tokio::time::sleep(IDLE_SLEEP),
+                yield_now,
+            )))
+            .await
+        })
+    }
+
+    fn wait_for_ready(&self, n: usize) -> Duration {
+        block_on(async move {
+            join(tokio::spawn(in_sequence(
+                n,
+                |i| timeout(WAIT_FOR_TIMEOUT, ready(i)),
+                yield_now,
+            )))
+            .await
+        })
+    }
+
+    fn wait_for_sleeping(&self, n: usize) -> Duration {
+        block_on(async move {
+            join(tokio::spawn(in_sequence(
+                n,
+                |i| timeout(WAIT_FOR_TIMEOUT, yield_once(i)),
                 yield_now,
             )))
             .await
@@ -222,6 +262,19 @@ impl Runtime for Tokio {
             join(a).await;
             join(b).await;
             start.elapsed()
+        })
+    }
+
+    fn to_thread(&self, round_trips: usize) -> Duration {
+        // A fresh runtime's blocking pool starts its thread at the first call, inside the
+        // measurement (as a fresh aio loop's default executor does).
+        block_on(async move {
+            join(tokio::spawn(in_sequence(
+                round_trips,
+                |i| spawn_blocking(move || i),
+                yield_now,
+            )))
+            .await
         })
     }
 }

@@ -5,6 +5,7 @@
 //! passed in as closures or through [`BytePipe`].
 
 use std::cell::Cell;
+use std::fmt::Debug;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
@@ -249,4 +250,68 @@ pub async fn queue_ponger(mut rx: impl RecvHalf, mut tx: impl SendHalf, n: usize
         let item = rx.recv().await;
         tx.send(item).await;
     }
+}
+
+/// Workload 11: checks that a gather of [`trivial`] tasks gave every value in argument order.
+pub fn assert_gathered(values: &[usize], n: usize) {
+    assert_eq!(values.len(), n, "one value per task");
+    assert!(
+        values.iter().enumerate().all(|(i, &value)| value == i),
+        "values in argument order"
+    );
+}
+
+/// Workloads 12 and 13: the timeout every `wait_for` gets. It never expires: the guarded
+/// futures finish within one or two polls.
+pub const WAIT_FOR_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Workload 13's guarded future: not ready on its first poll (it wakes its own task and
+/// returns `Pending`, so the timeout around it registers its timer), ready with `value` on
+/// the second. The same hand-written code on every runtime, like [`Signal`].
+pub fn yield_once(value: usize) -> YieldOnce {
+    YieldOnce {
+        value,
+        yielded: false,
+    }
+}
+
+/// The future of [`yield_once`].
+pub struct YieldOnce {
+    value: usize,
+    yielded: bool,
+}
+
+impl Future for YieldOnce {
+    type Output = usize;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        if self.yielded {
+            Poll::Ready(self.value)
+        } else {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// Workloads 12–14: awaits `op(i)` for every `i` in `0..n`, one after another in one task,
+/// checking that each gives `Ok(i)`; then yields once, so that work a runtime defers to its
+/// next turn (aio's purge of cancelled timers) is timed too. Returns the time it took.
+pub async fn in_sequence<F, E, Y>(
+    n: usize,
+    op: impl Fn(usize) -> F,
+    yield_now: impl FnOnce() -> Y,
+) -> Duration
+where
+    F: Future<Output = Result<usize, E>>,
+    E: Debug,
+    Y: Future<Output = ()>,
+{
+    let start = Instant::now();
+    for i in 0..n {
+        assert_eq!(op(i).await.expect("timed out or failed"), i);
+    }
+    yield_now().await;
+    start.elapsed()
 }
