@@ -73,17 +73,8 @@ struct TimeoutState {
 ///
 /// See [`Timeout`].
 pub fn timeout(delay: impl IntoDelay) -> Timeout {
-    match delay.into_delay() {
-        Ok(delay) => match Instant::now().checked_add(delay) {
-            Some(when) => timeout_at(Some(when)),
-            // Too far away to represent: no deadline in practice.
-            None => timeout_at(None),
-        },
-        Err(error) => {
-            let t = timeout_at(None);
-            t.state.error.set(Some(error.into()));
-            t
-        }
+    Timeout {
+        state: Rc::new(TimeoutState::after(delay)),
     }
 }
 
@@ -103,13 +94,32 @@ pub fn timeout(delay: impl IntoDelay) -> Timeout {
 /// ```
 pub fn timeout_at(when: Option<Instant>) -> Timeout {
     Timeout {
-        state: Rc::new(TimeoutState {
+        state: Rc::new(TimeoutState::new(when)),
+    }
+}
+
+impl TimeoutState {
+    fn new(when: Option<Instant>) -> TimeoutState {
+        TimeoutState {
             when: Cell::new(when),
             generation: Cell::new(0),
             expired: Cell::new(false),
             error: Cell::new(None),
             waker: Cell::new(None),
-        }),
+        }
+    }
+
+    /// asyncio's `timeout(delay)`: the deadline `delay` from now, or the delay's error.
+    fn after(delay: impl IntoDelay) -> TimeoutState {
+        match delay.into_delay() {
+            // Too far away to represent: no deadline in practice.
+            Ok(delay) => TimeoutState::new(Instant::now().checked_add(delay)),
+            Err(error) => {
+                let state = TimeoutState::new(None);
+                state.error.set(Some(error.into()));
+                state
+            }
+        }
     }
 }
 
@@ -137,7 +147,8 @@ pub fn timeout_at(when: Option<Instant>) -> Timeout {
 /// # Ok::<(), aio_task::Error>(())
 /// ```
 pub fn wait_for<F: IntoFuture>(future: F, delay: impl IntoDelay) -> Timed<F::IntoFuture> {
-    timeout(delay).run(future)
+    // Nobody else sees this scope, so its state lives in the future: no allocation.
+    Timed::new(future.into_future(), Scope::Own(TimeoutState::after(delay)))
 }
 
 impl Timeout {
@@ -178,13 +189,7 @@ impl Timeout {
     ///
     /// See [`Timeout`].
     pub fn run<F: IntoFuture>(&self, future: F) -> Timed<F::IntoFuture> {
-        Timed {
-            future: Some(future.into_future()),
-            timeout: self.clone(),
-            timer: None,
-            armed: None,
-            started: false,
-        }
+        Timed::new(future.into_future(), Scope::Shared(self.clone()))
     }
 }
 
@@ -203,11 +208,39 @@ pin_project! {
     pub struct Timed<F> {
         #[pin]
         future: Option<F>,
-        timeout: Timeout,
+        scope: Scope,
         timer: Option<Sleep>,
         // The generation the timer was armed for.
         armed: Option<u64>,
         started: bool,
+    }
+}
+
+/// Where a [`Timed`]'s deadline lives: a [`Timeout`] the caller holds (and may
+/// `reschedule`), or, for [`wait_for`], inline.
+enum Scope {
+    Shared(Timeout),
+    Own(TimeoutState),
+}
+
+impl Scope {
+    fn state(&self) -> &TimeoutState {
+        match self {
+            Scope::Shared(timeout) => &timeout.state,
+            Scope::Own(state) => state,
+        }
+    }
+}
+
+impl<F> Timed<F> {
+    fn new(future: F, scope: Scope) -> Timed<F> {
+        Timed {
+            future: Some(future),
+            scope,
+            timer: None,
+            armed: None,
+            started: false,
+        }
     }
 }
 
@@ -216,7 +249,7 @@ impl<F: Future> Future for Timed<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let state = &this.timeout.state;
+        let state = this.scope.state();
         if let Some(error) = state.error.take() {
             this.future.set(None);
             return Poll::Ready(Err(error));
@@ -241,6 +274,22 @@ impl<F: Future> Future for Timed<F> {
                     }
                 });
             }
+            // The deadline has not passed and no timer exists yet: poll the future first,
+            // and arm the timer only if it waits. A future that is ready at once never
+            // touches the timer heap.
+            if let Some(future) = this.future.as_mut().as_pin_mut() {
+                if let Poll::Ready(output) = future.poll(cx) {
+                    this.future.set(None);
+                    return Poll::Ready(Ok(output));
+                }
+            }
+            if let Poll::Ready(fired) = poll_deadline(state, this.timer, this.armed, cx) {
+                this.future.set(None);
+                state.waker.set(None);
+                return Poll::Ready(fired);
+            }
+            state.waker.set(Some(cx.waker().clone()));
+            return Poll::Pending;
         }
         // This scope's deadline is checked before the guarded future runs: when an outer and
         // an inner deadline have both passed, the outer scope is the one that expired (the
@@ -297,8 +346,10 @@ fn poll_deadline<T>(
 
 impl<F> fmt::Debug for Timed<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.scope.state();
         f.debug_struct("Timed")
-            .field("timeout", &self.timeout)
+            .field("when", &state.when.get())
+            .field("expired", &state.expired.get())
             .finish_non_exhaustive()
     }
 }
