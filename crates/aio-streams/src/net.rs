@@ -42,7 +42,8 @@ fn streams(socket: Box<dyn SocketFd>, limit: usize) -> Result<(StreamReader, Str
 ///
 /// # Errors
 ///
-/// [`Error::Io`] for a failed resolution, a refused or unreachable connection;
+/// [`Error::Io`] for a failed resolution, a refused or unreachable connection (naming the
+/// address; "Multiple exceptions: ..." when every resolved address failed differently);
 /// [`Error::Runtime`] outside a running loop.
 ///
 /// # Examples
@@ -82,20 +83,42 @@ pub async fn open_connection(host: &str, port: u16) -> Result<(StreamReader, Str
     let target = (host.to_owned(), port);
     let addrs: Vec<SocketAddr> =
         to_thread(move || target.to_socket_addrs().map(Iterator::collect)).await??;
-    let mut last_error = io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{host}:{port} did not resolve"),
-    );
+    let mut errors = Vec::new();
     for addr in addrs {
         match connect(addr).await {
             Ok(stream) => {
                 stream.set_nodelay(true)?;
                 return streams(Box::new(stream), DEFAULT_LIMIT);
             }
-            Err(error) => last_error = error,
+            Err(error) => errors.push(io::Error::new(
+                error.kind(),
+                format!("Connect call failed {addr}: {error}"),
+            )),
         }
     }
-    Err(last_error.into())
+    Err(combine_connect_errors(errors)
+        .unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{host}:{port} did not resolve"),
+            )
+        })
+        .into())
+}
+
+/// asyncio's `create_connection` report when every address failed: the error itself if they
+/// all say the same, else "Multiple exceptions: a, b" (with the first one's kind).
+fn combine_connect_errors(errors: Vec<io::Error>) -> Option<io::Error> {
+    let first = errors.first()?;
+    let message = first.to_string();
+    if errors.iter().all(|e| e.to_string() == message) {
+        return errors.into_iter().next();
+    }
+    let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    Some(io::Error::new(
+        first.kind(),
+        format!("Multiple exceptions: {}", all.join(", ")),
+    ))
 }
 
 /// A non-blocking TCP connect on the loop's reactor.
@@ -134,11 +157,14 @@ async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(TcpStream::from(pending.into_inner()))
 }
 
-/// Connects to the Unix socket at `path` (asyncio's `open_unix_connection`).
+/// Connects to the Unix socket at `path` (asyncio's `open_unix_connection`). The connect is
+/// non-blocking, on the loop; while the listener's backlog is full it is retried, and
+/// dropping the future abandons it.
 ///
 /// # Errors
 ///
-/// [`Error::Io`] if nothing listens there; [`Error::Runtime`] outside a running loop.
+/// [`Error::Io`] if nothing listens there (the message names the path); [`Error::Runtime`]
+/// outside a running loop.
 ///
 /// # Examples
 ///
@@ -167,11 +193,42 @@ async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
 pub async fn open_unix_connection(
     path: impl AsRef<Path>,
 ) -> Result<(StreamReader, StreamWriter), Error> {
-    let path = path.as_ref().to_owned();
-    let stream = to_thread(move || UnixStream::connect(path)).await??;
-    stream.set_nonblocking(true)?;
+    let stream = connect_unix(path.as_ref()).await?;
     streams(Box::new(stream), DEFAULT_LIMIT)
 }
+
+/// A non-blocking Unix connect on the loop. A Unix socket does not connect "in progress":
+/// with the listener's backlog full it refuses with `EAGAIN` and must be asked again, so the
+/// connect is retried with a short, growing pause (asyncio retries it when the socket turns
+/// writable, which a Unix socket waiting for a backlog slot never reports). Dropping the
+/// future abandons it at once.
+async fn connect_unix(path: &Path) -> io::Result<UnixStream> {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let addr = SocketAddrUnix::new(path)?;
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let socket = rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, flags, None)?;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match rustix::net::connect(&socket, &addr) {
+            Ok(()) => return Ok(UnixStream::from(socket)),
+            Err(rustix::io::Errno::AGAIN) => {
+                sleep(pause).await.map_err(io::Error::other)?;
+                pause = (pause * 2).min(UNIX_CONNECT_MAX_PAUSE);
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(errno) => {
+                let error = io::Error::from(errno);
+                return Err(io::Error::new(
+                    error.kind(),
+                    format!("Connect call failed {}: {error}", path.display()),
+                ));
+            }
+        }
+    }
+}
+
+/// The longest pause between two tries of a Unix connect to a full backlog.
+const UNIX_CONNECT_MAX_PAUSE: Duration = Duration::from_millis(50);
 
 /// A listening socket.
 enum Listener {
@@ -653,5 +710,27 @@ impl fmt::Debug for Server {
             .field("serving", &self.is_serving())
             .field("connections", &self.state.active.get())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::combine_connect_errors;
+
+    #[test]
+    fn connect_errors_combine_as_asyncio_reports_them() {
+        assert!(combine_connect_errors(Vec::new()).is_none());
+        let refused = || io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
+        let same = combine_connect_errors(vec![refused(), refused()]).unwrap();
+        assert_eq!(same.to_string(), "refused");
+        let unreachable = io::Error::new(io::ErrorKind::NetworkUnreachable, "unreachable");
+        let mixed = combine_connect_errors(vec![refused(), unreachable]).unwrap();
+        assert_eq!(mixed.kind(), io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            mixed.to_string(),
+            "Multiple exceptions: refused, unreachable"
+        );
     }
 }

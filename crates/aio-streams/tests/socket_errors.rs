@@ -379,3 +379,130 @@ fn a_handler_returning_err_is_reported_and_its_connection_closed() {
         Ok(())
     });
 }
+
+/// asyncio: `ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 1)")` — the error
+/// names the address that failed.
+#[test]
+fn a_failed_connect_names_the_address() {
+    run_test(async {
+        let port = closed_port();
+        match open_connection("127.0.0.1", port).await {
+            Err(Error::Io(error)) => {
+                assert_eq!(error.kind(), ErrorKind::ConnectionRefused);
+                let message = error.to_string();
+                assert!(
+                    message.contains(&format!("Connect call failed 127.0.0.1:{port}")),
+                    "{message}"
+                );
+            }
+            other => panic!("expected ConnectionRefused, got {other:?}"),
+        }
+        Ok(())
+    });
+}
+
+/// Regression: `open_unix_connection` connected with a blocking `connect` on a pool thread,
+/// so a listener with a full backlog kept a thread (and `aio::run`'s exit) waiting. The
+/// connect now runs on the loop; the default executor is never started.
+#[test]
+fn open_unix_connection_connects_on_the_loop() {
+    run_test(async {
+        let path = std::env::temp_dir().join(format!(
+            "aio-socket-errors-unix-loop-{}.sock",
+            std::process::id()
+        ));
+        let server = aio_streams::start_unix_server(
+            |_reader: StreamReader, writer: StreamWriter| async move {
+                writer.write(b"hi");
+                writer.close();
+            },
+            &path,
+        )
+        .await?;
+        let (reader, _writer) = open_unix_connection(&path).await?;
+        assert_eq!(reader.read_to_end().await?, b"hi");
+        let event_loop = aio_scheduler::get_running_loop()?;
+        assert_eq!(
+            aio_task::default_executor(&event_loop).workers(),
+            0,
+            "no thread was used"
+        );
+        server.close();
+        Ok(())
+    });
+}
+
+/// A Unix listener that never accepts: once its backlog is full, a connect cannot complete,
+/// and dropping the connecting future must abandon it at once.
+#[test]
+fn a_unix_connect_to_a_full_backlog_can_be_abandoned() {
+    run_test(async {
+        let path = std::env::temp_dir().join(format!(
+            "aio-socket-errors-unix-full-{}.sock",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        // A backlog of 1 (listen again to lower std's), filled with connects nobody accepts.
+        // SAFETY: `listener` is a bound, listening socket.
+        assert_eq!(
+            unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 1) },
+            0
+        );
+        let mut held = Vec::new();
+        for _ in 0..4096 {
+            let socket = rustix_nonblocking_unix_connect(&path);
+            match socket {
+                Some(socket) => held.push(socket),
+                None => break, // EAGAIN: the backlog is full
+            }
+        }
+        assert!(held.len() < 4096, "the backlog never filled");
+        let start = Instant::now();
+        let outcome = wait_for(open_unix_connection(&path), 0.2).await;
+        assert!(matches!(outcome, Err(Error::Timeout)), "{outcome:?}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+        drop(listener);
+        let _ = std::fs::remove_file(&path);
+        Ok(())
+    });
+}
+
+/// One non-blocking Unix connect: the socket, or `None` when the backlog is full (EAGAIN).
+fn rustix_nonblocking_unix_connect(path: &std::path::Path) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: plain socket(2) call; the result is checked and owned below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    assert!(fd >= 0);
+    // SAFETY: `fd` is a fresh socket that nothing else owns.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: a zeroed `sockaddr_un` is valid; the path is copied within its bounds.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    assert!(bytes.len() < addr.sun_path.len());
+    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: `addr` is a valid `sockaddr_un` of the size passed.
+    let rc = unsafe {
+        libc::connect(
+            fd,
+            (&raw const addr).cast(),
+            std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        return Some(socket);
+    }
+    let error = std::io::Error::last_os_error();
+    assert_eq!(error.raw_os_error(), Some(libc::EAGAIN), "{error}");
+    None
+}
