@@ -156,6 +156,23 @@ async fn child_body() -> Result<(), Error> {
     }
     assert!(server.is_serving());
 
+    // Still out of descriptors: the accept loop backs off 100 ms between tries (asyncio
+    // waits 1 s) instead of spinning. Over 0.35 s it reports a few more times, not hundreds.
+    let count = |reports: &Rc<RefCell<Vec<String>>>| {
+        reports
+            .borrow()
+            .iter()
+            .filter(|m| *m == "socket.accept() out of system resource")
+            .count()
+    };
+    let before = count(&reports);
+    aio_scheduler::sleep(0.35).await?;
+    let retries = count(&reports) - before;
+    assert!(
+        (1..=6).contains(&retries),
+        "{retries} failed accepts in 0.35 s: the back-off is not 100 ms"
+    );
+
     // Free some descriptors: the accept loop resumes, serving the connection that could not
     // be accepted, and new ones.
     let mut pending = clients.pop().unwrap();
