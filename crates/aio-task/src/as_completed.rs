@@ -13,8 +13,9 @@ use crate::{Error, IntoTask, Task};
 ///
 /// Use it as a [`Stream`](futures_core::Stream) of `Result<T, Error>`, through
 /// [`AsCompleted::next_completed`], or — as in asyncio — as an iterator of awaitables, each
-/// giving the next outcome to complete. Futures and coroutines become tasks. Dropping it does
-/// not cancel the tasks.
+/// giving the next outcome to complete. Futures and coroutines become tasks; a task given
+/// more than once is yielded once, as asyncio's set of awaitables does. Dropping it does not
+/// cancel the tasks.
 ///
 /// # Examples
 ///
@@ -43,7 +44,10 @@ where
 {
     let tasks = crate::into_task::into_tasks(tasks);
     let inner = match tasks {
-        Ok(tasks) => {
+        Ok(mut tasks) => {
+            // A task given twice is one task (asyncio's `as_completed` takes a set).
+            let mut seen = std::collections::HashSet::new();
+            tasks.retain(|task| seen.insert(task.erase().identity()));
             let mut watcher =
                 Watcher::new(tasks.iter().map(Task::erase).collect(), Retrieve::Nothing);
             watcher.disarm();

@@ -83,7 +83,9 @@ gatherable_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
 /// that error, and the other tasks keep running. With
 /// [`return_exceptions`](Gather::return_exceptions) every outcome is returned instead.
 /// Dropping an unfinished gather — for example because the task awaiting it was cancelled —
-/// cancels every child.
+/// cancels every child, and so does [`Gather::cancel`]. A task given twice is awaited once;
+/// its value moves out to the first place, and the second gets [`Error::InvalidState`]
+/// (asyncio shares the one result object).
 ///
 /// # Errors
 ///
@@ -337,6 +339,77 @@ impl<G: Gatherable> Gather<G> {
     /// ```
     pub fn return_exceptions(self) -> GatherAll<G> {
         GatherAll { state: self.state }
+    }
+}
+
+impl<G: Gatherable> State<G> {
+    /// asyncio's `gather(...).cancel()`: cancels every child still running; whether any was.
+    fn cancel(&self, msg: Option<&str>) -> bool {
+        match self {
+            State::Running { watcher, .. } => {
+                let mut cancelled = false;
+                for task in &watcher.tasks {
+                    cancelled |= task.cancel(msg);
+                }
+                cancelled
+            }
+            State::Failed(_) | State::Done => false,
+        }
+    }
+}
+
+impl<G: Gatherable> Gather<G> {
+    /// Cancels every child that is still running (asyncio's `gather(...).cancel()`); the
+    /// gather then ends with [`Error::Cancelled`], and children that had finished keep their
+    /// results. Returns whether any child was cancelled — `false` once the gather is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_scheduler::sleep;
+    /// use aio_task::{Error, create_task, gather, run};
+    ///
+    /// run(async {
+    ///     let done = create_task(async { Ok::<_, Error>(1) })?;
+    ///     let stuck = create_task(async { Ok::<_, Error>(sleep(3600).await.map(|()| 2)?) })?;
+    ///     let gathered = gather(vec![done.clone(), stuck.clone()]);
+    ///     sleep(0).await?;
+    ///     assert!(gathered.cancel(None));
+    ///     assert!(matches!(gathered.await, Err(Error::Cancelled(_))));
+    ///     assert_eq!(done.result()??, 1);
+    ///     assert!(stuck.cancelled());
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn cancel<'a>(&self, msg: impl Into<Option<&'a str>>) -> bool {
+        self.state.cancel(msg.into())
+    }
+}
+
+impl<G: Gatherable> GatherAll<G> {
+    /// Cancels every child still running, as [`Gather::cancel`]; their outcomes are then
+    /// [`Error::Cancelled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_scheduler::sleep;
+    /// use aio_task::{Error, create_task, gather, run};
+    ///
+    /// run(async {
+    ///     let stuck = create_task(async { sleep(3600).await.map(|()| 2) })?;
+    ///     let gathered = gather(vec![stuck]).return_exceptions();
+    ///     sleep(0).await?;
+    ///     assert!(gathered.cancel("enough"));
+    ///     let outcomes = gathered.await?;
+    ///     assert!(matches!(&outcomes[0], Err(Error::Cancelled(_))));
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn cancel<'a>(&self, msg: impl Into<Option<&'a str>>) -> bool {
+        self.state.cancel(msg.into())
     }
 }
 

@@ -1020,6 +1020,11 @@ impl TaskRef {
     pub fn same(&self, other: &TaskRef) -> bool {
         Rc::ptr_eq(&self.0, &other.0)
     }
+
+    /// The task's identity, for sets of tasks (equal exactly when [`same`](Self::same)).
+    pub(crate) fn identity(&self) -> *const () {
+        Rc::as_ptr(&self.0).cast()
+    }
 }
 
 impl fmt::Debug for TaskRef {
