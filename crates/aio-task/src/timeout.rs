@@ -34,7 +34,8 @@ use crate::Error;
 ///     let scope = deadline.clone();
 ///     let outcome = deadline
 ///         .run(async move {
-///             scope.reschedule(Some(std::time::Instant::now() + Duration::from_millis(50)));
+///             let later = std::time::Instant::now() + Duration::from_millis(50);
+///             scope.reschedule(Some(later)).unwrap();
 ///             sleep(0.02).await.unwrap(); // would have expired at 10 ms
 ///             "finished"
 ///         })
@@ -59,6 +60,8 @@ struct TimeoutState {
     /// Bumped by `reschedule`, so a running scope re-arms its timer.
     generation: Cell<u64>,
     expired: Cell<bool>,
+    /// The guarded future finished before the deadline (asyncio's "finished" state).
+    finished: Cell<bool>,
     /// An invalid delay given to `timeout`, reported when the scope runs.
     error: Cell<Option<Error>>,
     /// The running scope, woken by `reschedule` to re-arm.
@@ -104,6 +107,7 @@ impl TimeoutState {
             when: Cell::new(when),
             generation: Cell::new(0),
             expired: Cell::new(false),
+            finished: Cell::new(false),
             error: Cell::new(None),
             waker: Cell::new(None),
         }
@@ -161,17 +165,47 @@ impl Timeout {
         self.state.when.get()
     }
 
-    /// Moves the deadline (`None` removes it), also while the guarded future runs.
+    /// Moves the deadline (`None` removes it), before the scope runs or while the guarded
+    /// future runs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] once the scope is over, as asyncio's `RuntimeError`: "Cannot
+    /// change state of expired Timeout" after the deadline fired, "Cannot change state of
+    /// finished Timeout" after the guarded future finished in time.
     ///
     /// # Examples
     ///
-    /// See [`Timeout`].
-    pub fn reschedule(&self, when: Option<Instant>) {
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use aio_task::{Error, run, timeout};
+    ///
+    /// run(async {
+    ///     let scope = timeout(3600);
+    ///     scope.reschedule(Some(Instant::now() + Duration::from_secs(60)))?;
+    ///     assert_eq!(scope.run(async { 1 }).await?, 1);
+    ///     assert!(matches!(scope.reschedule(None), Err(Error::InvalidState(_))));
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn reschedule(&self, when: Option<Instant>) -> Result<(), Error> {
+        if self.state.expired.get() {
+            return Err(Error::InvalidState(
+                "Cannot change state of expired Timeout",
+            ));
+        }
+        if self.state.finished.get() {
+            return Err(Error::InvalidState(
+                "Cannot change state of finished Timeout",
+            ));
+        }
         self.state.when.set(when);
         self.state.generation.set(self.state.generation.get() + 1);
         if let Some(waker) = self.state.waker.take() {
             waker.wake();
         }
+        Ok(())
     }
 
     /// Whether the deadline passed while guarding a future.
@@ -267,7 +301,10 @@ impl<F: Future> Future for Timed<F> {
                 let polled = this.future.as_mut().as_pin_mut().map(|f| f.poll(cx));
                 this.future.set(None);
                 return Poll::Ready(match polled {
-                    Some(Poll::Ready(output)) => Ok(output),
+                    Some(Poll::Ready(output)) => {
+                        state.finished.set(true);
+                        Ok(output)
+                    }
                     _ => {
                         state.expired.set(true);
                         Err(Error::Timeout)
@@ -280,6 +317,7 @@ impl<F: Future> Future for Timed<F> {
             if let Some(future) = this.future.as_mut().as_pin_mut() {
                 if let Poll::Ready(output) = future.poll(cx) {
                     this.future.set(None);
+                    state.finished.set(true);
                     return Poll::Ready(Ok(output));
                 }
             }
@@ -303,6 +341,7 @@ impl<F: Future> Future for Timed<F> {
             if let Poll::Ready(output) = future.poll(cx) {
                 this.future.set(None);
                 state.waker.set(None);
+                state.finished.set(true);
                 return Poll::Ready(Ok(output));
             }
         }

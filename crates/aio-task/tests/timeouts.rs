@@ -192,7 +192,9 @@ fn reschedule_later_from_inside_the_guarded_future() {
         let inner = scope.clone();
         let out = scope
             .run(async move {
-                inner.reschedule(Some(Instant::now() + Duration::from_secs(5)));
+                inner
+                    .reschedule(Some(Instant::now() + Duration::from_secs(5)))
+                    .unwrap();
                 sleep(0.03).await.unwrap(); // outlives the original deadline
                 "finished"
             })
@@ -211,7 +213,9 @@ fn reschedule_earlier_from_inside_the_guarded_future() {
         let out = scope
             .run(async move {
                 sleep(0).await.unwrap();
-                inner.reschedule(Some(Instant::now() + Duration::from_millis(10)));
+                inner
+                    .reschedule(Some(Instant::now() + Duration::from_millis(10)))
+                    .unwrap();
                 sleep(3600).await.unwrap();
             })
             .await;
@@ -230,7 +234,7 @@ fn reschedule_earlier_from_another_task() {
         let g = gate.clone();
         create_task(async move {
             g.await.unwrap();
-            remote.reschedule(Some(Instant::now()));
+            remote.reschedule(Some(Instant::now())).unwrap();
         })?;
         let out = scope
             .run(async move {
@@ -251,7 +255,9 @@ fn reschedule_later_from_another_task() {
         let scope = timeout(0.05);
         let remote = scope.clone();
         create_task(async move {
-            remote.reschedule(Some(Instant::now() + Duration::from_secs(5)));
+            remote
+                .reschedule(Some(Instant::now() + Duration::from_secs(5)))
+                .unwrap();
         })?;
         let out = scope
             .run(async {
@@ -270,7 +276,7 @@ fn reschedule_later_from_another_task() {
 fn reschedule_none_removes_the_deadline() {
     run_guarded(async {
         let scope = timeout(0.01);
-        scope.reschedule(None);
+        scope.reschedule(None).unwrap();
         assert!(scope.when().is_none());
         let out = scope
             .run(async {
@@ -283,12 +289,38 @@ fn reschedule_none_removes_the_deadline() {
     });
 }
 
+/// asyncio: `reschedule` on a finished scope raises RuntimeError("Cannot change state of
+/// expired Timeout") / ("... finished Timeout"). aio used to accept it silently.
+#[test]
+fn reschedule_after_the_scope_ended_is_an_error() {
+    run_guarded(async {
+        let expired = timeout(0.001);
+        assert!(matches!(
+            expired.run(sleep(3600)).await,
+            Err(Error::Timeout)
+        ));
+        match expired.reschedule(None) {
+            Err(Error::InvalidState(m)) => assert_eq!(m, "Cannot change state of expired Timeout"),
+            other => panic!("{other:?}"),
+        }
+        let finished = timeout(3600);
+        assert_eq!(finished.run(async { 1 }).await.unwrap(), 1);
+        match finished.reschedule(None) {
+            Err(Error::InvalidState(m)) => {
+                assert_eq!(m, "Cannot change state of finished Timeout")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(finished.when().is_some(), "the deadline was left alone");
+    });
+}
+
 #[test]
 fn when_reports_the_current_deadline() {
     let scope = timeout_at(None);
     assert!(scope.when().is_none());
     let at = Instant::now() + Duration::from_secs(1);
-    scope.reschedule(Some(at));
+    scope.reschedule(Some(at)).unwrap();
     assert_eq!(scope.when(), Some(at));
     let from_delay = timeout(Duration::from_secs(10));
     let when = from_delay.when().unwrap();
