@@ -273,19 +273,34 @@ impl StreamWriter {
     /// Sets the water marks (asyncio's `set_write_buffer_limits`): with only `high`, low is a
     /// quarter of it; with only `low`, high is four times it; with neither, the defaults.
     ///
+    /// # Errors
+    ///
+    /// [`StreamError::Value`] when `high` is below `low` (asyncio's `ValueError`); the marks
+    /// are left as they were.
+    ///
     /// # Examples
     ///
     /// ```no_run
-    /// # async fn f(writer: aio_streams::StreamWriter) {
-    /// writer.set_write_buffer_limits(Some(1024), None);
+    /// # async fn f(writer: aio_streams::StreamWriter) -> Result<(), aio_streams::StreamError> {
+    /// writer.set_write_buffer_limits(Some(1024), None)?;
     /// assert_eq!(writer.get_write_buffer_limits(), (256, 1024));
+    /// assert!(writer.set_write_buffer_limits(Some(10), Some(100)).is_err());
+    /// # Ok(())
     /// # }
     /// ```
-    pub fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) {
+    pub fn set_write_buffer_limits(
+        &self,
+        high: Option<usize>,
+        low: Option<usize>,
+    ) -> Result<(), StreamError> {
         let high = high.unwrap_or_else(|| low.map_or(DEFAULT_HIGH_WATER, |low| 4 * low));
-        let low = low.unwrap_or(high / 4).min(high);
+        let low = low.unwrap_or(high / 4);
+        if high < low {
+            return Err(StreamError::Value("high must be >= low must be >= 0"));
+        }
         self.inner.high.set(high);
         self.inner.low.set(low);
+        Ok(())
     }
 
     /// The water marks, `(low, high)` (asyncio's order).

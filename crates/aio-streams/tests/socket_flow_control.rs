@@ -85,15 +85,21 @@ fn default_limits_are_asyncios() {
 fn set_write_buffer_limits_semantics() {
     run_test(async {
         let (_server, _slot, _reader, writer) = stalled_connection().await?;
-        writer.set_write_buffer_limits(Some(1000), None);
+        writer.set_write_buffer_limits(Some(1000), None)?;
         assert_eq!(writer.get_write_buffer_limits(), (250, 1000));
-        writer.set_write_buffer_limits(None, Some(300));
+        writer.set_write_buffer_limits(None, Some(300))?;
         assert_eq!(writer.get_write_buffer_limits(), (300, 1200));
-        writer.set_write_buffer_limits(Some(5000), Some(10));
+        writer.set_write_buffer_limits(Some(5000), Some(10))?;
         assert_eq!(writer.get_write_buffer_limits(), (10, 5000));
-        writer.set_write_buffer_limits(Some(0), None);
+        writer.set_write_buffer_limits(Some(0), None)?;
         assert_eq!(writer.get_write_buffer_limits(), (0, 0));
-        writer.set_write_buffer_limits(None, None);
+        writer.set_write_buffer_limits(None, None)?;
+        assert_eq!(writer.get_write_buffer_limits(), (16 * 1024, 64 * 1024));
+        // asyncio: ValueError("high (10) must be >= low (100) must be >= 0"), marks unchanged.
+        assert!(matches!(
+            writer.set_write_buffer_limits(Some(10), Some(100)),
+            Err(aio_streams::StreamError::Value(_))
+        ));
         assert_eq!(writer.get_write_buffer_limits(), (16 * 1024, 64 * 1024));
         Ok(())
     });
@@ -137,10 +143,10 @@ fn drain_returns_at_once_at_or_below_high_water() {
         let buffered = writer.get_write_buffer_size();
         // Raise the high mark above what is buffered: the peer still does not read, yet
         // drain does not wait.
-        writer.set_write_buffer_limits(Some(buffered + 1024 * 1024), None);
+        writer.set_write_buffer_limits(Some(buffered + 1024 * 1024), None)?;
         wait_for(writer.drain(), 10.0).await??;
         // Lower it again: drain waits.
-        writer.set_write_buffer_limits(Some(64 * 1024), None);
+        writer.set_write_buffer_limits(Some(64 * 1024), None)?;
         assert!(matches!(
             wait_for(writer.drain(), 0.05).await,
             Err(Error::Timeout)
@@ -154,7 +160,7 @@ fn custom_marks_are_honoured() {
     run_test(async {
         let (_server, slot, _reader, writer) = stalled_connection().await?;
         // Only `low`: high = 4 * low.
-        writer.set_write_buffer_limits(None, Some(100 * 1024));
+        writer.set_write_buffer_limits(None, Some(100 * 1024))?;
         assert_eq!(writer.get_write_buffer_limits(), (100 * 1024, 400 * 1024));
         fill(&writer, 4 * 1024 * 1024).await?;
         assert!(matches!(

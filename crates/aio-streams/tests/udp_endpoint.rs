@@ -62,3 +62,34 @@ fn sending_to_nowhere_connected_is_an_error_not_a_hang() {
     .unwrap()
     .unwrap();
 }
+
+/// A connected endpoint receives only from its peer (the kernel filters the rest, as for
+/// asyncio's `create_datagram_endpoint(remote_addr=...)`): a stranger's datagram never
+/// arrives, the peer's does.
+#[test]
+fn a_connected_endpoint_hears_only_its_peer() {
+    run(async {
+        let listener = DatagramEndpoint::bind("127.0.0.1", 0).await?;
+        let peer = DatagramEndpoint::bind("127.0.0.1", 0).await?;
+        let stranger = DatagramEndpoint::bind("127.0.0.1", 0).await?;
+        let peer_addr = peer.local_addr()?;
+        listener
+            .connect(&peer_addr.ip().to_string(), peer_addr.port())
+            .await?;
+        let to = listener.local_addr()?;
+        stranger.send_to(b"from a stranger", to).await?;
+        peer.send_to(b"from the peer", to).await?;
+        let mut buf = [0u8; 64];
+        let (n, from) = wait_for(listener.recv_from(&mut buf), 10.0).await??;
+        assert_eq!(&buf[..n], b"from the peer");
+        assert_eq!(from, peer_addr);
+        // Nothing else is waiting: the stranger's datagram was dropped, not queued.
+        assert!(matches!(
+            wait_for(listener.recv(&mut buf), 0.1).await,
+            Err(Error::Timeout)
+        ));
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
