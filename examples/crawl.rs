@@ -23,7 +23,7 @@
 //!
 //! ```text
 //! 12:00:00 INFO: areq:Serving the demo site on http://127.0.0.1:36617/
-//! 12:00:00 ERROR: areq:HTTP exception for http://127.0.0.1:1/ [None]: Connection refused (os error 111)
+//! 12:00:00 ERROR: areq:HTTP exception for http://127.0.0.1:1/ [None]: Connect call failed 127.0.0.1:1: Connection refused (os error 111)
 //! 12:00:00 ERROR: areq:HTTP exception for https://example.com/ [None]: only http:// URLs are supported
 //! 12:00:00 INFO: areq:Got response [200] for URL: http://127.0.0.1:36617/
 //! 12:00:00 INFO: areq:Found 4 links for http://127.0.0.1:36617/

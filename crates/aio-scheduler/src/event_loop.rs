@@ -38,6 +38,21 @@ static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 /// the loop it belongs to. Keeping the handle there (rather than in the schedule closure)
 /// makes the schedule function [`schedule`] zero-sized, which spares `async-task` a waker
 /// clone and drop — two atomic operations — around every wake-up.
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::{EventLoop, Runnable, schedule};
+///
+/// let lp = EventLoop::new()?;
+/// let (runnable, task): (Runnable, _) = async_task::Builder::new()
+///     .metadata(lp.handle())
+///     .spawn(|_| async { "stepped by the loop" }, schedule);
+/// assert!(!runnable.metadata().is_closed()); // the metadata: its loop's handle
+/// runnable.schedule(); // through `schedule`, onto that loop's queue
+/// assert_eq!(lp.run_until_complete(task)?, "stepped by the loop");
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
 pub type Runnable = async_task::Runnable<LoopHandle>;
 
 /// asyncio's default `slow_callback_duration`.
@@ -188,6 +203,23 @@ pub(crate) struct LoopInner {
 }
 
 /// A loop's exception handler (see [`EventLoop::set_exception_handler`]).
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use aio_scheduler::{EventLoop, ExceptionContext, ExceptionHandler};
+///
+/// let lp = EventLoop::new()?;
+/// let calls = Rc::new(Cell::new(0));
+/// let c = calls.clone();
+/// lp.set_exception_handler(move |_, _| c.set(c.get() + 1));
+/// let handler: ExceptionHandler = lp.get_exception_handler().expect("set above");
+/// handler(&lp, &ExceptionContext::new("called directly"));
+/// lp.call_exception_handler(&ExceptionContext::new("through the loop"));
+/// assert_eq!(calls.get(), 2);
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
 pub type ExceptionHandler = Rc<dyn Fn(&EventLoop, &ExceptionContext)>;
 
 impl LoopInner {

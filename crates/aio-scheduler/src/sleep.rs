@@ -85,7 +85,22 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     }
 }
 
-/// The future returned by [`sleep`] and [`sleep_until`].
+/// The future returned by [`sleep`] and [`sleep_until`]: `Ok(())` once the time has come.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use aio_scheduler::{Error, EventLoop, Sleep, sleep};
+///
+/// let lp = EventLoop::new()?;
+/// let nap: Sleep = sleep(Duration::from_millis(10));
+/// assert!(nap.deadline().is_some()); // not registered until first polled
+/// lp.run_until_complete(nap)??;
+/// let bad = lp.run_until_complete(sleep(f64::NAN))?;
+/// assert!(matches!(bad, Err(Error::InvalidDelay(_))));
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     state: State,

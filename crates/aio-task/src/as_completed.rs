@@ -96,6 +96,23 @@ impl<T: 'static> Inner<T> {
 }
 
 /// The stream / iterator returned by [`as_completed`].
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{AsCompleted, as_completed, run};
+///
+/// let total = run(async {
+///     let mut results: AsCompleted<u32> = as_completed([1, 2, 3].map(|n| async move { n }));
+///     let mut total = 0;
+///     while let Some(outcome) = results.next_completed().await {
+///         total += outcome?;
+///     }
+///     Ok::<_, aio_task::Error>(total)
+/// })??;
+/// assert_eq!(total, 6);
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 pub struct AsCompleted<T> {
     inner: Rc<Inner<T>>,
     issued: usize,
@@ -143,6 +160,24 @@ impl<T: 'static> Iterator for AsCompleted<T> {
 }
 
 /// One awaitable from the [`as_completed`] iterator: the next outcome to complete.
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::sleep;
+/// use aio_task::{NextCompleted, as_completed, run};
+///
+/// run(async {
+///     let mut it = as_completed([0.02, 0.01].map(|d| async move { sleep(d).await.unwrap(); d }));
+///     let (a, b): (NextCompleted<f64>, _) = (it.next().unwrap(), it.next().unwrap());
+///     assert!(it.next().is_none()); // one awaitable per task
+///     // Each gives whichever outcome completes next, not one particular task's.
+///     assert_eq!(b.await?, 0.01);
+///     assert_eq!(a.await?, 0.02);
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct NextCompleted<T> {
     inner: Rc<Inner<T>>,

@@ -17,6 +17,17 @@ use crate::Error;
 use crate::slot::{Promise, Slot};
 
 /// A unit of blocking work.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::Job;
+///
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let job: Job = Box::new(move || tx.send(6 * 7).unwrap());
+/// std::thread::spawn(job).join().unwrap(); // any thread may run it, once
+/// assert_eq!(rx.recv().unwrap(), 42);
+/// ```
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// Something that runs blocking jobs off the loop thread (asyncio's `concurrent.futures`
@@ -47,6 +58,20 @@ pub trait Executor: Send + Sync {
     /// # Errors
     ///
     /// When the executor cannot accept work (for example, it was shut down).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::{Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new(1);
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// pool.submit(Box::new(move || tx.send(std::thread::current().id()).unwrap()))?;
+    /// assert_ne!(rx.recv().unwrap(), std::thread::current().id()); // ran on a worker
+    /// pool.shutdown(true);
+    /// assert!(pool.submit(Box::new(|| {})).is_err()); // refused after shutdown
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     fn submit(&self, job: Job) -> Result<(), Error>;
 }
 
@@ -492,6 +517,22 @@ pub async fn shutdown_default_executor() -> Result<(), Error> {
 }
 
 /// The future returned by [`run_in_executor`] and [`to_thread`].
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{Error, ExecutorFuture, run, to_thread};
+///
+/// run(async {
+///     let fut: ExecutorFuture<u64> = to_thread(|| 2 + 2);
+///     assert_eq!(fut.await?, 4);
+///     // A panic on the worker thread comes back as an error, not a crash.
+///     let panicked = to_thread(|| -> u64 { panic!("in a worker") }).await;
+///     assert!(matches!(panicked, Err(Error::Panicked(_))));
+///     Ok::<_, Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct ExecutorFuture<T> {
     slot: Arc<Slot<T>>,

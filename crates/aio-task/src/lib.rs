@@ -155,7 +155,17 @@ pub trait EventLoopExt: sealed::Sealed {
 ///
 /// # Examples
 ///
-/// See [`EventLoopExt::set_task_factory`].
+/// ```
+/// use aio_task::{EventLoopExt, TaskFactory, create_task};
+///
+/// let lp = aio_scheduler::EventLoop::new()?;
+/// for (factory, ran_at_once) in [(TaskFactory::Default, false), (TaskFactory::Eager, true)] {
+///     lp.set_task_factory(factory);
+///     let done = lp.run_until_complete(async { create_task(async {}).map(|t| t.done()) })??;
+///     assert_eq!(done, ran_at_once);
+/// }
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TaskFactory {
     /// Schedule the first step for the next iteration (asyncio's default).
@@ -166,6 +176,17 @@ pub enum TaskFactory {
 }
 
 /// asyncio's `eager_task_factory`, for [`EventLoopExt::set_task_factory`].
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{EAGER_TASK_FACTORY, EventLoopExt, TaskFactory};
+///
+/// let lp = aio_scheduler::EventLoop::new()?;
+/// lp.set_task_factory(EAGER_TASK_FACTORY);
+/// assert_eq!(lp.get_task_factory(), TaskFactory::Eager);
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 pub const EAGER_TASK_FACTORY: TaskFactory = TaskFactory::Eager;
 
 impl EventLoopExt for EventLoop {

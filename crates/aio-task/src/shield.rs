@@ -43,6 +43,25 @@ pub fn shield<A: IntoTask>(awaitable: A) -> Shield<A::Output> {
 }
 
 /// The future returned by [`shield`].
+///
+/// Dropping it, even mid-await, never cancels the inner task (unlike [`Join`](crate::Join)).
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use aio_task::{Shield, run, shield};
+///
+/// let ran = Rc::new(Cell::new(false));
+/// let r = ran.clone();
+/// run(async move {
+///     let guarded: Shield<()> = shield(async move { r.set(true) });
+///     drop(guarded); // never awaited...
+///     aio_scheduler::sleep(0).await
+/// })??;
+/// assert!(ran.get()); // ...yet it ran: `shield` made the future a task of its own
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Shield<T> {
     // The task itself, not a `Join`: dropping the shield must not cancel it.

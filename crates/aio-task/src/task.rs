@@ -779,6 +779,24 @@ impl<T: 'static> IntoFuture for Task<T> {
 /// task is cancelled too. [`shield`](crate::shield) breaks the link;
 /// [`TaskRef::wait`] waits without it. A `Join` dropped before it was ever polled (or after
 /// the task finished) cancels nothing.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{Join, create_task, run};
+///
+/// run(async {
+///     let inner = create_task(aio_scheduler::sleep(3600))?;
+///     let join: Join<_> = inner.clone().join();
+///     let outer = create_task(join)?;
+///     aio_scheduler::sleep(0).await?; // the outer task is now awaiting the `Join`
+///     outer.cancel(None); // dropping the `Join` mid-await...
+///     inner.erase().wait().await;
+///     assert!(inner.cancelled()); // ...cancelled the awaited task too
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Join<T: 'static> {
     task: Task<T>,
@@ -887,7 +905,16 @@ impl TaskRef {
     ///
     /// # Examples
     ///
-    /// See [`Task::cancelling`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(aio_scheduler::sleep(1))?.erase();
+    ///     task.cancel(None);
+    ///     assert_eq!(task.cancelling(), 1);
+    ///     assert_eq!(task.uncancel(), 0);
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn cancelling(&self) -> u32 {
         self.0.header().cancelling.get()
     }
@@ -896,7 +923,7 @@ impl TaskRef {
     ///
     /// # Examples
     ///
-    /// See [`Task::cancelling`].
+    /// See [`TaskRef::cancelling`].
     pub fn uncancel(&self) -> u32 {
         self.0.uncancel()
     }
@@ -1036,7 +1063,24 @@ impl fmt::Debug for TaskRef {
     }
 }
 
-/// The future returned by [`TaskRef::wait`].
+/// The future returned by [`TaskRef::wait`]: done when the task is, leaving its outcome in
+/// place, and (unlike [`Join`]) cancelling nothing when dropped.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{WaitDone, create_task, run};
+///
+/// run(async {
+///     let task = create_task(async { 7 })?;
+///     let done: WaitDone = task.erase().wait();
+///     done.await;
+///     assert!(task.done());
+///     assert_eq!(task.await?, 7); // the result is still there
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct WaitDone {

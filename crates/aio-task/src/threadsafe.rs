@@ -140,6 +140,27 @@ impl<T, F: Future<Output = T>> Future for Relay<T, F> {
 
 /// A result computed on another loop (asyncio's `concurrent.futures.Future`): `Send`, can
 /// be waited on from a plain thread or awaited from any loop.
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::EventLoop;
+/// use aio_task::{ConcurrentFuture, run, run_coroutine_threadsafe};
+///
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let worker = std::thread::spawn(move || {
+///     let lp = EventLoop::new()?;
+///     tx.send(lp.handle()).unwrap();
+///     lp.run_forever()
+/// });
+/// let handle = rx.recv().unwrap();
+/// let fut: ConcurrentFuture<i32> = run_coroutine_threadsafe(&handle, || async { 6 * 7 })?;
+/// let answer = run(fut)??; // computed on the worker's loop, awaited on this thread's own
+/// handle.stop()?;
+/// worker.join().unwrap()?;
+/// assert_eq!(answer, 42);
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 pub struct ConcurrentFuture<T> {
     shared: Arc<Shared<T>>,
 }

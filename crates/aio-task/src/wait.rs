@@ -14,7 +14,19 @@ use crate::{Error, IntoTask, Task};
 ///
 /// # Examples
 ///
-/// See [`wait`].
+/// ```
+/// use aio_task::{ReturnWhen, run, wait};
+///
+/// run(async {
+///     for (when, finished) in [(ReturnWhen::FirstCompleted, 1), (ReturnWhen::AllCompleted, 2)] {
+///         let naps = [0.01, 0.05].map(aio_scheduler::sleep);
+///         let (done, _pending) = wait(naps).return_when(when).await?;
+///         assert_eq!(done.len(), finished);
+///     }
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReturnWhen {
     /// As soon as any task is done (asyncio's `FIRST_COMPLETED`).
@@ -26,11 +38,59 @@ pub enum ReturnWhen {
     AllCompleted,
 }
 
-/// asyncio's `FIRST_COMPLETED`.
+/// asyncio's `FIRST_COMPLETED`: [`ReturnWhen::FirstCompleted`].
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{FIRST_COMPLETED, run, wait};
+///
+/// run(async {
+///     let naps = [0.01, 3600.0].map(aio_scheduler::sleep);
+///     let (done, pending) = wait(naps).return_when(FIRST_COMPLETED).await?;
+///     assert_eq!((done.len(), pending.len()), (1, 1));
+///     pending[0].cancel(None);
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 pub const FIRST_COMPLETED: ReturnWhen = ReturnWhen::FirstCompleted;
-/// asyncio's `FIRST_EXCEPTION`.
+/// asyncio's `FIRST_EXCEPTION`: [`ReturnWhen::FirstException`].
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{Error, FIRST_EXCEPTION, run, wait};
+///
+/// async fn job(fail: bool) {
+///     aio_scheduler::sleep(if fail { 0.01 } else { 3600.0 }).await.unwrap();
+///     assert!(!fail, "boom");
+/// }
+/// run(async {
+///     let (done, pending) = wait([job(false), job(true)]).return_when(FIRST_EXCEPTION).await?;
+///     assert!(matches!(done[0].result(), Err(Error::Panicked(_))));
+///     assert_eq!(pending.len(), 1); // still running: `wait` cancels nothing
+///     pending[0].cancel(None);
+///     Ok::<_, Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 pub const FIRST_EXCEPTION: ReturnWhen = ReturnWhen::FirstException;
-/// asyncio's `ALL_COMPLETED`.
+/// asyncio's `ALL_COMPLETED`: [`ReturnWhen::AllCompleted`], [`wait`]'s default.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{ALL_COMPLETED, run, wait};
+///
+/// run(async {
+///     let naps = [0.02, 0.01].map(aio_scheduler::sleep);
+///     let (done, pending) = wait(naps).return_when(ALL_COMPLETED).await?;
+///     assert_eq!((done.len(), pending.len()), (2, 0));
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 
 /// Waits for tasks and returns `(done, pending)` (asyncio's `wait`). Nothing is cancelled,
@@ -90,7 +150,23 @@ where
     }
 }
 
-/// The future returned by [`wait`].
+/// The future returned by [`wait`]; it gives `(done, pending)`.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{Error, Task, WaitTasks, run, wait};
+///
+/// run(async {
+///     let all: WaitTasks<u8> = wait([1, 2].map(|n| async move { n }));
+///     let (done, pending) = all.await?; // by default: all completed, no timeout
+///     assert_eq!((done.len(), pending.len()), (2, 0));
+///     let nothing: Vec<Task<u8>> = Vec::new();
+///     assert!(matches!(wait(nothing).await, Err(Error::Value(_))));
+///     Ok::<_, Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct WaitTasks<T> {
     state: State<T>,

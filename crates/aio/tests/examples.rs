@@ -1322,7 +1322,7 @@ fn crawl_fetches_its_demo_site_and_writes_every_link() {
 
     // The order depends on the scheduling; the lines do not.
     let mut expected: Vec<String> = vec![
-        "ERROR: areq:HTTP exception for http://127.0.0.1:1/ [None]: Connection refused (os error 111)".into(),
+        "ERROR: areq:HTTP exception for http://127.0.0.1:1/ [None]: Connect call failed 127.0.0.1:1: Connection refused (os error 111)".into(),
         "ERROR: areq:HTTP exception for https://example.com/ [None]: only http:// URLs are supported".into(),
         format!("ERROR: areq:HTTP exception for {base}/missing [404]: Not Found"),
     ];
