@@ -231,7 +231,8 @@ pub fn raise(signal: i32) -> Result<(), Error> {
 /// with [`EventLoop::add_signal_handler`]). The loops still get that delivery; a further one
 /// takes the default action even while the loop is blocked. `aio::run` uses it so that a
 /// second Ctrl-C ends a program whose loop is stuck, as asyncio's second `KeyboardInterrupt`
-/// does. The request ends with the delivery, or when the last handler of `signal` is removed.
+/// does. The request ends with the delivery, when the last handler of `signal` is removed, or
+/// when a handler for `signal` is added (or replaced) on any loop.
 ///
 /// # Errors
 ///
@@ -395,7 +396,9 @@ impl Listener {
 impl EventLoop {
     /// Runs `callback` on this loop's thread, as a loop callback, every time `signal` is
     /// delivered to the process (asyncio's `loop.add_signal_handler`). Replaces this loop's
-    /// earlier handler for the same signal.
+    /// earlier handler for the same signal, and withdraws a pending
+    /// [`reset_on_delivery`](crate::signal::reset_on_delivery) for it: under `aio::run`, a
+    /// SIGINT handler of the program's own replaces `run`'s Ctrl-C handling for good.
     ///
     /// The handler stays installed until [`remove_signal_handler`](Self::remove_signal_handler)
     /// or until the loop closes; then the signal's previous disposition is restored.
@@ -430,10 +433,14 @@ impl EventLoop {
         let mut handlers = listener.handlers.borrow_mut();
         if let Some(entry) = handlers.get_mut(&signal) {
             entry.0 = callback;
-            return Ok(());
+        } else {
+            let slot = subscribe(signal, listener.write.as_raw_fd())?;
+            handlers.insert(signal, (callback, slot));
         }
-        let slot = subscribe(signal, listener.write.as_raw_fd())?;
-        handlers.insert(signal, (callback, slot));
+        // A new handler wants every delivery: withdraw an earlier `reset_on_delivery` (made
+        // for a handler this one replaces, such as `aio::run`'s Ctrl-C handling), which
+        // would otherwise end the process at the second delivery.
+        RESET_ON_DELIVERY[signal as usize].store(false, Ordering::SeqCst);
         Ok(())
     }
 

@@ -602,10 +602,12 @@ impl Process {
         Ok((out, err))
     }
 
-    /// Sends `signal` to the child (asyncio's `send_signal`).
+    /// Sends `signal` to the child (asyncio's `send_signal`). Signal 0 sends nothing and only
+    /// checks that the child is still there.
     ///
     /// # Errors
     ///
+    /// [`SubprocessError::InvalidArgument`] for a number outside `0..NSIG`;
     /// [`SubprocessError::ProcessLookup`] once the child has finished (and was reaped);
     /// [`SubprocessError::Runtime`] if the loop that spawned it has closed.
     ///
@@ -634,7 +636,8 @@ impl Process {
             // could name another process.
             return Err(SubprocessError::Runtime(aio_scheduler::Error::Closed));
         }
-        if !(1..signal::NSIG).contains(&signal) {
+        // 0 delivers nothing: it checks that the child is still there, as `os.kill(pid, 0)`.
+        if !(0..signal::NSIG).contains(&signal) {
             return Err(SubprocessError::InvalidArgument(
                 "signal number out of range",
             ));

@@ -353,10 +353,27 @@ fn signalling_a_finished_process_is_process_lookup() {
 }
 
 #[test]
+fn send_signal_zero_probes_the_child_without_signalling_it() {
+    // As `os.kill(pid, 0)` under asyncio's `send_signal(0)`: a check that the child is
+    // there, which delivers nothing. (Regression: 0 was refused as out of range.)
+    run(async {
+        let proc = create_subprocess_exec("sleep", ["30"]).await?;
+        proc.send_signal(0)?;
+        assert_eq!(proc.returncode(), None);
+        proc.kill()?;
+        assert_eq!(wait_for(proc.wait(), LIMIT).await??, -9);
+        assert_process_lookup(proc.send_signal(0).unwrap_err(), proc.pid());
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+#[test]
 fn send_signal_out_of_range_is_invalid_argument() {
     run(async {
         let proc = create_subprocess_exec("sleep", ["30"]).await?;
-        for bad in [0, -1, signal::NSIG, 1000] {
+        for bad in [-1, signal::NSIG, 1000] {
             let err = proc.send_signal(bad).unwrap_err();
             assert!(
                 matches!(err, SubprocessError::InvalidArgument(_)),
