@@ -20,15 +20,41 @@ pub(crate) struct Watch {
     pub(crate) raised: Cell<bool>,
     /// Indices of finished tasks, in completion order.
     pub(crate) finished: RefCell<VecDeque<usize>>,
+    /// Who to wake at the next completion: usually one task (the gather's, the wait's).
     waker: Cell<Option<Waker>>,
+    /// Further tasks waiting at the same time: `as_completed`'s awaitables may be awaited
+    /// concurrently, from several tasks.
+    more_wakers: RefCell<Vec<Waker>>,
 }
 
 impl Watch {
-    /// Registers the waker to be woken at the next completion.
+    /// Registers the waker to be woken at the next completion, beside any other waiting
+    /// task's.
     pub(crate) fn register(&self, cx: &Context<'_>) {
+        let waker = cx.waker();
         match self.waker.take() {
-            Some(w) if w.will_wake(cx.waker()) => self.waker.set(Some(w)),
-            _ => self.waker.set(Some(cx.waker().clone())),
+            None => self.waker.set(Some(waker.clone())),
+            Some(first) => {
+                let known = first.will_wake(waker);
+                self.waker.set(Some(first));
+                if !known {
+                    let mut more = self.more_wakers.borrow_mut();
+                    if !more.iter().any(|w| w.will_wake(waker)) {
+                        more.push(waker.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Wakes every registered waiter: each polls again and takes what is there for it.
+    fn wake_all(&self) {
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+        let more = std::mem::take(&mut *self.more_wakers.borrow_mut());
+        for waker in more {
+            waker.wake();
         }
     }
 
@@ -45,9 +71,7 @@ impl Watch {
             self.first_error.set(Some(index));
         }
         self.finished.borrow_mut().push_back(index);
-        if let Some(waker) = self.waker.take() {
-            waker.wake();
-        }
+        self.wake_all();
     }
 }
 

@@ -148,3 +148,23 @@ fn dropping_it_cancels_nothing() {
     .unwrap()
     .unwrap();
 }
+
+#[test]
+fn its_awaitables_can_be_awaited_concurrently_from_several_tasks() {
+    // asyncio: `await gather(*as_completed([f(0.04), f(0.02), f(0.06)]))` gives
+    // [0.02, 0.04, 0.06]. Regression: one waker slot served every awaitable, so the second
+    // task to wait overwrote the first's waker and the first was never woken: a hang.
+    let outcome = run(async {
+        let awaitables: Vec<_> = as_completed([after(40), after(20), after(60)]).collect();
+        let all = aio_task::gather(awaitables);
+        aio_task::wait_for(all, 5.0).await
+    })
+    .unwrap();
+    let outcomes: Vec<u32> = outcome
+        .expect("no hang")
+        .expect("the gather")
+        .into_iter()
+        .map(|r| r.expect("each awaitable's outcome"))
+        .collect();
+    assert_eq!(outcomes, [20, 40, 60]);
+}
