@@ -1,5 +1,6 @@
 //! `gather`: run awaitables concurrently and collect their results in argument order.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -260,7 +261,13 @@ pub struct GatherAll<G: Gatherable> {
 
 enum State<G> {
     Failed(Option<Error>),
-    Running { tasks: G, watcher: Watcher },
+    Running {
+        tasks: G,
+        watcher: Watcher,
+        /// Set by a `cancel` that cancelled a child: the gather then ends cancelled, with
+        /// this message, even under `return_exceptions` (asyncio's `_cancel_requested`).
+        cancel_requested: Cell<Option<Error>>,
+    },
     Done,
 }
 
@@ -270,12 +277,18 @@ impl<G: Gatherable> State<G> {
             Err(error) => State::Failed(Some(error)),
             Ok(tasks) => {
                 let watcher = Watcher::new(tasks.task_refs(), Retrieve::Errors);
-                State::Running { tasks, watcher }
+                State::Running {
+                    tasks,
+                    watcher,
+                    cancel_requested: Cell::new(None),
+                }
             }
         }
     }
 
-    /// Ready once every child is done, or — when `stop_on_error` — once one failed.
+    /// Ready once every child is done, or — when `stop_on_error` — once one failed. After a
+    /// [`cancel`](Self::cancel) that cancelled a child, ready with that cancellation once every
+    /// child is done (unless a child's failure ended it first).
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
@@ -297,13 +310,20 @@ impl<G: Gatherable> State<G> {
                     watch.register(cx);
                     return Poll::Pending;
                 }
-                let State::Running { tasks, mut watcher } = std::mem::replace(self, State::Done)
+                let State::Running {
+                    tasks,
+                    mut watcher,
+                    cancel_requested,
+                } = std::mem::replace(self, State::Done)
                 else {
                     unreachable!("matched Running above");
                 };
                 // Finished: the children that are still running keep running.
                 watcher.disarm();
-                Poll::Ready(Ok((tasks, failed)))
+                match cancel_requested.take() {
+                    Some(cancelled) if failed.is_none() => Poll::Ready(Err(cancelled)),
+                    _ => Poll::Ready(Ok((tasks, failed))),
+                }
             }
         }
     }
@@ -346,10 +366,17 @@ impl<G: Gatherable> State<G> {
     /// asyncio's `gather(...).cancel()`: cancels every child still running; whether any was.
     fn cancel(&self, msg: Option<&str>) -> bool {
         match self {
-            State::Running { watcher, .. } => {
+            State::Running {
+                watcher,
+                cancel_requested,
+                ..
+            } => {
                 let mut cancelled = false;
                 for task in &watcher.tasks {
                     cancelled |= task.cancel(msg);
+                }
+                if cancelled {
+                    cancel_requested.set(Some(Error::cancelled(msg)));
                 }
                 cancelled
             }
@@ -388,8 +415,10 @@ impl<G: Gatherable> Gather<G> {
 }
 
 impl<G: Gatherable> GatherAll<G> {
-    /// Cancels every child still running, as [`Gather::cancel`]; their outcomes are then
-    /// [`Error::Cancelled`].
+    /// Cancels every child still running, as [`Gather::cancel`]. As in asyncio, a gather
+    /// that was cancelled this way ends with [`Error::Cancelled`] (carrying `msg`) even
+    /// though it returns exceptions: its outcomes are not returned, and the children keep
+    /// theirs.
     ///
     /// # Examples
     ///
@@ -399,11 +428,12 @@ impl<G: Gatherable> GatherAll<G> {
     ///
     /// run(async {
     ///     let stuck = create_task(async { sleep(3600).await.map(|()| 2) })?;
-    ///     let gathered = gather(vec![stuck]).return_exceptions();
+    ///     let gathered = gather(vec![stuck.clone()]).return_exceptions();
     ///     sleep(0).await?;
     ///     assert!(gathered.cancel("enough"));
-    ///     let outcomes = gathered.await?;
-    ///     assert!(matches!(&outcomes[0], Err(Error::Cancelled(_))));
+    ///     let outcome = gathered.await;
+    ///     assert!(matches!(outcome, Err(Error::Cancelled(Some(m))) if &*m == "enough"));
+    ///     assert!(stuck.cancelled());
     ///     Ok::<_, Error>(())
     /// })??;
     /// # Ok::<(), aio_task::Error>(())
