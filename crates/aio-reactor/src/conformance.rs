@@ -9,7 +9,8 @@
 //!
 //! The checks: readiness of pipes and sockets in both directions, deregistration on drop,
 //! stale events after a descriptor number is reused, deadline precision, cross-thread notify
-//! while blocked (and before the wait), and 10,000 registrations at once.
+//! while blocked without a deadline (and before the wait), and 10,000 registrations at once
+//! (the suite raises the soft descriptor limit for that itself).
 //!
 //! # Examples
 //!
@@ -28,7 +29,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -371,61 +372,192 @@ pub fn deadline_precision<R: Reactor>(make: impl Fn() -> io::Result<R>) {
     );
 }
 
-/// A `notify` from another thread ends a wait blocked without a deadline; a `notify` made
-/// before the wait ends the next wait at once (no lost wake-up).
+/// A `notify` from another thread ends a wait blocked without a deadline (`wait(None)`); a
+/// `notify` made before a `wait(None)` ends it at once (no lost wake-up).
+///
+/// A broken reactor fails this check rather than hanging it: a watchdog thread notifies
+/// again after 10 s (the check then fails, saying the first notify was lost), and if even
+/// that does not end the wait within another 10 s, it aborts the process with a message.
 ///
 /// # Panics
 ///
-/// If a wait is not ended by a notify within 10 s.
+/// If a wait is not ended by the notify meant to end it.
 pub fn notify_while_blocked<R: Reactor>(make: impl Fn() -> io::Result<R>) {
     let _serial = serial();
     let reactor = build(make);
-    let notifier = reactor.notifier();
-    let thread = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(20));
-        notifier.notify().expect("notify");
-    });
-    let start = Instant::now();
-    reactor.wait(Some(start + PATIENCE)).expect("wait");
-    assert!(start.elapsed() < PATIENCE, "notify did not end the wait");
+    let watchdog = Watchdog::start(reactor.notifier());
+
+    // Blocked without a deadline; woken from another thread. `sent` is set just before the
+    // notify, so the loop only ends on a return that the notify can have caused (returns
+    // before it, such as an interrupted wait, are allowed and waited again).
+    let sent = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let (notifier, sent) = (reactor.notifier(), sent.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            sent.store(true, Ordering::SeqCst);
+            notifier.notify().expect("notify");
+        })
+    };
+    while !sent.load(Ordering::SeqCst) {
+        reactor.wait(None).expect("wait");
+    }
     thread.join().expect("notifier thread");
+    assert!(
+        !watchdog.fired(),
+        "a notify from another thread did not end a wait without a deadline \
+         (the watchdog's notify, {PATIENCE:?} later, did)"
+    );
 
     for _ in 0..3 {
         reactor.notifier().notify().expect("notify");
-        let start = Instant::now();
-        reactor.wait(Some(start + PATIENCE)).expect("wait");
-        assert!(start.elapsed() < PATIENCE, "an earlier notify was lost");
+        reactor.wait(None).expect("wait");
+        assert!(
+            !watchdog.fired(),
+            "a notify made before a wait without a deadline was lost \
+             (the watchdog's notify, {PATIENCE:?} later, ended the wait)"
+        );
     }
+}
+
+/// Ends a `wait(None)` that a broken reactor would never end, so the check fails instead of
+/// hanging: after [`PATIENCE`] it records that it fired and notifies; if the check still has
+/// not finished [`PATIENCE`] later (the reactor ignores notifies altogether), it aborts the
+/// process. Dropping it (including on a panic) stops it.
+struct Watchdog {
+    fired: Arc<AtomicBool>,
+    done: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    fn start(notifier: Arc<dyn crate::Notify>) -> Watchdog {
+        use std::sync::mpsc::RecvTimeoutError::Timeout;
+        let fired = Arc::new(AtomicBool::new(false));
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let thread = {
+            let fired = fired.clone();
+            std::thread::spawn(move || {
+                // Anything but a timeout (the sender dropped) means the check is over.
+                if finished.recv_timeout(PATIENCE) != Err(Timeout) {
+                    return;
+                }
+                fired.store(true, Ordering::SeqCst);
+                let _ = notifier.notify();
+                if finished.recv_timeout(PATIENCE) == Err(Timeout) {
+                    eprintln!(
+                        "reactor conformance: wait(None) ignored two notifies over {:?}; \
+                         aborting instead of hanging",
+                        2 * PATIENCE
+                    );
+                    std::process::abort();
+                }
+            })
+        };
+        Watchdog {
+            fired,
+            done: Some(done),
+            thread: Some(thread),
+        }
+    }
+
+    fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.done.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// How many registrations [`many_registrations`] makes when the descriptor limit allows.
+const MANY: usize = 10_000;
+
+/// The fewest it settles for when the hard descriptor limit is lower.
+const MANY_AT_LEAST: usize = 2_000;
+
+/// Descriptors kept free for everything else (the reactor itself, the test harness, and
+/// whatever else the process opens meanwhile).
+const SPARE_DESCRIPTORS: u64 = 256;
+
+/// Makes room for up to `wanted` more open descriptors: raises the soft `RLIMIT_NOFILE`
+/// toward the hard limit (never lowers it) and returns how many fit, at most `wanted`.
+fn room_for_descriptors(wanted: usize) -> usize {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    // Descriptors already open (Linux; elsewhere only the spare margin covers them).
+    let open = std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count()) as u64;
+    let needed = open + wanted as u64 + SPARE_DESCRIPTORS;
+    let limit = getrlimit(Resource::Nofile);
+    let mut soft = limit.current.unwrap_or(u64::MAX); // `None` is unlimited
+    if soft < needed {
+        let raised = limit.maximum.map_or(needed, |hard| hard.min(needed));
+        if raised > soft
+            && setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: Some(raised),
+                    maximum: limit.maximum,
+                },
+            )
+            .is_ok()
+        {
+            soft = raised;
+        }
+    }
+    let fit = soft.saturating_sub(open + SPARE_DESCRIPTORS);
+    usize::try_from(fit).map_or(wanted, |fit| fit.min(wanted))
 }
 
 /// 10,000 registrations at once (descriptors duplicated from one socket): one write to the
 /// peer wakes all of them, and dropping them all leaves none behind.
 ///
+/// The check raises the process's soft `RLIMIT_NOFILE` toward the hard limit to make room
+/// (it never lowers it). If the hard limit leaves no room for 10,000, it makes as many as fit
+/// (at least 2,000) and says so on stderr.
+///
 /// # Panics
 ///
-/// If an event is missed or a registration is left.
+/// If an event is missed or a registration is left, or if the hard descriptor limit leaves
+/// room for fewer than 2,000 registrations.
 pub fn many_registrations<R: Reactor>(make: impl Fn() -> io::Result<R>) {
     let _serial = serial();
-    const COUNT: usize = 10_000;
+    let total = room_for_descriptors(MANY);
+    assert!(
+        total >= MANY_AT_LEAST,
+        "many_registrations needs room for at least {MANY_AT_LEAST} more open descriptors, \
+         and the hard RLIMIT_NOFILE leaves {total}: raise it (`ulimit -Hn`, as root)"
+    );
+    if total < MANY {
+        eprintln!(
+            "many_registrations: the hard RLIMIT_NOFILE leaves room for {total} registrations, \
+             not {MANY}; checking {total}"
+        );
+    }
     let reactor = build(make);
     let (a, mut b) = UnixStream::pair().expect("socketpair");
     a.set_nonblocking(true).expect("non-blocking");
     let (woken, waker) = counter();
     let mut cx = Context::from_waker(&waker);
-    let mut fds = Vec::with_capacity(COUNT);
-    for _ in 0..COUNT {
-        let fd = a.as_fd().try_clone_to_owned().expect(
-            "duplicate a descriptor (the check needs 10,000: raise `ulimit -n` if this fails)",
-        );
+    let mut fds = Vec::with_capacity(total);
+    for _ in 0..total {
+        let fd = a
+            .as_fd()
+            .try_clone_to_owned()
+            .expect("duplicate a descriptor (within the raised RLIMIT_NOFILE)");
         let fd = AsyncFd::new(&reactor, fd).expect("register");
         fd.registration().clear_readable();
         assert!(fd.registration().poll_readable(&mut cx).is_pending());
         fds.push(fd);
     }
-    assert_eq!(reactor.registrations(), COUNT);
+    assert_eq!(reactor.registrations(), total);
     b.write_all(b"all of you").expect("write");
-    wait_until(&reactor, "10,000 registrations readable", || {
-        count(&woken) >= COUNT
+    wait_until(&reactor, "every registration readable", || {
+        count(&woken) >= total
     });
     assert!(
         fds.iter()
