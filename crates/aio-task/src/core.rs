@@ -287,6 +287,26 @@ impl<T, H> Core<T, H> {
         error
     }
 
+    /// asyncio's `exception()`: `Ok(None)` for a result, `Ok(Some(error))` for an error (now
+    /// retrieved), `Err` with the cancellation for a cancelled outcome, `InvalidState` while
+    /// pending.
+    pub(crate) fn exception(&self) -> Result<Option<Error>, Error> {
+        match self.status.get() {
+            Status::Pending => Err(Error::InvalidState("Exception is not set.")),
+            Status::Finished => Ok(None),
+            Status::Cancelled => Err(self.error().unwrap_or(Error::cancelled(None))),
+            Status::Failed => match self.error() {
+                Some(error) => {
+                    self.retrieved.set(true);
+                    Ok(Some(error))
+                }
+                None => Err(Error::InvalidState(
+                    "the error was already taken by an await",
+                )),
+            },
+        }
+    }
+
     /// An error nobody ever looked at, for the "exception was never retrieved" report.
     pub(crate) fn unretrieved_error(&self) -> Option<Error> {
         if self.retrieved.get() {

@@ -177,6 +177,37 @@ impl<T: 'static> Future<T> {
         self.cell.core.cancelled()
     }
 
+    /// The future's error, if it ended with one (asyncio's `exception()`): `Ok(None)` after
+    /// a result, `Ok(Some(error))` after an error — which counts as retrieved, so it is not
+    /// reported as never retrieved.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] while pending; the cancellation ([`Error::Cancelled`]) if the
+    /// future was cancelled, as asyncio raises `CancelledError`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::{Error, EventLoopExt};
+    ///
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fut = lp.create_future::<u8>();
+    /// assert!(matches!(fut.exception(), Err(Error::InvalidState(_))));
+    /// fut.set_exception(std::io::Error::other("boom"))?;
+    /// assert_eq!(fut.exception()?.unwrap().to_string(), "boom");
+    /// let ok = lp.create_future::<u8>();
+    /// ok.set_result(1)?;
+    /// assert!(ok.exception()?.is_none());
+    /// let gone = lp.create_future::<u8>();
+    /// gone.cancel(None);
+    /// assert!(gone.exception().unwrap_err().is_cancelled());
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn exception(&self) -> Result<Option<Error>, Error> {
+        self.cell.core.exception()
+    }
+
     /// Schedules `callback` to run (through `call_soon`) when the future is done — or soon,
     /// if it already is.
     ///

@@ -756,6 +756,37 @@ impl<T: Clone + 'static> Task<T> {
     }
 }
 
+impl<T: 'static> Task<T> {
+    /// The task's error, if it ended with one (asyncio's `Task.exception()`): `Ok(None)`
+    /// after a result, `Ok(Some(error))` after an error or panic — which counts as retrieved,
+    /// so it is not reported as never retrieved.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] while the task is pending; the cancellation
+    /// ([`Error::Cancelled`]) if it was cancelled, as asyncio raises `CancelledError`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::{Error, create_task, run};
+    ///
+    /// run(async {
+    ///     let fine = create_task(async { 1 })?;
+    ///     let broken = create_task(async { panic!("boom") })?;
+    ///     assert!(matches!(fine.exception(), Err(Error::InvalidState(_))));
+    ///     aio_scheduler::sleep(0).await?;
+    ///     assert!(fine.exception()?.is_none());
+    ///     assert!(matches!(broken.exception()?, Some(Error::Panicked(m)) if &*m == "boom"));
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn exception(&self) -> Result<Option<Error>, Error> {
+        self.cell.core.exception()
+    }
+}
+
 /// Awaiting a task gives its outcome. `Task` is [`IntoFuture`] rather than a `Future` itself,
 /// so that APIs such as `gather` can take either a task (used as it is) or any other future
 /// (scheduled as a new task); `task.await` works the same either way, and

@@ -69,8 +69,9 @@ struct TimeoutState {
 }
 
 /// A [`Timeout`] expiring `delay` from now (`f64` seconds, whole seconds, or a `Duration`).
-/// A delay of zero or less expires at once: the guarded future is polled once, so a finished
-/// task gives its result and anything that would wait gets [`Error::Timeout`].
+/// A delay of zero or less expires at once: as under asyncio's `timeout(0)`, the guarded
+/// future runs to its first suspension, so one that never waits finishes and anything that
+/// would wait gets [`Error::Timeout`].
 ///
 /// # Examples
 ///
@@ -127,11 +128,77 @@ impl TimeoutState {
     }
 }
 
+/// What [`wait_for`] accepts: a [`Task`](crate::Task), an aio [`Future`](crate::Future), or
+/// any other future — a coroutine, in asyncio's words.
+///
+/// The difference matters only for a deadline that has already passed: a task or future is
+/// looked at once (a finished one gives its result, as asyncio's `wait_for(done, 0)`), while a
+/// coroutine is never started (asyncio's `wait_for(coro, 0)` cancels the task it wraps the
+/// coroutine in before that task ever runs).
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{Awaitable, Error, create_task, run, wait_for};
+///
+/// fn is_coroutine<A: Awaitable>(_: &A) -> bool {
+///     A::IS_COROUTINE
+/// }
+/// run(async {
+///     let task = create_task(async { 1 })?;
+///     assert!(!is_coroutine(&task));
+///     assert!(is_coroutine(&async { 2 }));
+///     aio_scheduler::sleep(0).await?; // the task finishes
+///     assert_eq!(wait_for(task, 0).await??, 1);
+///     assert!(matches!(wait_for(async { 2 }, 0).await, Err(Error::Timeout)));
+///     Ok::<_, Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub trait Awaitable {
+    /// The future [`wait_for`] polls.
+    type Future: Future;
+
+    /// Whether polling the future runs code of its own (a coroutine, any plain future) rather
+    /// than only looking at something already scheduled (a task, a settable future).
+    const IS_COROUTINE: bool;
+
+    /// The future to poll.
+    fn into_awaitable(self) -> Self::Future;
+}
+
+impl<F: Future> Awaitable for F {
+    type Future = F;
+    const IS_COROUTINE: bool = true;
+
+    fn into_awaitable(self) -> F {
+        self
+    }
+}
+
+impl<T: 'static> Awaitable for crate::Task<T> {
+    type Future = crate::Join<T>;
+    const IS_COROUTINE: bool = false;
+
+    fn into_awaitable(self) -> crate::Join<T> {
+        self.into_future()
+    }
+}
+
+impl<T: 'static> Awaitable for crate::Future<T> {
+    type Future = crate::Wait<T>;
+    const IS_COROUTINE: bool = false;
+
+    fn into_awaitable(self) -> crate::Wait<T> {
+        self.into_future()
+    }
+}
+
 /// Awaits `future` for at most `delay` (asyncio's `wait_for`): its output, or
 /// [`Error::Timeout`] after dropping it (which cancels an awaited task). With a delay of zero
-/// or less the future is polled once: a finished [`Task`](crate::Task) or
-/// [`Future`](crate::Future) gives its result, as in asyncio; anything that would wait is
-/// dropped at its first suspension.
+/// or less, as in asyncio, a finished [`Task`](crate::Task) or [`Future`](crate::Future) gives
+/// its result, a pending one is cancelled, and a coroutine (any other future) is dropped
+/// without ever being polled: its body never starts (see [`Awaitable`]).
 ///
 /// # Errors
 ///
@@ -150,9 +217,14 @@ impl TimeoutState {
 /// })??;
 /// # Ok::<(), aio_task::Error>(())
 /// ```
-pub fn wait_for<F: IntoFuture>(future: F, delay: impl IntoDelay) -> Timed<F::IntoFuture> {
+pub fn wait_for<A: Awaitable>(future: A, delay: impl IntoDelay) -> Timed<A::Future> {
     // Nobody else sees this scope, so its state lives in the future: no allocation.
-    Timed::new(future.into_future(), Scope::Own(TimeoutState::after(delay)))
+    let mut timed = Timed::new(
+        future.into_awaitable(),
+        Scope::Own(TimeoutState::after(delay)),
+    );
+    timed.start_if_expired = !A::IS_COROUTINE;
+    timed
 }
 
 impl Timeout {
@@ -247,6 +319,11 @@ pin_project! {
         // The generation the timer was armed for.
         armed: Option<u64>,
         started: bool,
+        // Whether a deadline already passed at the first poll still polls the future once:
+        // yes for a timeout scope (asyncio's `timeout(0)` runs the body to its first
+        // suspension) and for a task or future awaited by `wait_for`; no for a coroutine
+        // awaited by `wait_for`, which asyncio never starts.
+        start_if_expired: bool,
     }
 }
 
@@ -274,6 +351,7 @@ impl<F> Timed<F> {
             timer: None,
             armed: None,
             started: false,
+            start_if_expired: true,
         }
     }
 }
@@ -297,8 +375,12 @@ impl<F: Future> Future for Timed<F> {
                 // Already expired: as under asyncio's `timeout(0)`, the future runs up to its
                 // first suspension. A finished task or future gives its result (asyncio's
                 // `wait_for(done, 0)`); anything still pending is dropped, which cancels an
-                // awaited task.
-                let polled = this.future.as_mut().as_pin_mut().map(|f| f.poll(cx));
+                // awaited task. A coroutine under `wait_for` is dropped unpolled.
+                let polled = if *this.start_if_expired {
+                    this.future.as_mut().as_pin_mut().map(|f| f.poll(cx))
+                } else {
+                    None
+                };
                 this.future.set(None);
                 return Poll::Ready(match polled {
                     Some(Poll::Ready(output)) => {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use aio_scheduler::{IntoDelay, Sleep, sleep};
 
@@ -146,7 +147,7 @@ where
     WaitTasks {
         state,
         return_when: ReturnWhen::AllCompleted,
-        timeout: None,
+        timeout: Deadline::None,
     }
 }
 
@@ -171,7 +172,15 @@ where
 pub struct WaitTasks<T> {
     state: State<T>,
     return_when: ReturnWhen,
-    timeout: Option<Pin<Box<Sleep>>>,
+    timeout: Deadline,
+}
+
+/// [`WaitTasks`]'s timeout: the delay until the first poll (asyncio's `wait` is a coroutine,
+/// so its timeout counts from when it runs), then the timer.
+enum Deadline {
+    None,
+    Delay(Result<Duration, aio_scheduler::Error>),
+    Armed(Pin<Box<Sleep>>),
 }
 
 enum State<T> {
@@ -185,13 +194,19 @@ enum State<T> {
 }
 
 impl<T: 'static> WaitTasks<T> {
-    /// Returns after `delay` at the latest (asyncio's `timeout=`).
+    /// Returns after `delay` at the latest (asyncio's `timeout=`), counted from the first
+    /// poll: when the wait starts, not when it is built.
+    ///
+    /// # Errors
+    ///
+    /// The wait gives [`Error::Runtime`] with [`InvalidDelay`](aio_scheduler::Error::InvalidDelay)
+    /// for a NaN or infinite delay, as [`sleep`] does.
     ///
     /// # Examples
     ///
     /// See [`wait`].
     pub fn timeout(mut self, delay: impl IntoDelay) -> WaitTasks<T> {
-        self.timeout = Some(Box::pin(sleep(delay)));
+        self.timeout = Deadline::Delay(delay.into_delay());
         self
     }
 
@@ -239,11 +254,27 @@ impl<T: 'static> Future for WaitTasks<T> {
             ReturnWhen::FirstException => watch.raised.get() || watch.remaining.get() == 0,
             ReturnWhen::AllCompleted => watch.remaining.get() == 0,
         };
-        let timed_out = !finished
-            && this
-                .timeout
-                .as_mut()
-                .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+        if let Deadline::Delay(delay) = &mut this.timeout {
+            match std::mem::replace(delay, Ok(Duration::ZERO)) {
+                Ok(delay) => this.timeout = Deadline::Armed(Box::pin(sleep(delay))),
+                Err(error) => {
+                    this.state = State::Done;
+                    return Poll::Ready(Err(error.into()));
+                }
+            }
+        }
+        let timed_out = match &mut this.timeout {
+            Deadline::Armed(timer) if !finished => match timer.as_mut().poll(cx) {
+                Poll::Ready(Ok(())) => true,
+                Poll::Ready(Err(error)) => {
+                    // No running loop, say: an error, not a silent timeout.
+                    this.state = State::Done;
+                    return Poll::Ready(Err(error.into()));
+                }
+                Poll::Pending => false,
+            },
+            _ => false,
+        };
         if !finished && !timed_out {
             watch.register(cx);
             return Poll::Pending;

@@ -82,3 +82,28 @@ fn an_unretrieved_future_exception_is_reported() {
         ["Future exception was never retrieved: lost"]
     );
 }
+
+#[test]
+fn reading_an_error_through_exception_counts_as_retrieving_it() {
+    // asyncio: calling `exception()` clears the "never retrieved" report, for futures and
+    // tasks alike.
+    let lp = EventLoop::new().unwrap();
+    let seen = capture(&lp);
+    lp.run_until_complete(async {
+        let task = create_task(async { panic!("looked at") }).unwrap();
+        let future = aio_task::create_future::<()>().unwrap();
+        future
+            .set_exception(std::io::Error::other("also looked at"))
+            .unwrap();
+        sleep(0).await.unwrap();
+        assert!(matches!(task.exception(), Ok(Some(Error::Panicked(_)))));
+        assert_eq!(
+            future.exception().unwrap().unwrap().to_string(),
+            "also looked at"
+        );
+        drop((task, future));
+        sleep(0.005).await.unwrap();
+    })
+    .unwrap();
+    assert!(seen.borrow().is_empty(), "{:?}", seen.borrow());
+}

@@ -343,3 +343,67 @@ fn a_body_ending_in_cancellation_ends_the_scope_cancelled() {
     .unwrap();
     assert_eq!(dropped.get(), 1, "the child was cancelled");
 }
+
+#[test]
+fn a_child_failing_while_another_is_inside_a_shield_cancels_only_the_outside() {
+    // CPython: child `a` awaits `shield(inner)`, child `b` fails. The group cancels `a` (its
+    // await of the shield ends cancelled at once), reports only `b`'s error, and `inner`
+    // keeps running after the group is over, then finishes with its result:
+    // ['a cancelled', "group: ['b fails']", 'inner done at exit: False', 'inner finished',
+    //  'inner result: 5']
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    run(async move {
+        let l_inner = l.clone();
+        let inner = create_task(async move {
+            sleep(0.05).await?;
+            l_inner.borrow_mut().push("inner finished".to_string());
+            Ok::<_, Error>(5)
+        })?;
+        let shielded = inner.clone();
+        let (la, lb) = (l.clone(), l.clone());
+        let outcome = TaskGroup::run(|tg| async move {
+            let a = tg.create_task(async move {
+                let _cancelled = LogOnDrop(la, "a cancelled");
+                let value = aio_task::shield(shielded).await??;
+                Ok::<_, Error>(value)
+            })?;
+            tg.create_task(async move {
+                sleep(0.01).await.unwrap();
+                lb.borrow_mut().push("b failing".to_string());
+                Err::<(), _>(std::io::Error::other("b fails"))
+            })?;
+            Ok(a)
+        })
+        .await;
+        l.borrow_mut()
+            .push(format!("group: {:?}", group_errors(outcome)));
+        l.borrow_mut()
+            .push(format!("inner done at exit: {}", inner.done()));
+        let value = inner.await??;
+        l.borrow_mut().push(format!("inner result: {value}"));
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        *log.borrow(),
+        [
+            "b failing",
+            "a cancelled",
+            "group: [\"b fails\"]",
+            "inner done at exit: false",
+            "inner finished",
+            "inner result: 5",
+        ]
+    );
+}
+
+/// Logs a line when dropped: the `except CancelledError` of the Python version.
+struct LogOnDrop(Rc<RefCell<Vec<String>>>, &'static str);
+
+impl Drop for LogOnDrop {
+    fn drop(&mut self) {
+        self.0.borrow_mut().push(self.1.to_string());
+    }
+}

@@ -328,7 +328,39 @@ fn when_reports_the_current_deadline() {
 }
 
 #[test]
-fn a_deadline_of_zero_or_less_stops_the_future_at_its_first_suspension() {
+fn wait_for_with_zero_or_less_never_starts_a_coroutine() {
+    // asyncio: `wait_for(coro, 0)` wraps the coroutine in a task, finds it not done, cancels
+    // it before it ever ran and raises TimeoutError: no line of the body runs.
+    // (Regression: the body ran up to its first suspension.)
+    run_guarded(async {
+        let started = Rc::new(Cell::new(0));
+        let body = |started: &Rc<Cell<i32>>| {
+            let started = started.clone();
+            async move {
+                started.set(started.get() + 1);
+                7
+            }
+        };
+        for delay in [0.0, -1.0] {
+            assert!(matches!(
+                wait_for(body(&started), delay).await,
+                Err(Error::Timeout)
+            ));
+        }
+        assert!(matches!(
+            wait_for(body(&started), 0).await,
+            Err(Error::Timeout)
+        ));
+        assert!(matches!(
+            wait_for(body(&started), Duration::ZERO).await,
+            Err(Error::Timeout)
+        ));
+        assert_eq!(started.get(), 0, "no body started");
+    });
+}
+
+#[test]
+fn a_timeout_scope_of_zero_or_less_stops_the_body_at_its_first_suspension() {
     // asyncio: `async with timeout(0)` runs the body until it first waits, then raises
     // TimeoutError; the part after the suspension never runs.
     run_guarded(async {
@@ -343,26 +375,20 @@ fn a_deadline_of_zero_or_less_stops_the_future_at_its_first_suspension() {
             }
         };
         for delay in [0.0, -1.0] {
+            let scope = timeout(delay);
             assert!(matches!(
-                wait_for(suspends(&before, &after), delay).await,
+                scope.run(suspends(&before, &after)).await,
                 Err(Error::Timeout)
             ));
+            assert!(scope.expired());
         }
-        assert!(matches!(
-            wait_for(suspends(&before, &after), 0).await,
-            Err(Error::Timeout)
-        ));
-        assert!(matches!(
-            wait_for(suspends(&before, &after), Duration::ZERO).await,
-            Err(Error::Timeout)
-        ));
         let past = timeout_at(Some(Instant::now() - Duration::from_millis(1)));
         assert!(matches!(
             past.run(suspends(&before, &after)).await,
             Err(Error::Timeout)
         ));
         assert!(past.expired());
-        assert_eq!(before.get(), 5, "each body ran up to its first suspension");
+        assert_eq!(before.get(), 3, "each body ran up to its first suspension");
         assert_eq!(after.get(), 0, "and no further");
         // A body that never waits completes, and its scope did not expire.
         let zero = timeout(0);
@@ -453,6 +479,43 @@ fn on_expiry_wait_for_cancels_an_awaited_task() {
         assert!(matches!(out, Err(Error::Timeout)));
         sleep(0).await?;
         assert!(task.cancelled(), "the awaited task was cancelled");
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_deadline_that_passes_while_the_inner_future_is_finishing_still_times_out() {
+    // The inner future gets its result and the deadline passes in the same loop iteration
+    // (the loop is held up past both, so both timers fire together, the inner one first).
+    // CPython 3.12+ (`timeout_at`, and `wait_for`, built on it): the scope still raises
+    // TimeoutError and is expired; the inner future keeps its result.
+    run_guarded(async {
+        let lp = aio_scheduler::get_running_loop()?;
+        for use_wait_for in [false, true] {
+            let inner = create_future::<&str>()?;
+            let setter = inner.clone();
+            let start = Instant::now();
+            let finishes = start + Duration::from_millis(20);
+            let deadline = start + Duration::from_millis(30);
+            lp.call_at(finishes, move || setter.set_result("inner done").unwrap())?;
+            // Hold the loop up until both times have passed.
+            lp.call_soon(move || std::thread::sleep(Duration::from_millis(60)))?;
+            let outcome = if use_wait_for {
+                wait_for(inner.clone(), deadline - Instant::now()).await
+            } else {
+                let scope = timeout_at(Some(deadline));
+                let outcome = scope.run(inner.clone()).await;
+                assert!(scope.expired());
+                outcome
+            };
+            assert!(matches!(outcome, Err(Error::Timeout)), "{outcome:?}");
+            assert_eq!(
+                inner.result()?,
+                "inner done",
+                "the inner future kept its result"
+            );
+        }
         Ok::<_, Error>(())
     })
     .unwrap();

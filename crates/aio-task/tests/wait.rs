@@ -228,3 +228,45 @@ fn an_empty_set_is_a_value_error() {
     })
     .unwrap();
 }
+
+#[test]
+fn an_invalid_timeout_is_an_error_not_an_instant_timeout() {
+    // Regression: the timer's InvalidDelay error counted as "timed out", so `wait` returned
+    // at once with every task pending, silently.
+    run(async {
+        for bad in [f64::NAN, f64::INFINITY] {
+            let task = create_task(sleep(3600))?;
+            let outcome = wait(vec![task.clone()]).timeout(bad).await;
+            assert!(
+                matches!(
+                    &outcome,
+                    Err(Error::Runtime(aio_scheduler::Error::InvalidDelay(_)))
+                ),
+                "{bad}: {outcome:?}"
+            );
+            task.cancel(None);
+        }
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+#[test]
+fn the_timeout_starts_when_the_wait_is_awaited_not_when_it_is_built() {
+    // asyncio's `wait` is a coroutine: its timeout counts from when it runs. Regression: the
+    // deadline was fixed when `.timeout()` was called.
+    run(async {
+        let gate = create_future::<()>()?;
+        let g = gate.clone();
+        let task = create_task(async move { g.await })?;
+        let waiting = wait(vec![task.clone()]).timeout(0.2);
+        sleep(0.3).await?; // a deadline counted from `.timeout()` has passed
+        aio_scheduler::get_running_loop()?.call_soon(move || gate.set_result(()).unwrap())?;
+        let (done, pending) = waiting.await?;
+        assert_eq!((done.len(), pending.len()), (1, 0));
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}

@@ -76,7 +76,7 @@ pub use aio_subprocess::{
 };
 pub use aio_sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore, SyncError};
 pub use aio_task::{
-    ALL_COMPLETED, AsCompleted, CallbackId, ConcurrentFuture, EAGER_TASK_FACTORY, Error,
+    ALL_COMPLETED, AsCompleted, Awaitable, CallbackId, ConcurrentFuture, EAGER_TASK_FACTORY, Error,
     EventLoopExt, Executor, FIRST_COMPLETED, FIRST_EXCEPTION, Future, IntoTask, ReturnWhen, Task,
     TaskFactory, TaskGroup, TaskRef, ThreadPoolExecutor, Timeout, all_tasks, as_completed,
     create_future, create_task, current_task, gather, run, run_coroutine_threadsafe,
