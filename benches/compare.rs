@@ -2,7 +2,7 @@
 //! one run of one binary.
 //!
 //! ```text
-//! cargo bench -p aio-benches                  # everything (about 35 s once built)
+//! cargo bench -p aio-benches                  # everything (well over a minute once built)
 //! cargo bench -p aio-benches -- yield socket  # only the workloads whose key contains a word
 //! ```
 //!
