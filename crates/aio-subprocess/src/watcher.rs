@@ -128,6 +128,23 @@ fn try_reap(pid: i32) -> Option<i32> {
     }
 }
 
+/// Kills the child `pid` (SIGKILL) and reaps it, blocking: for a child just started that
+/// cannot be watched. SIGKILL cannot be caught, so the wait is short.
+fn kill_and_reap(pid: i32) {
+    let Some(target) = Pid::from_raw(pid) else {
+        return;
+    };
+    if rustix::process::kill_process(target, rustix::process::Signal::KILL).is_err() {
+        // Cannot happen for our own child not yet reaped; never block on one that may still
+        // run: the orphan list reaps it at a later spawn.
+        ORPHANS.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
+        return;
+    }
+    while let Err(rustix::io::Errno::INTR) =
+        rustix::process::waitpid(Some(target), WaitOptions::empty())
+    {}
+}
+
 /// Reaps what it can of the orphans, without blocking.
 fn reap_orphans() {
     let mut orphans = ORPHANS.lock().unwrap_or_else(|p| p.into_inner());
@@ -165,6 +182,8 @@ impl Children {
     }
 
     fn install_sigchld(self: &Rc<Self>, lp: &EventLoop) -> Result<(), aio_scheduler::Error> {
+        #[cfg(test)]
+        seam::fail(None)?;
         if self.sigchld_installed.get() {
             return Ok(());
         }
@@ -193,7 +212,8 @@ impl Children {
         }
     }
 
-    /// Starts watching the just-spawned child `pid`.
+    /// Starts watching the just-spawned child `pid`. If no watch can be set up, the child is
+    /// killed and reaped before the error is returned.
     pub(crate) fn watch(
         self: &Rc<Self>,
         lp: &EventLoop,
@@ -215,7 +235,13 @@ impl Children {
                     }
                     // Any failure (ENOSYS, out of descriptors): this child goes the SIGCHLD
                     // way. It may have exited already, so poll once after arming.
-                    self.install_sigchld(lp)?;
+                    if let Err(error) = self.install_sigchld(lp) {
+                        // No watch at all: nothing would ever reap the child, and the caller
+                        // gets no `Process` to manage it. Do not leave it running or a zombie.
+                        self.live.borrow_mut().remove(&pid);
+                        kill_and_reap(pid);
+                        return Err(error);
+                    }
                 }
             }
         }
@@ -224,6 +250,8 @@ impl Children {
     }
 
     fn watch_pidfd(self: &Rc<Self>, lp: &EventLoop, child: &Rc<ChildState>) -> std::io::Result<()> {
+        #[cfg(test)]
+        seam::fail(Some(child.pid))?;
         let pid = Pid::from_raw(child.pid).ok_or(std::io::ErrorKind::InvalidInput)?;
         let pidfd: OwnedFd = rustix::process::pidfd_open(pid, PidfdFlags::empty())?;
         let pidfd = AsyncFd::new(lp.reactor(), pidfd)?;
@@ -285,6 +313,76 @@ impl Drop for Children {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Test seam (test builds of this crate only): makes both ways of watching a child fail, as
+/// they can in production — `pidfd_open` out of descriptors, then the SIGCHLD fallback's
+/// `add_signal_handler` (no descriptor for the loop's wake-up socket, or SIGCHLD already
+/// handled by the most loops a signal can have). Forcing those causes for real would mean
+/// changing process-wide state (`RLIMIT_NOFILE`, SIGCHLD subscriptions) under the other
+/// tests of the binary; the seam is per thread.
+#[cfg(test)]
+mod seam {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// While set, watching a child fails with `EMFILE`.
+        pub(super) static FAILING: Cell<bool> = const { Cell::new(false) };
+        /// The pid of the last child whose pidfd watch the seam failed.
+        pub(super) static FAILED_PID: Cell<Option<i32>> = const { Cell::new(None) };
+    }
+
+    /// `Err(EMFILE)` while [`FAILING`] is set, noting `pid`.
+    pub(super) fn fail(pid: Option<i32>) -> std::io::Result<()> {
+        if !FAILING.get() {
+            return Ok(());
+        }
+        if pid.is_some() {
+            FAILED_PID.set(pid);
+        }
+        Err(std::io::Error::from_raw_os_error(libc::EMFILE))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustix::io::Errno;
+    use rustix::process::{Pid, Signal, WaitOptions, kill_process, waitpid};
+
+    use super::seam;
+
+    /// Regression: when neither the pidfd nor the SIGCHLD watch could be set up after the
+    /// child started, `spawn` returned the error and left the child running unwatched (an
+    /// orphan, and a zombie once it exited). Now it is killed and reaped before `spawn`
+    /// returns, whether it still runs or already exited.
+    #[test]
+    fn a_child_that_cannot_be_watched_is_killed_and_reaped() {
+        for (program, args) in [("sleep", &["30"][..]), ("true", &[][..])] {
+            aio_task::run(async move {
+                seam::FAILING.set(true);
+                let spawned = crate::create_subprocess_exec(program, args).spawn();
+                seam::FAILING.set(false);
+                let err = spawned.expect_err("spawn must fail without an exit watch");
+                let pid = seam::FAILED_PID.take().expect("the child was started");
+                assert!(err.to_string().contains("Too many open files"), "{err}");
+
+                let pid = Pid::from_raw(pid).expect("a pid");
+                let left = waitpid(Some(pid), WaitOptions::NOHANG).map(|status| status.is_some());
+                if left != Err(Errno::CHILD) {
+                    // Still ours: do not leave it behind, then fail.
+                    let _ = kill_process(pid, Signal::KILL);
+                    let _ = waitpid(Some(pid), WaitOptions::empty());
+                }
+                assert_eq!(
+                    left,
+                    Err(Errno::CHILD),
+                    "`{program}` must be killed and reaped by the failed spawn \
+                     (Ok(false): still running, Ok(true): a zombie)"
+                );
+            })
+            .expect("run");
         }
     }
 }
