@@ -17,10 +17,12 @@ pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
 /// applies flow control.
 ///
 /// Written data goes out as soon as the socket takes it (a direct write first; what is left
-/// is flushed in the background by the loop). `drain` returns at once while the buffer is at
-/// or below the high-water mark (64 KiB by default); above it, it waits until the buffer falls
-/// to the low-water mark (a quarter of the high one, 16 KiB by default). Every task draining
-/// resumes. Once the connection is lost, `drain` reports the error instead of waiting forever.
+/// is flushed in the background by the loop). Flow control is asyncio's: a `write` that leaves
+/// more than the high-water mark (64 KiB by default) buffered *pauses* writing, and writing
+/// stays paused until a send brings the buffer down to the low-water mark (a quarter of the
+/// high one, 16 KiB by default). `drain` returns at once while writing is not paused and
+/// waits while it is, even when the buffer is between the marks. Every task draining resumes.
+/// Once the connection is lost, `drain` reports the error instead of waiting forever.
 ///
 /// Clones share the connection.
 ///
@@ -39,6 +41,9 @@ struct Inner {
     start: Cell<usize>,
     high: Cell<usize>,
     low: Cell<usize>,
+    /// Writing is paused (asyncio's `_protocol_paused`): set when the buffer goes above the
+    /// high mark, cleared only by a send that leaves it at or below the low mark.
+    paused: Cell<bool>,
     closing: Cell<bool>,
     /// `write_eof` was asked for: shut down writing once the buffer is flushed.
     eof: Cell<bool>,
@@ -55,6 +60,28 @@ struct Inner {
 impl Inner {
     fn pending(&self) -> usize {
         self.buf.borrow().len() - self.start.get()
+    }
+
+    /// asyncio's `_maybe_pause_protocol`: after a write that buffered, and after the marks
+    /// change.
+    fn maybe_pause(&self) {
+        if self.pending() > self.high.get() {
+            self.paused.set(true);
+        }
+    }
+
+    /// asyncio's `_maybe_resume_protocol`: after a send. Resuming wakes every drainer.
+    fn maybe_resume(&self) {
+        if self.paused.get() && self.pending() <= self.low.get() {
+            self.paused.set(false);
+            self.wake_waiters();
+        }
+    }
+
+    /// What `drain` and `poll_write` wait for: writing resumed, or the connection closed (an
+    /// abort while paused lets them go, as asyncio's `connection_lost(None)` does).
+    fn may_write(&self) -> bool {
+        !self.paused.get() || self.closed.get()
     }
 
     fn wake_waiters(&self) {
@@ -99,9 +126,7 @@ impl Inner {
                 }
                 Poll::Ready(Ok(n)) => {
                     self.start.set(self.start.get() + n);
-                    if self.pending() <= self.low.get() {
-                        self.wake_waiters();
-                    }
+                    self.maybe_resume();
                 }
                 Poll::Ready(Err(error)) => self.lose(error.into()),
             }
@@ -140,6 +165,7 @@ impl StreamWriter {
                 start: Cell::new(0),
                 high: Cell::new(DEFAULT_HIGH_WATER),
                 low: Cell::new(DEFAULT_HIGH_WATER / 4),
+                paused: Cell::new(false),
                 closing: Cell::new(false),
                 eof: Cell::new(false),
                 closed: Cell::new(false),
@@ -191,6 +217,7 @@ impl StreamWriter {
             }
         }
         inner.buf.borrow_mut().extend_from_slice(data);
+        inner.maybe_pause();
         self.ensure_flushing();
     }
 
@@ -222,8 +249,11 @@ impl StreamWriter {
         }
     }
 
-    /// Waits for the buffer to drain below the high-water mark (asyncio's `drain`): returns at
-    /// once at or below it, otherwise once it has fallen to the low-water mark.
+    /// Waits while writing is paused (asyncio's `drain`): returns at once unless a `write`
+    /// (or [`set_write_buffer_limits`](Self::set_write_buffer_limits)) found the buffer above
+    /// the high-water mark; then it waits until the buffer has fallen to the low-water mark.
+    /// The pause has memory, as asyncio's: a buffer that drained only partly, to between the
+    /// marks, or a high mark raised above what is buffered, does not resume writing.
     ///
     /// # Errors
     ///
@@ -235,7 +265,30 @@ impl StreamWriter {
     ///
     /// # Examples
     ///
-    /// See [`open_connection`](crate::open_connection).
+    /// ```
+    /// use aio_streams::{open_connection, start_server};
+    ///
+    /// aio_task::run(async {
+    ///     let server = start_server(
+    ///         |reader, _| async move { reader.read_to_end().await.map(drop) },
+    ///         "127.0.0.1",
+    ///         0,
+    ///     )
+    ///     .await?;
+    ///     let (_, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+    ///     for _ in 0..64 {
+    ///         writer.write(&[0u8; 64 * 1024]);
+    ///         // Returns at once unless writing is paused, else once the peer caught up.
+    ///         writer.drain().await?;
+    ///         // Not paused: the buffer is at or below the high mark.
+    ///         assert!(writer.get_write_buffer_size() <= 64 * 1024);
+    ///     }
+    ///     writer.close();
+    ///     writer.wait_closed().await?;
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub async fn drain(&self) -> Result<(), StreamError> {
         let inner = &self.inner;
         if let Some(error) = inner.conn.read_error() {
@@ -250,18 +303,18 @@ impl StreamWriter {
         if inner.closed.get() {
             return Err(connection_lost());
         }
-        if inner.pending() <= inner.high.get() {
+        if !inner.paused.get() {
             return Ok(());
         }
         poll_fn(|cx| {
+            // Without a background flush (no running loop when written), flush from here.
+            if !inner.flushing.get() {
+                let _ = inner.poll_flush(cx);
+            }
             if let Some(error) = &*inner.lost.borrow() {
                 return Poll::Ready(Err(error.clone()));
             }
-            // Without a background flush (no running loop when written), flush from here.
-            if !inner.flushing.get() && inner.poll_flush(cx).is_ready() {
-                return Poll::Ready(Ok(()));
-            }
-            if inner.pending() <= inner.low.get() {
+            if inner.may_write() {
                 return Poll::Ready(Ok(()));
             }
             inner.waiters.borrow_mut().push(cx.waker().clone());
@@ -272,6 +325,10 @@ impl StreamWriter {
 
     /// Sets the water marks (asyncio's `set_write_buffer_limits`): with only `high`, low is a
     /// quarter of it; with only `low`, high is four times it; with neither, the defaults.
+    ///
+    /// As in asyncio, new marks can pause writing (the buffer is above the new high mark) but
+    /// never resume it: a paused writer resumes only when a send leaves the buffer at or below
+    /// the low mark.
     ///
     /// # Errors
     ///
@@ -300,6 +357,7 @@ impl StreamWriter {
         }
         self.inner.high.set(high);
         self.inner.low.set(low);
+        self.inner.maybe_pause();
         Ok(())
     }
 
@@ -461,9 +519,9 @@ impl Inner {
 }
 
 /// The writer as a [`futures_io::AsyncWrite`], for ecosystem code written against it. Unlike
-/// [`StreamWriter::write`], `poll_write` applies flow control itself: above the high-water
-/// mark it waits (like `drain`) until the buffer is down to the low one. `poll_flush` waits
-/// for the buffer to empty; `poll_close` closes and waits.
+/// [`StreamWriter::write`], `poll_write` applies flow control itself: while writing is paused
+/// (see [`StreamWriter::drain`]) it waits, like `drain`, until the buffer is down to the low
+/// mark. `poll_flush` waits for the buffer to empty; `poll_close` closes and waits.
 ///
 /// # Examples
 ///
@@ -504,10 +562,16 @@ impl futures_io::AsyncWrite for StreamWriter {
                 "the writer is closing",
             )));
         }
-        if inner.pending() > inner.high.get() {
-            std::task::ready!(inner.poll_until(cx, |i| i.pending() <= i.low.get()));
+        if inner.paused.get() {
+            std::task::ready!(inner.poll_until(cx, Inner::may_write));
             if let Some(error) = inner.lost_io() {
                 return Poll::Ready(Err(error));
+            }
+            if inner.closing.get() {
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "the writer is closing",
+                )));
             }
         }
         self.write(buf);

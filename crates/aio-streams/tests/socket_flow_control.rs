@@ -135,22 +135,85 @@ fn drain_blocks_above_high_water_until_low_water() {
     });
 }
 
+/// Whether `drain` is still waiting after one poll, taken with no loop iteration in between
+/// (so no background flush can run and change the buffer first).
+async fn drain_pending_now(writer: &StreamWriter) -> bool {
+    futures_lite::future::poll_once(writer.drain())
+        .await
+        .is_none()
+}
+
 #[test]
-fn drain_returns_at_once_at_or_below_high_water() {
+fn drain_returns_at_once_when_never_paused() {
     run_test(async {
         let (_server, _slot, _reader, writer) = stalled_connection().await?;
+        // A high mark nothing reaches: writing never pauses, whatever is buffered.
+        writer.set_write_buffer_limits(Some(1 << 30), Some(0))?;
         fill(&writer, 1024 * 1024).await?;
-        let buffered = writer.get_write_buffer_size();
-        // Raise the high mark above what is buffered: the peer still does not read, yet
-        // drain does not wait.
-        writer.set_write_buffer_limits(Some(buffered + 1024 * 1024), None)?;
+        // Between the marks, never paused: drain does not wait.
+        assert!(writer.get_write_buffer_size() > 0);
+        assert!(!drain_pending_now(&writer).await);
         wait_for(writer.drain(), 10.0).await??;
-        // Lower it again: drain waits.
+        Ok(())
+    });
+}
+
+/// asyncio's pause has memory (`_FlowControlMixin`): `_maybe_pause_protocol` (after a write
+/// that buffers, and in `set_write_buffer_limits`) pauses when the buffer is above the high
+/// mark; only `_maybe_resume_protocol`, after a send, resumes, once the buffer is at or below
+/// the low mark. Checked against CPython 3.11-3.13: raising the marks above the buffered
+/// amount, even the low one, does not resume, and `drain` keeps waiting.
+///
+/// Regression: `drain` compared the buffer with the high mark at each call, so it returned
+/// at once after the high mark was raised while writing was paused.
+#[test]
+fn raising_the_marks_while_paused_does_not_resume() {
+    run_test(async {
+        let (_server, slot, _reader, writer) = stalled_connection().await?;
+        writer.set_write_buffer_limits(Some(1 << 30), None)?;
+        let written = fill(&writer, 1024 * 1024).await?;
+        assert!(!drain_pending_now(&writer).await, "not paused yet");
+
+        // Lowering the high mark below the buffered amount pauses at once.
         writer.set_write_buffer_limits(Some(64 * 1024), None)?;
+        assert!(drain_pending_now(&writer).await);
         assert!(matches!(
             wait_for(writer.drain(), 0.05).await,
             Err(Error::Timeout)
         ));
+
+        // Raising it again above the buffered amount does not resume: drain waits.
+        let buffered = writer.get_write_buffer_size();
+        writer.set_write_buffer_limits(Some(buffered + 1024 * 1024), None)?;
+        assert!(writer.get_write_buffer_size() <= writer.get_write_buffer_limits().1);
+        assert!(
+            drain_pending_now(&writer).await,
+            "raising high resumed writing"
+        );
+        assert!(matches!(
+            wait_for(writer.drain(), 0.05).await,
+            Err(Error::Timeout)
+        ));
+
+        // Not even a low mark above the buffered amount resumes by itself (asyncio checks the
+        // low mark only after a send, and the peer takes nothing).
+        let buffered = writer.get_write_buffer_size();
+        writer.set_write_buffer_limits(
+            Some(buffered + 2 * 1024 * 1024),
+            Some(buffered + 1024 * 1024),
+        )?;
+        assert!(
+            drain_pending_now(&writer).await,
+            "raising low resumed writing"
+        );
+
+        // The peer reads: the next send finds the buffer at or below the low mark and
+        // resumes; every drainer returns, and everything arrives.
+        let reading = resume_reading(&slot)?;
+        wait_for(writer.drain(), 10.0).await??;
+        writer.close();
+        writer.wait_closed().await?;
+        assert_eq!(reading.await?, written);
         Ok(())
     });
 }
@@ -223,6 +286,26 @@ fn write_never_blocks_and_buffers_everything() {
         writer.close();
         writer.wait_closed().await?;
         assert!(reading.await? > big.len());
+        Ok(())
+    });
+}
+
+/// asyncio: `abort()` while a `drain` waits on a paused writer ends that drain normally
+/// (`connection_lost(None)` releases the waiters); the next `drain` is "Connection lost".
+/// The pause is never resumed here (nothing was sent), so the drainer must not hang on it.
+#[test]
+fn abort_releases_a_drain_waiting_on_a_paused_writer() {
+    run_test(async {
+        let (_server, _slot, _reader, writer) = stalled_connection().await?;
+        fill(&writer, 1024 * 1024).await?;
+        let draining = writer.clone();
+        let drainer = create_task(async move { draining.drain().await })?;
+        aio_scheduler::sleep(0.05).await?;
+        assert!(!drainer.done(), "drain returned while paused");
+        writer.abort();
+        wait_for(drainer, 10.0).await???;
+        let error = writer.drain().await.unwrap_err();
+        assert_eq!(error.to_string(), "Connection lost");
         Ok(())
     });
 }
