@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::os::fd::OwnedFd;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Poll, Waker};
@@ -34,13 +34,21 @@ pub enum ChildWatcher {
     /// where the kernel supports it.
     Pidfd,
     /// A SIGCHLD handler on the loop that polls each child with `waitpid(pid, WNOHANG)`
-    /// (asyncio's `SafeChildWatcher`): the fallback. It installs the loop's SIGCHLD handler,
-    /// replacing one added with `add_signal_handler`.
+    /// (asyncio's `SafeChildWatcher`): the fallback. The first such child installs the loop's
+    /// SIGCHLD handler, replacing one added earlier with `add_signal_handler`.
+    ///
+    /// A program that later replaces that handler with its own `add_signal_handler(SIGCHLD,
+    /// ..)`, or removes it, keeps its handler: the loop's children are then reaped by polling
+    /// each one with `waitpid(pid, WNOHANG)` every 100 ms while any runs, so `wait()` still
+    /// finishes (asyncio's SIGCHLD watchers hang there instead).
     Sigchld,
 }
 
 /// Whether `pidfd_open` works here; cleared the first time it reports `ENOSYS`.
 static PIDFD_WORKS: AtomicBool = AtomicBool::new(true);
+
+/// How often the children of a loop whose SIGCHLD handler was replaced or removed are polled.
+const POLL_INTERVAL: f64 = 0.1;
 
 /// Children whose loop closed before they exited: reaped (without blocking) at later spawns.
 static ORPHANS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
@@ -159,7 +167,13 @@ pub(crate) struct Children {
     live: RefCell<HashMap<i32, Rc<ChildState>>>,
     /// The pidfd reapers, by pid. Dropped (cancelled) if the loop closes first.
     reapers: RefCell<HashMap<i32, async_task::Task<(), LoopHandle>>>,
+    /// The SIGCHLD handler was installed once; it is never installed again, even if the
+    /// program replaced or removed it since (which `SigchldHandlerGone` notices).
     sigchld_installed: Cell<bool>,
+    /// The SIGCHLD handler was replaced or removed: SIGCHLD-watched children are polled.
+    sigchld_displaced: Cell<bool>,
+    /// The task polling them while any is left (see [`POLL_INTERVAL`]).
+    poller: RefCell<Option<async_task::Task<(), LoopHandle>>>,
 }
 
 impl Children {
@@ -187,14 +201,53 @@ impl Children {
         if self.sigchld_installed.get() {
             return Ok(());
         }
-        let children = Rc::downgrade(self);
+        let gone = SigchldHandlerGone {
+            children: Rc::downgrade(self),
+            lp: lp.handle(),
+        };
         lp.add_signal_handler(signal::SIGCHLD, move || {
-            if let Some(children) = children.upgrade() {
+            if let Some(children) = gone.children.upgrade() {
                 children.poll_all();
             }
         })?;
         self.sigchld_installed.set(true);
         Ok(())
+    }
+
+    /// Whether a child of ours is watched through SIGCHLD (not through a pidfd).
+    fn sigchld_children(&self) -> bool {
+        let reapers = self.reapers.borrow();
+        self.live
+            .borrow()
+            .keys()
+            .any(|pid| !reapers.contains_key(pid))
+    }
+
+    /// With the SIGCHLD handler gone, polls the SIGCHLD-watched children until none is left.
+    fn start_poller(self: &Rc<Self>, lp: LoopHandle) {
+        if !self.sigchld_displaced.get() || self.poller.borrow().is_some() {
+            return;
+        }
+        let children = Rc::downgrade(self);
+        let poller = async move {
+            while aio_scheduler::sleep(POLL_INTERVAL).await.is_ok() {
+                let Some(children) = children.upgrade() else {
+                    return;
+                };
+                children.poll_all();
+                if !children.sigchld_children() {
+                    if let Some(this) = children.poller.borrow_mut().take() {
+                        this.detach(); // finishing right now: nothing to cancel
+                    }
+                    return;
+                }
+            }
+        };
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(lp)
+            .spawn_local(move |_| poller, aio_scheduler::schedule);
+        *self.poller.borrow_mut() = Some(task);
+        runnable.schedule();
     }
 
     /// SIGCHLD arrived: reap every child of ours that exited.
@@ -246,6 +299,9 @@ impl Children {
             }
         }
         self.poll_all();
+        if self.live.borrow().contains_key(&pid) {
+            self.start_poller(lp.handle());
+        }
         Ok(child)
     }
 
@@ -295,11 +351,36 @@ impl Children {
     }
 }
 
+/// Owned by the loop's SIGCHLD callback, so dropped when the loop drops that callback: the
+/// program replaced or removed the handler (or the loop is closing, or the handler was never
+/// installed because `add_signal_handler` failed). In the first case the children switch to
+/// polling.
+struct SigchldHandlerGone {
+    children: Weak<Children>,
+    lp: LoopHandle,
+}
+
+impl Drop for SigchldHandlerGone {
+    fn drop(&mut self) {
+        let Some(children) = self.children.upgrade() else {
+            return;
+        };
+        if self.lp.is_closed() || !children.sigchld_installed.get() {
+            return;
+        }
+        children.sigchld_displaced.set(true);
+        if children.sigchld_children() {
+            children.start_poller(self.lp.clone());
+        }
+    }
+}
+
 impl Drop for Children {
     fn drop(&mut self) {
         // The loop is closing: stop the reapers, then reap what already exited and leave the
         // rest to be reaped at a later spawn (of any loop) instead of blocking here.
         drop(std::mem::take(&mut *self.reapers.borrow_mut()));
+        drop(self.poller.borrow_mut().take());
         let live = std::mem::take(&mut *self.live.borrow_mut());
         let mut orphans = ORPHANS.lock().unwrap_or_else(|p| p.into_inner());
         for (pid, child) in live {
