@@ -398,7 +398,9 @@ impl EventLoop {
     /// delivered to the process (asyncio's `loop.add_signal_handler`). Replaces this loop's
     /// earlier handler for the same signal, and withdraws a pending
     /// [`reset_on_delivery`](crate::signal::reset_on_delivery) for it: under `aio::run`, a
-    /// SIGINT handler of the program's own replaces `run`'s Ctrl-C handling for good.
+    /// SIGINT handler of the program's own replaces `run`'s Ctrl-C handling for good. (A SIGCHLD
+    /// handler replaces the subprocess layer's SIGCHLD child watcher on this loop, which then
+    /// polls its children instead; see `aio_subprocess::ChildWatcher::Sigchld`.)
     ///
     /// The handler stays installed until [`remove_signal_handler`](Self::remove_signal_handler)
     /// or until the loop closes; then the signal's previous disposition is restored.
