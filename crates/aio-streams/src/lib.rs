@@ -38,7 +38,8 @@ mod writer;
 
 pub use error::StreamError;
 pub use net::{
-    HandlerOutcome, Server, open_connection, open_unix_connection, start_server, start_unix_server,
+    HandlerOutcome, OpenConnection, Server, StartServer, open_connection, open_unix_connection,
+    start_server, start_unix_server,
 };
 pub use pipe::{connect_read_pipe, connect_write_pipe};
 pub use reader::{DEFAULT_LIMIT, Lines, ReadSource, StreamReader};

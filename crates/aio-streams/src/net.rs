@@ -8,8 +8,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::rc::Weak;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use aio_reactor::AsyncFd;
@@ -17,34 +19,143 @@ use aio_scheduler::{ExceptionContext, get_running_loop, sleep};
 use aio_task::{Error, TaskRef, create_task, to_thread};
 
 use crate::socket::{Address, Connection, SocketFd, SocketSource};
+use crate::writer::WeakWriter;
 use crate::{DEFAULT_LIMIT, StreamReader, StreamWriter};
 
 /// How long the accept loop backs off when the process is out of file descriptors (asyncio
 /// waits 1 s; aio retries sooner, as descriptors usually free up quickly).
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 
-/// Registers a connected socket with the running loop and splits it into a reader and a
-/// writer.
-fn streams(socket: Box<dyn SocketFd>, limit: usize) -> Result<(StreamReader, StreamWriter), Error> {
+/// Registers a connected socket with the running loop.
+fn connection(socket: Box<dyn SocketFd>) -> Result<Rc<Connection>, Error> {
     let event_loop = get_running_loop()?;
-    let conn = Rc::new(Connection {
-        io: AsyncFd::new(event_loop.reactor(), socket)?,
-        read_error: RefCell::new(None),
-    });
+    Ok(Rc::new(Connection::new(AsyncFd::new(
+        event_loop.reactor(),
+        socket,
+    )?)))
+}
+
+/// Splits a connection into a reader (with buffer limit `limit`) and a writer.
+fn split(conn: Rc<Connection>, limit: usize) -> (StreamReader, StreamWriter) {
     let reader = StreamReader::from_source_with_limit(SocketSource(conn.clone()), limit);
-    Ok((reader, StreamWriter::new(conn)))
+    (reader, StreamWriter::new(conn))
+}
+
+/// asyncio's check of a `limit=` argument.
+fn check_limit(limit: usize) -> Result<(), Error> {
+    if limit == 0 {
+        return Err(Error::Value("Limit cannot be <= 0"));
+    }
+    Ok(())
+}
+
+/// A connection being opened: the future [`open_connection`] and [`open_unix_connection`]
+/// return. Await it for `(StreamReader, StreamWriter)`; before that,
+/// [`limit`](OpenConnection::limit) sets the reader's buffer limit (asyncio's `limit=`).
+/// Nothing happens until it is first polled.
+///
+/// # Examples
+///
+/// ```
+/// use aio_streams::{open_connection, start_server};
+///
+/// aio_task::run(async {
+///     let server = start_server(
+///         |_reader, writer| async move { writer.write(b"0123456789\n") },
+///         "127.0.0.1",
+///         0,
+///     )
+///     .await?;
+///     let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap())
+///         .limit(4)
+///         .await?;
+///     assert_eq!(reader.limit(), 4);
+///     // A line longer than the limit is an error (asyncio's ValueError).
+///     assert!(reader.readline().await.is_err());
+///     server.close();
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+#[must_use = "a connection is opened only when the future is awaited"]
+pub struct OpenConnection {
+    target: Option<Target>,
+    limit: usize,
+    opening: Option<LocalBoxFuture<Result<(StreamReader, StreamWriter), Error>>>,
+}
+
+/// A boxed future of the loop's thread.
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Where a connection or a server goes.
+enum Target {
+    Tcp(String, u16),
+    Unix(PathBuf),
+}
+
+impl OpenConnection {
+    fn new(target: Target) -> OpenConnection {
+        OpenConnection {
+            target: Some(target),
+            limit: DEFAULT_LIMIT,
+            opening: None,
+        }
+    }
+
+    /// The reader's buffer limit (asyncio's `limit=`, default [`DEFAULT_LIMIT`], 64 KiB).
+    /// Zero is refused when the future is awaited, as asyncio refuses `limit <= 0`.
+    ///
+    /// # Examples
+    ///
+    /// See [`OpenConnection`].
+    pub fn limit(mut self, limit: usize) -> OpenConnection {
+        self.limit = limit;
+        self
+    }
+}
+
+impl Future for OpenConnection {
+    type Output = Result<(StreamReader, StreamWriter), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let limit = this.limit;
+        let opening = this.opening.get_or_insert_with(|| {
+            let target = this.target.take();
+            Box::pin(async move {
+                check_limit(limit)?;
+                let conn = match target {
+                    Some(Target::Tcp(host, port)) => connect_tcp(&host, port).await?,
+                    Some(Target::Unix(path)) => connection(Box::new(connect_unix(&path).await?))?,
+                    None => unreachable!("the target is taken only here, once"),
+                };
+                Ok(split(conn, limit))
+            })
+        });
+        opening.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for OpenConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenConnection")
+            .field("limit", &self.limit)
+            .field("started", &self.opening.is_some())
+            .finish()
+    }
 }
 
 /// Connects to `host:port` over TCP and returns the two halves of the connection (asyncio's
 /// `open_connection`). Name resolution runs on the default executor; the connect itself is
 /// non-blocking, on the loop, trying each resolved address in turn — so dropping the future
 /// (a timeout, a cancelled task) abandons it at once. `TCP_NODELAY` is set, as asyncio does.
+/// The reader's buffer limit is 64 KiB unless [`OpenConnection::limit`] says otherwise.
 ///
 /// # Errors
 ///
 /// [`Error::Io`] for a failed resolution, a refused or unreachable connection (naming the
 /// address; "Multiple exceptions: ..." when every resolved address failed differently);
-/// [`Error::Runtime`] outside a running loop.
+/// [`Error::Value`] for a zero limit; [`Error::Runtime`] outside a running loop.
 ///
 /// # Examples
 ///
@@ -77,18 +188,34 @@ fn streams(socket: Box<dyn SocketFd>, limit: usize) -> Result<(StreamReader, Str
 /// })??;
 /// # Ok::<(), aio_task::Error>(())
 /// ```
-pub async fn open_connection(host: &str, port: u16) -> Result<(StreamReader, StreamWriter), Error> {
-    // Name resolution may block (asyncio runs getaddrinfo on a thread too); the connects do
-    // not: they run on the loop, so dropping this future abandons them at once.
+pub fn open_connection(host: &str, port: u16) -> OpenConnection {
+    OpenConnection::new(Target::Tcp(host.to_owned(), port))
+}
+
+/// Resolves `host` off the loop (asyncio runs getaddrinfo on a thread too), without
+/// duplicates, in the resolver's order.
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
     let target = (host.to_owned(), port);
-    let addrs: Vec<SocketAddr> =
+    let mut addrs: Vec<SocketAddr> =
         to_thread(move || target.to_socket_addrs().map(Iterator::collect)).await??;
+    let mut seen = Vec::with_capacity(addrs.len());
+    addrs.retain(|addr| {
+        let new = !seen.contains(addr);
+        seen.push(*addr);
+        new
+    });
+    Ok(addrs)
+}
+
+/// Resolves `host` and connects to each address in turn until one accepts.
+async fn connect_tcp(host: &str, port: u16) -> Result<Rc<Connection>, Error> {
+    // The connects run on the loop, so dropping this future abandons them at once.
     let mut errors = Vec::new();
-    for addr in addrs {
+    for addr in resolve(host, port).await? {
         match connect(addr).await {
             Ok(stream) => {
                 stream.set_nodelay(true)?;
-                return streams(Box::new(stream), DEFAULT_LIMIT);
+                return connection(Box::new(stream));
             }
             Err(error) => errors.push(io::Error::new(
                 error.kind(),
@@ -163,8 +290,8 @@ async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
 ///
 /// # Errors
 ///
-/// [`Error::Io`] if nothing listens there (the message names the path); [`Error::Runtime`]
-/// outside a running loop.
+/// [`Error::Io`] if nothing listens there (the message names the path); [`Error::Value`] for
+/// a zero [`limit`](OpenConnection::limit); [`Error::Runtime`] outside a running loop.
 ///
 /// # Examples
 ///
@@ -190,11 +317,8 @@ async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
 /// })??;
 /// # Ok::<(), aio_task::Error>(())
 /// ```
-pub async fn open_unix_connection(
-    path: impl AsRef<Path>,
-) -> Result<(StreamReader, StreamWriter), Error> {
-    let stream = connect_unix(path.as_ref()).await?;
-    streams(Box::new(stream), DEFAULT_LIMIT)
+pub fn open_unix_connection(path: impl AsRef<Path>) -> OpenConnection {
+    OpenConnection::new(Target::Unix(path.as_ref().to_owned()))
 }
 
 /// A non-blocking Unix connect on the loop. A Unix socket does not connect "in progress":
@@ -272,10 +396,16 @@ impl Listener {
 
 /// A running server (asyncio's `Server`), from [`start_server`] or [`start_unix_server`].
 ///
-/// It accepts connections as soon as it is created, each handled by `handler(reader,
-/// writer)` in its own task: a handler that panics affects only its own connection (the panic
-/// is reported through the loop's exception handler). If the process runs out of file
-/// descriptors, the accept loop reports it, backs off, and resumes.
+/// It accepts connections on every socket it bound as soon as it is created, each handled
+/// by `handler(reader, writer)` in its own task: a handler that panics affects only its own
+/// connection (the panic is reported through the loop's exception handler). If the process
+/// runs out of file descriptors, the accept loop reports it, backs off, and resumes.
+///
+/// As in asyncio, the server counts a connection from its accept until its transport
+/// closes — the writer closed or aborted, the connection lost, or both halves dropped — not
+/// just while its handler runs: [`close_clients`](Server::close_clients) and
+/// [`abort_clients`](Server::abort_clients) reach connections whose halves a handler handed
+/// on, and [`wait_closed`](Server::wait_closed) waits for them.
 ///
 /// # Examples
 ///
@@ -285,17 +415,15 @@ pub struct Server {
 }
 
 struct ServerState {
-    listener: RefCell<Option<AsyncFd<Listener>>>,
+    /// The listening sockets; emptied by `close`.
+    listeners: RefCell<Vec<AsyncFd<Listener>>>,
     sockets: Vec<Address>,
-    accept_task: RefCell<Option<TaskRef>>,
-    /// Writers of connections whose handler runs, by connection id, for `close_clients` /
-    /// `abort_clients`. A connection leaves when its handler finishes, so the server never
-    /// keeps a finished connection's socket open.
-    clients: RefCell<Vec<(u64, StreamWriter)>>,
-    next_client: Cell<u64>,
-    /// Connections whose handler has not finished.
-    active: Cell<usize>,
+    /// One accept loop per listening socket.
+    accept_tasks: RefCell<Vec<TaskRef>>,
+    /// The connections not closed yet (asyncio's `Server._clients`).
+    clients: RefCell<Clients>,
     closed: Cell<bool>,
+    /// Tasks in `wait_closed` or `serve_forever`.
     waiters: RefCell<Vec<Waker>>,
 }
 
@@ -305,50 +433,288 @@ impl ServerState {
             waker.wake();
         }
     }
+
+    /// asyncio's `_detach`: a connection closed.
+    fn detach(&self, slot: usize) {
+        let left = {
+            let mut clients = self.clients.borrow_mut();
+            clients.remove(slot);
+            clients.len()
+        };
+        if left == 0 && self.closed.get() {
+            self.wake();
+        }
+    }
+
+    /// The open connections, for `close_clients` / `abort_clients` (a copy, as asyncio's
+    /// `self._clients.copy()`: closing one detaches it from the list).
+    fn open_clients(&self) -> Vec<(WeakWriter, Weak<Connection>)> {
+        let clients = self.clients.borrow();
+        clients
+            .slots
+            .iter()
+            .flatten()
+            .map(|client| (client.writer.clone(), client.conn.clone()))
+            .collect()
+    }
 }
 
-/// Starts a TCP server on `host:port` (port 0: a free one, see [`Server::sockets`]) that
-/// runs `handler(reader, writer)` for every connection (asyncio's `start_server`).
-///
-/// Each connection's handler runs as a task of its own. A handler that panics (in its body
-/// or before its future first runs) or returns `Err` (see [`HandlerOutcome`]) fails only its
-/// own connection: the failure goes to the loop's exception handler as "Unhandled exception
-/// in client_connected_cb", the connection is aborted, and the server keeps accepting.
-///
-/// # Errors
-///
-/// [`Error::Io`] if the address cannot be bound; [`Error::Runtime`] outside a running loop.
+/// A connection the server counts: weak handles, so the server never keeps one open.
+struct Client {
+    writer: WeakWriter,
+    conn: Weak<Connection>,
+}
+
+/// The server's open connections, in slots a connection's [`ServerLink`] names.
+#[derive(Default)]
+struct Clients {
+    slots: Vec<Option<Client>>,
+    free: Vec<usize>,
+    len: usize,
+}
+
+impl Clients {
+    fn insert(&mut self, client: Client) -> usize {
+        self.len += 1;
+        match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(client);
+                slot
+            }
+            None => {
+                self.slots.push(Some(client));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: usize) {
+        if self.slots[slot].take().is_some() {
+            self.len -= 1;
+            self.free.push(slot);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// A connection's place in its server's list. Dropping it — when the connection closes,
+/// fails, or is dropped — detaches the connection (asyncio's `Server._detach`).
+pub(crate) struct ServerLink {
+    state: Rc<ServerState>,
+    slot: usize,
+}
+
+impl Drop for ServerLink {
+    fn drop(&mut self) {
+        self.state.detach(self.slot);
+    }
+}
+
+/// How a server is set up: the future [`start_server`] and [`start_unix_server`] return.
+/// Await it for the [`Server`]; before that, [`limit`](StartServer::limit) sets every
+/// connection reader's buffer limit (asyncio's `limit=`) and
+/// [`backlog`](StartServer::backlog) the listen backlog. Nothing is bound until it is first
+/// polled.
 ///
 /// # Examples
 ///
-/// See [`open_connection`].
-pub async fn start_server<H, Fut>(handler: H, host: &str, port: u16) -> Result<Server, Error>
+/// ```
+/// use aio_streams::{open_connection, start_server};
+///
+/// aio_task::run(async {
+///     let server = start_server(
+///         |reader, writer| async move {
+///             // Lines over 8 bytes are refused by this server's readers.
+///             let answer: &[u8] = match reader.readline().await {
+///                 Ok(_) => b"ok\n",
+///                 Err(_) => b"too long\n",
+///             };
+///             writer.write(answer);
+///         },
+///         "127.0.0.1",
+///         0,
+///     )
+///     .limit(8)
+///     .backlog(16)
+///     .await?;
+///     let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+///     writer.write(b"a line longer than eight bytes\n");
+///     assert_eq!(reader.readline().await?, b"too long\n");
+///     server.close();
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+#[must_use = "a server starts only when the future is awaited"]
+pub struct StartServer<H> {
+    setup: Option<(H, Target)>,
+    limit: usize,
+    backlog: i32,
+    starting: Option<LocalBoxFuture<Result<Server, Error>>>,
+}
+
+impl<H> StartServer<H> {
+    fn new(handler: H, target: Target) -> StartServer<H> {
+        StartServer {
+            setup: Some((handler, target)),
+            limit: DEFAULT_LIMIT,
+            backlog: BACKLOG,
+            starting: None,
+        }
+    }
+
+    /// The buffer limit of every connection's reader (asyncio's `limit=`, default
+    /// [`DEFAULT_LIMIT`], 64 KiB). Zero is refused when the future is awaited, as asyncio
+    /// refuses `limit <= 0`.
+    ///
+    /// # Examples
+    ///
+    /// See [`StartServer`].
+    pub fn limit(mut self, limit: usize) -> StartServer<H> {
+        self.limit = limit;
+        self
+    }
+
+    /// How many connections may wait to be accepted (asyncio's `backlog=`; aio's default is
+    /// 1024, the kernel caps it at `net.core.somaxconn`).
+    ///
+    /// # Examples
+    ///
+    /// See [`StartServer`].
+    pub fn backlog(mut self, backlog: u32) -> StartServer<H> {
+        self.backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+        self
+    }
+}
+
+impl<H, Fut> Future for StartServer<H>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
     Fut: Future<Output: HandlerOutcome> + 'static,
 {
-    let target = (host.to_owned(), port);
-    let addrs: Vec<SocketAddr> =
-        to_thread(move || target.to_socket_addrs().map(Iterator::collect)).await??;
-    let mut last_error = io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{host}:{port} did not resolve"),
-    );
-    for addr in addrs {
-        match listen(addr) {
-            Ok(listener) => return serve(Listener::Tcp(listener), handler),
-            Err(error) => last_error = error,
-        }
+    type Output = Result<Server, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let (limit, backlog) = (this.limit, this.backlog);
+        let starting = this.starting.get_or_insert_with(|| {
+            let setup = this.setup.take();
+            Box::pin(async move {
+                let Some((handler, target)) = setup else {
+                    unreachable!("the setup is taken only here, once")
+                };
+                check_limit(limit)?;
+                let listeners = match target {
+                    Target::Tcp(host, port) => listen_tcp(&host, port, backlog).await?,
+                    Target::Unix(path) => vec![listen_unix(path, backlog)?],
+                };
+                serve(listeners, handler, limit)
+            })
+        });
+        starting.as_mut().poll(cx)
     }
-    Err(last_error.into())
 }
 
-/// How many connections may wait to be accepted (the kernel caps it at `somaxconn`). asyncio
-/// uses 100 and std 128; tokio's 1024 survives a burst of a thousand connects.
+// `H` is only ever moved, never pinned: the future is `Unpin` whatever the handler.
+impl<H> Unpin for StartServer<H> {}
+
+impl<H> fmt::Debug for StartServer<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartServer")
+            .field("limit", &self.limit)
+            .field("backlog", &self.backlog)
+            .field("started", &self.starting.is_some())
+            .finish()
+    }
+}
+
+/// Starts a TCP server on `host:port` that runs `handler(reader, writer)` for every
+/// connection (asyncio's `start_server`).
+///
+/// `host` is resolved off the loop, and the server listens on **every** address it resolves
+/// to, as asyncio does (`"localhost"` may give `127.0.0.1` and `::1`); `""` means all
+/// interfaces (`0.0.0.0` and `::`). Port 0 picks a free port per socket (see
+/// [`Server::sockets`]). IPv6 sockets are IPv6-only, so the two families never collide. An
+/// address the machine does not have (`EADDRNOTAVAIL`, an IPv6 address on a host without
+/// IPv6) is skipped, as asyncio 3.13 skips it; any other bind failure fails the whole call
+/// and closes the sockets bound so far.
+///
+/// Each connection's handler runs as a task of its own. A handler that panics (in its body
+/// or before its future first runs), returns `Err` (see [`HandlerOutcome`]) or is cancelled
+/// fails only its own connection: a failure goes to the loop's exception handler as
+/// "Unhandled exception in client_connected_cb", the connection is closed, and the server
+/// keeps accepting. A handler that returns normally leaves its connection as it is: it closes
+/// when the halves are closed or dropped.
+///
+/// # Errors
+///
+/// [`Error::Io`] if `host` does not resolve, or an address cannot be bound ("error while
+/// attempting to bind on address ..."), or none could; [`Error::Value`] for a zero
+/// [`limit`](StartServer::limit); [`Error::Runtime`] outside a running loop.
+///
+/// # Examples
+///
+/// See [`open_connection`] and [`StartServer`].
+pub fn start_server<H, Fut>(handler: H, host: &str, port: u16) -> StartServer<H>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future<Output: HandlerOutcome> + 'static,
+{
+    StartServer::new(handler, Target::Tcp(host.to_owned(), port))
+}
+
+/// How many connections may wait to be accepted by default (the kernel caps it at
+/// `somaxconn`). asyncio uses 100 and std 128; tokio's 1024 survives a burst of a thousand
+/// connects.
 const BACKLOG: i32 = 1024;
 
-/// A non-blocking listening socket with `SO_REUSEADDR` (asyncio's default on Unix).
-fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+/// Binds and listens on every address `host` names (see [`start_server`]).
+async fn listen_tcp(host: &str, port: u16, backlog: i32) -> Result<Vec<Listener>, Error> {
+    let addrs = if host.is_empty() {
+        // asyncio's `host=''`: every interface, in both families.
+        vec![
+            SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port)),
+            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)),
+        ]
+    } else {
+        resolve(host, port).await?
+    };
+    let mut listeners = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        match listen(addr, backlog) {
+            Ok(listener) => listeners.push(Listener::Tcp(listener)),
+            // The family is not enabled here (asyncio 3.13, bpo-30945): skip the address.
+            Err(error)
+                if error.raw_os_error() == Some(rustix::io::Errno::ADDRNOTAVAIL.raw_os_error()) => {
+            }
+            Err(error)
+                if error.raw_os_error() == Some(rustix::io::Errno::AFNOSUPPORT.raw_os_error()) => {}
+            // Dropping `listeners` closes the sockets bound so far.
+            Err(error) => {
+                return Err(io::Error::new(
+                    error.kind(),
+                    format!("error while attempting to bind on address {addr}: {error}"),
+                )
+                .into());
+            }
+        }
+    }
+    if listeners.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("no address of {host}:{port} could be bound"),
+        )
+        .into());
+    }
+    Ok(listeners)
+}
+
+/// A non-blocking listening socket with `SO_REUSEADDR` (asyncio's default on Unix), and
+/// `IPV6_V6ONLY` for IPv6 (asyncio's too: the IPv4 socket serves IPv4).
+fn listen(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     use rustix::net::{AddressFamily, SocketFlags, SocketType};
     let family = if addr.is_ipv4() {
         AddressFamily::INET
@@ -358,64 +724,85 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
     let socket = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
     rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
+    if addr.is_ipv6() {
+        rustix::net::sockopt::set_ipv6_v6only(&socket, true)?;
+    }
     rustix::net::bind(&socket, &addr)?;
-    rustix::net::listen(&socket, BACKLOG)?;
+    rustix::net::listen(&socket, backlog)?;
     Ok(TcpListener::from(socket))
 }
 
+/// A non-blocking listening Unix socket at `path`.
+fn listen_unix(path: PathBuf, backlog: i32) -> io::Result<Listener> {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let addr = SocketAddrUnix::new(&path)?;
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let socket = rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, flags, None)?;
+    rustix::net::bind(&socket, &addr)?;
+    rustix::net::listen(&socket, backlog)?;
+    Ok(Listener::Unix(UnixListener::from(socket), path))
+}
+
 /// Starts a server on the Unix socket `path` (asyncio's `start_unix_server`). The socket
-/// file is removed when the server closes.
+/// file is removed when the server closes. [`StartServer::limit`] and
+/// [`StartServer::backlog`] apply as for TCP.
 ///
 /// # Errors
 ///
-/// [`Error::Io`] if the path cannot be bound (it exists, say); [`Error::Runtime`] outside a
-/// running loop.
+/// [`Error::Io`] if the path cannot be bound (it exists, say); [`Error::Value`] for a zero
+/// limit; [`Error::Runtime`] outside a running loop.
 ///
 /// # Examples
 ///
 /// See [`open_unix_connection`].
-pub async fn start_unix_server<H, Fut>(handler: H, path: impl AsRef<Path>) -> Result<Server, Error>
+pub fn start_unix_server<H, Fut>(handler: H, path: impl AsRef<Path>) -> StartServer<H>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
     Fut: Future<Output: HandlerOutcome> + 'static,
 {
-    let path = path.as_ref().to_owned();
-    let listener = UnixListener::bind(&path)?;
-    listener.set_nonblocking(true)?;
-    serve(Listener::Unix(listener, path), handler)
+    StartServer::new(handler, Target::Unix(path.as_ref().to_owned()))
 }
 
-fn serve<H, Fut>(listener: Listener, handler: H) -> Result<Server, Error>
+fn serve<H, Fut>(listeners: Vec<Listener>, handler: H, limit: usize) -> Result<Server, Error>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
     Fut: Future<Output: HandlerOutcome> + 'static,
 {
     let event_loop = get_running_loop()?;
-    let sockets = listener.address().into_iter().collect();
+    let sockets = listeners.iter().filter_map(Listener::address).collect();
+    let registered = listeners
+        .into_iter()
+        .map(|listener| AsyncFd::new(event_loop.reactor(), listener))
+        .collect::<io::Result<Vec<_>>>()?;
+    let count = registered.len();
     let state = Rc::new(ServerState {
-        listener: RefCell::new(Some(AsyncFd::new(event_loop.reactor(), listener)?)),
+        listeners: RefCell::new(registered),
         sockets,
-        accept_task: RefCell::new(None),
-        clients: RefCell::new(Vec::new()),
-        next_client: Cell::new(0),
-        active: Cell::new(0),
+        accept_tasks: RefCell::new(Vec::with_capacity(count)),
+        clients: RefCell::new(Clients::default()),
         closed: Cell::new(false),
         waiters: RefCell::new(Vec::new()),
     });
-    let accepting = state.clone();
+    // From here on, `server` closes everything if a step fails.
+    let server = Server {
+        state: state.clone(),
+    };
     let handler = Rc::new(handler);
-    let task = create_task(async move { accept_loop(accepting, handler).await })?;
-    *state.accept_task.borrow_mut() = Some(task.erase());
-    Ok(Server { state })
+    for index in 0..count {
+        let accept = accept_loop(state.clone(), index, handler.clone(), limit);
+        let task = create_task(accept)?;
+        state.accept_tasks.borrow_mut().push(task.erase());
+    }
+    Ok(server)
 }
 
-async fn accept_loop<H, Fut>(state: Rc<ServerState>, handler: Rc<H>)
+async fn accept_loop<H, Fut>(state: Rc<ServerState>, index: usize, handler: Rc<H>, limit: usize)
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
     Fut: Future<Output: HandlerOutcome> + 'static,
 {
     loop {
-        let accepted = poll_fn(|cx| match &*state.listener.borrow() {
+        let accepted = poll_fn(|cx| match state.listeners.borrow().get(index) {
             Some(listener) => listener
                 .registration()
                 .poll_read_with(cx, || listener.get_ref().accept())
@@ -426,51 +813,34 @@ where
         let Some(accepted) = accepted else {
             return; // closed
         };
-        match accepted
-            .map_err(Error::from)
-            .and_then(|socket| streams(socket, DEFAULT_LIMIT))
-        {
-            Ok((reader, writer)) => {
-                let id = state.next_client.get();
-                state.next_client.set(id + 1);
-                state.clients.borrow_mut().push((id, writer.clone()));
-                state.active.set(state.active.get() + 1);
+        match accepted.map_err(Error::from).and_then(connection) {
+            Ok(conn) => {
+                let (reader, writer) = split(conn.clone(), limit);
+                let client = Client {
+                    writer: writer.downgrade(),
+                    conn: Rc::downgrade(&conn),
+                };
+                let on_exit = CloseUnlessReturned {
+                    client: Some((writer.downgrade(), Rc::downgrade(&conn))),
+                };
+                let slot = state.clients.borrow_mut().insert(client);
+                conn.server.set(Some(ServerLink {
+                    state: state.clone(),
+                    slot,
+                }));
+                drop(conn);
                 let handler = handler.clone();
-                let done = state.clone();
-                let failed = Rc::new(Cell::new(false));
-                let failure = failed.clone();
                 // The handler is called inside the connection's task, so a panic even in its
-                // synchronous part fails that task alone, never the accept loop.
-                let spawned = create_task(async move {
-                    if let Some(error) = handler(reader, writer).await.into_failure() {
-                        failure.set(true);
-                        report_handler_failure(error);
+                // synchronous part fails that task alone, never the accept loop. If the
+                // task cannot be created, dropping it drops the halves, which detaches the
+                // connection.
+                let _ = create_task(async move {
+                    let mut on_exit = on_exit;
+                    match handler(reader, writer).await.into_failure() {
+                        Some(error) => report_handler_failure(error),
+                        None => on_exit.client = None,
                     }
                 });
-                match spawned {
-                    Ok(task) => {
-                        task.erase().add_done_callback(move |task| {
-                            let finished = {
-                                let mut clients = done.clients.borrow_mut();
-                                let at = clients.iter().position(|(c, _)| *c == id);
-                                at.map(|at| clients.swap_remove(at).1)
-                            };
-                            // asyncio closes the connection of a handler that raised; one
-                            // that returned keeps it only as long as it holds the halves.
-                            if let Some(writer) = finished {
-                                if task.failed() || failed.get() {
-                                    writer.abort();
-                                }
-                            }
-                            done.active.set(done.active.get() - 1);
-                            done.wake();
-                        });
-                    }
-                    Err(_) => {
-                        state.clients.borrow_mut().retain(|(c, _)| *c != id);
-                        state.active.set(state.active.get() - 1);
-                    }
-                }
             }
             Err(Error::Io(error)) if out_of_descriptors(&error) => {
                 report("socket.accept() out of system resource", Error::Io(error));
@@ -484,6 +854,37 @@ where
                 ) => {}
             Err(error) => report("Error on accepting a connection", error),
         }
+    }
+}
+
+/// Closes a connection whose handler did not return normally — it failed, panicked or was
+/// cancelled — as asyncio closes the transport then (3.12+). Dropped with the handler's
+/// future; a handler that returned clears it.
+struct CloseUnlessReturned {
+    client: Option<(WeakWriter, Weak<Connection>)>,
+}
+
+impl Drop for CloseUnlessReturned {
+    fn drop(&mut self) {
+        if let Some((writer, conn)) = self.client.take() {
+            close_client(&writer, &conn, false);
+        }
+    }
+}
+
+/// Closes (or aborts) a connection: through its writer if it still has one, so buffered
+/// data is flushed first (or dropped, for an abort); else by shutting the socket down.
+fn close_client(writer: &WeakWriter, conn: &Weak<Connection>, abort: bool) {
+    if let Some(writer) = writer.upgrade() {
+        if abort {
+            writer.abort();
+        } else {
+            writer.close();
+        }
+    } else if let Some(conn) = conn.upgrade() {
+        // The peer may be gone already; there is nothing left to report it to.
+        let _ = conn.socket().shutdown(std::net::Shutdown::Both);
+        conn.detach();
     }
 }
 
@@ -543,7 +944,8 @@ fn report(message: &str, error: impl Into<Error>) {
 }
 
 impl Server {
-    /// The bound addresses (so a server started on port 0 can be found).
+    /// The bound addresses, one per listening socket (so a server started on port 0 can be
+    /// found).
     ///
     /// # Examples
     ///
@@ -552,7 +954,9 @@ impl Server {
         &self.state.sockets
     }
 
-    /// The bound TCP port, if this is a TCP server.
+    /// The bound TCP port of the first listening socket, if this is a TCP server (with
+    /// several sockets and port 0, each has a port of its own: see
+    /// [`sockets`](Server::sockets)).
     ///
     /// # Examples
     ///
@@ -603,11 +1007,10 @@ impl Server {
         if state.closed.replace(true) {
             return;
         }
-        if let Some(task) = state.accept_task.borrow_mut().take() {
+        for task in state.accept_tasks.take() {
             task.cancel(None);
         }
-        let listener = state.listener.borrow_mut().take();
-        if let Some(listener) = listener {
+        for listener in state.listeners.take() {
             if let Listener::Unix(_, path) = listener.into_inner() {
                 // Best effort, as asyncio's cleanup: the file may be gone already.
                 let _ = std::fs::remove_file(path);
@@ -616,14 +1019,16 @@ impl Server {
         state.wake();
     }
 
-    /// Closes every open connection gracefully (asyncio 3.13's `close_clients`).
+    /// Closes every open connection gracefully (asyncio 3.13's `close_clients`): what their
+    /// writers have buffered is sent first. This includes connections whose handler has
+    /// returned but whose halves are still held somewhere.
     ///
     /// # Examples
     ///
     /// See [`Server::close`].
     pub fn close_clients(&self) {
-        for (_, writer) in self.state.clients.take() {
-            writer.close();
+        for (writer, conn) in self.state.open_clients() {
+            close_client(&writer, &conn, false);
         }
     }
 
@@ -633,13 +1038,13 @@ impl Server {
     ///
     /// See [`Server::close`].
     pub fn abort_clients(&self) {
-        for (_, writer) in self.state.clients.take() {
-            writer.abort();
+        for (writer, conn) in self.state.open_clients() {
+            close_client(&writer, &conn, true);
         }
     }
 
-    /// Waits until the server is closed and every connection's handler has finished (asyncio
-    /// 3.12's `wait_closed`).
+    /// Waits until the server is closed and every connection it accepted has closed (asyncio
+    /// 3.12's `wait_closed`): closed or aborted by its writer, lost, or dropped.
     ///
     /// # Examples
     ///
@@ -647,7 +1052,7 @@ impl Server {
     pub async fn wait_closed(&self) {
         let state = &self.state;
         poll_fn(|cx| {
-            if state.closed.get() && state.active.get() == 0 {
+            if state.closed.get() && state.clients.borrow().len() == 0 {
                 return Poll::Ready(());
             }
             state.waiters.borrow_mut().push(cx.waker().clone());
@@ -708,7 +1113,7 @@ impl fmt::Debug for Server {
         f.debug_struct("Server")
             .field("sockets", &self.state.sockets)
             .field("serving", &self.is_serving())
-            .field("connections", &self.state.active.get())
+            .field("connections", &self.state.clients.borrow().len())
             .finish()
     }
 }

@@ -1,6 +1,6 @@
 //! Stream sockets (TCP, Unix) as a reader's source and a writer's sink.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 
 use aio_reactor::AsyncFd;
 
+use crate::net::ServerLink;
 use crate::{ReadSource, StreamError};
 
 /// How much one read from a socket asks for.
@@ -102,6 +103,10 @@ pub(crate) struct Connection {
     /// The error that ended reading (a reset), for the writer's `drain` (asyncio's drain
     /// raises the reader's exception first).
     pub(crate) read_error: RefCell<Option<StreamError>>,
+    /// The server that accepted this connection counts it until it closes (asyncio's
+    /// `Server._attach` / `_detach`): dropping the link detaches it. Taken when the writer
+    /// closes or reading fails, or dropped with the connection.
+    pub(crate) server: Cell<Option<ServerLink>>,
 }
 
 /// A [`Socket`] behind a box, so one `AsyncFd` type serves TCP and Unix sockets.
@@ -109,8 +114,21 @@ pub(crate) trait SocketFd: Socket {}
 impl<T: Socket> SocketFd for T {}
 
 impl Connection {
+    pub(crate) fn new(io: AsyncFd<Box<dyn SocketFd>>) -> Connection {
+        Connection {
+            io,
+            read_error: RefCell::new(None),
+            server: Cell::new(None),
+        }
+    }
+
     pub(crate) fn socket(&self) -> &dyn SocketFd {
         &**self.io.get_ref()
+    }
+
+    /// The connection is over for its server (closed, or failed): stop counting it.
+    pub(crate) fn detach(&self) {
+        drop(self.server.take());
     }
 }
 
@@ -132,6 +150,8 @@ pub(crate) trait Sink {
     fn read_error(&self) -> Option<StreamError> {
         None
     }
+    /// The writer closed (or lost) the connection.
+    fn closed(&self) {}
 }
 
 impl Sink for Connection {
@@ -158,6 +178,9 @@ impl Sink for Connection {
     }
     fn read_error(&self) -> Option<StreamError> {
         self.read_error.borrow().clone()
+    }
+    fn closed(&self) {
+        self.detach();
     }
 }
 
@@ -191,6 +214,8 @@ impl ReadSource for SocketSource {
         });
         if let Poll::Ready(Err(error)) = &filled {
             *conn.read_error.borrow_mut() = Some(StreamError::from(error));
+            // asyncio closes a transport whose read failed: its server stops counting it.
+            conn.detach();
         }
         filled
     }

@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::poll_fn;
 use std::net::Shutdown;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use crate::StreamError;
@@ -152,7 +152,9 @@ impl Inner {
 
     fn finish_close(&self) {
         self.closing.set(true);
-        self.closed.set(true);
+        if !self.closed.replace(true) {
+            self.conn.closed();
+        }
     }
 }
 
@@ -175,6 +177,11 @@ impl StreamWriter {
                 flushing: Cell::new(false),
             }),
         }
+    }
+
+    /// A handle that does not keep the writer alive (the server's list of its connections).
+    pub(crate) fn downgrade(&self) -> WeakWriter {
+        WeakWriter(Rc::downgrade(&self.inner))
     }
 
     /// Queues `data`: written at once if the socket takes it, otherwise buffered and sent in
@@ -487,6 +494,16 @@ impl StreamWriter {
     /// See [`open_connection`](crate::open_connection).
     pub fn sockname(&self) -> Option<Address> {
         self.inner.conn.local()
+    }
+}
+
+/// A [`StreamWriter`] that may be gone.
+#[derive(Clone)]
+pub(crate) struct WeakWriter(Weak<Inner>);
+
+impl WeakWriter {
+    pub(crate) fn upgrade(&self) -> Option<StreamWriter> {
+        self.0.upgrade().map(|inner| StreamWriter { inner })
     }
 }
 

@@ -61,8 +61,9 @@ pub use aio_scheduler::{
     ThreadsafeHandle, TimerHandle, get_running_loop, sleep, sleep_until,
 };
 pub use aio_streams::{
-    DatagramEndpoint, Server, StreamError, StreamReader, StreamWriter, connect_read_pipe,
-    connect_write_pipe, open_connection, open_unix_connection, start_server, start_unix_server,
+    DatagramEndpoint, OpenConnection, Server, StartServer, StreamError, StreamReader, StreamWriter,
+    connect_read_pipe, connect_write_pipe, open_connection, open_unix_connection, start_server,
+    start_unix_server,
 };
 /// asyncio's `asyncio.subprocess` module: `PIPE`, `STDOUT`, `DEVNULL`, `Process`.
 pub mod subprocess {

@@ -1,0 +1,203 @@
+//! A server counts each connection from its accept until its transport closes (asyncio's
+//! `Server._attach` / `_detach`), not only while its handler runs: `wait_closed`,
+//! `close_clients` and `abort_clients` follow the connection, whoever holds its halves.
+//! Each scenario was checked against CPython 3.13's asyncio.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use aio_streams::{StreamReader, StreamWriter, open_connection, start_server};
+use aio_task::{Error, TaskRef, current_task, run, wait_for};
+
+fn run_test<F: Future<Output = Result<(), Error>> + 'static>(test: F) {
+    run(async move { wait_for(test, 10.0).await.and_then(|r| r) })
+        .expect("loop")
+        .expect("test");
+}
+
+type Kept = Rc<RefCell<Vec<(StreamReader, StreamWriter)>>>;
+
+/// A server whose handler greets, hands its halves on to `kept` and returns.
+async fn handing_on_server(kept: &Kept) -> Result<aio_streams::Server, Error> {
+    let kept = kept.clone();
+    start_server(
+        move |reader, writer: StreamWriter| {
+            let kept = kept.clone();
+            async move {
+                writer.write(b"hi\n");
+                kept.borrow_mut().push((reader, writer));
+            }
+        },
+        "127.0.0.1",
+        0,
+    )
+    .await
+}
+
+#[test]
+fn wait_closed_waits_for_a_connection_whose_handler_returned() {
+    run_test(async {
+        let kept = Kept::default();
+        let server = handing_on_server(&kept).await?;
+        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        assert_eq!(reader.readline().await?, b"hi\n");
+        server.close();
+        // The handler has returned, but the connection is open: asyncio's wait_closed waits.
+        assert!(matches!(
+            wait_for(server.wait_closed(), 0.1).await,
+            Err(Error::Timeout)
+        ));
+        // Closing the halves' writer ends it.
+        let (_, writer) = kept.borrow_mut().pop().unwrap();
+        writer.close();
+        wait_for(server.wait_closed(), 5.0).await?;
+        assert_eq!(reader.read_to_end().await?, b"");
+        Ok(())
+    });
+}
+
+#[test]
+fn dropping_the_handed_on_halves_detaches_the_connection() {
+    run_test(async {
+        let kept = Kept::default();
+        let server = handing_on_server(&kept).await?;
+        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        assert_eq!(reader.readline().await?, b"hi\n");
+        server.close();
+        assert!(matches!(
+            wait_for(server.wait_closed(), 0.05).await,
+            Err(Error::Timeout)
+        ));
+        kept.borrow_mut().clear();
+        wait_for(server.wait_closed(), 5.0).await?;
+        assert_eq!(reader.read_to_end().await?, b"");
+        Ok(())
+    });
+}
+
+#[test]
+fn close_clients_reaches_a_connection_whose_handler_returned() {
+    run_test(async {
+        let kept = Kept::default();
+        let server = handing_on_server(&kept).await?;
+        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        assert_eq!(reader.readline().await?, b"hi\n");
+        // Buffered data still goes out before the close.
+        kept.borrow()[0].1.write(b"last words\n");
+        server.close();
+        server.close_clients();
+        assert_eq!(reader.read_to_end().await?, b"last words\n");
+        wait_for(server.wait_closed(), 5.0).await?;
+        assert!(kept.borrow()[0].1.is_closing());
+        Ok(())
+    });
+}
+
+#[test]
+fn abort_clients_reaches_a_connection_whose_handler_returned() {
+    run_test(async {
+        let kept = Kept::default();
+        let server = handing_on_server(&kept).await?;
+        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        assert_eq!(reader.readline().await?, b"hi\n");
+        server.abort_clients();
+        let end = wait_for(reader.read_to_end(), 5.0).await?;
+        assert!(matches!(end.as_deref(), Ok(b"") | Err(_)), "{end:?}");
+        assert!(kept.borrow()[0].1.is_closing());
+        server.close();
+        wait_for(server.wait_closed(), 5.0).await?;
+        Ok(())
+    });
+}
+
+#[test]
+fn close_clients_reaches_a_connection_that_kept_only_its_reader() {
+    run_test(async {
+        let readers: Rc<RefCell<Vec<StreamReader>>> = Rc::default();
+        let held = readers.clone();
+        let server = start_server(
+            move |reader, writer: StreamWriter| {
+                let held = held.clone();
+                async move {
+                    writer.write(b"hi\n");
+                    held.borrow_mut().push(reader);
+                    // The writer is dropped here; the reader keeps the socket open.
+                }
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await?;
+        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        assert_eq!(reader.readline().await?, b"hi\n");
+        server.close();
+        assert!(matches!(
+            wait_for(server.wait_closed(), 0.05).await,
+            Err(Error::Timeout)
+        ));
+        server.close_clients();
+        assert_eq!(reader.read_to_end().await?, b"");
+        wait_for(server.wait_closed(), 5.0).await?;
+        Ok(())
+    });
+}
+
+#[test]
+fn a_connection_closed_by_its_writer_is_not_waited_for_while_its_handler_runs() {
+    run_test(async {
+        let gate = aio_task::create_future::<()>()?;
+        let held = gate.clone();
+        let server = start_server(
+            move |_reader, writer: StreamWriter| {
+                let gate = held.clone();
+                async move {
+                    writer.close();
+                    let _ = gate.await;
+                }
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await?;
+        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        assert_eq!(reader.read_to_end().await?, b"");
+        server.close();
+        // The handler still runs, its transport is closed: asyncio's wait_closed returns.
+        wait_for(server.wait_closed(), 5.0).await?;
+        gate.set_result(())?;
+        Ok(())
+    });
+}
+
+#[test]
+fn a_cancelled_handlers_connection_is_closed_even_if_its_writer_is_held() {
+    run_test(async {
+        let kept: Rc<RefCell<Vec<StreamWriter>>> = Rc::default();
+        let tasks: Rc<RefCell<Vec<TaskRef>>> = Rc::default();
+        let (held, handlers) = (kept.clone(), tasks.clone());
+        let server = start_server(
+            move |_reader, writer: StreamWriter| {
+                let (held, handlers) = (held.clone(), handlers.clone());
+                async move {
+                    handlers.borrow_mut().push(current_task().unwrap());
+                    writer.write(b"hi\n");
+                    held.borrow_mut().push(writer);
+                    std::future::pending::<()>().await;
+                }
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await?;
+        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        assert_eq!(reader.readline().await?, b"hi\n");
+        let task = tasks.borrow_mut().pop().unwrap();
+        task.cancel(None);
+        // asyncio closes the transport of a cancelled client_connected_cb task.
+        assert_eq!(wait_for(reader.read_to_end(), 5.0).await??, b"");
+        assert!(kept.borrow()[0].is_closing());
+        server.close();
+        wait_for(server.wait_closed(), 5.0).await?;
+        Ok(())
+    });
+}
