@@ -255,7 +255,7 @@ fn main() -> Result<(), aio::Error> {
                 addr.port()
             );
         }
-        server.serve_forever().await;
+        server.serve_forever().await?;
         Ok(())
     })?
 }

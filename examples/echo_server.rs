@@ -59,7 +59,7 @@ fn main() -> Result<(), aio::Error> {
         if let Some(Address::Inet(addr)) = server.sockets().first() {
             println!("服务器监听: ('{}', {})", addr.ip(), addr.port());
         }
-        server.serve_forever().await;
+        server.serve_forever().await?;
         Ok(())
     })?
 }

@@ -20,7 +20,7 @@ use aio_task::{Error, TaskRef, create_task, to_thread};
 
 use crate::socket::{Address, Connection, SocketFd, SocketSource};
 use crate::writer::WeakWriter;
-use crate::{DEFAULT_LIMIT, StreamReader, StreamWriter};
+use crate::{DEFAULT_LIMIT, StreamError, StreamReader, StreamWriter};
 
 /// How long the accept loop backs off when the process is out of file descriptors (asyncio
 /// waits 1 s; aio retries sooner, as descriptors usually free up quickly).
@@ -423,6 +423,8 @@ struct ServerState {
     /// The connections not closed yet (asyncio's `Server._clients`).
     clients: RefCell<Clients>,
     closed: Cell<bool>,
+    /// A `serve_forever` is running.
+    serving_forever: Cell<bool>,
     /// Tasks in `wait_closed` or `serve_forever`.
     waiters: RefCell<Vec<Waker>>,
 }
@@ -781,6 +783,7 @@ where
         accept_tasks: RefCell::new(Vec::with_capacity(count)),
         clients: RefCell::new(Clients::default()),
         closed: Cell::new(false),
+        serving_forever: Cell::new(false),
         waiters: RefCell::new(Vec::new()),
     });
     // From here on, `server` closes everything if a step fails.
@@ -1061,8 +1064,19 @@ impl Server {
         .await;
     }
 
-    /// Serves until the server is closed (asyncio's `serve_forever`). Cancelling it — dropping
-    /// the future — closes the server.
+    /// Serves until the server is closed (asyncio's `serve_forever`): returns `Ok(())` once
+    /// [`close`](Server::close) is called. Cancelling it — dropping the future — closes the
+    /// server.
+    ///
+    /// (asyncio's `serve_forever` raises `CancelledError` when another task closes the
+    /// server; here that ends it with `Ok(())`, so `serve_forever().await?` ends a program
+    /// cleanly.)
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::State`] at once if the server is already closed, or if another
+    /// `serve_forever` is running on it (asyncio's `RuntimeError`s); neither closes the
+    /// server.
     ///
     /// # Examples
     ///
@@ -1073,13 +1087,23 @@ impl Server {
     ///     // serve_forever for 10 ms: the timeout drops it, which closes the server.
     ///     let _ = wait_for(server.serve_forever(), 0.01).await;
     ///     assert!(!server.is_serving());
+    ///     // A closed server cannot serve again.
+    ///     assert!(server.serve_forever().await.is_err());
     ///     Ok::<_, aio_task::Error>(())
     /// })??;
     /// # Ok::<(), aio_task::Error>(())
     /// ```
-    pub async fn serve_forever(&self) {
-        let _close_on_drop = CloseOnDrop(self);
+    pub async fn serve_forever(&self) -> Result<(), StreamError> {
         let state = &self.state;
+        if state.closed.get() {
+            return Err(StreamError::State("server is closed"));
+        }
+        if state.serving_forever.replace(true) {
+            return Err(StreamError::State(
+                "server is already being awaited on serve_forever()",
+            ));
+        }
+        let _close_on_drop = CloseOnDrop(self);
         poll_fn(|cx| {
             if state.closed.get() {
                 return Poll::Ready(());
@@ -1088,6 +1112,7 @@ impl Server {
             Poll::Pending
         })
         .await;
+        Ok(())
     }
 }
 
@@ -1096,6 +1121,7 @@ struct CloseOnDrop<'a>(&'a Server);
 
 impl Drop for CloseOnDrop<'_> {
     fn drop(&mut self) {
+        self.0.state.serving_forever.set(false);
         self.0.close();
     }
 }

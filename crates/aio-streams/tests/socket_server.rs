@@ -163,7 +163,7 @@ fn serve_forever_returns_when_the_server_is_closed() {
             aio_scheduler::sleep(0.02).await.unwrap();
             closer.close();
         })?;
-        server.serve_forever().await;
+        server.serve_forever().await?;
         assert!(!server.is_serving());
         Ok(())
     });
@@ -314,7 +314,7 @@ fn servers_close_when_the_loop_ends() {
         let server = greeter_server().await.unwrap();
         let port = server.port().unwrap();
         std::mem::forget(create_task(async move {
-            server.serve_forever().await;
+            let _ = server.serve_forever().await;
         }));
         port
     })
@@ -352,4 +352,47 @@ fn a_finished_handlers_connection_is_released() {
     })
     .unwrap()
     .unwrap();
+}
+
+/// asyncio: `serve_forever()` on a closed server raises RuntimeError("server ... is closed");
+/// aio returns a `StreamError::State` at once instead of returning as if it had served.
+#[test]
+fn serve_forever_on_a_closed_server_is_an_error() {
+    run_test(async {
+        let server = greeter_server().await?;
+        server.close();
+        match server.serve_forever().await {
+            Err(aio_streams::StreamError::State(message)) => {
+                assert!(message.contains("closed"), "{message}");
+            }
+            other => panic!("expected a state error, got {other:?}"),
+        }
+        Ok(())
+    });
+}
+
+/// asyncio: a second `serve_forever()` while one is running raises RuntimeError("... is
+/// already being awaited on serve_forever()"); the first one keeps serving.
+#[test]
+fn a_second_concurrent_serve_forever_is_an_error() {
+    run_test(async {
+        let server = std::rc::Rc::new(greeter_server().await?);
+        let serving = server.clone();
+        let first = create_task(async move { serving.serve_forever().await })?;
+        aio_scheduler::sleep(0.0).await?;
+        match server.serve_forever().await {
+            Err(aio_streams::StreamError::State(message)) => {
+                assert!(message.contains("already"), "{message}");
+            }
+            other => panic!("expected a state error, got {other:?}"),
+        }
+        assert!(
+            server.is_serving(),
+            "the refused call does not close the server"
+        );
+        greeted(server.port().unwrap()).await?;
+        server.close();
+        assert!(first.await?.is_ok());
+        Ok(())
+    });
 }
