@@ -421,9 +421,9 @@ pub struct EchoRun {
 }
 
 /// The echo client: one tokio `current_thread` runtime in this thread, `ECHO_CONNECTIONS`
-/// connections each doing `ECHO_ROUND_TRIPS` round trips of `ECHO_MESSAGE` bytes. Timed from
+/// connections each doing `round_trips` round trips of `ECHO_MESSAGE` bytes. Timed from
 /// when every connection is open to when every round trip is done.
-fn echo_client(port: u16) -> Duration {
+fn echo_client(port: u16, round_trips: usize) -> Duration {
     tokio_runtime().block_on(async move {
         let mut streams = Vec::with_capacity(ECHO_CONNECTIONS);
         for _ in 0..ECHO_CONNECTIONS {
@@ -441,7 +441,7 @@ fn echo_client(port: u16) -> Duration {
                 tokio::spawn(async move {
                     let mut message = [i as u8; ECHO_MESSAGE];
                     let mut reply = [0u8; ECHO_MESSAGE];
-                    for round in 0..ECHO_ROUND_TRIPS {
+                    for round in 0..round_trips {
                         message[0] = round as u8;
                         stream.write_all(&message).await.expect("write");
                         stream.read_exact(&mut reply).await.expect("read");
@@ -457,14 +457,13 @@ fn echo_client(port: u16) -> Duration {
     })
 }
 
-pub fn echo(server: Server) -> EchoRun {
+/// One echo run against `server`: [`ECHO_CONNECTIONS`] connections × `round_trips` round
+/// trips each.
+pub fn echo(server: Server, round_trips: usize) -> EchoRun {
     let (port, thread) = spawn_server(server, Job::Echo, ECHO_CONNECTIONS);
-    let elapsed = echo_client(port);
+    let elapsed = echo_client(port, round_trips);
     let served = thread.join().expect("server thread");
-    assert_eq!(
-        served.bytes,
-        ECHO_CONNECTIONS * ECHO_ROUND_TRIPS * ECHO_MESSAGE
-    );
+    assert_eq!(served.bytes, ECHO_CONNECTIONS * round_trips * ECHO_MESSAGE);
     EchoRun {
         elapsed,
         server_user: served.user,

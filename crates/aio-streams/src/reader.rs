@@ -313,7 +313,7 @@ impl StreamReader {
                 match filled {
                     Poll::Pending => {
                         // Also reachable by `set_exception` / `feed_eof`, not only the source.
-                        self.waker.set(Some(cx.waker().clone()));
+                        self.store_waker(cx);
                         Poll::Pending
                     }
                     Poll::Ready(Ok(0)) => {
@@ -332,9 +332,19 @@ impl StreamReader {
                 if self.fed.get() != fed || self.eof.get() {
                     return Poll::Ready(Ok(()));
                 }
-                self.waker.set(Some(cx.waker().clone()));
+                self.store_waker(cx);
                 Poll::Pending
             }
+        }
+    }
+
+    /// Keeps `cx`'s waker for [`wake`](Self::wake). The stored one stays if it wakes the same
+    /// task (the usual case: one task reading message after message), which saves a waker
+    /// clone and drop — two atomic reference-count updates — per wait.
+    fn store_waker(&self, cx: &Context<'_>) {
+        match self.waker.take() {
+            Some(waker) if waker.will_wake(cx.waker()) => self.waker.set(Some(waker)),
+            _ => self.waker.set(Some(cx.waker().clone())),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
@@ -52,9 +52,19 @@ pub(crate) trait Socket: AsFd {
     fn local(&self) -> Option<Address>;
 }
 
+/// One `recv`, made directly (rustix) rather than through libc: glibc's `recv` is a
+/// cancellation point and brackets the system call with two atomic updates of the thread's
+/// cancellation state, which on the echo benchmark cost more user time than the rest of the
+/// read path (`docs/benchmarks.md`, "Streams"). Same result and errors as `Read::read` on
+/// the socket: the byte count, or the OS error (`WouldBlock`, `Interrupted`, ...).
+fn recv(socket: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    let (n, _) = rustix::net::recv(socket, buf, rustix::net::RecvFlags::empty())?;
+    Ok(n)
+}
+
 impl Socket for TcpStream {
     fn read_some(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
+        recv(self, buf)
     }
     fn write_some(&self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
@@ -81,7 +91,7 @@ fn unix_path(addr: io::Result<std::os::unix::net::SocketAddr>) -> Option<Address
 
 impl Socket for UnixStream {
     fn read_some(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
+        recv(self, buf)
     }
     fn write_some(&self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
@@ -228,7 +238,43 @@ mod tests {
     use std::rc::Rc;
     use std::sync::mpsc;
 
+    use super::Socket;
     use crate::open_connection;
+
+    /// `read_some` makes its `recv` through rustix: the same three outcomes `Read::read`
+    /// gave — `WouldBlock` on an empty non-blocking socket (what the reactor's read loop
+    /// waits on), the bytes that arrived, 0 at EOF — on TCP and Unix sockets alike.
+    #[test]
+    fn read_some_reports_would_block_data_and_eof() {
+        fn check(socket: &dyn Socket, mut peer: impl Write) {
+            let mut buf = [0u8; 16];
+            let empty = socket.read_some(&mut buf).unwrap_err();
+            assert_eq!(empty.kind(), std::io::ErrorKind::WouldBlock);
+            peer.write_all(b"abc").unwrap();
+            drop(peer);
+            // Loopback delivery is synchronous, but be patient with a busy machine.
+            let mut got = Vec::new();
+            loop {
+                match socket.read_some(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    Err(e) => panic!("read_some: {e}"),
+                }
+            }
+            assert_eq!(got, b"abc");
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        check(&server, client);
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        check(&a, b);
+    }
 
     /// Regression: every read used to grow the reader's buffer to 64 KiB (zero-filled), and
     /// the buffer kept that capacity, so an idle connection held 64 KiB and every small read
