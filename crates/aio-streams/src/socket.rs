@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
@@ -62,12 +62,23 @@ fn recv(socket: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// One `send`, made directly (rustix) for the same reason as [`recv`], with `MSG_NOSIGNAL`
+/// as std's socket writes use: a peer that has gone is an `EPIPE` error, never a `SIGPIPE`
+/// (which would kill a program that restored SIGPIPE's default action).
+fn send(socket: impl AsFd, buf: &[u8]) -> io::Result<usize> {
+    Ok(rustix::net::send(
+        socket,
+        buf,
+        rustix::net::SendFlags::NOSIGNAL,
+    )?)
+}
+
 impl Socket for TcpStream {
     fn read_some(&self, buf: &mut [u8]) -> io::Result<usize> {
         recv(self, buf)
     }
     fn write_some(&self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
+        send(self, buf)
     }
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         TcpStream::shutdown(self, how)
@@ -94,7 +105,7 @@ impl Socket for UnixStream {
         recv(self, buf)
     }
     fn write_some(&self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
+        send(self, buf)
     }
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         UnixStream::shutdown(self, how)
@@ -265,6 +276,51 @@ mod tests {
                 }
             }
             assert_eq!(got, b"abc");
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        check(&server, client);
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        check(&a, b);
+    }
+
+    /// `write_some` (a direct `send`) reports what `Write::write` gave: the bytes taken,
+    /// `WouldBlock` once the socket's buffers are full, and `BrokenPipe` (not a SIGPIPE)
+    /// after the peer has gone; on TCP and Unix sockets alike.
+    #[test]
+    fn write_some_reports_bytes_would_block_and_broken_pipe() {
+        fn check(socket: &dyn Socket, peer: impl std::io::Read) {
+            assert_eq!(socket.write_some(b"abc").unwrap(), 3);
+            let chunk = [1u8; 64 * 1024];
+            let mut sent = 3;
+            let full = loop {
+                match socket.write_some(&chunk) {
+                    Ok(n) => sent += n,
+                    Err(e) => break e,
+                }
+                assert!(sent < 1 << 30, "the socket never filled up");
+            };
+            assert_eq!(full.kind(), std::io::ErrorKind::WouldBlock);
+            drop(peer);
+            let gone = loop {
+                match socket.write_some(&chunk) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    Err(e) => break e,
+                }
+            };
+            assert!(
+                matches!(
+                    gone.kind(),
+                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                ),
+                "{gone}"
+            );
         }
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
