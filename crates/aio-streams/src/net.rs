@@ -18,7 +18,7 @@ use aio_reactor::AsyncFd;
 use aio_scheduler::{ExceptionContext, get_running_loop, sleep};
 use aio_task::{Error, TaskRef, create_task, to_thread};
 
-use crate::socket::{Address, Connection, SocketFd, SocketSource};
+use crate::socket::{Address, Connection, Socket, SocketSource, StreamSocket};
 use crate::writer::WeakWriter;
 use crate::{DEFAULT_LIMIT, StreamError, StreamReader, StreamWriter};
 
@@ -27,7 +27,7 @@ use crate::{DEFAULT_LIMIT, StreamError, StreamReader, StreamWriter};
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// Registers a connected socket with the running loop.
-fn connection(socket: Box<dyn SocketFd>) -> Result<Rc<Connection>, Error> {
+fn connection(socket: StreamSocket) -> Result<Rc<Connection>, Error> {
     let event_loop = get_running_loop()?;
     Ok(Rc::new(Connection::new(AsyncFd::new(
         event_loop.reactor(),
@@ -37,7 +37,7 @@ fn connection(socket: Box<dyn SocketFd>) -> Result<Rc<Connection>, Error> {
 
 /// Splits a connection into a reader (with buffer limit `limit`) and a writer.
 fn split(conn: Rc<Connection>, limit: usize) -> (StreamReader, StreamWriter) {
-    let reader = StreamReader::from_source_with_limit(SocketSource(conn.clone()), limit);
+    let reader = StreamReader::from_socket(SocketSource(conn.clone()), limit);
     (reader, StreamWriter::new(conn))
 }
 
@@ -126,7 +126,7 @@ impl Future for OpenConnection {
                 check_limit(limit)?;
                 let conn = match target {
                     Some(Target::Tcp(host, port)) => connect_tcp(&host, port).await?,
-                    Some(Target::Unix(path)) => connection(Box::new(connect_unix(&path).await?))?,
+                    Some(Target::Unix(path)) => connection(connect_unix(&path).await?.into())?,
                     None => unreachable!("the target is taken only here, once"),
                 };
                 Ok(split(conn, limit))
@@ -215,7 +215,7 @@ async fn connect_tcp(host: &str, port: u16) -> Result<Rc<Connection>, Error> {
         match connect(addr).await {
             Ok(stream) => {
                 stream.set_nodelay(true)?;
-                return connection(Box::new(stream));
+                return connection(stream.into());
             }
             Err(error) => errors.push(io::Error::new(
                 error.kind(),
@@ -370,18 +370,18 @@ impl AsFd for Listener {
 }
 
 impl Listener {
-    fn accept(&self) -> io::Result<Box<dyn SocketFd>> {
+    fn accept(&self) -> io::Result<StreamSocket> {
         match self {
             Listener::Tcp(l) => {
                 let (stream, _) = l.accept()?;
                 stream.set_nonblocking(true)?;
                 stream.set_nodelay(true)?;
-                Ok(Box::new(stream))
+                Ok(stream.into())
             }
             Listener::Unix(l, _) => {
                 let (stream, _) = l.accept()?;
                 stream.set_nonblocking(true)?;
-                Ok(Box::new(stream))
+                Ok(stream.into())
             }
         }
     }

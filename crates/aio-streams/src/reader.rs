@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::StreamError;
+use crate::socket::SocketSource;
 
 /// asyncio's default buffer limit: 64 KiB.
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
@@ -93,13 +94,29 @@ pub struct StreamReader {
     eof: Cell<bool>,
     error: RefCell<Option<StreamError>>,
     limit: usize,
-    source: Option<Box<dyn ReadSource>>,
+    source: Option<Source>,
     /// The read waiting for fed data.
     waker: Cell<Option<Waker>>,
     /// Bumped by every feed, so a waiting read knows it was fed (not just polled).
     fed: Cell<u64>,
     /// The operation waiting for data, if any (asyncio's `_waiter`).
     waiting: Cell<Option<&'static str>>,
+}
+
+/// Where a reader's bytes come from: a socket (the common case, inline) or any
+/// [`ReadSource`].
+enum Source {
+    Socket(SocketSource),
+    Other(Box<dyn ReadSource>),
+}
+
+impl Source {
+    fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
+        match self {
+            Source::Socket(socket) => socket.poll_fill(cx, buf),
+            Source::Other(source) => source.poll_fill(cx, buf),
+        }
+    }
 }
 
 impl Default for StreamReader {
@@ -154,7 +171,14 @@ impl StreamReader {
     /// See [`ReadSource`].
     pub fn from_source_with_limit(source: impl ReadSource + 'static, limit: usize) -> StreamReader {
         let mut reader = StreamReader::with_limit(limit);
-        reader.source = Some(Box::new(source));
+        reader.source = Some(Source::Other(Box::new(source)));
+        reader
+    }
+
+    /// A reader of a connected socket (kept inline: no box, no dynamic call per read).
+    pub(crate) fn from_socket(source: SocketSource, limit: usize) -> StreamReader {
+        let mut reader = StreamReader::with_limit(limit);
+        reader.source = Some(Source::Socket(source));
         reader
     }
 
