@@ -123,7 +123,8 @@ pub(crate) struct Connection {
     pub(crate) io: AsyncFd<StreamSocket>,
     /// The error that ended reading (a reset), for the writer's `drain` (asyncio's drain
     /// raises the reader's exception first).
-    pub(crate) read_error: RefCell<Option<StreamError>>,
+    /// Boxed: an error is rare, and the box keeps the connection small.
+    pub(crate) read_error: RefCell<Option<Box<StreamError>>>,
     /// The server that accepted this connection counts it until it closes (asyncio's
     /// `Server._attach` / `_detach`): dropping the link detaches it. Taken when the writer
     /// closes or reading fails, or dropped with the connection.
@@ -249,7 +250,7 @@ impl Sink for Connection {
         self.socket().local()
     }
     fn read_error(&self) -> Option<StreamError> {
-        self.read_error.borrow().clone()
+        self.read_error.borrow().as_deref().cloned()
     }
     fn closed(&self) {
         self.detach();
@@ -285,7 +286,7 @@ impl ReadSource for SocketSource {
             read_appending(buf, |scratch| conn.socket().read_some(scratch))
         });
         if let Poll::Ready(Err(error)) = &filled {
-            *conn.read_error.borrow_mut() = Some(StreamError::from(error));
+            *conn.read_error.borrow_mut() = Some(Box::new(StreamError::from(error)));
             // asyncio closes a transport whose read failed: its server stops counting it.
             conn.detach();
         }

@@ -48,7 +48,8 @@ struct Inner {
     /// `write_eof` was asked for: shut down writing once the buffer is flushed.
     eof: Cell<bool>,
     closed: Cell<bool>,
-    lost: RefCell<Option<StreamError>>,
+    /// Boxed: a lost connection is rare, and the box keeps the writer small.
+    lost: RefCell<Option<Box<StreamError>>>,
     /// A misuse for the next `drain` to report (`write` after `write_eof`).
     misuse: Cell<Option<&'static str>>,
     /// Tasks in `drain` or `wait_closed`.
@@ -92,7 +93,7 @@ impl Inner {
 
     fn lose(&self, error: StreamError) {
         if self.lost.borrow().is_none() {
-            *self.lost.borrow_mut() = Some(error);
+            *self.lost.borrow_mut() = Some(Box::new(error));
         }
         self.buf.borrow_mut().clear();
         self.start.set(0);
@@ -301,7 +302,7 @@ impl StreamWriter {
         if let Some(error) = inner.conn.read_error() {
             return Err(error);
         }
-        if let Some(error) = &*inner.lost.borrow() {
+        if let Some(error) = inner.lost.borrow().as_deref() {
             return Err(error.clone());
         }
         if let Some(message) = inner.misuse.take() {
@@ -318,7 +319,7 @@ impl StreamWriter {
             if !inner.flushing.get() {
                 let _ = inner.poll_flush(cx);
             }
-            if let Some(error) = &*inner.lost.borrow() {
+            if let Some(error) = inner.lost.borrow().as_deref() {
                 return Poll::Ready(Err(error.clone()));
             }
             if inner.may_write() {
@@ -467,7 +468,7 @@ impl StreamWriter {
         let inner = &self.inner;
         poll_fn(|cx| {
             if inner.closed.get() {
-                return Poll::Ready(match &*inner.lost.borrow() {
+                return Poll::Ready(match inner.lost.borrow().as_deref() {
                     Some(error) => Err(error.clone()),
                     None => Ok(()),
                 });
@@ -518,7 +519,7 @@ impl fmt::Debug for StreamWriter {
 
 impl Inner {
     fn lost_io(&self) -> Option<std::io::Error> {
-        self.lost.borrow().as_ref().map(crate::error::to_io)
+        self.lost.borrow().as_deref().map(crate::error::to_io)
     }
 
     /// Registers a waiter; with no background flush running (no loop at write time), makes
