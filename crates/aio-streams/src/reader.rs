@@ -92,7 +92,8 @@ pub trait ReadSource {
 pub struct StreamReader {
     buf: RefCell<Vec<u8>>,
     eof: Cell<bool>,
-    error: RefCell<Option<StreamError>>,
+    /// Boxed: an error is rare, and the reader lives inline in every connection's task.
+    error: RefCell<Option<Box<StreamError>>>,
     limit: usize,
     source: Option<Source>,
     /// The read waiting for fed data.
@@ -227,7 +228,7 @@ impl StreamReader {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn set_exception(&self, error: StreamError) {
-        *self.error.borrow_mut() = Some(error);
+        *self.error.borrow_mut() = Some(Box::new(error));
         self.wake();
     }
 
@@ -239,7 +240,7 @@ impl StreamReader {
     /// assert!(aio_streams::StreamReader::new().exception().is_none());
     /// ```
     pub fn exception(&self) -> Option<StreamError> {
-        self.error.borrow().clone()
+        self.error.borrow().as_deref().cloned()
     }
 
     /// Whether the stream ended and the buffer is empty (asyncio's `at_eof`).
@@ -265,7 +266,7 @@ impl StreamReader {
                 match source.poll_fill(&mut cx, &mut self.buf.borrow_mut()) {
                     Poll::Ready(Ok(0)) => self.eof.set(true),
                     Poll::Ready(Err(error)) => {
-                        *self.error.borrow_mut() = Some(StreamError::from(error));
+                        *self.error.borrow_mut() = Some(Box::new(StreamError::from(error)));
                     }
                     Poll::Ready(Ok(_)) | Poll::Pending => {}
                 }
@@ -295,7 +296,7 @@ impl StreamReader {
     }
 
     fn check_error(&self) -> Result<(), StreamError> {
-        match &*self.error.borrow() {
+        match self.error.borrow().as_deref() {
             Some(error) => Err(error.clone()),
             None => Ok(()),
         }
@@ -328,7 +329,7 @@ impl StreamReader {
     }
 
     fn poll_more(&self, cx: &mut Context<'_>, fed: u64) -> Poll<Result<(), StreamError>> {
-        if let Some(error) = &*self.error.borrow() {
+        if let Some(error) = self.error.borrow().as_deref() {
             return Poll::Ready(Err(error.clone()));
         }
         match &self.source {
@@ -347,7 +348,7 @@ impl StreamReader {
                     Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
                     Poll::Ready(Err(error)) => {
                         let error = StreamError::from(error);
-                        *self.error.borrow_mut() = Some(error.clone());
+                        *self.error.borrow_mut() = Some(Box::new(error.clone()));
                         Poll::Ready(Err(error))
                     }
                 }
@@ -709,7 +710,7 @@ impl StreamReader {
             return Poll::Ready(Ok(0));
         }
         loop {
-            if let Some(error) = &*self.error.borrow() {
+            if let Some(error) = self.error.borrow().as_deref() {
                 return Poll::Ready(Err(crate::error::to_io(error)));
             }
             {
