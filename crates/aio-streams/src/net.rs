@@ -832,17 +832,12 @@ where
                     slot,
                 }));
                 drop(conn);
-                let handler = handler.clone();
                 // The handler is called inside the connection's task, so a panic even in its
                 // synchronous part fails that task alone, never the accept loop. If the
                 // task cannot be created, dropping it drops the halves, which detaches the
                 // connection.
-                let _ = create_task(async move {
-                    let mut on_exit = on_exit;
-                    match handler(reader, writer).await.into_failure() {
-                        Some(error) => report_handler_failure(error),
-                        None => on_exit.client = None,
-                    }
+                let _ = create_task(ConnectionTask::Start {
+                    start: Some((handler.clone(), reader, writer, on_exit)),
                 });
             }
             Err(Error::Io(error)) if out_of_descriptors(&error) => {
@@ -856,6 +851,60 @@ where
                     io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
                 ) => {}
             Err(error) => report("Error on accepting a connection", error),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's task: calls the handler on its first poll, then runs its future. Written
+    /// out rather than as an `async` block so the halves are stored once: a block would keep
+    /// room for the captured reader beside the handler's future, which holds it too.
+    #[project = ConnectionTaskProj]
+    enum ConnectionTask<H, Fut> {
+        Start {
+            start: Option<(Rc<H>, StreamReader, StreamWriter, CloseUnlessReturned)>,
+        },
+        Running {
+            #[pin]
+            handling: Fut,
+            on_exit: CloseUnlessReturned,
+        },
+        Done,
+    }
+}
+
+impl<H, Fut> Future for ConnectionTask<H, Fut>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut,
+    Fut: Future<Output: HandlerOutcome>,
+{
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            match self.as_mut().project() {
+                ConnectionTaskProj::Start { start } => {
+                    let Some((handler, reader, writer, on_exit)) = start.take() else {
+                        unreachable!("a started connection task is Running or Done")
+                    };
+                    // A panic here leaves the task `Start { None }`; dropping it then drops
+                    // `on_exit` with the unwinding, which closes the connection.
+                    let handling = handler(reader, writer);
+                    self.set(ConnectionTask::Running { handling, on_exit });
+                }
+                ConnectionTaskProj::Running { handling, on_exit } => {
+                    let outcome = std::task::ready!(handling.poll(cx));
+                    match outcome.into_failure() {
+                        Some(error) => report_handler_failure(error),
+                        None => on_exit.client = None,
+                    }
+                    // Drops the handler's future, then `on_exit` (which closes the
+                    // connection unless the handler returned).
+                    self.set(ConnectionTask::Done);
+                    return Poll::Ready(());
+                }
+                ConnectionTaskProj::Done => return Poll::Ready(()),
+            }
         }
     }
 }
