@@ -25,7 +25,7 @@
 //! | `queue` | 4 producers and 4 consumers moving 2,000,000 items through one bounded queue of 128 (aio `Queue`, async-channel `bounded`; tokio: `mpsc`, one consumer) | items/s |
 //! | `queue-pingpong` | two tasks passing a number back and forth 500,000 times through two queues of size 1 | round trips/s |
 //! | `to_thread` | 20,000 trivial closures sent to the blocking-thread pool and awaited one after another (aio `to_thread`, tokio `spawn_blocking`, smol `unblock`) | round trips/s |
-//! | `echo` | TCP echo, 50 connections × 2,000 round trips of 64 bytes, against aio / tokio / raw epoll servers; also the server thread's CPU per round trip, over 3 longer runs of 50 × 10,000 | round trips/s, µs |
+//! | `echo` | TCP echo, 50 connections × 2,000 round trips of 64 bytes, against aio / tokio / raw epoll servers, driven by one epoll client thread (`ECHO_CLIENT=tokio`: the earlier tokio client); also the server and client threads' CPU per round trip, over 3 longer runs of 50 × 10,000 | round trips/s, µs |
 //! | `bulk` | one TCP connection, the client sends up to 512 MiB (3 s at most), the server reads and discards | GB/s |
 //! | `conn-memory` | 10,000 idle TCP connections held by the server; resident-memory growth per connection, in a fresh server child process | bytes/connection |
 //! | `process` | spawn `/bin/true` 500 times, 10 spawn + wait at a time (10 worker tasks × 50 in a row), stdio to `/dev/null` | spawns/s |
@@ -499,6 +499,13 @@ struct EchoBest {
     /// system by sampling at the scheduler tick, so the user figure is a count of about
     /// `user / tick` samples with Poisson noise.
     user_noise: [f64; 3],
+    /// The client thread's CPU per round trip (µs) over the same runs, per server.
+    client_user: [f64; 3],
+    client_system: [f64; 3],
+    /// CPU time over wall time in the CPU runs, per server: the server thread's and the
+    /// client thread's (1.0 = always running, never waiting for the other side).
+    server_busy: [f64; 3],
+    client_busy: [f64; 3],
 }
 
 /// The kernel's scheduler tick on the benchmark machine (`CONFIG_HZ=250`), which samples the
@@ -518,11 +525,17 @@ fn echo_best(servers: [streams::Server; 3], cpu_runs: usize) -> EchoBest {
     }
     let mut user = [Duration::ZERO; 3];
     let mut system = [Duration::ZERO; 3];
+    let mut client_user = [Duration::ZERO; 3];
+    let mut client_system = [Duration::ZERO; 3];
+    let mut elapsed = [Duration::ZERO; 3];
     for _ in 0..cpu_runs {
         for (i, server) in servers.into_iter().enumerate() {
             let run = streams::echo(server, ECHO_CPU_ROUND_TRIPS);
             user[i] += run.server_user;
             system[i] += run.server_system;
+            client_user[i] += run.client_user;
+            client_system[i] += run.client_system;
+            elapsed[i] += run.elapsed;
         }
     }
     let cpu_trips = (cpu_runs * streams::ECHO_CONNECTIONS * ECHO_CPU_ROUND_TRIPS) as f64;
@@ -533,20 +546,27 @@ fn echo_best(servers: [streams::Server; 3], cpu_runs: usize) -> EchoBest {
         system: system.map(per_trip),
         total: [0, 1, 2].map(|i| per_trip(user[i] + system[i])),
         user_noise: user.map(|u| 1.0 / (u.as_secs_f64() / TICK.as_secs_f64()).max(1.0).sqrt()),
+        client_user: client_user.map(per_trip),
+        client_system: client_system.map(per_trip),
+        // The server's CPU window (bind to last EOF) is a little longer than the client's
+        // timed one (all connected to all done): its figure can exceed 1.0 slightly.
+        server_busy: [0, 1, 2]
+            .map(|i| (user[i] + system[i]).as_secs_f64() / elapsed[i].as_secs_f64()),
+        client_busy: [0, 1, 2]
+            .map(|i| (client_user[i] + client_system[i]).as_secs_f64() / elapsed[i].as_secs_f64()),
     }
 }
 
 /// The echo workload ([`echo_best`] with [`ECHO_CPU_RUNS`]). Returns the main-table rows and,
-/// for [`print_streams_reference`], per server the best round-trip rate, the user and system
-/// CPU per round trip (µs) and the user figure's relative noise.
-fn echo_rows() -> (Vec<Row>, [[f64; 3]; 4]) {
+/// for [`print_streams_reference`], the whole result.
+fn echo_rows() -> (Vec<Row>, EchoBest) {
+    let best = echo_best(STREAM_SERVERS, ECHO_CPU_RUNS);
     let EchoBest {
         rates,
         user,
-        system,
         user_noise,
         ..
-    } = echo_best(STREAM_SERVERS, ECHO_CPU_RUNS);
+    } = best;
     EPOLL_ECHO_CPU.set(Some((user[2], user_noise[2], user_noise[0])));
     let rows = vec![
         Row::new(
@@ -562,7 +582,7 @@ fn echo_rows() -> (Vec<Row>, [[f64; 3]; 4]) {
             [user[0], user[1], f64::NAN],
         ),
     ];
-    (rows, [rates, user, system, user_noise])
+    (rows, best)
 }
 
 /// The bulk workload, [`RUNS`] runs per server, interleaved: the best GB/s per server.
@@ -578,7 +598,7 @@ fn bulk_rates() -> [f64; 3] {
 }
 
 /// The streams servers side by side with the raw epoll reference.
-fn print_streams_reference(echo: Option<&[[f64; 3]; 4]>, bulk: Option<&[f64; 3]>) {
+fn print_streams_reference(echo: Option<&EchoBest>, bulk: Option<&[f64; 3]>) {
     if echo.is_none() && bulk.is_none() {
         return;
     }
@@ -598,19 +618,48 @@ fn print_streams_reference(echo: Option<&[[f64; 3]; 4]>, bulk: Option<&[f64; 3]>
             ratio(v[2])
         );
     };
-    if let Some([rates, user, system, noise]) = echo {
-        line("TCP echo (50 × 2k × 64 B)", "round trips/s", rates, true);
-        let noise = noise.map(|n| format!("{:.0}", n * 100.0)).join(" / ");
+    if let Some(echo) = echo {
+        line(
+            "TCP echo (50 × 2k × 64 B)",
+            "round trips/s",
+            &echo.rates,
+            true,
+        );
+        let noise = echo
+            .user_noise
+            .map(|n| format!("{:.0}", n * 100.0))
+            .join(" / ");
         line(
             &format!("echo server user CPU / round trip (±{noise} %)"),
             "µs",
-            user,
+            &echo.user,
             false,
         );
-        line("echo server system CPU / round trip", "µs", system, false);
+        line(
+            "echo server system CPU / round trip",
+            "µs",
+            &echo.system,
+            false,
+        );
     }
     if let Some(bulk) = bulk {
         line("bulk, 1 connection (≤ 512 MiB)", "GB/s", bulk, true);
+    }
+    if let Some(echo) = echo {
+        let list = |v: [f64; 3], scale: f64, digits: usize| {
+            v.map(|x| format!("{:.digits$}", x * scale)).join(" / ")
+        };
+        println!();
+        println!(
+            "Echo client: {} (`ECHO_CLIENT`), one thread. Against aio / tokio / raw epoll, over \
+             the CPU runs: client CPU per round trip user {} µs, system {} µs; CPU over wall \
+             time (100 % = never waited), server {} %, client {} %.",
+            streams::EchoClient::from_env().name(),
+            list(echo.client_user, 1.0, 2),
+            list(echo.client_system, 1.0, 2),
+            list(echo.server_busy, 100.0, 0),
+            list(echo.client_busy, 100.0, 0),
+        );
     }
 }
 
@@ -795,11 +844,14 @@ fn run_once(workload: &str, name: &str, round_trips: Option<usize>) {
         let run = streams::echo(server, per_connection);
         let per_trip = |cpu: Duration| cpu.as_secs_f64() * 1e6 / trips as f64;
         println!(
-            "echo on {name}: {trips} round trips, {} round trips/s; server CPU per round trip: \
-             user {:.3} µs, system {:.3} µs",
+            "echo on {name} ({} client): {trips} round trips, {} round trips/s; CPU per round \
+             trip: server user {:.3} µs, system {:.3} µs; client user {:.3} µs, system {:.3} µs",
+            streams::EchoClient::from_env().name(),
             human(rate(trips, run.elapsed)),
             per_trip(run.server_user),
-            per_trip(run.server_system)
+            per_trip(run.server_system),
+            per_trip(run.client_user),
+            per_trip(run.client_system)
         );
         return;
     }

@@ -7,9 +7,11 @@
 //! level-triggered epoll server (`libc`, nonblocking sockets): the reference limit.
 //! Every server sets `TCP_NODELAY` on accepted sockets, as aio's (and asyncio's) does.
 //!
-//! Clients: for `echo`, one thread with a tokio `current_thread` runtime driving every
-//! connection; for `bulk`, one blocking `std::net::TcpStream` in a thread; for `conn-memory`,
-//! blocking `std::net::TcpStream`s held by the parent process.
+//! Clients: for `echo`, one thread driving every connection through level-triggered epoll
+//! (`rustix`, nonblocking sockets; `ECHO_CLIENT=tokio` selects the previous client, a tokio
+//! `current_thread` runtime with a task per connection); for `bulk`, one blocking
+//! `std::net::TcpStream` in a thread; for `conn-memory`, blocking `std::net::TcpStream`s held
+//! by the parent process.
 
 use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -413,17 +415,169 @@ fn epoll_server(job: Job, connections: usize, port_tx: mpsc::Sender<u16>) -> Ser
 
 // ---- echo -----------------------------------------------------------------------------------
 
-/// One echo run: wall time for all round trips, and the server thread's CPU time.
+/// The client that drives every echo server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EchoClient {
+    /// One thread, level-triggered epoll, `read` and `write` straight through rustix: per round
+    /// trip one `write`, one `read` (two if the reply arrives split) and a share of one
+    /// `epoll_wait`, the least a client can do. The default since 2026-12-06.
+    Epoll,
+    /// A tokio `current_thread` runtime in this thread, a task per connection: the client
+    /// until 2026-12-06, kept for comparison. It costs as much CPU per round trip as the
+    /// servers, and was the limit for all three.
+    Tokio,
+}
+
+impl EchoClient {
+    /// `ECHO_CLIENT=tokio` selects the tokio client; unset or `epoll`, the epoll one.
+    pub fn from_env() -> EchoClient {
+        match std::env::var("ECHO_CLIENT").as_deref() {
+            Err(_) | Ok("epoll") => EchoClient::Epoll,
+            Ok("tokio") => EchoClient::Tokio,
+            Ok(other) => panic!("ECHO_CLIENT={other:?}: epoll or tokio"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EchoClient::Epoll => "epoll",
+            EchoClient::Tokio => "tokio",
+        }
+    }
+}
+
+/// One echo run: wall time for all round trips, and the server and client threads' CPU time.
 pub struct EchoRun {
     pub elapsed: Duration,
     pub server_user: Duration,
     pub server_system: Duration,
+    /// The client thread's CPU over `elapsed` (from every connection open to every round trip
+    /// done).
+    pub client_user: Duration,
+    pub client_system: Duration,
 }
 
-/// The echo client: one tokio `current_thread` runtime in this thread, `ECHO_CONNECTIONS`
-/// connections each doing `round_trips` round trips of `ECHO_MESSAGE` bytes. Timed from
-/// when every connection is open to when every round trip is done.
-fn echo_client(port: u16, round_trips: usize) -> Duration {
+/// What a client reports: wall time and its own thread's CPU (user, system) over it.
+struct ClientRun {
+    elapsed: Duration,
+    user: Duration,
+    system: Duration,
+}
+
+/// The message connection `i` sends in round `round`; the server must echo it byte for byte.
+fn echo_message(message: &mut [u8; ECHO_MESSAGE], round: usize) {
+    message[0] = round as u8;
+}
+
+/// The epoll echo client ([`EchoClient::Epoll`]): `ECHO_CONNECTIONS` nonblocking
+/// `TCP_NODELAY` connections, each writing its message, reading the whole reply (in as many
+/// reads as it arrives in), checking it and writing the next, `round_trips` times, then
+/// closing. Timed from when every connection is open to when every round trip is done.
+fn epoll_echo_client(port: u16, round_trips: usize) -> ClientRun {
+    use rustix::event::epoll;
+    use rustix::io::{Errno, read, write};
+
+    struct Connection {
+        stream: StdTcpStream,
+        message: [u8; ECHO_MESSAGE],
+        reply: [u8; ECHO_MESSAGE],
+        /// Bytes of the current reply read so far.
+        received: usize,
+        round: usize,
+    }
+    // Ping-pong: a connection's send buffer holds at most the one message being written, so
+    // a 64-byte write neither blocks nor comes back short.
+    let send = |c: &Connection| {
+        let n = write(&c.stream, &c.message).expect("write");
+        assert_eq!(n, ECHO_MESSAGE, "short write");
+    };
+
+    assert!(round_trips > 0);
+    let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).expect("epoll_create1");
+    // `None` once closed.
+    let mut connections: Vec<Option<Connection>> = (0..ECHO_CONNECTIONS)
+        .map(|i| {
+            let stream = StdTcpStream::connect(("127.0.0.1", port)).expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            stream.set_nonblocking(true).expect("nonblocking");
+            // Level-triggered: a reply not read in full is reported again.
+            epoll::add(
+                &epoll,
+                &stream,
+                epoll::EventData::new_u64(i as u64),
+                epoll::EventFlags::IN,
+            )
+            .expect("epoll_ctl");
+            let mut message = [i as u8; ECHO_MESSAGE];
+            echo_message(&mut message, 0);
+            Some(Connection {
+                stream,
+                message,
+                reply: [0; ECHO_MESSAGE],
+                received: 0,
+                round: 0,
+            })
+        })
+        .collect();
+    let mut events = vec![
+        epoll::Event {
+            flags: epoll::EventFlags::empty(),
+            data: epoll::EventData::new_u64(0),
+        };
+        ECHO_CONNECTIONS
+    ];
+
+    let start_cpu = thread_cpu();
+    let start = Instant::now();
+    for c in connections.iter().flatten() {
+        send(c);
+    }
+    let mut open = ECHO_CONNECTIONS;
+    while open > 0 {
+        let ready = match epoll::wait(&epoll, &mut events[..], None) {
+            Ok(ready) => ready,
+            Err(Errno::INTR) => continue,
+            Err(error) => panic!("epoll_wait: {error}"),
+        };
+        for event in &events[..ready] {
+            let i = event.data.u64() as usize;
+            // Closed connections have left the epoll set (their only descriptor is closed).
+            let c = connections[i].as_mut().expect("an open connection");
+            let n = match read(&c.stream, &mut c.reply[c.received..]) {
+                Ok(0) => panic!("connection {i}: EOF in round {}", c.round),
+                Ok(n) => n,
+                Err(Errno::AGAIN | Errno::INTR) => continue,
+                Err(error) => panic!("read: {error}"),
+            };
+            c.received += n;
+            if c.received < ECHO_MESSAGE {
+                continue; // the rest of the reply: a later event
+            }
+            assert_eq!(c.reply, c.message, "connection {i}, round {}", c.round);
+            c.received = 0;
+            c.round += 1;
+            if c.round == round_trips {
+                connections[i] = None; // close: the server reads EOF
+                open -= 1;
+            } else {
+                echo_message(&mut c.message, c.round);
+                send(c);
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    let end_cpu = thread_cpu();
+    ClientRun {
+        elapsed,
+        user: end_cpu.0 - start_cpu.0,
+        system: end_cpu.1 - start_cpu.1,
+    }
+}
+
+/// The tokio echo client ([`EchoClient::Tokio`]): one `current_thread` runtime in this thread,
+/// `ECHO_CONNECTIONS` connections each doing `round_trips` round trips of `ECHO_MESSAGE`
+/// bytes. Timed from when every connection is open to when every round trip is done.
+fn tokio_echo_client(port: u16, round_trips: usize) -> ClientRun {
     tokio_runtime().block_on(async move {
         let mut streams = Vec::with_capacity(ECHO_CONNECTIONS);
         for _ in 0..ECHO_CONNECTIONS {
@@ -433,6 +587,7 @@ fn echo_client(port: u16, round_trips: usize) -> Duration {
             stream.set_nodelay(true).expect("nodelay");
             streams.push(stream);
         }
+        let start_cpu = thread_cpu();
         let start = Instant::now();
         let clients: Vec<_> = streams
             .into_iter()
@@ -442,7 +597,7 @@ fn echo_client(port: u16, round_trips: usize) -> Duration {
                     let mut message = [i as u8; ECHO_MESSAGE];
                     let mut reply = [0u8; ECHO_MESSAGE];
                     for round in 0..round_trips {
-                        message[0] = round as u8;
+                        echo_message(&mut message, round);
                         stream.write_all(&message).await.expect("write");
                         stream.read_exact(&mut reply).await.expect("read");
                         assert_eq!(reply, message);
@@ -453,21 +608,32 @@ fn echo_client(port: u16, round_trips: usize) -> Duration {
         for client in clients {
             client.await.expect("client");
         }
-        start.elapsed()
+        let elapsed = start.elapsed();
+        let end_cpu = thread_cpu();
+        ClientRun {
+            elapsed,
+            user: end_cpu.0 - start_cpu.0,
+            system: end_cpu.1 - start_cpu.1,
+        }
     })
 }
 
-/// One echo run against `server`: [`ECHO_CONNECTIONS`] connections × `round_trips` round
-/// trips each.
+/// One echo run against `server`, driven by the client [`EchoClient::from_env`] selects:
+/// [`ECHO_CONNECTIONS`] connections × `round_trips` round trips each.
 pub fn echo(server: Server, round_trips: usize) -> EchoRun {
     let (port, thread) = spawn_server(server, Job::Echo, ECHO_CONNECTIONS);
-    let elapsed = echo_client(port, round_trips);
+    let client = match EchoClient::from_env() {
+        EchoClient::Epoll => epoll_echo_client(port, round_trips),
+        EchoClient::Tokio => tokio_echo_client(port, round_trips),
+    };
     let served = thread.join().expect("server thread");
     assert_eq!(served.bytes, ECHO_CONNECTIONS * round_trips * ECHO_MESSAGE);
     EchoRun {
-        elapsed,
+        elapsed: client.elapsed,
         server_user: served.user,
         server_system: served.system,
+        client_user: client.user,
+        client_system: client.system,
     }
 }
 
