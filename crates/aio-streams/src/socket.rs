@@ -271,7 +271,13 @@ pub(crate) fn read_appending(
 ) -> io::Result<usize> {
     SCRATCH.with_borrow_mut(|scratch| {
         let n = read(scratch)?;
-        buf.extend_from_slice(&scratch[..n]);
+        if buf.capacity() == 0 {
+            // The common case of a request/response stream (the reader handed out its last
+            // buffer): one allocation of exactly what arrived, not the growth path.
+            *buf = scratch[..n].to_vec();
+        } else {
+            buf.extend_from_slice(&scratch[..n]);
+        }
         Ok(n)
     })
 }
