@@ -295,6 +295,7 @@ impl SubprocessBuilder {
     }
 
     /// The buffer limit of the stdout and stderr readers (asyncio's `limit=`, default 64 KiB).
+    /// Zero is refused by [`spawn`](Self::spawn), before anything starts.
     ///
     /// # Examples
     ///
@@ -322,8 +323,11 @@ impl SubprocessBuilder {
     ///
     /// [`SubprocessError::Spawn`] if the program cannot be started (it does not exist, is not
     /// executable, the working directory is missing); [`SubprocessError::InvalidArgument`]
-    /// for `STDOUT` given as stdin or stdout; [`SubprocessError::Runtime`] without a running
-    /// loop; [`SubprocessError::Io`] if a pipe cannot be made.
+    /// for `STDOUT` given as stdin or stdout, or a zero [`limit`](Self::limit) (nothing is
+    /// started); [`SubprocessError::Runtime`] without a running loop;
+    /// [`SubprocessError::Io`] if a pipe cannot be made, or cannot be connected to the loop
+    /// once the child runs — the child is then killed (and reaped by the watcher), as asyncio
+    /// kills it.
     ///
     /// # Examples
     ///
@@ -343,6 +347,10 @@ impl SubprocessBuilder {
             return Err(SubprocessError::InvalidArgument(
                 "STDOUT can only be used for stderr",
             ));
+        }
+        if self.limit == 0 {
+            // asyncio's StreamReader refuses it too, but only once the child runs.
+            return Err(SubprocessError::InvalidArgument("Limit cannot be <= 0"));
         }
         let lp = get_running_loop()?;
         let children = lp.extension::<Children>();
@@ -434,16 +442,39 @@ impl SubprocessBuilder {
         drop(child);
         let state = children.watch(&lp, pid as i32)?;
 
-        Ok(Process {
-            stdin: stdin_pipe.map(connect_write_pipe).transpose()?,
-            stdout: stdout_pipe
-                .map(|fd| connect_read_pipe(fd, self.limit))
-                .transpose()?,
-            stderr: stderr_pipe
-                .map(|fd| connect_read_pipe(fd, self.limit))
-                .transpose()?,
-            state,
-        })
+        let limit = self.limit;
+        let connected = (|| -> Result<_, SubprocessError> {
+            #[cfg(test)]
+            if tests::FAIL_PIPE_CONNECT.take() {
+                return Err(io::Error::other("injected pipe connect failure").into());
+            }
+            Ok((
+                stdin_pipe.map(connect_write_pipe).transpose()?,
+                stdout_pipe
+                    .map(|fd| connect_read_pipe(fd, limit))
+                    .transpose()?,
+                stderr_pipe
+                    .map(|fd| connect_read_pipe(fd, limit))
+                    .transpose()?,
+            ))
+        })();
+        match connected {
+            Ok((stdin, stdout, stderr)) => Ok(Process {
+                stdin,
+                stdout,
+                stderr,
+                state,
+            }),
+            Err(error) => {
+                // asyncio closes the transport — killing the child — when its pipes cannot
+                // be connected. The watcher reaps it; until then the pid is still ours.
+                if state.returncode.get().is_none() {
+                    // SAFETY: `kill` has no memory-safety preconditions.
+                    unsafe { libc::kill(state.pid, libc::SIGKILL) };
+                }
+                Err(error)
+            }
+        }
     }
 }
 
@@ -766,4 +797,57 @@ where
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::time::{Duration, Instant};
+
+    use crate::{PIPE, SubprocessError, create_subprocess_exec};
+
+    thread_local! {
+        /// Makes the next `spawn` on this thread fail to connect its pipes, after the child
+        /// has started (as a failed reactor registration would).
+        pub(super) static FAIL_PIPE_CONNECT: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Whether a process of ours runs `sleep <token>` (a killed child, even before it is
+    /// reaped, has an empty command line).
+    fn sleeper_runs(token: &str) -> bool {
+        let wanted = format!("sleep\0{token}\0");
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+            .any(|cmdline| cmdline == wanted.as_bytes())
+    }
+
+    /// Regression: when the pipes could not be connected after the child had started, `spawn`
+    /// returned the error and left the child running. asyncio kills it (it closes the
+    /// transport, then waits).
+    #[test]
+    fn a_child_whose_pipes_cannot_be_connected_is_killed() {
+        // Unique, so parallel tests cannot be mistaken for this child.
+        let token = format!("30.{}{}", std::process::id(), line!());
+        FAIL_PIPE_CONNECT.set(true);
+        let outcome = aio_task::run(async move {
+            let spawned = create_subprocess_exec("sleep", [&token])
+                .stdout(PIPE)
+                .spawn();
+            assert!(
+                matches!(spawned, Err(SubprocessError::Io(_))),
+                "{spawned:?}"
+            );
+            let start = Instant::now();
+            while sleeper_runs(&token) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "the child was left running"
+                );
+                aio_scheduler::sleep(0.01).await.unwrap();
+            }
+        });
+        outcome.unwrap();
+    }
 }

@@ -805,3 +805,24 @@ fn processes_on_several_loops_at_once() {
         assert_eq!(code, 20 + i as i32);
     }
 }
+
+/// asyncio refuses `limit <= 0` (its StreamReader raises ValueError, after the child has
+/// started); aio refuses it before starting anything.
+#[test]
+fn a_zero_limit_is_refused_before_the_child_starts() {
+    let marker = unique_temp_path("zero-limit-started");
+    let script = format!("touch {}", marker.display());
+    run(async move {
+        let outcome = create_subprocess_shell(&script).stdout(PIPE).limit(0).await;
+        assert!(
+            matches!(outcome, Err(SubprocessError::InvalidArgument(m)) if m.contains("Limit")),
+            "{outcome:?}"
+        );
+        // Had it started, the shell would have made the file by now.
+        sleep(0.2).await?;
+        assert!(!marker.exists(), "the child ran");
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
