@@ -464,6 +464,19 @@ struct ClientRun {
     system: Duration,
 }
 
+impl ClientRun {
+    /// The run that started at `start`, with this thread's CPU then, ends now.
+    fn since(start: Instant, start_cpu: (Duration, Duration)) -> ClientRun {
+        let elapsed = start.elapsed();
+        let end_cpu = thread_cpu();
+        ClientRun {
+            elapsed,
+            user: end_cpu.0 - start_cpu.0,
+            system: end_cpu.1 - start_cpu.1,
+        }
+    }
+}
+
 /// The message connection `i` sends in round `round`; the server must echo it byte for byte.
 fn echo_message(message: &mut [u8; ECHO_MESSAGE], round: usize) {
     message[0] = round as u8;
@@ -565,13 +578,7 @@ fn epoll_echo_client(port: u16, round_trips: usize) -> ClientRun {
             }
         }
     }
-    let elapsed = start.elapsed();
-    let end_cpu = thread_cpu();
-    ClientRun {
-        elapsed,
-        user: end_cpu.0 - start_cpu.0,
-        system: end_cpu.1 - start_cpu.1,
-    }
+    ClientRun::since(start, start_cpu)
 }
 
 /// The tokio echo client ([`EchoClient::Tokio`]): one `current_thread` runtime in this thread,
@@ -608,13 +615,7 @@ fn tokio_echo_client(port: u16, round_trips: usize) -> ClientRun {
         for client in clients {
             client.await.expect("client");
         }
-        let elapsed = start.elapsed();
-        let end_cpu = thread_cpu();
-        ClientRun {
-            elapsed,
-            user: end_cpu.0 - start_cpu.0,
-            system: end_cpu.1 - start_cpu.1,
-        }
+        ClientRun::since(start, start_cpu)
     })
 }
 

@@ -310,12 +310,29 @@ mod tests {
     use super::Socket;
     use crate::open_connection;
 
+    /// The other end of a test connection.
+    trait Peer: std::io::Read + Write {}
+    impl<T: std::io::Read + Write> Peer for T {}
+
+    /// Runs `check` on a non-blocking TCP socket (the accepted end) and on a non-blocking
+    /// Unix socket (one end of a pair), each with its peer.
+    fn on_tcp_and_unix(check: fn(&dyn Socket, Box<dyn Peer>)) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        check(&server, Box::new(client));
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        check(&a, Box::new(b));
+    }
+
     /// `read_some` makes its `recv` through rustix: the same three outcomes `Read::read`
     /// gave — `WouldBlock` on an empty non-blocking socket (what the reactor's read loop
     /// waits on), the bytes that arrived, 0 at EOF — on TCP and Unix sockets alike.
     #[test]
     fn read_some_reports_would_block_data_and_eof() {
-        fn check(socket: &dyn Socket, mut peer: impl Write) {
+        fn check(socket: &dyn Socket, mut peer: Box<dyn Peer>) {
             let mut buf = [0u8; 16];
             let empty = socket.read_some(&mut buf).unwrap_err();
             assert_eq!(empty.kind(), std::io::ErrorKind::WouldBlock);
@@ -335,14 +352,7 @@ mod tests {
             }
             assert_eq!(got, b"abc");
         }
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        server.set_nonblocking(true).unwrap();
-        check(&server, client);
-        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        check(&a, b);
+        on_tcp_and_unix(check);
     }
 
     /// `write_some` (a direct `send`) reports what `Write::write` gave: the bytes taken,
@@ -350,7 +360,7 @@ mod tests {
     /// after the peer has gone; on TCP and Unix sockets alike.
     #[test]
     fn write_some_reports_bytes_would_block_and_broken_pipe() {
-        fn check(socket: &dyn Socket, peer: impl std::io::Read) {
+        fn check(socket: &dyn Socket, peer: Box<dyn Peer>) {
             assert_eq!(socket.write_some(b"abc").unwrap(), 3);
             let chunk = [1u8; 64 * 1024];
             let mut sent = 3;
@@ -380,14 +390,7 @@ mod tests {
                 "{gone}"
             );
         }
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        server.set_nonblocking(true).unwrap();
-        check(&server, client);
-        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        check(&a, b);
+        on_tcp_and_unix(check);
     }
 
     /// Regression: every read used to grow the reader's buffer to 64 KiB (zero-filled), and

@@ -34,13 +34,21 @@ async fn handing_on_server(kept: &Kept) -> Result<aio_streams::Server, Error> {
     .await
 }
 
+/// A [`handing_on_server`] and one connection to it, greeted: its handler has returned and
+/// its halves are in `kept`.
+async fn one_handed_on_connection()
+-> Result<(aio_streams::Server, Kept, StreamReader, StreamWriter), Error> {
+    let kept = Kept::default();
+    let server = handing_on_server(&kept).await?;
+    let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+    assert_eq!(reader.readline().await?, b"hi\n");
+    Ok((server, kept, reader, writer))
+}
+
 #[test]
 fn wait_closed_waits_for_a_connection_whose_handler_returned() {
     run_test(async {
-        let kept = Kept::default();
-        let server = handing_on_server(&kept).await?;
-        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
-        assert_eq!(reader.readline().await?, b"hi\n");
+        let (server, kept, reader, _writer) = one_handed_on_connection().await?;
         server.close();
         // The handler has returned, but the connection is open: asyncio's wait_closed waits.
         assert!(matches!(
@@ -59,10 +67,7 @@ fn wait_closed_waits_for_a_connection_whose_handler_returned() {
 #[test]
 fn dropping_the_handed_on_halves_detaches_the_connection() {
     run_test(async {
-        let kept = Kept::default();
-        let server = handing_on_server(&kept).await?;
-        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
-        assert_eq!(reader.readline().await?, b"hi\n");
+        let (server, kept, reader, _writer) = one_handed_on_connection().await?;
         server.close();
         assert!(matches!(
             wait_for(server.wait_closed(), 0.05).await,
@@ -78,10 +83,7 @@ fn dropping_the_handed_on_halves_detaches_the_connection() {
 #[test]
 fn close_clients_reaches_a_connection_whose_handler_returned() {
     run_test(async {
-        let kept = Kept::default();
-        let server = handing_on_server(&kept).await?;
-        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
-        assert_eq!(reader.readline().await?, b"hi\n");
+        let (server, kept, reader, _writer) = one_handed_on_connection().await?;
         // Buffered data still goes out before the close.
         kept.borrow()[0].1.write(b"last words\n");
         server.close();
@@ -96,10 +98,7 @@ fn close_clients_reaches_a_connection_whose_handler_returned() {
 #[test]
 fn abort_clients_reaches_a_connection_whose_handler_returned() {
     run_test(async {
-        let kept = Kept::default();
-        let server = handing_on_server(&kept).await?;
-        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
-        assert_eq!(reader.readline().await?, b"hi\n");
+        let (server, kept, reader, _writer) = one_handed_on_connection().await?;
         server.abort_clients();
         let end = wait_for(reader.read_to_end(), 5.0).await?;
         assert!(matches!(end.as_deref(), Ok(b"") | Err(_)), "{end:?}");
