@@ -7,6 +7,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -38,7 +39,9 @@ fn connection(socket: StreamSocket) -> Result<Rc<Connection>, Error> {
 /// Splits a connection into a reader (with buffer limit `limit`) and a writer.
 fn split(conn: Rc<Connection>, limit: usize) -> (StreamReader, StreamWriter) {
     let reader = StreamReader::from_socket(SocketSource(conn.clone()), limit);
-    (reader, StreamWriter::new(conn))
+    let writer = StreamWriter::new(conn.clone());
+    let _ = conn.writer.set(writer.downgrade());
+    (reader, writer)
 }
 
 /// asyncio's check of a `limit=` argument.
@@ -402,10 +405,16 @@ impl Listener {
 /// runs out of file descriptors, the accept loop reports it, backs off, and resumes.
 ///
 /// As in asyncio, the server counts a connection from its accept until its transport
-/// closes — the writer closed or aborted, the connection lost, or both halves dropped — not
-/// just while its handler runs: [`close_clients`](Server::close_clients) and
+/// closes — the writer closed or aborted, a read or write failed, or both halves dropped —
+/// not just while its handler runs: [`close_clients`](Server::close_clients) and
 /// [`abort_clients`](Server::abort_clients) reach connections whose halves a handler handed
 /// on, and [`wait_closed`](Server::wait_closed) waits for them.
+///
+/// Two differences follow from aio's streams. A connection the peer resets is noticed when
+/// it is next read or written: aio reads only when asked (see [`StreamReader`]), where
+/// asyncio's transport reads all the time. And dropping the writer alone leaves the
+/// connection open while its reader lives (Rust drops `let (reader, _) = ...`'s writer at
+/// once); asyncio's `StreamWriter.__del__` closes the transport.
 ///
 /// # Examples
 ///
@@ -426,12 +435,14 @@ struct ServerState {
     /// A `serve_forever` is running.
     serving_forever: Cell<bool>,
     /// Tasks in `wait_closed` or `serve_forever`.
-    waiters: RefCell<Vec<Waker>>,
+    waiters: RefCell<Vec<(u64, Waker)>>,
+    /// Names the next `ServerWait`'s entry in `waiters`.
+    next_waiter: Cell<u64>,
 }
 
 impl ServerState {
     fn wake(&self) {
-        for waker in self.waiters.take() {
+        for (_, waker) in self.waiters.take() {
             waker.wake();
         }
     }
@@ -646,10 +657,11 @@ impl<H> fmt::Debug for StartServer<H> {
 ///
 /// Each connection's handler runs as a task of its own. A handler that panics (in its body
 /// or before its future first runs), returns `Err` (see [`HandlerOutcome`]) or is cancelled
-/// fails only its own connection: a failure goes to the loop's exception handler as
-/// "Unhandled exception in client_connected_cb", the connection is closed, and the server
-/// keeps accepting. A handler that returns normally leaves its connection as it is: it closes
-/// when the halves are closed or dropped.
+/// fails only its own connection: a panic or `Err` goes to the loop's exception handler as
+/// "Unhandled exception in client_connected_cb" (a cancellation is not reported, as in
+/// asyncio), the connection is closed, and the server keeps accepting. A handler that
+/// returns normally leaves its connection as it is: it closes when the halves are closed or
+/// dropped.
 ///
 /// # Errors
 ///
@@ -785,6 +797,7 @@ where
         closed: Cell::new(false),
         serving_forever: Cell::new(false),
         waiters: RefCell::new(Vec::new()),
+        next_waiter: Cell::new(0),
     });
     // From here on, `server` closes everything if a step fails.
     let server = Server {
@@ -881,22 +894,35 @@ where
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // A panic in the handler is its failure, reported as asyncio reports a callback that
+        // raised (not as a task's "exception was never retrieved"); the task then ends
+        // normally. `AssertUnwindSafe`: after a panic the handler's state is only dropped.
         loop {
             match self.as_mut().project() {
                 ConnectionTaskProj::Start { start } => {
                     let Some((handler, reader, writer, on_exit)) = start.take() else {
                         unreachable!("a started connection task is Running or Done")
                     };
-                    // A panic here leaves the task `Start { None }`; dropping it then drops
-                    // `on_exit` with the unwinding, which closes the connection.
-                    let handling = handler(reader, writer);
-                    self.set(ConnectionTask::Running { handling, on_exit });
+                    let called = catch_unwind(AssertUnwindSafe(|| handler(reader, writer)));
+                    match called {
+                        Ok(handling) => self.set(ConnectionTask::Running { handling, on_exit }),
+                        Err(payload) => {
+                            report_handler_panic(&*payload);
+                            // `on_exit` closes the connection.
+                            drop(on_exit);
+                            self.set(ConnectionTask::Done);
+                            return Poll::Ready(());
+                        }
+                    }
                 }
                 ConnectionTaskProj::Running { handling, on_exit } => {
-                    let outcome = std::task::ready!(handling.poll(cx));
-                    match outcome.into_failure() {
-                        Some(error) => report_handler_failure(error),
-                        None => on_exit.client = None,
+                    match catch_unwind(AssertUnwindSafe(|| handling.poll(cx))) {
+                        Ok(Poll::Pending) => return Poll::Pending,
+                        Ok(Poll::Ready(outcome)) => match outcome.into_failure() {
+                            Some(error) => report_handler_failure(error),
+                            None => on_exit.client = None,
+                        },
+                        Err(payload) => report_handler_panic(&*payload),
                     }
                     // Drops the handler's future, then `on_exit` (which closes the
                     // connection unless the handler returned).
@@ -947,7 +973,8 @@ fn out_of_descriptors(error: &io::Error) -> bool {
 
 /// What a connection handler's future gives: `()`, or a `Result` whose `Err` fails the
 /// connection (asyncio's "Unhandled exception in client_connected_cb": the failure goes to
-/// the loop's exception handler and the connection is aborted).
+/// the loop's exception handler and the connection is closed, what was written first being
+/// sent, as asyncio's `transport.close()`).
 ///
 /// # Examples
 ///
@@ -974,6 +1001,12 @@ impl<T, E: Into<Box<dyn std::error::Error + Send + Sync>>> HandlerOutcome for Re
     fn into_failure(self) -> Option<Box<dyn std::error::Error + Send + Sync>> {
         self.err().map(Into::into)
     }
+}
+
+/// Reports a handler's panic as asyncio reports an exception from `client_connected_cb`.
+fn report_handler_panic(payload: &(dyn std::any::Any + Send)) {
+    let message = aio_scheduler::panic_message(payload);
+    report_handler_failure(Box::new(Error::Panicked(message.into())));
 }
 
 /// Reports a handler's `Err` as asyncio reports an exception from `client_connected_cb`.
@@ -1102,13 +1135,8 @@ impl Server {
     ///
     /// See [`Server::close`].
     pub async fn wait_closed(&self) {
-        let state = &self.state;
-        poll_fn(|cx| {
-            if state.closed.get() && state.clients.borrow().len() == 0 {
-                return Poll::Ready(());
-            }
-            state.waiters.borrow_mut().push(cx.waker().clone());
-            Poll::Pending
+        ServerWait::new(&self.state, |state| {
+            state.closed.get() && state.clients.borrow().len() == 0
         })
         .await;
     }
@@ -1153,15 +1181,55 @@ impl Server {
             ));
         }
         let _close_on_drop = CloseOnDrop(self);
-        poll_fn(|cx| {
-            if state.closed.get() {
-                return Poll::Ready(());
-            }
-            state.waiters.borrow_mut().push(cx.waker().clone());
-            Poll::Pending
-        })
-        .await;
+        ServerWait::new(state, |state| state.closed.get()).await;
         Ok(())
+    }
+}
+
+/// A wait for a server's state (`wait_closed`, `serve_forever`): one entry in the server's
+/// waiters, kept up to date while it waits and removed when it ends or is dropped, so
+/// abandoned waits (timeouts) leave nothing behind.
+struct ServerWait<'a> {
+    state: &'a ServerState,
+    done: fn(&ServerState) -> bool,
+    id: u64,
+}
+
+impl<'a> ServerWait<'a> {
+    fn new(state: &'a ServerState, done: fn(&ServerState) -> bool) -> ServerWait<'a> {
+        let id = state.next_waiter.get();
+        state.next_waiter.set(id + 1);
+        ServerWait { state, done, id }
+    }
+
+    fn forget(&self) {
+        self.state
+            .waiters
+            .borrow_mut()
+            .retain(|(id, _)| *id != self.id);
+    }
+}
+
+impl Future for ServerWait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if (self.done)(self.state) {
+            self.forget();
+            return Poll::Ready(());
+        }
+        let mut waiters = self.state.waiters.borrow_mut();
+        match waiters.iter_mut().find(|(id, _)| *id == self.id) {
+            Some((_, waker)) => waker.clone_from(cx.waker()),
+            None => waiters.push((self.id, cx.waker().clone())),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for ServerWait<'_> {
+    fn drop(&mut self) {
+        self.forget();
     }
 }
 
@@ -1198,6 +1266,37 @@ mod tests {
     use std::io;
 
     use super::combine_connect_errors;
+
+    /// Regression: every poll of `wait_closed` / `serve_forever` added a waker that stayed
+    /// until the server closed, so a health check timing out `wait_closed` over and over grew
+    /// the list for the server's whole life.
+    #[test]
+    fn abandoned_waits_leave_no_wakers_behind() {
+        aio_task::run(async {
+            let server = super::start_server(|_, _| async {}, "127.0.0.1", 0).await?;
+            for _ in 0..100 {
+                let _ = aio_task::wait_for(server.wait_closed(), 0.0001).await;
+            }
+            let waiting = server.state.waiters.borrow().len();
+            assert_eq!(waiting, 0, "wakers left by abandoned waits");
+            // Two concurrent waiters are both woken by the close.
+            let server = std::rc::Rc::new(server);
+            let waits: Vec<_> = (0..2)
+                .map(|_| {
+                    let server = server.clone();
+                    aio_task::create_task(async move { server.wait_closed().await }).unwrap()
+                })
+                .collect();
+            aio_scheduler::sleep(0.001).await?;
+            server.close();
+            for wait in waits {
+                aio_task::wait_for(wait, 5.0).await??;
+            }
+            Ok::<_, aio_task::Error>(())
+        })
+        .unwrap()
+        .unwrap();
+    }
 
     #[test]
     fn connect_errors_combine_as_asyncio_reports_them() {

@@ -105,7 +105,10 @@ pub fn connect_read_pipe(fd: impl Into<OwnedFd>, limit: usize) -> io::Result<Str
 /// Writes to the pipe `fd` through a [`StreamWriter`] (asyncio's `loop.connect_write_pipe`):
 /// the same buffering and `drain` flow control as a socket's writer; `close` and `write_eof`
 /// close the descriptor once the buffer is flushed, and writing after the reading end went
-/// away loses the writer with [`io::ErrorKind::BrokenPipe`].
+/// away loses the writer with [`io::ErrorKind::BrokenPipe`]. That needs SIGPIPE ignored, as
+/// Rust programs (and Python) have it by default: a pipe write cannot opt out of the signal
+/// as socket writes do (`MSG_NOSIGNAL`), so a program that restored SIGPIPE's default action
+/// is killed by it, as by any pipe write.
 ///
 /// # Errors
 ///

@@ -1,6 +1,6 @@
 //! Stream sockets (TCP, Unix) as a reader's source and a writer's sink.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use aio_reactor::AsyncFd;
 
 use crate::net::ServerLink;
+use crate::writer::WeakWriter;
 use crate::{ReadSource, StreamError};
 
 /// How much one read from a socket asks for.
@@ -129,6 +130,9 @@ pub(crate) struct Connection {
     /// `Server._attach` / `_detach`): dropping the link detaches it. Taken when the writer
     /// closes or reading fails, or dropped with the connection.
     pub(crate) server: Cell<Option<ServerLink>>,
+    /// The connection's writer, for a failed read to close it too (asyncio's transport
+    /// closes as a whole on a read error).
+    pub(crate) writer: OnceCell<WeakWriter>,
 }
 
 /// A connected TCP or Unix socket: one `AsyncFd` type for both, without a box (one
@@ -192,6 +196,7 @@ impl Connection {
             io,
             read_error: RefCell::new(None),
             server: Cell::new(None),
+            writer: OnceCell::new(),
         }
     }
 
@@ -292,8 +297,13 @@ impl ReadSource for SocketSource {
             read_appending(buf, |scratch| conn.socket().read_some(scratch))
         });
         if let Poll::Ready(Err(error)) = &filled {
-            *conn.read_error.borrow_mut() = Some(Box::new(StreamError::from(error)));
-            // asyncio closes a transport whose read failed: its server stops counting it.
+            let error = StreamError::from(error);
+            *conn.read_error.borrow_mut() = Some(Box::new(error.clone()));
+            // asyncio closes a transport whose read failed: the writer is lost too (its
+            // buffer dropped, `is_closing`), and the server stops counting it.
+            if let Some(writer) = conn.writer.get().and_then(WeakWriter::upgrade) {
+                writer.lose(error);
+            }
             conn.detach();
         }
         filled

@@ -180,6 +180,12 @@ impl StreamWriter {
         }
     }
 
+    /// The connection is lost (its read failed): drop what is buffered, end every drain and
+    /// `wait_closed` with `error`, and close (asyncio's `_force_close`).
+    pub(crate) fn lose(&self, error: StreamError) {
+        self.inner.lose(error);
+    }
+
     /// A handle that does not keep the writer alive (the server's list of its connections).
     pub(crate) fn downgrade(&self) -> WeakWriter {
         WeakWriter(Rc::downgrade(&self.inner))

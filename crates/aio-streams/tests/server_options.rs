@@ -198,3 +198,27 @@ fn a_bind_failure_on_one_address_closes_the_sockets_already_bound() {
         Ok(())
     });
 }
+
+#[test]
+fn an_address_this_machine_lacks_is_skipped_and_none_left_is_an_error() {
+    run_test(async {
+        // 192.0.2.1 (TEST-NET-1) is on no interface here: EADDRNOTAVAIL, skipped as asyncio
+        // 3.13 skips it; with nothing else to bind, the call fails and says so.
+        let error = start_server(line_echo, "192.0.2.1", 0).await.unwrap_err();
+        let Error::Io(error) = error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::AddrNotAvailable,
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("no address of 192.0.2.1:0 could be bound"),
+            "{error}"
+        );
+        Ok(())
+    });
+}

@@ -200,3 +200,91 @@ fn a_cancelled_handlers_connection_is_closed_even_if_its_writer_is_held() {
         Ok(())
     });
 }
+
+/// asyncio closes the whole transport when a read fails (`_fatal_error`): the writer is closing
+/// too, and the server stops counting the connection.
+#[test]
+fn a_failed_read_closes_the_writer_and_detaches_the_connection() {
+    run_test(async {
+        let seen: Rc<RefCell<Option<(bool, bool)>>> = Rc::default();
+        let report = seen.clone();
+        let server = start_server(
+            move |reader: StreamReader, writer: StreamWriter| {
+                let report = report.clone();
+                async move {
+                    writer.write(b"hi\n");
+                    let failed = reader.read(100).await.is_err();
+                    *report.borrow_mut() = Some((failed, writer.is_closing()));
+                    // Keeps the halves alive past the handler: only the failure may detach.
+                    std::mem::forget((reader, writer));
+                }
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await?;
+        let port = server.port().unwrap();
+        // A blocking client, in a thread of its own (the loop must keep running).
+        let client = std::thread::spawn(move || {
+            let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let mut greeting = [0u8; 3];
+            std::io::Read::read_exact(&mut &client, &mut greeting).unwrap();
+            // Close with a reset (SO_LINGER 0): the server's read fails with ECONNRESET.
+            linger_zero(std::os::fd::AsFd::as_fd(&client));
+        });
+        while seen.borrow().is_none() {
+            aio_scheduler::sleep(0.001).await?;
+        }
+        client.join().unwrap();
+        assert_eq!(
+            *seen.borrow(),
+            Some((true, true)),
+            "(read failed, writer closing)"
+        );
+        server.close();
+        wait_for(server.wait_closed(), 5.0).await?;
+        Ok(())
+    });
+}
+
+/// `SO_LINGER` with a zero timeout: closing the socket sends a reset.
+fn linger_zero(fd: std::os::fd::BorrowedFd<'_>) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `setsockopt` reads `size_of::<linger>()` bytes from a live `linger`.
+    let set = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0);
+}
+
+/// A handler that returns `Err` has its connection closed gracefully, as asyncio's
+/// `transport.close()`: what it wrote first still reaches the peer.
+#[test]
+fn a_failed_handlers_buffered_data_is_flushed_before_the_close() {
+    run_test(async {
+        const SIZE: usize = 4 << 20;
+        let server = start_server(
+            |_reader, writer: StreamWriter| async move {
+                writer.write(&vec![7u8; SIZE]);
+                Err::<(), _>(std::io::Error::other("gave up after writing"))
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await?;
+        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        let all = wait_for(reader.read_to_end(), 10.0).await??;
+        assert_eq!(all.len(), SIZE);
+        assert!(all.iter().all(|&b| b == 7));
+        Ok(())
+    });
+}

@@ -295,7 +295,8 @@ impl SubprocessBuilder {
     }
 
     /// The buffer limit of the stdout and stderr readers (asyncio's `limit=`, default 64 KiB).
-    /// Zero is refused by [`spawn`](Self::spawn), before anything starts.
+    /// Zero is refused by [`spawn`](Self::spawn) when stdout or stderr is a pipe, before
+    /// anything starts.
     ///
     /// # Examples
     ///
@@ -323,8 +324,8 @@ impl SubprocessBuilder {
     ///
     /// [`SubprocessError::Spawn`] if the program cannot be started (it does not exist, is not
     /// executable, the working directory is missing); [`SubprocessError::InvalidArgument`]
-    /// for `STDOUT` given as stdin or stdout, or a zero [`limit`](Self::limit) (nothing is
-    /// started); [`SubprocessError::Runtime`] without a running loop;
+    /// for `STDOUT` given as stdin or stdout, or a zero [`limit`](Self::limit) with a stdout
+    /// or stderr pipe to read (nothing is started); [`SubprocessError::Runtime`] without a running loop;
     /// [`SubprocessError::Io`] if a pipe cannot be made, or cannot be connected to the loop
     /// once the child runs — the child is then killed (and reaped by the watcher), as asyncio
     /// kills it.
@@ -348,8 +349,10 @@ impl SubprocessBuilder {
                 "STDOUT can only be used for stderr",
             ));
         }
-        if self.limit == 0 {
-            // asyncio's StreamReader refuses it too, but only once the child runs.
+        let reads_a_pipe = matches!(self.stdout, Stdio::Pipe) || matches!(self.stderr, Stdio::Pipe);
+        if self.limit == 0 && reads_a_pipe {
+            // asyncio cannot make the pipe's StreamReader then (ValueError), but finds out
+            // only once the child runs, and just logs it; refused here before anything starts.
             return Err(SubprocessError::InvalidArgument("Limit cannot be <= 0"));
         }
         let lp = get_running_loop()?;

@@ -806,8 +806,8 @@ fn processes_on_several_loops_at_once() {
     }
 }
 
-/// asyncio refuses `limit <= 0` (its StreamReader raises ValueError, after the child has
-/// started); aio refuses it before starting anything.
+/// asyncio cannot read a pipe with `limit <= 0` (its StreamReader raises ValueError, logged
+/// once the child runs); aio refuses it before starting anything.
 #[test]
 fn a_zero_limit_is_refused_before_the_child_starts() {
     let marker = unique_temp_path("zero-limit-started");
@@ -821,6 +821,9 @@ fn a_zero_limit_is_refused_before_the_child_starts() {
         // Had it started, the shell would have made the file by now.
         sleep(0.2).await?;
         assert!(!marker.exists(), "the child ran");
+        // Without a pipe to read, the limit is unused and not checked (as in asyncio).
+        let proc = create_subprocess_exec("true", NO_ARGS).limit(0).await?;
+        assert_eq!(wait_for(proc.wait(), LIMIT).await??, 0);
         Ok::<_, Error>(())
     })
     .unwrap()
