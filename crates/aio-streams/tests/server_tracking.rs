@@ -288,3 +288,77 @@ fn a_failed_handlers_buffered_data_is_flushed_before_the_close() {
         Ok(())
     });
 }
+
+/// Slots are reused as connections come and go, whichever way each one ends, on a Unix
+/// server too: after every round the server counts none, and at the end `wait_closed`
+/// returns.
+#[test]
+fn connections_ending_every_way_leave_the_count_at_zero_round_after_round() {
+    let path = std::env::temp_dir().join(format!("aio-tracking-churn-{}.sock", std::process::id()));
+    run_test(async move {
+        let kept = Kept::default();
+        let held = kept.clone();
+        let server = aio_streams::start_unix_server(
+            move |reader, writer: StreamWriter| {
+                let held = held.clone();
+                async move {
+                    writer.write(b"hi\n");
+                    held.borrow_mut().push((reader, writer));
+                }
+            },
+            &path,
+        )
+        .await?;
+        let counted = |server: &aio_streams::Server| {
+            let debug = format!("{server:?}");
+            let at = debug.find("connections: ").expect("count in Debug") + 13;
+            debug[at..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        };
+        for round in 0..3 {
+            let mut clients = Vec::new();
+            for _ in 0..12 {
+                let (reader, writer) = aio_streams::open_unix_connection(&path).await?;
+                assert_eq!(reader.readline().await?, b"hi\n");
+                clients.push((reader, writer));
+            }
+            assert_eq!(counted(&server), 12, "round {round}");
+            // End them four ways: halves dropped, writer closed, writer aborted, and the
+            // rest by the server's close_clients.
+            let halves: Vec<_> = kept.borrow_mut().drain(..).collect();
+            for (i, (reader, writer)) in halves.into_iter().enumerate() {
+                match i % 4 {
+                    0 => drop((reader, writer)),
+                    1 => writer.close(),
+                    2 => writer.abort(),
+                    _ => kept.borrow_mut().push((reader, writer)),
+                }
+            }
+            server.close_clients();
+            for (reader, _writer) in &clients {
+                // Every client's connection ends (EOF, or a reset for the aborted ones):
+                // `wait_for` fails the test if one does not.
+                let _end_or_reset = wait_for(reader.read_to_end(), 5.0).await?;
+            }
+            // A graceful close is counted off once flushed: give the loop a few turns.
+            let mut turns = 0;
+            while counted(&server) != 0 {
+                turns += 1;
+                assert!(
+                    turns < 1_000,
+                    "round {round}: {} still counted",
+                    counted(&server)
+                );
+                aio_scheduler::sleep(0.001).await?;
+            }
+            kept.borrow_mut().clear();
+        }
+        server.close();
+        wait_for(server.wait_closed(), 5.0).await?;
+        Ok(())
+    });
+}
