@@ -199,15 +199,15 @@ pub fn open_connection(host: &str, port: u16) -> OpenConnection {
 /// duplicates, in the resolver's order.
 async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
     let target = (host.to_owned(), port);
-    let mut addrs: Vec<SocketAddr> =
+    let addrs: Vec<SocketAddr> =
         to_thread(move || target.to_socket_addrs().map(Iterator::collect)).await??;
-    let mut seen = Vec::with_capacity(addrs.len());
-    addrs.retain(|addr| {
-        let new = !seen.contains(addr);
-        seen.push(*addr);
-        new
-    });
-    Ok(addrs)
+    let mut unique = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        if !unique.contains(&addr) {
+            unique.push(addr);
+        }
+    }
+    Ok(unique)
 }
 
 /// Resolves `host` and connects to each address in turn until one accepts.
@@ -461,21 +461,40 @@ impl ServerState {
 
     /// The open connections, for `close_clients` / `abort_clients` (a copy, as asyncio's
     /// `self._clients.copy()`: closing one detaches it from the list).
-    fn open_clients(&self) -> Vec<(WeakWriter, Weak<Connection>)> {
-        let clients = self.clients.borrow();
-        clients
+    fn open_clients(&self) -> Vec<Client> {
+        self.clients
+            .borrow()
             .slots
             .iter()
             .flatten()
-            .map(|client| (client.writer.clone(), client.conn.clone()))
+            .cloned()
             .collect()
     }
 }
 
 /// A connection the server counts: weak handles, so the server never keeps one open.
+#[derive(Clone)]
 struct Client {
     writer: WeakWriter,
     conn: Weak<Connection>,
+}
+
+impl Client {
+    /// Closes (or aborts) the connection: through its writer if it still has one, so buffered
+    /// data is flushed first (or dropped, for an abort); else by shutting the socket down.
+    fn close(&self, abort: bool) {
+        if let Some(writer) = self.writer.upgrade() {
+            if abort {
+                writer.abort();
+            } else {
+                writer.close();
+            }
+        } else if let Some(conn) = self.conn.upgrade() {
+            // The peer may be gone already; there is nothing left to report it to.
+            let _ = conn.socket().shutdown(std::net::Shutdown::Both);
+            conn.detach();
+        }
+    }
 }
 
 /// The server's open connections, in slots a connection's [`ServerLink`] names.
@@ -483,12 +502,10 @@ struct Client {
 struct Clients {
     slots: Vec<Option<Client>>,
     free: Vec<usize>,
-    len: usize,
 }
 
 impl Clients {
     fn insert(&mut self, client: Client) -> usize {
-        self.len += 1;
         match self.free.pop() {
             Some(slot) => {
                 self.slots[slot] = Some(client);
@@ -503,13 +520,12 @@ impl Clients {
 
     fn remove(&mut self, slot: usize) {
         if self.slots[slot].take().is_some() {
-            self.len -= 1;
             self.free.push(slot);
         }
     }
 
     fn len(&self) -> usize {
-        self.len
+        self.slots.len() - self.free.len()
     }
 }
 
@@ -701,11 +717,7 @@ async fn listen_tcp(host: &str, port: u16, backlog: i32) -> Result<Vec<Listener>
         match listen(addr, backlog) {
             Ok(listener) => listeners.push(Listener::Tcp(listener)),
             // The family is not enabled here (asyncio 3.13, bpo-30945): skip the address.
-            Err(error)
-                if error.raw_os_error() == Some(rustix::io::Errno::ADDRNOTAVAIL.raw_os_error()) => {
-            }
-            Err(error)
-                if error.raw_os_error() == Some(rustix::io::Errno::AFNOSUPPORT.raw_os_error()) => {}
+            Err(error) if family_unavailable(&error) => {}
             // Dropping `listeners` closes the sockets bound so far.
             Err(error) => {
                 return Err(io::Error::new(
@@ -837,7 +849,7 @@ where
                     conn: Rc::downgrade(&conn),
                 };
                 let on_exit = CloseUnlessReturned {
-                    client: Some((writer.downgrade(), Rc::downgrade(&conn))),
+                    client: Some(client.clone()),
                 };
                 let slot = state.clients.borrow_mut().insert(client);
                 conn.server.set(Some(ServerLink {
@@ -939,31 +951,23 @@ where
 /// cancelled — as asyncio closes the transport then (3.12+). Dropped with the handler's
 /// future; a handler that returned clears it.
 struct CloseUnlessReturned {
-    client: Option<(WeakWriter, Weak<Connection>)>,
+    client: Option<Client>,
 }
 
 impl Drop for CloseUnlessReturned {
     fn drop(&mut self) {
-        if let Some((writer, conn)) = self.client.take() {
-            close_client(&writer, &conn, false);
+        if let Some(client) = self.client.take() {
+            client.close(false);
         }
     }
 }
 
-/// Closes (or aborts) a connection: through its writer if it still has one, so buffered
-/// data is flushed first (or dropped, for an abort); else by shutting the socket down.
-fn close_client(writer: &WeakWriter, conn: &Weak<Connection>, abort: bool) {
-    if let Some(writer) = writer.upgrade() {
-        if abort {
-            writer.abort();
-        } else {
-            writer.close();
-        }
-    } else if let Some(conn) = conn.upgrade() {
-        // The peer may be gone already; there is nothing left to report it to.
-        let _ = conn.socket().shutdown(std::net::Shutdown::Both);
-        conn.detach();
-    }
+/// `EADDRNOTAVAIL` or `EAFNOSUPPORT`: this machine does not have the address's family or
+/// the address (asyncio 3.13 skips such an address).
+fn family_unavailable(error: &io::Error) -> bool {
+    use rustix::io::Errno;
+    let unavailable = [Errno::ADDRNOTAVAIL, Errno::AFNOSUPPORT].map(|e| Some(e.raw_os_error()));
+    unavailable.contains(&error.raw_os_error())
 }
 
 fn out_of_descriptors(error: &io::Error) -> bool {
@@ -1112,8 +1116,8 @@ impl Server {
     ///
     /// See [`Server::close`].
     pub fn close_clients(&self) {
-        for (writer, conn) in self.state.open_clients() {
-            close_client(&writer, &conn, false);
+        for client in self.state.open_clients() {
+            client.close(false);
         }
     }
 
@@ -1123,8 +1127,8 @@ impl Server {
     ///
     /// See [`Server::close`].
     pub fn abort_clients(&self) {
-        for (writer, conn) in self.state.open_clients() {
-            close_client(&writer, &conn, true);
+        for client in self.state.open_clients() {
+            client.close(true);
         }
     }
 
