@@ -194,6 +194,8 @@ pub(crate) struct LoopInner {
     running: Cell<bool>,
     stopping: Cell<bool>,
     closed: Cell<bool>,
+    /// The owning handle was dropped while the loop ran: close it when the run ends.
+    orphaned: Cell<bool>,
     /// Callbacks run since the reactor was last polled (see [`IO_POLL_INTERVAL`]).
     since_io_poll: Cell<u32>,
     exception_handler: RefCell<Option<ExceptionHandler>>,
@@ -278,6 +280,12 @@ impl Drop for RunningGuard<'_> {
         self.0.stopping.set(false);
         let _ = RUNNING.try_with(|running| running.borrow_mut().take());
         let _ = RUNNING_DEBUG.try_with(|debug| debug.set(None));
+        // The owner went away during the run: close now that the run is over. (While
+        // unwinding, the last reference's drop closes it instead: no destructors of user
+        // futures run inside a panic here.)
+        if self.0.orphaned.get() && !self.0.closed.get() && !thread::panicking() {
+            self.0.shutdown();
+        }
     }
 }
 
@@ -295,6 +303,30 @@ impl LoopInner {
 ///
 /// An `EventLoop` is a cheap, clonable handle (clones are the same loop). It is not `Send`: a
 /// loop lives on one thread, and other threads reach it through its [`LoopHandle`].
+///
+/// # Ownership
+///
+/// The handle a constructor returns ([`new`](EventLoop::new),
+/// [`with_reactor`](EventLoop::with_reactor), ...) *owns* the loop, as a tokio `Runtime` owns
+/// its runtime: dropping it closes the loop (as [`close`](EventLoop::close) does: pending
+/// callbacks, timers and tasks are dropped, the reactor's descriptors are closed), or, if the
+/// loop is running, closes it when that run returns. Clones — and the handles
+/// [`get_running_loop`] and [`WeakLoop::upgrade`] give — share the loop without owning it, so
+/// a callback or task that holds a clone of its own loop cannot keep a forgotten loop alive;
+/// once the owner is gone they see it closed ([`Error::Closed`]).
+///
+/// ```
+/// use aio_scheduler::{Error, EventLoop};
+///
+/// let lp = EventLoop::new()?;
+/// let clone = lp.clone();
+/// let held = lp.clone();
+/// lp.call_later(3600.0, move || held.stop())?; // the loop holds a clone of itself
+/// drop(lp); // the owner: closes the loop, dropping that callback
+/// assert!(clone.is_closed());
+/// assert!(matches!(clone.call_soon(|| {}), Err(Error::Closed)));
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
 ///
 /// Each iteration does what asyncio's `_run_once` does, in the same order:
 ///
@@ -327,9 +359,35 @@ impl LoopInner {
 /// lp.close()?;
 /// # Ok::<(), aio_scheduler::Error>(())
 /// ```
-#[derive(Clone)]
 pub struct EventLoop {
     inner: Rc<LoopInner>,
+    /// This is the handle the constructor returned: dropping it closes the loop.
+    owner: bool,
+}
+
+impl Clone for EventLoop {
+    /// Another handle to the same loop. A clone does not own the loop: dropping the handle
+    /// the constructor returned closes the loop even while clones exist (see
+    /// [`EventLoop`]'s "Ownership").
+    fn clone(&self) -> EventLoop {
+        EventLoop {
+            inner: self.inner.clone(),
+            owner: false,
+        }
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        if !self.owner || self.inner.closed.get() {
+            return;
+        }
+        if self.inner.running.get() {
+            self.inner.orphaned.set(true);
+        } else {
+            self.inner.shutdown();
+        }
+    }
 }
 
 /// Which reactor [`EventLoop::new`] (and so `aio::run`) builds, from the `AIO_REACTOR`
@@ -422,7 +480,10 @@ impl WeakLoop {
     ///
     /// See [`WeakLoop`].
     pub fn upgrade(&self) -> Option<EventLoop> {
-        self.inner.upgrade().map(|inner| EventLoop { inner })
+        self.inner.upgrade().map(|inner| EventLoop {
+            inner,
+            owner: false,
+        })
     }
 }
 
@@ -540,12 +601,14 @@ impl EventLoop {
                 running: Cell::new(false),
                 stopping: Cell::new(false),
                 closed: Cell::new(false),
+                orphaned: Cell::new(false),
                 since_io_poll: Cell::new(0),
                 exception_handler: RefCell::new(None),
                 extensions: RefCell::new(Vec::new()),
                 debug: Cell::new(std::env::var_os("AIO_DEBUG").is_some_and(|v| v == "1")),
                 slow_callback_duration: Cell::new(SLOW_CALLBACK_DURATION),
             }),
+            owner: true,
         }
     }
 
@@ -1273,7 +1336,10 @@ pub fn get_running_loop() -> Result<EventLoop, Error> {
         .try_with(|running| running.borrow().clone())
         .ok()
         .flatten()
-        .map(|inner| EventLoop { inner })
+        .map(|inner| EventLoop {
+            inner,
+            owner: false,
+        })
         .ok_or(Error::NoRunningLoop)
 }
 

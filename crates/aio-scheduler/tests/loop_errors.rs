@@ -131,3 +131,50 @@ fn the_main_future_panicking_leaves_the_loop_usable() {
     assert!(get_running_loop().is_err());
     assert_eq!(lp.run_until_complete(async { 9 }).unwrap(), 9);
 }
+
+#[test]
+fn dropping_the_owner_closes_the_loop_and_clones_see_it_closed() {
+    let lp = EventLoop::new().unwrap();
+    let clone = lp.clone();
+    let dropped = Rc::new(RefCell::new(false));
+    let d = dropped.clone();
+    struct SetOnDrop(Rc<RefCell<bool>>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            *self.0.borrow_mut() = true;
+        }
+    }
+    let guard = SetOnDrop(d);
+    lp.call_later(3600.0, move || drop(guard)).unwrap();
+    drop(clone.clone()); // a clone's drop changes nothing
+    assert!(!clone.is_closed());
+    drop(lp);
+    assert!(clone.is_closed());
+    assert!(
+        *dropped.borrow(),
+        "the pending callback was dropped by the close"
+    );
+    assert!(matches!(clone.call_soon(|| {}), Err(Error::Closed)));
+    assert!(matches!(
+        clone.run_until_complete(async {}),
+        Err(Error::Closed)
+    ));
+}
+
+#[test]
+fn the_owner_dropped_during_a_run_closes_the_loop_when_the_run_ends() {
+    let lp = EventLoop::new().unwrap();
+    let clone = lp.clone();
+    let out = clone
+        .run_until_complete(async move {
+            drop(lp);
+            // Still running: the loop is closed only once this run is over.
+            let running = get_running_loop().unwrap();
+            assert!(!running.is_closed());
+            sleep(0).await.unwrap();
+            7
+        })
+        .unwrap();
+    assert_eq!(out, 7);
+    assert!(clone.is_closed());
+}
