@@ -37,6 +37,7 @@
 
 mod error;
 mod process;
+mod reaper;
 mod watcher;
 
 pub use error::SubprocessError;

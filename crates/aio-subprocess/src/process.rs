@@ -582,7 +582,7 @@ impl Process {
     ///
     /// [`SubprocessError::Runtime`] ([`aio_scheduler::Error::Closed`]) if the loop that
     /// spawned the child closed while it was still running: nothing watches it any more (it
-    /// is reaped in the background at a later spawn), so waiting would never end.
+    /// is reaped in the background by a reaper thread), so waiting would never end.
     ///
     /// # Examples
     ///
