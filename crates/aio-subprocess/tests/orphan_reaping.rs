@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use aio_scheduler::get_running_loop;
+use aio_scheduler::{EventLoop, get_running_loop};
 use aio_subprocess::{ChildWatcher, create_subprocess_exec, set_child_watcher};
 use aio_task::{Error, run};
 use common::{proc_state, unique_temp_path};
@@ -27,11 +27,20 @@ const EXIT_LIMIT: Duration = Duration::from_secs(30);
 /// slow the machine, and exiting only when the test says so.
 const WAIT_FOR_FLAG: &str = "until [ -e \"$0\" ]; do sleep 0.02; done";
 
-/// Spawns [`CHILDREN`] children on a loop watching them with `watcher`, and lets `run`
-/// close the loop (dropping the `Process`es) while they all still run. Their pids.
-fn spawn_and_close_the_loop(watcher: ChildWatcher, flag: &Path) -> Vec<u32> {
+/// How the loop ends.
+#[derive(Debug, Clone, Copy)]
+enum Close {
+    /// `aio_task::run` returns (and closes it).
+    RunReturns,
+    /// A loop of the program's own: `EventLoop::close` (asyncio's `loop.close()`).
+    LoopClose,
+}
+
+/// Spawns [`CHILDREN`] children on a loop watching them with `watcher`, and closes the loop
+/// (dropping the `Process`es) while they all still run. Their pids.
+fn spawn_and_close_the_loop(watcher: ChildWatcher, close: Close, flag: &Path) -> Vec<u32> {
     let flag = flag.to_owned();
-    run(async move {
+    let spawn = async move {
         set_child_watcher(&get_running_loop()?, watcher);
         let mut pids = Vec::new();
         for _ in 0..CHILDREN {
@@ -44,9 +53,19 @@ fn spawn_and_close_the_loop(watcher: ChildWatcher, flag: &Path) -> Vec<u32> {
             pids.push(proc.pid());
         }
         Ok::<_, Error>(pids)
-    })
-    .expect("run")
-    .expect("spawns")
+    };
+    match close {
+        Close::RunReturns => run(spawn).expect("run").expect("spawns"),
+        Close::LoopClose => {
+            let lp = EventLoop::new().expect("a loop");
+            let pids = lp
+                .run_until_complete(spawn)
+                .expect("run_until_complete")
+                .expect("spawns");
+            lp.close().expect("close");
+            pids
+        }
+    }
 }
 
 /// Lets the children exit (creates `flag`), then waits until every one of `pids` is reaped:
@@ -106,9 +125,14 @@ fn children_outliving_their_loop_are_reaped_without_a_later_spawn() {
         .expect("spawn a child outside aio");
 
     // Sequentially: each loop closes with its children running, then nothing spawns again.
-    for watcher in [ChildWatcher::Pidfd, ChildWatcher::Sigchld] {
+    for (watcher, close) in [
+        (ChildWatcher::Pidfd, Close::RunReturns),
+        (ChildWatcher::Sigchld, Close::RunReturns),
+        (ChildWatcher::Pidfd, Close::LoopClose),
+        (ChildWatcher::Sigchld, Close::LoopClose),
+    ] {
         let flag = unique_temp_path("orphan-flag");
-        let pids = spawn_and_close_the_loop(watcher, &flag);
+        let pids = spawn_and_close_the_loop(watcher, close, &flag);
         release_and_check_reaped(watcher, &pids, &flag);
         let _ = std::fs::remove_file(&flag);
     }
