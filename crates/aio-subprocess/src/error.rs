@@ -7,16 +7,33 @@ use std::sync::Arc;
 /// A subprocess error: asyncio's `FileNotFoundError` / `PermissionError` at spawn,
 /// `ProcessLookupError` for signalling a finished process, `ValueError` for bad arguments.
 ///
+/// A spawn error says which path was at fault — the working directory or the program — as
+/// CPython sets the exception's `filename` to the one or the other
+/// ([`filename`](SubprocessError::filename)).
+///
 /// # Examples
 ///
 /// ```
 /// use aio_subprocess::{SubprocessError, create_subprocess_exec};
 ///
-/// let err = aio_task::run(async {
-///     create_subprocess_exec("/no/such/program", ["x"]).await.unwrap_err()
+/// let (missing_program, missing_cwd) = aio_task::run(async {
+///     let missing_program = create_subprocess_exec("/no/such/program", ["x"]).await;
+///     let missing_cwd = create_subprocess_exec("/bin/true", ["x"]).cwd("/no/such/dir").await;
+///     (missing_program.unwrap_err(), missing_cwd.unwrap_err())
 /// })?;
-/// assert!(err.is_not_found());
-/// assert!(err.to_string().starts_with("cannot run '/no/such/program': "));
+/// assert!(missing_program.is_not_found());
+/// assert_eq!(missing_program.filename(), Some("/no/such/program"));
+/// assert_eq!(
+///     missing_program.to_string(),
+///     "cannot run '/no/such/program': No such file or directory (os error 2)"
+/// );
+/// assert!(missing_cwd.is_not_found());
+/// assert_eq!(missing_cwd.filename(), Some("/no/such/dir"));
+/// assert_eq!(
+///     missing_cwd.to_string(),
+///     "cannot run '/bin/true': working directory '/no/such/dir': \
+///      No such file or directory (os error 2)"
+/// );
 /// # Ok::<(), aio_task::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -27,6 +44,10 @@ pub enum SubprocessError {
     Spawn {
         /// The program (or, for a shell command, the shell).
         program: String,
+        /// The working directory, when it is what failed (missing, not a directory, not
+        /// searchable: the child enters it before running the program); `None` when the
+        /// program is at fault.
+        cwd: Option<String>,
         /// The OS error.
         source: Arc<io::Error>,
     },
@@ -53,14 +74,37 @@ impl SubprocessError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, SubprocessError::Spawn { source, .. } if source.kind() == io::ErrorKind::NotFound)
     }
+
+    /// For a spawn error, the path at fault (CPython's `OSError.filename`): the working
+    /// directory if it could not be entered, else the program. `None` for other errors.
+    ///
+    /// # Examples
+    ///
+    /// See [`SubprocessError`].
+    pub fn filename(&self) -> Option<&str> {
+        match self {
+            SubprocessError::Spawn { program, cwd, .. } => Some(cwd.as_deref().unwrap_or(program)),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for SubprocessError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SubprocessError::Spawn { program, source } => {
-                write!(f, "cannot run '{program}': {source}")
-            }
+            SubprocessError::Spawn {
+                program,
+                cwd: Some(cwd),
+                source,
+            } => write!(
+                f,
+                "cannot run '{program}': working directory '{cwd}': {source}"
+            ),
+            SubprocessError::Spawn {
+                program,
+                cwd: None,
+                source,
+            } => write!(f, "cannot run '{program}': {source}"),
             SubprocessError::ProcessLookup { pid } => {
                 write!(f, "process already finished (pid {pid})")
             }

@@ -9,7 +9,9 @@
 //!   when the child fills both pipes.
 //! - Children are reaped by the loop as soon as they exit — through a pidfd in the reactor
 //!   where the kernel has pidfd, through SIGCHLD otherwise ([`ChildWatcher`]) — so a dropped
-//!   `Process` leaves no zombie, and any number of waits see the exit code.
+//!   `Process` leaves no zombie, and any number of waits see the exit code. Children still
+//!   running when their loop closes are reaped as they exit by a process-wide thread,
+//!   started only then and ending when none is left.
 //!
 //! # Examples
 //!
@@ -37,6 +39,7 @@
 
 mod error;
 mod process;
+mod reaper;
 mod watcher;
 
 pub use error::SubprocessError;

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::future::{Future, IntoFuture, Ready, poll_fn};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::process::Stdio as StdStdio;
 use std::rc::Rc;
@@ -435,6 +435,11 @@ impl SubprocessBuilder {
 
         let child = command.spawn().map_err(|source| SubprocessError::Spawn {
             program: self.program.to_string_lossy().into_owned(),
+            cwd: self
+                .cwd
+                .as_deref()
+                .filter(|dir| cwd_failed(dir, &source))
+                .map(|dir| dir.to_string_lossy().into_owned()),
             source: std::sync::Arc::new(source),
         })?;
         // The child's ends of the pipes live in `command`: close them here, or the readers
@@ -479,6 +484,31 @@ impl SubprocessBuilder {
             }
         }
     }
+}
+
+/// Whether the working directory `dir` is what made the spawn fail with `error`, rather than
+/// the program. `std` reports the child's failed `chdir` and `exec` alike, as a bare OS
+/// error; the child enters `dir` before it runs the program, so if `dir` cannot be entered
+/// for the very reason the spawn gave (missing, not a directory, not searchable), that is
+/// what failed — CPython's child says so itself, and names the cwd in the exception then.
+fn cwd_failed(dir: &Path, error: &io::Error) -> bool {
+    let Some(errno) = error.raw_os_error() else {
+        return false;
+    };
+    let entering = match std::fs::metadata(dir) {
+        Err(error) => error.raw_os_error(),
+        Ok(meta) if !meta.is_dir() => Some(libc::ENOTDIR),
+        // Search permission, checked as `chdir` checks it: with the effective ids.
+        Ok(_) => rustix::fs::accessat(
+            rustix::fs::CWD,
+            dir,
+            rustix::fs::Access::EXEC_OK,
+            rustix::fs::AtFlags::EACCESS,
+        )
+        .err()
+        .map(|errno| errno.raw_os_error()),
+    };
+    entering == Some(errno)
 }
 
 /// A non-pipe, non-merged stream setting as `std`'s.
@@ -582,7 +612,7 @@ impl Process {
     ///
     /// [`SubprocessError::Runtime`] ([`aio_scheduler::Error::Closed`]) if the loop that
     /// spawned the child closed while it was still running: nothing watches it any more (it
-    /// is reaped in the background at a later spawn), so waiting would never end.
+    /// is reaped in the background by a reaper thread), so waiting would never end.
     ///
     /// # Examples
     ///

@@ -1,13 +1,14 @@
 //! Reaping children: a pidfd per child, registered with the loop's reactor, where the
 //! kernel has pidfd (Linux 5.3+); SIGCHLD, handled on the loop, otherwise. No helper thread
-//! either way, and never `waitpid(-1)`: only our own children are reaped, by pid.
+//! either way while the loop runs, and never `waitpid(-1)`: only our own children are reaped,
+//! by pid. Children still running when their loop closes go to the [`reaper`](crate::reaper)
+//! thread.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::os::fd::OwnedFd;
 use std::rc::{Rc, Weak};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Poll, Waker};
 
@@ -50,9 +51,6 @@ static PIDFD_WORKS: AtomicBool = AtomicBool::new(true);
 /// How often the children of a loop whose SIGCHLD handler was replaced or removed are polled.
 const POLL_INTERVAL: f64 = 0.1;
 
-/// Children whose loop closed before they exited: reaped (without blocking) at later spawns.
-static ORPHANS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
-
 /// Sets how `lp` watches the children it spawns from now on.
 ///
 /// # Examples
@@ -77,7 +75,7 @@ pub(crate) struct ChildState {
     pub(crate) pid: i32,
     pub(crate) returncode: Cell<Option<i32>>,
     /// The loop watching the child closed before the child exited: nobody will set the
-    /// returncode (the child is on the orphan list).
+    /// returncode (the reaper thread reaps the child).
     pub(crate) orphaned: Cell<bool>,
     waiters: RefCell<Vec<Waker>>,
 }
@@ -144,19 +142,13 @@ fn kill_and_reap(pid: i32) {
     };
     if rustix::process::kill_process(target, rustix::process::Signal::KILL).is_err() {
         // Cannot happen for our own child not yet reaped; never block on one that may still
-        // run: the orphan list reaps it at a later spawn.
-        ORPHANS.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
+        // run: the reaper thread reaps it.
+        crate::reaper::adopt([pid]);
         return;
     }
     while let Err(rustix::io::Errno::INTR) =
         rustix::process::waitpid(Some(target), WaitOptions::empty())
     {}
-}
-
-/// Reaps what it can of the orphans, without blocking.
-fn reap_orphans() {
-    let mut orphans = ORPHANS.lock().unwrap_or_else(|p| p.into_inner());
-    orphans.retain(|&pid| try_reap(pid).is_none());
 }
 
 /// A loop's children.
@@ -188,7 +180,7 @@ impl Children {
     /// Called before spawning: makes sure the SIGCHLD path is armed if it will be needed, so
     /// no exit can slip by between the spawn and the watch.
     pub(crate) fn prepare(self: &Rc<Self>, lp: &EventLoop) -> Result<(), aio_scheduler::Error> {
-        reap_orphans();
+        crate::reaper::retry();
         if self.mode() == ChildWatcher::Sigchld {
             self.install_sigchld(lp)?;
         }
@@ -377,12 +369,13 @@ impl Drop for SigchldHandlerGone {
 
 impl Drop for Children {
     fn drop(&mut self) {
-        // The loop is closing: stop the reapers, then reap what already exited and leave the
-        // rest to be reaped at a later spawn (of any loop) instead of blocking here.
+        // The loop is closing (with either watcher: the pidfd reapers and the SIGCHLD
+        // handler go with it): stop the reapers, then reap what already exited and hand the
+        // rest to the reaper thread, which reaps each as it exits, instead of blocking here.
         drop(std::mem::take(&mut *self.reapers.borrow_mut()));
         drop(self.poller.borrow_mut().take());
         let live = std::mem::take(&mut *self.live.borrow_mut());
-        let mut orphans = ORPHANS.lock().unwrap_or_else(|p| p.into_inner());
+        let mut orphans = Vec::new();
         for (pid, child) in live {
             match try_reap(pid) {
                 Some(code) => child.exited(code),
@@ -395,6 +388,7 @@ impl Drop for Children {
                 }
             }
         }
+        crate::reaper::adopt(orphans);
     }
 }
 
