@@ -833,6 +833,7 @@ impl<T: 'static> IntoFuture for Task<T> {
         Join {
             task: self,
             awaiting: false,
+            awaits_itself: false,
         }
     }
 }
@@ -844,6 +845,18 @@ impl<T: 'static> IntoFuture for Task<T> {
 /// task is cancelled too. [`shield`](crate::shield) breaks the link;
 /// [`TaskRef::wait`] waits without it. A `Join` dropped before it was ever polled (or after
 /// the task finished) cancels nothing.
+///
+/// # Errors
+///
+/// The task's error ([`Error::Cancelled`], [`Error::Panicked`], ...);
+/// [`Error::InvalidState`] if another await already took the outcome, or if a task awaits
+/// itself ("Task cannot await on itself", asyncio's `RuntimeError`), given one loop iteration
+/// later as asyncio does, instead of waiting forever.
+///
+/// # Cancel safety
+///
+/// Dropping it mid-await cancels the awaited task (with the awaiting task's cancel message,
+/// if it was cancelled with one); see above.
 ///
 /// # Examples
 ///
@@ -866,12 +879,32 @@ impl<T: 'static> IntoFuture for Task<T> {
 pub struct Join<T: 'static> {
     task: Task<T>,
     awaiting: bool,
+    /// The task awaits itself: the error is given at the next poll.
+    awaits_itself: bool,
+}
+
+impl<T: 'static> Task<T> {
+    /// Whether this is the task being polled on this thread.
+    fn is_current(&self) -> bool {
+        CURRENT.get() == self.cell.header.slot.get()
+            && current_task().is_some_and(|me| me.identity() == self.erase().identity())
+    }
 }
 
 impl<T: 'static> Future for Join<T> {
     type Output = Result<T, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        if self.awaits_itself {
+            return Poll::Ready(Err(Error::InvalidState("Task cannot await on itself")));
+        }
+        if !self.awaiting && !self.task.done() && self.task.is_current() {
+            // asyncio throws `RuntimeError('Task cannot await on itself')` into the task at
+            // its next step, one loop iteration later: so does this.
+            self.awaits_itself = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let polled = self.task.cell.core.poll_take(cx);
         self.awaiting = polled.is_pending();
         polled
