@@ -48,7 +48,7 @@ impl Watch {
     }
 
     /// Wakes every registered waiter: each polls again and takes what is there for it.
-    fn wake_all(&self) {
+    pub(crate) fn wake_all(&self) {
         if let Some(waker) = self.waker.take() {
             waker.wake();
         }
