@@ -1,10 +1,13 @@
 //! `as_completed`: results in completion order, as a `Stream` or an iterator of awaitables.
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
+
+use aio_scheduler::{IntoDelay, TimerHandle};
 
 use crate::watch::{Retrieve, Watcher};
 use crate::{Error, IntoTask, Task};
@@ -15,7 +18,7 @@ use crate::{Error, IntoTask, Task};
 /// [`AsCompleted::next_completed`], or — as in asyncio — as an iterator of awaitables, each
 /// giving the next outcome to complete. Futures and coroutines become tasks; a task given
 /// more than once is yielded once, as asyncio's set of awaitables does. Dropping it does not
-/// cancel the tasks.
+/// cancel the tasks. [`AsCompleted::timeout`] sets a deadline (asyncio's `timeout=`).
 ///
 /// # Examples
 ///
@@ -51,9 +54,14 @@ where
             let mut watcher =
                 Watcher::new(tasks.iter().map(Task::erase).collect(), Retrieve::Nothing);
             watcher.disarm();
-            Inner::Watching { tasks, watcher }
+            Inner::Watching {
+                tasks,
+                watcher,
+                expired: RefCell::new(None),
+                timer: Cell::new(None),
+            }
         }
-        Err(error) => Inner::Failed(std::cell::Cell::new(Some(error))),
+        Err(error) => Inner::Failed(Cell::new(Some(error))),
     };
     AsCompleted {
         inner: Rc::new(inner),
@@ -65,8 +73,30 @@ enum Inner<T> {
     Watching {
         tasks: Vec<Task<T>>,
         watcher: Watcher,
+        /// Set when the deadline passed (or could not be set): what is left to give.
+        expired: RefCell<Option<Expired>>,
+        /// The deadline's timer (asyncio's `timeout_handle`), cancelled when this is dropped.
+        timer: Cell<Option<Timer>>,
     },
-    Failed(std::cell::Cell<Option<Error>>),
+    Failed(Cell<Option<Error>>),
+}
+
+/// What is left to give once the deadline passed, as asyncio's `_on_timeout` leaves it: the
+/// outcomes queued by then, then one error per task still running (later completions are
+/// not given).
+struct Expired {
+    finished: usize,
+    errors: usize,
+    error: Error,
+}
+
+/// The deadline's timer; dropping it cancels it.
+struct Timer(TimerHandle);
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
 
 impl<T: 'static> Inner<T> {
@@ -77,10 +107,51 @@ impl<T: 'static> Inner<T> {
         }
     }
 
+    /// The deadline passed (`error` is `Timeout`) or could not be set: the outcomes queued
+    /// now are still given, then `error` once for each task not done yet.
+    fn expire(&self, error: Error) {
+        let Inner::Watching {
+            watcher, expired, ..
+        } = self
+        else {
+            return;
+        };
+        let mut expired = expired.borrow_mut();
+        if expired.is_some() {
+            return;
+        }
+        let watch = &watcher.watch;
+        *expired = Some(Expired {
+            finished: watch.finished.borrow().len(),
+            errors: watch.remaining.get(),
+            error,
+        });
+        drop(expired);
+        watch.wake_all();
+    }
+
     fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Error>>> {
         match self {
             Inner::Failed(error) => Poll::Ready(error.take().map(Err)),
-            Inner::Watching { tasks, watcher } => {
+            Inner::Watching {
+                tasks,
+                watcher,
+                expired,
+                ..
+            } => {
+                if let Some(expired) = expired.borrow_mut().as_mut() {
+                    if expired.finished > 0 {
+                        expired.finished -= 1;
+                        let index = watcher.watch.finished.borrow_mut().pop_front();
+                        let index = index.expect("counted when the deadline passed");
+                        return Poll::Ready(Some(tasks[index].take_outcome()));
+                    }
+                    if expired.errors > 0 {
+                        expired.errors -= 1;
+                        return Poll::Ready(Some(Err(expired.error.clone())));
+                    }
+                    return Poll::Ready(None);
+                }
                 let index = watcher.watch.finished.borrow_mut().pop_front();
                 match index {
                     Some(index) => Poll::Ready(Some(tasks[index].take_outcome())),
@@ -119,7 +190,76 @@ pub struct AsCompleted<T> {
 }
 
 impl<T: 'static> AsCompleted<T> {
+    /// Gives up waiting `delay` after now (asyncio's `timeout=`; the deadline counts from the
+    /// call, as in asyncio 3.13, which arms it in `as_completed` itself — 3.11 and 3.12 at the
+    /// first `next()`). One timer serves the whole iterator.
+    ///
+    /// When the deadline passes, the outcomes that completed before it are still given, in
+    /// completion order, and then [`Error::Timeout`] once for each task still running, even
+    /// if it completes before it is asked for. Nothing is cancelled: the tasks keep running
+    /// and keep their outcomes. A stream ends after the timeouts. Calling it again replaces
+    /// the deadline.
+    ///
+    /// # Errors
+    ///
+    /// A NaN or infinite delay, or no loop to time on, gives [`Error::Runtime`] (as
+    /// [`sleep`](aio_scheduler::sleep) does, with
+    /// [`InvalidDelay`](aio_scheduler::Error::InvalidDelay)) in place of each outcome not yet
+    /// given, where asyncio times out at once for `timeout=nan`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_scheduler::sleep;
+    /// use aio_task::{Error, as_completed, create_future, create_task, run};
+    ///
+    /// run(async {
+    ///     let never = create_future::<u32>()?;
+    ///     let slow = create_task(never.clone().wait())?;
+    ///     let quick = create_task(async { Ok(1) })?;
+    ///     let mut outcomes = Vec::new();
+    ///     for next in as_completed(vec![slow.clone(), quick]).timeout(0.01) {
+    ///         outcomes.push(next.await);
+    ///     }
+    ///     assert_eq!(outcomes[0].as_ref().unwrap().as_ref().unwrap(), &1);
+    ///     assert!(matches!(outcomes[1], Err(Error::Timeout)));
+    ///     assert!(!slow.done()); // still running: the timeout cancels nothing
+    ///     never.set_result(2)?;
+    ///     assert_eq!(slow.await??, 2);
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn timeout(self, delay: impl IntoDelay) -> AsCompleted<T> {
+        if let Inner::Watching { tasks, timer, .. } = &*self.inner {
+            drop(timer.take());
+            let event_loop = match tasks.first().and_then(Task::get_loop) {
+                Some(event_loop) => Ok(event_loop),
+                None if tasks.is_empty() => return self, // nothing can time out
+                None => Err(aio_scheduler::Error::Closed),
+            };
+            let weak = Rc::downgrade(&self.inner);
+            let armed = event_loop.and_then(|event_loop| {
+                event_loop.call_later(delay, move || {
+                    if let Some(inner) = weak.upgrade() {
+                        inner.expire(Error::Timeout);
+                    }
+                })
+            });
+            match armed {
+                Ok(handle) => timer.set(Some(Timer(handle))),
+                Err(error) => self.inner.expire(error.into()),
+            }
+        }
+        self
+    }
+
     /// The next outcome to complete, or `None` when all have been returned.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: an outcome is taken only when it is returned, so dropping the future
+    /// before it completes loses nothing.
     ///
     /// # Examples
     ///
@@ -160,6 +300,11 @@ impl<T: 'static> Iterator for AsCompleted<T> {
 }
 
 /// One awaitable from the [`as_completed`] iterator: the next outcome to complete.
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping it before it completes takes no outcome, which stays for the next
+/// awaitable.
 ///
 /// # Examples
 ///

@@ -335,7 +335,9 @@ impl<T: 'static> std::future::Future for Wait<T> {
 impl<T: 'static> Drop for Wait<T> {
     fn drop(&mut self) {
         if self.awaiting && !self.future.done() {
-            self.future.cancel(None);
+            // The awaiting task was cancelled with a message: the future gets it too.
+            self.future
+                .cancel(crate::task::dropping_cancel_message().as_deref());
         }
     }
 }

@@ -6,6 +6,7 @@ use std::future::{Future, IntoFuture};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use aio_scheduler::{
@@ -271,6 +272,16 @@ const NO_TASK: u32 = u32::MAX;
 thread_local! {
     /// Registry slot of the task being polled on this thread.
     static CURRENT: Cell<u32> = const { Cell::new(NO_TASK) };
+    /// While a cancelled task's future is being dropped: the message its `cancel` was given.
+    /// The awaits in progress that the drop cancels (`Join`, `Wait`, `gather`) pass it on, as
+    /// asyncio's `Task.cancel(msg)` calls `self._fut_waiter.cancel(msg=msg)`.
+    static DROPPING_CANCEL_MESSAGE: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+}
+
+/// The cancel message of the cancelled task whose future is being dropped on this thread, if
+/// any: what an await in progress, cancelled by that drop, cancels its awaitable with.
+pub(crate) fn dropping_cancel_message() -> Option<Arc<str>> {
+    DROPPING_CANCEL_MESSAGE.with_borrow(Clone::clone)
 }
 
 /// Marks a task as current for the duration of one poll.
@@ -301,15 +312,35 @@ pin_project! {
         map: M,
         guard: Guard<T>,
     }
+
+    impl<F, M, T: 'static> PinnedDrop for TaskFuture<F, M, T> {
+        // Runs before the fields are dropped: a cancelled task publishes its cancel message
+        // for the drop of its future; the guard (dropped last) takes it back.
+        fn drop(this: Pin<&mut Self>) {
+            let guard = this.project().guard;
+            let header = &guard.cell.header;
+            if header.cancel_requested.get() && !guard.cell.core.done() {
+                let message = guard.cell.core.cancel_message();
+                guard.outer_message =
+                    Some(DROPPING_CANCEL_MESSAGE.with_borrow_mut(|m| std::mem::replace(m, message)));
+            }
+        }
+    }
 }
 
 /// Completes the task as cancelled if its future is dropped before finishing.
 struct Guard<T: 'static> {
     cell: Rc<TaskCell<T>>,
+    /// Set while the future of a cancelled task is dropped: the cancel message published
+    /// before (restored when the guard drops, after the future).
+    outer_message: Option<Option<Arc<str>>>,
 }
 
 impl<T: 'static> Drop for Guard<T> {
     fn drop(&mut self) {
+        if let Some(outer) = self.outer_message.take() {
+            DROPPING_CANCEL_MESSAGE.set(outer);
+        }
         if !self.cell.core.done() {
             let message = self.cell.core.cancel_message();
             finish(&self.cell, Err(Error::Cancelled(message)));
@@ -438,7 +469,10 @@ where
     let wrapped = TaskFuture {
         future,
         map,
-        guard: Guard { cell: cell.clone() },
+        guard: Guard {
+            cell: cell.clone(),
+            outer_message: None,
+        },
     };
 
     // SAFETY: `spawn_unchecked` lifts the `Send` requirement on the future. It is sound
@@ -799,6 +833,7 @@ impl<T: 'static> IntoFuture for Task<T> {
         Join {
             task: self,
             awaiting: false,
+            awaits_itself: false,
         }
     }
 }
@@ -810,6 +845,18 @@ impl<T: 'static> IntoFuture for Task<T> {
 /// task is cancelled too. [`shield`](crate::shield) breaks the link;
 /// [`TaskRef::wait`] waits without it. A `Join` dropped before it was ever polled (or after
 /// the task finished) cancels nothing.
+///
+/// # Errors
+///
+/// The task's error ([`Error::Cancelled`], [`Error::Panicked`], ...);
+/// [`Error::InvalidState`] if another await already took the outcome, or if a task awaits
+/// itself ("Task cannot await on itself", asyncio's `RuntimeError`), given one loop iteration
+/// later as asyncio does, instead of waiting forever.
+///
+/// # Cancel safety
+///
+/// Dropping it mid-await cancels the awaited task (with the awaiting task's cancel message,
+/// if it was cancelled with one); see above.
 ///
 /// # Examples
 ///
@@ -832,12 +879,32 @@ impl<T: 'static> IntoFuture for Task<T> {
 pub struct Join<T: 'static> {
     task: Task<T>,
     awaiting: bool,
+    /// The task awaits itself: the error is given at the next poll.
+    awaits_itself: bool,
+}
+
+impl<T: 'static> Task<T> {
+    /// Whether this is the task being polled on this thread.
+    fn is_current(&self) -> bool {
+        CURRENT.get() == self.cell.header.slot.get()
+            && current_task().is_some_and(|me| me.identity() == self.erase().identity())
+    }
 }
 
 impl<T: 'static> Future for Join<T> {
     type Output = Result<T, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        if self.awaits_itself {
+            return Poll::Ready(Err(Error::InvalidState("Task cannot await on itself")));
+        }
+        if !self.awaiting && !self.task.done() && self.task.is_current() {
+            // asyncio throws `RuntimeError('Task cannot await on itself')` into the task at
+            // its next step, one loop iteration later: so does this.
+            self.awaits_itself = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let polled = self.task.cell.core.poll_take(cx);
         self.awaiting = polled.is_pending();
         polled
@@ -847,7 +914,8 @@ impl<T: 'static> Future for Join<T> {
 impl<T: 'static> Drop for Join<T> {
     fn drop(&mut self) {
         if self.awaiting && !self.task.done() {
-            self.task.cancel(None);
+            // Our task was cancelled with a message: the awaited task gets it too.
+            self.task.cancel(dropping_cancel_message().as_deref());
         }
     }
 }

@@ -48,7 +48,7 @@ impl Watch {
     }
 
     /// Wakes every registered waiter: each polls again and takes what is there for it.
-    fn wake_all(&self) {
+    pub(crate) fn wake_all(&self) {
         if let Some(waker) = self.waker.take() {
             waker.wake();
         }
@@ -111,18 +111,17 @@ impl Watcher {
     pub(crate) fn disarm(&mut self) {
         self.armed = false;
     }
-
-    pub(crate) fn cancel_all(&self) {
-        for task in &self.tasks {
-            task.cancel(None);
-        }
-    }
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
         if self.armed {
-            self.cancel_all();
+            // Dropped with the future of a task cancelled with a message (a gather being
+            // awaited): asyncio's gather passes that message to every child.
+            let message = crate::task::dropping_cancel_message();
+            for task in &self.tasks {
+                task.cancel(message.as_deref());
+            }
         }
     }
 }
