@@ -23,9 +23,9 @@ use crate::socket::{Address, Connection, Socket, SocketSource, StreamSocket};
 use crate::writer::WeakWriter;
 use crate::{DEFAULT_LIMIT, StreamError, StreamReader, StreamWriter};
 
-/// How long the accept loop backs off when the process is out of file descriptors (asyncio
-/// waits 1 s; aio retries sooner, as descriptors usually free up quickly).
-const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// How long the accept loop backs off when the process is out of file descriptors
+/// (asyncio's `ACCEPT_RETRY_DELAY`).
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// Registers a connected socket with the running loop.
 fn connection(socket: StreamSocket) -> Result<Rc<Connection>, Error> {
@@ -443,7 +443,8 @@ impl Listener {
 /// It accepts connections on every socket it bound as soon as it is created, each handled
 /// by `handler(reader, writer)` in its own task: a handler that panics affects only its own
 /// connection (the panic is reported through the loop's exception handler). If the process
-/// runs out of file descriptors, the accept loop reports it, backs off, and resumes.
+/// runs out of file descriptors, the accept loop reports it once, retries every second (as
+/// asyncio does), and reports with the number of failed attempts when accepting works again.
 ///
 /// As in asyncio, the server counts a connection from its accept until its transport
 /// closes — the writer closed or aborted, a read or write failed, or both halves dropped —
@@ -870,6 +871,9 @@ where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
     Fut: Future<Output: HandlerOutcome> + 'static,
 {
+    // Accepts that failed for want of descriptors since the last one that worked: while out
+    // of them, the loop reports the start of the episode and its end, not every retry.
+    let mut failed_accepts: u64 = 0;
     loop {
         let accepted = poll_fn(|cx| match state.listeners.borrow().get(index) {
             Some(listener) => listener
@@ -882,6 +886,10 @@ where
         let Some(accepted) = accepted else {
             return; // closed
         };
+        if accepted.is_ok() && failed_accepts > 0 {
+            report_accepting_again(failed_accepts);
+            failed_accepts = 0;
+        }
         match accepted.map_err(Error::from).and_then(connection) {
             Ok(conn) => {
                 let (reader, writer) = split(conn.clone(), limit);
@@ -907,7 +915,10 @@ where
                 });
             }
             Err(Error::Io(error)) if out_of_descriptors(&error) => {
-                report("socket.accept() out of system resource", Error::Io(error));
+                if failed_accepts == 0 {
+                    report("socket.accept() out of system resource", Error::Io(error));
+                }
+                failed_accepts += 1;
                 // Back off, then accept again: descriptors usually free up.
                 let _ = sleep(ACCEPT_RETRY_DELAY).await;
             }
@@ -1061,6 +1072,17 @@ fn report_handler_failure(error: Box<dyn std::error::Error + Send + Sync>) {
             &ExceptionContext::new("Unhandled exception in client_connected_cb")
                 .with_error(std::sync::Arc::from(error)),
         );
+    }
+}
+
+/// The end of an episode without descriptors: an accept worked again after `failed` did not.
+fn report_accepting_again(failed: u64) {
+    if let Ok(event_loop) = get_running_loop() {
+        let attempts = if failed == 1 { "attempt" } else { "attempts" };
+        event_loop.call_exception_handler(&ExceptionContext::new(format!(
+            "socket.accept() works again after {failed} failed {attempts} \
+             (out of system resource)"
+        )));
     }
 }
 
