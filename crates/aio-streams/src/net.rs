@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -23,9 +23,9 @@ use crate::socket::{Address, Connection, Socket, SocketSource, StreamSocket};
 use crate::writer::WeakWriter;
 use crate::{DEFAULT_LIMIT, StreamError, StreamReader, StreamWriter};
 
-/// How long the accept loop backs off when the process is out of file descriptors (asyncio
-/// waits 1 s; aio retries sooner, as descriptors usually free up quickly).
-const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// How long the accept loop backs off when the process is out of file descriptors
+/// (asyncio's `ACCEPT_RETRY_DELAY`).
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// Registers a connected socket with the running loop.
 fn connection(socket: StreamSocket) -> Result<Rc<Connection>, Error> {
@@ -149,7 +149,8 @@ impl fmt::Debug for OpenConnection {
 }
 
 /// Connects to `host:port` over TCP and returns the two halves of the connection (asyncio's
-/// `open_connection`). Name resolution runs on the default executor; the connect itself is
+/// `open_connection`). Name resolution runs on the default executor (an IP literal skips
+/// it, as in asyncio); the connect itself is
 /// non-blocking, on the loop, trying each resolved address in turn — so dropping the future
 /// (a timeout, a cancelled task) abandons it at once. `TCP_NODELAY` is set, as asyncio does.
 /// The reader's buffer limit is 64 KiB unless [`OpenConnection::limit`] says otherwise.
@@ -196,8 +197,12 @@ pub fn open_connection(host: &str, port: u16) -> OpenConnection {
 }
 
 /// Resolves `host` off the loop (asyncio runs getaddrinfo on a thread too), without
-/// duplicates, in the resolver's order.
-async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+/// duplicates, in the resolver's order. An IP literal is its own address, with no thread
+/// and no resolver (asyncio's `_ipaddr_info`).
+pub(crate) async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+    if let Some(addr) = ip_literal(host, port) {
+        return Ok(vec![addr]);
+    }
     let target = (host.to_owned(), port);
     let addrs: Vec<SocketAddr> =
         to_thread(move || target.to_socket_addrs().map(Iterator::collect)).await??;
@@ -208,6 +213,42 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
         }
     }
     Ok(unique)
+}
+
+/// `host` as an IP address, if it is one: IPv4 dotted quad, IPv6 without brackets (what
+/// `inet_pton` takes, as asyncio's `_ipaddr_info` checks), and IPv6 with a scope id as
+/// `getaddrinfo` reads it — a number for any address, an interface name for a link-local
+/// one. Anything else (`localhost`, `127.1`, `[::1]`) is for the resolver.
+fn ip_literal(host: &str, port: u16) -> Option<SocketAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Some(SocketAddr::new(ip, port));
+    }
+    let (ip, scope) = host.split_once('%')?;
+    let ip: Ipv6Addr = ip.parse().ok()?;
+    let scope_id = match scope.parse::<u32>() {
+        Ok(index) => index,
+        // glibc's getaddrinfo takes an interface name only for a link-local address.
+        // (`fe80::/10` or a link-local multicast group, `ff02::/16` whatever its flags).
+        Err(_) if ip.is_unicast_link_local() || ip.segments()[0] & 0xff0f == 0xff02 => {
+            interface_index(scope)?
+        }
+        Err(_) => return None,
+    };
+    Some(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope_id)))
+}
+
+/// The index of the network interface `name` (`if_nametoindex`: an ioctl on a throwaway
+/// socket); `None` if there is no such interface.
+fn interface_index(name: &str) -> Option<u32> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let socket = rustix::net::socket_with(
+        AddressFamily::INET,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .ok()?;
+    rustix::net::netdevice::name_to_index(&socket, name).ok()
 }
 
 /// Resolves `host` and connects to each address in turn until one accepts.
@@ -402,7 +443,8 @@ impl Listener {
 /// It accepts connections on every socket it bound as soon as it is created, each handled
 /// by `handler(reader, writer)` in its own task: a handler that panics affects only its own
 /// connection (the panic is reported through the loop's exception handler). If the process
-/// runs out of file descriptors, the accept loop reports it, backs off, and resumes.
+/// runs out of file descriptors, the accept loop reports it once, retries every second (as
+/// asyncio does), and reports with the number of failed attempts when accepting works again.
 ///
 /// As in asyncio, the server counts a connection from its accept until its transport
 /// closes — the writer closed or aborted, a read or write failed, or both halves dropped —
@@ -829,6 +871,9 @@ where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
     Fut: Future<Output: HandlerOutcome> + 'static,
 {
+    // Accepts that failed for want of descriptors since the last one that worked: while out
+    // of them, the loop reports the start of the episode and its end, not every retry.
+    let mut failed_accepts: u64 = 0;
     loop {
         let accepted = poll_fn(|cx| match state.listeners.borrow().get(index) {
             Some(listener) => listener
@@ -841,6 +886,10 @@ where
         let Some(accepted) = accepted else {
             return; // closed
         };
+        if accepted.is_ok() && failed_accepts > 0 {
+            report_accepting_again(failed_accepts);
+            failed_accepts = 0;
+        }
         match accepted.map_err(Error::from).and_then(connection) {
             Ok(conn) => {
                 let (reader, writer) = split(conn.clone(), limit);
@@ -866,7 +915,10 @@ where
                 });
             }
             Err(Error::Io(error)) if out_of_descriptors(&error) => {
-                report("socket.accept() out of system resource", Error::Io(error));
+                if failed_accepts == 0 {
+                    report("socket.accept() out of system resource", Error::Io(error));
+                }
+                failed_accepts += 1;
                 // Back off, then accept again: descriptors usually free up.
                 let _ = sleep(ACCEPT_RETRY_DELAY).await;
             }
@@ -1020,6 +1072,17 @@ fn report_handler_failure(error: Box<dyn std::error::Error + Send + Sync>) {
             &ExceptionContext::new("Unhandled exception in client_connected_cb")
                 .with_error(std::sync::Arc::from(error)),
         );
+    }
+}
+
+/// The end of an episode without descriptors: an accept worked again after `failed` did not.
+fn report_accepting_again(failed: u64) {
+    if let Ok(event_loop) = get_running_loop() {
+        let attempts = if failed == 1 { "attempt" } else { "attempts" };
+        event_loop.call_exception_handler(&ExceptionContext::new(format!(
+            "socket.accept() works again after {failed} failed {attempts} \
+             (out of system resource)"
+        )));
     }
 }
 
@@ -1269,7 +1332,55 @@ impl fmt::Debug for Server {
 mod tests {
     use std::io;
 
-    use super::combine_connect_errors;
+    use std::net::{SocketAddr, SocketAddrV6};
+
+    use super::{combine_connect_errors, ip_literal};
+
+    /// What `inet_pton` (and, for scope ids, `getaddrinfo`) reads as an address, and what is
+    /// left to the resolver.
+    #[test]
+    fn ip_literals_are_parsed_as_asyncio_and_getaddrinfo_read_them() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(ip_literal("127.0.0.1", 80), Some(addr("127.0.0.1:80")));
+        assert_eq!(ip_literal("::1", 80), Some(addr("[::1]:80")));
+        assert_eq!(ip_literal("0:0::1", 80), Some(addr("[::1]:80")));
+        assert_eq!(
+            ip_literal("::ffff:10.0.0.1", 7),
+            Some(addr("[::ffff:10.0.0.1]:7"))
+        );
+        let scoped = |ip: &str, scope| {
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip.parse().unwrap(),
+                80,
+                0,
+                scope,
+            )))
+        };
+        assert_eq!(ip_literal("fe80::1%7", 80), scoped("fe80::1", 7));
+        assert_eq!(ip_literal("::1%1", 80), scoped("::1", 1));
+        // An interface name, for a link-local address only (as glibc's getaddrinfo).
+        let lo: u32 = std::fs::read_to_string("/sys/class/net/lo/ifindex")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(ip_literal("fe80::1%lo", 80), scoped("fe80::1", lo));
+        assert_eq!(ip_literal("ff02::1%lo", 80), scoped("ff02::1", lo));
+        for name in [
+            "localhost",
+            "example.com",
+            "127.1",
+            "127.0.0.01",
+            "[::1]",
+            "::1%lo",
+            "fe80::1%",
+            "fe80::1%no-such-interface",
+            "127.0.0.1%1",
+            "",
+        ] {
+            assert_eq!(ip_literal(name, 80), None, "{name:?} is for the resolver");
+        }
+    }
 
     /// Regression: every poll of `wait_closed` / `serve_forever` added a waker that stayed
     /// until the server closed, so a health check timing out `wait_closed` over and over grew

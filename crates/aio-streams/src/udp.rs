@@ -7,7 +7,9 @@ use std::net::{SocketAddr, UdpSocket};
 
 use aio_reactor::AsyncFd;
 use aio_scheduler::get_running_loop;
-use aio_task::{Error, to_thread};
+use aio_task::Error;
+
+use crate::net::resolve;
 
 /// A UDP socket on the loop's reactor (asyncio's `create_datagram_endpoint`, with awaitable
 /// `send_to` / `recv_from` in place of a protocol's callbacks).
@@ -38,7 +40,7 @@ pub struct DatagramEndpoint {
 
 impl DatagramEndpoint {
     /// Binds a UDP socket to `host:port` (port 0: a free one). Name resolution runs off the
-    /// loop.
+    /// loop; an IP literal is used as it is, without the resolver.
     ///
     /// # Errors
     ///
@@ -49,8 +51,9 @@ impl DatagramEndpoint {
     ///
     /// See [`DatagramEndpoint`].
     pub async fn bind(host: &str, port: u16) -> Result<DatagramEndpoint, Error> {
-        let target = format!("{host}:{port}");
-        let socket = to_thread(move || UdpSocket::bind(target)).await??;
+        let addrs = resolve(host, port).await?;
+        // Binding does not block: each resolved address in turn, until one binds.
+        let socket = UdpSocket::bind(&addrs[..])?;
         socket.set_nonblocking(true)?;
         let event_loop = get_running_loop()?;
         Ok(DatagramEndpoint {
@@ -69,13 +72,11 @@ impl DatagramEndpoint {
     ///
     /// See [`DatagramEndpoint`].
     pub async fn connect(&self, host: &str, port: u16) -> Result<(), Error> {
-        let target = format!("{host}:{port}");
-        let addr = to_thread(move || {
-            std::net::ToSocketAddrs::to_socket_addrs(&target)?
-                .next()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
-        })
-        .await??;
+        let addr = resolve(host, port)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
         self.socket.get_ref().connect(addr)?;
         Ok(())
     }

@@ -52,8 +52,8 @@ struct Inner {
     lost: RefCell<Option<Box<StreamError>>>,
     /// A misuse for the next `drain` to report (`write` after `write_eof`).
     misuse: Cell<Option<&'static str>>,
-    /// Tasks in `drain` or `wait_closed`.
-    waiters: RefCell<Vec<Waker>>,
+    /// Tasks in `drain`, `wait_closed` or the `AsyncWrite` polls.
+    waiters: Waiters,
     /// A background flush is running.
     flushing: Cell<bool>,
 }
@@ -86,9 +86,7 @@ impl Inner {
     }
 
     fn wake_waiters(&self) {
-        for waker in self.waiters.take() {
-            waker.wake();
-        }
+        self.waiters.wake_all();
     }
 
     fn lose(&self, error: StreamError) {
@@ -174,7 +172,7 @@ impl StreamWriter {
                 closed: Cell::new(false),
                 lost: RefCell::new(None),
                 misuse: Cell::new(None),
-                waiters: RefCell::new(Vec::new()),
+                waiters: Waiters::default(),
                 flushing: Cell::new(false),
             }),
         }
@@ -320,6 +318,7 @@ impl StreamWriter {
         if !inner.paused.get() {
             return Ok(());
         }
+        let wait = WaitSlot::new(&inner.waiters);
         poll_fn(|cx| {
             // Without a background flush (no running loop when written), flush from here.
             if !inner.flushing.get() {
@@ -331,7 +330,7 @@ impl StreamWriter {
             if inner.may_write() {
                 return Poll::Ready(Ok(()));
             }
-            inner.waiters.borrow_mut().push(cx.waker().clone());
+            wait.register(cx.waker());
             Poll::Pending
         })
         .await
@@ -472,6 +471,7 @@ impl StreamWriter {
     /// See [`open_connection`](crate::open_connection).
     pub async fn wait_closed(&self) -> Result<(), StreamError> {
         let inner = &self.inner;
+        let wait = WaitSlot::new(&inner.waiters);
         poll_fn(|cx| {
             if inner.closed.get() {
                 return Poll::Ready(match inner.lost.borrow().as_deref() {
@@ -479,7 +479,7 @@ impl StreamWriter {
                     None => Ok(()),
                 });
             }
-            inner.waiters.borrow_mut().push(cx.waker().clone());
+            wait.register(cx.waker());
             Poll::Pending
         })
         .await
@@ -528,8 +528,9 @@ impl Inner {
         self.lost.borrow().as_deref().map(crate::error::to_io)
     }
 
-    /// Registers a waiter; with no background flush running (no loop at write time), makes
-    /// progress from here. `Ready` when `done()` holds.
+    /// Registers a waiter (one per task: these polls have no future of their own to hold an
+    /// entry); with no background flush running (no loop at write time), makes progress from
+    /// here. `Ready` when `done()` holds.
     fn poll_until(&self, cx: &mut Context<'_>, done: impl Fn(&Inner) -> bool) -> Poll<()> {
         if !self.flushing.get() {
             let _ = self.poll_flush(cx);
@@ -537,8 +538,85 @@ impl Inner {
         if done(self) || self.lost.borrow().is_some() {
             return Poll::Ready(());
         }
-        self.waiters.borrow_mut().push(cx.waker().clone());
+        self.waiters.register_task(cx.waker());
         Poll::Pending
+    }
+}
+
+/// The tasks waiting on a writer. A waiting future (`drain`, `wait_closed`) owns one entry,
+/// brought up to date at each poll and removed when the future ends or is dropped, so a
+/// future re-polled a million times by a select loop holds one entry, not a million, and an
+/// abandoned one (a timeout) leaves nothing behind. The `AsyncWrite` polls have no future
+/// to own an entry: they keep one entry per task (`Waker::will_wake`), until the next wake.
+/// Every entry is woken at once (all drainers resume together, as in asyncio).
+#[derive(Default)]
+struct Waiters {
+    /// `(id, waker)`: id 0 for the `AsyncWrite` polls, else the owning [`WaitSlot`]'s.
+    entries: RefCell<Vec<(u64, Waker)>>,
+    /// The last id handed to a [`WaitSlot`].
+    last_id: Cell<u64>,
+}
+
+impl Waiters {
+    /// Keeps `waker` in the entry `id` (made if absent: the first poll, or after a wake).
+    fn register(&self, id: u64, waker: &Waker) {
+        let mut entries = self.entries.borrow_mut();
+        match entries.iter_mut().find(|(entry, _)| *entry == id) {
+            // `clone_from` keeps the stored waker if it wakes the same task.
+            Some((_, stored)) => stored.clone_from(waker),
+            None => entries.push((id, waker.clone())),
+        }
+    }
+
+    /// Keeps `waker` unless a stored `AsyncWrite` entry wakes the same task.
+    fn register_task(&self, waker: &Waker) {
+        let mut entries = self.entries.borrow_mut();
+        if !entries
+            .iter()
+            .any(|(id, stored)| *id == 0 && stored.will_wake(waker))
+        {
+            entries.push((0, waker.clone()));
+        }
+    }
+
+    fn forget(&self, id: u64) {
+        self.entries.borrow_mut().retain(|(entry, _)| *entry != id);
+    }
+
+    fn wake_all(&self) {
+        for (_, waker) in self.entries.take() {
+            waker.wake();
+        }
+    }
+
+    /// How many wakers are stored, for the regression tests.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.borrow().len()
+    }
+}
+
+/// One waiting future's entry in [`Waiters`], removed when dropped.
+struct WaitSlot<'a> {
+    waiters: &'a Waiters,
+    id: u64,
+}
+
+impl<'a> WaitSlot<'a> {
+    fn new(waiters: &'a Waiters) -> WaitSlot<'a> {
+        let id = waiters.last_id.get() + 1;
+        waiters.last_id.set(id);
+        WaitSlot { waiters, id }
+    }
+
+    fn register(&self, waker: &Waker) {
+        self.waiters.register(self.id, waker);
+    }
+}
+
+impl Drop for WaitSlot<'_> {
+    fn drop(&mut self) {
+        self.waiters.forget(self.id);
     }
 }
 
@@ -627,5 +705,161 @@ fn connection_lost() -> StreamError {
     StreamError::Io {
         kind: std::io::ErrorKind::ConnectionReset,
         message: "Connection lost".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::io::Read;
+    use std::net::TcpListener;
+    use std::pin::{Pin, pin};
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+
+    use super::StreamWriter;
+    use crate::open_connection;
+
+    const POLLS: usize = 100_000;
+
+    fn stored_wakers(writer: &StreamWriter) -> usize {
+        writer.inner.waiters.len()
+    }
+
+    /// A waker of its own (never `will_wake`s another), as a select wrapper that builds a
+    /// new waker per poll would pass.
+    struct Distinct;
+    impl Wake for Distinct {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    /// Polls `future` once with `waker`; it must still be waiting.
+    fn poll_pending<F: Future>(future: Pin<&mut F>, waker: &Waker) {
+        let mut cx = Context::from_waker(waker);
+        assert!(future.poll(&mut cx).is_pending(), "the wait ended early");
+    }
+
+    /// A writer whose writing is paused: its peer (a listener's backlog) never reads.
+    async fn paused_writer(listener: &TcpListener) -> Result<StreamWriter, aio_task::Error> {
+        let port = listener.local_addr()?.port();
+        let (_, writer) = open_connection("127.0.0.1", port).await?;
+        writer.set_write_buffer_limits(Some(1024), None)?;
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            writer.write(&chunk);
+            if writer.get_write_buffer_size() > 1024 {
+                return Ok(writer);
+            }
+        }
+        panic!("the kernel took 256 MiB without the peer reading");
+    }
+
+    /// Regression (issue 14): each poll of a waiting `drain` stored another waker, so a
+    /// select loop re-polling it a million times grew the writer by about 16 MB.
+    #[test]
+    fn a_repolled_drain_keeps_one_waker() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        aio_task::run(async move {
+            let writer = paused_writer(&listener).await?;
+            {
+                let mut drain = pin!(writer.drain());
+                // The same waker, a fresh clone of it each poll, and a new task's waker
+                // each poll: one entry throughout.
+                for _ in 0..POLLS {
+                    poll_pending(drain.as_mut(), Waker::noop());
+                }
+                assert_eq!(stored_wakers(&writer), 1);
+                for _ in 0..POLLS {
+                    poll_pending(drain.as_mut(), &Waker::noop().clone());
+                }
+                assert_eq!(stored_wakers(&writer), 1);
+                for _ in 0..1000 {
+                    poll_pending(drain.as_mut(), &Waker::from(Arc::new(Distinct)));
+                }
+                assert_eq!(stored_wakers(&writer), 1);
+            }
+            // A dropped drain (a timeout, a lost select) leaves nothing behind.
+            assert_eq!(stored_wakers(&writer), 0);
+            for _ in 0..100 {
+                let _ = aio_task::wait_for(writer.drain(), 0.0001).await;
+            }
+            assert_eq!(stored_wakers(&writer), 0);
+            Ok::<_, aio_task::Error>(())
+        })
+        .unwrap()
+        .unwrap();
+    }
+
+    /// Several tasks draining one writer are all woken once the peer catches up.
+    #[test]
+    fn every_drainer_is_woken() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        aio_task::run(async move {
+            let writer = paused_writer(&listener).await?;
+            let drains: Vec<_> = (0..3)
+                .map(|_| {
+                    let writer = writer.clone();
+                    aio_task::create_task(async move { writer.drain().await }).unwrap()
+                })
+                .collect();
+            aio_scheduler::sleep(0.01).await?;
+            assert_eq!(stored_wakers(&writer), 3);
+            assert!(drains.iter().all(|drain| !drain.done()));
+            // The peer reads everything, on a thread of its own.
+            let reading = std::thread::spawn(move || {
+                let (mut peer, _) = listener.accept()?;
+                std::io::copy(&mut peer, &mut std::io::sink())
+            });
+            for drain in drains {
+                aio_task::wait_for(drain, 10.0).await???;
+            }
+            assert_eq!(stored_wakers(&writer), 0);
+            writer.close();
+            writer.wait_closed().await?;
+            reading.join().unwrap()?;
+            Ok::<_, aio_task::Error>(())
+        })
+        .unwrap()
+        .unwrap();
+    }
+
+    /// Regression (issue 14): `wait_closed` and the `AsyncWrite` polls stored a waker per
+    /// poll too.
+    #[test]
+    fn repolled_closing_waits_keep_one_waker() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        aio_task::run(async move {
+            let mut writer = paused_writer(&listener).await?;
+            {
+                let mut flush = pin!(std::future::poll_fn(|cx| {
+                    futures_io::AsyncWrite::poll_flush(Pin::new(&mut writer), cx)
+                }));
+                for _ in 0..POLLS {
+                    poll_pending(flush.as_mut(), &Waker::noop().clone());
+                }
+            }
+            assert_eq!(stored_wakers(&writer), 1);
+            // The close waits for the flush, which the peer never lets finish.
+            writer.close();
+            {
+                let mut closed = pin!(writer.wait_closed());
+                for _ in 0..POLLS {
+                    poll_pending(closed.as_mut(), &Waker::noop().clone());
+                }
+                assert_eq!(stored_wakers(&writer), 2);
+            }
+            assert_eq!(stored_wakers(&writer), 1);
+            // Read the peer's side so the close completes.
+            let (mut peer, _) = listener.accept()?;
+            let reading = std::thread::spawn(move || {
+                let mut sink = Vec::new();
+                peer.read_to_end(&mut sink).map(|_| ())
+            });
+            aio_task::wait_for(writer.wait_closed(), 10.0).await??;
+            reading.join().unwrap()?;
+            Ok::<_, aio_task::Error>(())
+        })
+        .unwrap()
+        .unwrap();
     }
 }
