@@ -334,12 +334,31 @@ impl<T, S: Store<T>> GenericQueue<T, S> {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future gives up the place in the queue of putters; the item is dropped
-    /// with the future, never half-put. A wake-up it had received passes to the next putter.
+    /// Not cancel safe for the item: dropping the future before it completes drops the item with
+    /// it (as tokio's `mpsc::Sender::send`), so an item whose `put` was waiting on a full queue is
+    /// lost to the caller. It is never half-put: either the future returned `Ok` and the item is
+    /// queued (counted for [`join`](GenericQueue::join)), or it is not in the queue at all. The
+    /// future gives up its place among the putters, and a wake-up it had received (room was made)
+    /// passes to the next putter while there is room, so no putter is left waiting for nothing.
+    /// To keep the item, use [`put_nowait`](GenericQueue::put_nowait), which hands it back in
+    /// [`Rejected`].
     ///
     /// # Examples
     ///
-    /// See the [crate-level example](crate).
+    /// ```
+    /// use aio_task::{Error, run, wait_for};
+    ///
+    /// run(async {
+    ///     let queue = aio_queue::Queue::new(1);
+    ///     queue.put("a").await?;
+    ///     // Full: this put waits, and the timeout drops it together with its item.
+    ///     assert!(matches!(wait_for(queue.put("b"), 0.01).await, Err(Error::Timeout)));
+    ///     assert_eq!(queue.qsize(), 1);
+    ///     assert_eq!(queue.get().await?, "a");
+    ///     Ok::<_, Box<dyn std::error::Error>>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put(&self, item: T) -> Put<'_, T, S> {
         Put {
             queue: self,
@@ -356,12 +375,26 @@ impl<T, S: Store<T>> GenericQueue<T, S> {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future never loses an item (items are only taken when returned), and a
-    /// wake-up it had received passes to the next getter.
+    /// This method is cancel safe: an item is taken off the queue only in the poll that returns
+    /// it, so dropping the future never loses one. A getter woken by a `put` but dropped before it
+    /// ran passes the wake-up to the next getter while items remain, so the item is not left
+    /// unclaimed with getters asleep.
     ///
     /// # Examples
     ///
-    /// See the [crate-level example](crate).
+    /// ```
+    /// use aio_task::{Error, run, wait_for};
+    ///
+    /// run(async {
+    ///     let queue = aio_queue::Queue::new(0);
+    ///     // Empty: the get waits, and the timeout drops it without taking anything.
+    ///     assert!(matches!(wait_for(queue.get(), 0.01).await, Err(Error::Timeout)));
+    ///     queue.put_nowait(7).unwrap();
+    ///     assert_eq!(queue.get().await, Ok(7));
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn get(&self) -> Get<'_, T, S> {
         Get {
             queue: self,
@@ -378,7 +411,14 @@ impl<T, S: Store<T>> GenericQueue<T, S> {
     ///
     /// # Examples
     ///
-    /// See [`Rejected`].
+    /// ```
+    /// use aio_queue::{Queue, QueueError};
+    /// let queue = Queue::new(1);
+    /// queue.put_nowait(1).unwrap();
+    /// assert_eq!(queue.put_nowait(2).unwrap_err().error, QueueError::Full);
+    /// queue.shutdown(false);
+    /// assert_eq!(queue.put_nowait(3).unwrap_err().error, QueueError::ShutDown);
+    /// ```
     pub fn put_nowait(&self, item: T) -> Result<(), Rejected<T>> {
         let mut state = self.state.borrow_mut();
         if state.shutdown {
@@ -405,7 +445,13 @@ impl<T, S: Store<T>> GenericQueue<T, S> {
     ///
     /// # Examples
     ///
-    /// See [`QueueError`].
+    /// ```
+    /// use aio_queue::{Queue, QueueError};
+    /// let queue = Queue::new(0);
+    /// queue.put_nowait('x').unwrap();
+    /// assert_eq!(queue.get_nowait(), Ok('x'));
+    /// assert_eq!(queue.get_nowait(), Err(QueueError::Empty));
+    /// ```
     pub fn get_nowait(&self) -> Result<T, QueueError> {
         let mut state = self.state.borrow_mut();
         match state.pop() {
@@ -424,7 +470,14 @@ impl<T, S: Store<T>> GenericQueue<T, S> {
     ///
     /// # Examples
     ///
-    /// See the [crate-level example](crate).
+    /// ```
+    /// use aio_queue::{Queue, QueueError};
+    /// let queue = Queue::new(0);
+    /// queue.put_nowait(1).unwrap();
+    /// queue.get_nowait().unwrap();
+    /// assert_eq!(queue.task_done(), Ok(()));
+    /// assert_eq!(queue.task_done(), Err(QueueError::TaskDoneTooManyTimes));
+    /// ```
     pub fn task_done(&self) -> Result<(), QueueError> {
         let mut state = self.state.borrow_mut();
         if state.unfinished == 0 {
@@ -440,9 +493,28 @@ impl<T, S: Store<T>> GenericQueue<T, S> {
     /// Waits until every item put has been marked done with
     /// [`task_done`](GenericQueue::task_done).
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: waiting consumes nothing, and dropping the future only removes
+    /// it from the joiners.
+    ///
     /// # Examples
     ///
-    /// See the [crate-level example](crate).
+    /// ```
+    /// use aio_task::{Error, run, wait_for};
+    ///
+    /// run(async {
+    ///     let queue = aio_queue::Queue::new(0);
+    ///     queue.put_nowait(1).unwrap();
+    ///     // One item not marked done: join waits (and is dropped by the timeout).
+    ///     assert!(matches!(wait_for(queue.join(), 0.01).await, Err(Error::Timeout)));
+    ///     queue.get_nowait().unwrap();
+    ///     queue.task_done().unwrap();
+    ///     queue.join().await; // returns at once
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn join(&self) -> Join<'_, T, S> {
         Join {
             queue: self,
@@ -514,6 +586,11 @@ impl<T, S: Store<T>> fmt::Debug for GenericQueue<T, S> {
 }
 
 /// The future returned by [`GenericQueue::put`].
+///
+/// # Cancel safety
+///
+/// Dropped before it completes, it drops its item (never half-put) and passes on a wake-up it
+/// had received; see [`GenericQueue::put`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Put<'a, T, S: Store<T>> {
     queue: &'a GenericQueue<T, S>,
@@ -574,6 +651,10 @@ impl<T, S: Store<T>> fmt::Debug for Put<'_, T, S> {
 }
 
 /// The future returned by [`GenericQueue::get`].
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping it never loses an item; see [`GenericQueue::get`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Get<'a, T, S: Store<T>> {
     queue: &'a GenericQueue<T, S>,
@@ -624,6 +705,10 @@ impl<T, S: Store<T>> fmt::Debug for Get<'_, T, S> {
 }
 
 /// The future returned by [`GenericQueue::join`].
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping it only removes it from the joiners.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Join<'a, T, S: Store<T>> {
     queue: &'a GenericQueue<T, S>,

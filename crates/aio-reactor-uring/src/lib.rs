@@ -81,9 +81,32 @@ const POLLRDHUP: u32 = 0x2000;
 /// the direction, so a completion for a descriptor that was deregistered (its slot maybe
 /// reused) is recognised as stale and dropped.
 ///
+/// # Cancel safety
+///
+/// The reactor has no futures of its own; futures built on its registrations'
+/// `poll_*` functions are as cancel safe as with the default reactor (see
+/// [`Registration::poll_read_with`]): a completion records readiness in the registration
+/// whether or not its waiter is still there, so a waiter dropped while waiting consumes
+/// nothing, and the next poll finds the readiness without a new event. A poll already in the
+/// kernel for a dropped waiter stays armed; its completion records readiness (and wakes the
+/// dropped waiter's stale waker once).
+///
 /// # Examples
 ///
-/// See the [crate documentation](crate).
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use aio_reactor::{AsyncFd, Reactor};
+/// use aio_reactor_uring::UringReactor;
+///
+/// let reactor: Box<dyn Reactor> = Box::new(UringReactor::new()?);
+/// assert_eq!(reactor.name(), "io_uring");
+/// let (a, _b) = UnixStream::pair()?;
+/// let a = AsyncFd::new(&*reactor, a)?;
+/// assert_eq!(reactor.registrations(), 1);
+/// drop(a);
+/// assert_eq!(reactor.registrations(), 0);
+/// # std::io::Result::Ok(())
+/// ```
 pub struct UringReactor {
     inner: Rc<Inner>,
 }

@@ -45,7 +45,19 @@ impl<T: AsFd> AsyncFd<T> {
     ///
     /// # Examples
     ///
-    /// See [`AsyncFd`].
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use aio_reactor::{AsyncFd, PollingReactor, Reactor};
+    ///
+    /// let reactor = PollingReactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// let a = AsyncFd::new(&reactor, a)?;
+    /// assert_eq!(reactor.registrations(), 1);
+    /// drop(a); // deregistered, then closed
+    /// assert_eq!(reactor.registrations(), 0);
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn new(reactor: &dyn Reactor, io: T) -> io::Result<AsyncFd<T>> {
         // SAFETY: `io` owns the descriptor and lives in the same struct as the registration,
         // which is dropped first (field order, and `into_inner` drops it explicitly), so the
@@ -58,7 +70,16 @@ impl<T: AsFd> AsyncFd<T> {
     ///
     /// # Examples
     ///
-    /// See the [crate-level example](crate).
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use aio_reactor::{AsyncFd, PollingReactor};
+    ///
+    /// let reactor = PollingReactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let a = AsyncFd::new(&reactor, a)?;
+    /// assert!(a.get_ref().peer_addr().is_ok());
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn get_ref(&self) -> &T {
         &self.io
     }
@@ -67,7 +88,17 @@ impl<T: AsFd> AsyncFd<T> {
     ///
     /// # Examples
     ///
-    /// See the [crate-level example](crate).
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use aio_reactor::{AsyncFd, PollingReactor};
+    ///
+    /// let reactor = PollingReactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let a = AsyncFd::new(&reactor, a)?;
+    /// assert_eq!(a.registration().fd(), a.get_ref().as_raw_fd());
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn registration(&self) -> &Registration {
         &self.registration
     }
@@ -76,7 +107,18 @@ impl<T: AsFd> AsyncFd<T> {
     ///
     /// # Examples
     ///
-    /// See [`AsyncFd`].
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use aio_reactor::{AsyncFd, PollingReactor, Reactor};
+    ///
+    /// let reactor = PollingReactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let mut a: UnixStream = AsyncFd::new(&reactor, a)?.into_inner();
+    /// assert_eq!(reactor.registrations(), 0);
+    /// a.write_all(b"still open")?;
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn into_inner(self) -> T {
         let AsyncFd { registration, io } = self;
         drop(registration);

@@ -169,7 +169,13 @@ impl PollingReactor {
     ///
     /// # Examples
     ///
-    /// See [`PollMode`].
+    /// ```
+    /// use aio_reactor::{PollMode, PollingReactor};
+    ///
+    /// let reactor = PollingReactor::with_mode(PollMode::Oneshot)?; // works everywhere
+    /// assert_eq!(reactor.mode(), PollMode::Oneshot);
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn with_mode(mode: PollMode) -> io::Result<PollingReactor> {
         let poller = Poller::new()?;
         if mode == PollMode::Edge && !poller.supports_edge() {
@@ -197,7 +203,13 @@ impl PollingReactor {
     ///
     /// # Examples
     ///
-    /// See [`PollMode`].
+    /// ```
+    /// use aio_reactor::{PollMode, PollingReactor};
+    ///
+    /// // Edge-triggered where the OS poller has it (epoll, kqueue).
+    /// assert_eq!(PollingReactor::new()?.mode(), PollMode::Edge);
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn mode(&self) -> PollMode {
         self.inner.mode
     }

@@ -318,7 +318,19 @@ impl Registration {
     ///
     /// # Examples
     ///
-    /// See [`Driver`].
+    /// ```
+    /// # use std::{io, rc::Rc};
+    /// # use aio_reactor::{Driver, Registration, Source};
+    /// # struct Edge;
+    /// # impl Driver for Edge {
+    /// #     fn arm(&self, _: &Source) -> io::Result<()> { Ok(()) }
+    /// #     fn deregister(&self, _: &Source) {}
+    /// # }
+    ///
+    /// let source = Rc::new(Source::new(5, 1));
+    /// let registration = Registration::new(source.clone(), Rc::new(Edge));
+    /// assert!(std::ptr::eq(registration.source(), &*source)); // shares the readiness state
+    /// ```
     pub fn new(source: Rc<Source>, driver: Rc<dyn Driver>) -> Registration {
         Registration { source, driver }
     }
@@ -327,7 +339,18 @@ impl Registration {
     ///
     /// # Examples
     ///
-    /// See [`Driver`].
+    /// ```
+    /// # use std::{io, rc::Rc};
+    /// # use aio_reactor::{Driver, Registration, Source};
+    /// # struct Edge;
+    /// # impl Driver for Edge {
+    /// #     fn arm(&self, _: &Source) -> io::Result<()> { Ok(()) }
+    /// #     fn deregister(&self, _: &Source) {}
+    /// # }
+    ///
+    /// let registration = Registration::new(Rc::new(Source::new(5, 1)), Rc::new(Edge));
+    /// assert_eq!(registration.fd(), 5);
+    /// ```
     pub fn fd(&self) -> RawFd {
         self.source.fd
     }
@@ -362,6 +385,15 @@ impl Registration {
     ///
     /// An OS error from arming the descriptor in the poller.
     ///
+    /// # Cancel safety
+    ///
+    /// Not a future, but a future built on it (`poll_fn(|cx| reg.poll_readable(cx))`) is cancel
+    /// safe: it consumes nothing. Readiness an event brings stays recorded in the registration
+    /// until an operation reports `WouldBlock`, so a waiter dropped before it ran again leaves
+    /// it for the next poll. Each direction stores one waker — the latest poll's — so a
+    /// dropped waiter's waker stays until the next event (one spurious wake-up) or until
+    /// another poll replaces it.
+    ///
     /// # Examples
     ///
     /// ```
@@ -389,6 +421,15 @@ impl Registration {
     /// # Errors
     ///
     /// An OS error from arming the descriptor in the poller.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not a future, but a future built on it (`poll_fn(|cx| reg.poll_writable(cx))`) is cancel
+    /// safe: it consumes nothing. Readiness an event brings stays recorded in the registration
+    /// until an operation reports `WouldBlock`, so a waiter dropped before it ran again leaves
+    /// it for the next poll. Each direction stores one waker — the latest poll's — so a
+    /// dropped waiter's waker stays until the next event (one spurious wake-up) or until
+    /// another poll replaces it.
     ///
     /// # Examples
     ///
@@ -443,7 +484,18 @@ impl Registration {
     ///
     /// # Examples
     ///
-    /// See [`poll_readable`](Registration::poll_readable).
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use aio_reactor::{AsyncFd, PollingReactor};
+    ///
+    /// let reactor = PollingReactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let a = AsyncFd::new(&reactor, a)?;
+    /// assert!(a.registration().source().is_readable()); // optimistic at first
+    /// a.registration().clear_readable();
+    /// assert!(!a.registration().source().is_readable());
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn clear_readable(&self) {
         self.source.clear_readable();
     }
@@ -475,9 +527,32 @@ impl Registration {
     ///
     /// Any error of `op` other than `WouldBlock`, or an error arming the descriptor.
     ///
+    /// # Cancel safety
+    ///
+    /// Not a future, but a future built on it (`poll_fn(|cx| reg.poll_read_with(cx, op))`) is
+    /// cancel safe as long as `op` is: `op` runs only inside a poll and its result is returned by
+    /// that same poll, so a future dropped while pending has done no read; the readiness it waited
+    /// for stays recorded for the next poll (see [`poll_readable`](Registration::poll_readable)).
+    ///
     /// # Examples
     ///
-    /// See the [crate-level example](crate).
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// use std::task::{Context, Poll, Waker};
+    /// use aio_reactor::{AsyncFd, PollingReactor};
+    ///
+    /// let reactor = PollingReactor::new()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// let a = AsyncFd::new(&reactor, a)?;
+    /// b.write_all(b"data")?; // already readable: no wait needed
+    /// let mut buf = [0u8; 8];
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// let read = a.registration().poll_read_with(&mut cx, || a.get_ref().read(&mut buf));
+    /// assert!(matches!(read, Poll::Ready(Ok(4))));
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn poll_read_with<R>(
         &self,
         cx: &mut Context<'_>,
@@ -493,9 +568,30 @@ impl Registration {
     ///
     /// Any error of `op` other than `WouldBlock`, or an error arming the descriptor.
     ///
+    /// # Cancel safety
+    ///
+    /// As [`poll_read_with`](Registration::poll_read_with): a future built on it is cancel safe
+    /// as long as `op` is; dropped while pending, it has written nothing.
+    ///
     /// # Examples
     ///
-    /// See [`Registration`].
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::task::{Context, Poll, Waker};
+    /// use aio_reactor::{AsyncFd, PollingReactor};
+    ///
+    /// let reactor = PollingReactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// let a = AsyncFd::new(&reactor, a)?;
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// // Fill the socket buffer: the write then waits for room.
+    /// let (reg, data) = (a.registration(), [0u8; 4096]);
+    /// while let Poll::Ready(Ok(_)) = reg.poll_write_with(&mut cx, || a.get_ref().write(&data)) {}
+    /// assert!(!a.registration().source().is_writable());
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn poll_write_with<R>(
         &self,
         cx: &mut Context<'_>,

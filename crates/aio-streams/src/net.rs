@@ -57,6 +57,14 @@ fn check_limit(limit: usize) -> Result<(), Error> {
 /// [`limit`](OpenConnection::limit) sets the reader's buffer limit (asyncio's `limit=`).
 /// Nothing happens until it is first polled.
 ///
+/// # Cancel safety
+///
+/// Cancel safe. Dropping it before it completes abandons the attempt: a resolution running
+/// on a worker thread finishes there and is discarded, a connect in progress is abandoned
+/// and its socket closed, and nothing connects afterwards. The connect's success and the
+/// returned halves come in the same poll, so a dropped future never loses an open
+/// connection (a peer that had already accepted the abandoned connect sees it close).
+///
 /// # Examples
 ///
 /// ```
@@ -110,7 +118,19 @@ impl OpenConnection {
     ///
     /// # Examples
     ///
-    /// See [`OpenConnection`].
+    /// ```
+    /// use aio_streams::{open_connection, start_server};
+    ///
+    /// aio_task::run(async {
+    ///     let server = start_server(|_, _| async {}, "127.0.0.1", 0).await?;
+    ///     let port = server.port().unwrap();
+    ///     let (reader, _) = open_connection("127.0.0.1", port).limit(1024).await?;
+    ///     assert_eq!(reader.limit(), 1024);
+    ///     assert!(open_connection("127.0.0.1", port).limit(0).await.is_err());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn limit(mut self, limit: usize) -> OpenConnection {
         self.limit = limit;
         self
@@ -460,7 +480,20 @@ impl Listener {
 ///
 /// # Examples
 ///
-/// See [`open_connection`].
+/// ```
+/// use aio_streams::{open_connection, start_server};
+///
+/// aio_task::run(async {
+///     let server = start_server(|_, writer| async move { writer.write(b"hi\n") }, "127.0.0.1", 0)
+///         .await?;
+///     let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+///     assert_eq!(reader.readline().await?, b"hi\n");
+///     server.close();
+///     assert!(!server.is_serving());
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 pub struct Server {
     state: Rc<ServerState>,
 }
@@ -590,6 +623,13 @@ impl Drop for ServerLink {
 /// [`backlog`](StartServer::backlog) the listen backlog. Nothing is bound until it is first
 /// polled.
 ///
+/// # Cancel safety
+///
+/// Dropping it before it completes binds nothing: the TCP addresses are bound only after
+/// the name resolution, in the poll that returns the [`Server`], so a server future dropped
+/// while resolving leaves no socket listening (a resolution already running on a worker
+/// thread finishes there and is discarded). Cancel safe.
+///
 /// # Examples
 ///
 /// ```
@@ -643,7 +683,19 @@ impl<H> StartServer<H> {
     ///
     /// # Examples
     ///
-    /// See [`StartServer`].
+    /// ```
+    /// use aio_streams::start_server;
+    ///
+    /// aio_task::run(async {
+    ///     let server = start_server(|_, _| async {}, "127.0.0.1", 0).limit(16).await?;
+    ///     assert!(server.is_serving());
+    ///     // Zero is refused, as asyncio refuses limit <= 0.
+    ///     let zero = start_server(|_, _| async {}, "127.0.0.1", 0).limit(0).await;
+    ///     assert!(matches!(zero, Err(aio_task::Error::Value(_))));
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn limit(mut self, limit: usize) -> StartServer<H> {
         self.limit = limit;
         self
@@ -654,7 +706,16 @@ impl<H> StartServer<H> {
     ///
     /// # Examples
     ///
-    /// See [`StartServer`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let server = aio_streams::start_server(|_, _| async {}, "127.0.0.1", 0)
+    ///         .backlog(8)
+    ///         .await?;
+    ///     assert!(server.is_serving());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn backlog(mut self, backlog: u32) -> StartServer<H> {
         self.backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
         self
@@ -729,7 +790,28 @@ impl<H> fmt::Debug for StartServer<H> {
 ///
 /// # Examples
 ///
-/// See [`open_connection`] and [`StartServer`].
+/// ```
+/// use aio_streams::{open_connection, start_server};
+///
+/// aio_task::run(async {
+///     // An upper-casing line server.
+///     let server = start_server(
+///         |reader, writer| async move {
+///             let line = reader.readline().await?;
+///             writer.write(&line.to_ascii_uppercase());
+///             Ok::<_, aio_streams::StreamError>(())
+///         },
+///         "127.0.0.1",
+///         0,
+///     )
+///     .await?;
+///     let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+///     writer.write(b"shout\n");
+///     assert_eq!(reader.readline().await?, b"SHOUT\n");
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 pub fn start_server<H, Fut>(handler: H, host: &str, port: u16) -> StartServer<H>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
@@ -822,7 +904,18 @@ fn listen_unix(path: PathBuf, backlog: i32) -> io::Result<Listener> {
 ///
 /// # Examples
 ///
-/// See [`open_unix_connection`].
+/// ```
+/// let path = std::env::temp_dir().join(format!("aio-doc-server-{}.sock", std::process::id()));
+/// aio_task::run(async move {
+///     let server = aio_streams::start_unix_server(|_, _| async {}, &path).await?;
+///     assert!(path.exists());
+///     assert!(server.port().is_none());
+///     server.close();
+///     assert!(!path.exists()); // removed with the server
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 pub fn start_unix_server<H, Fut>(handler: H, path: impl AsRef<Path>) -> StartServer<H>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
@@ -1101,7 +1194,17 @@ impl Server {
     ///
     /// # Examples
     ///
-    /// See [`Server::port`].
+    /// ```
+    /// use aio_streams::Address;
+    ///
+    /// aio_task::run(async {
+    ///     let server = aio_streams::start_server(|_, _| async {}, "127.0.0.1", 0).await?;
+    ///     let [Address::Inet(addr)] = server.sockets() else { panic!("one TCP socket") };
+    ///     assert!(addr.ip().is_loopback() && addr.port() != 0);
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn sockets(&self) -> &[Address] {
         &self.state.sockets
     }
@@ -1133,7 +1236,16 @@ impl Server {
     ///
     /// # Examples
     ///
-    /// See [`Server::close`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let server = aio_streams::start_server(|_, _| async {}, "127.0.0.1", 0).await?;
+    ///     assert!(server.is_serving());
+    ///     server.close();
+    ///     assert!(!server.is_serving());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn is_serving(&self) -> bool {
         !self.state.closed.get()
     }
@@ -1177,7 +1289,29 @@ impl Server {
     ///
     /// # Examples
     ///
-    /// See [`Server::close`].
+    /// ```
+    /// use aio_streams::{open_connection, start_server};
+    ///
+    /// aio_task::run(async {
+    ///     let server = start_server(
+    ///         |reader, writer| async move {
+    ///             writer.write(b"hi\n");
+    ///             let _ = reader.read(1).await; // holds the connection open
+    ///         },
+    ///         "127.0.0.1",
+    ///         0,
+    ///     )
+    ///     .await?;
+    ///     let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+    ///     assert_eq!(reader.readline().await?, b"hi\n"); // accepted
+    ///     server.close();
+    ///     server.close_clients();
+    ///     assert_eq!(reader.read(10).await?, b""); // the server closed its end
+    ///     server.wait_closed().await;
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn close_clients(&self) {
         for client in self.state.open_clients() {
             client.close(false);
@@ -1188,7 +1322,29 @@ impl Server {
     ///
     /// # Examples
     ///
-    /// See [`Server::close`].
+    /// ```
+    /// use aio_streams::{open_connection, start_server};
+    ///
+    /// aio_task::run(async {
+    ///     let server = start_server(
+    ///         |reader, writer| async move {
+    ///             writer.write(b"hi\n");
+    ///             let _ = reader.read(1).await; // holds the connection open
+    ///         },
+    ///         "127.0.0.1",
+    ///         0,
+    ///     )
+    ///     .await?;
+    ///     let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+    ///     assert_eq!(reader.readline().await?, b"hi\n");
+    ///     server.close();
+    ///     server.abort_clients();
+    ///     server.wait_closed().await; // the aborted connection no longer counts
+    ///     assert!(reader.read(10).await.map_or(true, |data| data.is_empty()));
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn abort_clients(&self) {
         for client in self.state.open_clients() {
             client.close(true);
@@ -1198,9 +1354,27 @@ impl Server {
     /// Waits until the server is closed and every connection it accepted has closed (asyncio
     /// 3.12's `wait_closed`): closed or aborted by its writer, lost, or dropped.
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: it only waits, and a dropped wait removes its waker from the
+    /// server, so timed-out waits leave nothing behind.
+    ///
     /// # Examples
     ///
-    /// See [`Server::close`].
+    /// ```
+    /// use aio_task::{Error, run, wait_for};
+    ///
+    /// run(async {
+    ///     let server = aio_streams::start_server(|_, _| async {}, "127.0.0.1", 0).await?;
+    ///     // Still serving: the wait times out, and dropping it changes nothing.
+    ///     assert!(matches!(wait_for(server.wait_closed(), 0.01).await, Err(Error::Timeout)));
+    ///     assert!(server.is_serving());
+    ///     server.close();
+    ///     server.wait_closed().await;
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub async fn wait_closed(&self) {
         ServerWait::new(&self.state, |state| {
             state.closed.get() && state.clients.borrow().len() == 0
@@ -1221,6 +1395,12 @@ impl Server {
     /// [`StreamError::State`] at once if the server is already closed, or if another
     /// `serve_forever` is running on it (asyncio's `RuntimeError`s); neither closes the
     /// server.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe, by design: dropping the future **closes the server** (as cancelling
+    /// asyncio's `serve_forever` does), so do not poll it in a `select`-style loop that may drop
+    /// it. Connections already accepted are left alone.
     ///
     /// # Examples
     ///

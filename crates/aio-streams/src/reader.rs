@@ -131,7 +131,11 @@ impl StreamReader {
     ///
     /// # Examples
     ///
-    /// See [`StreamReader`].
+    /// ```
+    /// let reader = aio_streams::StreamReader::new();
+    /// assert_eq!(reader.limit(), aio_streams::DEFAULT_LIMIT);
+    /// assert_eq!(reader.buffered(), 0);
+    /// ```
     pub fn new() -> StreamReader {
         StreamReader::with_limit(DEFAULT_LIMIT)
     }
@@ -160,7 +164,19 @@ impl StreamReader {
     ///
     /// # Examples
     ///
-    /// See [`ReadSource`].
+    /// ```
+    /// use std::{io, task::{Context, Poll}};
+    /// use aio_streams::{ReadSource, StreamReader};
+    ///
+    /// struct Empty; // a source at end of file at once
+    /// impl ReadSource for Empty {
+    ///     fn poll_fill(&self, _: &mut Context<'_>, _: &mut Vec<u8>) -> Poll<io::Result<usize>> {
+    ///         Poll::Ready(Ok(0))
+    ///     }
+    /// }
+    /// let reader = StreamReader::from_source(Empty);
+    /// assert!(reader.at_eof()); // asks the source once
+    /// ```
     pub fn from_source(source: impl ReadSource + 'static) -> StreamReader {
         StreamReader::from_source_with_limit(source, DEFAULT_LIMIT)
     }
@@ -169,7 +185,22 @@ impl StreamReader {
     ///
     /// # Examples
     ///
-    /// See [`ReadSource`].
+    /// ```
+    /// use std::{io, task::{Context, Poll}};
+    /// use aio_streams::{ReadSource, StreamReader};
+    ///
+    /// struct Zeros; // endless zero bytes, 8 at a time
+    /// impl ReadSource for Zeros {
+    ///     fn poll_fill(&self, _: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
+    ///         buf.extend_from_slice(&[0; 8]);
+    ///         Poll::Ready(Ok(8))
+    ///     }
+    /// }
+    /// let reader = StreamReader::from_source_with_limit(Zeros, 16);
+    /// // No newline within the limit: asyncio's "Separator is not found".
+    /// assert!(aio_task::run(async move { reader.readline().await })?.is_err());
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn from_source_with_limit(source: impl ReadSource + 'static, limit: usize) -> StreamReader {
         let mut reader = StreamReader::with_limit(limit);
         reader.source = Some(Source::Other(Box::new(source)));
@@ -187,7 +218,10 @@ impl StreamReader {
     ///
     /// # Examples
     ///
-    /// See [`StreamReader::with_limit`].
+    /// ```
+    /// let reader = aio_streams::StreamReader::with_limit(0);
+    /// assert_eq!(reader.limit(), 1); // at least 1
+    /// ```
     pub fn limit(&self) -> usize {
         self.limit
     }
@@ -196,7 +230,14 @@ impl StreamReader {
     ///
     /// # Examples
     ///
-    /// See [`StreamReader`].
+    /// ```
+    /// let reader = aio_streams::StreamReader::new();
+    /// reader.feed_data(b"ab");
+    /// reader.feed_data(b"c");
+    /// let data = aio_task::run(async move { reader.read(10).await })??;
+    /// assert_eq!(data, b"abc");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn feed_data(&self, data: &[u8]) {
         if data.is_empty() {
             return;
@@ -209,7 +250,17 @@ impl StreamReader {
     ///
     /// # Examples
     ///
-    /// See [`StreamReader`].
+    /// ```
+    /// let reader = aio_streams::StreamReader::new();
+    /// reader.feed_data(b"last");
+    /// reader.feed_eof();
+    /// assert!(!reader.at_eof()); // bytes still buffered
+    /// let (data, at_eof) = aio_task::run(async move {
+    ///     (reader.read_to_end().await, reader.at_eof())
+    /// })?;
+    /// assert_eq!((data?, at_eof), (b"last".to_vec(), true));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn feed_eof(&self) {
         self.eof.set(true);
         self.wake();
@@ -252,7 +303,12 @@ impl StreamReader {
     ///
     /// # Examples
     ///
-    /// See [`StreamReader`].
+    /// ```
+    /// let reader = aio_streams::StreamReader::new();
+    /// assert!(!reader.at_eof());
+    /// reader.feed_eof();
+    /// assert!(reader.at_eof());
+    /// ```
     pub fn at_eof(&self) -> bool {
         if !self.eof.get()
             && self.buf.borrow().is_empty()
@@ -380,6 +436,13 @@ impl StreamReader {
     ///
     /// The stream's error; [`StreamError::ConcurrentRead`].
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe. Bytes leave the buffer only in the poll that returns them;
+    /// bytes the source delivered while the read waited stay buffered for the next read. Dropping
+    /// the future also ends its wait, so the next read is not refused with
+    /// [`StreamError::ConcurrentRead`].
+    ///
     /// # Examples
     ///
     /// ```
@@ -408,6 +471,12 @@ impl StreamReader {
     /// # Errors
     ///
     /// The stream's error; [`StreamError::ConcurrentRead`].
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is **not** cancel safe: it collects block after block in a vector of its own,
+    /// and dropping the future loses every block collected so far (those bytes have left the
+    /// reader's buffer). Only a block being waited for when it is dropped stays buffered.
     ///
     /// # Examples
     ///
@@ -438,9 +507,30 @@ impl StreamReader {
     /// [`StreamError::IncompleteRead`] (with the bytes read, which leave the buffer) if the
     /// stream ends first; the stream's error; [`StreamError::ConcurrentRead`].
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: it takes the `n` bytes out of the buffer only once all of them
+    /// are there, so dropping the future mid-way — after part of them arrived — loses nothing:
+    /// the bytes received so far stay buffered, and a later `readexactly` (or any read) gets them.
+    /// (Unlike tokio's `read_exact`, which loses what it copied.)
+    ///
     /// # Examples
     ///
-    /// See [`StreamReader`].
+    /// ```
+    /// use aio_task::{Error, run, wait_for};
+    ///
+    /// let reader = aio_streams::StreamReader::new();
+    /// reader.feed_data(b"abc");
+    /// run(async move {
+    ///     // Only 3 of 5 bytes: the read waits, and the timeout drops it.
+    ///     assert!(matches!(wait_for(reader.readexactly(5), 0.01).await, Err(Error::Timeout)));
+    ///     assert_eq!(reader.buffered(), 3); // nothing lost
+    ///     reader.feed_data(b"de");
+    ///     assert_eq!(reader.readexactly(5).await?, b"abcde");
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub async fn readexactly(&self, n: usize) -> Result<Vec<u8>, StreamError> {
         self.check_error()?;
         if n == 0 {
@@ -467,6 +557,12 @@ impl StreamReader {
     /// [`StreamError::LineTooLong`] when the line exceeds the limit: the data up to and
     /// including the newline is discarded (or the whole buffer, if no newline was found), as
     /// in asyncio. The stream's error; [`StreamError::ConcurrentRead`].
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: nothing leaves the buffer until a whole line is returned (or
+    /// an error decided), so dropping the future while it waits for the rest of a line keeps the
+    /// part received so far buffered.
     ///
     /// # Examples
     ///
@@ -512,6 +608,11 @@ impl StreamReader {
     /// stream ends first. [`StreamError::Value`] for an empty separator. The stream's error;
     /// [`StreamError::ConcurrentRead`].
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: the bytes before the separator stay buffered until the
+    /// separator has arrived, so dropping the future while it waits consumes nothing.
+    ///
     /// # Examples
     ///
     /// ```
@@ -533,6 +634,11 @@ impl StreamReader {
     ///
     /// As [`readuntil`](StreamReader::readuntil); [`StreamError::Value`] for no separator or an
     /// empty one.
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe, as [`readuntil`](StreamReader::readuntil): nothing is
+    /// consumed until a separator is found.
     ///
     /// # Examples
     ///
@@ -665,6 +771,12 @@ impl fmt::Debug for StreamReader {
 type LineFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<u8>, StreamError>> + 'a>>;
 
 /// The stream returned by [`StreamReader::lines`].
+///
+/// # Cancel safety
+///
+/// Cancel safe: the stream keeps its line read inside itself between polls, so a
+/// `poll_next` abandoned while waiting resumes it on the next poll; dropping the stream drops
+/// a [`readline`](StreamReader::readline), which is cancel safe, so no partial line is lost.
 pub struct Lines<'a> {
     reader: &'a StreamReader,
     next: Option<LineFuture<'a>>,

@@ -47,9 +47,23 @@ impl DatagramEndpoint {
     /// [`Error::Io`] if the address cannot be resolved or bound; [`Error::Runtime`] outside a
     /// running loop.
     ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes leaves nothing bound to the caller: the bind runs
+    /// on a worker thread, which finishes it, and the socket it made is closed when its result is
+    /// discarded.
+    ///
     /// # Examples
     ///
-    /// See [`DatagramEndpoint`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let udp = aio_streams::DatagramEndpoint::bind("127.0.0.1", 0).await?;
+    ///     let addr = udp.local_addr()?;
+    ///     assert!(addr.ip().is_loopback() && addr.port() != 0);
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub async fn bind(host: &str, port: u16) -> Result<DatagramEndpoint, Error> {
         let addrs = resolve(host, port).await?;
         // Binding does not block: each resolved address in turn, until one binds.
@@ -68,9 +82,23 @@ impl DatagramEndpoint {
     ///
     /// [`Error::Io`] if the address cannot be resolved.
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: the peer is set only in the poll that returns, after the name
+    /// resolution, so a future dropped before then leaves the endpoint unconnected.
+    ///
     /// # Examples
     ///
-    /// See [`DatagramEndpoint`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let a = aio_streams::DatagramEndpoint::bind("127.0.0.1", 0).await?;
+    ///     let b = aio_streams::DatagramEndpoint::bind("127.0.0.1", 0).await?;
+    ///     a.connect("127.0.0.1", b.local_addr()?.port()).await?;
+    ///     assert_eq!(a.peer_addr(), Some(b.local_addr()?));
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub async fn connect(&self, host: &str, port: u16) -> Result<(), Error> {
         let addr = resolve(host, port)
             .await?
@@ -87,9 +115,26 @@ impl DatagramEndpoint {
     ///
     /// [`Error::Io`] from the socket.
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: a datagram is sent whole in the poll that returns, or not at
+    /// all, so a dropped future sent nothing.
+    ///
     /// # Examples
     ///
-    /// See [`DatagramEndpoint`].
+    /// ```
+    /// use aio_streams::DatagramEndpoint;
+    ///
+    /// aio_task::run(async {
+    ///     let a = DatagramEndpoint::bind("127.0.0.1", 0).await?;
+    ///     let b = DatagramEndpoint::bind("127.0.0.1", 0).await?;
+    ///     assert_eq!(a.send_to(b"to b", b.local_addr()?).await?, 4);
+    ///     let mut buf = [0; 8];
+    ///     assert_eq!(b.recv_from(&mut buf).await?, (4, a.local_addr()?));
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub async fn send_to(&self, data: &[u8], addr: SocketAddr) -> Result<usize, Error> {
         let reg = self.socket.registration();
         Ok(
@@ -104,9 +149,21 @@ impl DatagramEndpoint {
     ///
     /// [`Error::Io`] from the socket (not connected, for instance).
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe, as [`send_to`](DatagramEndpoint::send_to): sent whole in the
+    /// poll that returns, or not at all.
+    ///
     /// # Examples
     ///
-    /// See [`DatagramEndpoint`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let udp = aio_streams::DatagramEndpoint::bind("127.0.0.1", 0).await?;
+    ///     assert!(udp.send(b"nowhere").await.is_err()); // not connected
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub async fn send(&self, data: &[u8]) -> Result<usize, Error> {
         let reg = self.socket.registration();
         Ok(poll_fn(|cx| reg.poll_write_with(cx, || self.socket.get_ref().send(data))).await?)
@@ -119,9 +176,29 @@ impl DatagramEndpoint {
     ///
     /// [`Error::Io`] from the socket.
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: a datagram is taken from the socket only in the poll that
+    /// returns it, so dropping the future while it waits loses none — the next receive gets it.
+    ///
     /// # Examples
     ///
-    /// See [`DatagramEndpoint`].
+    /// ```
+    /// use aio_streams::DatagramEndpoint;
+    /// use aio_task::{Error, run, wait_for};
+    ///
+    /// run(async {
+    ///     let a = DatagramEndpoint::bind("127.0.0.1", 0).await?;
+    ///     let b = DatagramEndpoint::bind("127.0.0.1", 0).await?;
+    ///     let mut buf = [0; 8];
+    ///     // Nothing sent yet: the receive times out, harmlessly.
+    ///     assert!(matches!(wait_for(b.recv_from(&mut buf), 0.01).await, Err(Error::Timeout)));
+    ///     a.send_to(b"late", b.local_addr()?).await?;
+    ///     assert_eq!(b.recv_from(&mut buf).await?.0, 4);
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SocketAddr), Error> {
         let reg = self.socket.registration();
         Ok(poll_fn(|cx| reg.poll_read_with(cx, || self.socket.get_ref().recv_from(buf))).await?)
@@ -133,9 +210,27 @@ impl DatagramEndpoint {
     ///
     /// [`Error::Io`] from the socket.
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe, as [`recv_from`](DatagramEndpoint::recv_from): no datagram
+    /// is lost by dropping the future.
+    ///
     /// # Examples
     ///
-    /// See [`DatagramEndpoint`].
+    /// ```
+    /// use aio_streams::DatagramEndpoint;
+    ///
+    /// aio_task::run(async {
+    ///     let a = DatagramEndpoint::bind("127.0.0.1", 0).await?;
+    ///     let b = DatagramEndpoint::bind("127.0.0.1", 0).await?;
+    ///     b.connect("127.0.0.1", a.local_addr()?.port()).await?;
+    ///     a.send_to(b"hello", b.local_addr()?).await?;
+    ///     let mut buf = [0; 8];
+    ///     assert_eq!(b.recv(&mut buf).await?, 5);
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub async fn recv(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let reg = self.socket.registration();
         Ok(poll_fn(|cx| reg.poll_read_with(cx, || self.socket.get_ref().recv(buf))).await?)
@@ -149,7 +244,14 @@ impl DatagramEndpoint {
     ///
     /// # Examples
     ///
-    /// See [`DatagramEndpoint`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let udp = aio_streams::DatagramEndpoint::bind("127.0.0.1", 0).await?;
+    ///     assert_ne!(udp.local_addr()?.port(), 0); // port 0 picked a free one
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         Ok(self.socket.get_ref().local_addr()?)
     }

@@ -28,7 +28,25 @@ pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
 ///
 /// # Examples
 ///
-/// See [`open_connection`](crate::open_connection).
+/// ```
+/// use std::io::Read;
+///
+/// let (mut read_end, write_end) = std::io::pipe()?;
+/// aio_task::run(async move {
+///     let writer = aio_streams::connect_write_pipe(write_end)?;
+///     let clone = writer.clone(); // clones share the connection
+///     writer.write(b"one ");
+///     clone.write(b"two");
+///     writer.drain().await?;
+///     writer.close();
+///     writer.wait_closed().await?;
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// let mut got = String::new();
+/// read_end.read_to_string(&mut got)?;
+/// assert_eq!(got, "one two");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct StreamWriter {
     inner: Rc<Inner>,
@@ -198,7 +216,16 @@ impl StreamWriter {
     ///
     /// # Examples
     ///
-    /// See [`open_connection`](crate::open_connection).
+    /// ```
+    /// let (_read_end, write_end) = std::io::pipe()?;
+    /// aio_task::run(async move {
+    ///     let writer = aio_streams::connect_write_pipe(write_end)?;
+    ///     writer.write(b"hello");
+    ///     assert_eq!(writer.get_write_buffer_size(), 0); // the pipe took it at once
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write(&self, data: &[u8]) {
         let inner = &self.inner;
         if inner.closing.get() || inner.lost.borrow().is_some() {
@@ -237,7 +264,21 @@ impl StreamWriter {
     ///
     /// # Examples
     ///
-    /// See [`open_connection`](crate::open_connection).
+    /// ```
+    /// use std::io::Read;
+    ///
+    /// let (mut read_end, write_end) = std::io::pipe()?;
+    /// aio_task::run(async move {
+    ///     let writer = aio_streams::connect_write_pipe(write_end)?;
+    ///     writer.writelines([&b"a\n"[..], b"b\n"]);
+    ///     writer.close();
+    ///     writer.wait_closed().await
+    /// })??;
+    /// let mut got = String::new();
+    /// read_end.read_to_string(&mut got)?;
+    /// assert_eq!(got, "a\nb\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn writelines<'a>(&self, lines: impl IntoIterator<Item = &'a [u8]>) {
         for line in lines {
             self.write(line);
@@ -274,6 +315,16 @@ impl StreamWriter {
     /// waiting forever; [`StreamError::State`] once after a `write` that came after
     /// `write_eof`; and a `ConnectionReset` "Connection lost" once the writer was closed
     /// (asyncio's `ConnectionResetError('Connection lost')` after `close()`).
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: `drain` only waits, and what was written is already in the
+    /// writer's buffer. Dropping the future loses no data: the buffered bytes are still sent by
+    /// the background flush, and writing stays paused until the buffer is down to the low mark,
+    /// exactly as if `drain` had not been called. (Its waker stays registered until writing
+    /// resumes, which then wakes the task once for nothing.) One exception: data written with no
+    /// running loop has no background flush, and `drain` flushes it itself; dropped, that data
+    /// stays buffered until the next `drain`, `close` or `write` on a running loop moves it.
     ///
     /// # Examples
     ///
@@ -378,7 +429,17 @@ impl StreamWriter {
     ///
     /// # Examples
     ///
-    /// See [`set_write_buffer_limits`](StreamWriter::set_write_buffer_limits).
+    /// ```
+    /// let (_read_end, write_end) = std::io::pipe()?;
+    /// aio_task::run(async move {
+    ///     let writer = aio_streams::connect_write_pipe(write_end)?;
+    ///     assert_eq!(writer.get_write_buffer_limits(), (16 * 1024, 64 * 1024)); // the defaults
+    ///     writer.set_write_buffer_limits(None, Some(100))?;
+    ///     assert_eq!(writer.get_write_buffer_limits(), (100, 400));
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_write_buffer_limits(&self) -> (usize, usize) {
         (self.inner.low.get(), self.inner.high.get())
     }
@@ -387,7 +448,18 @@ impl StreamWriter {
     ///
     /// # Examples
     ///
-    /// See [`open_connection`](crate::open_connection).
+    /// ```
+    /// let (_read_end, write_end) = std::io::pipe()?; // nobody reads
+    /// aio_task::run(async move {
+    ///     let writer = aio_streams::connect_write_pipe(write_end)?;
+    ///     writer.write(&vec![0; 1 << 20]); // more than the pipe holds
+    ///     assert!(writer.get_write_buffer_size() > 0);
+    ///     writer.abort();
+    ///     assert_eq!(writer.get_write_buffer_size(), 0);
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_write_buffer_size(&self) -> usize {
         self.inner.pending()
     }
@@ -397,7 +469,21 @@ impl StreamWriter {
     ///
     /// # Examples
     ///
-    /// See [`open_connection`](crate::open_connection).
+    /// ```
+    /// use std::io::Read;
+    ///
+    /// let (mut read_end, write_end) = std::io::pipe()?;
+    /// aio_task::run(async move {
+    ///     let writer = aio_streams::connect_write_pipe(write_end)?;
+    ///     writer.write(b"done");
+    ///     writer.write_eof(); // for a pipe: closes it once flushed
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// let mut got = String::new();
+    /// read_end.read_to_string(&mut got)?; // ends: the reader saw EOF
+    /// assert_eq!(got, "done");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_eof(&self) {
         let inner = &self.inner;
         if inner.eof.replace(true) || inner.closing.get() {
@@ -415,7 +501,15 @@ impl StreamWriter {
     ///
     /// # Examples
     ///
-    /// See [`open_connection`](crate::open_connection).
+    /// ```
+    /// let (_read_end, write_end) = std::io::pipe()?;
+    /// aio_task::run(async move {
+    ///     let writer = aio_streams::connect_write_pipe(write_end)?;
+    ///     assert!(writer.can_write_eof());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn can_write_eof(&self) -> bool {
         true
     }
@@ -424,7 +518,18 @@ impl StreamWriter {
     ///
     /// # Examples
     ///
-    /// See [`open_connection`](crate::open_connection).
+    /// ```
+    /// let (_read_end, write_end) = std::io::pipe()?;
+    /// aio_task::run(async move {
+    ///     let writer = aio_streams::connect_write_pipe(write_end)?;
+    ///     writer.write(b"flushed before closing");
+    ///     writer.close();
+    ///     writer.write(b"dropped"); // after close: ignored, as in asyncio
+    ///     writer.wait_closed().await?;
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(&self) {
         let inner = &self.inner;
         if inner.closing.replace(true) {
@@ -441,7 +546,18 @@ impl StreamWriter {
     ///
     /// # Examples
     ///
-    /// See [`open_connection`](crate::open_connection).
+    /// ```
+    /// let (_read_end, write_end) = std::io::pipe()?; // nobody reads
+    /// aio_task::run(async move {
+    ///     let writer = aio_streams::connect_write_pipe(write_end)?;
+    ///     writer.write(&vec![0; 1 << 20]);
+    ///     writer.abort(); // the unsent part is dropped
+    ///     assert!(writer.is_closing());
+    ///     assert_eq!(writer.get_write_buffer_size(), 0);
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn abort(&self) {
         let inner = &self.inner;
         inner.buf.borrow_mut().clear();
@@ -454,7 +570,17 @@ impl StreamWriter {
     ///
     /// # Examples
     ///
-    /// See [`open_connection`](crate::open_connection).
+    /// ```
+    /// let (_read_end, write_end) = std::io::pipe()?;
+    /// aio_task::run(async move {
+    ///     let writer = aio_streams::connect_write_pipe(write_end)?;
+    ///     assert!(!writer.is_closing());
+    ///     writer.close();
+    ///     assert!(writer.is_closing());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closing(&self) -> bool {
         self.inner.closing.get()
     }
@@ -466,9 +592,28 @@ impl StreamWriter {
     ///
     /// The connection's error if it was lost before closing cleanly.
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: it only waits. Dropping the future does not stop or undo the
+    /// close; the connection closes all the same. (Its waker stays registered until the writer
+    /// next wakes its waiters.)
+    ///
     /// # Examples
     ///
-    /// See [`open_connection`](crate::open_connection).
+    /// ```
+    /// use aio_task::{Error, run, wait_for};
+    ///
+    /// let (_read_end, write_end) = std::io::pipe()?;
+    /// run(async move {
+    ///     let writer = aio_streams::connect_write_pipe(write_end)?;
+    ///     // Not closing: the wait times out (and is dropped, harmlessly).
+    ///     assert!(matches!(wait_for(writer.wait_closed(), 0.01).await, Err(Error::Timeout)));
+    ///     writer.close();
+    ///     writer.wait_closed().await?;
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn wait_closed(&self) -> Result<(), StreamError> {
         let inner = &self.inner;
         let wait = WaitSlot::new(&inner.waiters);
@@ -489,7 +634,16 @@ impl StreamWriter {
     ///
     /// # Examples
     ///
-    /// See [`open_connection`](crate::open_connection).
+    /// ```
+    /// aio_task::run(async {
+    ///     let server = aio_streams::start_server(|_, _| async {}, "127.0.0.1", 0).await?;
+    ///     let port = server.port().unwrap();
+    ///     let (_, writer) = aio_streams::open_connection("127.0.0.1", port).await?;
+    ///     assert_eq!(writer.peername().unwrap().to_string(), format!("127.0.0.1:{port}"));
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn peername(&self) -> Option<Address> {
         self.inner.conn.peer()
     }
@@ -498,7 +652,19 @@ impl StreamWriter {
     ///
     /// # Examples
     ///
-    /// See [`open_connection`](crate::open_connection).
+    /// ```
+    /// use aio_streams::Address;
+    ///
+    /// aio_task::run(async {
+    ///     let server = aio_streams::start_server(|_, _| async {}, "127.0.0.1", 0).await?;
+    ///     let port = server.port().unwrap();
+    ///     let (_, writer) = aio_streams::open_connection("127.0.0.1", port).await?;
+    ///     let Some(Address::Inet(local)) = writer.sockname() else { panic!("a TCP socket") };
+    ///     assert!(local.ip().is_loopback() && local.port() != 0);
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn sockname(&self) -> Option<Address> {
         self.inner.conn.local()
     }

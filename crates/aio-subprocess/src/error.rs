@@ -70,7 +70,13 @@ impl SubprocessError {
     ///
     /// # Examples
     ///
-    /// See [`SubprocessError`].
+    /// ```
+    /// let err = aio_task::run(async {
+    ///     aio_subprocess::create_subprocess_exec("/no/such/program", ["x"]).spawn().unwrap_err()
+    /// })?;
+    /// assert!(err.is_not_found());
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn is_not_found(&self) -> bool {
         matches!(self, SubprocessError::Spawn { source, .. } if source.kind() == io::ErrorKind::NotFound)
     }

@@ -71,6 +71,13 @@ impl From<OwnedFd> for Stdio {
 /// return. Set the streams, working directory and environment, then `.await` it (or call
 /// [`spawn`](SubprocessBuilder::spawn)) to get the [`Process`].
 ///
+/// # Cancel safety
+///
+/// Awaiting the builder starts the child at once: `.await` calls
+/// [`spawn`](SubprocessBuilder::spawn) when it turns the builder into its future, which is
+/// ready on its first poll. There is no waiting to cancel; once `.await` has been reached the
+/// child runs, whatever happens to the future.
+///
 /// # Examples
 ///
 /// ```
@@ -169,7 +176,16 @@ impl SubprocessBuilder {
     ///
     /// # Examples
     ///
-    /// See [`Process::communicate`].
+    /// ```
+    /// use aio_subprocess::{PIPE, create_subprocess_exec};
+    ///
+    /// let out = aio_task::run(async {
+    ///     let mut proc = create_subprocess_exec("wc", ["-c"]).stdin(PIPE).stdout(PIPE).await?;
+    ///     Ok::<_, aio_task::Error>(proc.communicate(Some(b"12345")).await?.0.unwrap())
+    /// })??;
+    /// assert_eq!(String::from_utf8_lossy(&out).trim(), "5");
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn stdin(mut self, stdin: impl Into<Stdio>) -> Self {
         self.stdin = stdin.into();
         self
@@ -179,7 +195,17 @@ impl SubprocessBuilder {
     ///
     /// # Examples
     ///
-    /// See [`SubprocessBuilder`].
+    /// ```
+    /// use aio_subprocess::{PIPE, create_subprocess_exec};
+    ///
+    /// aio_task::run(async {
+    ///     let proc = create_subprocess_exec("echo", ["piped"]).stdout(PIPE).await?;
+    ///     assert_eq!(proc.stdout.as_ref().unwrap().readline().await?, b"piped\n");
+    ///     proc.wait().await?;
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn stdout(mut self, stdout: impl Into<Stdio>) -> Self {
         self.stdout = stdout.into();
         self
@@ -214,7 +240,19 @@ impl SubprocessBuilder {
     ///
     /// # Examples
     ///
-    /// See [`SubprocessBuilder`].
+    /// ```
+    /// use aio_subprocess::{PIPE, create_subprocess_exec};
+    ///
+    /// let out = aio_task::run(async {
+    ///     let mut proc = create_subprocess_exec("pwd", Vec::<&str>::new())
+    ///         .cwd("/")
+    ///         .stdout(PIPE)
+    ///         .await?;
+    ///     Ok::<_, aio_task::Error>(proc.communicate(None).await?.0.unwrap())
+    /// })??;
+    /// assert_eq!(out, b"/\n");
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cwd = Some(dir.into());
         self
@@ -225,7 +263,19 @@ impl SubprocessBuilder {
     ///
     /// # Examples
     ///
-    /// See [`SubprocessBuilder`].
+    /// ```
+    /// use aio_subprocess::{PIPE, create_subprocess_shell};
+    ///
+    /// let out = aio_task::run(async {
+    ///     let mut proc = create_subprocess_shell("echo $COLOUR")
+    ///         .env("COLOUR", "blue")
+    ///         .stdout(PIPE)
+    ///         .await?;
+    ///     Ok::<_, aio_task::Error>(proc.communicate(None).await?.0.unwrap())
+    /// })??;
+    /// assert_eq!(out, b"blue\n");
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
         self.env
             .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
@@ -287,7 +337,19 @@ impl SubprocessBuilder {
     ///
     /// # Examples
     ///
-    /// See [`envs`](Self::envs).
+    /// ```
+    /// use aio_subprocess::{PIPE, create_subprocess_exec};
+    ///
+    /// let out = aio_task::run(async {
+    ///     let mut proc = create_subprocess_exec("/usr/bin/env", Vec::<&str>::new())
+    ///         .env_clear()
+    ///         .stdout(PIPE)
+    ///         .await?;
+    ///     Ok::<_, aio_task::Error>(proc.communicate(None).await?.0.unwrap())
+    /// })??;
+    /// assert!(out.is_empty()); // nothing inherited
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn env_clear(mut self) -> Self {
         self.env_clear = true;
         self.env.clear();
@@ -585,7 +647,18 @@ impl Process {
     ///
     /// # Examples
     ///
-    /// See [`SubprocessBuilder::spawn`].
+    /// ```
+    /// use aio_subprocess::{PIPE, create_subprocess_shell};
+    ///
+    /// aio_task::run(async {
+    ///     let mut proc = create_subprocess_shell("echo $$").stdout(PIPE).await?;
+    ///     let pid = proc.pid();
+    ///     let out = proc.communicate(None).await?.0.unwrap();
+    ///     assert_eq!(String::from_utf8_lossy(&out).trim(), pid.to_string());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn pid(&self) -> u32 {
         self.state.pid as u32
     }
@@ -596,7 +669,17 @@ impl Process {
     ///
     /// # Examples
     ///
-    /// See [`Process`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let proc = aio_subprocess::create_subprocess_exec("sleep", ["30"]).await?;
+    ///     assert_eq!(proc.returncode(), None); // still running
+    ///     proc.kill()?;
+    ///     proc.wait().await?;
+    ///     assert_eq!(proc.returncode(), Some(-9));
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn returncode(&self) -> Option<i32> {
         self.state.returncode.get()
     }
@@ -614,9 +697,28 @@ impl Process {
     /// spawned the child closed while it was still running: nothing watches it any more (it
     /// is reaped in the background by a reaper thread), so waiting would never end.
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: it only waits for the reaper, which runs whether or not
+    /// anyone waits. Dropping the future loses no exit status — `returncode` is set when the
+    /// child exits and a later `wait` returns it at once. (The dropped wait's waker stays
+    /// registered until the child exits.)
+    ///
     /// # Examples
     ///
-    /// See [`create_subprocess_shell`].
+    /// ```
+    /// use aio_task::{Error, run, wait_for};
+    ///
+    /// run(async {
+    ///     let proc = aio_subprocess::create_subprocess_exec("sleep", ["30"]).await?;
+    ///     // Still running: the wait times out and is dropped, changing nothing.
+    ///     assert!(matches!(wait_for(proc.wait(), 0.01).await, Err(Error::Timeout)));
+    ///     proc.terminate()?;
+    ///     assert_eq!(proc.wait().await?, -15);
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub async fn wait(&self) -> Result<i32, SubprocessError> {
         self.state
             .wait()
@@ -635,6 +737,23 @@ impl Process {
     /// # Errors
     ///
     /// A read error on stdout or stderr; as [`wait`](Self::wait).
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is **not** cancel safe. Dropping the future before it completes:
+    ///
+    /// - loses the output read so far: stdout and stderr are read with
+    ///   [`read_to_end`](StreamReader::read_to_end), which collects them in vectors of its own,
+    ///   so what it collected has left the pipes' readers for good;
+    /// - leaves `input` sent or on its way: it is handed to stdin's writer in the first poll,
+    ///   and the writer delivers it in the background. If no more than the writer's
+    ///   high-water mark (64 KiB) of it stays buffered, stdin is closed in that same poll;
+    ///   otherwise `communicate` first waits in [`drain`](StreamWriter::drain), and dropped
+    ///   there it leaves stdin open. Calling `communicate` again sends the input again;
+    /// - does not kill the child, which is still reaped when it exits.
+    ///
+    /// To put a time limit on a child, kill it on timeout and then wait, rather than dropping
+    /// `communicate` and calling it again.
     ///
     /// # Examples
     ///

@@ -55,7 +55,14 @@ const POLL_INTERVAL: f64 = 0.1;
 ///
 /// # Examples
 ///
-/// See [`ChildWatcher`].
+/// ```
+/// use aio_subprocess::{ChildWatcher, child_watcher, set_child_watcher};
+///
+/// let lp = aio_scheduler::EventLoop::new()?;
+/// set_child_watcher(&lp, ChildWatcher::Sigchld); // the children spawned from now on
+/// assert_eq!(child_watcher(&lp), ChildWatcher::Sigchld);
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
 pub fn set_child_watcher(lp: &EventLoop, watcher: ChildWatcher) {
     lp.extension::<Children>().mode.set(Some(watcher));
 }
@@ -65,7 +72,14 @@ pub fn set_child_watcher(lp: &EventLoop, watcher: ChildWatcher) {
 ///
 /// # Examples
 ///
-/// See [`ChildWatcher`].
+/// ```
+/// use aio_subprocess::{ChildWatcher, child_watcher};
+///
+/// let lp = aio_scheduler::EventLoop::new()?;
+/// // Pidfd where the kernel has it (Linux 5.3+), else the SIGCHLD fallback.
+/// assert!(matches!(child_watcher(&lp), ChildWatcher::Pidfd | ChildWatcher::Sigchld));
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
 pub fn child_watcher(lp: &EventLoop) -> ChildWatcher {
     lp.extension::<Children>().mode()
 }

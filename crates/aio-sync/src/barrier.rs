@@ -100,7 +100,11 @@ impl Barrier {
     ///
     /// # Examples
     ///
-    /// See [`Barrier::new`].
+    /// ```
+    /// let barrier = aio_sync::Barrier::new(3);
+    /// assert_eq!(barrier.parties(), 3);
+    /// assert_eq!(aio_sync::Barrier::new(0).parties(), 1); // at least one
+    /// ```
     pub fn parties(&self) -> usize {
         self.parties
     }
@@ -140,12 +144,29 @@ impl Barrier {
     ///
     /// # Cancel safety
     ///
-    /// A waiter cancelled before its round completes leaves the round (it no longer counts
-    /// as arrived).
+    /// Cancel safe until its round completes: a waiter dropped before then leaves the round (it
+    /// no longer counts as arrived: [`n_waiting`](Barrier::n_waiting) goes down by one and the
+    /// round needs another task), and one dropped while waiting for a finished round to drain
+    /// leaves without joining. As in asyncio, a later arrival may then be given the same index
+    /// as a task still waiting. Dropped after its round was released but before it ran again,
+    /// it loses only its own result: the round is released for the others all the same.
     ///
     /// # Examples
     ///
-    /// See [`Barrier`].
+    /// ```
+    /// use aio_task::{Error, run, wait_for};
+    ///
+    /// run(async {
+    ///     let barrier = aio_sync::Barrier::new(2);
+    ///     // Alone, the wait times out; dropped, it no longer counts as arrived.
+    ///     assert!(matches!(wait_for(barrier.wait(), 0.01).await, Err(Error::Timeout)));
+    ///     assert_eq!(barrier.n_waiting(), 0);
+    ///     let single = aio_sync::Barrier::new(1);
+    ///     assert_eq!(single.wait().await, Ok(0));
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn wait(&self) -> Wait<'_> {
         Wait {
             barrier: self,
@@ -158,7 +179,14 @@ impl Barrier {
     ///
     /// # Examples
     ///
-    /// See [`Barrier::broken`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let barrier = aio_sync::Barrier::new(2);
+    ///     barrier.abort();
+    ///     assert_eq!(barrier.wait().await, Err(aio_sync::SyncError::BrokenBarrier));
+    /// })?;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn abort(&self) {
         let mut state = self.state.borrow_mut();
         state.broken = true;
@@ -175,7 +203,16 @@ impl Barrier {
     ///
     /// # Examples
     ///
-    /// See [`Barrier::broken`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let barrier = aio_sync::Barrier::new(1);
+    ///     barrier.abort();
+    ///     barrier.reset();
+    ///     assert!(!barrier.broken());
+    ///     assert_eq!(barrier.wait().await, Ok(0));
+    /// })?;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn reset(&self) {
         let mut state = self.state.borrow_mut();
         state.broken = false;
@@ -197,6 +234,10 @@ impl fmt::Debug for Barrier {
 }
 
 /// The future returned by [`Barrier::wait`].
+///
+/// # Cancel safety
+///
+/// Dropped before its round completes, it leaves the round; see [`Barrier::wait`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Wait<'a> {
     barrier: &'a Barrier,

@@ -62,7 +62,10 @@ impl Condition {
     ///
     /// # Examples
     ///
-    /// See [`Condition`].
+    /// ```
+    /// let cond = aio_sync::Condition::new();
+    /// assert!(!cond.locked());
+    /// ```
     pub fn new() -> Condition {
         Condition::with_lock(Rc::new(Lock::new()))
     }
@@ -100,9 +103,23 @@ impl Condition {
 
     /// Acquires the underlying lock.
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe, as [`Lock::acquire`]: dropping the future gives up its place
+    /// in the lock's queue and passes on a wake-up it had received.
+    ///
     /// # Examples
     ///
-    /// See [`Condition`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let cond = aio_sync::Condition::new();
+    ///     let guard = cond.acquire().await;
+    ///     assert!(cond.locked());
+    ///     drop(guard);
+    ///     assert!(!cond.locked());
+    /// })?;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn acquire(&self) -> Acquire<'_> {
         self.lock.acquire()
     }
@@ -111,7 +128,13 @@ impl Condition {
     ///
     /// # Examples
     ///
-    /// See [`Condition::with_lock`].
+    /// ```
+    /// let cond = aio_sync::Condition::new();
+    /// let guard = cond.lock().try_acquire().unwrap();
+    /// assert!(cond.locked());
+    /// drop(guard);
+    /// assert!(!cond.locked());
+    /// ```
     pub fn locked(&self) -> bool {
         self.lock.locked()
     }
@@ -127,12 +150,35 @@ impl Condition {
     ///
     /// # Cancel safety
     ///
-    /// Dropped while waiting, the future leaves the lock not held and passes on a
-    /// notification it had received.
+    /// Not cancel safe in one respect: the guard passed in is consumed. Once the future has been
+    /// polled the lock is released, and dropping the future does not take it back, so the caller
+    /// is left without the lock; the lock itself is left free, never stuck held.
+    /// Dropped before its first poll, the future drops the guard, releasing the lock. A
+    /// notification it had received — still waiting, or already re-acquiring the lock — passes to
+    /// the next waiter, so no `notify` is lost to a cancelled waiter.
     ///
     /// # Examples
     ///
-    /// See [`Condition`].
+    /// ```
+    /// use std::rc::Rc;
+    /// use aio_task::{Error, create_task, run};
+    ///
+    /// run(async {
+    ///     let cond = Rc::new(aio_sync::Condition::new());
+    ///     let c = cond.clone();
+    ///     let waiter = create_task(async move {
+    ///         let guard = c.wait(c.acquire().await).await?;
+    ///         let held = c.locked();
+    ///         drop(guard);
+    ///         Ok::<_, aio_sync::SyncError>(held)
+    ///     })?;
+    ///     aio_scheduler::sleep(0).await?; // the waiter releases the lock and waits
+    ///     cond.notify(&cond.acquire().await, 1)?;
+    ///     assert!(waiter.await??); // it returned holding the lock
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn wait<'a>(&'a self, guard: LockGuard<'a>) -> Wait<'a> {
         let phase = if std::ptr::eq(guard.lock(), &*self.lock) {
             Phase::Release(guard)
@@ -152,9 +198,26 @@ impl Condition {
     ///
     /// As [`wait`](Condition::wait).
     ///
+    /// # Cancel safety
+    ///
+    /// As [`wait`](Condition::wait): dropping the future leaves the caller without the lock (the
+    /// guard passed in is consumed; the lock is left not held) and passes on a notification it
+    /// had received. The predicate is not called again.
+    ///
     /// # Examples
     ///
-    /// See [`Condition`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let cond = aio_sync::Condition::new();
+    ///     let guard = cond.acquire().await;
+    ///     // The predicate is already true: no wait, the guard comes straight back.
+    ///     let (guard, ok) = cond.wait_for(guard, || true).await?;
+    ///     assert!(ok && cond.locked());
+    ///     drop(guard);
+    ///     Ok::<_, aio_sync::SyncError>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub async fn wait_for<'a>(
         &'a self,
         mut guard: LockGuard<'a>,
@@ -199,7 +262,26 @@ impl Condition {
     ///
     /// # Examples
     ///
-    /// See [`Condition`].
+    /// ```
+    /// use std::rc::Rc;
+    /// use aio_task::{Error, create_task, run};
+    ///
+    /// run(async {
+    ///     let cond = Rc::new(aio_sync::Condition::new());
+    ///     let mut waiters = Vec::new();
+    ///     for _ in 0..3 {
+    ///         let c = cond.clone();
+    ///         waiters.push(create_task(async move { c.wait(c.acquire().await).await.map(drop) })?);
+    ///     }
+    ///     aio_scheduler::sleep(0).await?;
+    ///     cond.notify_all(&cond.acquire().await)?;
+    ///     for w in waiters {
+    ///         w.await??;
+    ///     }
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn notify_all(&self, guard: &LockGuard<'_>) -> Result<(), SyncError> {
         self.notify(guard, usize::MAX)
     }
@@ -224,6 +306,11 @@ impl fmt::Debug for Condition {
 }
 
 /// The future returned by [`Condition::wait`].
+///
+/// # Cancel safety
+///
+/// Dropping it leaves the lock not held (the guard it was given is not returned) and passes on
+/// a notification it had received; see [`Condition::wait`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Wait<'a> {
     condition: &'a Condition,

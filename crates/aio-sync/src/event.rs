@@ -47,7 +47,10 @@ impl Event {
     ///
     /// # Examples
     ///
-    /// See [`Event`].
+    /// ```
+    /// let event = aio_sync::Event::new();
+    /// assert!(!event.is_set());
+    /// ```
     pub fn new() -> Event {
         Event::default()
     }
@@ -56,7 +59,13 @@ impl Event {
     ///
     /// # Examples
     ///
-    /// See [`Event`].
+    /// ```
+    /// let event = aio_sync::Event::new();
+    /// event.set();
+    /// assert!(event.is_set());
+    /// aio_task::run(async move { event.wait().await })?; // returns at once while set
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn set(&self) {
         let mut state = self.state.borrow_mut();
         if !state.set {
@@ -69,7 +78,12 @@ impl Event {
     ///
     /// # Examples
     ///
-    /// See [`Event`].
+    /// ```
+    /// let event = aio_sync::Event::new();
+    /// event.set();
+    /// event.clear();
+    /// assert!(!event.is_set());
+    /// ```
     pub fn clear(&self) {
         self.state.borrow_mut().set = false;
     }
@@ -78,7 +92,12 @@ impl Event {
     ///
     /// # Examples
     ///
-    /// See [`Event`].
+    /// ```
+    /// let event = aio_sync::Event::new();
+    /// assert!(!event.is_set());
+    /// event.set();
+    /// assert!(event.is_set());
+    /// ```
     pub fn is_set(&self) -> bool {
         self.state.borrow().set
     }
@@ -87,11 +106,23 @@ impl Event {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future simply stops waiting.
+    /// This method is cancel safe: waiting consumes nothing. Dropping the future removes it from
+    /// the waiters and changes neither the flag nor what other waiters see.
     ///
     /// # Examples
     ///
-    /// See [`Event`].
+    /// ```
+    /// use aio_task::{Error, run, wait_for};
+    ///
+    /// run(async {
+    ///     let event = aio_sync::Event::new();
+    ///     assert!(matches!(wait_for(event.wait(), 0.01).await, Err(Error::Timeout)));
+    ///     event.set();
+    ///     event.wait().await;
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn wait(&self) -> Wait<'_> {
         Wait {
             event: self,
@@ -109,6 +140,10 @@ impl fmt::Debug for Event {
 }
 
 /// The future returned by [`Event::wait`].
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping it only removes it from the waiters (see [`Event::wait`]).
 #[must_use = "futures do nothing unless awaited"]
 pub struct Wait<'a> {
     event: &'a Event,

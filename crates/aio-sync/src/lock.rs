@@ -65,7 +65,13 @@ impl Lock {
     ///
     /// # Examples
     ///
-    /// See [`Lock`].
+    /// ```
+    /// let lock = aio_sync::Lock::new();
+    /// let guard = lock.try_acquire().unwrap();
+    /// assert!(lock.locked());
+    /// drop(guard);
+    /// assert!(!lock.locked());
+    /// ```
     pub fn locked(&self) -> bool {
         self.state.borrow().locked
     }
@@ -74,12 +80,27 @@ impl Lock {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future gives up the place in the queue; if it had been woken, the wake-up
-    /// passes to the next waiter. No lock is lost.
+    /// This method is cancel safe. Dropping the future before it completes gives up its place in
+    /// the queue; if a release had already woken it, the wake-up passes to the next waiter, so the
+    /// lock is never left free while waiters sleep. Nothing is held until the future returns the
+    /// guard.
     ///
     /// # Examples
     ///
-    /// See [`Lock`].
+    /// ```
+    /// use aio_task::{Error, run, wait_for};
+    ///
+    /// run(async {
+    ///     let lock = aio_sync::Lock::new();
+    ///     let guard = lock.acquire().await;
+    ///     // A second acquire waits behind the holder; the timeout drops it, leaving the queue.
+    ///     assert!(matches!(wait_for(lock.acquire(), 0.01).await, Err(Error::Timeout)));
+    ///     drop(guard);
+    ///     assert!(lock.try_acquire().is_some());
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn acquire(&self) -> Acquire<'_> {
         Acquire {
             lock: self,
@@ -127,6 +148,11 @@ impl fmt::Debug for Lock {
 }
 
 /// The future returned by [`Lock::acquire`].
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropped before it completes, it leaves the lock's queue and passes on a
+/// wake-up it had received (see [`Lock::acquire`]).
 #[must_use = "futures do nothing unless awaited"]
 pub struct Acquire<'a> {
     lock: &'a Lock,

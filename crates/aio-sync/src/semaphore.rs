@@ -91,7 +91,13 @@ impl Semaphore {
     ///
     /// # Examples
     ///
-    /// See [`Semaphore`].
+    /// ```
+    /// let sem = aio_sync::Semaphore::new(2);
+    /// let permit = sem.try_acquire().unwrap();
+    /// assert_eq!(sem.value(), 1);
+    /// drop(permit);
+    /// assert_eq!(sem.value(), 2);
+    /// ```
     pub fn value(&self) -> usize {
         self.state.borrow().value
     }
@@ -100,7 +106,13 @@ impl Semaphore {
     ///
     /// # Examples
     ///
-    /// See [`Semaphore`].
+    /// ```
+    /// let sem = aio_sync::Semaphore::new(1);
+    /// assert!(!sem.locked());
+    /// let permit = sem.try_acquire().unwrap();
+    /// assert!(sem.locked());
+    /// # drop(permit);
+    /// ```
     pub fn locked(&self) -> bool {
         let state = self.state.borrow();
         state.value == 0 || !state.waiters.is_empty()
@@ -110,12 +122,27 @@ impl Semaphore {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future gives up the place in the queue; a permit already handed to it is
-    /// given back and passed to the next waiter.
+    /// This method is cancel safe. Dropping the future before it completes gives up its place in
+    /// the queue; a permit already handed to it (a release woke it, but it had not run yet) goes
+    /// back to the semaphore and on to the next waiter, so no permit is lost.
     ///
     /// # Examples
     ///
-    /// See [`Semaphore`].
+    /// ```
+    /// use aio_task::{Error, run, wait_for};
+    ///
+    /// run(async {
+    ///     let sem = aio_sync::Semaphore::new(1);
+    ///     let permit = sem.acquire().await;
+    ///     assert_eq!(sem.value(), 0);
+    ///     // No permit free: the acquire waits, and the timeout drops it.
+    ///     assert!(matches!(wait_for(sem.acquire(), 0.01).await, Err(Error::Timeout)));
+    ///     drop(permit);
+    ///     assert_eq!(sem.value(), 1);
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn acquire(&self) -> Acquire<'_> {
         Acquire {
             semaphore: self,
@@ -190,6 +217,11 @@ impl fmt::Debug for Semaphore {
 }
 
 /// The future returned by [`Semaphore::acquire`].
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropped before it completes, it leaves the queue, and a permit already handed
+/// to it goes back to the semaphore and on to the next waiter (see [`Semaphore::acquire`]).
 #[must_use = "futures do nothing unless awaited"]
 pub struct Acquire<'a> {
     semaphore: &'a Semaphore,
@@ -307,7 +339,11 @@ impl BoundedSemaphore {
     ///
     /// # Examples
     ///
-    /// See [`BoundedSemaphore`].
+    /// ```
+    /// let sem = aio_sync::BoundedSemaphore::new(2);
+    /// assert_eq!(sem.value(), 2);
+    /// assert!(sem.release().is_err()); // already at its bound
+    /// ```
     pub fn new(value: usize) -> BoundedSemaphore {
         let mut semaphore = Semaphore::new(value);
         semaphore.bound = Some(value);

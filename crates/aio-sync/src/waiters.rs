@@ -8,7 +8,18 @@ use std::task::{Context, Waker};
 ///
 /// # Examples
 ///
-/// See [`Waiters`].
+/// ```
+/// use std::task::{Context, Waker};
+/// use aio_sync::waiters::Waiters;
+///
+/// let cx = Context::from_waker(Waker::noop());
+/// let mut waiters = Waiters::default();
+/// let key = waiters.push(&cx);
+/// assert_eq!(waiters.remove(key), Some(false)); // it was queued, not woken
+/// let reused = waiters.push(&cx); // same slot, new generation
+/// assert_ne!(reused, key);
+/// assert_eq!(waiters.remove(key), None); // the old key matches nothing
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key {
     index: u32,

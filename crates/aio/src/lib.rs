@@ -17,6 +17,24 @@
 //! `AIO_REACTOR=uring` to make [`run`] and [`new_event_loop`] use io_uring, or build a loop on
 //! either with `EventLoop::with_reactor` / `EventLoop::with_choice`.
 //!
+//! # Cancel safety
+//!
+//! Cancelling is dropping a future (a timeout, a losing `select` branch, a cancelled task).
+//! Each waiting method says under its own `# Cancel safety` heading what a dropped future
+//! leaves behind. In short, for the layers below the tasks:
+//!
+//! - Cancel safe — nothing is consumed until the future returns, and a wake-up a dropped
+//!   waiter had received passes to the next one: [`Lock::acquire`], [`Semaphore::acquire`],
+//!   [`Event::wait`], [`Barrier::wait`] (until its round completes), [`Queue::get`],
+//!   [`Queue::join`](aio_queue::GenericQueue::join), the [`StreamReader`] reads `read`,
+//!   `readline`, `readuntil`, `readuntil_any` and `readexactly` (bytes already received stay
+//!   buffered), [`StreamWriter::drain`] and `wait_closed`, [`Server::wait_closed`], the
+//!   [`DatagramEndpoint`] sends and receives, [`Process::wait`].
+//! - Not cancel safe: [`Queue::put`] (the item is dropped with the future),
+//!   [`Condition::wait`] (the guard it was given is not returned),
+//!   [`StreamReader::read_to_end`] and [`Process::communicate`] (what they collected is
+//!   lost), [`Server::serve_forever`] (dropping it closes the server).
+//!
 //! # Examples
 //!
 //! asyncio's `countasync.py`:
