@@ -726,6 +726,27 @@ impl EventLoop {
         Instant::now()
     }
 
+    /// How many timers the loop's heap holds: `call_later` / `call_at` callbacks and sleeping
+    /// futures, counting cancelled ones until they are purged at the next iteration (asyncio's
+    /// `len(loop._scheduled)`). A diagnostic: it shows, for example, that a `wait_for` around
+    /// a future that is ready at once never arms a timer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let h = lp.call_later(60, || {})?;
+    /// assert_eq!(lp.scheduled_timers(), 1);
+    /// h.cancel(); // still there until the next iteration purges it
+    /// assert_eq!(lp.scheduled_timers(), 1);
+    /// lp.run_until_complete(aio_scheduler::sleep(0))??;
+    /// assert_eq!(lp.scheduled_timers(), 0);
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn scheduled_timers(&self) -> usize {
+        self.inner.timers.borrow().len()
+    }
+
     fn check_closed(&self) -> Result<(), Error> {
         if self.inner.closed.get() {
             Err(Error::Closed)
@@ -765,20 +786,24 @@ impl EventLoop {
     }
 
     /// Schedules `f` to run `delay` from now: `f64` seconds, whole seconds, or a
-    /// [`Duration`]. A negative delay runs it as soon as possible.
+    /// [`Duration`]. As in asyncio, a negative delay is a time in the past: due at once, and
+    /// ordered with other past deadlines (`call_later(-2, b)` runs before
+    /// `call_later(-1, a)`). An infinite delay never comes: the callback is kept by its handle (dropped with it),
+    /// never scheduled, and its handle's [`when`](TimerHandle::when) is `None`.
     ///
     /// # Errors
     ///
-    /// [`Error::Closed`] if the loop is closed; [`Error::InvalidDelay`] for a NaN, infinite or
-    /// unrepresentable delay.
+    /// [`Error::Closed`] if the loop is closed; [`Error::InvalidDelay`] for a NaN delay.
     ///
     /// # Examples
     ///
     /// ```
+    /// use std::time::Duration;
     /// let lp = aio_scheduler::EventLoop::new()?;
     /// assert!(lp.call_later(f64::NAN, || {}).is_err());
-    /// let h = lp.call_later(-5.0, || {})?; // as soon as possible
-    /// assert!(h.when() <= lp.time());
+    /// let h = lp.call_later(-5.0, || {})?; // 5 s ago: as soon as possible
+    /// assert!(h.when().unwrap() + Duration::from_secs(4) < lp.time());
+    /// assert_eq!(lp.call_later(f64::INFINITY, || {})?.when(), None); // never
     /// # Ok::<(), aio_scheduler::Error>(())
     /// ```
     pub fn call_later(
@@ -786,11 +811,18 @@ impl EventLoop {
         delay: impl IntoDelay,
         f: impl FnOnce() + 'static,
     ) -> Result<TimerHandle, Error> {
-        let delay = delay.into_delay()?;
-        let when = Instant::now()
-            .checked_add(delay)
-            .ok_or_else(|| Error::InvalidDelay(format!("{delay:?} is too far away").into()))?;
-        self.call_at(when, f)
+        match delay.into_delay()?.deadline(Instant::now()) {
+            Some(when) => self.call_at(when, f),
+            None => {
+                self.check_closed()?;
+                Ok(TimerHandle {
+                    callback: Rc::new(CallbackCell::new(f)),
+                    when: None,
+                    key: None,
+                    event_loop: Rc::downgrade(&self.inner),
+                })
+            }
+        }
     }
 
     /// Schedules `f` to run at `when` (on the [`time`](EventLoop::time) clock). A time in the
@@ -807,7 +839,7 @@ impl EventLoop {
     /// let lp = aio_scheduler::EventLoop::new()?;
     /// let when = lp.time() + Duration::from_millis(5);
     /// let h = lp.call_at(when, || {})?;
-    /// assert_eq!(h.when(), when);
+    /// assert_eq!(h.when(), Some(when));
     /// # Ok::<(), aio_scheduler::Error>(())
     /// ```
     pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> Result<TimerHandle, Error> {
@@ -820,8 +852,8 @@ impl EventLoop {
             .insert(when, Fire::Callback(callback.clone()));
         Ok(TimerHandle {
             callback,
-            when,
-            key,
+            when: Some(when),
+            key: Some(key),
             event_loop: Rc::downgrade(&self.inner),
         })
     }

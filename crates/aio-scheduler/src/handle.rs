@@ -155,15 +155,16 @@ impl fmt::Debug for Handle {
 ///
 /// let lp = EventLoop::new()?;
 /// let handle = lp.call_later(3600.0, || unreachable!("cancelled"))?;
-/// assert!(handle.when() > lp.time());
+/// assert!(handle.when().unwrap() > lp.time());
 /// handle.cancel();
 /// assert!(handle.cancelled());
 /// # Ok::<(), aio_scheduler::Error>(())
 /// ```
 pub struct TimerHandle {
     pub(crate) callback: Rc<dyn Callback>,
-    pub(crate) when: Instant,
-    pub(crate) key: TimerKey,
+    /// `None`: never due (an infinite delay); the callback then lives in this handle only.
+    pub(crate) when: Option<Instant>,
+    pub(crate) key: Option<TimerKey>,
     pub(crate) event_loop: Weak<LoopInner>,
 }
 
@@ -179,8 +180,8 @@ impl TimerHandle {
             return;
         }
         self.callback.cancel();
-        if let Some(inner) = self.event_loop.upgrade() {
-            inner.timers.borrow_mut().cancel(self.key);
+        if let (Some(inner), Some(key)) = (self.event_loop.upgrade(), self.key) {
+            inner.timers.borrow_mut().cancel(key);
         }
     }
 
@@ -193,12 +194,18 @@ impl TimerHandle {
         self.callback.cancelled()
     }
 
-    /// When the callback is (or was) due.
+    /// When the callback is (or was) due; `None` if never (an infinite delay: asyncio's
+    /// `when()` is then `inf`).
     ///
     /// # Examples
     ///
-    /// See [`TimerHandle`].
-    pub fn when(&self) -> Instant {
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// assert!(lp.call_later(1.0, || {})?.when().is_some());
+    /// assert!(lp.call_later(f64::INFINITY, || {})?.when().is_none());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn when(&self) -> Option<Instant> {
         self.when
     }
 }

@@ -44,7 +44,7 @@ mod sleep;
 mod timers;
 
 pub use aio_reactor;
-pub use delay::IntoDelay;
+pub use delay::{Delay, IntoDelay};
 pub use error::Error;
 pub use event_loop::{
     EventLoop, ExceptionContext, ExceptionHandler, LoopHandle, ReactorChoice, Runnable, WeakLoop,

@@ -15,13 +15,14 @@ use crate::{Error, IntoDelay};
 /// (asyncio's `asyncio.sleep`).
 ///
 /// A delay of zero or less does not touch the timer heap: like asyncio's `sleep(0)`, it yields
-/// to the loop for exactly one iteration, letting everything already ready run first.
+/// to the loop for exactly one iteration, letting everything already ready run first. An
+/// infinite delay (`f64::INFINITY`, `Duration::MAX`) sleeps forever without a timer, as
+/// asyncio's `sleep(math.inf)` does.
 ///
 /// # Errors
 ///
-/// The future completes with [`Error::InvalidDelay`] for a NaN, infinite or unrepresentable
-/// delay, and with [`Error::NoRunningLoop`] when polled outside a running loop (a zero delay
-/// works anywhere).
+/// The future completes with [`Error::InvalidDelay`] for a NaN delay, and with
+/// [`Error::NoRunningLoop`] when polled outside a running loop (a zero delay works anywhere).
 ///
 /// # Cancel safety
 ///
@@ -45,12 +46,10 @@ use crate::{Error, IntoDelay};
 pub fn sleep(delay: impl IntoDelay) -> Sleep {
     let state = match delay.into_delay() {
         Err(e) => State::Failed(Some(Box::new(e))),
-        Ok(d) if d.is_zero() => State::Yield { yielded: false },
-        Ok(d) => match Instant::now().checked_add(d) {
+        Ok(d) if d.is_due() => State::Yield { yielded: false },
+        Ok(d) => match d.deadline(Instant::now()) {
             Some(deadline) => State::Start(deadline),
-            None => State::Failed(Some(Box::new(Error::InvalidDelay(
-                format!("{d:?} is too far away").into(),
-            )))),
+            None => State::Forever { checked: false },
         },
     };
     Sleep { state }
@@ -113,6 +112,10 @@ enum State {
         yielded: bool,
     },
     Start(Instant),
+    /// An infinite delay: pending until dropped, with no timer.
+    Forever {
+        checked: bool,
+    },
     Waiting {
         event_loop: Weak<LoopInner>,
         key: TimerKey,
@@ -218,6 +221,16 @@ impl Sleep {
                         Poll::Ready(Ok(()))
                     }
                 }
+            }
+            State::Forever { checked } => {
+                if !*checked {
+                    if with_running(|_| ()).is_none() {
+                        self.state = State::Done;
+                        return Poll::Ready(Err(Error::NoRunningLoop));
+                    }
+                    *checked = true;
+                }
+                Poll::Pending
             }
             State::Yield { .. } | State::Done => Poll::Ready(Ok(())),
         }

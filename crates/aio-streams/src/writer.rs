@@ -321,8 +321,7 @@ impl StreamWriter {
     /// This method is cancel safe: `drain` only waits, and what was written is already in the
     /// writer's buffer. Dropping the future loses no data: the buffered bytes are still sent by
     /// the background flush, and writing stays paused until the buffer is down to the low mark,
-    /// exactly as if `drain` had not been called. (Its waker stays registered until writing
-    /// resumes, which then wakes the task once for nothing.) One exception: data written with no
+    /// exactly as if `drain` had not been called, and its waker entry goes with it. One exception: data written with no
     /// running loop has no background flush, and `drain` flushes it itself; dropped, that data
     /// stays buffered until the next `drain`, `close` or `write` on a running loop moves it.
     ///
@@ -595,8 +594,7 @@ impl StreamWriter {
     /// # Cancel safety
     ///
     /// This method is cancel safe: it only waits. Dropping the future does not stop or undo the
-    /// close; the connection closes all the same. (Its waker stays registered until the writer
-    /// next wakes its waiters.)
+    /// close; the connection closes all the same, and its waker entry goes with it.
     ///
     /// # Examples
     ///

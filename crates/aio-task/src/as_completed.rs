@@ -202,7 +202,7 @@ impl<T: 'static> AsCompleted<T> {
     ///
     /// # Errors
     ///
-    /// A NaN or infinite delay, or no loop to time on, gives [`Error::Runtime`] (as
+    /// A NaN delay, or no loop to time on, gives [`Error::Runtime`] (as
     /// [`sleep`](aio_scheduler::sleep) does, with
     /// [`InvalidDelay`](aio_scheduler::Error::InvalidDelay)) in place of each outcome not yet
     /// given, where asyncio times out at once for `timeout=nan`.

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use aio_scheduler::{IntoDelay, Sleep, sleep_until};
+use aio_scheduler::{Delay, IntoDelay, Sleep, sleep_until};
 use pin_project_lite::pin_project;
 
 use crate::Error;
@@ -69,13 +69,30 @@ struct TimeoutState {
 }
 
 /// A [`Timeout`] expiring `delay` from now (`f64` seconds, whole seconds, or a `Duration`).
+/// As asyncio's `timeout(delay)` computes `loop.time() + delay` when called, the deadline
+/// counts from this call, not from when the scope first runs.
+///
 /// A delay of zero or less expires at once: as under asyncio's `timeout(0)`, the guarded
 /// future runs to its first suspension, so one that never waits finishes and anything that
-/// would wait gets [`Error::Timeout`].
+/// would wait gets [`Error::Timeout`]. A negative delay is kept, so [`when`](Timeout::when)
+/// lies in the past; an infinite one (`f64::INFINITY`, `Duration::MAX`) never expires and its
+/// `when` is `None`.
 ///
 /// # Examples
 ///
-/// See [`Timeout`].
+/// ```
+/// use std::time::{Duration, Instant};
+/// use aio_task::{run, timeout};
+///
+/// let past = timeout(-11);
+/// assert!(past.when().unwrap() + Duration::from_secs(10) < Instant::now());
+/// assert!(timeout(f64::INFINITY).when().is_none());
+/// run(async {
+///     assert!(timeout(0.5).run(aio_scheduler::sleep(0.01)).await.is_ok());
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 pub fn timeout(delay: impl IntoDelay) -> Timeout {
     Timeout {
         state: Rc::new(TimeoutState::after(delay)),
@@ -114,17 +131,19 @@ impl TimeoutState {
         }
     }
 
-    /// asyncio's `timeout(delay)`: the deadline `delay` from now, or the delay's error.
+    /// asyncio's `timeout(delay)`: the deadline `delay` from now (`None`: never), or the
+    /// delay's error.
     fn after(delay: impl IntoDelay) -> TimeoutState {
         match delay.into_delay() {
-            // Too far away to represent: no deadline in practice.
-            Ok(delay) => TimeoutState::new(Instant::now().checked_add(delay)),
-            Err(error) => {
-                let state = TimeoutState::new(None);
-                state.error.set(Some(error.into()));
-                state
-            }
+            Ok(delay) => TimeoutState::new(delay.deadline(Instant::now())),
+            Err(error) => TimeoutState::failed(error.into()),
         }
+    }
+
+    fn failed(error: Error) -> TimeoutState {
+        let state = TimeoutState::new(None);
+        state.error.set(Some(error));
+        state
     }
 }
 
@@ -198,7 +217,19 @@ impl<T: 'static> Awaitable for crate::Future<T> {
 /// [`Error::Timeout`] after dropping it (which cancels an awaited task). With a delay of zero
 /// or less, as in asyncio, a finished [`Task`](crate::Task) or [`Future`](crate::Future) gives
 /// its result, a pending one is cancelled, and a coroutine (any other future) is dropped
-/// without ever being polled: its body never starts (see [`Awaitable`]).
+/// without ever being polled: its body never starts (see [`Awaitable`]). An infinite delay
+/// never times out.
+///
+/// The delay counts from the first poll, not from this call: asyncio's `wait_for` is a
+/// coroutine, whose `timeout()` scope starts when it first runs (where
+/// [`timeout`](crate::timeout) counts from its call). The clock is read once, at that first
+/// poll, and the timer is armed only if `future` is still pending after its own first poll:
+/// a future that is ready at once never touches the timer heap.
+///
+/// # Cancel safety
+///
+/// As cancel safe as `future`: dropping a `wait_for` drops `future` (cancelling an awaited
+/// task) and its timer.
 ///
 /// # Errors
 ///
@@ -218,12 +249,15 @@ impl<T: 'static> Awaitable for crate::Future<T> {
 /// # Ok::<(), aio_task::Error>(())
 /// ```
 pub fn wait_for<A: Awaitable>(future: A, delay: impl IntoDelay) -> Timed<A::Future> {
-    // Nobody else sees this scope, so its state lives in the future: no allocation.
-    let mut timed = Timed::new(
-        future.into_awaitable(),
-        Scope::Own(TimeoutState::after(delay)),
-    );
+    // Nobody else sees this scope, so its state lives in the future: no allocation. The
+    // deadline is computed at the first poll.
+    let (state, delay) = match delay.into_delay() {
+        Ok(delay) => (TimeoutState::new(None), Some(delay)),
+        Err(error) => (TimeoutState::failed(error.into()), None),
+    };
+    let mut timed = Timed::new(future.into_awaitable(), Scope::Own(state));
     timed.start_if_expired = !A::IS_COROUTINE;
+    timed.delay = delay;
     timed
 }
 
@@ -319,11 +353,30 @@ pin_project! {
         // The generation the timer was armed for.
         armed: Option<u64>,
         started: bool,
+        // `wait_for`'s delay, turned into the scope's deadline at the first poll.
+        delay: Option<Delay>,
         // Whether a deadline already passed at the first poll still polls the future once:
         // yes for a timeout scope (asyncio's `timeout(0)` runs the body to its first
         // suspension) and for a task or future awaited by `wait_for`; no for a coroutine
         // awaited by `wait_for`, which asyncio never starts.
         start_if_expired: bool,
+    }
+
+    impl<F> PinnedDrop for Timed<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // Dropped while still guarding its future, after its deadline passed: an outer
+            // scope expired around this one (or the task was cancelled) before this scope
+            // could look at its own timer. asyncio's timer callback marks a scope expired
+            // when it fires, whoever ends the scope, so two nested scopes whose deadlines
+            // both passed are both `expired()`.
+            if *this.started && this.future.is_some() {
+                let state = this.scope.state();
+                if !state.expired.get() && state.when.get().is_some_and(|w| w <= Instant::now()) {
+                    state.expired.set(true);
+                }
+            }
+        }
     }
 }
 
@@ -351,6 +404,7 @@ impl<F> Timed<F> {
             timer: None,
             armed: None,
             started: false,
+            delay: None,
             start_if_expired: true,
         }
     }
@@ -371,7 +425,12 @@ impl<F: Future> Future for Timed<F> {
         }
         if !*this.started {
             *this.started = true;
-            if state.when.get().is_some_and(|when| when <= Instant::now()) {
+            // The one clock reading of a `wait_for` (and of a `timeout` scope's first poll).
+            let now = Instant::now();
+            if let Some(delay) = this.delay.take() {
+                state.when.set(delay.deadline(now));
+            }
+            if state.when.get().is_some_and(|when| when <= now) {
                 // Already expired: as under asyncio's `timeout(0)`, the future runs up to its
                 // first suspension. A finished task or future gives its result (asyncio's
                 // `wait_for(done, 0)`); anything still pending is dropped, which cancels an

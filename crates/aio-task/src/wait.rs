@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use aio_scheduler::{IntoDelay, Sleep, sleep};
+use aio_scheduler::{Delay, IntoDelay, Sleep, sleep};
 
 use crate::watch::{Retrieve, Watcher};
 use crate::{Error, IntoTask, Task};
@@ -179,7 +179,7 @@ pub struct WaitTasks<T> {
 /// so its timeout counts from when it runs), then the timer.
 enum Deadline {
     None,
-    Delay(Result<Duration, aio_scheduler::Error>),
+    Delay(Result<Delay, aio_scheduler::Error>),
     Armed(Pin<Box<Sleep>>),
 }
 
@@ -200,7 +200,7 @@ impl<T: 'static> WaitTasks<T> {
     /// # Errors
     ///
     /// The wait gives [`Error::Runtime`] with [`InvalidDelay`](aio_scheduler::Error::InvalidDelay)
-    /// for a NaN or infinite delay, as [`sleep`] does.
+    /// for a NaN delay, as [`sleep`] does. An infinite delay never times out.
     ///
     /// # Examples
     ///
@@ -255,7 +255,7 @@ impl<T: 'static> Future for WaitTasks<T> {
             ReturnWhen::AllCompleted => watch.remaining.get() == 0,
         };
         if let Deadline::Delay(delay) = &mut this.timeout {
-            match std::mem::replace(delay, Ok(Duration::ZERO)) {
+            match std::mem::replace(delay, Ok(Delay::After(Duration::ZERO))) {
                 Ok(delay) => this.timeout = Deadline::Armed(Box::pin(sleep(delay))),
                 Err(error) => {
                     this.state = State::Done;
