@@ -130,7 +130,7 @@ impl Shared {
             if let Some(inner) = &*running.borrow() {
                 if inner.shared.id == self.id {
                     if let Some(item) = item.take() {
-                        inner.ready.borrow_mut().push_back(item.into());
+                        inner.push_ready(item.into());
                     }
                 }
             }
@@ -225,6 +225,14 @@ pub(crate) struct LoopInner {
 pub type ExceptionHandler = Rc<dyn Fn(&EventLoop, &ExceptionContext)>;
 
 impl LoopInner {
+    /// Appends to the ready queue from the loop's thread. Items other threads sent earlier
+    /// are moved in first, so the queue keeps the order of the calls, as asyncio's single
+    /// `_ready` deque does for `call_soon` and `call_soon_threadsafe`.
+    pub(crate) fn push_ready(&self, item: Ready) {
+        self.drain_remote();
+        self.ready.borrow_mut().push_back(item);
+    }
+
     fn drain_remote(&self) {
         if self.shared.remote.is_empty() {
             return;
@@ -778,10 +786,7 @@ impl EventLoop {
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Result<Handle, Error> {
         self.check_closed()?;
         let callback: Rc<dyn Callback> = Rc::new(CallbackCell::new(f));
-        self.inner
-            .ready
-            .borrow_mut()
-            .push_back(Ready::Callback(callback.clone()));
+        self.inner.push_ready(Ready::Callback(callback.clone()));
         Ok(Handle { callback })
     }
 
@@ -858,8 +863,10 @@ impl EventLoop {
         })
     }
 
-    /// Schedules `f` from this thread through the thread-safe path; the same as
-    /// [`LoopHandle::call_soon_threadsafe`].
+    /// Schedules `f` from this thread as a thread-safe callback; the same as
+    /// [`LoopHandle::call_soon_threadsafe`]. As in asyncio, thread-safe callbacks join the
+    /// same FIFO as [`call_soon`](EventLoop::call_soon)'s: `call_soon_threadsafe(hello)` then
+    /// `call_soon(world)` runs `hello` first.
     ///
     /// # Errors
     ///
@@ -877,7 +884,10 @@ impl EventLoop {
         &self,
         f: impl FnOnce() + Send + 'static,
     ) -> Result<ThreadsafeHandle, Error> {
-        self.handle().call_soon_threadsafe(f)
+        self.check_closed()?;
+        let callback: Arc<dyn ThreadsafeCallback> = Arc::new(ThreadsafeCell::new(f));
+        self.inner.push_ready(Ready::Threadsafe(callback.clone()));
+        Ok(ThreadsafeHandle { callback })
     }
 
     /// Queues a task step. For task implementations (`aio-task`): a new task's first step.
@@ -1456,7 +1466,9 @@ pub struct LoopHandle {
 
 impl LoopHandle {
     /// Schedules `f` on the loop from any thread (asyncio's `call_soon_threadsafe`), waking
-    /// the loop if it is blocked.
+    /// the loop if it is blocked. It joins the same FIFO as the loop's
+    /// [`call_soon`](EventLoop::call_soon): a callback sent from another thread runs before
+    /// one the loop's thread schedules after it was sent.
     ///
     /// # Errors
     ///
@@ -1489,8 +1501,9 @@ impl LoopHandle {
             return Err(Error::Closed);
         }
         let callback: Arc<dyn ThreadsafeCallback> = Arc::new(ThreadsafeCell::new(f));
-        self.shared
-            .send_remote(Remote::Callback(callback.clone()))?;
+        // On the thread the loop runs on, straight into the ready queue (in call order with
+        // `call_soon`); elsewhere through the remote queue, which `call_soon` drains first.
+        self.shared.send(Remote::Callback(callback.clone()))?;
         Ok(ThreadsafeHandle { callback })
     }
 
