@@ -6,7 +6,6 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
@@ -64,6 +63,64 @@ thread_local! {
     /// The running loop's `slow_callback_duration` when it is in debug mode, so the task
     /// layer can check "debug?" per step with one thread-local read.
     static RUNNING_DEBUG: Cell<Option<Duration>> = const { Cell::new(None) };
+    /// Set while `run_until_complete` drops a future that did not finish (see
+    /// [`dropping_unfinished_main`]).
+    static DROPPING_UNFINISHED_MAIN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether `run_until_complete` is dropping, on this thread, the future it was given without
+/// that future having finished (the loop was stopped first).
+///
+/// asyncio's `run_until_complete` leaves such a future pending — and whatever it awaited, so a
+/// second `run_until_complete(task)` finishes the task. Handles that cancel what they await
+/// when dropped mid-await (`aio-task`'s `Join`, `Wait`, `gather`) check this and leave it
+/// alone.
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::{EventLoop, dropping_unfinished_main};
+///
+/// struct Probe;
+/// impl Drop for Probe {
+///     fn drop(&mut self) {
+///         assert!(dropping_unfinished_main());
+///     }
+/// }
+/// let lp = EventLoop::new()?;
+/// lp.stop();
+/// let probe = Probe;
+/// let out = lp.run_until_complete(async move {
+///     let _probe = probe;
+///     std::future::pending::<()>().await
+/// });
+/// assert!(out.is_err()); // stopped before it completed; the probe saw the flag
+/// assert!(!dropping_unfinished_main());
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
+pub fn dropping_unfinished_main() -> bool {
+    DROPPING_UNFINISHED_MAIN
+        .try_with(Cell::get)
+        .unwrap_or(false)
+}
+
+/// Sets [`DROPPING_UNFINISHED_MAIN`] until dropped (also when the future's drop panics).
+struct UnfinishedMainDrop(bool);
+
+impl UnfinishedMainDrop {
+    fn start() -> UnfinishedMainDrop {
+        UnfinishedMainDrop(
+            DROPPING_UNFINISHED_MAIN
+                .try_with(|flag| flag.replace(true))
+                .unwrap_or(false),
+        )
+    }
+}
+
+impl Drop for UnfinishedMainDrop {
+    fn drop(&mut self) {
+        let _ = DROPPING_UNFINISHED_MAIN.try_with(|flag| flag.set(self.0));
+    }
 }
 
 /// One entry of the ready queue (asyncio's `_ready`).
@@ -1038,12 +1095,13 @@ impl EventLoop {
         }
         let shared = &self.inner.shared;
         let waker = Waker::from(Arc::new(MainWaker(shared.clone())));
-        let mut future = pin!(future.into_future());
+        // Boxed, so that an unfinished future can be dropped under the flag below.
+        let mut future = Box::pin(future.into_future());
         let mut output = None;
         if !shared.main_scheduled.swap(true, Ordering::AcqRel) {
             self.inner.ready.borrow_mut().push_back(Ready::Main);
         }
-        self.run_with(&mut || {
+        let ran = self.run_with(&mut || {
             if output.is_some() {
                 return;
             }
@@ -1053,7 +1111,13 @@ impl EventLoop {
                 // asyncio stops through a done callback: one more iteration runs first.
                 self.inner.ready.borrow_mut().push_back(Ready::Stop);
             }
-        })?;
+        });
+        if output.is_none() {
+            // asyncio leaves the unfinished future, and what it awaits, pending.
+            let _flag = UnfinishedMainDrop::start();
+            drop(future);
+        }
+        ran?;
         output.ok_or(Error::StoppedBeforeComplete)
     }
 

@@ -326,6 +326,12 @@ impl<T: 'static> std::future::Future for Wait<T> {
     type Output = Result<T, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        if !self.awaiting
+            && !self.future.done()
+            && crate::task::runs_on_another_loop(self.future.cell.event_loop.upgrade())
+        {
+            return Poll::Ready(Err(Error::InvalidState(crate::task::OTHER_LOOP)));
+        }
         let polled = self.future.cell.core.poll_take(cx);
         self.awaiting = polled.is_pending();
         polled
@@ -334,7 +340,7 @@ impl<T: 'static> std::future::Future for Wait<T> {
 
 impl<T: 'static> Drop for Wait<T> {
     fn drop(&mut self) {
-        if self.awaiting && !self.future.done() {
+        if self.awaiting && !self.future.done() && !aio_scheduler::dropping_unfinished_main() {
             // The awaiting task was cancelled with a message: the future gets it too.
             self.future
                 .cancel(crate::task::dropping_cancel_message().as_deref());

@@ -280,6 +280,20 @@ thread_local! {
 
 /// The cancel message of the cancelled task whose future is being dropped on this thread, if
 /// any: what an await in progress, cancelled by that drop, cancels its awaitable with.
+/// The error for awaiting, while one loop runs, a pending task or future of another loop
+/// (asyncio: "The future belongs to a different loop ..." from `run_until_complete`, "got
+/// Future attached to a different loop" in a task).
+pub(crate) const OTHER_LOOP: &str = "the future belongs to a different loop than the running one";
+
+/// Whether a loop runs on this thread and `owner` (the awaited task's or future's loop) is
+/// another one. Only asked at an await's first poll of something still pending.
+pub(crate) fn runs_on_another_loop(owner: Option<EventLoop>) -> bool {
+    match (owner, aio_scheduler::get_running_loop()) {
+        (Some(owner), Ok(running)) => !owner.same(&running),
+        _ => false,
+    }
+}
+
 pub(crate) fn dropping_cancel_message() -> Option<Arc<str>> {
     DROPPING_CANCEL_MESSAGE.with_borrow(Clone::clone)
 }
@@ -898,12 +912,17 @@ impl<T: 'static> Future for Join<T> {
         if self.awaits_itself {
             return Poll::Ready(Err(Error::InvalidState("Task cannot await on itself")));
         }
-        if !self.awaiting && !self.task.done() && self.task.is_current() {
-            // asyncio throws `RuntimeError('Task cannot await on itself')` into the task at
-            // its next step, one loop iteration later: so does this.
-            self.awaits_itself = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
+        if !self.awaiting && !self.task.done() {
+            if self.task.is_current() {
+                // asyncio throws `RuntimeError('Task cannot await on itself')` into the task
+                // at its next step, one loop iteration later: so does this.
+                self.awaits_itself = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            if runs_on_another_loop(self.task.cell.event_loop()) {
+                return Poll::Ready(Err(Error::InvalidState(OTHER_LOOP)));
+            }
         }
         let polled = self.task.cell.core.poll_take(cx);
         self.awaiting = polled.is_pending();
@@ -913,7 +932,9 @@ impl<T: 'static> Future for Join<T> {
 
 impl<T: 'static> Drop for Join<T> {
     fn drop(&mut self) {
-        if self.awaiting && !self.task.done() {
+        // `run_until_complete` stopped before its future finished: asyncio leaves what that
+        // future awaited pending.
+        if self.awaiting && !self.task.done() && !aio_scheduler::dropping_unfinished_main() {
             // Our task was cancelled with a message: the awaited task gets it too.
             self.task.cancel(dropping_cancel_message().as_deref());
         }

@@ -115,7 +115,9 @@ impl Watcher {
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        if self.armed {
+        // Not when `run_until_complete` stopped before its future (awaiting this gather)
+        // finished: asyncio leaves the gather and its children pending.
+        if self.armed && !aio_scheduler::dropping_unfinished_main() {
             // Dropped with the future of a task cancelled with a message (a gather being
             // awaited): asyncio's gather passes that message to every child.
             let message = crate::task::dropping_cancel_message();
