@@ -64,7 +64,7 @@ pub use shield::{Shield, shield};
 pub use task::{Join, Task, TaskRef, WaitDone, all_tasks, create_task, current_task};
 pub use task_group::{Scope, TaskGroup};
 pub use threadsafe::{ConcurrentFuture, run_coroutine_threadsafe};
-pub use timeout::{Awaitable, Timed, Timeout, timeout, timeout_at, wait_for};
+pub use timeout::{Awaitable, Timed, Timeout, WaitFor, timeout, timeout_at, wait_for};
 pub use wait::{ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ReturnWhen, WaitTasks, wait};
 
 use aio_scheduler::EventLoop;

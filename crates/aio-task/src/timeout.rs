@@ -222,9 +222,11 @@ impl<T: 'static> Awaitable for crate::Future<T> {
 ///
 /// The delay counts from the first poll, not from this call: asyncio's `wait_for` is a
 /// coroutine, whose `timeout()` scope starts when it first runs (where
-/// [`timeout`](crate::timeout) counts from its call). The clock is read once, at that first
-/// poll, and the timer is armed only if `future` is still pending after its own first poll:
-/// a future that is ready at once never touches the timer heap.
+/// [`timeout`](crate::timeout) counts from its call). That first poll polls `future` first:
+/// a future that is ready at once costs no clock reading and no timer. Only if it is still
+/// pending is the clock read (once) and the timer armed, so the deadline counts from the end
+/// of `future`'s first step — the same instant unless that step blocks the thread, which
+/// asyncio would count against the deadline.
 ///
 /// # Cancel safety
 ///
@@ -248,17 +250,12 @@ impl<T: 'static> Awaitable for crate::Future<T> {
 /// })??;
 /// # Ok::<(), aio_task::Error>(())
 /// ```
-pub fn wait_for<A: Awaitable>(future: A, delay: impl IntoDelay) -> Timed<A::Future> {
-    // Nobody else sees this scope, so its state lives in the future: no allocation. The
-    // deadline is computed at the first poll.
-    let (state, delay) = match delay.into_delay() {
-        Ok(delay) => (TimeoutState::new(None), Some(delay)),
-        Err(error) => (TimeoutState::failed(error.into()), None),
-    };
-    let mut timed = Timed::new(future.into_awaitable(), Scope::Own(state));
-    timed.start_if_expired = !A::IS_COROUTINE;
-    timed.delay = delay;
-    timed
+pub fn wait_for<A: Awaitable>(future: A, delay: impl IntoDelay) -> WaitFor<A::Future> {
+    WaitFor {
+        future: Some(future.into_awaitable()),
+        stage: Stage::Start(delay.into_delay().map_err(Error::from)),
+        start_if_due: !A::IS_COROUTINE,
+    }
 }
 
 impl Timeout {
@@ -329,7 +326,7 @@ impl Timeout {
     ///
     /// See [`Timeout`].
     pub fn run<F: IntoFuture>(&self, future: F) -> Timed<F::IntoFuture> {
-        Timed::new(future.into_future(), Scope::Shared(self.clone()))
+        Timed::new(future.into_future(), self.clone())
     }
 }
 
@@ -343,23 +340,36 @@ impl fmt::Debug for Timeout {
 }
 
 pin_project! {
-    /// A future guarded by a [`Timeout`]: [`Timeout::run`], [`wait_for`].
+    /// A future guarded by a [`Timeout`]: what [`Timeout::run`] returns.
+    ///
+    /// # Cancel safety
+    ///
+    /// As cancel safe as the guarded future: dropping the scope drops that future and the
+    /// timer. Dropped after its deadline passed (an outer scope expired first), the scope
+    /// still counts as [`expired`](Timeout::expired), as in asyncio.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::{Timed, run, timeout};
+    ///
+    /// run(async {
+    ///     let scope = timeout(1.0);
+    ///     let guarded: Timed<_> = scope.run(async { 3 });
+    ///     assert_eq!(guarded.await?, 3);
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub struct Timed<F> {
         #[pin]
         future: Option<F>,
-        scope: Scope,
+        scope: Timeout,
         timer: Option<Sleep>,
         // The generation the timer was armed for.
         armed: Option<u64>,
         started: bool,
-        // `wait_for`'s delay, turned into the scope's deadline at the first poll.
-        delay: Option<Delay>,
-        // Whether a deadline already passed at the first poll still polls the future once:
-        // yes for a timeout scope (asyncio's `timeout(0)` runs the body to its first
-        // suspension) and for a task or future awaited by `wait_for`; no for a coroutine
-        // awaited by `wait_for`, which asyncio never starts.
-        start_if_expired: bool,
     }
 
     impl<F> PinnedDrop for Timed<F> {
@@ -371,7 +381,7 @@ pin_project! {
             // when it fires, whoever ends the scope, so two nested scopes whose deadlines
             // both passed are both `expired()`.
             if *this.started && this.future.is_some() {
-                let state = this.scope.state();
+                let state = &this.scope.state;
                 if !state.expired.get() && state.when.get().is_some_and(|w| w <= Instant::now()) {
                     state.expired.set(true);
                 }
@@ -380,32 +390,14 @@ pin_project! {
     }
 }
 
-/// Where a [`Timed`]'s deadline lives: a [`Timeout`] the caller holds (and may
-/// `reschedule`), or, for [`wait_for`], inline.
-enum Scope {
-    Shared(Timeout),
-    Own(TimeoutState),
-}
-
-impl Scope {
-    fn state(&self) -> &TimeoutState {
-        match self {
-            Scope::Shared(timeout) => &timeout.state,
-            Scope::Own(state) => state,
-        }
-    }
-}
-
 impl<F> Timed<F> {
-    fn new(future: F, scope: Scope) -> Timed<F> {
+    fn new(future: F, scope: Timeout) -> Timed<F> {
         Timed {
             future: Some(future),
             scope,
             timer: None,
             armed: None,
             started: false,
-            delay: None,
-            start_if_expired: true,
         }
     }
 }
@@ -415,7 +407,7 @@ impl<F: Future> Future for Timed<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let state = this.scope.state();
+        let state = &this.scope.state;
         if let Some(error) = state.error.take() {
             this.future.set(None);
             return Poll::Ready(Err(error));
@@ -425,21 +417,11 @@ impl<F: Future> Future for Timed<F> {
         }
         if !*this.started {
             *this.started = true;
-            // The one clock reading of a `wait_for` (and of a `timeout` scope's first poll).
-            let now = Instant::now();
-            if let Some(delay) = this.delay.take() {
-                state.when.set(delay.deadline(now));
-            }
-            if state.when.get().is_some_and(|when| when <= now) {
+            if state.when.get().is_some_and(|when| when <= Instant::now()) {
                 // Already expired: as under asyncio's `timeout(0)`, the future runs up to its
-                // first suspension. A finished task or future gives its result (asyncio's
-                // `wait_for(done, 0)`); anything still pending is dropped, which cancels an
-                // awaited task. A coroutine under `wait_for` is dropped unpolled.
-                let polled = if *this.start_if_expired {
-                    this.future.as_mut().as_pin_mut().map(|f| f.poll(cx))
-                } else {
-                    None
-                };
+                // first suspension; anything still pending is dropped, which cancels an
+                // awaited task.
+                let polled = this.future.as_mut().as_pin_mut().map(|f| f.poll(cx));
                 this.future.set(None);
                 return Poll::Ready(match polled {
                     Some(Poll::Ready(output)) => {
@@ -526,10 +508,149 @@ fn poll_deadline<T>(
 
 impl<F> fmt::Debug for Timed<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.scope.state();
+        let state = &self.scope.state;
         f.debug_struct("Timed")
             .field("when", &state.when.get())
             .field("expired", &state.expired.get())
+            .finish_non_exhaustive()
+    }
+}
+
+pin_project! {
+    /// The future [`wait_for`] returns: `future`'s output, or [`Error::Timeout`] once the
+    /// delay has passed (counted from the first poll).
+    ///
+    /// # Cancel safety
+    ///
+    /// As cancel safe as `future`: dropping it drops `future` (cancelling an awaited task)
+    /// and the timer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::{WaitFor, run, wait_for};
+    ///
+    /// run(async {
+    ///     let bounded: WaitFor<_> = wait_for(async { "in time" }, 1.0);
+    ///     assert_eq!(bounded.await?, "in time");
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct WaitFor<F> {
+        #[pin]
+        future: Option<F>,
+        stage: Stage,
+        // Whether a delay of zero or less still polls the future once: yes for a task or
+        // future (asyncio's `wait_for(done, 0)` gives its result), no for a coroutine, which
+        // asyncio never starts.
+        start_if_due: bool,
+    }
+}
+
+/// Where a [`WaitFor`] is. Nobody else sees its deadline (unlike a [`Timeout`]'s), so it
+/// needs no shared state: a `wait_for` allocates nothing.
+enum Stage {
+    /// Not polled yet: the delay, or why it is not one.
+    Start(Result<Delay, Error>),
+    /// The future waits; the timer (`None`: an infinite delay).
+    Waiting(Option<Sleep>),
+    Done,
+}
+
+impl<F: Future> Future for WaitFor<F> {
+    type Output = Result<F::Output, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Stage::Start(delay) = this.stage {
+            let delay = match delay {
+                Ok(delay) => *delay,
+                Err(error) => {
+                    let error = error.clone(); // rare: an invalid delay
+                    this.future.set(None);
+                    *this.stage = Stage::Done;
+                    return Poll::Ready(Err(error));
+                }
+            };
+            if delay.is_due() {
+                // Expired before it began (asyncio's `wait_for(aw, 0)`): a task or future is
+                // looked at once, a coroutine is dropped unpolled.
+                let polled = match this.future.as_mut().as_pin_mut() {
+                    Some(future) if *this.start_if_due => future.poll(cx),
+                    _ => Poll::Pending,
+                };
+                this.future.set(None);
+                *this.stage = Stage::Done;
+                return Poll::Ready(match polled {
+                    Poll::Ready(output) => Ok(output),
+                    Poll::Pending => Err(Error::Timeout),
+                });
+            }
+            // The future first: one that is ready at once costs no clock reading and no timer.
+            if let Some(future) = this.future.as_mut().as_pin_mut() {
+                if let Poll::Ready(output) = future.poll(cx) {
+                    this.future.set(None);
+                    *this.stage = Stage::Done;
+                    return Poll::Ready(Ok(output));
+                }
+            }
+            // It waits: the one clock reading, and the timer.
+            let timer = delay.deadline(Instant::now()).map(sleep_until);
+            *this.stage = Stage::Waiting(timer);
+            return match poll_timer(this.stage, cx) {
+                Poll::Ready(outcome) => {
+                    this.future.set(None);
+                    Poll::Ready(outcome.map(|never| match never {}))
+                }
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        // The deadline is checked before the future runs, as in a `Timeout` scope.
+        if let Poll::Ready(outcome) = poll_timer(this.stage, cx) {
+            this.future.set(None);
+            return Poll::Ready(outcome.map(|never| match never {}));
+        }
+        match this.future.as_mut().as_pin_mut() {
+            Some(future) => match future.poll(cx) {
+                Poll::Ready(output) => {
+                    this.future.set(None);
+                    *this.stage = Stage::Done;
+                    Poll::Ready(Ok(output))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+            None => Poll::Ready(Err(Error::InvalidState("polled after completion"))),
+        }
+    }
+}
+
+/// Polls a waiting `wait_for`'s timer: `Ready` with the outcome once it fired (or failed).
+fn poll_timer(
+    stage: &mut Stage,
+    cx: &mut Context<'_>,
+) -> Poll<Result<std::convert::Infallible, Error>> {
+    let Stage::Waiting(Some(timer)) = stage else {
+        return Poll::Pending;
+    };
+    let fired = std::task::ready!(Pin::new(timer).poll(cx));
+    *stage = Stage::Done;
+    Poll::Ready(Err(match fired {
+        Ok(()) => Error::Timeout,
+        Err(error) => error.into(),
+    }))
+}
+
+impl<F> fmt::Debug for WaitFor<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stage = match &self.stage {
+            Stage::Start(_) => "not started",
+            Stage::Waiting(_) => "waiting",
+            Stage::Done => "done",
+        };
+        f.debug_struct("WaitFor")
+            .field("stage", &stage)
             .finish_non_exhaustive()
     }
 }
