@@ -42,7 +42,17 @@ impl Delay {
     ///
     /// # Examples
     ///
-    /// See [`Delay`].
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use aio_scheduler::Delay;
+    ///
+    /// let now = Instant::now();
+    /// let second = Duration::from_secs(1);
+    /// assert_eq!(Delay::After(second).deadline(now), Some(now + second));
+    /// assert_eq!(Delay::After(Duration::MAX).deadline(now), None); // beyond the clock's range
+    /// assert_eq!(Delay::Before(Duration::MAX).deadline(now), Some(now)); // clamped: due anyway
+    /// assert_eq!(Delay::Never.deadline(now), None);
+    /// ```
     pub fn deadline(self, now: Instant) -> Option<Instant> {
         match self {
             Delay::After(span) => now.checked_add(span),

@@ -504,7 +504,12 @@ impl ReactorChoice {
     ///
     /// # Examples
     ///
-    /// See [`ReactorChoice`].
+    /// ```
+    /// use aio_scheduler::ReactorChoice;
+    /// assert_eq!(ReactorChoice::parse(Some("io_uring")), ReactorChoice::Uring);
+    /// assert_eq!(ReactorChoice::parse(Some("epoll")), ReactorChoice::Polling);
+    /// assert_eq!(ReactorChoice::parse(Some("kqueue")), ReactorChoice::Polling); // unknown
+    /// ```
     pub fn parse(value: Option<&str>) -> ReactorChoice {
         match value {
             Some("uring" | "io_uring") => ReactorChoice::Uring,
@@ -543,7 +548,15 @@ impl WeakLoop {
     ///
     /// # Examples
     ///
-    /// See [`WeakLoop`].
+    /// ```
+    /// use aio_scheduler::{EventLoop, WeakLoop};
+    ///
+    /// assert!(WeakLoop::default().upgrade().is_none()); // refers to no loop
+    /// let lp = EventLoop::new()?;
+    /// let again = lp.downgrade().upgrade().expect("the loop is alive");
+    /// assert!(again.same(&lp));
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
     pub fn upgrade(&self) -> Option<EventLoop> {
         self.inner.upgrade().map(|inner| EventLoop {
             inner,
@@ -737,7 +750,13 @@ impl EventLoop {
     ///
     /// # Examples
     ///
-    /// See [`set_debug`](EventLoop::set_debug).
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// lp.set_slow_callback_duration(Duration::from_millis(5));
+    /// assert_eq!(lp.slow_callback_duration(), Duration::from_millis(5));
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
     pub fn set_slow_callback_duration(&self, duration: Duration) {
         self.inner.slow_callback_duration.set(duration);
         self.inner.publish_debug();
@@ -747,7 +766,12 @@ impl EventLoop {
     ///
     /// # Examples
     ///
-    /// See [`WeakLoop`].
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let weak = lp.downgrade();
+    /// assert!(weak.upgrade().is_some_and(|again| again.same(&lp)));
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
     pub fn downgrade(&self) -> WeakLoop {
         WeakLoop {
             inner: Rc::downgrade(&self.inner),
@@ -758,7 +782,22 @@ impl EventLoop {
     ///
     /// # Examples
     ///
-    /// See [`LoopHandle`].
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let handle = lp.handle();
+    /// let (tx, rx) = mpsc::channel();
+    /// std::thread::spawn(move || {
+    ///     handle.call_soon_threadsafe(move || tx.send("ran on the loop").unwrap()).unwrap();
+    ///     handle.stop().unwrap();
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// lp.run_forever()?;
+    /// assert_eq!(rx.try_recv().unwrap(), "ran on the loop");
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
     pub fn handle(&self) -> LoopHandle {
         LoopHandle {
             shared: self.inner.shared.clone(),
@@ -1056,7 +1095,17 @@ impl EventLoop {
     ///
     /// # Examples
     ///
-    /// See [`stop`](EventLoop::stop).
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    ///
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fired = Rc::new(Cell::new(false));
+    /// let (f, stopper) = (fired.clone(), lp.clone());
+    /// lp.call_later(0.01, move || { f.set(true); stopper.stop() })?;
+    /// lp.run_forever()?; // runs until the timer's callback stops it
+    /// assert!(fired.get() && !lp.is_running());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
     pub fn run_forever(&self) -> Result<(), Error> {
         self.run_with(&mut || {})
     }
@@ -1076,6 +1125,17 @@ impl EventLoop {
     ///
     /// A panic in `future` itself propagates to the caller, as with any `block_on` (the loop
     /// stays consistent and usable). Panics in tasks and callbacks do not: they are caught.
+    ///
+    /// # Cancel safety
+    ///
+    /// `run_until_complete` owns `future` and drops it when it returns, finished or not:
+    /// after [`Error::StoppedBeforeComplete`] (or a reactor error) the future's progress is
+    /// gone, and whatever it held goes with it (its destructors run; a
+    /// [`sleep`](crate::sleep)'s timer is cancelled). asyncio instead leaves the task it wraps a
+    /// coroutine in pending on the loop. What the future awaited is left alone, as in asyncio:
+    /// the drop happens under [`dropping_unfinished_main`], and aio-task's `Join`, `Wait` and
+    /// `gather` cancel nothing then, so `run_until_complete(task)` stopped early leaves the task
+    /// pending and a second call finishes it.
     ///
     /// # Examples
     ///
@@ -1307,7 +1367,13 @@ impl EventLoop {
     ///
     /// # Examples
     ///
-    /// See [`reset_exception_handler`](Self::reset_exception_handler).
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// assert!(lp.get_exception_handler().is_none()); // the default one is in use
+    /// lp.set_exception_handler(|_, _| {});
+    /// assert!(lp.get_exception_handler().is_some());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
     pub fn get_exception_handler(&self) -> Option<ExceptionHandler> {
         self.inner.exception_handler.borrow().clone()
     }
@@ -1484,7 +1550,23 @@ pub(crate) fn with_running<R>(f: impl FnOnce(&Rc<LoopInner>) -> R) -> Option<R> 
 ///
 /// # Examples
 ///
-/// See [`EventLoop::schedule`].
+/// ```
+/// let lp = aio_scheduler::EventLoop::new()?;
+/// let mut yielded = false;
+/// let step = std::future::poll_fn(move |cx| {
+///     if std::mem::replace(&mut yielded, true) {
+///         return std::task::Poll::Ready("woken");
+///     }
+///     cx.waker().wake_by_ref(); // on the loop's thread: straight onto the ready queue
+///     std::task::Poll::Pending
+/// });
+/// let (runnable, task) = async_task::Builder::new()
+///     .metadata(lp.handle())
+///     .spawn(|_| step, aio_scheduler::schedule);
+/// runnable.schedule(); // not on the running loop's thread: through the remote queue
+/// assert_eq!(lp.run_until_complete(task)?, "woken");
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
 pub fn schedule(runnable: Runnable) {
     let id = runnable.metadata().shared.id;
     let mut runnable = Some(runnable);
@@ -1580,7 +1662,17 @@ impl LoopHandle {
     ///
     /// # Examples
     ///
-    /// See [`LoopHandle`].
+    /// ```
+    /// use aio_scheduler::{Error, EventLoop};
+    ///
+    /// let lp = EventLoop::new()?;
+    /// let handle = lp.handle();
+    /// std::thread::spawn(move || handle.stop()).join().unwrap()?;
+    /// lp.run_forever()?; // the stop was queued: one iteration, then it returns
+    /// lp.close()?;
+    /// assert!(matches!(lp.handle().stop(), Err(Error::Closed)));
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
     pub fn stop(&self) -> Result<(), Error> {
         self.shared.send_remote(Remote::Stop)
     }
@@ -1651,7 +1743,13 @@ impl ExceptionContext {
     ///
     /// # Examples
     ///
-    /// See [`ExceptionContext`].
+    /// ```
+    /// use aio_scheduler::ExceptionContext;
+    /// let ctx = ExceptionContext::new("something odd");
+    /// assert_eq!(ctx.message, "something odd");
+    /// assert!(ctx.error.is_none() && ctx.task.is_none());
+    /// assert_eq!(ctx.to_string(), "something odd");
+    /// ```
     pub fn new(message: impl Into<String>) -> ExceptionContext {
         ExceptionContext {
             message: message.into(),
@@ -1679,7 +1777,11 @@ impl ExceptionContext {
     ///
     /// # Examples
     ///
-    /// See [`ExceptionContext`].
+    /// ```
+    /// let ctx = aio_scheduler::ExceptionContext::new("Task was destroyed").with_task("Task-3");
+    /// assert_eq!(ctx.task.as_deref(), Some("Task-3"));
+    /// assert_eq!(ctx.to_string(), "Task was destroyed (task Task-3)");
+    /// ```
     pub fn with_task(mut self, name: impl Into<String>) -> Self {
         self.task = Some(name.into());
         self

@@ -122,7 +122,14 @@ impl Handle {
     ///
     /// # Examples
     ///
-    /// See [`Handle`].
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let handle = lp.call_soon(|| unreachable!("cancelled"))?;
+    /// handle.cancel();
+    /// handle.cancel(); // again: nothing more happens
+    /// lp.run_until_complete(aio_scheduler::sleep(0))??;
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
     pub fn cancel(&self) {
         self.callback.cancel();
     }
@@ -131,7 +138,14 @@ impl Handle {
     ///
     /// # Examples
     ///
-    /// See [`Handle`].
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let handle = lp.call_soon(|| {})?;
+    /// assert!(!handle.cancelled());
+    /// handle.cancel();
+    /// assert!(handle.cancelled());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.callback.cancelled()
     }
@@ -174,7 +188,14 @@ impl TimerHandle {
     ///
     /// # Examples
     ///
-    /// See [`TimerHandle`].
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let handle = lp.call_later(0.001, || unreachable!("cancelled"))?;
+    /// handle.cancel();
+    /// lp.run_until_complete(aio_scheduler::sleep(0.01))??; // its time passes: it does not run
+    /// assert_eq!(lp.scheduled_timers(), 0); // and its heap entry was purged
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
     pub fn cancel(&self) {
         if self.callback.cancelled() {
             return;
@@ -189,7 +210,14 @@ impl TimerHandle {
     ///
     /// # Examples
     ///
-    /// See [`TimerHandle`].
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let handle = lp.call_later(60, || {})?;
+    /// assert!(!handle.cancelled());
+    /// handle.cancel();
+    /// assert!(handle.cancelled());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.callback.cancelled()
     }
@@ -247,7 +275,13 @@ impl ThreadsafeHandle {
     ///
     /// # Examples
     ///
-    /// See [`ThreadsafeHandle`].
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let handle = lp.handle().call_soon_threadsafe(|| unreachable!("cancelled"))?;
+    /// std::thread::spawn(move || handle.cancel()).join().unwrap(); // from any thread
+    /// lp.run_until_complete(aio_scheduler::sleep(0))??;
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
     pub fn cancel(&self) {
         self.callback.cancel();
     }
@@ -256,7 +290,14 @@ impl ThreadsafeHandle {
     ///
     /// # Examples
     ///
-    /// See [`ThreadsafeHandle`].
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let handle = lp.handle().call_soon_threadsafe(|| {})?;
+    /// assert!(!handle.cancelled());
+    /// handle.cancel();
+    /// assert!(handle.cancelled());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.callback.cancelled()
     }

@@ -214,7 +214,20 @@ fn unsubscribe(signal: i32, slot: usize) {
 ///
 /// # Examples
 ///
-/// See the [module documentation](self).
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use aio_scheduler::{Error, EventLoop, signal};
+///
+/// let lp = EventLoop::new()?;
+/// let seen = Rc::new(Cell::new(false));
+/// let (s, stopper) = (seen.clone(), lp.clone());
+/// lp.add_signal_handler(signal::SIGCONT, move || { s.set(true); stopper.stop() })?;
+/// signal::raise(signal::SIGCONT)?;
+/// lp.run_forever()?; // until the handler stops it
+/// assert!(seen.get());
+/// assert!(matches!(signal::raise(0), Err(Error::InvalidSignal(0))));
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
 pub fn raise(signal: i32) -> Result<(), Error> {
     if !(1..NSIG).contains(&signal) {
         return Err(Error::InvalidSignal(signal));
@@ -413,7 +426,23 @@ impl EventLoop {
     ///
     /// # Examples
     ///
-    /// See the [`signal` module](crate::signal).
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// use aio_scheduler::{Error, EventLoop, signal};
+    ///
+    /// let lp = EventLoop::new()?;
+    /// let which = Rc::new(Cell::new(""));
+    /// let (w, stopper) = (which.clone(), lp.clone());
+    /// lp.add_signal_handler(signal::SIGCONT, || unreachable!("replaced"))?;
+    /// lp.add_signal_handler(signal::SIGCONT, move || { w.set("second"); stopper.stop() })?;
+    /// signal::raise(signal::SIGCONT)?;
+    /// lp.run_forever()?;
+    /// assert_eq!(which.get(), "second"); // the later handler replaced the first
+    /// assert!(lp.remove_signal_handler(signal::SIGCONT)?);
+    /// let sigkill = 9;
+    /// assert!(matches!(lp.add_signal_handler(sigkill, || {}), Err(Error::UncatchableSignal(9))));
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
     pub fn add_signal_handler(
         &self,
         signal: i32,

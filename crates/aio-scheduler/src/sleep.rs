@@ -26,7 +26,8 @@ use crate::{Error, IntoDelay};
 ///
 /// # Cancel safety
 ///
-/// Dropping the future cancels its timer.
+/// Dropping the future cancels its timer; nothing else is lost but the time already slept (a
+/// new `sleep(delay)` counts from its own creation: use [`sleep_until`] to keep a deadline).
 ///
 /// # Examples
 ///
@@ -64,7 +65,8 @@ pub fn sleep(delay: impl IntoDelay) -> Sleep {
 ///
 /// # Cancel safety
 ///
-/// Dropping the future cancels its timer.
+/// Dropping the future cancels its timer, and nothing is lost: a new `sleep_until` of the same
+/// `deadline` ends when the dropped one would have.
 ///
 /// # Examples
 ///
@@ -85,6 +87,13 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 }
 
 /// The future returned by [`sleep`] and [`sleep_until`]: `Ok(())` once the time has come.
+///
+/// # Cancel safety
+///
+/// Cancel safe: a sleep holds nothing but its timer, which dropping it cancels (the loop's
+/// heap purges the entry at its next iteration). Only the time already slept is lost: a new
+/// [`sleep`]`(delay)` counts `delay` from its own creation, so to keep a deadline across drops,
+/// [`sleep_until`] the same `Instant`.
 ///
 /// # Examples
 ///

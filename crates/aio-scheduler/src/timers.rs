@@ -133,7 +133,16 @@ impl<T> TimerHeap<T> {
     ///
     /// # Examples
     ///
-    /// See [`TimerHeap`].
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let t0 = Instant::now();
+    /// let mut heap = aio_scheduler::TimerHeap::new(t0);
+    /// let later = heap.insert(t0 + Duration::from_millis(20), "later");
+    /// heap.insert(t0 + Duration::from_millis(10), "sooner");
+    /// assert!(heap.is_scheduled(later));
+    /// assert_eq!(heap.next_deadline(), Some(t0 + Duration::from_millis(10)));
+    /// assert_eq!(heap.len(), 2);
+    /// ```
     pub fn insert(&mut self, when: Instant, value: T) -> TimerKey {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
@@ -257,7 +266,16 @@ impl<T> TimerHeap<T> {
     ///
     /// # Examples
     ///
-    /// See [`TimerHeap::new`].
+    /// ```
+    /// use std::time::Instant;
+    /// let t0 = Instant::now();
+    /// let mut heap = aio_scheduler::TimerHeap::new(t0);
+    /// let key = heap.insert(t0, ());
+    /// heap.cancel(key);
+    /// assert!(!heap.is_empty()); // a cancelled entry stays until purged
+    /// heap.purge();
+    /// assert!(heap.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
@@ -266,7 +284,17 @@ impl<T> TimerHeap<T> {
     ///
     /// # Examples
     ///
-    /// See [`TimerHeap::cancel`].
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let t0 = Instant::now();
+    /// let mut heap = aio_scheduler::TimerHeap::new(t0);
+    /// let first = heap.insert(t0, 1);
+    /// heap.insert(t0 + Duration::from_secs(1), 2);
+    /// heap.cancel(first);
+    /// assert_eq!(heap.cancelled_count(), 1);
+    /// heap.purge(); // a cancelled head is popped
+    /// assert_eq!((heap.cancelled_count(), heap.len()), (0, 1));
+    /// ```
     pub fn cancelled_count(&self) -> usize {
         self.cancelled
     }
@@ -340,7 +368,18 @@ impl<T> TimerHeap<T> {
     ///
     /// # Examples
     ///
-    /// See [`TimerHeap`].
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let t0 = Instant::now();
+    /// let mut heap = aio_scheduler::TimerHeap::new(t0);
+    /// heap.insert(t0 + Duration::from_millis(10), "b");
+    /// heap.insert(t0 + Duration::from_millis(5), "a");
+    /// assert_eq!(heap.pop_due(t0), None); // nothing due yet
+    /// let later = t0 + Duration::from_millis(10);
+    /// assert_eq!(heap.pop_due(later), Some("a")); // earliest first
+    /// assert_eq!(heap.pop_due(later), Some("b"));
+    /// assert!(heap.is_empty());
+    /// ```
     pub fn pop_due(&mut self, now: Instant) -> Option<T> {
         let now = self.ticks(now);
         while let Some(head) = self.heap.peek().copied() {

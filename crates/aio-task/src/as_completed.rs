@@ -20,6 +20,13 @@ use crate::{Error, IntoTask, Task};
 /// more than once is yielded once, as asyncio's set of awaitables does. Dropping it does not
 /// cancel the tasks. [`AsCompleted::timeout`] sets a deadline (asyncio's `timeout=`).
 ///
+/// # Cancel safety
+///
+/// Dropping the [`AsCompleted`] (and its [`NextCompleted`] awaitables) cancels nothing: the
+/// tasks keep running and keep the outcomes not given yet, for the handles you kept; the
+/// deadline's timer is cancelled. Awaiting the next outcome is cancel safe: see
+/// [`AsCompleted::next_completed`] and [`NextCompleted`].
+///
 /// # Examples
 ///
 /// ```
@@ -168,6 +175,11 @@ impl<T: 'static> Inner<T> {
 
 /// The stream / iterator returned by [`as_completed`].
 ///
+/// # Cancel safety
+///
+/// Dropping it cancels no task; an outcome is taken only when it is given. See
+/// [`as_completed`].
+///
 /// # Examples
 ///
 /// ```
@@ -304,7 +316,8 @@ impl<T: 'static> Iterator for AsCompleted<T> {
 /// # Cancel safety
 ///
 /// Cancel safe: dropping it before it completes takes no outcome, which stays for the next
-/// awaitable.
+/// awaitable. The dropped awaitable still counts among the one-per-task the iterator gives,
+/// so the last outcome is then left in its task (for a handle you kept) rather than given.
 ///
 /// # Examples
 ///

@@ -55,7 +55,11 @@ impl Error {
     ///
     /// # Examples
     ///
-    /// See [`Error`].
+    /// ```
+    /// use aio_task::Error;
+    /// assert!(matches!(Error::cancelled(None), Error::Cancelled(None)));
+    /// assert_eq!(Error::cancelled(Some("bye")).to_string(), "cancelled: bye");
+    /// ```
     pub fn cancelled(message: Option<&str>) -> Error {
         Error::Cancelled(message.map(Arc::from))
     }
@@ -64,7 +68,11 @@ impl Error {
     ///
     /// # Examples
     ///
-    /// See [`Error`].
+    /// ```
+    /// use aio_task::Error;
+    /// assert!(Error::cancelled(None).is_cancelled());
+    /// assert!(!Error::Timeout.is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Error::Cancelled(_))
     }
@@ -73,7 +81,12 @@ impl Error {
     ///
     /// # Examples
     ///
-    /// See [`Error`].
+    /// ```
+    /// use aio_task::Error;
+    /// assert_eq!(Error::cancelled(Some("stop")).cancel_message(), Some("stop"));
+    /// assert_eq!(Error::cancelled(None).cancel_message(), None);
+    /// assert_eq!(Error::Timeout.cancel_message(), None); // not a cancellation
+    /// ```
     pub fn cancel_message(&self) -> Option<&str> {
         match self {
             Error::Cancelled(message) => message.as_deref(),

@@ -144,7 +144,11 @@ impl ThreadPoolExecutor {
     ///
     /// # Examples
     ///
-    /// See [`ThreadPoolExecutor`].
+    /// ```
+    /// let pool = aio_task::ThreadPoolExecutor::new(0);
+    /// assert_eq!(pool.max_workers(), 1); // at least one thread
+    /// assert_eq!(pool.workers(), 0); // started on demand
+    /// ```
     pub fn new(max_workers: usize) -> ThreadPoolExecutor {
         Self::with_idle_timeout(max_workers, IDLE_TIMEOUT)
     }
@@ -192,7 +196,11 @@ impl ThreadPoolExecutor {
     ///
     /// # Examples
     ///
-    /// See [`ThreadPoolExecutor::with_idle_timeout`].
+    /// ```
+    /// let pool = aio_task::ThreadPoolExecutor::new(3);
+    /// assert_eq!(pool.max_workers(), 3);
+    /// assert_eq!(pool.clone().max_workers(), 3); // clones share the pool
+    /// ```
     pub fn max_workers(&self) -> usize {
         self.inner.workers.max
     }
@@ -400,6 +408,14 @@ impl Drop for DefaultExecutor {
 /// [`Error::Panicked`]; [`Error::Runtime`] without a running loop (for the default pool);
 /// [`Error::InvalidState`] if the executor was shut down.
 ///
+/// # Cancel safety
+///
+/// The job is submitted when this is called, not at the first poll, and dropping the
+/// [`ExecutorFuture`] does not stop it: a running thread cannot be cancelled. The job runs to
+/// its end, and its result (or panic) is then dropped. Awaiting the future by reference,
+/// `(&mut fut).await`, is cancel safe: dropping that await loses nothing, and the result waits
+/// in the future for its next poll.
+///
 /// # Examples
 ///
 /// ```
@@ -448,6 +464,11 @@ where
 ///
 /// As [`run_in_executor`].
 ///
+/// # Cancel safety
+///
+/// As [`run_in_executor`]: dropping the future does not stop `f`, which runs to its end on its
+/// thread; its result is then dropped. Awaiting by reference loses nothing.
+///
 /// # Examples
 ///
 /// ```
@@ -487,6 +508,12 @@ pub fn default_executor(event_loop: &EventLoop) -> ThreadPoolExecutor {
 ///
 /// [`Error::Runtime`] outside a running loop.
 ///
+/// # Cancel safety
+///
+/// Dropping the future once it has started does not stop the shutdown: the pool is already
+/// detached from the loop, and its threads finish their queued jobs and exit. Only the wait is
+/// lost: a second call finds no default executor and returns at once, without waiting for them.
+///
 /// # Examples
 ///
 /// ```
@@ -517,6 +544,12 @@ pub async fn shutdown_default_executor() -> Result<(), Error> {
 }
 
 /// The future returned by [`run_in_executor`] and [`to_thread`].
+///
+/// # Cancel safety
+///
+/// Dropping it does not stop the job, which runs to its end; its result is then dropped.
+/// Awaiting it by reference, `(&mut fut).await`, is cancel safe: the result waits in the future
+/// for its next poll.
 ///
 /// # Examples
 ///

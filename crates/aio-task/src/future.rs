@@ -21,6 +21,14 @@ use crate::core::{CallbackId, Core, report_unretrieved};
 ///
 /// Done callbacks run through `call_soon`, never synchronously, in registration order.
 ///
+/// # Cancel safety
+///
+/// Dropping a `Future` handle cancels nothing. Awaiting one goes through [`Wait`], which is
+/// **not** cancel safe: dropped while it waits, it cancels the future, as asyncio cancels a
+/// future whose awaiting task is cancelled, and a later [`set_result`](Future::set_result)
+/// then fails with [`Error::InvalidState`] for every handle. Await it through
+/// [`shield`](crate::shield) to keep the future alive past the awaiter.
+///
 /// # Examples
 ///
 /// ```
@@ -163,7 +171,15 @@ impl<T: 'static> Future<T> {
     ///
     /// # Examples
     ///
-    /// See [`Future::cancel`].
+    /// ```
+    /// use aio_task::EventLoopExt;
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fut = lp.create_future::<u8>();
+    /// assert!(!fut.done());
+    /// fut.set_result(1)?;
+    /// assert!(fut.done() && !fut.cancelled());
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn done(&self) -> bool {
         self.cell.core.done()
     }
@@ -172,7 +188,19 @@ impl<T: 'static> Future<T> {
     ///
     /// # Examples
     ///
-    /// See [`Future::cancel`].
+    /// ```
+    /// use aio_task::EventLoopExt;
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fut = lp.create_future::<u8>();
+    /// assert!(!fut.cancelled());
+    /// fut.cancel(None);
+    /// assert!(fut.cancelled());
+    /// let failed = lp.create_future::<u8>();
+    /// failed.set_exception(std::io::Error::other("no"))?;
+    /// assert!(failed.done() && !failed.cancelled()); // an error is not a cancellation
+    /// assert!(failed.exception()?.is_some());
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.cell.core.cancelled()
     }
@@ -238,7 +266,17 @@ impl<T: 'static> Future<T> {
     ///
     /// # Examples
     ///
-    /// See [`CallbackId`].
+    /// ```
+    /// use aio_task::EventLoopExt;
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fut = lp.create_future::<u8>();
+    /// let id = fut.add_done_callback(|_| unreachable!("removed before it ran"));
+    /// assert!(fut.remove_done_callback(id));
+    /// fut.set_result(1)?;
+    /// lp.run_until_complete(aio_scheduler::sleep(0))??; // nothing runs
+    /// assert!(!fut.remove_done_callback(id)); // already gone
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn remove_done_callback(&self, id: CallbackId) -> bool {
         self.cell.core.remove_callback(id)
     }
@@ -259,6 +297,10 @@ impl<T: 'static> Future<T> {
     }
 
     /// The `std` future that awaits this one (what `.await` uses).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Wait`]: **not** cancel safe; dropped while it waits, it cancels the future.
     ///
     /// # Examples
     ///
@@ -316,6 +358,14 @@ impl<T: 'static> std::future::IntoFuture for Future<T> {
 ///
 /// As in asyncio, if the awaiting task is cancelled while waiting (this is dropped while
 /// the future is pending), the future is cancelled too.
+///
+/// # Cancel safety
+///
+/// **Not** cancel safe: dropped after its first poll while the future is still pending, it
+/// cancels the future (with the awaiting task's cancel message, if it has one), and a later
+/// [`set_result`](Future::set_result) fails with [`Error::InvalidState`]. Dropped before its
+/// first poll, or once the future is done, it changes nothing: a result not taken yet stays in
+/// the future.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Wait<T: 'static> {
     future: Future<T>,

@@ -92,6 +92,14 @@ gatherable_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
 ///
 /// The first child error; [`Error::Runtime`] if no loop is running to schedule the children.
 ///
+/// # Cancel safety
+///
+/// **Not** cancel safe, by design (asyncio's): dropping the [`Gather`] before it completes —
+/// polled or not — cancels every child still running, with the dropping task's cancel message
+/// if it has one. Children that already finished keep their outcomes, for the [`Task`] handles
+/// you kept; the gathered values are lost. Once it has completed, dropping it cancels nothing.
+/// Await it through [`shield`](crate::shield) to let the children outlive the awaiter.
+///
 /// # Examples
 ///
 /// ```
@@ -121,6 +129,11 @@ where
 /// `gather` for a fixed list of awaitables of different types; the results come back as a
 /// tuple (asyncio's `gather(a, b, c)`). Same semantics as [`gather`]; add
 /// `.return_exceptions()` for every outcome.
+///
+/// # Cancel safety
+///
+/// As [`gather`](fn@crate::gather): dropping the unfinished gather cancels every child still
+/// running.
 ///
 /// # Examples
 ///
@@ -164,6 +177,10 @@ macro_rules! gather {
 /// # Errors
 ///
 /// The first child error; [`Error::Runtime`] if no loop is running.
+///
+/// # Cancel safety
+///
+/// As [`gather`]: dropping the unfinished gather cancels every child still running.
 ///
 /// # Examples
 ///
@@ -226,6 +243,11 @@ where
 /// [`try_gather`] for a fixed list of `Result`-returning coroutines of different types; the
 /// values come back as a tuple.
 ///
+/// # Cancel safety
+///
+/// As [`gather`](fn@crate::gather): dropping the unfinished gather cancels every child still
+/// running.
+///
 /// # Examples
 ///
 /// ```
@@ -248,12 +270,22 @@ macro_rules! try_gather {
 }
 
 /// The future returned by [`gather`] and [`gather!`](crate::gather!).
+///
+/// # Cancel safety
+///
+/// **Not** cancel safe: dropped before it completes (polled or not), it cancels every child
+/// still running; finished children keep their outcomes. See [`gather`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Gather<G: Gatherable> {
     state: State<G>,
 }
 
 /// The future returned by [`Gather::return_exceptions`].
+///
+/// # Cancel safety
+///
+/// **Not** cancel safe: dropped before it completes (polled or not), it cancels every child
+/// still running; finished children keep their outcomes. See [`gather`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct GatherAll<G: Gatherable> {
     state: State<G>,

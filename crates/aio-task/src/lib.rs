@@ -93,7 +93,16 @@ pub trait EventLoopExt: sealed::Sealed {
     ///
     /// # Examples
     ///
-    /// See [`EventLoopExt`].
+    /// ```
+    /// use aio_task::EventLoopExt;
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let task = lp.create_task(async { 2 + 2 })?;
+    /// assert!(!task.done()); // it runs once the loop does
+    /// assert_eq!(lp.run_until_complete(task)??, 4);
+    /// lp.close()?;
+    /// assert!(lp.create_task(async {}).is_err()); // the loop is closed
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     fn create_task<F>(&self, future: F) -> Result<Task<F::Output>, Error>
     where
         F: std::future::Future + 'static,
@@ -103,14 +112,30 @@ pub trait EventLoopExt: sealed::Sealed {
     ///
     /// # Examples
     ///
-    /// See [`Future`].
+    /// ```
+    /// use aio_task::EventLoopExt;
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fut = lp.create_future::<&str>();
+    /// fut.set_result("set before the loop runs")?;
+    /// assert_eq!(lp.run_until_complete(fut)??, "set before the loop runs");
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     fn create_future<T: 'static>(&self) -> Future<T>;
 
     /// The tasks of this loop that are not done yet.
     ///
     /// # Examples
     ///
-    /// See [`EventLoopExt`].
+    /// ```
+    /// use aio_task::EventLoopExt;
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// assert!(lp.all_tasks().is_empty());
+    /// let task = lp.create_task(async {})?;
+    /// assert_eq!(lp.all_tasks().len(), 1);
+    /// lp.run_until_complete(task)??;
+    /// assert!(lp.all_tasks().is_empty()); // done tasks are not listed
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     fn all_tasks(&self) -> Vec<TaskRef>;
 
     /// Chooses how new tasks start (asyncio's `loop.set_task_factory`).

@@ -15,6 +15,14 @@ use crate::{Error, IntoTask, Task};
 ///
 /// The inner task's error; [`Error::Runtime`] if it cannot be created.
 ///
+/// # Cancel safety
+///
+/// Cancel safe with respect to the inner task: dropping the [`Shield`], even while it waits,
+/// neither cancels the inner task nor takes its outcome, which stays in the task for any handle
+/// you kept. (A future or coroutine given to `shield` becomes a task that only the shield
+/// holds: it still runs to completion, but its outcome is then dropped with it, and an error is
+/// reported as never retrieved.)
+///
 /// # Examples
 ///
 /// ```
@@ -45,6 +53,11 @@ pub fn shield<A: IntoTask>(awaitable: A) -> Shield<A::Output> {
 /// The future returned by [`shield`].
 ///
 /// Dropping it, even mid-await, never cancels the inner task (unlike [`Join`](crate::Join)).
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping it, even while it waits, neither cancels the inner task nor takes its
+/// outcome. See [`shield`].
 ///
 /// # Examples
 ///

@@ -28,6 +28,14 @@ use crate::core::{CallbackId, Core, report_unretrieved};
 /// [`Error::Panicked`] if it panicked — a panic never takes the loop down. The output is moved
 /// to the awaiter; [`result`](Task::result) copies it instead.
 ///
+/// # Cancel safety
+///
+/// Dropping a `Task` handle — even every one of them — never cancels the task: the loop owns it
+/// and runs it to completion, and its outcome stays in it for any other handle. Awaiting a
+/// handle is what links the two: `task.await` goes through a [`Join`], which cancels the task
+/// if it is dropped while it waits (see [`Join`]). To wait without that link, await
+/// [`TaskRef::wait`] and then read the outcome, or await through [`shield`](crate::shield).
+///
 /// # Examples
 ///
 /// ```
@@ -576,7 +584,17 @@ impl<T: 'static> Task<T> {
     ///
     /// # Examples
     ///
-    /// See [`Task::cancel`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(aio_scheduler::sleep(3600))?;
+    ///     task.cancel(None);
+    ///     assert!(!task.cancelled()); // requested; done at the task's next step
+    ///     task.erase().wait().await;
+    ///     assert!(task.cancelled());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.cell.core.cancelled()
     }
@@ -635,7 +653,17 @@ impl<T: 'static> Task<T> {
     ///
     /// # Examples
     ///
-    /// See [`Task::cancelling`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(aio_scheduler::sleep(3600))?;
+    ///     task.cancel(None);
+    ///     assert_eq!(task.uncancel(), 0); // the count goes down...
+    ///     task.erase().wait().await;
+    ///     assert!(task.cancelled()); // ...but the cancellation still happens
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn uncancel(&self) -> u32 {
         self.cell.uncancel()
     }
@@ -662,7 +690,16 @@ impl<T: 'static> Task<T> {
     ///
     /// # Examples
     ///
-    /// See [`Task::get_name`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(async {})?;
+    ///     assert_eq!(task.get_name(), "Task-2");
+    ///     task.set_name("renamed");
+    ///     assert_eq!(task.erase().get_name(), "renamed"); // every handle sees it
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn set_name(&self, name: impl Into<String>) {
         self.cell.core.set_name(name.into());
     }
@@ -760,6 +797,12 @@ impl<T: 'static> Task<T> {
 
     /// The future that awaits this task (what `.await` uses), for APIs that want a
     /// [`Future`] rather than an [`IntoFuture`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Join`]: dropped while it waits (after its first poll, the task still pending), it
+    /// cancels the task; dropped before its first poll, or once the task is done, it cancels
+    /// nothing and the outcome stays in the task.
     ///
     /// # Examples
     ///
@@ -863,14 +906,19 @@ impl<T: 'static> IntoFuture for Task<T> {
 /// # Errors
 ///
 /// The task's error ([`Error::Cancelled`], [`Error::Panicked`], ...);
-/// [`Error::InvalidState`] if another await already took the outcome, or if a task awaits
+/// [`Error::InvalidState`] if another await already took the outcome, if a task awaits
 /// itself ("Task cannot await on itself", asyncio's `RuntimeError`), given one loop iteration
-/// later as asyncio does, instead of waiting forever.
+/// later as asyncio does, instead of waiting forever, or, at once, if the task is pending and
+/// belongs to another loop than the one running.
 ///
 /// # Cancel safety
 ///
 /// Dropping it mid-await cancels the awaited task (with the awaiting task's cancel message,
-/// if it was cancelled with one); see above.
+/// if it was cancelled with one); see above. One exception, as in asyncio: when
+/// `run_until_complete` stops before the future it was given finished, dropping that future
+/// cancels nothing it awaited
+/// ([`dropping_unfinished_main`](aio_scheduler::dropping_unfinished_main)), so the task stays
+/// pending and a second `run_until_complete(task)` finishes it.
 ///
 /// # Examples
 ///
@@ -989,7 +1037,16 @@ impl TaskRef {
     ///
     /// # Examples
     ///
-    /// See [`TaskRef`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(async {})?.erase();
+    ///     assert!(!task.done());
+    ///     task.wait().await;
+    ///     assert!(task.done());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn done(&self) -> bool {
         self.0.done()
     }
@@ -998,7 +1055,18 @@ impl TaskRef {
     ///
     /// # Examples
     ///
-    /// See [`TaskRef::cancel`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let fine = aio_task::create_task(async {})?.erase();
+    ///     let stopped = aio_task::create_task(aio_scheduler::sleep(3600))?.erase();
+    ///     stopped.cancel(None);
+    ///     fine.wait().await;
+    ///     stopped.wait().await;
+    ///     assert!(!fine.cancelled() && stopped.cancelled());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.0.cancelled()
     }
@@ -1043,7 +1111,16 @@ impl TaskRef {
     ///
     /// # Examples
     ///
-    /// See [`TaskRef::cancelling`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(aio_scheduler::sleep(1))?.erase();
+    ///     task.cancel(None);
+    ///     assert_eq!(task.uncancel(), 0);
+    ///     assert_eq!(task.uncancel(), 0); // never below zero
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn uncancel(&self) -> u32 {
         self.0.uncancel()
     }
@@ -1052,7 +1129,16 @@ impl TaskRef {
     ///
     /// # Examples
     ///
-    /// See [`TaskRef`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(async {})?;
+    ///     task.set_name("worker");
+    ///     assert_eq!(task.erase().get_name(), "worker");
+    ///     assert_eq!(aio_task::current_task().unwrap().get_name(), "Task-1");
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn get_name(&self) -> String {
         self.0.name()
     }
@@ -1146,9 +1232,25 @@ impl TaskRef {
 
     /// Waits until the task is done, without taking its result.
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: the future only watches the task. Dropping it, at any point,
+    /// neither cancels the task nor takes its outcome.
+    ///
     /// # Examples
     ///
-    /// See [`TaskRef::cancel`].
+    /// ```
+    /// aio_task::run(async {
+    ///     let task = aio_task::create_task(async { 7 })?;
+    ///     task.erase().wait().await; // waits without taking the result
+    ///     assert_eq!(task.result()?, 7);
+    ///     let failing = aio_task::create_task(async { assert_eq!(1 + 1, 3) })?.erase();
+    ///     failing.wait().await; // a failure is not the wait's error
+    ///     assert!(failing.error().is_some());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn wait(&self) -> WaitDone {
         WaitDone { task: self.clone() }
     }
@@ -1186,6 +1288,11 @@ impl fmt::Debug for TaskRef {
 /// The future returned by [`TaskRef::wait`]: done when the task is, leaving its outcome in
 /// place, and (unlike [`Join`]) cancelling nothing when dropped.
 ///
+/// # Cancel safety
+///
+/// Cancel safe: dropping it, even while it waits, neither cancels the task nor takes its
+/// outcome.
+///
 /// # Examples
 ///
 /// ```
@@ -1220,7 +1327,17 @@ impl Future for WaitDone {
 ///
 /// # Examples
 ///
-/// See [`TaskRef`].
+/// ```
+/// assert!(aio_task::current_task().is_none()); // no loop runs here
+/// aio_task::run(async {
+///     let me = aio_task::current_task().expect("inside the main task");
+///     let child = aio_task::create_task(async { aio_task::current_task().unwrap().get_name() })?;
+///     assert_eq!(child.await?, "Task-2");
+///     assert_eq!(me.get_name(), "Task-1");
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
 pub fn current_task() -> Option<TaskRef> {
     let slot = CURRENT.get();
     if slot == NO_TASK {

@@ -118,9 +118,32 @@ impl TaskGroup {
     /// [`Error::Group`] with every error from the tasks (and the body) if any task failed or
     /// the body returned an error.
     ///
+    /// # Cancel safety
+    ///
+    /// **Not** cancel safe, by design (asyncio's): dropping the [`Scope`] before it
+    /// completes — for example because the task awaiting it was cancelled — drops the body and
+    /// cancels every task created in the group so far; tasks that already finished keep their
+    /// outcomes. Once the scope has completed, dropping it does nothing.
+    ///
     /// # Examples
     ///
-    /// See [`TaskGroup`].
+    /// ```
+    /// use aio_task::{Error, TaskGroup, run};
+    ///
+    /// let squares = run(async {
+    ///     let tasks = TaskGroup::run(|tg| async move {
+    ///         let tasks: Vec<_> = (1..=3)
+    ///             .map(|i| tg.create_task(async move { Ok::<_, Error>(i * i) }))
+    ///             .collect::<Result<_, _>>()?;
+    ///         Ok(tasks)
+    ///     })
+    ///     .await?;
+    ///     // The scope waited for every task: all are done.
+    ///     tasks.iter().map(|t| t.result()).collect::<Result<Vec<_>, _>>()
+    /// })??;
+    /// assert_eq!(squares, [1, 4, 9]);
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn run<B, Fut, R>(body: B) -> Scope<Fut, R>
     where
         B: FnOnce(TaskGroup) -> Fut,
@@ -155,7 +178,22 @@ impl TaskGroup {
     ///
     /// # Examples
     ///
-    /// See [`TaskGroup`].
+    /// ```
+    /// use aio_task::{Error, TaskGroup, run};
+    ///
+    /// run(async {
+    ///     let (tg, task) = TaskGroup::run(|tg| async move {
+    ///         let task = tg.create_task(async { Ok::<_, std::io::Error>("done") })?;
+    ///         Ok((tg, task))
+    ///     })
+    ///     .await?;
+    ///     assert_eq!(task.result()?, "done");
+    ///     let late = tg.create_task(async { Ok::<_, Error>(()) });
+    ///     assert!(matches!(late, Err(Error::InvalidState("TaskGroup is finished"))));
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     #[track_caller]
     pub fn create_task<F, T, E>(&self, future: F) -> Result<Task<T>, Error>
     where
@@ -199,6 +237,11 @@ impl fmt::Debug for TaskGroup {
 
 pin_project! {
     /// The future returned by [`TaskGroup::run`].
+    ///
+    /// # Cancel safety
+    ///
+    /// **Not** cancel safe: dropped before it completes, it drops the body and cancels every task
+    /// in the group. See [`TaskGroup::run`].
     #[must_use = "futures do nothing unless awaited"]
     pub struct Scope<Fut, R> {
         #[pin]

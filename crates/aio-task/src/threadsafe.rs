@@ -28,6 +28,13 @@ use crate::slot::{HasSlot, Promise, Slot};
 ///
 /// [`Error::Runtime`] if the loop is closed.
 ///
+/// # Cancel safety
+///
+/// Dropping the [`ConcurrentFuture`] does not cancel the work (asyncio's `wrap_future` would):
+/// the task on the loop runs to completion, and its result is then dropped. Call
+/// [`ConcurrentFuture::cancel`] to stop it. Awaiting it by reference, `(&mut fut).await`, is
+/// cancel safe: the result waits for the next poll or [`ConcurrentFuture::result`].
+///
 /// # Examples
 ///
 /// ```
@@ -141,6 +148,12 @@ impl<T, F: Future<Output = T>> Future for Relay<T, F> {
 /// A result computed on another loop (asyncio's `concurrent.futures.Future`): `Send`, can
 /// be waited on from a plain thread or awaited from any loop.
 ///
+/// # Cancel safety
+///
+/// Dropping it does not cancel the task on the loop, which runs to completion; its result is
+/// then dropped. Awaiting it by reference, `(&mut fut).await`, is cancel safe: dropping that
+/// await loses nothing, and the result waits for the next poll or [`result`](Self::result).
+///
 /// # Examples
 ///
 /// ```
@@ -175,7 +188,18 @@ impl<T> ConcurrentFuture<T> {
     ///
     /// # Examples
     ///
-    /// See [`run_coroutine_threadsafe`].
+    /// ```
+    /// use std::time::Duration;
+    /// use aio_task::{Error, run_coroutine_threadsafe};
+    ///
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fut = run_coroutine_threadsafe(&lp.handle(), || async { 5 })?;
+    /// // The loop has not run yet: the wait times out, and the work goes on.
+    /// assert!(matches!(fut.result(Some(Duration::ZERO)), Err(Error::Timeout)));
+    /// lp.run_until_complete(aio_scheduler::sleep(0.01))??;
+    /// assert_eq!(fut.result(None)?, 5);
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn result(&self, timeout: Option<Duration>) -> Result<T, Error> {
         self.shared.slot.wait(timeout)
     }
@@ -184,7 +208,14 @@ impl<T> ConcurrentFuture<T> {
     ///
     /// # Examples
     ///
-    /// See [`ConcurrentFuture::cancel`].
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let fut = aio_task::run_coroutine_threadsafe(&lp.handle(), || async { "ready" })?;
+    /// assert!(!fut.done()); // it runs only once the loop does
+    /// lp.run_until_complete(aio_scheduler::sleep(0.01))??;
+    /// assert!(fut.done());
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn done(&self) -> bool {
         self.shared.slot.is_done()
     }

@@ -22,6 +22,12 @@ use crate::Error;
 /// gives [`Error::Timeout`]. Scopes nest: only the one that expired reports `Timeout`; an outer
 /// scope expiring drops the inner scope along with everything in it.
 ///
+/// # Cancel safety
+///
+/// A `Timeout` is not a future: dropping it changes nothing. The future [`Timeout::run`] returns
+/// ([`Timed`]) is as cancel safe as the future it guards: dropping it drops that future
+/// (which cancels an awaited task, see [`Join`](crate::Join)) and cancels the timer.
+///
 /// # Examples
 ///
 /// ```
@@ -263,7 +269,17 @@ impl Timeout {
     ///
     /// # Examples
     ///
-    /// See [`timeout_at`].
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use aio_task::timeout_at;
+    ///
+    /// let at = Instant::now() + Duration::from_secs(5);
+    /// let scope = timeout_at(Some(at));
+    /// assert_eq!(scope.when(), Some(at));
+    /// scope.reschedule(None)?;
+    /// assert_eq!(scope.when(), None);
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn when(&self) -> Option<Instant> {
         self.state.when.get()
     }
@@ -315,16 +331,47 @@ impl Timeout {
     ///
     /// # Examples
     ///
-    /// See [`Timeout`].
+    /// ```
+    /// use aio_task::{run, timeout};
+    ///
+    /// run(async {
+    ///     let scope = timeout(0.01);
+    ///     assert!(!scope.expired());
+    ///     assert!(scope.run(aio_scheduler::sleep(3600)).await.is_err());
+    ///     assert!(scope.expired());
+    ///     let in_time = timeout(1);
+    ///     in_time.run(async {}).await?;
+    ///     assert!(!in_time.expired());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn expired(&self) -> bool {
         self.state.expired.get()
     }
 
     /// Guards `future` with this deadline.
     ///
+    /// # Cancel safety
+    ///
+    /// As cancel safe as `future`: dropping the [`Timed`] drops `future` and cancels the timer. If
+    /// it is dropped while still running after the deadline passed (an outer scope expired first,
+    /// say), the scope still counts as [`expired`](Timeout::expired).
+    ///
     /// # Examples
     ///
-    /// See [`Timeout`].
+    /// ```
+    /// use aio_task::{Error, create_task, run, timeout};
+    ///
+    /// run(async {
+    ///     let task = create_task(async { 1 })?;
+    ///     assert_eq!(timeout(1).run(task).await??, 1); // a task is awaited as `.await` would
+    ///     let slow = timeout(0.01).run(aio_scheduler::sleep(3600));
+    ///     assert!(matches!(slow.await, Err(Error::Timeout)));
+    ///     Ok::<_, Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn run<F: IntoFuture>(&self, future: F) -> Timed<F::IntoFuture> {
         Timed::new(future.into_future(), self.clone())
     }

@@ -105,6 +105,13 @@ pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 /// [`Error::Value`] for an empty set (asyncio's `ValueError`); [`Error::Runtime`] if a task
 /// cannot be created.
 ///
+/// # Cancel safety
+///
+/// Cancel safe: [`WaitTasks`] never cancels anything, so dropping it — before its first poll or
+/// while it waits — leaves every task running, its outcome in place for the handles you kept,
+/// and cancels only its own timer. (Futures and coroutines that `wait` turned into tasks keep
+/// running too, but only the `WaitTasks` held their handles.)
+///
 /// # Examples
 ///
 /// ```
@@ -152,6 +159,10 @@ where
 }
 
 /// The future returned by [`wait`]; it gives `(done, pending)`.
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping it cancels no task and takes no outcome. See [`wait`].
 ///
 /// # Examples
 ///
@@ -204,7 +215,18 @@ impl<T: 'static> WaitTasks<T> {
     ///
     /// # Examples
     ///
-    /// See [`wait`].
+    /// ```
+    /// use aio_task::{create_future, run, wait};
+    ///
+    /// run(async {
+    ///     let never = create_future::<()>()?;
+    ///     let (done, pending) = wait([never.clone()]).timeout(0.01).await?;
+    ///     assert!(done.is_empty() && pending.len() == 1);
+    ///     assert!(!never.done()); // a timeout cancels nothing
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn timeout(mut self, delay: impl IntoDelay) -> WaitTasks<T> {
         self.timeout = Deadline::Delay(delay.into_delay());
         self
@@ -214,7 +236,20 @@ impl<T: 'static> WaitTasks<T> {
     ///
     /// # Examples
     ///
-    /// See [`wait`].
+    /// ```
+    /// use aio_task::{FIRST_EXCEPTION, create_task, run, wait};
+    ///
+    /// run(async {
+    ///     let slow = create_task(async { aio_scheduler::sleep(3600).await.unwrap() })?;
+    ///     let fails = create_task(async { assert_eq!(1 + 1, 3, "boom") })?;
+    ///     let (done, pending) = wait(vec![slow, fails]).return_when(FIRST_EXCEPTION).await?;
+    ///     assert_eq!((done.len(), pending.len()), (1, 1)); // did not wait for the slow one
+    ///     assert!(done[0].exception()?.is_some());
+    ///     pending[0].cancel(None);
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn return_when(mut self, return_when: ReturnWhen) -> WaitTasks<T> {
         self.return_when = return_when;
         self
