@@ -86,7 +86,20 @@ impl SubprocessError {
     ///
     /// # Examples
     ///
-    /// See [`SubprocessError`].
+    /// ```
+    /// use aio_subprocess::create_subprocess_exec;
+    ///
+    /// aio_task::run(async {
+    ///     let no_program = create_subprocess_exec("/no/such/program", ["x"]).spawn().unwrap_err();
+    ///     assert_eq!(no_program.filename(), Some("/no/such/program"));
+    ///     let no_dir = create_subprocess_exec("/bin/true", [] as [&str; 0])
+    ///         .cwd("/no/such/dir")
+    ///         .spawn()
+    ///         .unwrap_err();
+    ///     assert_eq!(no_dir.filename(), Some("/no/such/dir"));
+    /// })?;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
     pub fn filename(&self) -> Option<&str> {
         match self {
             SubprocessError::Spawn { program, cwd, .. } => Some(cwd.as_deref().unwrap_or(program)),
