@@ -245,14 +245,19 @@ fn ip_literal(host: &str, port: u16) -> Option<SocketAddr> {
     }
     let (ip, scope) = host.split_once('%')?;
     let ip: Ipv6Addr = ip.parse().ok()?;
-    let scope_id = match scope.parse::<u32>() {
-        Ok(index) => index,
-        // glibc's getaddrinfo takes an interface name only for a link-local address.
-        // (`fe80::/10` or a link-local multicast group, `ff02::/16` whatever its flags).
-        Err(_) if ip.is_unicast_link_local() || ip.segments()[0] & 0xff0f == 0xff02 => {
-            interface_index(scope)?
-        }
-        Err(_) => return None,
+    let numeric = !scope.is_empty() && scope.bytes().all(|b| b.is_ascii_digit());
+    let scope_id = if numeric {
+        // Too large for an index: left to getaddrinfo, which refuses it.
+        scope.parse::<u32>().ok()?
+    } else if scope.contains('\0') {
+        return None;
+    } else if ip.is_unicast_link_local() || ip.segments()[0] & 0xff0f == 0xff02 {
+        // glibc's getaddrinfo takes an interface name only for a link-local address
+        // (`fe80::/10` or a link-local multicast group, `ff02::/16` whatever its flags);
+        // `+5` is a name to it, not a number.
+        interface_index(scope)?
+    } else {
+        return None;
     };
     Some(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope_id)))
 }
@@ -1537,6 +1542,9 @@ mod tests {
             )))
         };
         assert_eq!(ip_literal("fe80::1%7", 80), scoped("fe80::1", 7));
+        // Not numbers and not interfaces: left to getaddrinfo (which refuses them).
+        assert_eq!(ip_literal("fe80::1%+5", 80), None);
+        assert_eq!(ip_literal("fe80::1%lo\0x", 80), None);
         assert_eq!(ip_literal("::1%1", 80), scoped("::1", 1));
         // An interface name, for a link-local address only (as glibc's getaddrinfo).
         let lo: u32 = std::fs::read_to_string("/sys/class/net/lo/ifindex")

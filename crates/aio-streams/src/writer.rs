@@ -912,6 +912,9 @@ mod tests {
         for _ in 0..256 {
             writer.write(&chunk);
             if writer.get_write_buffer_size() > 1024 {
+                // One more chunk, so that what the kernel still drains of the last one (ACKs
+                // arriving later) cannot bring the buffer back under the low mark.
+                writer.write(&chunk);
                 return Ok(writer);
             }
         }

@@ -286,8 +286,6 @@ thread_local! {
     static DROPPING_CANCEL_MESSAGE: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
 }
 
-/// The cancel message of the cancelled task whose future is being dropped on this thread, if
-/// any: what an await in progress, cancelled by that drop, cancels its awaitable with.
 /// The error for awaiting, while one loop runs, a pending task or future of another loop
 /// (asyncio: "The future belongs to a different loop ..." from `run_until_complete`, "got
 /// Future attached to a different loop" in a task).
@@ -302,8 +300,15 @@ pub(crate) fn runs_on_another_loop(owner: Option<EventLoop>) -> bool {
     }
 }
 
+/// The cancel message of the cancelled task whose future is being dropped on this thread, if
+/// any: what an await in progress, cancelled by that drop, cancels its awaitable with. `None`
+/// also while the thread is exiting (a loop kept in a thread-local may be dropped after this
+/// one is gone).
 pub(crate) fn dropping_cancel_message() -> Option<Arc<str>> {
-    DROPPING_CANCEL_MESSAGE.with_borrow(Clone::clone)
+    DROPPING_CANCEL_MESSAGE
+        .try_with(|message| message.borrow().clone())
+        .ok()
+        .flatten()
 }
 
 /// Marks a task as current for the duration of one poll.
@@ -343,8 +348,10 @@ pin_project! {
             let header = &guard.cell.header;
             if header.cancel_requested.get() && !guard.cell.core.done() {
                 let message = guard.cell.core.cancel_message();
-                guard.outer_message =
-                    Some(DROPPING_CANCEL_MESSAGE.with_borrow_mut(|m| std::mem::replace(m, message)));
+                // `try_with`: during thread exit the slot may already be gone.
+                guard.outer_message = DROPPING_CANCEL_MESSAGE
+                    .try_with(|m| m.replace(message))
+                    .ok();
             }
         }
     }
@@ -361,7 +368,7 @@ struct Guard<T: 'static> {
 impl<T: 'static> Drop for Guard<T> {
     fn drop(&mut self) {
         if let Some(outer) = self.outer_message.take() {
-            DROPPING_CANCEL_MESSAGE.set(outer);
+            let _ = DROPPING_CANCEL_MESSAGE.try_with(|m| m.replace(outer));
         }
         if !self.cell.core.done() {
             let message = self.cell.core.cancel_message();

@@ -75,8 +75,8 @@ pub use aio_queue::{LifoQueue, PriorityQueue, Queue, QueueError};
 pub use aio_reactor::{AsyncFd, PollingReactor, Reactor, Registration};
 pub use aio_scheduler::signal;
 pub use aio_scheduler::{
-    EventLoop, ExceptionContext, Handle, IntoDelay, LoopHandle, ReactorChoice, Sleep,
-    ThreadsafeHandle, TimerHandle, get_running_loop, sleep, sleep_until,
+    Delay, EventLoop, ExceptionContext, Handle, IntoDelay, LoopHandle, ReactorChoice, Sleep,
+    ThreadsafeHandle, TimerHandle, WeakLoop, get_running_loop, sleep, sleep_until,
 };
 pub use aio_streams::{
     DatagramEndpoint, OpenConnection, Server, StartServer, StreamError, StreamReader, StreamWriter,
@@ -97,8 +97,8 @@ pub use aio_sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore,
 pub use aio_task::{
     ALL_COMPLETED, AsCompleted, Awaitable, CallbackId, ConcurrentFuture, EAGER_TASK_FACTORY, Error,
     EventLoopExt, Executor, FIRST_COMPLETED, FIRST_EXCEPTION, Future, IntoTask, ReturnWhen, Task,
-    TaskFactory, TaskGroup, TaskRef, ThreadPoolExecutor, Timeout, all_tasks, as_completed,
-    create_future, create_task, current_task, gather, run, run_coroutine_threadsafe,
+    TaskFactory, TaskGroup, TaskRef, ThreadPoolExecutor, Timed, Timeout, WaitFor, all_tasks,
+    as_completed, create_future, create_task, current_task, gather, run, run_coroutine_threadsafe,
     run_in_executor, shield, shutdown_default_executor, timeout, timeout_at, to_thread, try_gather,
     wait, wait_for,
 };
