@@ -135,6 +135,8 @@ impl Orphan {
 /// until one exits or more arrive; ends when none is left.
 fn reap_until_none_left(mut wake: PipeReader) {
     let mut orphans: Vec<Orphan> = Vec::new();
+    // Pids whose pidfd the last `poll` reported readable.
+    let mut signalled: Vec<i32> = Vec::new();
     loop {
         {
             let mut shared = shared();
@@ -147,6 +149,15 @@ fn reap_until_none_left(mut wake: PipeReader) {
                 return;
             }
         }
+        // A pidfd that was readable although its child could not be reaped stays readable:
+        // Linux 5.3-5.6 signal a pidfd when the thread-group leader exits while other threads
+        // run on. Polling it again would spin, so that child is polled on the timer instead.
+        for orphan in orphans.iter_mut() {
+            if signalled.contains(&orphan.pid) {
+                orphan.pidfd = None;
+            }
+        }
+        signalled.clear();
         let mut fds = Vec::with_capacity(orphans.len() + 1);
         fds.push(PollFd::new(&wake, PollFlags::IN));
         fds.extend(
@@ -159,7 +170,15 @@ fn reap_until_none_left(mut wake: PipeReader) {
         // Which pidfd turned readable does not matter: every child is checked above, and a
         // few `waitpid(WNOHANG)` cost less than bookkeeping. EINTR: just go round again.
         let woken = match rustix::event::poll(&mut fds, polled.then_some(&POLL_INTERVAL)) {
-            Ok(_) => fds[0].revents().contains(PollFlags::IN),
+            Ok(_) => {
+                let with_pidfd = orphans.iter().filter(|orphan| orphan.pidfd.is_some());
+                for (orphan, fd) in with_pidfd.zip(&fds[1..]) {
+                    if !fd.revents().is_empty() {
+                        signalled.push(orphan.pid);
+                    }
+                }
+                fds[0].revents().contains(PollFlags::IN)
+            }
             Err(rustix::io::Errno::INTR) => false,
             Err(_) => {
                 // Out of memory for the poll set, say: poll the children instead of spinning.
@@ -211,7 +230,6 @@ mod tests {
             pids.push(child.id());
             super::adopt([child.id() as i32]);
         }
-        NO_PIDFD.store(false, Ordering::Relaxed);
         let deadline = Instant::now() + Duration::from_secs(20);
         for pid in pids {
             while still_ours(pid) {
@@ -219,5 +237,7 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+        // Cleared only now: the thread may take the pids over at any time before this.
+        NO_PIDFD.store(false, Ordering::Relaxed);
     }
 }
