@@ -346,8 +346,8 @@ impl Drop for RunningGuard<'_> {
         let _ = RUNNING.try_with(|running| running.borrow_mut().take());
         let _ = RUNNING_DEBUG.try_with(|debug| debug.set(None));
         // The owner went away during the run: close now that the run is over. (While
-        // unwinding, the last reference's drop closes it instead: no destructors of user
-        // futures run inside a panic here.)
+        // unwinding, the next handle dropped outside a panic closes it instead: no
+        // destructors of user futures run inside a panic here.)
         if self.0.orphaned.get() && !self.0.closed.get() && !thread::panicking() {
             self.0.shutdown();
         }
@@ -444,13 +444,20 @@ impl Clone for EventLoop {
 
 impl Drop for EventLoop {
     fn drop(&mut self) {
-        if !self.owner || self.inner.closed.get() {
+        let inner = &*self.inner;
+        if inner.closed.get() {
             return;
         }
-        if self.inner.running.get() {
-            self.inner.orphaned.set(true);
-        } else {
-            self.inner.shutdown();
+        if self.owner {
+            if inner.running.get() {
+                inner.orphaned.set(true);
+            } else {
+                inner.shutdown();
+            }
+        } else if inner.orphaned.get() && !inner.running.get() && !thread::panicking() {
+            // The owner went away during a run that then panicked (the run's end skips the
+            // close while unwinding): the first clone dropped afterwards closes the loop.
+            inner.shutdown();
         }
     }
 }

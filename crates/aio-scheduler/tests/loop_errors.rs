@@ -178,3 +178,25 @@ fn the_owner_dropped_during_a_run_closes_the_loop_when_the_run_ends() {
     assert_eq!(out, 7);
     assert!(clone.is_closed());
 }
+
+#[test]
+fn an_owner_dropped_in_a_run_that_panics_is_closed_when_the_handle_that_ran_it_goes() {
+    let lp = EventLoop::new().unwrap();
+    let runner = lp.clone();
+    let held = lp.clone();
+    runner.call_later(3600.0, move || held.stop()).unwrap(); // the loop holds itself
+    let weak = runner.downgrade();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runner.run_until_complete(async move {
+            drop(lp);
+            panic!("the main future fails");
+        })
+    }));
+    assert!(outcome.is_err());
+    assert!(!runner.is_running());
+    drop(runner);
+    assert!(
+        weak.upgrade().is_none(),
+        "closed once the last outside handle went, though the run panicked"
+    );
+}
