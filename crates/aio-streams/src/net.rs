@@ -794,7 +794,9 @@ impl Drop for ServerLink {
 /// Dropping it before it completes binds nothing: the TCP addresses are bound only after
 /// the name resolution, in the poll that returns the [`Server`], so a server future dropped
 /// while resolving leaves no socket listening (a resolution already running on a worker
-/// thread finishes there and is discarded). Cancel safe.
+/// thread finishes there and is discarded). A socket handed over with
+/// [`start_server_sock`] or [`start_unix_server_sock`] belongs to the future: dropping it
+/// before it completes closes the socket. Cancel safe.
 ///
 /// # Examples
 ///

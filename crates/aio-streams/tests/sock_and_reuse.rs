@@ -423,3 +423,26 @@ fn reuse_address_decides_whether_a_port_in_time_wait_binds_again() {
         Ok(())
     });
 }
+
+/// A `sock=` future owns its socket: dropped unawaited, it closes it (a listener stops
+/// taking connections; a connection's peer reads EOF).
+#[test]
+fn a_dropped_sock_future_closes_its_socket() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(start_server_sock(line_echo, listener));
+    let refused = TcpStream::connect(addr).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        io::ErrorKind::ConnectionRefused,
+        "{refused}"
+    );
+
+    let (ours, mut theirs) = UnixStream::pair().unwrap();
+    drop(open_unix_connection_sock(ours));
+    theirs
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut rest = Vec::new();
+    assert_eq!(theirs.read_to_end(&mut rest).unwrap(), 0);
+}
