@@ -38,8 +38,9 @@ mod writer;
 
 pub use error::StreamError;
 pub use net::{
-    HandlerOutcome, OpenConnection, Server, StartServer, open_connection, open_unix_connection,
-    start_server, start_unix_server,
+    HandlerOutcome, OpenConnection, Server, StartServer, open_connection, open_connection_sock,
+    open_unix_connection, open_unix_connection_sock, start_server, start_server_sock,
+    start_unix_server, start_unix_server_sock,
 };
 pub use pipe::{connect_read_pipe, connect_write_pipe};
 pub use reader::{DEFAULT_LIMIT, Lines, ReadSource, StreamReader};

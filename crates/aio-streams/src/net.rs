@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -63,7 +63,9 @@ fn check_limit(limit: usize) -> Result<(), Error> {
 /// on a worker thread finishes there and is discarded, a connect in progress is abandoned
 /// and its socket closed, and nothing connects afterwards. The connect's success and the
 /// returned halves come in the same poll, so a dropped future never loses an open
-/// connection (a peer that had already accepted the abandoned connect sees it close).
+/// connection (a peer that had already accepted the abandoned connect sees it close). A
+/// socket handed over with [`open_connection_sock`] belongs to the future: dropping it
+/// closes the socket.
 ///
 /// # Examples
 ///
@@ -102,6 +104,85 @@ type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 enum Target {
     Tcp(String, u16),
     Unix(PathBuf),
+    /// A socket made outside (asyncio's `sock=`), of the family the caller named; checked
+    /// when the future is first polled.
+    Sock(OwnedFd, Family),
+}
+
+/// The address family a `sock=` argument must have: TCP (`AF_INET` or `AF_INET6`) for
+/// [`open_connection_sock`] / [`start_server_sock`], `AF_UNIX` for the Unix forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Inet,
+    Unix,
+}
+
+/// A `sock=` argument that is not what the call needs: `InvalidInput`, saying what it is.
+fn bad_sock(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// asyncio's check of a `sock=` argument ("A Stream Socket was expected"), and aio's of its
+/// family: `fd` is a `SOCK_STREAM` socket of `family`.
+fn check_stream_socket(fd: &OwnedFd, family: Family) -> io::Result<()> {
+    use rustix::net::{AddressFamily, SocketType, sockopt};
+    let kind = sockopt::socket_type(fd)
+        .map_err(|errno| bad_sock(format!("sock is not a socket: {}", io::Error::from(errno))))?;
+    if kind != SocketType::STREAM {
+        return Err(bad_sock(format!(
+            "A Stream Socket was expected, got a socket of type {}",
+            kind.as_raw()
+        )));
+    }
+    let domain = sockopt::socket_domain(fd)?;
+    let (ok, expected) = match family {
+        Family::Inet => (
+            domain == AddressFamily::INET || domain == AddressFamily::INET6,
+            "a TCP socket (AF_INET or AF_INET6)",
+        ),
+        Family::Unix => (domain == AddressFamily::UNIX, "a Unix socket (AF_UNIX)"),
+    };
+    if !ok {
+        let got = match domain {
+            AddressFamily::INET => "AF_INET".to_owned(),
+            AddressFamily::INET6 => "AF_INET6".to_owned(),
+            AddressFamily::UNIX => "AF_UNIX".to_owned(),
+            other => format!("address family {}", other.as_raw()),
+        };
+        return Err(bad_sock(format!("{expected} was expected, got {got}")));
+    }
+    Ok(())
+}
+
+/// Takes over a connected stream socket for [`open_connection_sock`]: checked, made
+/// non-blocking, `TCP_NODELAY` for TCP (as asyncio's transport sets it).
+fn adopt_stream(fd: OwnedFd, family: Family) -> io::Result<StreamSocket> {
+    check_stream_socket(&fd, family)?;
+    if rustix::net::sockopt::socket_acceptconn(&fd)? {
+        return Err(bad_sock(
+            "sock is a listening socket; a connected one was expected".to_owned(),
+        ));
+    }
+    match rustix::net::getpeername(&fd) {
+        Ok(_) => {}
+        Err(rustix::io::Errno::NOTCONN) => {
+            return Err(bad_sock("sock is not connected".to_owned()));
+        }
+        Err(errno) => return Err(errno.into()),
+    }
+    Ok(match family {
+        Family::Inet => {
+            let stream = TcpStream::from(fd);
+            stream.set_nonblocking(true)?;
+            stream.set_nodelay(true)?;
+            stream.into()
+        }
+        Family::Unix => {
+            let stream = UnixStream::from(fd);
+            stream.set_nonblocking(true)?;
+            stream.into()
+        }
+    })
 }
 
 impl OpenConnection {
@@ -150,6 +231,7 @@ impl Future for OpenConnection {
                 let conn = match target {
                     Some(Target::Tcp(host, port)) => connect_tcp(&host, port).await?,
                     Some(Target::Unix(path)) => connection(connect_unix(&path).await?.into())?,
+                    Some(Target::Sock(fd, family)) => connection(adopt_stream(fd, family)?)?,
                     None => unreachable!("the target is taken only here, once"),
                 };
                 Ok(split(conn, limit))
@@ -390,6 +472,82 @@ pub fn open_unix_connection(path: impl AsRef<Path>) -> OpenConnection {
     OpenConnection::new(Target::Unix(path.as_ref().to_owned()))
 }
 
+/// Opens streams on a TCP socket that is already connected (asyncio's
+/// `open_connection(sock=...)`): a [`std::net::TcpStream`], or an [`OwnedFd`] holding one
+/// (a socket inherited, or made with options aio does not set). aio takes it over: it is made
+/// non-blocking and `TCP_NODELAY` is set, as on the connections aio opens itself.
+/// [`OpenConnection::limit`] applies as for [`open_connection`].
+///
+/// The socket is checked when the future is first polled (dropping the future before that
+/// closes it). asyncio checks only that it is a stream socket; aio checks its family and
+/// that it is connected too, so a mistake is an error here rather than a failed read later.
+///
+/// # Errors
+///
+/// [`Error::Io`] of kind [`InvalidInput`](io::ErrorKind::InvalidInput) if `sock` is not a
+/// socket, not a stream socket ("A Stream Socket was expected"), not TCP (a Unix socket:
+/// use [`open_unix_connection_sock`]), a listening socket, or not connected;
+/// [`Error::Value`] for a zero limit; [`Error::Runtime`] outside a running loop.
+///
+/// # Examples
+///
+/// ```
+/// use aio_streams::{open_connection_sock, start_server};
+///
+/// aio_task::run(async {
+///     let server = start_server(|_, writer| async move { writer.write(b"hi\n") }, "127.0.0.1", 0)
+///         .await?;
+///     // A socket connected elsewhere (blocking, here: aio makes it non-blocking).
+///     let stream = std::net::TcpStream::connect(("127.0.0.1", server.port().unwrap()))?;
+///     let (reader, _writer) = open_connection_sock(stream).await?;
+///     assert_eq!(reader.readline().await?, b"hi\n");
+///     // A socket that is not connected is refused.
+///     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+///     assert!(open_connection_sock(listener).await.is_err());
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn open_connection_sock(sock: impl Into<OwnedFd>) -> OpenConnection {
+    OpenConnection::new(Target::Sock(sock.into(), Family::Inet))
+}
+
+/// Opens streams on a Unix socket that is already connected (asyncio's
+/// `open_unix_connection(sock=...)`): a [`UnixStream`] (one end of
+/// [`UnixStream::pair`], say), or an [`OwnedFd`] holding one. It is made non-blocking;
+/// [`OpenConnection::limit`] applies. Checked as [`open_connection_sock`] checks a TCP socket.
+///
+/// # Errors
+///
+/// [`Error::Io`] of kind [`InvalidInput`](io::ErrorKind::InvalidInput) if `sock` is not a
+/// connected Unix stream socket (a TCP socket: use [`open_connection_sock`]);
+/// [`Error::Value`] for a zero limit; [`Error::Runtime`] outside a running loop.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use aio_streams::open_unix_connection_sock;
+///
+/// let (ours, mut theirs) = std::os::unix::net::UnixStream::pair()?;
+/// theirs.write_all(b"ping\n")?;
+/// aio_task::run(async move {
+///     let (reader, writer) = open_unix_connection_sock(ours).await?;
+///     assert_eq!(reader.readline().await?, b"ping\n");
+///     writer.write(b"pong\n");
+///     writer.close();
+///     writer.wait_closed().await?;
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// let mut reply = String::new();
+/// theirs.read_to_string(&mut reply)?;
+/// assert_eq!(reply, "pong\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn open_unix_connection_sock(sock: impl Into<OwnedFd>) -> OpenConnection {
+    OpenConnection::new(Target::Sock(sock.into(), Family::Unix))
+}
+
 /// A non-blocking Unix connect on the loop. A Unix socket does not connect "in progress":
 /// with the listener's backlog full it refuses with `EAGAIN` and must be asked again, so the
 /// connect is retried with a short, growing pause (asyncio retries it when the socket turns
@@ -426,7 +584,9 @@ const UNIX_CONNECT_MAX_PAUSE: Duration = Duration::from_millis(50);
 /// A listening socket.
 enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
+    /// With the path of the socket file aio made, removed when the server closes; `None`
+    /// for a socket handed over with [`start_unix_server_sock`], whose file is the caller's.
+    Unix(UnixListener, Option<PathBuf>),
 }
 
 impl AsFd for Listener {
@@ -458,7 +618,8 @@ impl Listener {
     fn address(&self) -> Option<Address> {
         match self {
             Listener::Tcp(l) => l.local_addr().ok().map(Address::Inet),
-            Listener::Unix(_, path) => Some(Address::Unix(path.display().to_string())),
+            Listener::Unix(_, Some(path)) => Some(Address::Unix(path.display().to_string())),
+            Listener::Unix(l, None) => crate::socket::unix_path(l.local_addr()),
         }
     }
 }
@@ -633,7 +794,9 @@ impl Drop for ServerLink {
 /// Dropping it before it completes binds nothing: the TCP addresses are bound only after
 /// the name resolution, in the poll that returns the [`Server`], so a server future dropped
 /// while resolving leaves no socket listening (a resolution already running on a worker
-/// thread finishes there and is discarded). Cancel safe.
+/// thread finishes there and is discarded). A socket handed over with
+/// [`start_server_sock`] or [`start_unix_server_sock`] belongs to the future: dropping it
+/// before it completes closes the socket. Cancel safe.
 ///
 /// # Examples
 ///
@@ -669,7 +832,29 @@ pub struct StartServer<H> {
     setup: Option<(H, Target)>,
     limit: usize,
     backlog: i32,
+    reuse: Reuse,
     starting: Option<LocalBoxFuture<Result<Server, Error>>>,
+}
+
+/// The options a TCP server sets on the sockets it binds (asyncio's `reuse_address=` and
+/// `reuse_port=`); `None` is "not given".
+#[derive(Debug, Clone, Copy, Default)]
+struct Reuse {
+    address: Option<bool>,
+    port: Option<bool>,
+}
+
+impl Reuse {
+    /// Refuses the options for a server that binds no TCP socket itself.
+    fn refuse(self) -> Result<(), Error> {
+        if self.address.is_some() || self.port.is_some() {
+            return Err(Error::Value(
+                "reuse_address and reuse_port apply only to the TCP sockets start_server binds \
+                 (not to a Unix server or a sock= listener)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl<H> StartServer<H> {
@@ -678,6 +863,7 @@ impl<H> StartServer<H> {
             setup: Some((handler, target)),
             limit: DEFAULT_LIMIT,
             backlog: BACKLOG,
+            reuse: Reuse::default(),
             starting: None,
         }
     }
@@ -725,6 +911,64 @@ impl<H> StartServer<H> {
         self.backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
         self
     }
+
+    /// Whether the listening sockets are bound with `SO_REUSEADDR` (asyncio's
+    /// `reuse_address=`; default `true`, asyncio's default on Unix): a port whose earlier
+    /// connections linger in `TIME_WAIT` can be bound again at once. It never lets two
+    /// servers listen on one port (that is [`reuse_port`](StartServer::reuse_port)).
+    ///
+    /// Only for [`start_server`]: on a Unix server or a `sock=` server (which binds no
+    /// socket itself) setting it is refused with [`Error::Value`] when the future is awaited
+    /// (asyncio's `create_unix_server` has no such argument, and its `create_server` ignores
+    /// it with `sock=`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// aio_task::run(async {
+    ///     let server = aio_streams::start_server(|_, _| async {}, "127.0.0.1", 0)
+    ///         .reuse_address(false)
+    ///         .await?;
+    ///     assert!(server.is_serving());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn reuse_address(mut self, reuse: bool) -> StartServer<H> {
+        self.reuse.address = Some(reuse);
+        self
+    }
+
+    /// Whether the listening sockets are bound with `SO_REUSEPORT` (asyncio's
+    /// `reuse_port=`; default `false`): several servers — in other loops, threads or
+    /// processes of the same user — can then listen on the same address and port, each
+    /// with `reuse_port(true)`, and the kernel spreads incoming connections among them.
+    /// Without it a second server on a port in use fails with "address already in use".
+    ///
+    /// Only for [`start_server`]: refused on a Unix server or a `sock=` server, as
+    /// [`reuse_address`](StartServer::reuse_address) is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_streams::start_server;
+    ///
+    /// aio_task::run(async {
+    ///     let first = start_server(|_, _| async {}, "127.0.0.1", 0).reuse_port(true).await?;
+    ///     let port = first.port().unwrap();
+    ///     // A second server on the same port: allowed, as both asked for it.
+    ///     let second = start_server(|_, _| async {}, "127.0.0.1", port).reuse_port(true).await?;
+    ///     assert_eq!(second.port(), Some(port));
+    ///     // One that did not ask is refused.
+    ///     assert!(start_server(|_, _| async {}, "127.0.0.1", port).await.is_err());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn reuse_port(mut self, reuse: bool) -> StartServer<H> {
+        self.reuse.port = Some(reuse);
+        self
+    }
 }
 
 impl<H, Fut> Future for StartServer<H>
@@ -736,7 +980,7 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let (limit, backlog) = (this.limit, this.backlog);
+        let (limit, backlog, reuse) = (this.limit, this.backlog, this.reuse);
         let starting = this.starting.get_or_insert_with(|| {
             let setup = this.setup.take();
             Box::pin(async move {
@@ -745,8 +989,15 @@ where
                 };
                 check_limit(limit)?;
                 let listeners = match target {
-                    Target::Tcp(host, port) => listen_tcp(&host, port, backlog).await?,
-                    Target::Unix(path) => vec![listen_unix(path, backlog)?],
+                    Target::Tcp(host, port) => listen_tcp(&host, port, backlog, reuse).await?,
+                    Target::Unix(path) => {
+                        reuse.refuse()?;
+                        vec![listen_unix(path, backlog)?]
+                    }
+                    Target::Sock(fd, family) => {
+                        reuse.refuse()?;
+                        vec![adopt_listener(fd, family, backlog)?]
+                    }
                 };
                 serve(listeners, handler, limit)
             })
@@ -763,6 +1014,8 @@ impl<H> fmt::Debug for StartServer<H> {
         f.debug_struct("StartServer")
             .field("limit", &self.limit)
             .field("backlog", &self.backlog)
+            .field("reuse_address", &self.reuse.address)
+            .field("reuse_port", &self.reuse.port)
             .field("started", &self.starting.is_some())
             .finish()
     }
@@ -831,7 +1084,12 @@ where
 const BACKLOG: i32 = 1024;
 
 /// Binds and listens on every address `host` names (see [`start_server`]).
-async fn listen_tcp(host: &str, port: u16, backlog: i32) -> Result<Vec<Listener>, Error> {
+async fn listen_tcp(
+    host: &str,
+    port: u16,
+    backlog: i32,
+    reuse: Reuse,
+) -> Result<Vec<Listener>, Error> {
     let addrs = if host.is_empty() {
         // asyncio's `host=''`: every interface, in both families.
         vec![
@@ -843,7 +1101,7 @@ async fn listen_tcp(host: &str, port: u16, backlog: i32) -> Result<Vec<Listener>
     };
     let mut listeners = Vec::with_capacity(addrs.len());
     for addr in addrs {
-        match listen(addr, backlog) {
+        match listen(addr, backlog, reuse) {
             Ok(listener) => listeners.push(Listener::Tcp(listener)),
             // The family is not enabled here (asyncio 3.13, bpo-30945): skip the address.
             Err(error) if family_unavailable(&error) => {}
@@ -867,9 +1125,10 @@ async fn listen_tcp(host: &str, port: u16, backlog: i32) -> Result<Vec<Listener>
     Ok(listeners)
 }
 
-/// A non-blocking listening socket with `SO_REUSEADDR` (asyncio's default on Unix), and
-/// `IPV6_V6ONLY` for IPv6 (asyncio's too: the IPv4 socket serves IPv4).
-fn listen(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+/// A non-blocking listening socket with `SO_REUSEADDR` unless `reuse_address(false)`
+/// (asyncio's default on Unix), `SO_REUSEPORT` if asked for, and `IPV6_V6ONLY` for IPv6
+/// (asyncio's too: the IPv4 socket serves IPv4).
+fn listen(addr: SocketAddr, backlog: i32, reuse: Reuse) -> io::Result<TcpListener> {
     use rustix::net::{AddressFamily, SocketFlags, SocketType};
     let family = if addr.is_ipv4() {
         AddressFamily::INET
@@ -878,7 +1137,12 @@ fn listen(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     };
     let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
     let socket = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
-    rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
+    if reuse.address.unwrap_or(true) {
+        rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
+    }
+    if reuse.port == Some(true) {
+        rustix::net::sockopt::set_socket_reuseport(&socket, true)?;
+    }
     if addr.is_ipv6() {
         rustix::net::sockopt::set_ipv6_v6only(&socket, true)?;
     }
@@ -895,7 +1159,36 @@ fn listen_unix(path: PathBuf, backlog: i32) -> io::Result<Listener> {
     let socket = rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, flags, None)?;
     rustix::net::bind(&socket, &addr)?;
     rustix::net::listen(&socket, backlog)?;
-    Ok(Listener::Unix(UnixListener::from(socket), path))
+    Ok(Listener::Unix(UnixListener::from(socket), Some(path)))
+}
+
+/// Takes over a listening (or bound) socket for [`start_server_sock`] and
+/// [`start_unix_server_sock`]: checked, listening with `backlog` (asyncio calls `listen` on
+/// a `sock=` socket too, which also sets the backlog of one already listening), made
+/// non-blocking.
+fn adopt_listener(fd: OwnedFd, family: Family, backlog: i32) -> io::Result<Listener> {
+    check_stream_socket(&fd, family)?;
+    if !rustix::net::sockopt::socket_acceptconn(&fd)? && rustix::net::getpeername(&fd).is_ok() {
+        return Err(bad_sock(
+            "sock is a connected socket; a listening (or bound) one was expected".to_owned(),
+        ));
+    }
+    rustix::net::listen(&fd, backlog).map_err(|errno| {
+        let error = io::Error::from(errno);
+        io::Error::new(error.kind(), format!("cannot listen on sock: {error}"))
+    })?;
+    Ok(match family {
+        Family::Inet => {
+            let listener = TcpListener::from(fd);
+            listener.set_nonblocking(true)?;
+            Listener::Tcp(listener)
+        }
+        Family::Unix => {
+            let listener = UnixListener::from(fd);
+            listener.set_nonblocking(true)?;
+            Listener::Unix(listener, None)
+        }
+    })
 }
 
 /// Starts a server on the Unix socket `path` (asyncio's `start_unix_server`). The socket
@@ -927,6 +1220,98 @@ where
     Fut: Future<Output: HandlerOutcome> + 'static,
 {
     StartServer::new(handler, Target::Unix(path.as_ref().to_owned()))
+}
+
+/// Starts a TCP server on a socket made outside (asyncio's `start_server(sock=...)`): a
+/// [`std::net::TcpListener`], or an [`OwnedFd`] holding a TCP socket that listens or is
+/// bound (inherited from a supervisor, say, or made with options aio does not set). aio
+/// calls `listen` on it with the [`backlog`](StartServer::backlog), as asyncio does (a
+/// bound socket starts listening; one listening already gets the new backlog), and makes
+/// it non-blocking. Then it serves as [`start_server`] does; [`StartServer::limit`] applies.
+/// [`reuse_address`](StartServer::reuse_address) and
+/// [`reuse_port`](StartServer::reuse_port) are refused: the socket is bound already.
+///
+/// The socket is checked when the future is first polled (dropping the future before that
+/// closes it). asyncio checks only that it is a stream socket; aio also checks its family
+/// and that it is not a connected socket.
+///
+/// # Errors
+///
+/// [`Error::Io`] of kind [`InvalidInput`](io::ErrorKind::InvalidInput) if `sock` is not a
+/// socket, not a stream socket ("A Stream Socket was expected"), not TCP (a Unix socket: use
+/// [`start_unix_server_sock`]) or a connected socket; [`Error::Io`] if `listen` fails
+/// ("cannot listen on sock: ..."); [`Error::Value`] for a zero limit or a reuse option;
+/// [`Error::Runtime`] outside a running loop.
+///
+/// # Examples
+///
+/// ```
+/// use aio_streams::{open_connection, start_server_sock};
+///
+/// aio_task::run(async {
+///     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+///     let port = listener.local_addr()?.port();
+///     let server =
+///         start_server_sock(|_, writer| async move { writer.write(b"hi\n") }, listener).await?;
+///     assert_eq!(server.port(), Some(port));
+///     let (reader, _writer) = open_connection("127.0.0.1", port).await?;
+///     assert_eq!(reader.readline().await?, b"hi\n");
+///     // A connected socket is not a listener.
+///     let stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+///     assert!(start_server_sock(|_, _| async {}, stream).await.is_err());
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn start_server_sock<H, Fut>(handler: H, sock: impl Into<OwnedFd>) -> StartServer<H>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future<Output: HandlerOutcome> + 'static,
+{
+    StartServer::new(handler, Target::Sock(sock.into(), Family::Inet))
+}
+
+/// Starts a server on a Unix socket made outside (asyncio's `start_unix_server(sock=...)`):
+/// a [`UnixListener`], or an [`OwnedFd`] holding a Unix stream socket that listens or is
+/// bound. It is put into listen mode with the [`backlog`](StartServer::backlog) and made
+/// non-blocking, as [`start_server_sock`] does for TCP.
+///
+/// The socket file is the caller's: closing the server leaves it in place (a socket passed
+/// by a supervisor is bound again by nobody). asyncio 3.13 removes it unless
+/// `cleanup_socket=False`; [`start_unix_server`], which makes the file, removes it.
+///
+/// # Errors
+///
+/// As [`start_server_sock`], with a Unix socket expected (a TCP socket: use
+/// [`start_server_sock`]).
+///
+/// # Examples
+///
+/// ```
+/// use aio_streams::{open_unix_connection, start_unix_server_sock};
+///
+/// let path = std::env::temp_dir().join(format!("aio-doc-sock-{}.sock", std::process::id()));
+/// let listener = std::os::unix::net::UnixListener::bind(&path)?;
+/// let served = path.clone();
+/// aio_task::run(async move {
+///     let server =
+///         start_unix_server_sock(|_, writer| async move { writer.write(b"hi\n") }, listener)
+///             .await?;
+///     let (reader, _writer) = open_unix_connection(&served).await?;
+///     assert_eq!(reader.readline().await?, b"hi\n");
+///     server.close();
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// assert!(path.exists()); // the file is the caller's
+/// std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn start_unix_server_sock<H, Fut>(handler: H, sock: impl Into<OwnedFd>) -> StartServer<H>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future<Output: HandlerOutcome> + 'static,
+{
+    StartServer::new(handler, Target::Sock(sock.into(), Family::Unix))
 }
 
 fn serve<H, Fut>(listeners: Vec<Listener>, handler: H, limit: usize) -> Result<Server, Error>
@@ -1280,7 +1665,7 @@ impl Server {
             task.cancel(None);
         }
         for listener in state.listeners.take() {
-            if let Listener::Unix(_, path) = listener.into_inner() {
+            if let Listener::Unix(_, Some(path)) = listener.into_inner() {
                 // Best effort, as asyncio's cleanup: the file may be gone already.
                 let _ = std::fs::remove_file(path);
             }

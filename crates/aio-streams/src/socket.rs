@@ -92,7 +92,7 @@ impl Socket for TcpStream {
     }
 }
 
-fn unix_path(addr: io::Result<std::os::unix::net::SocketAddr>) -> Option<Address> {
+pub(crate) fn unix_path(addr: io::Result<std::os::unix::net::SocketAddr>) -> Option<Address> {
     let addr = addr.ok()?;
     Some(Address::Unix(
         addr.as_pathname()
