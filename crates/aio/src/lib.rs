@@ -80,8 +80,9 @@ pub use aio_scheduler::{
 };
 pub use aio_streams::{
     DatagramEndpoint, OpenConnection, Server, StartServer, StreamError, StreamReader, StreamWriter,
-    connect_read_pipe, connect_write_pipe, open_connection, open_unix_connection, start_server,
-    start_unix_server,
+    connect_read_pipe, connect_write_pipe, open_connection, open_connection_sock,
+    open_unix_connection, open_unix_connection_sock, start_server, start_server_sock,
+    start_unix_server, start_unix_server_sock,
 };
 /// asyncio's `asyncio.subprocess` module: `PIPE`, `STDOUT`, `DEVNULL`, `Process`.
 pub mod subprocess {
