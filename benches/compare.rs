@@ -27,6 +27,7 @@
 //! | `to_thread` | 20,000 trivial closures sent to the blocking-thread pool and awaited one after another (aio `to_thread`, tokio `spawn_blocking`, smol `unblock`) | round trips/s |
 //! | `echo` | TCP echo, 50 connections × 2,000 round trips of 64 bytes, against aio / tokio / raw epoll servers, driven by one epoll client thread (`ECHO_CLIENT=tokio`: the earlier tokio client); also the server and client threads' CPU per round trip, over 3 longer runs of 50 × 10,000 | round trips/s, µs |
 //! | `bulk` | one TCP connection, the client sends up to 512 MiB (3 s at most), the server reads and discards | GB/s |
+//! | `http` | `examples/http_hello.rs`'s handler on aio and the same HTTP/1.1 logic on tokio (`http.rs`), 50 keep-alive connections × 2,000 `GET`s each from one epoll client thread; server thread CPU (user + system) per request over all runs | requests/s, µs |
 //! | `conn-memory` | 10,000 idle TCP connections held by the server; resident-memory growth per connection, in a fresh server child process | bytes/connection |
 //! | `process` | spawn `/bin/true` 500 times, 10 spawn + wait at a time (10 worker tasks × 50 in a row), stdio to `/dev/null` | spawns/s |
 //! | `uring` | aio's two reactors side by side, tokio as the reference: the `yield`, `sparse` and `socket` workloads and the `echo` workload (with server CPU per round trip) on aio with `PollingReactor` (default mode) and with `UringReactor`, and on tokio | its own table |
@@ -62,6 +63,7 @@
 //! the round trips per connection (default 2,000). The echo server threads are named
 //! `server-<…>` (e.g. `server-uring`), so per-thread counts can pick them out.
 
+mod http;
 mod measure;
 mod on_aio;
 mod on_smol;
@@ -120,6 +122,9 @@ const ECHO_RUNS: usize = 5;
 /// figure to about ±15 % (one standard deviation, printed with the table).
 const ECHO_CPU_RUNS: usize = 3;
 const ECHO_CPU_ROUND_TRIPS: usize = 10_000;
+/// Runs per server of the `http` workload, interleaved: the best rate, and the CPU per
+/// request over all of them.
+const HTTP_RUNS: usize = 5;
 
 /// One runtime under test. Every method builds a fresh runtime, runs one workload on it and
 /// returns the raw measurement.
@@ -583,6 +588,49 @@ fn echo_rows() -> (Vec<Row>, EchoBest) {
         ),
     ];
     (rows, best)
+}
+
+/// The `http` workload: [`HTTP_RUNS`] runs per server (aio, tokio), interleaved.
+fn http_rows() -> Vec<Row> {
+    let servers = [http::Server::Aio, http::Server::Tokio];
+    let requests = http::CONNECTIONS * http::REQUESTS;
+    let mut best = [Duration::MAX; 2];
+    let mut user = [Duration::ZERO; 2];
+    let mut system = [Duration::ZERO; 2];
+    for _ in 0..HTTP_RUNS {
+        for (i, server) in servers.into_iter().enumerate() {
+            let run = http::run(server, http::REQUESTS);
+            best[i] = best[i].min(run.elapsed);
+            user[i] += run.server_user;
+            system[i] += run.server_system;
+        }
+    }
+    let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e6 / (HTTP_RUNS * requests) as f64;
+    eprintln!(
+        "  http server CPU per request, user / system (µs): aio {:.2} / {:.2}, tokio {:.2} / {:.2}",
+        per_request(user[0]),
+        per_request(system[0]),
+        per_request(user[1]),
+        per_request(system[1])
+    );
+    vec![
+        Row::new(
+            "HTTP keep-alive, 50 conns × 2k requests",
+            "requests/s",
+            Better::Higher,
+            [rate(requests, best[0]), rate(requests, best[1]), f64::NAN],
+        ),
+        Row::new(
+            "http server user+system CPU per request",
+            "µs",
+            Better::Lower,
+            [
+                per_request(user[0] + system[0]),
+                per_request(user[1] + system[1]),
+                f64::NAN,
+            ],
+        ),
+    ]
 }
 
 /// The bulk workload, [`RUNS`] runs per server, interleaved: the best GB/s per server.
@@ -1130,6 +1178,9 @@ fn main() {
         ));
         bulk = Some(rates);
     }
+    if selected("http") {
+        rows.extend(http_rows());
+    }
     if selected("conn-memory") {
         let connections = streams::idle_connections();
         if connections < streams::IDLE_CONNECTIONS {
@@ -1170,7 +1221,7 @@ fn main() {
         eprintln!(
             "no workload key contains {words:?}; the keys are spawn, spawn-each, gather, yield, \
              ping-pong, sparse, cancel, wait_for_ready, wait_for_sleeping, memory, socket, lock, \
-             queue, queue-pingpong, to_thread, echo, bulk, conn-memory, process, uring"
+             queue, queue-pingpong, to_thread, echo, http, bulk, conn-memory, process, uring"
         );
         return;
     }
