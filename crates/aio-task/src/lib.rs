@@ -59,7 +59,7 @@ pub use executor::{
 pub use future::{Future, Wait, create_future};
 pub use gather::{Gather, GatherAll, Gatherable, gather, try_gather, try_task};
 pub use into_task::IntoTask;
-pub use run::run;
+pub use run::{Runner, run};
 pub use shield::{Shield, shield};
 pub use task::{Join, Task, TaskRef, WaitDone, all_tasks, create_task, current_task};
 pub use task_group::{Scope, TaskGroup};

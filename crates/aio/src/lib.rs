@@ -97,8 +97,8 @@ pub use aio_subprocess::{
 pub use aio_sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore, SyncError};
 pub use aio_task::{
     ALL_COMPLETED, AsCompleted, Awaitable, CallbackId, ConcurrentFuture, EAGER_TASK_FACTORY, Error,
-    EventLoopExt, Executor, FIRST_COMPLETED, FIRST_EXCEPTION, Future, IntoTask, ReturnWhen, Task,
-    TaskFactory, TaskGroup, TaskRef, ThreadPoolExecutor, Timed, Timeout, WaitFor, all_tasks,
+    EventLoopExt, Executor, FIRST_COMPLETED, FIRST_EXCEPTION, Future, IntoTask, ReturnWhen, Runner,
+    Task, TaskFactory, TaskGroup, TaskRef, ThreadPoolExecutor, Timed, Timeout, WaitFor, all_tasks,
     as_completed, create_future, create_task, current_task, gather, run, run_coroutine_threadsafe,
     run_in_executor, shield, shutdown_default_executor, timeout, timeout_at, to_thread, try_gather,
     wait, wait_for,
