@@ -923,3 +923,56 @@ impl futures_io::AsyncRead for StreamReader {
         self.poll_read_some(cx, buf)
     }
 }
+
+/// The reader as a [`futures_io::AsyncBufRead`]: `poll_fill_buf` hands out the unread part
+/// of the reader's own buffer (pulling, or waiting for, more when it is empty), and `consume`
+/// moves the read cursor, so `read_line`, `read_until` and `lines` of the `…Ext` traits copy
+/// nothing twice. Bytes not consumed stay buffered for asyncio's methods
+/// ([`readline`](StreamReader::readline), [`readexactly`](StreamReader::readexactly), …).
+///
+/// # Examples
+///
+/// ```
+/// use std::future::poll_fn;
+/// use std::pin::Pin;
+/// use futures_io::AsyncBufRead;
+///
+/// let mut reader = aio_streams::StreamReader::new();
+/// reader.feed_data(b"peek, then take");
+/// let rest = aio_task::run(async move {
+///     let seen = poll_fn(|cx| {
+///         Pin::new(&mut reader).poll_fill_buf(cx).map_ok(|buf| buf.to_vec())
+///     })
+///     .await
+///     .unwrap();
+///     assert_eq!(seen, b"peek, then take");
+///     Pin::new(&mut reader).consume(6);
+///     reader.read(100).await.unwrap()
+/// })?;
+/// assert_eq!(rest, b"then take");
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+impl futures_io::AsyncBufRead for StreamReader {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(error) = this.error.get_mut().as_deref() {
+                return Poll::Ready(Err(crate::error::to_io(error)));
+            }
+            if this.buffered() > 0 || this.eof.get() {
+                break;
+            }
+            match this.poll_more(cx, this.fed.get()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(crate::error::to_io(&error))),
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+        let start = this.start.get();
+        Poll::Ready(Ok(&this.buf.get_mut()[start..]))
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        self.consume_unread(amt);
+    }
+}
