@@ -19,10 +19,10 @@ use aio_reactor_uring::UringReactor;
 use crate::Runtime;
 use crate::measure::rss_bytes;
 use crate::workloads::{
-    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, STARTED, SendHalf, Signal, WAIT_FOR_TIMEOUT,
-    assert_gathered, consumer, idle, in_sequence, late_by, locker, one_byte, pinger, ponger,
-    producer, queue_pinger, queue_ponger, register_and_cancel, shares, socket_client,
-    socket_server, trivial, yield_once, yielder,
+    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, SMALL_FRAME, SMALL_FRAMES_BYTES, STARTED, SendHalf,
+    Signal, SmallFrames, WAIT_FOR_TIMEOUT, assert_gathered, consumer, idle, in_sequence, late_by,
+    locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger, register_and_cancel,
+    shares, socket_client, socket_server, trivial, yield_once, yielder,
 };
 
 /// The reactor an aio loop runs on.
@@ -336,6 +336,36 @@ impl Runtime for Aio {
                 yield_now,
             )))
             .await
+        })
+    }
+
+    fn small_frames(&self, port: u16, kind: SmallFrames) -> Duration {
+        self.block_on(async move {
+            let (reader, _writer) = aio::open_connection("127.0.0.1", port)
+                .await
+                .expect("connect");
+            let start = Instant::now();
+            let mut total = 0;
+            loop {
+                let frame = match kind {
+                    SmallFrames::Exact => match reader.readexactly(SMALL_FRAME).await {
+                        Ok(frame) => frame,
+                        Err(aio::StreamError::IncompleteRead { partial, .. })
+                            if partial.is_empty() =>
+                        {
+                            break;
+                        }
+                        Err(error) => panic!("readexactly: {error}"),
+                    },
+                    SmallFrames::Lines => reader.readline().await.expect("readline"),
+                };
+                if frame.is_empty() {
+                    break;
+                }
+                total += frame.len();
+            }
+            assert_eq!(total, SMALL_FRAMES_BYTES);
+            start.elapsed()
         })
     }
 }

@@ -18,10 +18,10 @@ use smol::{Async, LocalExecutor, Timer};
 use crate::Runtime;
 use crate::measure::rss_bytes;
 use crate::workloads::{
-    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, STARTED, SendHalf, Signal, WAIT_FOR_TIMEOUT,
-    assert_gathered, consumer, idle, in_sequence, late_by, locker, one_byte, pinger, ponger,
-    producer, queue_pinger, queue_ponger, register_and_cancel, shares, socket_client,
-    socket_server, trivial, yield_once, yielder,
+    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, SMALL_FRAME, SMALL_FRAMES_BYTES, STARTED, SendHalf,
+    Signal, SmallFrames, WAIT_FOR_TIMEOUT, assert_gathered, consumer, idle, in_sequence, late_by,
+    locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger, register_and_cancel,
+    shares, socket_client, socket_server, trivial, yield_once, yielder,
 };
 
 /// smol's single-threaded executor.
@@ -265,6 +265,39 @@ impl Runtime for Smol {
             |i| async move { Ok::<_, Infallible>(smol::unblock(move || i).await) },
             yield_now,
         ))))
+    }
+
+    fn small_frames(&self, port: u16, kind: SmallFrames) -> Duration {
+        use futures_lite::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let stream = Async::<std::net::TcpStream>::connect(([127, 0, 0, 1], port))
+                .await
+                .expect("connect");
+            let mut reader = BufReader::new(stream);
+            let start = Instant::now();
+            let mut total = 0;
+            match kind {
+                SmallFrames::Exact => {
+                    let mut frame = [0u8; SMALL_FRAME];
+                    while reader.read_exact(&mut frame).await.is_ok() {
+                        total += frame.len();
+                    }
+                }
+                SmallFrames::Lines => {
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        match reader.read_line(&mut line).await.expect("read_line") {
+                            0 => break,
+                            n => total += n,
+                        }
+                    }
+                }
+            }
+            assert_eq!(total, SMALL_FRAMES_BYTES);
+            start.elapsed()
+        }))
     }
 }
 

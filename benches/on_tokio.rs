@@ -18,10 +18,10 @@ use tokio::time::timeout;
 use crate::Runtime;
 use crate::measure::rss_bytes;
 use crate::workloads::{
-    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, STARTED, SendHalf, Signal, WAIT_FOR_TIMEOUT,
-    assert_gathered, consumer, idle, in_sequence, late_by, locker, one_byte, pinger, ponger,
-    producer, queue_pinger, queue_ponger, register_and_cancel, shares, socket_client,
-    socket_server, trivial, yield_once, yielder,
+    AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, SMALL_FRAME, SMALL_FRAMES_BYTES, STARTED, SendHalf,
+    Signal, SmallFrames, WAIT_FOR_TIMEOUT, assert_gathered, consumer, idle, in_sequence, late_by,
+    locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger, register_and_cancel,
+    shares, socket_client, socket_server, trivial, yield_once, yielder,
 };
 
 /// tokio's `current_thread` runtime, with its time and I/O drivers.
@@ -275,6 +275,39 @@ impl Runtime for Tokio {
                 yield_now,
             )))
             .await
+        })
+    }
+
+    fn small_frames(&self, port: u16, kind: SmallFrames) -> Duration {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+        block_on(async move {
+            let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            let mut reader = BufReader::new(stream);
+            let start = Instant::now();
+            let mut total = 0;
+            match kind {
+                SmallFrames::Exact => {
+                    let mut frame = [0u8; SMALL_FRAME];
+                    while reader.read_exact(&mut frame).await.is_ok() {
+                        total += frame.len();
+                    }
+                }
+                SmallFrames::Lines => {
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        match reader.read_line(&mut line).await.expect("read_line") {
+                            0 => break,
+                            n => total += n,
+                        }
+                    }
+                }
+            }
+            assert_eq!(total, SMALL_FRAMES_BYTES);
+            start.elapsed()
         })
     }
 }

@@ -315,3 +315,48 @@ where
     yield_now().await;
     start.elapsed()
 }
+
+/// The `small-frames` workloads: how many bytes the feeder sends.
+pub const SMALL_FRAMES_BYTES: usize = 16 * 1024 * 1024;
+/// `small-frames`: the frame read with `readexactly` / `read_exact`.
+pub const SMALL_FRAME: usize = 16;
+/// `small-frames`: the length of each line, newline included (31 bytes, then `\n`).
+pub const SMALL_LINE: usize = 32;
+
+/// Which read the `small-frames` workload times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmallFrames {
+    /// `SMALL_FRAME`-byte `readexactly` (tokio and smol: `read_exact` on a `BufReader`).
+    Exact,
+    /// `readline` of `SMALL_LINE`-byte lines (tokio and smol: `read_line` on a `BufReader`).
+    Lines,
+}
+
+impl SmallFrames {
+    /// How many reads one run makes.
+    pub fn reads(self) -> usize {
+        match self {
+            SmallFrames::Exact => SMALL_FRAMES_BYTES / SMALL_FRAME,
+            SmallFrames::Lines => SMALL_FRAMES_BYTES / SMALL_LINE,
+        }
+    }
+}
+
+/// A loopback TCP listener on port 0 and a thread that accepts one connection, writes
+/// [`SMALL_FRAMES_BYTES`] of 32-byte lines (`SMALL_LINE - 1` bytes of `x`, then `\n`) to it
+/// and closes it. The runtime under test connects to the returned port and reads.
+pub fn small_frames_feeder() -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("local_addr").port();
+    let feeder = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut line = vec![b'x'; SMALL_LINE];
+        line[SMALL_LINE - 1] = b'\n';
+        let chunk = line.repeat(64 * 1024 / SMALL_LINE);
+        for _ in 0..SMALL_FRAMES_BYTES / chunk.len() {
+            stream.write_all(&chunk).expect("feed");
+        }
+    });
+    (port, feeder)
+}

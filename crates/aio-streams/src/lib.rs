@@ -28,6 +28,7 @@
 //! # Ok::<(), aio_task::Error>(())
 //! ```
 
+mod duplex;
 mod error;
 mod net;
 mod pipe;
@@ -36,6 +37,7 @@ mod socket;
 mod udp;
 mod writer;
 
+pub use duplex::StreamPair;
 pub use error::StreamError;
 pub use net::{
     HandlerOutcome, OpenConnection, Server, StartServer, open_connection, open_connection_sock,

@@ -90,7 +90,11 @@ pub trait ReadSource {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct StreamReader {
+    /// The buffer: bytes before `start` are consumed, the rest are unread. Emptied (and
+    /// freed) whenever everything is consumed, so `start == 0` then.
     buf: RefCell<Vec<u8>>,
+    /// The read cursor: consuming advances it instead of moving the unread bytes.
+    start: Cell<usize>,
     eof: Cell<bool>,
     /// Boxed: an error is rare, and the reader lives inline in every connection's task.
     error: RefCell<Option<Box<StreamError>>>,
@@ -150,6 +154,7 @@ impl StreamReader {
     pub fn with_limit(limit: usize) -> StreamReader {
         StreamReader {
             buf: RefCell::new(Vec::new()),
+            start: Cell::new(0),
             eof: Cell::new(false),
             error: RefCell::new(None),
             limit: limit.max(1),
@@ -242,7 +247,10 @@ impl StreamReader {
         if data.is_empty() {
             return;
         }
-        self.buf.borrow_mut().extend_from_slice(data);
+        let mut buf = self.buf.borrow_mut();
+        self.compact(&mut buf);
+        buf.extend_from_slice(data);
+        drop(buf);
         self.wake();
     }
 
@@ -311,7 +319,7 @@ impl StreamReader {
     /// ```
     pub fn at_eof(&self) -> bool {
         if !self.eof.get()
-            && self.buf.borrow().is_empty()
+            && self.buffered() == 0
             && self.waiting.get().is_none()
             && self.error.borrow().is_none()
         {
@@ -328,7 +336,7 @@ impl StreamReader {
                 }
             }
         }
-        self.eof.get() && self.buf.borrow().is_empty()
+        self.eof.get() && self.buffered() == 0
     }
 
     /// Bytes buffered and not read yet.
@@ -341,7 +349,7 @@ impl StreamReader {
     /// assert_eq!(reader.buffered(), 3);
     /// ```
     pub fn buffered(&self) -> usize {
-        self.buf.borrow().len()
+        self.buf.borrow().len() - self.start.get()
     }
 
     fn wake(&self) {
@@ -364,13 +372,45 @@ impl StreamReader {
         self.buf.borrow().capacity()
     }
 
+    /// Takes up to `n` unread bytes out of the buffer: O(n), whatever is left behind.
     fn take(&self, n: usize) -> Vec<u8> {
         let mut buf = self.buf.borrow_mut();
-        if n >= buf.len() {
+        let start = self.start.get();
+        if start == 0 && n >= buf.len() {
             // Hand the whole buffer out: no copy, and nothing stays allocated.
             return std::mem::take(&mut *buf);
         }
-        buf.drain(..n).collect()
+        let end = buf.len().min(start.saturating_add(n));
+        let taken = buf[start..end].to_vec();
+        drop(buf);
+        self.consume_unread(end - start);
+        taken
+    }
+
+    /// Marks `n` unread bytes (at most all of them) consumed, by moving the read cursor.
+    /// Once nothing is left unread the buffer is freed: an idle reader holds no buffer, and
+    /// the next fill allocates just what arrives.
+    fn consume_unread(&self, n: usize) {
+        let mut buf = self.buf.borrow_mut();
+        let start = self.start.get().saturating_add(n);
+        if start >= buf.len() {
+            *buf = Vec::new();
+            self.start.set(0);
+        } else {
+            self.start.set(start);
+        }
+    }
+
+    /// Before bytes are appended: drops the consumed prefix once it is at least as long as
+    /// what is unread, so the unread bytes moved are never more than the bytes consumed since
+    /// the last move (amortized O(1) per byte), and the buffer stays at most about twice what
+    /// is unread.
+    fn compact(&self, buf: &mut Vec<u8>) {
+        let start = self.start.get();
+        if start > 0 && start >= buf.len() - start {
+            buf.drain(..start);
+            self.start.set(0);
+        }
     }
 
     /// asyncio's `_wait_for_data`: waits until more data arrived or the stream ended.
@@ -390,7 +430,11 @@ impl StreamReader {
         }
         match &self.source {
             Some(source) => {
-                let filled = source.poll_fill(cx, &mut self.buf.borrow_mut());
+                let filled = {
+                    let mut buf = self.buf.borrow_mut();
+                    self.compact(&mut buf);
+                    source.poll_fill(cx, &mut buf)
+                };
                 match filled {
                     Poll::Pending => {
                         // Also reachable by `set_exception` / `feed_eof`, not only the source.
@@ -460,7 +504,7 @@ impl StreamReader {
         if n == 0 {
             return Ok(Vec::new());
         }
-        if self.buf.borrow().is_empty() && !self.eof.get() {
+        if self.buffered() == 0 && !self.eof.get() {
             self.wait_for_data("read").await?;
         }
         Ok(self.take(n))
@@ -536,7 +580,7 @@ impl StreamReader {
         if n == 0 {
             return Ok(Vec::new());
         }
-        while self.buf.borrow().len() < n {
+        while self.buffered() < n {
             if self.eof.get() {
                 let partial = self.take(usize::MAX);
                 return Err(StreamError::IncompleteRead {
@@ -586,12 +630,12 @@ impl StreamReader {
             Ok(line) => Ok(line),
             Err(StreamError::IncompleteRead { partial, .. }) => Ok(partial),
             Err(StreamError::LimitOverrun { message, consumed }) => {
-                let mut buf = self.buf.borrow_mut();
-                if buf.get(consumed) == Some(&b'\n') {
-                    buf.drain(..consumed + 1);
-                } else {
-                    buf.clear();
-                }
+                let newline = {
+                    let buf = self.buf.borrow();
+                    buf.get(self.start.get() + consumed) == Some(&b'\n')
+                };
+                // Up to and including the newline, or everything.
+                self.consume_unread(if newline { consumed + 1 } else { usize::MAX });
                 Err(StreamError::LineTooLong(message))
             }
             Err(error) => Err(error),
@@ -668,6 +712,7 @@ impl StreamReader {
         let (start, end) = loop {
             {
                 let buf = self.buf.borrow();
+                let buf = &buf[self.start.get()..];
                 if buf.len() - offset.min(buf.len()) >= min_len {
                     let found = separators
                         .iter()
@@ -826,11 +871,13 @@ impl StreamReader {
                 return Poll::Ready(Err(crate::error::to_io(error)));
             }
             {
-                let mut buf = self.buf.borrow_mut();
-                if !buf.is_empty() {
-                    let n = out.len().min(buf.len());
-                    out[..n].copy_from_slice(&buf[..n]);
-                    buf.drain(..n);
+                let buf = self.buf.borrow();
+                let unread = &buf[self.start.get()..];
+                if !unread.is_empty() {
+                    let n = out.len().min(unread.len());
+                    out[..n].copy_from_slice(&unread[..n]);
+                    drop(buf);
+                    self.consume_unread(n);
                     return Poll::Ready(Ok(n));
                 }
             }
@@ -874,5 +921,58 @@ impl futures_io::AsyncRead for StreamReader {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         self.poll_read_some(cx, buf)
+    }
+}
+
+/// The reader as a [`futures_io::AsyncBufRead`]: `poll_fill_buf` hands out the unread part
+/// of the reader's own buffer (pulling, or waiting for, more when it is empty), and `consume`
+/// moves the read cursor, so `read_line`, `read_until` and `lines` of the `…Ext` traits copy
+/// nothing twice. Bytes not consumed stay buffered for asyncio's methods
+/// ([`readline`](StreamReader::readline), [`readexactly`](StreamReader::readexactly), …).
+///
+/// # Examples
+///
+/// ```
+/// use std::future::poll_fn;
+/// use std::pin::Pin;
+/// use futures_io::AsyncBufRead;
+///
+/// let mut reader = aio_streams::StreamReader::new();
+/// reader.feed_data(b"peek, then take");
+/// let rest = aio_task::run(async move {
+///     let seen = poll_fn(|cx| {
+///         Pin::new(&mut reader).poll_fill_buf(cx).map_ok(|buf| buf.to_vec())
+///     })
+///     .await
+///     .unwrap();
+///     assert_eq!(seen, b"peek, then take");
+///     Pin::new(&mut reader).consume(6);
+///     reader.read(100).await.unwrap()
+/// })?;
+/// assert_eq!(rest, b"then take");
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+impl futures_io::AsyncBufRead for StreamReader {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(error) = this.error.get_mut().as_deref() {
+                return Poll::Ready(Err(crate::error::to_io(error)));
+            }
+            if this.buffered() > 0 || this.eof.get() {
+                break;
+            }
+            match this.poll_more(cx, this.fed.get()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(crate::error::to_io(&error))),
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+        let start = this.start.get();
+        Poll::Ready(Ok(&this.buf.get_mut()[start..]))
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        self.consume_unread(amt);
     }
 }

@@ -787,7 +787,12 @@ impl Drop for WaitSlot<'_> {
 /// The writer as a [`futures_io::AsyncWrite`], for ecosystem code written against it. Unlike
 /// [`StreamWriter::write`], `poll_write` applies flow control itself: while writing is paused
 /// (see [`StreamWriter::drain`]) it waits, like `drain`, until the buffer is down to the low
-/// mark. `poll_flush` waits for the buffer to empty; `poll_close` closes and waits.
+/// mark. `poll_flush` waits for the buffer to empty. `poll_close` is a flush and a
+/// half-close, as tokio's `shutdown` and async-io's `poll_close`: asyncio's
+/// [`write_eof`](StreamWriter::write_eof) (`shutdown(SHUT_WR)` on a socket, closing the
+/// descriptor of a pipe), so the reader still gets the peer's reply. It is *not*
+/// [`StreamWriter::close`], which closes both directions; call that (or drop both halves)
+/// to release the connection.
 ///
 /// # Examples
 ///
@@ -857,9 +862,11 @@ impl futures_io::AsyncWrite for StreamWriter {
         self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<std::io::Result<()>> {
-        self.close();
+        // Half-close, as tokio's `shutdown` and async-io's `poll_close` do: the reading
+        // side stays open for the peer's reply. A writer already closing finishes closing.
+        self.write_eof();
         let inner = &self.inner;
-        std::task::ready!(inner.poll_until(cx, |i| i.closed.get()));
+        std::task::ready!(inner.poll_until(cx, |i| i.pending() == 0 || i.closed.get()));
         Poll::Ready(inner.lost_io().map_or(Ok(()), Err))
     }
 }
