@@ -351,7 +351,7 @@ pub fn small_frames_feeder() -> (u16, std::thread::JoinHandle<()>) {
     let port = listener.local_addr().expect("local_addr").port();
     let feeder = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().expect("accept");
-        let mut line = vec![b'x'; SMALL_LINE];
+        let mut line = [b'x'; SMALL_LINE];
         line[SMALL_LINE - 1] = b'\n';
         let chunk = line.repeat(64 * 1024 / SMALL_LINE);
         for _ in 0..SMALL_FRAMES_BYTES / chunk.len() {

@@ -63,9 +63,33 @@ thread_local! {
     /// The running loop's `slow_callback_duration` when it is in debug mode, so the task
     /// layer can check "debug?" per step with one thread-local read.
     static RUNNING_DEBUG: Cell<Option<Duration>> = const { Cell::new(None) };
+    /// The running loop's virtual clock, when it has one (see [`EventLoop::set_virtual_time`]):
+    /// [`now`] reads it with one thread-local access.
+    static RUNNING_CLOCK: Cell<Option<Instant>> = const { Cell::new(None) };
     /// Set while `run_until_complete` drops a future that did not finish (see
     /// [`dropping_unfinished_main`]).
     static DROPPING_UNFINISHED_MAIN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The time on the running loop's clock ([`EventLoop::time`]): its virtual clock when it has
+/// one, otherwise (and outside a running loop) [`Instant::now`]. Deadlines that the task layer
+/// computes from a delay (`sleep`, `timeout`, `wait_for`) count from here, so they follow a
+/// loop's virtual time.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Instant;
+/// let before = Instant::now();
+/// assert!(aio_scheduler::now() >= before); // no loop running: the real clock
+/// # Ok::<(), aio_scheduler::Error>(())
+/// ```
+pub fn now() -> Instant {
+    RUNNING_CLOCK
+        .try_with(Cell::get)
+        .ok()
+        .flatten()
+        .unwrap_or_else(Instant::now)
 }
 
 /// Whether `run_until_complete` is dropping, on this thread, the future it was given without
@@ -253,6 +277,11 @@ pub(crate) struct LoopInner {
     closed: Cell<bool>,
     /// The owning handle was dropped while the loop ran: close it when the run ends.
     orphaned: Cell<bool>,
+    /// The virtual clock's reading, when virtual time is on.
+    virtual_now: Cell<Option<Instant>>,
+    /// Reactor registrations of the loop's own (the signal socket): virtual time does not
+    /// count them as I/O anybody waits for.
+    own_registrations: Rc<Cell<usize>>,
     /// Callbacks run since the reactor was last polled (see [`IO_POLL_INTERVAL`]).
     since_io_poll: Cell<u32>,
     exception_handler: RefCell<Option<ExceptionHandler>>,
@@ -336,6 +365,15 @@ impl Drop for LoopInner {
     }
 }
 
+/// A registration the loop made for itself (see [`EventLoop::own_registration`]).
+pub(crate) struct OwnRegistration(Rc<Cell<usize>>);
+
+impl Drop for OwnRegistration {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
 /// Resets the running state when `run_forever` returns or unwinds.
 struct RunningGuard<'a>(&'a LoopInner);
 
@@ -345,6 +383,7 @@ impl Drop for RunningGuard<'_> {
         self.0.stopping.set(false);
         let _ = RUNNING.try_with(|running| running.borrow_mut().take());
         let _ = RUNNING_DEBUG.try_with(|debug| debug.set(None));
+        let _ = RUNNING_CLOCK.try_with(|clock| clock.set(None));
         // The owner went away during the run: close now that the run is over. (While
         // unwinding, the next handle dropped outside a panic closes it instead: no
         // destructors of user futures run inside a panic here.)
@@ -355,6 +394,22 @@ impl Drop for RunningGuard<'_> {
 }
 
 impl LoopInner {
+    /// The loop's clock: the virtual one when virtual time is on.
+    fn now(&self) -> Instant {
+        self.virtual_now.get().unwrap_or_else(Instant::now)
+    }
+
+    /// Moves the virtual clock to `to` (never back) and tells [`now`] while running.
+    fn advance_to(&self, to: Instant) {
+        if let Some(now) = self.virtual_now.get() {
+            let to = to.max(now);
+            self.virtual_now.set(Some(to));
+            if self.running.get() {
+                let _ = RUNNING_CLOCK.try_with(|clock| clock.set(Some(to)));
+            }
+        }
+    }
+
     fn publish_debug(&self) {
         if self.running.get() {
             let slow = self.debug.get().then(|| self.slow_callback_duration.get());
@@ -687,6 +742,8 @@ impl EventLoop {
                 stopping: Cell::new(false),
                 closed: Cell::new(false),
                 orphaned: Cell::new(false),
+                virtual_now: Cell::new(None),
+                own_registrations: Rc::default(),
                 since_io_poll: Cell::new(0),
                 exception_handler: RefCell::new(None),
                 extensions: RefCell::new(Vec::new()),
@@ -834,7 +891,75 @@ impl EventLoop {
     /// # Ok::<(), aio_scheduler::Error>(())
     /// ```
     pub fn time(&self) -> std::time::Instant {
-        Instant::now()
+        self.inner.now()
+    }
+
+    /// Turns virtual time on or off (tokio's paused clock; asyncio has none). With it on, the
+    /// loop's clock ([`time`](EventLoop::time), and [`now`] for the deadlines `sleep`,
+    /// `timeout` and `wait_for` compute) stands still while callbacks run, and whenever the
+    /// loop is idle — nothing ready, nothing sent from other threads, and **no file
+    /// descriptor registered** with the reactor — it jumps straight to the next timer instead
+    /// of waiting for it. Timers fire in the same order as in real time, so a test of an
+    /// hour-long timeout finishes in milliseconds.
+    ///
+    /// While descriptors are registered (a socket, a pipe, a child's pidfd; not the loop's own
+    /// signal socket), the loop waits for real, and the virtual clock moves on by the real time spent
+    /// waiting: I/O keeps its real timing, and a timeout around it is not cut short. Work in
+    /// other threads (`to_thread`, executors) is not seen as pending: time may jump while a
+    /// thread works, so await such work before relying on timers. Turning it on starts the
+    /// virtual clock at the real time; timers scheduled before are kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use aio_scheduler::{EventLoop, sleep};
+    ///
+    /// let lp = EventLoop::new()?;
+    /// lp.set_virtual_time(true);
+    /// let (virtual_start, real_start) = (lp.time(), Instant::now());
+    /// lp.run_until_complete(sleep(3600))??; // an hour, at once
+    /// assert!(lp.time() - virtual_start >= Duration::from_secs(3600));
+    /// assert!(real_start.elapsed() < Duration::from_secs(600));
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn set_virtual_time(&self, enabled: bool) {
+        let inner = &*self.inner;
+        match (enabled, inner.virtual_now.get()) {
+            (true, None) => {
+                inner.virtual_now.set(Some(Instant::now()));
+                inner.advance_to(Instant::now());
+            }
+            (false, Some(_)) => {
+                inner.virtual_now.set(None);
+                if inner.running.get() {
+                    let _ = RUNNING_CLOCK.try_with(|clock| clock.set(None));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Counts one reactor registration as the loop's own while the returned guard lives.
+    pub(crate) fn own_registration(&self) -> OwnRegistration {
+        let count = self.inner.own_registrations.clone();
+        count.set(count.get() + 1);
+        OwnRegistration(count)
+    }
+
+    /// Whether virtual time is on (see [`set_virtual_time`](EventLoop::set_virtual_time)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// assert!(!lp.virtual_time());
+    /// lp.set_virtual_time(true);
+    /// assert!(lp.virtual_time());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn virtual_time(&self) -> bool {
+        self.inner.virtual_now.get().is_some()
     }
 
     /// How many timers the loop's heap holds: `call_later` / `call_at` callbacks and sleeping
@@ -919,7 +1044,7 @@ impl EventLoop {
         delay: impl IntoDelay,
         f: impl FnOnce() + 'static,
     ) -> Result<TimerHandle, Error> {
-        match delay.into_delay()?.deadline(Instant::now()) {
+        match delay.into_delay()?.deadline(self.time()) {
             Some(when) => self.call_at(when, f),
             None => {
                 self.check_closed()?;
@@ -1205,6 +1330,9 @@ impl EventLoop {
         inner.running.set(true);
         let _guard = RunningGuard(inner);
         inner.publish_debug();
+        if let Some(now) = inner.virtual_now.get() {
+            let _ = RUNNING_CLOCK.try_with(|clock| clock.set(Some(now)));
+        }
         loop {
             self.run_once(main)?;
             if inner.stopping.get() {
@@ -1237,21 +1365,43 @@ impl EventLoop {
             shared.sleeping.store(true, Ordering::SeqCst);
             // Pairs with the fence in `Shared::send_remote`.
             fence(Ordering::SeqCst);
-            let deadline = if shared.remote.is_empty() {
-                next_timer.map(|when| when.min(Instant::now() + MAX_SELECT_TIMEOUT))
+            let virtual_now = inner.virtual_now.get();
+            // Virtual time and nothing that could become ready by itself: the next timer's
+            // time has come. (Poll once anyway, without blocking, for other threads' items.)
+            let jump = virtual_now.is_some()
+                && next_timer.is_some()
+                && shared.remote.is_empty()
+                && inner.reactor.registrations() <= inner.own_registrations.get();
+            let real_start = Instant::now();
+            let deadline = if !shared.remote.is_empty() || jump {
+                Some(real_start)
             } else {
-                Some(Instant::now())
+                next_timer.map(|when| {
+                    // On a virtual clock, the timer is as far away in real time as it is
+                    // on that clock.
+                    let when = match virtual_now {
+                        Some(now) => real_start + when.saturating_duration_since(now),
+                        None => when,
+                    };
+                    when.min(real_start + MAX_SELECT_TIMEOUT)
+                })
             };
             let waited = inner.reactor.wait(deadline);
             shared.sleeping.store(false, Ordering::SeqCst);
             inner.since_io_poll.set(0);
             waited?;
+            if let Some(now) = virtual_now {
+                match next_timer {
+                    Some(when) if jump && shared.remote.is_empty() => inner.advance_to(when),
+                    _ => inner.advance_to(now + real_start.elapsed()),
+                }
+            }
             inner.drain_remote();
         }
 
         // 3. Move due timers to the ready queue (a sleeping task's waker pushes its step).
         if next_timer.is_some() {
-            let now = Instant::now();
+            let now = inner.now();
             loop {
                 let fired = inner.timers.borrow_mut().pop_due(now);
                 match fired {

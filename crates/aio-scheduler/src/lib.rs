@@ -48,7 +48,7 @@ pub use delay::{Delay, IntoDelay};
 pub use error::Error;
 pub use event_loop::{
     EventLoop, ExceptionContext, ExceptionHandler, LoopHandle, ReactorChoice, Runnable, WeakLoop,
-    dropping_unfinished_main, get_running_loop, panic_message, running_debug, schedule,
+    dropping_unfinished_main, get_running_loop, now, panic_message, running_debug, schedule,
 };
 pub use handle::{Handle, ThreadsafeHandle, TimerHandle};
 pub use sleep::{Sleep, sleep, sleep_until};

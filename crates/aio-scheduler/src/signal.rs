@@ -349,6 +349,9 @@ struct Listener {
     handlers: Rc<RefCell<HashMap<i32, (Callback, usize)>>>,
     /// Reads the socket and schedules callbacks. Dropped (cancelled) before `write` closes.
     task: Option<async_task::Task<(), LoopHandle>>,
+    /// Counts the socket as the loop's own registration while it lives (virtual time does
+    /// not wait for it).
+    _own: crate::event_loop::OwnRegistration,
 }
 
 impl Drop for Listener {
@@ -370,6 +373,7 @@ impl Listener {
         read.set_nonblocking(true)?;
         write.set_nonblocking(true)?;
         let read = AsyncFd::new(lp.reactor(), read)?;
+        let own = lp.own_registration();
         let handlers: Rc<RefCell<HashMap<i32, (Callback, usize)>>> = Rc::default();
         let table = handlers.clone();
         let weak = lp.downgrade();
@@ -402,6 +406,7 @@ impl Listener {
             write,
             handlers,
             task: Some(task),
+            _own: own,
         })
     }
 }

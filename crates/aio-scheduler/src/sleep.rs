@@ -48,7 +48,7 @@ pub fn sleep(delay: impl IntoDelay) -> Sleep {
     let state = match delay.into_delay() {
         Err(e) => State::Failed(Some(Box::new(e))),
         Ok(d) if d.is_due() => State::Yield { yielded: false },
-        Ok(d) => match d.deadline(Instant::now()) {
+        Ok(d) => match d.deadline(crate::now()) {
             Some(deadline) => State::Start(deadline),
             None => State::Forever { checked: false },
         },

@@ -95,6 +95,7 @@ where
 pub struct Runner {
     state: RefCell<RunnerState>,
     debug: Option<bool>,
+    virtual_time: bool,
     factory: Cell<Option<LoopFactory>>,
 }
 
@@ -129,6 +130,7 @@ impl Runner {
         Runner {
             state: RefCell::new(RunnerState::Created),
             debug: None,
+            virtual_time: false,
             factory: Cell::new(None),
         }
     }
@@ -146,6 +148,26 @@ impl Runner {
     #[must_use]
     pub fn debug(mut self, enabled: bool) -> Runner {
         self.debug = Some(enabled);
+        self
+    }
+
+    /// Runs the loop on virtual time (see [`EventLoop::set_virtual_time`]): when nothing is
+    /// ready and no I/O is registered, the clock jumps to the next timer, so long sleeps and
+    /// timeouts finish at once, in order. For tests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let runner = aio_task::Runner::new().virtual_time(true);
+    /// let real = Instant::now();
+    /// runner.run(aio_scheduler::sleep(3600))??; // an hour on the loop's clock
+    /// assert!(real.elapsed() < Duration::from_secs(600));
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    #[must_use]
+    pub fn virtual_time(mut self, enabled: bool) -> Runner {
+        self.virtual_time = enabled;
         self
     }
 
@@ -202,6 +224,9 @@ impl Runner {
         };
         if let Some(debug) = self.debug {
             event_loop.set_debug(debug);
+        }
+        if self.virtual_time {
+            event_loop.set_virtual_time(true);
         }
         let handle = event_loop.clone();
         *state = RunnerState::Running(event_loop);

@@ -141,7 +141,7 @@ impl TimeoutState {
     /// delay's error.
     fn after(delay: impl IntoDelay) -> TimeoutState {
         match delay.into_delay() {
-            Ok(delay) => TimeoutState::new(delay.deadline(Instant::now())),
+            Ok(delay) => TimeoutState::new(delay.deadline(aio_scheduler::now())),
             Err(error) => TimeoutState::failed(error.into()),
         }
     }
@@ -429,7 +429,9 @@ pin_project! {
             // both passed are both `expired()`.
             if *this.started && this.future.is_some() {
                 let state = &this.scope.state;
-                if !state.expired.get() && state.when.get().is_some_and(|w| w <= Instant::now()) {
+                if !state.expired.get()
+                    && state.when.get().is_some_and(|w| w <= aio_scheduler::now())
+                {
                     state.expired.set(true);
                 }
             }
@@ -464,7 +466,11 @@ impl<F: Future> Future for Timed<F> {
         }
         if !*this.started {
             *this.started = true;
-            if state.when.get().is_some_and(|when| when <= Instant::now()) {
+            if state
+                .when
+                .get()
+                .is_some_and(|when| when <= aio_scheduler::now())
+            {
                 // Already expired: as under asyncio's `timeout(0)`, the future runs up to its
                 // first suspension; anything still pending is dropped, which cancels an
                 // awaited task.
@@ -644,7 +650,7 @@ impl<F: Future> Future for WaitFor<F> {
                 }
             }
             // It waits: the one clock reading, and the timer.
-            let timer = delay.deadline(Instant::now()).map(sleep_until);
+            let timer = delay.deadline(aio_scheduler::now()).map(sleep_until);
             *this.stage = Stage::Waiting(timer);
             return match poll_timer(this.stage, cx) {
                 Poll::Ready(outcome) => {

@@ -76,7 +76,7 @@ pub use aio_reactor::{AsyncFd, PollingReactor, Reactor, Registration};
 pub use aio_scheduler::signal;
 pub use aio_scheduler::{
     Delay, EventLoop, ExceptionContext, Handle, IntoDelay, LoopHandle, ReactorChoice, Sleep,
-    ThreadsafeHandle, TimerHandle, WeakLoop, get_running_loop, sleep, sleep_until,
+    ThreadsafeHandle, TimerHandle, WeakLoop, get_running_loop, now, sleep, sleep_until,
 };
 pub use aio_streams::{
     DatagramEndpoint, OpenConnection, Server, StartServer, StreamError, StreamReader, StreamWriter,
