@@ -246,11 +246,27 @@ fn set_once<T>(slot: &mut Option<(Span, T)>, span: Span, value: T, name: &str) -
 fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     let mut options = Options::default();
     let parser = syn::meta::parser(|meta| options.parse(kind, meta));
-    parse_macro_input!(args with parser);
+    let parsed = syn::parse::Parser::parse(parser, args);
     let function = parse_macro_input!(item as ItemFn);
-    match expand_fn(kind, &options, function) {
+    let expanded = parsed.and_then(|()| expand_fn(kind, &options, function.clone()));
+    match expanded {
         Ok(tokens) => tokens.into(),
-        Err(error) => error.to_compile_error().into(),
+        Err(error) => {
+            // The error, and a function of the same name that compiles, so the error is the
+            // only one (no "`main` function not found" after it).
+            let error = error.to_compile_error();
+            let ItemFn { vis, sig, .. } = function;
+            let ident = &sig.ident;
+            let output = &sig.output;
+            quote! {
+                #error
+                #[allow(dead_code, unreachable_code)]
+                #vis fn #ident() #output {
+                    loop {}
+                }
+            }
+            .into()
+        }
     }
 }
 
