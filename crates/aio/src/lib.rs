@@ -13,6 +13,10 @@
 //! (`create_subprocess_exec`, `create_subprocess_shell`). Signal handlers are methods of the
 //! loop (`EventLoop::add_signal_handler`), with the signal numbers in [`signal`].
 //!
+//! `#[aio::main]` on an `async fn main` runs it as [`run`] does (Ctrl-C included), and
+//! `#[aio::test]` runs an `async fn` test on a fresh loop: see [`main`](macro@main) and
+//! [`test`](macro@test).
+//!
 //! Two reactors: the default on `polling` (epoll), and `aio_reactor_uring` on io_uring. Set
 //! `AIO_REACTOR=uring` to make [`run`] and [`new_event_loop`] use io_uring, or build a loop on
 //! either with `EventLoop::with_reactor` / `EventLoop::with_choice`.
