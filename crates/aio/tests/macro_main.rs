@@ -72,7 +72,16 @@ fn driver() -> ExitCode {
         }
         ok
     };
-    let mut all = true;
+    let (mut all, mut passed, mut failed) = (true, 0, 0);
+    let mut check = |name: &str, ok: bool, detail: String| {
+        if check(name, ok, detail) {
+            passed += 1;
+            true
+        } else {
+            failed += 1;
+            false
+        }
+    };
 
     let (code, _, _, stderr) = run_case("exit_code");
     all &= check(
@@ -113,6 +122,10 @@ fn driver() -> ExitCode {
         format!("{code:?} {signal:?} {stdout:?} {stderr:?}"),
     );
 
+    println!(
+        "\ntest result: {}. {passed} passed; {failed} failed",
+        if all { "ok" } else { "FAILED" }
+    );
     let _ = std::io::stdout().flush();
     if all {
         ExitCode::SUCCESS
