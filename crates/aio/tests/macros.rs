@@ -172,3 +172,8 @@ fn each_test_gets_a_fresh_loop() {
     assert!(a.is_closed() && b.is_closed());
     assert!(!a.same(&b));
 }
+
+#[aio::test(debug)]
+async fn debug_alone_means_true() {
+    assert!(get_running_loop().unwrap().get_debug());
+}
