@@ -15,17 +15,13 @@ async fn count() -> Result<(), aio::Error> {
     Ok(())
 }
 
-async fn main_task() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
+    let start = Instant::now();
     // asyncio.gather(count(), count(), count())
     for outcome in aio::gather([count(), count(), count()]).await? {
         outcome?;
     }
-    Ok(())
-}
-
-fn main() -> Result<(), aio::Error> {
-    let start = Instant::now();
-    aio::run(main_task())??;
     let elapsed = start.elapsed().as_secs_f64();
     println!("countasync.rs executed in {elapsed:0.2} seconds.");
     Ok(())

@@ -13,6 +13,10 @@
 //! (`create_subprocess_exec`, `create_subprocess_shell`). Signal handlers are methods of the
 //! loop (`EventLoop::add_signal_handler`), with the signal numbers in [`signal`].
 //!
+//! `#[aio::main]` on an `async fn main` runs it as [`run`] does (Ctrl-C included), and
+//! `#[aio::test]` runs an `async fn` test on a fresh loop: see [`main`](macro@main) and
+//! [`test`](macro@test).
+//!
 //! Two reactors: the default on `polling` (epoll), and `aio_reactor_uring` on io_uring. Set
 //! `AIO_REACTOR=uring` to make [`run`] and [`new_event_loop`] use io_uring, or build a loop on
 //! either with `EventLoop::with_reactor` / `EventLoop::with_choice`.
@@ -71,6 +75,7 @@ pub use aio_subprocess;
 pub use aio_sync;
 pub use aio_task;
 
+pub use aio_macros::{main, test};
 pub use aio_queue::{LifoQueue, PriorityQueue, Queue, QueueError};
 pub use aio_reactor::{AsyncFd, PollingReactor, Reactor, Registration};
 pub use aio_scheduler::signal;
@@ -141,6 +146,94 @@ pub mod prelude {
         create_future, create_task, current_task, gather, get_running_loop, new_event_loop, run,
         shield, sleep, sleep_until, timeout, to_thread, wait, wait_for,
     };
+}
+
+/// What `#[aio::main]` and `#[aio::test]` expand to call: not an API of its own.
+#[doc(hidden)]
+pub mod __private {
+    use std::future::Future;
+    use std::io::Write;
+
+    use crate::{Error, ReactorChoice, Runner};
+
+    /// The runner an attribute's options describe: `reactor = ...` (a loop factory on that
+    /// reactor) and `debug = ...`.
+    pub fn runner(reactor: Option<ReactorChoice>, debug: Option<bool>) -> Runner {
+        let mut runner = Runner::new();
+        if let Some(choice) = reactor {
+            runner = runner.loop_factory(move || crate::EventLoop::with_choice(choice));
+        }
+        if let Some(enabled) = debug {
+            runner = runner.debug(enabled);
+        }
+        runner
+    }
+
+    /// `#[aio::main]`: runs `main`, closes the runner, returns `main`'s value; a run that
+    /// fails has no value to return and ends the process ([`main_failed`]).
+    pub fn run_main<F>(runner: Runner, main: F) -> F::Output
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let outcome = runner.run(main);
+        runner.close();
+        outcome.unwrap_or_else(|error| main_failed(error))
+    }
+
+    /// `#[aio::test]`: as [`run_main`], but a failed run fails the test ([`test_failed`]).
+    pub fn run_test<F>(runner: Runner, test: F) -> F::Output
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let outcome = runner.run(test);
+        runner.close();
+        outcome.unwrap_or_else(|error| test_failed(error))
+    }
+
+    /// The main task panicked: the panic goes on out of `main` with the same payload (the
+    /// panic hook already printed it where it happened, so it is not printed twice), and the
+    /// process ends as a panicking `main` does (status 101).
+    fn resume_panic(message: &str) -> ! {
+        std::panic::resume_unwind(Box::new(message.to_owned()))
+    }
+
+    /// Ctrl-C cancelled the main task: flush stdout, say `KeyboardInterrupt` (as Python's
+    /// last traceback line does) and die by SIGINT with its default disposition, as CPython
+    /// does after an unhandled `KeyboardInterrupt`, so the shell sees status 130.
+    fn interrupted() -> ! {
+        let _ = std::io::stdout().flush();
+        eprintln!("KeyboardInterrupt");
+        crate::signal::die_by(crate::signal::SIGINT)
+    }
+
+    /// A failed `#[aio::main]` run: `Panicked` and `KeyboardInterrupt` as above; any other
+    /// error (the loop could not be made, the main task was cancelled, ...) is printed as
+    /// `Error: {error}` on stderr and the process exits with status 1, as a `main` returning
+    /// `Err` does.
+    pub fn main_failed(error: Error) -> ! {
+        match error {
+            Error::Panicked(message) => resume_panic(&message),
+            Error::KeyboardInterrupt => interrupted(),
+            other => {
+                let _ = std::io::stdout().flush();
+                eprintln!("Error: {other}");
+                std::process::exit(1)
+            }
+        }
+    }
+
+    /// A failed `#[aio::test]` run: `Panicked` and `KeyboardInterrupt` as for `main` (so
+    /// `#[should_panic(expected = ...)]` sees the task's own message); any other error
+    /// panics with its text, failing this test only.
+    pub fn test_failed(error: Error) -> ! {
+        match error {
+            Error::Panicked(message) => resume_panic(&message),
+            Error::KeyboardInterrupt => interrupted(),
+            other => panic!("the test's run failed: {other}"),
+        }
+    }
 }
 
 /// The README's example, compiled and run as a doctest so it cannot go stale.

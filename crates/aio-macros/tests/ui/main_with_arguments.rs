@@ -1,0 +1,4 @@
+#[aio::main]
+async fn main(args: Vec<String>) {
+    let _ = args;
+}

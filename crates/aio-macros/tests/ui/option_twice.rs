@@ -1,0 +1,2 @@
+#[aio::main(debug = true, debug = false)]
+async fn main() {}

@@ -1,0 +1,4 @@
+#[aio::test]
+fn not_async() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[aio::test(reactor = "kqueue")]
+async fn on_kqueue() {}
+
+fn main() {}
