@@ -113,7 +113,10 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[aio::test]`; do not add `#[test]` as well.
 ///
 /// Options: `reactor = "uring"` / `"polling"`, `debug = true` and `crate = "path"`, as for
-/// [`main`](macro@main). `virtual_time` is refused for now: the loop has no virtual clock yet.
+/// [`main`](macro@main), and `virtual_time` (or `virtual_time = true`): the loop runs on
+/// virtual time (`aio::Runner::virtual_time`, tokio's `start_paused`): whenever it is idle
+/// with no I/O registered, its clock jumps to the next timer, so a test of an hour-long
+/// timeout finishes at once, with timers in the same order as in real time.
 ///
 /// # Examples
 ///
@@ -163,6 +166,7 @@ impl Kind {
 struct Options {
     reactor: Option<(Span, Reactor)>,
     debug: Option<(Span, bool)>,
+    virtual_time: Option<(Span, bool)>,
     krate: Option<(Span, Path)>,
 }
 
@@ -172,7 +176,7 @@ enum Reactor {
     Uring,
 }
 
-const OPTIONS_HELP: &str = "expected `reactor = \"uring\"` or `reactor = \"polling\"`, `debug = true`, or `crate = \"path\"`";
+const OPTIONS_HELP: &str = "expected `reactor = \"uring\"` or `reactor = \"polling\"`, `debug = true`, `virtual_time = true`, or `crate = \"path\"`";
 
 impl Options {
     fn parse(&mut self, kind: Kind, meta: syn::meta::ParseNestedMeta) -> syn::Result<()> {
@@ -203,18 +207,13 @@ impl Options {
             let path: Path = value.parse()?;
             set_once(&mut self.krate, span, path, "crate")
         } else if meta.path.is_ident("virtual_time") {
-            // Skip a value if one was given, so the error below is the only one.
-            if meta.input.peek(syn::Token![=]) {
-                let _: syn::Expr = meta.value()?.parse()?;
-            }
-            Err(syn::Error::new(
-                span,
-                format!(
-                    "`virtual_time` is not implemented yet: aio's event loop has no virtual \
-                     clock (issue 16, point 5), so {} cannot offer it",
-                    kind.attribute()
-                ),
-            ))
+            // `virtual_time` alone means `virtual_time = true`.
+            let enabled = if meta.input.peek(syn::Token![=]) {
+                meta.value()?.parse::<LitBool>()?.value
+            } else {
+                true
+            };
+            set_once(&mut self.virtual_time, span, enabled, "virtual_time")
         } else {
             let shown = path_to_string(&meta.path);
             Err(syn::Error::new(
@@ -355,6 +354,7 @@ fn expand_fn(kind: Kind, options: &Options, function: ItemFn) -> syn::Result<Tok
         None => quote!(::core::option::Option::None),
         Some((_, enabled)) => quote!(::core::option::Option::Some(#enabled)),
     };
+    let virtual_time = options.virtual_time.is_some_and(|(_, enabled)| enabled);
     let ident = &sig.ident;
     let output = &sig.output;
     // The body stays an `async fn` of its own, so `?`, `return` and the return type work in
@@ -373,7 +373,10 @@ fn expand_fn(kind: Kind, options: &Options, function: ItemFn) -> syn::Result<Tok
         #(#attrs)*
         #vis fn #ident() #output {
             async fn __aio_body() #output #block
-            #run(#krate::__private::runner(#reactor, #debug), __aio_body())
+            #run(
+                #krate::__private::runner(#reactor, #debug).virtual_time(#virtual_time),
+                __aio_body(),
+            )
         }
     })
 }

@@ -177,3 +177,20 @@ fn each_test_gets_a_fresh_loop() {
 async fn debug_alone_means_true() {
     assert!(get_running_loop().unwrap().get_debug());
 }
+
+#[aio::test(virtual_time)]
+async fn an_hour_long_timeout_tested_on_virtual_time() -> Result<(), aio::Error> {
+    let real = std::time::Instant::now();
+    let lp = aio::get_running_loop()?;
+    let start = lp.time();
+    let out = aio::wait_for(aio::sleep(7200), 3600).await;
+    assert!(matches!(out, Err(aio::Error::Timeout)), "{out:?}");
+    assert!(lp.time() - start >= std::time::Duration::from_secs(3600));
+    assert!(real.elapsed() < std::time::Duration::from_secs(60));
+    Ok(())
+}
+
+#[aio::test(virtual_time = false)]
+async fn virtual_time_false_keeps_the_real_clock() {
+    assert!(!aio::get_running_loop().unwrap().virtual_time());
+}
