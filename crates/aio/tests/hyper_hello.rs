@@ -6,159 +6,13 @@
 //! through `StreamPair`. Every child has a hard timeout and every socket a read timeout. Run
 //! with `AIO_REACTOR=uring` for the io_uring reactor: the child inherits it.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::io::{Read, Write};
+use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-/// How long a client child (python3, curl) may run.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Read timeout on the raw sockets.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `target/<profile>/`.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>")
-        .to_owned()
-}
-
-/// The example's binary, built once (`cargo test --test hyper_hello` alone does not build
-/// examples; outside cargo the binary is used as it is).
-fn binary() -> PathBuf {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let Some(cargo) = std::env::var_os("CARGO") else {
-            return Ok(());
-        };
-        let profile = match profile_dir().file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_owned(),
-            Some(other) => other.to_owned(),
-        };
-        let output = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "--example",
-                "hyper_hello",
-                "--profile",
-                &profile,
-            ])
-            .arg("--manifest-path")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("run cargo: {e}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
-    });
-    if let Err(message) = built {
-        panic!("hyper_hello does not build:\n{message}");
-    }
-    profile_dir().join("examples").join("hyper_hello")
-}
-
-/// A running `hyper_hello`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(binary())
-            .args(["--port", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn hyper_hello");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("hyper_hello prints its address");
-        let addr = line
-            .trim_end()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("not the listening line: {line:?}"))
-            .to_owned();
-        let port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
-        let port = port.unwrap_or_else(|| panic!("no port in {line:?}"));
-        assert_ne!(port, 0);
-        Server { child, addr, port }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(&self.addr).expect("connect");
-        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        stream
-    }
-
-    fn assert_running(&mut self) {
-        let status = self.child.try_wait().expect("try_wait");
-        assert!(status.is_none(), "hyper_hello exited: {status:?}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs a client to its end, killing it after [`CLIENT_TIMEOUT`]. `None` if `program` is not
-/// installed.
-fn run_client(program: &str, args: &[&str]) -> Option<Output> {
-    let mut child = match Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => panic!("spawn {program}: {e}"),
-    };
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().expect("wait");
-            panic!(
-                "{program} {args:?} ran over {CLIENT_TIMEOUT:?}; stdout {:?}, stderr {:?}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Some(child.wait_with_output().expect("wait"))
-}
-
-/// Everything the server sends until it closes.
-fn read_to_close(stream: &mut TcpStream) -> String {
-    let mut all = Vec::new();
-    stream
-        .read_to_end(&mut all)
-        .expect("the server closes (no read timeout)");
-    String::from_utf8(all).expect("UTF-8")
-}
+#[path = "support/example_server.rs"]
+mod support;
+use support::{Server, read_to_close, run_client};
 
 /// The Python side: one check per function, each printing "ok NAME".
 const PYTHON: &str = r#"
@@ -245,26 +99,8 @@ for check in sys.argv[2:]:
     print("ok", check)
 "#;
 
-/// Runs the Python checks `names` against a fresh server; skips if python3 is missing.
 fn python(names: &[&str]) {
-    let mut server = Server::start();
-    let port = server.port.to_string();
-    let mut args = vec!["-c", PYTHON, &port];
-    args.extend_from_slice(names);
-    let Some(output) = run_client("python3", &args) else {
-        eprintln!("skipped: python3 is not installed");
-        return;
-    };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "python3 failed: {}\nstdout: {stdout}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let expected: String = names.iter().map(|n| format!("ok {n}\n")).collect();
-    assert_eq!(stdout, expected);
-    server.assert_running();
+    support::python("hyper_hello", PYTHON, names);
 }
 
 #[test]
@@ -284,7 +120,7 @@ fn python_bad_request_gets_400_and_the_connection_closes() {
 
 #[test]
 fn curl_reuses_the_connection_and_posts() {
-    let mut server = Server::start();
+    let mut server = Server::start("hyper_hello");
     let url = format!("http://{}/", server.addr);
     let Some(output) = run_client(
         "curl",
@@ -357,7 +193,7 @@ fn responses(text: &str) -> Vec<(String, String)> {
 
 #[test]
 fn raw_pipelined_requests_in_one_write() {
-    let server = Server::start();
+    let server = Server::start("hyper_hello");
     let mut stream = server.connect();
     let batch = "GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(10)
         + "GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
@@ -374,7 +210,7 @@ fn raw_pipelined_requests_in_one_write() {
 
 #[test]
 fn a_bad_or_stalled_client_does_not_stop_the_others() {
-    let mut server = Server::start();
+    let mut server = Server::start("hyper_hello");
     // A client that sent half a head, one that sent half a body, one that never reads.
     let mut half_head = server.connect();
     half_head.write_all(b"GET / HTTP/1.1\r\nHost: x").unwrap();
