@@ -113,7 +113,9 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[aio::test]`; do not add `#[test]` as well.
 ///
 /// Options: `reactor = "uring"` / `"polling"`, `debug = true` and `crate = "path"`, as for
-/// [`main`](macro@main), and `virtual_time` (or `virtual_time = true`): the loop runs on
+/// [`main`](macro@main); `timeout = SECONDS`: the test fails (its body dropped) if it runs
+/// longer, so a test that would hang fails instead; and `virtual_time` (or
+/// `virtual_time = true`): the loop runs on
 /// virtual time (`aio::Runner::virtual_time`, tokio's `start_paused`): whenever it is idle
 /// with no I/O registered, its clock jumps to the next timer, so a test of an hour-long
 /// timeout finishes at once, with timers in the same order as in real time.
@@ -167,6 +169,7 @@ struct Options {
     reactor: Option<(Span, Reactor)>,
     debug: Option<(Span, bool)>,
     virtual_time: Option<(Span, bool)>,
+    timeout: Option<(Span, f64)>,
     krate: Option<(Span, Path)>,
 }
 
@@ -176,7 +179,7 @@ enum Reactor {
     Uring,
 }
 
-const OPTIONS_HELP: &str = "expected `reactor = \"uring\"` or `reactor = \"polling\"`, `debug = true`, `virtual_time = true`, or `crate = \"path\"`";
+const OPTIONS_HELP: &str = "expected `reactor = \"uring\"` or `reactor = \"polling\"`, `debug = true`, `virtual_time = true`, `timeout = SECONDS` (tests), or `crate = \"path\"`";
 
 impl Options {
     fn parse(&mut self, kind: Kind, meta: syn::meta::ParseNestedMeta) -> syn::Result<()> {
@@ -214,6 +217,25 @@ impl Options {
                 true
             };
             set_once(&mut self.virtual_time, span, enabled, "virtual_time")
+        } else if meta.path.is_ident("timeout") && kind == Kind::Test {
+            let value: syn::Lit = meta.value()?.parse()?;
+            let seconds = match &value {
+                syn::Lit::Float(float) => float.base10_parse::<f64>()?,
+                syn::Lit::Int(int) => int.base10_parse::<u32>().map(f64::from)?,
+                _ => {
+                    return Err(syn::Error::new(
+                        value.span(),
+                        "expected the time limit in seconds: `timeout = 10` or `timeout = 2.5`",
+                    ));
+                }
+            };
+            if !(seconds > 0.0 && seconds.is_finite()) {
+                return Err(syn::Error::new(
+                    value.span(),
+                    "the time limit must be a positive number of seconds",
+                ));
+            }
+            set_once(&mut self.timeout, span, seconds, "timeout")
         } else {
             let shown = path_to_string(&meta.path);
             Err(syn::Error::new(
@@ -355,6 +377,10 @@ fn expand_fn(kind: Kind, options: &Options, function: ItemFn) -> syn::Result<Tok
         Some((_, enabled)) => quote!(::core::option::Option::Some(#enabled)),
     };
     let virtual_time = options.virtual_time.is_some_and(|(_, enabled)| enabled);
+    let body = match options.timeout {
+        None => quote!(__aio_body()),
+        Some((_, seconds)) => quote!(#krate::__private::time_limit(__aio_body(), #seconds)),
+    };
     let ident = &sig.ident;
     let output = &sig.output;
     // The body stays an `async fn` of its own, so `?`, `return` and the return type work in
@@ -375,7 +401,7 @@ fn expand_fn(kind: Kind, options: &Options, function: ItemFn) -> syn::Result<Tok
             async fn __aio_body() #output #block
             #run(
                 #krate::__private::runner(#reactor, #debug).virtual_time(#virtual_time),
-                __aio_body(),
+                #body,
             )
         }
     })

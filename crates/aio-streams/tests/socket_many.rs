@@ -12,18 +12,11 @@ use aio_streams::{
     StreamReader, StreamWriter, open_connection, open_unix_connection, start_server,
     start_unix_server,
 };
-use aio_task::{Error, Task, create_task, run, wait_for};
+use aio_task::{Error, Task, create_task};
 
 /// Connections per test, all open at once (the 1,000). A burst this size needs the
 /// listener's backlog of 1,024 (std's 128 overflowed into connection resets).
 const CONNECTIONS: usize = 1_000;
-
-fn run_test<F: Future<Output = Result<(), Error>> + 'static>(test: F) {
-    // A generous guard: it only turns a hang into a failure (a debug build takes a few seconds).
-    run(async move { wait_for(test, 60.0).await.and_then(|r| r) })
-        .expect("loop")
-        .expect("test");
-}
 
 /// Raises the soft descriptor limit to what the tests need at once (both ends live in this
 /// process, so two descriptors a connection, and the two tests may run in parallel), failing
@@ -159,74 +152,72 @@ async fn exchange(id: usize, reader: StreamReader, writer: StreamWriter) -> Resu
     Ok(())
 }
 
-#[test]
-fn many_concurrent_tcp_connections() {
+// A generous time limit: it only turns a hang into a failure (a debug build takes seconds).
+#[aio::test(timeout = 60)]
+async fn many_concurrent_tcp_connections() -> Result<(), Error> {
     ensure_descriptors();
-    run_test(async {
-        let census = Rc::new(Census::default());
-        let gate = Rc::new(Gate::default());
-        let counted = census.clone();
-        let server = start_server(
-            move |reader, writer| echo(counted.clone(), reader, writer),
-            "127.0.0.1",
-            0,
-        )
-        .await?;
-        let port = server.port().unwrap();
-        let tasks: Vec<Task<Result<(), Error>>> = (0..CONNECTIONS)
-            .map(|id| {
-                let (census, gate) = (census.clone(), gate.clone());
-                create_task(async move {
-                    let (reader, writer) = open_connection("127.0.0.1", port).await?;
-                    census.clients.set(census.clients.get() + 1);
-                    gate.pass().await;
-                    exchange(id, reader, writer).await
-                })
+    let census = Rc::new(Census::default());
+    let gate = Rc::new(Gate::default());
+    let counted = census.clone();
+    let server = start_server(
+        move |reader, writer| echo(counted.clone(), reader, writer),
+        "127.0.0.1",
+        0,
+    )
+    .await?;
+    let port = server.port().unwrap();
+    let tasks: Vec<Task<Result<(), Error>>> = (0..CONNECTIONS)
+        .map(|id| {
+            let (census, gate) = (census.clone(), gate.clone());
+            create_task(async move {
+                let (reader, writer) = open_connection("127.0.0.1", port).await?;
+                census.clients.set(census.clients.get() + 1);
+                gate.pass().await;
+                exchange(id, reader, writer).await
             })
-            .collect::<Result<_, _>>()?;
-        open_gate_when_all_connected(&census, &gate).await?;
-        for task in tasks {
-            task.await??;
-        }
-        assert_eq!(census.most_handlers.get(), CONNECTIONS, "all open at once");
-        server.close();
-        server.wait_closed().await;
-        Ok(())
-    });
+        })
+        .collect::<Result<_, _>>()?;
+    open_gate_when_all_connected(&census, &gate).await?;
+    for task in tasks {
+        task.await??;
+    }
+    assert_eq!(census.most_handlers.get(), CONNECTIONS, "all open at once");
+    server.close();
+    server.wait_closed().await;
+    Ok(())
 }
 
-#[test]
-fn many_concurrent_unix_connections() {
+// A generous time limit: it only turns a hang into a failure (a debug build takes seconds).
+#[aio::test(timeout = 60)]
+async fn many_concurrent_unix_connections() -> Result<(), Error> {
     ensure_descriptors();
-    run_test(async {
-        let path: PathBuf =
-            std::env::temp_dir().join(format!("aio-socket-many-{}.sock", std::process::id()));
-        let census = Rc::new(Census::default());
-        let gate = Rc::new(Gate::default());
-        let counted = census.clone();
-        let server = start_unix_server(
-            move |reader, writer| echo(counted.clone(), reader, writer),
-            &path,
-        )
-        .await?;
-        let tasks: Vec<Task<Result<(), Error>>> = (0..CONNECTIONS)
-            .map(|id| {
-                let (census, gate, path) = (census.clone(), gate.clone(), path.clone());
-                create_task(async move {
-                    let (reader, writer) = open_unix_connection(&path).await?;
-                    census.clients.set(census.clients.get() + 1);
-                    gate.pass().await;
-                    exchange(id, reader, writer).await
-                })
+    let path: PathBuf =
+        std::env::temp_dir().join(format!("aio-socket-many-{}.sock", std::process::id()));
+    let census = Rc::new(Census::default());
+    let gate = Rc::new(Gate::default());
+    let counted = census.clone();
+    let server = start_unix_server(
+        move |reader, writer| echo(counted.clone(), reader, writer),
+        &path,
+    )
+    .await?;
+    let tasks: Vec<Task<Result<(), Error>>> = (0..CONNECTIONS)
+        .map(|id| {
+            let (census, gate, path) = (census.clone(), gate.clone(), path.clone());
+            create_task(async move {
+                let (reader, writer) = open_unix_connection(&path).await?;
+                census.clients.set(census.clients.get() + 1);
+                gate.pass().await;
+                exchange(id, reader, writer).await
             })
-            .collect::<Result<_, _>>()?;
-        open_gate_when_all_connected(&census, &gate).await?;
-        for task in tasks {
-            task.await??;
-        }
-        assert_eq!(census.most_handlers.get(), CONNECTIONS, "all open at once");
-        server.close();
-        server.wait_closed().await;
-        Ok(())
-    });
+        })
+        .collect::<Result<_, _>>()?;
+    open_gate_when_all_connected(&census, &gate).await?;
+    for task in tasks {
+        task.await??;
+    }
+    assert_eq!(census.most_handlers.get(), CONNECTIONS, "all open at once");
+    server.close();
+    server.wait_closed().await;
+    Ok(())
 }

@@ -9,13 +9,7 @@ use std::time::Duration;
 
 use aio_scheduler::sleep;
 use aio_streams::{StreamError, StreamReader, StreamWriter, open_connection, start_server};
-use aio_task::{Error, run, to_thread, wait_for};
-
-fn run_test<F: Future<Output = Result<(), Error>> + 'static>(test: F) {
-    run(async move { wait_for(test, 10.0).await.and_then(|r| r) })
-        .expect("loop")
-        .expect("test");
-}
+use aio_task::{Error, to_thread};
 
 /// A server that sends `abc` and closes.
 async fn abc_server() -> Result<aio_streams::Server, Error> {
@@ -34,141 +28,131 @@ async fn abc_server() -> Result<aio_streams::Server, Error> {
 /// Regression: a pull-based reader only learned about EOF on its next read, so after
 /// `readexactly(3)` of a 3-byte stream whose peer had closed, `at_eof()` stayed false for
 /// ever. asyncio: `False` right after the read, `True` once the EOF arrived.
-#[test]
-fn at_eof_turns_true_once_the_peer_closed_after_the_last_byte() {
-    run_test(async {
-        let server = abc_server().await?;
-        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
-        assert_eq!(reader.readexactly(3).await?, b"abc");
-        let mut waited = 0;
-        while !reader.at_eof() {
-            assert!(waited < 5000, "at_eof() never turned true");
-            sleep(0.001).await?;
-            waited += 1;
-        }
-        assert_eq!(reader.read(10).await?, b"");
-        assert!(reader.at_eof());
-        Ok(())
-    });
+#[aio::test(timeout = 10)]
+async fn at_eof_turns_true_once_the_peer_closed_after_the_last_byte() -> Result<(), Error> {
+    let server = abc_server().await?;
+    let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+    assert_eq!(reader.readexactly(3).await?, b"abc");
+    let mut waited = 0;
+    while !reader.at_eof() {
+        assert!(waited < 5000, "at_eof() never turned true");
+        sleep(0.001).await?;
+        waited += 1;
+    }
+    assert_eq!(reader.read(10).await?, b"");
+    assert!(reader.at_eof());
+    Ok(())
 }
 
 /// `at_eof()` looking at the socket must not eat data or hide it: with bytes still coming,
 /// it is false and the bytes are read afterwards in order.
-#[test]
-fn at_eof_keeps_data_that_arrives() {
-    run_test(async {
-        let server = abc_server().await?;
-        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
-        let mut got = Vec::new();
-        // Poll at_eof() while the data arrives; whatever it pulls in stays readable.
-        while !reader.at_eof() {
-            if reader.buffered() > 0 {
-                got.extend(reader.read(1).await?);
-            } else {
-                sleep(0.001).await?;
-            }
+#[aio::test(timeout = 10)]
+async fn at_eof_keeps_data_that_arrives() -> Result<(), Error> {
+    let server = abc_server().await?;
+    let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+    let mut got = Vec::new();
+    // Poll at_eof() while the data arrives; whatever it pulls in stays readable.
+    while !reader.at_eof() {
+        if reader.buffered() > 0 {
+            got.extend(reader.read(1).await?);
+        } else {
+            sleep(0.001).await?;
         }
-        assert_eq!(got, b"abc");
-        Ok(())
-    });
+    }
+    assert_eq!(got, b"abc");
+    Ok(())
 }
 
 /// asyncio: `write()` after `write_eof()` raises `RuntimeError('Cannot call write() after
 /// write_eof()')`. aio's `write` queues without failing, so the error comes from the next
 /// `drain()` and the data is not sent.
-#[test]
-fn write_after_write_eof_is_reported_by_drain() {
-    run_test(async {
-        let server = start_server(
-            |reader: StreamReader, writer: StreamWriter| async move {
-                let all = reader.read_to_end().await.unwrap_or_default();
-                writer.write(&all);
-                writer.close();
-            },
-            "127.0.0.1",
-            0,
-        )
-        .await?;
-        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
-        writer.write(b"before");
-        writer.write_eof();
-        writer.write(b"after");
-        let error = writer.drain().await.unwrap_err();
-        assert_eq!(error.to_string(), "Cannot call write() after write_eof()");
-        assert!(matches!(error, StreamError::State(_)), "{error:?}");
-        // Reported once; the bytes written after EOF never left.
-        writer.drain().await?;
-        assert_eq!(reader.read_to_end().await?, b"before");
-        Ok(())
-    });
+#[aio::test(timeout = 10)]
+async fn write_after_write_eof_is_reported_by_drain() -> Result<(), Error> {
+    let server = start_server(
+        |reader: StreamReader, writer: StreamWriter| async move {
+            let all = reader.read_to_end().await.unwrap_or_default();
+            writer.write(&all);
+            writer.close();
+        },
+        "127.0.0.1",
+        0,
+    )
+    .await?;
+    let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+    writer.write(b"before");
+    writer.write_eof();
+    writer.write(b"after");
+    let error = writer.drain().await.unwrap_err();
+    assert_eq!(error.to_string(), "Cannot call write() after write_eof()");
+    assert!(matches!(error, StreamError::State(_)), "{error:?}");
+    // Reported once; the bytes written after EOF never left.
+    writer.drain().await?;
+    assert_eq!(reader.read_to_end().await?, b"before");
+    Ok(())
 }
 
 /// asyncio: `drain()` after `close()` (and after `wait_closed()`) raises
 /// `ConnectionResetError('Connection lost')`.
-#[test]
-fn drain_after_close_is_connection_lost() {
-    run_test(async {
-        let server = abc_server().await?;
-        let (_reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
-        writer.close();
-        let error = writer.drain().await.unwrap_err();
-        assert!(
-            matches!(
-                &error,
-                StreamError::Io {
-                    kind: ErrorKind::ConnectionReset,
-                    ..
-                }
-            ),
-            "{error:?}"
-        );
-        assert_eq!(error.to_string(), "Connection lost");
-        writer.wait_closed().await?;
-        assert!(writer.drain().await.is_err());
-        Ok(())
-    });
+#[aio::test(timeout = 10)]
+async fn drain_after_close_is_connection_lost() -> Result<(), Error> {
+    let server = abc_server().await?;
+    let (_reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+    writer.close();
+    let error = writer.drain().await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            StreamError::Io {
+                kind: ErrorKind::ConnectionReset,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.to_string(), "Connection lost");
+    writer.wait_closed().await?;
+    assert!(writer.drain().await.is_err());
+    Ok(())
 }
 
 /// asyncio's `drain()` raises the reader's exception first: a reset seen by the reader fails
 /// the next `drain()` even with nothing buffered.
-#[test]
-fn drain_reports_a_reset_the_reader_saw() {
-    run_test(async {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let peer = std::thread::spawn(move || {
-            let (mut socket, _) = listener.accept().unwrap();
-            let mut byte = [0u8; 1];
-            let _ = socket.read(&mut byte);
-            // SO_LINGER 0: close sends RST instead of FIN.
-            let socket = linger_zero(socket);
-            drop(socket);
-        });
-        let (reader, writer) = open_connection("127.0.0.1", port).await?;
-        writer.write(b"x");
-        writer.drain().await?;
-        let read = reader.read(10).await;
-        let seen = match read {
-            Err(StreamError::Io { kind, .. }) => kind,
-            other => panic!("expected a reset, got {other:?}"),
-        };
-        assert_eq!(seen, ErrorKind::ConnectionReset);
-        assert_eq!(writer.get_write_buffer_size(), 0);
-        let error = writer.drain().await.unwrap_err();
-        assert!(
-            matches!(
-                &error,
-                StreamError::Io {
-                    kind: ErrorKind::ConnectionReset,
-                    ..
-                }
-            ),
-            "{error:?}"
-        );
-        to_thread(move || peer.join().unwrap()).await?;
-        sleep(Duration::ZERO).await?;
-        Ok(())
+#[aio::test(timeout = 10)]
+async fn drain_reports_a_reset_the_reader_saw() -> Result<(), Error> {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let peer = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut byte = [0u8; 1];
+        let _ = socket.read(&mut byte);
+        // SO_LINGER 0: close sends RST instead of FIN.
+        let socket = linger_zero(socket);
+        drop(socket);
     });
+    let (reader, writer) = open_connection("127.0.0.1", port).await?;
+    writer.write(b"x");
+    writer.drain().await?;
+    let read = reader.read(10).await;
+    let seen = match read {
+        Err(StreamError::Io { kind, .. }) => kind,
+        other => panic!("expected a reset, got {other:?}"),
+    };
+    assert_eq!(seen, ErrorKind::ConnectionReset);
+    assert_eq!(writer.get_write_buffer_size(), 0);
+    let error = writer.drain().await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            StreamError::Io {
+                kind: ErrorKind::ConnectionReset,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    to_thread(move || peer.join().unwrap()).await?;
+    sleep(Duration::ZERO).await?;
+    Ok(())
 }
 
 /// Sets `SO_LINGER {on, 0}` so closing the socket resets the connection.

@@ -181,6 +181,16 @@ pub mod __private {
         outcome.unwrap_or_else(|error| main_failed(error))
     }
 
+    /// `#[aio::test(timeout = SECONDS)]`: the test's body, failed with a panic if it runs
+    /// over `seconds` (it is dropped there, as `wait_for` drops what it waits for).
+    pub async fn time_limit<F: Future>(body: F, seconds: f64) -> F::Output {
+        match crate::wait_for(body, seconds).await {
+            Ok(output) => output,
+            Err(Error::Timeout) => panic!("the test ran over its time limit of {seconds} s"),
+            Err(error) => panic!("the test's time limit failed: {error}"),
+        }
+    }
+
     /// `#[aio::test]`: as [`run_main`], but a failed run fails the test ([`test_failed`]).
     pub fn run_test<F>(runner: Runner, test: F) -> F::Output
     where

@@ -194,3 +194,14 @@ async fn an_hour_long_timeout_tested_on_virtual_time() -> Result<(), aio::Error>
 async fn virtual_time_false_keeps_the_real_clock() {
     assert!(!aio::get_running_loop().unwrap().virtual_time());
 }
+
+#[aio::test(timeout = 5)]
+async fn a_test_within_its_time_limit_passes() {
+    aio::sleep(0.01).await.unwrap();
+}
+
+#[aio::test(timeout = 0.05)]
+#[should_panic(expected = "the test ran over its time limit of 0.05 s")]
+async fn a_test_over_its_time_limit_fails_instead_of_hanging() {
+    aio::sleep(3600).await.unwrap();
+}
