@@ -11,7 +11,6 @@ use aio_streams::{
 };
 use aio_task::{Error, create_task};
 
-
 /// The addresses a server-side writer reported: (peername, sockname).
 type Seen = Rc<RefCell<Option<(Option<Address>, Option<Address>)>>>;
 

@@ -5,13 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use aio_streams::{StreamReader, StreamWriter, open_connection, start_server};
-use aio_task::{Error, run, to_thread, wait_for};
-
-fn run_test<F: Future<Output = Result<(), Error>> + 'static>(test: F) {
-    run(async move { wait_for(test, 10.0).await.and_then(|r| r) })
-        .expect("loop")
-        .expect("test");
-}
+use aio_task::{Error, to_thread};
 
 fn python_available() -> bool {
     let found = Command::new("python3")
@@ -81,73 +75,69 @@ async fn echo(reader: StreamReader, writer: StreamWriter) {
     writer.close();
 }
 
-#[test]
-fn python_client_against_aio_echo_server() {
+#[aio::test(timeout = 10)]
+async fn python_client_against_aio_echo_server() -> Result<(), Error> {
     if !python_available() {
-        return;
+        return Ok(());
     }
-    run_test(async {
-        let server = start_server(echo, "127.0.0.1", 0).await?;
-        let port = server.port().unwrap().to_string();
-        let output = to_thread(move || {
-            Command::new("python3")
-                .args(["-c", CLIENT, &port])
-                .stdin(Stdio::null())
-                .output()
-        })
-        .await??;
-        assert!(
-            output.status.success(),
-            "python client failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok 300000");
-        server.close();
-        server.wait_closed().await;
-        Ok(())
-    });
+    let server = start_server(echo, "127.0.0.1", 0).await?;
+    let port = server.port().unwrap().to_string();
+    let output = to_thread(move || {
+        Command::new("python3")
+            .args(["-c", CLIENT, &port])
+            .stdin(Stdio::null())
+            .output()
+    })
+    .await??;
+    assert!(
+        output.status.success(),
+        "python client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok 300000");
+    server.close();
+    server.wait_closed().await;
+    Ok(())
 }
 
-#[test]
-fn aio_client_against_python_server() {
+#[aio::test(timeout = 10)]
+async fn aio_client_against_python_server() -> Result<(), Error> {
     if !python_available() {
-        return;
+        return Ok(());
     }
-    run_test(async {
-        // Start the server and read the port it prints (blocking, so on a thread).
-        let (child, port) = to_thread(|| -> std::io::Result<(Reap, u16)> {
-            let mut child = Reap(
-                Command::new("python3")
-                    .args(["-c", SERVER])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::piped())
-                    .spawn()?,
-            );
-            let mut line = String::new();
-            BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line)?;
-            let port = line.trim().parse().map_err(std::io::Error::other)?;
-            Ok((child, port))
-        })
-        .await??;
-
-        let (reader, writer) = open_connection("127.0.0.1", port).await?;
-        let payload: Vec<u8> = (0..500_000u32).map(|i| (i % 251) as u8).collect();
-        for chunk in payload.chunks(70_000) {
-            writer.write(chunk);
-            writer.drain().await?;
-        }
-        writer.write_eof();
-        let answer = reader.read_to_end().await?;
-        let mut expected = format!("len={};", payload.len()).into_bytes();
-        expected.extend(payload.iter().rev());
-        assert!(
-            answer == expected,
-            "answer differs ({} bytes)",
-            answer.len()
+    // Start the server and read the port it prints (blocking, so on a thread).
+    let (child, port) = to_thread(|| -> std::io::Result<(Reap, u16)> {
+        let mut child = Reap(
+            Command::new("python3")
+                .args(["-c", SERVER])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .spawn()?,
         );
-        writer.close();
-        writer.wait_closed().await?;
-        drop(child);
-        Ok(())
-    });
+        let mut line = String::new();
+        BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line)?;
+        let port = line.trim().parse().map_err(std::io::Error::other)?;
+        Ok((child, port))
+    })
+    .await??;
+
+    let (reader, writer) = open_connection("127.0.0.1", port).await?;
+    let payload: Vec<u8> = (0..500_000u32).map(|i| (i % 251) as u8).collect();
+    for chunk in payload.chunks(70_000) {
+        writer.write(chunk);
+        writer.drain().await?;
+    }
+    writer.write_eof();
+    let answer = reader.read_to_end().await?;
+    let mut expected = format!("len={};", payload.len()).into_bytes();
+    expected.extend(payload.iter().rev());
+    assert!(
+        answer == expected,
+        "answer differs ({} bytes)",
+        answer.len()
+    );
+    writer.close();
+    writer.wait_closed().await?;
+    drop(child);
+    Ok(())
 }
