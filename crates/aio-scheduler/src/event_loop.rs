@@ -1018,6 +1018,37 @@ impl EventLoop {
         Ok(Handle { callback })
     }
 
+    /// [`call_soon`](EventLoop::call_soon) running `f` in `ctx` itself rather than in a copy
+    /// of the current context (asyncio's `call_soon(callback, context=ctx)`): what `f` sets
+    /// stays in `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] if the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_scheduler::context::{Context, ContextVar};
+    /// static VAR: ContextVar<u8> = ContextVar::new("var");
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let ctx = Context::new();
+    /// lp.call_soon_with_context(|| { VAR.set(1); }, ctx.clone())?;
+    /// lp.run_until_complete(aio_scheduler::sleep(0))??;
+    /// assert_eq!((ctx.get(&VAR), VAR.get()), (Some(1), None));
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn call_soon_with_context(
+        &self,
+        f: impl FnOnce() + 'static,
+        ctx: crate::context::Context,
+    ) -> Result<Handle, Error> {
+        self.check_closed()?;
+        let callback: Rc<dyn Callback> = Rc::new(CallbackCell::with_context(f, Some(ctx)));
+        self.inner.push_ready(Ready::Callback(callback.clone()));
+        Ok(Handle { callback })
+    }
+
     /// Schedules `f` to run `delay` from now: `f64` seconds, whole seconds, or a
     /// [`Duration`]. As in asyncio, a negative delay is a time in the past: due at once, and
     /// ordered with other past deadlines (`call_later(-2, b)` runs before

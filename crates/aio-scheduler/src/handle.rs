@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::context::{Context, Entered, capture_for_callback};
 use crate::event_loop::LoopInner;
 use crate::timers::TimerKey;
 
@@ -21,13 +22,23 @@ pub(crate) trait Callback {
 pub(crate) struct CallbackCell<F> {
     cancelled: Cell<bool>,
     f: Cell<Option<F>>,
+    /// The context to run in: a copy of the one current at scheduling (asyncio's
+    /// `Handle._context`); `None` for an empty one.
+    context: Cell<Option<Context>>,
 }
 
 impl<F: FnOnce()> CallbackCell<F> {
+    /// A callback that runs in a copy of the current context.
     pub(crate) fn new(f: F) -> CallbackCell<F> {
+        CallbackCell::with_context(f, capture_for_callback())
+    }
+
+    /// A callback that runs in `context` itself (`call_soon(cb, context=ctx)`).
+    pub(crate) fn with_context(f: F, context: Option<Context>) -> CallbackCell<F> {
         CallbackCell {
             cancelled: Cell::new(false),
             f: Cell::new(Some(f)),
+            context: Cell::new(context),
         }
     }
 }
@@ -35,6 +46,8 @@ impl<F: FnOnce()> CallbackCell<F> {
 impl<F: FnOnce()> Callback for CallbackCell<F> {
     fn run(&self) {
         if let Some(f) = self.f.take() {
+            let mut context = self.context.take();
+            let _entered = Entered::new(&mut context);
             f();
         }
     }
@@ -43,6 +56,7 @@ impl<F: FnOnce()> Callback for CallbackCell<F> {
         self.cancelled.set(true);
         // Like asyncio, drop the callback (and what it captured) at once.
         drop(self.f.take());
+        drop(self.context.take());
     }
 
     fn cancelled(&self) -> bool {
@@ -79,6 +93,9 @@ impl<F: FnOnce() + Send> ThreadsafeCallback for ThreadsafeCell<F> {
     fn run(&self) {
         if !self.cancelled() {
             if let Some(f) = self.take() {
+                // An empty context: the scheduling thread's values are not `Send`.
+                let mut context = None;
+                let _entered = Entered::new(&mut context);
                 f();
             }
         }

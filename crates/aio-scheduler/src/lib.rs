@@ -11,6 +11,8 @@
 //!   the schedule function for task wake-ups).
 //! - [`sleep`] / [`sleep_until`]: delays in `f64` seconds or [`Duration`](std::time::Duration).
 //! - [`get_running_loop`]: the loop running on this thread.
+//! - [`context`]: `contextvars` — [`ContextVar`](context::ContextVar),
+//!   [`Context`](context::Context), [`copy_context`](context::copy_context).
 //! - [`TimerHeap`]: the timer heap with asyncio's lazy-cancellation rules.
 //!
 //! # Examples
@@ -35,6 +37,7 @@
 //! # Ok::<(), aio_scheduler::Error>(())
 //! ```
 
+pub mod context;
 mod delay;
 mod error;
 mod event_loop;

@@ -50,6 +50,8 @@ mod wait;
 mod watch;
 
 pub use crate::core::CallbackId;
+/// `contextvars`, from `aio-scheduler` (see [`aio_scheduler::context`]).
+pub use aio_scheduler::context::{Context, ContextError, ContextVar, Token, copy_context};
 pub use as_completed::{AsCompleted, NextCompleted, as_completed};
 pub use error::Error;
 pub use executor::{
@@ -61,7 +63,9 @@ pub use gather::{Gather, GatherAll, Gatherable, gather, try_gather, try_task};
 pub use into_task::IntoTask;
 pub use run::{Runner, run};
 pub use shield::{Shield, shield};
-pub use task::{Join, Task, TaskRef, WaitDone, all_tasks, create_task, current_task};
+pub use task::{
+    Join, Task, TaskRef, WaitDone, all_tasks, create_task, create_task_with_context, current_task,
+};
 pub use task_group::{Scope, TaskGroup};
 pub use threadsafe::{ConcurrentFuture, run_coroutine_threadsafe};
 pub use timeout::{Awaitable, Timed, Timeout, WaitFor, timeout, timeout_at, wait_for};
@@ -104,6 +108,36 @@ pub trait EventLoopExt: sealed::Sealed {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     fn create_task<F>(&self, future: F) -> Result<Task<F::Output>, Error>
+    where
+        F: std::future::Future + 'static,
+        F::Output: 'static;
+
+    /// [`create_task`](EventLoopExt::create_task) running the task in `context` itself
+    /// (asyncio 3.11's `loop.create_task(coro, context=ctx)`); see
+    /// [`create_task_with_context`](crate::create_task_with_context).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Runtime`] ([`Closed`](aio_scheduler::Error::Closed)) if the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_task::{Context, ContextVar, EventLoopExt};
+    /// let var = std::rc::Rc::new(ContextVar::new("v"));
+    /// let lp = aio_scheduler::EventLoop::new()?;
+    /// let ctx = Context::new();
+    /// let v = var.clone();
+    /// let task = lp.create_task_with_context(async move { v.set(3); }, ctx.clone())?;
+    /// lp.run_until_complete(task)??;
+    /// assert_eq!(ctx.get(&var), Some(3));
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    fn create_task_with_context<F>(
+        &self,
+        future: F,
+        context: Context,
+    ) -> Result<Task<F::Output>, Error>
     where
         F: std::future::Future + 'static,
         F::Output: 'static;
@@ -222,6 +256,19 @@ impl EventLoopExt for EventLoop {
         F::Output: 'static,
     {
         task::spawn(self, future)
+    }
+
+    #[track_caller]
+    fn create_task_with_context<F>(
+        &self,
+        future: F,
+        context: Context,
+    ) -> Result<Task<F::Output>, Error>
+    where
+        F: std::future::Future + 'static,
+        F::Output: 'static,
+    {
+        task::spawn_in(self, future, context)
     }
 
     fn create_future<T: 'static>(&self) -> Future<T> {

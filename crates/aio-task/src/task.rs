@@ -9,6 +9,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use aio_scheduler::context::TaskContext;
 use aio_scheduler::{
     EventLoop, ExceptionContext, LoopHandle, WeakLoop, get_running_loop, panic_message,
     running_debug,
@@ -337,6 +338,8 @@ pin_project! {
         // Turns the future's output into the task's outcome: `Ok` for a plain future, the
         // identity for one that already yields a `Result<T, Error>`. Zero-sized either way.
         map: M,
+        // The context the steps run in (asyncio's `Task._context`).
+        context: TaskContext,
         guard: Guard<T>,
     }
 
@@ -398,6 +401,7 @@ where
         let this = self.project();
         let cell = &this.guard.cell;
         let _current = Current::enter(cell.header.slot.get());
+        let _context = this.context.enter();
         let _slow = running_debug().map(|limit| SlowStep {
             cell: &**cell,
             limit,
@@ -456,7 +460,21 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    spawn_mapped(event_loop, future, Ok)
+    spawn_mapped(event_loop, future, Ok, TaskContext::capture())
+}
+
+/// Schedules `future` as a task running in `context` itself.
+#[track_caller]
+pub(crate) fn spawn_in<F>(
+    event_loop: &EventLoop,
+    future: F,
+    context: aio_scheduler::context::Context,
+) -> Result<Task<F::Output>, Error>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    spawn_mapped(event_loop, future, Ok, TaskContext::with(context))
 }
 
 /// Schedules a future that yields a task outcome: its `Err` becomes the task's error.
@@ -466,11 +484,21 @@ where
     F: Future<Output = Result<T, Error>> + 'static,
     T: 'static,
 {
-    spawn_mapped(event_loop, future, |outcome| outcome)
+    spawn_mapped(
+        event_loop,
+        future,
+        |outcome| outcome,
+        TaskContext::capture(),
+    )
 }
 
 #[track_caller]
-fn spawn_mapped<F, M, T>(event_loop: &EventLoop, future: F, map: M) -> Result<Task<T>, Error>
+fn spawn_mapped<F, M, T>(
+    event_loop: &EventLoop,
+    future: F,
+    map: M,
+    context: TaskContext,
+) -> Result<Task<T>, Error>
 where
     F: Future + 'static,
     M: FnMut(F::Output) -> Result<T, Error> + 'static,
@@ -498,6 +526,7 @@ where
     let wrapped = TaskFuture {
         future,
         map,
+        context,
         guard: Guard {
             cell: cell.clone(),
             outer_message: None,
@@ -566,6 +595,44 @@ where
     F::Output: 'static,
 {
     spawn(&get_running_loop()?, future)
+}
+
+/// [`create_task`] running the task in `context` itself rather than in a copy of the current
+/// context (asyncio 3.11's `create_task(coro, context=ctx)`): what the task sets shows in
+/// `context`.
+///
+/// # Errors
+///
+/// [`Error::Runtime`] ([`NoRunningLoop`](aio_scheduler::Error::NoRunningLoop)) outside a
+/// running loop.
+///
+/// # Examples
+///
+/// ```
+/// use aio_scheduler::context::{Context, ContextVar};
+/// use aio_task::{create_task_with_context, run};
+///
+/// static USER: ContextVar<&str> = ContextVar::new("user");
+/// run(async {
+///     let ctx = Context::new();
+///     let task = create_task_with_context(async { USER.set("ada"); }, ctx.clone())?;
+///     task.await?;
+///     assert_eq!(ctx.get(&USER), Some("ada")); // the task set it in `ctx`
+///     assert_eq!(USER.get(), None); // not here
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+#[track_caller]
+pub fn create_task_with_context<F>(
+    future: F,
+    context: aio_scheduler::context::Context,
+) -> Result<Task<F::Output>, Error>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    spawn_in(&get_running_loop()?, future, context)
 }
 
 impl<T: 'static> Task<T> {

@@ -96,10 +96,14 @@ pub mod subprocess {
         child_watcher, set_child_watcher,
     };
 }
+/// Python's `contextvars` ([`aio_scheduler::context`]): `aio::contextvars::ContextVar`.
+pub use aio_scheduler::context as contextvars;
+pub use aio_scheduler::context::{Context, ContextError, ContextVar, Token, copy_context};
 pub use aio_subprocess::{
     Process, SubprocessError, create_subprocess_exec, create_subprocess_shell,
 };
 pub use aio_sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore, SyncError};
+pub use aio_task::create_task_with_context;
 pub use aio_task::{
     ALL_COMPLETED, AsCompleted, Awaitable, CallbackId, ConcurrentFuture, EAGER_TASK_FACTORY, Error,
     EventLoopExt, Executor, FIRST_COMPLETED, FIRST_EXCEPTION, Future, IntoTask, ReturnWhen, Runner,
