@@ -114,7 +114,7 @@ pub trait EventLoopExt: sealed::Sealed {
 
     /// [`create_task`](EventLoopExt::create_task) running the task in `context` itself
     /// (asyncio 3.11's `loop.create_task(coro, context=ctx)`); see
-    /// [`create_task_with_context`](crate::create_task_with_context).
+    /// [`create_task_with_context`].
     ///
     /// # Errors
     ///
