@@ -361,10 +361,16 @@ struct HandshakeFailure {
 
 impl fmt::Display for HandshakeFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The context's message already says "TLS handshake failed": the cause only.
+        match &self.error {
+            TlsError::Handshake(error) => write!(f, "{error}")?,
+            TlsError::HandshakeTimeout(limit) => write!(f, "did not complete within {limit:?}")?,
+            other => write!(f, "{other}")?,
+        }
         match &self.peer {
-            Some(Address::Inet(addr)) => write!(f, "{} (peer {addr})", self.error),
-            Some(other) => write!(f, "{} (peer {other:?})", self.error),
-            None => write!(f, "{}", self.error),
+            Some(Address::Inet(addr)) => write!(f, " (peer {addr})"),
+            Some(other) => write!(f, " (peer {other:?})"),
+            None => Ok(()),
         }
     }
 }
