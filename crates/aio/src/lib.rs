@@ -74,6 +74,10 @@ pub use aio_streams;
 pub use aio_subprocess;
 pub use aio_sync;
 pub use aio_task;
+/// TLS through rustls (`start_tls_server`, `open_tls_connection`, `TlsStream`), with the
+/// `tls` feature.
+#[cfg(feature = "tls")]
+pub use aio_tls;
 
 pub use aio_macros::{main, test};
 pub use aio_queue::{LifoQueue, PriorityQueue, Queue, QueueError};

@@ -11,7 +11,7 @@
 //! `chat_server` with two raw clients (and its `--demo` transcript), `crawl` against its own
 //! demo site and against an IPv6 server this test runs. `ctrl_c` and `signals` are covered by
 //! `tests/ctrl_c.rs`, `http_hello` by `tests/http_hello.rs`, `hyper_hello` by
-//! `tests/hyper_hello.rs`.
+//! `tests/hyper_hello.rs`, `tls_hello` by `tests/tls_hello.rs`.
 //!
 //! Most examples just sleep, and the harness runs only as many tests at once as there are
 //! cores, so the first test to need one starts every self-contained example at once (the
