@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/example_server.rs"]
 mod support;
-use support::{Server, read_to_close, run_client};
+use support::{Server, read_to_close};
 
 /// The Python side: one check per function, each printing "ok NAME".
 const PYTHON: &str = r#"
@@ -120,55 +120,7 @@ fn python_bad_request_gets_400_and_the_connection_closes() {
 
 #[test]
 fn curl_reuses_the_connection_and_posts() {
-    let mut server = Server::start("hyper_hello");
-    let url = format!("http://{}/", server.addr);
-    let Some(output) = run_client(
-        "curl",
-        &[
-            "--silent",
-            "--show-error",
-            "--http1.1",
-            "--max-time",
-            "20",
-            "--write-out",
-            " %{http_code} %{num_connects}\n",
-            &url,
-            &format!("{url}second"),
-            &format!("{url}third"),
-        ],
-    ) else {
-        eprintln!("skipped: curl is not installed");
-        return;
-    };
-    assert!(output.status.success(), "{output:?}");
-    // One connection for the three transfers.
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        "Hello, world! 200 1\nHello, world! 200 0\nHello, world! 200 0\n"
-    );
-
-    let output = run_client(
-        "curl",
-        &[
-            "--silent",
-            "--show-error",
-            "--max-time",
-            "20",
-            "--include",
-            "--data-binary",
-            "some body",
-            "--header",
-            "Connection: close",
-            &url,
-        ],
-    )
-    .expect("curl ran once");
-    assert!(output.status.success(), "{output:?}");
-    let text = String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n");
-    assert!(text.starts_with("HTTP/1.1 200 OK\n"), "{text}");
-    assert!(text.contains("\nconnection: close\n"), "{text}");
-    assert!(text.ends_with("\n\nHello, world!"), "{text}");
-    server.assert_running();
+    support::curl_reuses_the_connection_and_posts("hyper_hello");
 }
 
 /// The responses in `text`, each as (status line, body), checking each head's

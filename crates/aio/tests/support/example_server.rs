@@ -181,3 +181,61 @@ pub fn python(example: &'static str, script: &str, names: &[&str]) {
     assert_eq!(stdout, expected);
     server.assert_running();
 }
+
+/// curl against `example`: three URLs on one keep-alive connection, then a POST with
+/// `Connection: close`; skips, saying so, where curl is missing.
+pub fn curl_reuses_the_connection_and_posts(example: &'static str) {
+    let mut server = Server::start(example);
+    let url = format!("http://{}/", server.addr);
+    let Some(output) = run_client(
+        "curl",
+        &[
+            "--silent",
+            "--show-error",
+            "--http1.1",
+            "--max-time",
+            "20",
+            "--write-out",
+            " %{http_code} %{num_connects}\n",
+            &url,
+            &format!("{url}second"),
+            &format!("{url}third"),
+        ],
+    ) else {
+        eprintln!("skipped: curl is not installed");
+        return;
+    };
+    assert!(output.status.success(), "{output:?}");
+    // One connection for the three transfers.
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "Hello, world! 200 1\nHello, world! 200 0\nHello, world! 200 0\n"
+    );
+
+    let output = run_client(
+        "curl",
+        &[
+            "--silent",
+            "--show-error",
+            "--max-time",
+            "20",
+            "--include",
+            "--data-binary",
+            "some body",
+            "--header",
+            "Connection: close",
+            &url,
+        ],
+    )
+    .expect("curl ran once");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n");
+    assert!(text.starts_with("HTTP/1.1 200 OK\n"), "{text}");
+    // Header names are case-insensitive (hyper writes them in lower case).
+    assert!(
+        text.to_ascii_lowercase().contains("\nconnection: close\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("\n\nHello, world!"), "{text}");
+    server.assert_running();
+}
