@@ -6,57 +6,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
-/// `target/<profile>/`.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>")
-        .to_owned()
-}
-
-/// The example's binary, built once (`cargo test --test tls_hello` alone does not build
-/// examples; outside cargo the binary is used as it is).
-fn binary() -> PathBuf {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let Some(cargo) = std::env::var_os("CARGO") else {
-            return Ok(());
-        };
-        let profile = match profile_dir().file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_owned(),
-            Some(other) => other.to_owned(),
-        };
-        let output = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "--example",
-                "tls_hello",
-                "--profile",
-                &profile,
-            ])
-            .arg("--manifest-path")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("run cargo: {e}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
-    });
-    if let Err(message) = built {
-        panic!("tls_hello does not build:\n{message}");
-    }
-    profile_dir().join("examples").join("tls_hello")
-}
+#[path = "support/example_server.rs"]
+mod support;
+use support::binary;
 
 /// A running `tls_hello`, killed when dropped, and the certificate it wrote.
 struct Server {
@@ -69,7 +25,7 @@ impl Server {
     fn start(name: &str) -> Server {
         let cert =
             std::env::temp_dir().join(format!("aio-tls-hello-{}-{name}.pem", std::process::id()));
-        let mut child = Command::new(binary())
+        let mut child = Command::new(binary("tls_hello"))
             .args(["--port", "0", "--cert-out"])
             .arg(&cert)
             .stdin(Stdio::null())

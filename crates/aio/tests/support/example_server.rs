@@ -1,4 +1,5 @@
-//! What the example-server tests share (`http_hello.rs`, `hyper_hello.rs`): build and start
+//! What the example-server tests share (`http_hello.rs`, `hyper_hello.rs`; `tls_hello.rs` uses
+//! [`binary`]): build and start
 //! an example as a child process on a free port, run client programs with a hard timeout,
 //! read raw replies. Included with `#[path]`; not every test file uses every item.
 #![allow(dead_code)]
@@ -26,7 +27,7 @@ fn profile_dir() -> PathBuf {
 
 /// The binary of `examples/NAME.rs`, built once per test binary (`cargo test --test NAME`
 /// alone does not build examples; outside cargo the binary is used as it is).
-fn binary(name: &str) -> PathBuf {
+pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
         let Some(cargo) = std::env::var_os("CARGO") else {
