@@ -630,7 +630,8 @@ impl Listener {
 /// by `handler(reader, writer)` in its own task: a handler that panics affects only its own
 /// connection (the panic is reported through the loop's exception handler). If the process
 /// runs out of file descriptors, the accept loop reports it once, retries every second (as
-/// asyncio does), and reports with the number of failed attempts when accepting works again.
+/// asyncio does), and reports with the number of failed attempts when accepting works again
+/// (the first retry that does not fail for want of descriptors, even with nothing pending).
 ///
 /// As in asyncio, the server counts a connection from its accept until its transport
 /// closes — the writer closed or aborted, a read or write failed, or both halves dropped —
@@ -1356,12 +1357,26 @@ where
 {
     // Accepts that failed for want of descriptors since the last one that worked: while out
     // of them, the loop reports the start of the episode and its end, not every retry.
-    let mut failed_accepts: u64 = 0;
+    // Linux takes a descriptor before it looks for a pending connection, so an accept with
+    // nothing pending fails too while none are left: the episode ends at the first accept that
+    // does not fail for want of one, even if it only finds nothing pending.
+    let failed_accepts = Cell::new(0u64);
+    let end_episode = || {
+        if failed_accepts.get() > 0 {
+            report_accepting_again(failed_accepts.replace(0));
+        }
+    };
     loop {
         let accepted = poll_fn(|cx| match state.listeners.borrow().get(index) {
             Some(listener) => listener
                 .registration()
-                .poll_read_with(cx, || listener.get_ref().accept())
+                .poll_read_with(cx, || {
+                    let accepted = listener.get_ref().accept();
+                    if !matches!(&accepted, Err(e) if out_of_descriptors(e)) {
+                        end_episode();
+                    }
+                    accepted
+                })
                 .map(Some),
             None => Poll::Ready(None),
         })
@@ -1369,10 +1384,6 @@ where
         let Some(accepted) = accepted else {
             return; // closed
         };
-        if accepted.is_ok() && failed_accepts > 0 {
-            report_accepting_again(failed_accepts);
-            failed_accepts = 0;
-        }
         match accepted.map_err(Error::from).and_then(connection) {
             Ok(conn) => {
                 let (reader, writer) = split(conn.clone(), limit);
@@ -1398,10 +1409,10 @@ where
                 });
             }
             Err(Error::Io(error)) if out_of_descriptors(&error) => {
-                if failed_accepts == 0 {
+                if failed_accepts.get() == 0 {
                     report("socket.accept() out of system resource", Error::Io(error));
                 }
-                failed_accepts += 1;
+                failed_accepts.set(failed_accepts.get() + 1);
                 // Back off, then accept again: descriptors usually free up.
                 let _ = sleep(ACCEPT_RETRY_DELAY).await;
             }

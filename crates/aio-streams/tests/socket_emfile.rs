@@ -15,7 +15,6 @@ use aio_streams::{StreamReader, StreamWriter, open_connection, start_server};
 use aio_task::{Error, run, wait_for};
 
 const CHILD_ENV: &str = "AIO_EMFILE_CHILD";
-const CHILD_TEST: &str = "emfile_child";
 const CHILD_OK: &str = "EMFILE-CHILD-OK";
 /// The report of an episode's start (asyncio's message) and the start of its end's.
 const EXHAUSTED: &str = "socket.accept() out of system resource";
@@ -27,8 +26,18 @@ fn count(reports: &Rc<RefCell<Vec<String>>>, message: &str) -> usize {
 
 #[test]
 fn accept_loop_survives_running_out_of_descriptors() {
+    run_child("emfile_child");
+}
+
+#[test]
+fn episode_ends_when_descriptors_free_up_with_nothing_pending() {
+    run_child("emfile_child_nothing_pending");
+}
+
+/// Runs the child test `name` in a child process and checks that it passed.
+fn run_child(name: &str) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -172,12 +181,19 @@ async fn child_body() -> Result<(), Error> {
         during.len()
     );
 
-    // Free some descriptors: the accept loop resumes, serving the connection that could not
-    // be accepted, and new ones.
+    // Free some descriptors: the accept loop resumes, serving the last connection (accepted
+    // before the episode, or the one that could not be accepted) and new ones. Linux takes a
+    // descriptor before it looks for a pending connection, so the failing accept may have been
+    // the one after the last client's: the episode's end is only certain after the fresh
+    // connection below is accepted.
     let mut pending = clients.pop().unwrap();
     clients.drain(..6);
     pending.write_all(b"late")?;
     assert_eq!(read_std(&mut pending, 4).await?, b"late");
+    let (reader, writer) = open_connection("127.0.0.1", port).await?;
+    writer.write(b"fresh");
+    assert_eq!(reader.readexactly(5).await?, b"fresh");
+    assert!(server.is_serving());
     let elapsed = started.elapsed().as_secs();
 
     // The end of the episode is reported once, with the number of failed accepts: one a
@@ -204,12 +220,6 @@ async fn child_body() -> Result<(), Error> {
         "{failed} failed accepts reported over about {elapsed} s ({:?})",
         reports.borrow()
     );
-
-    // New connections are served too.
-    let (reader, writer) = open_connection("127.0.0.1", port).await?;
-    writer.write(b"fresh");
-    assert_eq!(reader.readexactly(5).await?, b"fresh");
-    assert!(server.is_serving());
     let starts = count(&reports, EXHAUSTED);
     assert_eq!(
         starts,
@@ -217,5 +227,75 @@ async fn child_body() -> Result<(), Error> {
         "each episode is reported once at its start and once at its end: {:?}",
         reports.borrow()
     );
+    Ok(())
+}
+
+/// Fills the descriptor table with `/dev/null` files until `free` are left.
+fn fill_descriptors(free: u64) -> Vec<std::fs::File> {
+    set_soft_nofile(open_descriptors() + 64);
+    let mut files = Vec::new();
+    while let Ok(file) = std::fs::File::open("/dev/null") {
+        files.push(file);
+    }
+    files.truncate(files.len() - free as usize);
+    files
+}
+
+/// The real test; does nothing unless started by the parent.
+#[test]
+fn emfile_child_nothing_pending() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    run(async { wait_for(nothing_pending_body(), 30.0).await.and_then(|r| r) })
+        .expect("loop")
+        .expect("test");
+    println!("{CHILD_OK}");
+}
+
+/// Linux takes a descriptor before it looks for a pending connection, so once the last one
+/// goes to an accepted connection, the accept loop's next accept fails with nothing pending.
+/// An earlier version reported the end of that episode only at the next accepted connection,
+/// however long after descriptors came back; it ends at the first retry that does not fail.
+async fn nothing_pending_body() -> Result<(), Error> {
+    let reports: Rc<RefCell<Vec<String>>> = Rc::default();
+    let record = reports.clone();
+    aio_scheduler::get_running_loop()?.set_exception_handler(move |_, ctx| {
+        record.borrow_mut().push(ctx.message.clone());
+    });
+    let server = start_server(echo, "127.0.0.1", 0).await?;
+    let port = server.port().unwrap();
+    aio_scheduler::sleep(0.01).await?;
+
+    // Two descriptors left: one for the client, one for the connection the server accepts.
+    let mut files = fill_descriptors(2);
+    let mut client = TcpStream::connect(("127.0.0.1", port))?;
+    client.write_all(b"ping")?;
+    assert_eq!(read_std(&mut client, 4).await?, b"ping");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count(&reports, EXHAUSTED) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no episode: {:?}",
+            reports.borrow()
+        );
+        aio_scheduler::sleep(0.005).await?;
+    }
+
+    // Descriptors come back and no connection arrives: the next retry (within a second)
+    // finds nothing pending, which ends the episode.
+    files.truncate(files.len() - 4);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reports.borrow().iter().any(|m| m.starts_with(RESUMED)) {
+        assert!(
+            Instant::now() < deadline,
+            "no end-of-episode report without a new connection: {:?}",
+            reports.borrow()
+        );
+        aio_scheduler::sleep(0.01).await?;
+    }
+    assert_eq!(count(&reports, EXHAUSTED), 1, "{:?}", reports.borrow());
+    assert!(server.is_serving());
+    drop(files);
     Ok(())
 }
