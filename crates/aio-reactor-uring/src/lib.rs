@@ -46,7 +46,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use aio_reactor::{Driver, Notify, Reactor, Registration, Source, Waker};
+use aio_reactor::{Driver, Notify, Reactor, Registration, Source, Sources, Waker};
 use io_uring::types::{SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
@@ -113,67 +113,13 @@ pub struct UringReactor {
 
 struct Inner {
     ring: RefCell<IoUring>,
-    slots: RefCell<Slots>,
+    slots: RefCell<Sources>,
     notify: Arc<EventNotify>,
     /// The kernel takes multishot polls (cleared at the first `EINVAL` for one).
     multishot: Cell<bool>,
     /// Completions copied out of the ring, then processed with the ring released.
     completions: RefCell<Vec<(u64, i32, u32)>>,
     wakers: RefCell<Vec<Waker>>,
-}
-
-/// The registered sources. Keys are `generation << 32 | index`, generations 30 bits wide so
-/// that `key << 2 | tag` fits a `user_data`.
-#[derive(Default)]
-struct Slots {
-    entries: Vec<Slot>,
-    free: Vec<u32>,
-    live: usize,
-}
-
-struct Slot {
-    generation: u32,
-    source: Option<Rc<Source>>,
-}
-
-impl Slots {
-    fn vacant_key(&mut self) -> usize {
-        let index = match self.free.pop() {
-            Some(index) => index,
-            None => {
-                self.entries.push(Slot {
-                    generation: 0,
-                    source: None,
-                });
-                (self.entries.len() - 1) as u32
-            }
-        };
-        let generation = self.entries[index as usize].generation;
-        (generation as usize) << 32 | index as usize
-    }
-
-    fn fill(&mut self, key: usize, source: Rc<Source>) {
-        self.entries[key as u32 as usize].source = Some(source);
-        self.live += 1;
-    }
-
-    fn release(&mut self, key: usize) {
-        let index = key as u32;
-        let slot = &mut self.entries[index as usize];
-        if slot.source.take().is_some() {
-            self.live -= 1;
-        }
-        slot.generation = (slot.generation + 1) & ((1 << 30) - 1);
-        self.free.push(index);
-    }
-
-    fn get(&self, key: usize) -> Option<&Rc<Source>> {
-        let slot = self.entries.get(key as u32 as usize)?;
-        if slot.generation as usize != key >> 32 {
-            return None;
-        }
-        slot.source.as_ref()
-    }
 }
 
 fn user_data(key: usize, tag: u64) -> u64 {
@@ -245,7 +191,7 @@ impl UringReactor {
         )?;
         let inner = Rc::new(Inner {
             ring: RefCell::new(ring),
-            slots: RefCell::new(Slots::default()),
+            slots: RefCell::new(Sources::default()),
             notify: Arc::new(EventNotify {
                 fd,
                 pending: AtomicBool::new(false),
@@ -466,7 +412,7 @@ impl Reactor for UringReactor {
     }
 
     fn registrations(&self) -> usize {
-        self.inner.slots.borrow().live
+        self.inner.slots.borrow().len()
     }
 
     fn name(&self) -> &'static str {

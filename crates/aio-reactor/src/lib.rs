@@ -46,10 +46,12 @@ mod async_fd;
 pub mod conformance;
 mod polling_reactor;
 mod source;
+mod sources;
 
 pub use async_fd::AsyncFd;
 pub use polling_reactor::{PollMode, PollingReactor};
 pub use source::{Driver, Registration, Source};
+pub use sources::{KEY_LIMIT, Sources};
 
 use std::io;
 use std::os::fd::RawFd;

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use polling::{Event, Events, Poller};
 
-use crate::{Driver, Notify, Reactor, Registration, Source, Waker};
+use crate::{Driver, Notify, Reactor, Registration, Source, Sources, Waker};
 
 /// How [`PollingReactor`] asks the kernel for events.
 ///
@@ -61,79 +61,10 @@ pub struct PollingReactor {
 struct Inner {
     poller: Arc<Poller>,
     mode: PollMode,
-    slots: RefCell<Slots>,
+    slots: RefCell<Sources>,
     events: RefCell<Events>,
     /// Wakers collected from one batch of events, woken after the reactor's state is released.
     wakers: RefCell<Vec<Waker>>,
-}
-
-/// The registered sources. Keys are `generation << 32 | index`.
-#[derive(Default)]
-struct Slots {
-    entries: Vec<Slot>,
-    free: Vec<u32>,
-    live: usize,
-}
-
-struct Slot {
-    generation: u32,
-    source: Option<Rc<Source>>,
-}
-
-const INDEX_BITS: u32 = 32;
-/// Generations stay below 2^31 so no key can collide with `polling`'s reserved `usize::MAX`.
-const GENERATION_MASK: u32 = 0x7fff_ffff;
-
-impl Slots {
-    fn vacant_key(&mut self) -> usize {
-        let index = match self.free.pop() {
-            Some(index) => index,
-            None => {
-                self.entries.push(Slot {
-                    generation: 0,
-                    source: None,
-                });
-                u32::try_from(self.entries.len() - 1).expect("more than 2^32 registrations")
-            }
-        };
-        let generation = self.entries[index as usize].generation;
-        ((generation as usize) << INDEX_BITS) | index as usize
-    }
-
-    fn split(key: usize) -> (usize, u32) {
-        (key & u32::MAX as usize, (key >> INDEX_BITS) as u32)
-    }
-
-    fn get(&self, key: usize) -> Option<&Rc<Source>> {
-        let (index, generation) = Self::split(key);
-        let slot = self.entries.get(index)?;
-        if slot.generation != generation {
-            return None;
-        }
-        slot.source.as_ref()
-    }
-
-    fn fill(&mut self, key: usize, source: Rc<Source>) {
-        let (index, _) = Self::split(key);
-        self.entries[index].source = Some(source);
-        self.live += 1;
-    }
-
-    /// Frees the slot of `key` (filled or not) and bumps its generation.
-    fn release(&mut self, key: usize) {
-        let (index, generation) = Self::split(key);
-        let Some(slot) = self.entries.get_mut(index) else {
-            return;
-        };
-        if slot.generation != generation {
-            return;
-        }
-        if slot.source.take().is_some() {
-            self.live -= 1;
-        }
-        slot.generation = slot.generation.wrapping_add(1) & GENERATION_MASK;
-        self.free.push(index as u32);
-    }
 }
 
 impl PollingReactor {
@@ -192,7 +123,7 @@ impl PollingReactor {
             inner: Rc::new(Inner {
                 poller: Arc::new(poller),
                 mode,
-                slots: RefCell::new(Slots::default()),
+                slots: RefCell::new(Sources::default()),
                 events: RefCell::new(Events::new()),
                 wakers: RefCell::new(Vec::new()),
             }),
@@ -240,7 +171,7 @@ impl Reactor for PollingReactor {
         events.clear();
         match deadline {
             // Nothing registered and no time to wait: there is nothing the kernel could say.
-            Some(d) if inner.slots.borrow().live == 0 && d <= Instant::now() => return Ok(0),
+            Some(d) if inner.slots.borrow().is_empty() && d <= Instant::now() => return Ok(0),
             Some(d) => inner.poller.wait_deadline(&mut events, d)?,
             None => inner.poller.wait(&mut events, None)?,
         };
@@ -281,7 +212,7 @@ impl Reactor for PollingReactor {
     }
 
     fn registrations(&self) -> usize {
-        self.inner.slots.borrow().live
+        self.inner.slots.borrow().len()
     }
 
     fn name(&self) -> &'static str {
