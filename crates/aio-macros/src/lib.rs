@@ -51,8 +51,9 @@ use syn::{Attribute, ItemFn, LitBool, LitStr, Path, parse_macro_input};
 ///
 /// # Options
 ///
-/// - `reactor = "uring"` or `reactor = "polling"`: the loop's reactor (by
-///   `EventLoop::with_choice`; io_uring falls back to polling where the kernel refuses it).
+/// - `reactor = "epoll"`, `"polling"` or `"uring"`: the loop's reactor (by
+///   `aio_reactors::new_reactor`; io_uring falls back to the default where the kernel
+///   refuses it).
 ///   Without it, `AIO_REACTOR` decides, as for `aio::run`.
 /// - `debug = true` (or `debug`): the loop's debug mode (asyncio's `run(debug=True)`);
 ///   without it, `AIO_DEBUG` decides.
@@ -112,7 +113,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// with the error. Other attributes (`#[should_panic]`, `#[ignore]`, ...) go after
 /// `#[aio::test]`; do not add `#[test]` as well.
 ///
-/// Options: `reactor = "uring"` / `"polling"`, `debug = true` and `crate = "path"`, as for
+/// Options: `reactor = "epoll"` / `"polling"` / `"uring"`, `debug = true` and `crate = "path"`, as for
 /// [`main`](macro@main); `timeout = SECONDS`: the test fails (its body dropped) if it runs
 /// longer, so a test that would hang fails instead; and `virtual_time` (or
 /// `virtual_time = true`): the loop runs on
@@ -175,11 +176,12 @@ struct Options {
 
 #[derive(Clone, Copy)]
 enum Reactor {
+    Epoll,
     Polling,
     Uring,
 }
 
-const OPTIONS_HELP: &str = "expected `reactor = \"uring\"` or `reactor = \"polling\"`, `debug = true`, `virtual_time = true`, `timeout = SECONDS` (tests), or `crate = \"path\"`";
+const OPTIONS_HELP: &str = "expected `reactor = \"epoll\"`, `\"polling\"` or `\"uring\"`, `debug = true`, `virtual_time = true`, `timeout = SECONDS` (tests), or `crate = \"path\"`";
 
 impl Options {
     fn parse(&mut self, kind: Kind, meta: syn::meta::ParseNestedMeta) -> syn::Result<()> {
@@ -187,12 +189,15 @@ impl Options {
         if meta.path.is_ident("reactor") {
             let value: LitStr = meta.value()?.parse()?;
             let reactor = match value.value().as_str() {
+                "epoll" => Reactor::Epoll,
                 "polling" => Reactor::Polling,
                 "uring" => Reactor::Uring,
                 other => {
                     return Err(syn::Error::new(
                         value.span(),
-                        format!("unknown reactor \"{other}\": expected \"uring\" or \"polling\""),
+                        format!(
+                            "unknown reactor \"{other}\": expected \"epoll\", \"polling\" or \"uring\""
+                        ),
                     ));
                 }
             };
@@ -365,11 +370,14 @@ fn expand_fn(kind: Kind, options: &Options, function: ItemFn) -> syn::Result<Tok
     };
     let reactor = match options.reactor {
         None => quote!(::core::option::Option::None),
+        Some((_, Reactor::Epoll)) => {
+            quote!(::core::option::Option::Some(#krate::ReactorKind::Epoll))
+        }
         Some((_, Reactor::Polling)) => {
-            quote!(::core::option::Option::Some(#krate::ReactorChoice::Polling))
+            quote!(::core::option::Option::Some(#krate::ReactorKind::Polling))
         }
         Some((_, Reactor::Uring)) => {
-            quote!(::core::option::Option::Some(#krate::ReactorChoice::Uring))
+            quote!(::core::option::Option::Some(#krate::ReactorKind::Uring))
         }
     };
     let debug = match options.debug {

@@ -751,3 +751,7 @@ impl<T, S: Store<T>> fmt::Debug for Join<'_, T, S> {
         f.debug_struct("Join").finish_non_exhaustive()
     }
 }
+
+// Unit tests make loops too: on the reactor AIO_REACTOR names.
+#[cfg(test)]
+use aio_reactors as _;

@@ -4,6 +4,9 @@
 //! waker that pushes the task's index onto a shared ready list), including a consumer
 //! cancelled by dropping its task.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;

@@ -3,6 +3,9 @@
 //! future dropped while waiting drops its item — never half-put — and passes its wake-up on.
 //! Futures are polled by hand (`common::Hand`), so each drop happens at an exact moment.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::rc::Rc;

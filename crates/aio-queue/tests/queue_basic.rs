@@ -4,6 +4,9 @@
 //! waits for room (ports of CPython's `QueueBasicTests`, `QueueGetTests`, `QueuePutTests`,
 //! `LifoQueueTests`, `PriorityQueueTests`).
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::cell::RefCell;

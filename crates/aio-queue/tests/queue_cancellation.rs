@@ -6,6 +6,9 @@
 //! `test_get_cancelled_race`, `test_put_cancelled_race`, `test_cancelled_*`,
 //! `test_why_are_*_waiting`, `test_*_cancel_drop*`.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::rc::Rc;

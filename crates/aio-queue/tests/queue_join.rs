@@ -3,6 +3,9 @@
 //! at once when none is unfinished, releases every joiner, and a cancelled joiner is harmless
 //! (ports of CPython's `_QueueJoinTestMixin`, for the three queue kinds).
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::cell::Cell;

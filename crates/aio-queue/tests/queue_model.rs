@@ -11,6 +11,9 @@
 //! plus those still queued, plus those drained by `shutdown(immediate)` — a cancelled put's
 //! item never shows up.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::collections::{BTreeMap, VecDeque};

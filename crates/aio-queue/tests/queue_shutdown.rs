@@ -4,6 +4,9 @@
 //! emptied (the removed items count as done, releasing `join`) and blocked getters get
 //! `ShutDown`. Ports of CPython's `_QueueShutdownTestMixin`, for the three queue kinds.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::rc::Rc;

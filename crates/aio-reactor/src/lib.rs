@@ -44,11 +44,13 @@
 
 mod async_fd;
 pub mod conformance;
+mod default;
 mod polling_reactor;
 mod source;
 mod sources;
 
 pub use async_fd::AsyncFd;
+pub use default::{ReactorFactory, new_default_reactor, set_default_reactor};
 pub use polling_reactor::{PollMode, PollingReactor};
 pub use source::{Driver, Registration, Source};
 pub use sources::{KEY_LIMIT, Sources};

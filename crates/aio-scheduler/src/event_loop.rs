@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use aio_reactor::{Notify, PollingReactor, Reactor};
+use aio_reactor::{Notify, Reactor};
 use concurrent_queue::{ConcurrentQueue, PushError};
 
 use crate::handle::{Callback, CallbackCell, ThreadsafeCallback, ThreadsafeCell};
@@ -517,77 +517,6 @@ impl Drop for EventLoop {
     }
 }
 
-/// Which reactor [`EventLoop::new`] (and so `aio::run`) builds, from the `AIO_REACTOR`
-/// environment variable: unset, empty or `polling` → [`ReactorChoice::Polling`]; `uring` or
-/// `io_uring` → [`ReactorChoice::Uring`]. Any other value warns once and means the default.
-///
-/// # Examples
-///
-/// ```
-/// use aio_scheduler::ReactorChoice;
-/// assert_eq!(ReactorChoice::parse(None), ReactorChoice::Polling);
-/// assert_eq!(ReactorChoice::parse(Some("uring")), ReactorChoice::Uring);
-/// assert_eq!(ReactorChoice::parse(Some("polling")), ReactorChoice::Polling);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReactorChoice {
-    /// [`PollingReactor`] (epoll): the default.
-    Polling,
-    /// `aio_reactor_uring::UringReactor` (io_uring).
-    Uring,
-}
-
-impl ReactorChoice {
-    /// The choice `AIO_REACTOR` makes, read once per process.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let choice = aio_scheduler::ReactorChoice::from_env();
-    /// println!("loops use {choice:?}");
-    /// ```
-    pub fn from_env() -> ReactorChoice {
-        static CHOICE: std::sync::OnceLock<ReactorChoice> = std::sync::OnceLock::new();
-        *CHOICE.get_or_init(|| {
-            let value = std::env::var("AIO_REACTOR").ok();
-            let choice = ReactorChoice::parse(value.as_deref());
-            if let Some(other) = value.filter(|v| {
-                !matches!(v.as_str(), "" | "polling" | "epoll" | "uring" | "io_uring")
-            }) {
-                warn_once(&format!(
-                    "aio: unknown AIO_REACTOR={other:?} (polling or uring); using the default reactor"
-                ));
-            }
-            choice
-        })
-    }
-
-    /// The choice a value of `AIO_REACTOR` makes.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use aio_scheduler::ReactorChoice;
-    /// assert_eq!(ReactorChoice::parse(Some("io_uring")), ReactorChoice::Uring);
-    /// assert_eq!(ReactorChoice::parse(Some("epoll")), ReactorChoice::Polling);
-    /// assert_eq!(ReactorChoice::parse(Some("kqueue")), ReactorChoice::Polling); // unknown
-    /// ```
-    pub fn parse(value: Option<&str>) -> ReactorChoice {
-        match value {
-            Some("uring" | "io_uring") => ReactorChoice::Uring,
-            _ => ReactorChoice::Polling,
-        }
-    }
-}
-
-/// Prints one warning line per process.
-fn warn_once(message: &str) {
-    static WARNED: AtomicBool = AtomicBool::new(false);
-    if !WARNED.swap(true, Ordering::Relaxed) {
-        eprintln!("{message}");
-    }
-}
-
 /// A weak reference to an [`EventLoop`], for state that must not keep its loop alive.
 ///
 /// # Examples
@@ -634,12 +563,14 @@ impl fmt::Debug for WeakLoop {
 }
 
 impl EventLoop {
-    /// A new loop on the default reactor: [`PollingReactor`], or the io_uring reactor
-    /// (`aio_reactor_uring::UringReactor`) when the environment says `AIO_REACTOR=uring`
-    /// (see [`ReactorChoice`]). `aio::run` uses this constructor, so any program or test can
-    /// run on either reactor without a rebuild. If the kernel refuses io_uring, the loop
-    /// falls back to the default reactor and one warning line goes to stderr (once per
-    /// process).
+    /// A new loop on the default reactor: the one the process registered as its default
+    /// ([`aio_reactor::new_default_reactor`]), a [`PollingReactor`](aio_reactor::PollingReactor) if none was.
+    ///
+    /// The scheduler knows no reactor but the trait: the facade `aio` links `aio-reactors`,
+    /// which registers the reactor the `AIO_REACTOR` environment variable names (epoll by
+    /// default on Linux, `polling`, or `uring`), so `aio::run` and this constructor run any
+    /// program or test on any reactor without a rebuild. A program using this crate without
+    /// the facade gets the same by linking `aio-reactors` (`use aio_reactors as _;`).
     ///
     /// # Errors
     ///
@@ -654,53 +585,9 @@ impl EventLoop {
     /// # Ok::<(), aio_scheduler::Error>(())
     /// ```
     pub fn new() -> Result<EventLoop, Error> {
-        EventLoop::with_choice(ReactorChoice::from_env())
-    }
-
-    /// A new loop on the reactor `choice` names; for [`ReactorChoice::Uring`], the default
-    /// reactor (with one warning line per process) if the kernel refuses io_uring.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] if the default reactor cannot be created either.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use aio_scheduler::{EventLoop, ReactorChoice};
-    /// let lp = EventLoop::with_choice(ReactorChoice::Uring)?;
-    /// // "io_uring", or "polling" where the kernel refuses io_uring.
-    /// assert!(["io_uring", "polling"].contains(&lp.reactor().name()));
-    /// # Ok::<(), aio_scheduler::Error>(())
-    /// ```
-    pub fn with_choice(choice: ReactorChoice) -> Result<EventLoop, Error> {
-        #[cfg(target_os = "linux")]
-        let uring = aio_reactor_uring::UringReactor::new;
-        #[cfg(not(target_os = "linux"))]
-        let uring = || -> std::io::Result<PollingReactor> {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "io_uring needs Linux",
-            ))
-        };
-        EventLoop::with_choice_from(choice, uring)
-    }
-
-    /// [`with_choice`](Self::with_choice) with the io_uring constructor given, so the
-    /// fallback can be tested without a kernel that refuses io_uring.
-    fn with_choice_from<R: Reactor + 'static>(
-        choice: ReactorChoice,
-        uring: impl FnOnce() -> std::io::Result<R>,
-    ) -> Result<EventLoop, Error> {
-        if choice == ReactorChoice::Uring {
-            match uring() {
-                Ok(reactor) => return Ok(EventLoop::with_reactor(reactor)),
-                Err(error) => warn_once(&format!(
-                    "aio: AIO_REACTOR=uring, but {error}; using the default reactor"
-                )),
-            }
-        }
-        Ok(EventLoop::with_reactor(PollingReactor::new()?))
+        Ok(EventLoop::with_boxed_reactor(
+            aio_reactor::new_default_reactor()?,
+        ))
     }
 
     /// A new loop on the given reactor. This is how another reactor implementation (an
@@ -717,6 +604,24 @@ impl EventLoop {
     /// # Ok::<(), aio_scheduler::Error>(())
     /// ```
     pub fn with_reactor(reactor: impl Reactor + 'static) -> EventLoop {
+        EventLoop::with_boxed_reactor(Box::new(reactor))
+    }
+
+    /// A new loop on a reactor already boxed, as [`aio_reactor::new_default_reactor`] and
+    /// reactor factories return it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_reactor::{PollingReactor, Reactor};
+    /// use aio_scheduler::EventLoop;
+    ///
+    /// let reactor: Box<dyn Reactor> = Box::new(PollingReactor::new()?);
+    /// let lp = EventLoop::with_boxed_reactor(reactor);
+    /// assert_eq!(lp.reactor().name(), "polling");
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    pub fn with_boxed_reactor(reactor: Box<dyn Reactor>) -> EventLoop {
         let shared = Arc::new(Shared {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
             owner: thread::current().id(),
@@ -737,7 +642,7 @@ impl EventLoop {
                         .checked_sub(Duration::from_secs(365 * 24 * 3600))
                         .unwrap_or_else(Instant::now),
                 )),
-                reactor: Box::new(reactor),
+                reactor,
                 running: Cell::new(false),
                 stopping: Cell::new(false),
                 closed: Cell::new(false),
@@ -2017,22 +1922,5 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "Box<dyn Any>".to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A kernel that refuses io_uring: the loop falls back to the default reactor (and
-    /// runs), it does not fail or hang.
-    #[test]
-    fn a_refused_io_uring_falls_back_to_the_default_reactor() {
-        let refused = || -> std::io::Result<PollingReactor> {
-            Err(std::io::Error::from_raw_os_error(1)) // EPERM: io_uring_disabled
-        };
-        let lp = EventLoop::with_choice_from(ReactorChoice::Uring, refused).unwrap();
-        assert_eq!(lp.reactor().name(), "polling");
-        assert_eq!(lp.run_until_complete(async { 5 }).unwrap(), 5);
     }
 }

@@ -50,9 +50,13 @@ pub use aio_reactor;
 pub use delay::{Delay, IntoDelay};
 pub use error::Error;
 pub use event_loop::{
-    EventLoop, ExceptionContext, ExceptionHandler, LoopHandle, ReactorChoice, Runnable, WeakLoop,
+    EventLoop, ExceptionContext, ExceptionHandler, LoopHandle, Runnable, WeakLoop,
     dropping_unfinished_main, get_running_loop, now, panic_message, running_debug, schedule,
 };
 pub use handle::{Handle, ThreadsafeHandle, TimerHandle};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timers::{TimerHeap, TimerKey};
+
+// Unit tests make loops too: on the reactor AIO_REACTOR names.
+#[cfg(test)]
+use aio_reactors as _;

@@ -4,6 +4,9 @@
 //! was given when it returns early, destructors and timers included. Futures are polled once
 //! by hand, then dropped, at exact moments; no test depends on timing.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::Cell;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;

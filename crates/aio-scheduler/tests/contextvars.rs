@@ -2,6 +2,9 @@
 //! callbacks running in a copy of the context current when they were scheduled (asyncio's
 //! `Handle`). Each test records the CPython 3.11 program it mirrors and its output.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -7,6 +7,9 @@
 //! Each loop runs on its own thread and reports back over a channel; the test thread waits with
 //! `recv_timeout`, so a lost wake-up fails the test instead of hanging it.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

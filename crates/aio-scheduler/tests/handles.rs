@@ -1,6 +1,9 @@
 //! `call_soon` / `call_later` / `call_at` handles: cancel, cancelled, when; cancelled
 //! callbacks never run; cancelled timers don't keep the loop waiting.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};

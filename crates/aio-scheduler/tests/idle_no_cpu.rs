@@ -14,6 +14,9 @@
 
 #![cfg(target_os = "linux")]
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::os::unix::net::UnixStream;
 use std::pin::pin;
 use std::task::Poll;

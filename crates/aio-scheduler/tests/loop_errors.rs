@@ -1,6 +1,9 @@
 //! Misuse of a loop gives a clear error — never a hang or a panic: nested runs, closed
 //! loops, closing a running loop, no running loop.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -2,9 +2,11 @@
 //! task steps hold a clone of it (issue 14.1). One test per binary run, so that no other test
 //! opens descriptors while this one counts them.
 
+use aio_reactors::{ReactorKind, new_reactor};
+
 use std::time::Duration;
 
-use aio_scheduler::{EventLoop, ReactorChoice, WeakLoop, schedule, sleep};
+use aio_scheduler::{EventLoop, WeakLoop, schedule, sleep};
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
@@ -14,11 +16,11 @@ fn open_fds() -> usize {
 
 /// Builds 200 loops on `choice`, lets `hold` put a clone of each loop inside the loop itself,
 /// runs each briefly and drops it. Returns the descriptors left open and the loops still alive.
-fn churn(choice: ReactorChoice, hold: fn(&EventLoop)) -> (usize, usize) {
+fn churn(choice: ReactorKind, hold: fn(&EventLoop)) -> (usize, usize) {
     let before = open_fds();
     let mut weak: Vec<WeakLoop> = Vec::new();
     for _ in 0..200 {
-        let lp = EventLoop::with_choice(choice).expect("loop");
+        let lp = EventLoop::with_boxed_reactor(new_reactor(choice).expect("reactor"));
         hold(&lp);
         lp.run_until_complete(sleep(Duration::ZERO))
             .expect("run")
@@ -75,8 +77,8 @@ fn cross_thread_callback_holds_loop(lp: &EventLoop) {
 }
 
 #[test]
-fn loops_holding_themselves_are_freed_on_drop_on_both_reactors() {
-    for choice in [ReactorChoice::Polling, ReactorChoice::Uring] {
+fn loops_holding_themselves_are_freed_on_drop_on_every_reactor() {
+    for choice in [ReactorKind::Epoll, ReactorKind::Polling, ReactorKind::Uring] {
         for (what, hold) in [
             ("timer", timer_holds_loop as fn(&EventLoop)),
             ("callback", callback_holds_loop),

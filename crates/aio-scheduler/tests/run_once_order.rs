@@ -1,6 +1,9 @@
 //! One iteration runs exactly the callbacks that were ready when it started; callbacks they
 //! schedule run in the next iteration; `stop()` ends the loop after the current iteration.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 

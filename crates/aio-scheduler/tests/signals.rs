@@ -2,6 +2,9 @@
 //! of this file run in parallel threads of one process, and a signal reaches every loop
 //! subscribed to it.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;

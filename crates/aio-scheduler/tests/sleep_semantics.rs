@@ -1,6 +1,9 @@
 //! `sleep`: zero yields exactly one iteration, negative means as soon as possible, positive
 //! delays are honoured (never early), deadlines work, and invalid delays are clear errors.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};

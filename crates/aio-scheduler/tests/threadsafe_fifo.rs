@@ -26,6 +26,9 @@
 //! print(out)
 //! ```
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::sync::{Arc, Mutex};
 
 use aio_scheduler::{EventLoop, get_running_loop, sleep};

@@ -7,6 +7,9 @@
 //!
 //! No real time passes: deadlines are a fixed base `Instant` plus offsets.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::time::{Duration, Instant};
 
 use aio_scheduler::{TimerHeap, TimerKey};

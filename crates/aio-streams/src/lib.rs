@@ -62,3 +62,7 @@ impl From<StreamError> for aio_task::Error {
         }
     }
 }
+
+// Unit tests make loops too: on the reactor AIO_REACTOR names.
+#[cfg(test)]
+use aio_reactors as _;

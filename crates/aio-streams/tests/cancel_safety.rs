@@ -6,6 +6,9 @@
 //! are pinned down too: `read_to_end` loses what it collected, `serve_forever` closes the
 //! server.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::task::Poll;

@@ -11,6 +11,9 @@
 //!   given the same chunks and the same "one chunk per wait" rule. This mode is driven both
 //!   by hand (polling with a no-op waker) and by two aio tasks on a real event loop.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::pin;

@@ -2,6 +2,9 @@
 //! an embedded Python script and by aio, and every outcome (bytes, exception class and args,
 //! buffered length, `at_eof`) must match. Skipped (with a note) when Python 3.13 is missing.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::future::Future;
 use std::io::Write;
 use std::path::Path;

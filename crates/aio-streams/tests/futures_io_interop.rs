@@ -3,6 +3,9 @@
 //! ecosystem crate written against the traits (futures-lite's `io::copy`, `BufReader`,
 //! `AsyncBufReadExt`, `AsyncWriteExt`) works on aio's streams unchanged.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::future::poll_fn;
 use std::pin::Pin;
 

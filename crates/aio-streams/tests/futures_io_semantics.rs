@@ -2,6 +2,9 @@
 //! half-closes (asyncio's `write_eof`; a pipe's write end is closed), so the peer's reply
 //! stays readable; `StreamReader` is an `AsyncBufRead`; `io::copy` works both ways.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use aio_streams::{
     StreamReader, StreamWriter, connect_read_pipe, connect_write_pipe, open_connection,
     open_unix_connection, start_server, start_unix_server,

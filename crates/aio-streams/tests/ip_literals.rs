@@ -5,6 +5,9 @@
 //! Observed through the default executor's worker count: its threads start on demand, so a
 //! count of zero means nothing was resolved on it.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use aio_streams::{DatagramEndpoint, StreamReader, StreamWriter, open_connection, start_server};
 use aio_task::{Error, default_executor, run, wait_for};
 

@@ -5,6 +5,9 @@
 //! default executor is held on a gate first, so the lookup cannot start until the test
 //! opens it. Meanwhile other tasks must get to run, and the connection must not complete.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::{Arc, Condvar, Mutex};

@@ -3,6 +3,9 @@
 //! buffer is down to the low one, as asyncio's `_FlowControlMixin` does.
 #![cfg(target_os = "linux")]
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::io::Read;
 use std::os::fd::AsRawFd;
 

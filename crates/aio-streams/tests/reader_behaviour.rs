@@ -2,6 +2,9 @@
 //! `at_eof`, the `lines()` stream, `ReadSource`s (small chunks, pending, I/O errors) and the
 //! bounded buffer while `readuntil` searches an endless source.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};

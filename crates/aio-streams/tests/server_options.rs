@@ -1,6 +1,9 @@
 //! `limit` / `backlog` on `open_connection` and `start_server` (asyncio's `limit=` and
 //! `backlog=`), and servers listening on every address their host names.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::net::{IpAddr, SocketAddr};
 
 use aio_streams::{

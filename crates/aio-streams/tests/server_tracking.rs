@@ -3,6 +3,9 @@
 //! `close_clients` and `abort_clients` follow the connection, whoever holds its halves.
 //! Each scenario was checked against CPython 3.13's asyncio.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 

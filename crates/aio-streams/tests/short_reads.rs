@@ -9,6 +9,9 @@
 //! io_uring multishot poll reports the wake-up's mask, in which `POLLPRI` comes with every
 //! data arrival, so urgent data cannot be told apart (docs/benchmarks.md, "Streams").
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -39,10 +42,14 @@ where
             Box::new(|| Box::new(PollingReactor::with_mode(PollMode::Oneshot).unwrap())),
         ),
     ];
-    if aio_reactor_uring::UringReactor::new().is_ok() {
+    reactors.push((
+        "epoll",
+        Box::new(|| Box::new(aio::aio_reactor_epoll::EpollReactor::new().unwrap())),
+    ));
+    if aio::aio_reactor_uring::UringReactor::new().is_ok() {
         reactors.push((
             "uring",
-            Box::new(|| Box::new(aio_reactor_uring::UringReactor::new().unwrap())),
+            Box::new(|| Box::new(aio::aio_reactor_uring::UringReactor::new().unwrap())),
         ));
     } else {
         eprintln!("io_uring is not available here: testing the epoll reactors only");

@@ -2,6 +2,9 @@
 //! in `| head`) must still get an error, not be killed, when it writes to a Unix stream whose
 //! peer has gone. Runs without the test harness: it changes a process-wide signal action.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::time::Duration;
 
 use aio_streams::{open_unix_connection, start_unix_server};

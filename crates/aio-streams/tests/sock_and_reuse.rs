@@ -5,6 +5,9 @@
 //! socket left blocking (which would block the loop, and its timers with it) fails the test
 //! instead of hanging it.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;

@@ -2,6 +2,9 @@
 //! `wait_for` expiring) abandons it at once, and nothing is left blocking — the program
 //! ends promptly instead of waiting on a stuck connect.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::time::{Duration, Instant};
 
 use aio_task::{Error, run, wait_for};

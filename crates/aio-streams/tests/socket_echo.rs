@@ -1,5 +1,8 @@
 //! TCP and Unix echo: byte-exact round trips, `writelines`, `write_eof`, addresses.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;

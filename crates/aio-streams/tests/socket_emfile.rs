@@ -4,6 +4,9 @@
 //! one process, so the real test runs in a child process: the parent re-executes this test
 //! binary with `AIO_EMFILE_CHILD=1` and `--exact`.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::{Cell, RefCell};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;

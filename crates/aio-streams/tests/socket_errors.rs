@@ -1,6 +1,9 @@
 //! Failures: refused connections, a peer that resets mid-write, EOF from a closed peer, a
 //! panicking handler.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpListener;

@@ -1,6 +1,9 @@
 //! `StreamWriter` flow control: water marks, `drain` blocking while the peer does not read,
 //! resuming when it reads again, several drainers, `set_write_buffer_limits`.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 

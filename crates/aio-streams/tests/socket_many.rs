@@ -2,6 +2,9 @@
 //! All 1,000 are open at the same time: every client connects and waits at a gate until the
 //! server runs 1,000 handlers at once, and only then do they all exchange data.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::path::PathBuf;

@@ -1,6 +1,9 @@
 //! Interop with CPython's asyncio: Python as the client of an aio server, and as the server
 //! for an aio client. Skipped (with a note) when `python3` is not installed.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 

@@ -5,6 +5,9 @@
 //! the reader's buffer stays within twice the limit, and when reading resumes every byte
 //! arrives, in order.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::io::{ErrorKind, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 

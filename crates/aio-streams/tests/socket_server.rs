@@ -1,6 +1,9 @@
 //! `Server`: close, wait_closed, serve_forever, close_clients / abort_clients, Unix socket
 //! cleanup, drop.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,9 @@
 //! `StreamPair`: one duplex value (`AsyncRead + AsyncBufRead + AsyncWrite`) from a reader
 //! and a writer, driven end to end with futures-io combinators only, and split back.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use aio_streams::{StreamPair, StreamReader, StreamWriter, open_connection, start_server};
 use aio_task::{run, wait_for};
 use futures_lite::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};

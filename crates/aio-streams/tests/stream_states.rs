@@ -3,6 +3,9 @@
 //! `at_eof()` after the last byte was read, `write()` after `write_eof()`, `drain()` after
 //! `close()`, and `drain()` after the reader saw the connection reset.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::io::{ErrorKind, Read};
 use std::net::TcpListener;
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! UDP endpoints on the reactor: datagrams arrive whole and in order on loopback, a receive
 //! waits without blocking the loop, `connect` restricts the peer.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use aio_streams::DatagramEndpoint;
 use aio_task::{Error, create_task, run, wait_for};
 

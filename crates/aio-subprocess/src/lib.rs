@@ -48,3 +48,7 @@ pub use process::{
     create_subprocess_shell,
 };
 pub use watcher::{ChildWatcher, child_watcher, set_child_watcher};
+
+// Unit tests make loops too: on the reactor AIO_REACTOR names.
+#[cfg(test)]
+use aio_reactors as _;

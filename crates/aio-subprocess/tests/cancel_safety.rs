@@ -3,6 +3,9 @@
 //! exception — a `communicate` dropped mid-way loses the output it had collected, while the
 //! input it was given is still delivered.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::future::{Future, poll_fn};

@@ -1,5 +1,8 @@
 //! A `Process` outliving the loop that spawned it: waiting must fail, not hang.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::time::Duration;
 
 use aio_scheduler::Error as LoopError;

@@ -4,6 +4,9 @@
 //! (no thread in `/proc/self/task` that was not there before). In its own test binary, so no other
 //! test's children or threads are counted.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::time::Duration;

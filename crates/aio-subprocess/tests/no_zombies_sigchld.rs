@@ -2,6 +2,9 @@
 //! third of them dropped without ever being awaited, leave no zombie child. In its own test
 //! binary: SIGCHLD is process-wide, and no other test's children may be counted.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::time::Duration;

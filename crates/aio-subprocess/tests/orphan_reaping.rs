@@ -6,6 +6,9 @@
 //! In its own test binary, with one test: nothing else spawns (a spawn used to be what reaped
 //! the leftovers) or reaps while the children are being looked at.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::path::Path;

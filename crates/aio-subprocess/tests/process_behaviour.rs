@@ -5,6 +5,9 @@
 //!
 //! Every await that a bug could turn into a hang goes through `wait_for(.., LIMIT)`.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::rc::Rc;

@@ -4,6 +4,9 @@
 //! program's own handler stays in place. In its own test binary: SIGCHLD's disposition and
 //! subscriber slots are process-wide.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::cell::Cell;

@@ -2,6 +2,9 @@
 //! codes, signal codes, concurrent and cancelled waits, and `communicate` work as with pidfd.
 //! In its own test binary: SIGCHLD's disposition is process-wide.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::rc::Rc;

@@ -4,6 +4,9 @@
 //! (`NotFound` for a missing one). (A cwd without search permission, EACCES, cannot be
 //! tested reliably: the tests may run as root, which may enter any directory.)
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::io;

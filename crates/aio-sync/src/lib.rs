@@ -54,3 +54,7 @@ pub mod futures {
     pub use crate::lock::Acquire as LockAcquire;
     pub use crate::semaphore::Acquire as SemaphoreAcquire;
 }
+
+// Unit tests make loops too: on the reactor AIO_REACTOR names.
+#[cfg(test)]
+use aio_reactors as _;

@@ -3,6 +3,9 @@
 //! task's index onto a shared ready list). Tasks contend a `Lock` and a `Semaphore` (with
 //! cancellation by dropping a task's future), and use `Event`, `Condition` and `Barrier`.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;

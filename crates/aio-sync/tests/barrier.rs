@@ -4,6 +4,9 @@
 //! barrier usable again; `n_waiting` counts the current round; a cancelled waiter leaves its
 //! round (the round still needs `parties` live arrivals). Ports of CPython's `BarrierTests`.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::cell::RefCell;

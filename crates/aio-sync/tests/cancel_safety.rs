@@ -4,6 +4,9 @@
 //! notification or the barrier's count go to the next waiter. Futures are polled by hand
 //! (`common::Hand`), so each drop happens at an exact moment, without a loop.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use aio_sync::{Barrier, Condition, Event, Lock, Semaphore, SyncError};

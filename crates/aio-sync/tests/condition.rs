@@ -7,6 +7,9 @@
 //! wait the lock is not held, never lost; and it works over a shared lock
 //! (`Condition::with_lock`). Ports of CPython's `ConditionTests`.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::cell::{Cell, RefCell};

@@ -2,6 +2,9 @@
 //! if the flag was cleared before it ran, `wait` returns at once while the flag is set, and a
 //! cancelled waiter is harmless (ports of CPython's `EventTests`).
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::cell::RefCell;

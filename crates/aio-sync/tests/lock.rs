@@ -4,6 +4,9 @@
 //! racing a release or not — never loses the lock nor lets two tasks hold it (ports of
 //! CPython's `LockTests`).
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::cell::{Cell, RefCell};

@@ -6,6 +6,9 @@
 //! holder, and no lost wake-up (a free lock with waiters always has its front waiter woken).
 //! At the end every waiter is served or cancelled and the lock returns to unlocked.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::collections::VecDeque;

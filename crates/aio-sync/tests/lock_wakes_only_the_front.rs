@@ -2,6 +2,9 @@
 //! further back while the front one is already woken must not wake a second one, or two
 //! tasks would hold the lock at once.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::Cell;
 use std::future::Future;
 use std::rc::Rc;

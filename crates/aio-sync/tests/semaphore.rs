@@ -5,6 +5,9 @@
 //! `acquire` would wait, `BoundedSemaphore` refuses releases above its initial value, and
 //! `Permit::forget` + `release` work asyncio-style (ports of CPython's `SemaphoreTests`).
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::cell::RefCell;

@@ -9,6 +9,9 @@
 //! woken waiter on its way, which wakes them). At the end every waiter is served or
 //! cancelled and the value returns to the total.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::collections::VecDeque;

@@ -4,6 +4,9 @@
 //! waiter, once; `wake_all` tags; `pop_first` / `pop_all` dequeue and wake in order;
 //! `remove` reports whether the waiter had been woken; `poll` refreshes the stored waker.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 mod common;
 
 use std::sync::Arc;

@@ -298,3 +298,7 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for aio_scheduler::EventLoop {}
 }
+
+// Unit tests make loops too: on the reactor AIO_REACTOR names.
+#[cfg(test)]
+use aio_reactors as _;

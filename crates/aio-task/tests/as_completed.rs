@@ -2,6 +2,9 @@
 //! `futures_core::Stream`, through `next_completed` — with errors as `Err` items; dropping it
 //! cancels nothing.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::pin::Pin;
 
 use aio_scheduler::sleep;

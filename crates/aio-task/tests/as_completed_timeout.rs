@@ -66,6 +66,9 @@
 //! (`Error::Runtime(InvalidDelay)` for each awaitable left), where CPython's `timeout=nan`
 //! times out at once.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,9 @@
 //! asyncio's settable `Future`: set_result, set_exception, cancel, InvalidState on a second
 //! set, awaiting from tasks, and the loop it belongs to.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use aio_scheduler::{EventLoop, sleep};
 use aio_task::{Error, EventLoopExt, create_future, create_task, run};
 

@@ -39,6 +39,9 @@
 //! ['tick 0', 'awaiting myself', 'tick 1', 'RuntimeError: Task cannot await on itself', 'tick 2', 'tick 3']
 //! ```
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 

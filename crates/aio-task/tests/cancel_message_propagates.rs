@@ -100,6 +100,9 @@
 //! later awaiters get a fresh one without arguments. aio's inner task ends with the message
 //! that reached its coroutine, `"msg"`, for whoever awaits it.)
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use aio_scheduler::sleep;
 use aio_task::{Error, create_future, create_task, gather, run};
 

@@ -7,6 +7,9 @@
 //! `TaskGroup::run`). Each test runs on its own loop; nothing depends on timing except the
 //! deadline that is meant to pass.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::future::{Future as StdFuture, poll_fn};
 use std::pin::Pin;

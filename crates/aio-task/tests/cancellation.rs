@@ -1,6 +1,9 @@
 //! `Task::cancel(msg)`: the future is dropped at its next scheduling point, destructors run,
 //! awaiting gives `Cancelled` with the message; asyncio's return values and counters.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 

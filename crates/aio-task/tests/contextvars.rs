@@ -3,6 +3,9 @@
 //! its creator or its siblings; `create_task_with_context` runs a task in a given context
 //! itself. Each test records the CPython 3.11 program it mirrors and that program's output.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -1,6 +1,9 @@
 //! `current_task()` is the task being run (None outside tasks); `all_tasks()` lists the
 //! loop's pending tasks and forgets finished ones.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use aio_scheduler::{EventLoop, sleep};
 use aio_task::{Error, all_tasks, create_task, current_task, run};
 

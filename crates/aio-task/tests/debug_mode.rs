@@ -4,6 +4,9 @@
 //! closes are reported "Task was destroyed but it is pending!" with their name (and creation
 //! site in debug mode).
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::process::Command;
 use std::rc::Rc;

@@ -2,6 +2,9 @@
 //! `call_soon`, in registration order. They can be removed; adding one to a finished task
 //! schedules it soon.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 

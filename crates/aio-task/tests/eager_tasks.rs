@@ -3,6 +3,9 @@
 //! and never scheduled; the ordering matches CPython 3.12. Without it, a new task has not run
 //! when `create_task` returns.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 

@@ -3,6 +3,9 @@
 //! used; the pool grows on demand up to `max_workers`, retires idle threads, joins on
 //! `shutdown(true)` and refuses work afterwards.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;

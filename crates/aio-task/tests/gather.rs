@@ -3,6 +3,9 @@
 //! every outcome; cancelling or dropping an unfinished gather cancels every child; coroutines
 //! become tasks, tasks are used as they are.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};

@@ -10,6 +10,9 @@
 //! as_completed dup: [1]
 //! ```
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use aio_scheduler::sleep;
 use aio_task::{Error, as_completed, create_task, gather, run};
 

@@ -3,6 +3,9 @@
 //! touch them: this test aborted the process ("panic in a destructor during cleanup") when the
 //! cancel-message slot was read with `with_borrow` instead of `try_with`.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 
 use aio_scheduler::{EventLoop, sleep};

@@ -2,7 +2,9 @@
 //! done callbacks or tasks' done callbacks holds a clone of it (issue 14.1). One test in this
 //! binary, so no other test opens descriptors while it counts them.
 
-use aio_scheduler::{EventLoop, ReactorChoice, WeakLoop, sleep};
+use aio_reactors::{ReactorKind, new_reactor};
+
+use aio_scheduler::{EventLoop, WeakLoop, sleep};
 use aio_task::EventLoopExt;
 
 fn open_fds() -> usize {
@@ -13,11 +15,11 @@ fn open_fds() -> usize {
 
 /// 200 loops on `choice`, each given something of its own that holds it, run briefly and
 /// dropped: the descriptors left open and the loops still alive.
-fn churn(choice: ReactorChoice, hold: fn(&EventLoop)) -> (usize, usize) {
+fn churn(choice: ReactorKind, hold: fn(&EventLoop)) -> (usize, usize) {
     let before = open_fds();
     let mut weak: Vec<WeakLoop> = Vec::new();
     for _ in 0..200 {
-        let lp = EventLoop::with_choice(choice).expect("loop");
+        let lp = EventLoop::with_boxed_reactor(new_reactor(choice).expect("reactor"));
         hold(&lp);
         lp.run_until_complete(sleep(0))
             .expect("run")
@@ -56,7 +58,7 @@ fn task_callback_holds_loop(lp: &EventLoop) {
 
 #[test]
 fn loops_held_by_their_tasks_and_callbacks_are_freed_on_drop() {
-    for choice in [ReactorChoice::Polling, ReactorChoice::Uring] {
+    for choice in [ReactorKind::Epoll, ReactorKind::Polling, ReactorKind::Uring] {
         for (what, hold) in [
             ("task", task_holds_loop as fn(&EventLoop)),
             ("future's done callback", future_callback_holds_loop),

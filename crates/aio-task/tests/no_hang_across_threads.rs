@@ -1,6 +1,9 @@
 //! Results that cross threads always arrive: work submitted to a loop that closes, or to an
 //! executor that drops it, ends with an error — never a waiter blocked forever.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::time::Duration;
 
 use aio_scheduler::EventLoop;

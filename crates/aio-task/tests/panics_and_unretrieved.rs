@@ -2,6 +2,9 @@
 //! nobody retrieved is reported through the loop's exception handler, once, with the task's
 //! name; a retrieved one is not.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -1,6 +1,9 @@
 //! `run` (asyncio.run): returns main's outcome, cancels leftover tasks (their destructors
 //! run), refuses to nest. Closing a loop with live tasks drops them without hanging.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::Cell;
 use std::rc::Rc;
 

@@ -3,6 +3,9 @@
 //! `cancel()` cancels the loop-side task; another loop on another thread can await the
 //! `ConcurrentFuture`; a closed loop refuses the submission.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

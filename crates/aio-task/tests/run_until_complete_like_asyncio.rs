@@ -24,6 +24,9 @@
 //! print(lp.run_until_complete(task))                            # finished
 //! ```
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::time::Duration;
 
 use aio_scheduler::{EventLoop, sleep};

@@ -9,6 +9,9 @@
 //! No test harness (`harness = false`): `run` handles Ctrl-C only on the main thread, and the
 //! harness runs tests on threads of its own.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};

@@ -5,6 +5,9 @@
 //!
 //! No test harness (`harness = false`): Ctrl-C is handled only on the main thread.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use aio_scheduler::{signal, sleep};
 use aio_task::{Error, Runner};
 

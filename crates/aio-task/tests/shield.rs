@@ -1,6 +1,9 @@
 //! `shield`: cancelling the task that awaits a shield does not cancel the inner task, whose
 //! result stays available; without cancellation the shield passes the inner outcome through.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};

@@ -3,6 +3,9 @@
 //! finished or shutting-down group; cancelling the owner cancels the children; a child
 //! cancelled from outside is not a failure.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 

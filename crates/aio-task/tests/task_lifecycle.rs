@@ -1,6 +1,9 @@
 //! Tasks: non-`Send` futures, results, names, dropping the handle does not cancel, the
 //! result is InvalidState while pending.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 

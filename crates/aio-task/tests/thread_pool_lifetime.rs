@@ -1,6 +1,9 @@
 //! A `ThreadPoolExecutor` lives as long as its handles: dropping the last one lets the
 //! workers finish their queue and exit, without waiting out the idle timeout.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::sync::mpsc;
 use std::time::Duration;
 

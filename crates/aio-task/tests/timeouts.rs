@@ -4,6 +4,9 @@
 //! first suspension, so a finished task gives its result; an invalid delay is an error, not a
 //! hang.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;

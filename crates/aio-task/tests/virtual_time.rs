@@ -2,6 +2,9 @@
 //! its next timer, so hour-long sleeps and timeouts finish at once, in the order real time
 //! would give them; while a descriptor is registered, time runs at the real pace.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};

@@ -2,6 +2,9 @@
 //! is), `ALL_COMPLETED`; returns `(done, pending)`; a timeout returns without cancelling
 //! anything; an empty set is `Error::Value`.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use aio_scheduler::sleep;
 use aio_task::{
     ALL_COMPLETED, Error, FIRST_COMPLETED, FIRST_EXCEPTION, Future, Task, create_future,

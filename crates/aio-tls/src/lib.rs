@@ -538,3 +538,7 @@ impl fmt::Debug for OpenTlsConnection {
             .finish_non_exhaustive()
     }
 }
+
+// Unit tests make loops too: on the reactor AIO_REACTOR names.
+#[cfg(test)]
+use aio_reactors as _;

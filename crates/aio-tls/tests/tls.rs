@@ -5,6 +5,9 @@
 //! time with rcgen. Every child process and every wait is bounded. Run a second time with
 //! `AIO_REACTOR=uring` for the io_uring reactor.
 
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -17,9 +17,11 @@
 //! `#[aio::test]` runs an `async fn` test on a fresh loop: see [`main`](macro@main) and
 //! [`test`](macro@test).
 //!
-//! Two reactors: the default on `polling` (epoll), and `aio_reactor_uring` on io_uring. Set
-//! `AIO_REACTOR=uring` to make [`run`] and [`new_event_loop`] use io_uring, or build a loop on
-//! either with `EventLoop::with_reactor` / `EventLoop::with_choice`.
+//! Three reactors: on Linux the default is [`aio_reactor_epoll`] (epoll driven directly, one
+//! system call per loop wait); [`PollingReactor`] (the `polling` crate) is the default
+//! elsewhere, and [`aio_reactor_uring`] runs on io_uring. [`aio_reactors`] chooses among them
+//! by the `AIO_REACTOR` environment variable (`epoll`, `polling`, `uring`) for [`run`] and
+//! [`new_event_loop`]; `EventLoop::with_reactor` builds a loop on any reactor.
 //!
 //! # Cancel safety
 //!
@@ -68,7 +70,11 @@
 pub use aio_queue;
 pub use aio_reactor;
 #[cfg(target_os = "linux")]
+pub use aio_reactor_epoll;
+#[cfg(target_os = "linux")]
 pub use aio_reactor_uring;
+pub use aio_reactors;
+pub use aio_reactors::ReactorKind;
 pub use aio_scheduler;
 pub use aio_streams;
 pub use aio_subprocess;
@@ -84,8 +90,8 @@ pub use aio_queue::{LifoQueue, PriorityQueue, Queue, QueueError};
 pub use aio_reactor::{AsyncFd, PollingReactor, Reactor, Registration};
 pub use aio_scheduler::signal;
 pub use aio_scheduler::{
-    Delay, EventLoop, ExceptionContext, Handle, IntoDelay, LoopHandle, ReactorChoice, Sleep,
-    ThreadsafeHandle, TimerHandle, WeakLoop, get_running_loop, now, sleep, sleep_until,
+    Delay, EventLoop, ExceptionContext, Handle, IntoDelay, LoopHandle, Sleep, ThreadsafeHandle,
+    TimerHandle, WeakLoop, get_running_loop, now, sleep, sleep_until,
 };
 pub use aio_streams::{
     DatagramEndpoint, OpenConnection, Server, StartServer, StreamError, StreamReader, StreamWriter,
@@ -162,14 +168,18 @@ pub mod __private {
     use std::future::Future;
     use std::io::Write;
 
-    use crate::{Error, ReactorChoice, Runner};
+    use crate::{Error, ReactorKind, Runner};
 
     /// The runner an attribute's options describe: `reactor = ...` (a loop factory on that
     /// reactor) and `debug = ...`.
-    pub fn runner(reactor: Option<ReactorChoice>, debug: Option<bool>) -> Runner {
+    pub fn runner(reactor: Option<ReactorKind>, debug: Option<bool>) -> Runner {
         let mut runner = Runner::new();
-        if let Some(choice) = reactor {
-            runner = runner.loop_factory(move || crate::EventLoop::with_choice(choice));
+        if let Some(kind) = reactor {
+            runner = runner.loop_factory(move || {
+                Ok(crate::EventLoop::with_boxed_reactor(
+                    aio_reactors::new_reactor(kind)?,
+                ))
+            });
         }
         if let Some(enabled) = debug {
             runner = runner.debug(enabled);

@@ -62,11 +62,16 @@ async fn reactor_polling() {
     assert_eq!(get_running_loop().unwrap().reactor().name(), "polling");
 }
 
+#[aio::test(reactor = "epoll")]
+async fn reactor_epoll() {
+    assert_eq!(get_running_loop().unwrap().reactor().name(), "epoll");
+}
+
 #[aio::test(reactor = "uring")]
 async fn reactor_uring() {
-    // io_uring, or polling where the kernel refuses io_uring (EventLoop::with_choice).
+    // io_uring, or the default (epoll) where the kernel refuses io_uring.
     let name = get_running_loop().unwrap().reactor().name();
-    assert!(["io_uring", "polling"].contains(&name), "{name}");
+    assert!(["io_uring", "epoll"].contains(&name), "{name}");
     if aio::aio_reactor_uring::UringReactor::new().is_ok() {
         assert_eq!(name, "io_uring");
     }
