@@ -20,7 +20,8 @@
 //! | `wait_for_ready` | 1,000,000 `wait_for`s in a row in one task, each around a ready future with a 1 s timeout (aio `wait_for`, tokio `time::timeout`, smol `or` with a `Timer`), then one yield | calls/s |
 //! | `wait_for_sleeping` | the same, 500,000 times, around a future that is pending once (it wakes itself): the timeout's timer is registered, then cancelled | calls/s |
 //! | `memory` | 100,000 tasks parked in a 1-hour sleep; resident-memory growth per task, in a fresh child process per runtime | bytes/task |
-//! | `socket` | two tasks ping-ponging one byte 100,000 times over a Unix socket pair; on aio in both reactor modes | round trips/s |
+//! | `socket` | two tasks ping-ponging one byte 100,000 times over a Unix socket pair; aio on its default epoll reactor, and on `polling` in both modes (its own table) | round trips/s |
+//! | `registered` | `ping-pong` and `yield` on aio's default loop, bare and with one idle socket registered (as `aio::run` registers its Ctrl-C wake-up) | its own table |
 //! | `lock` | 100 tasks × 10,000 acquisitions of one lock (aio `Lock`, tokio `Mutex`, async-lock `Mutex`), bumping a shared counter | acquisitions/s |
 //! | `queue` | 4 producers and 4 consumers moving 2,000,000 items through one bounded queue of 128 (aio `Queue`, async-channel `bounded`; tokio: `mpsc`, one consumer) | items/s |
 //! | `queue-pingpong` | two tasks passing a number back and forth 500,000 times through two queues of size 1 | round trips/s |
@@ -313,19 +314,27 @@ fn aio_socket(mode: PollMode) -> Duration {
     .socket_ping_pong(SOCKET_ROUND_TRIPS)
 }
 
-/// aio's socket ping-pong runs under both reactor modes.
+/// aio's socket ping-pong runs on the epoll reactor and on `polling` in both modes.
 struct ReactorModes {
+    epoll: Vec<Duration>,
     edge: Vec<Duration>,
     oneshot: Vec<Duration>,
     default_mode: PollMode,
 }
 
-/// The socket ping-pong on every runtime (aio in its default mode), and on aio in both
-/// reactor modes.
+/// The socket ping-pong on every runtime (aio on its Linux default, the epoll reactor), and
+/// on aio's `polling` reactor (the default before it) in both modes.
 fn sockets() -> (Row, ReactorModes) {
-    let (mut edge, mut oneshot, mut tokio, mut smol) = (vec![], vec![], vec![], vec![]);
-    // Interleaved, so both modes (and the peers) see the same machine conditions.
+    let (mut epoll, mut edge, mut oneshot, mut tokio, mut smol) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    // Interleaved, so the reactors (and the peers) see the same machine conditions.
     for run in 0..REACTOR_RUNS {
+        epoll.push(
+            Aio {
+                reactor: AioReactor::Epoll,
+            }
+            .socket_ping_pong(SOCKET_ROUND_TRIPS),
+        );
         edge.push(aio_socket(PollMode::Edge));
         oneshot.push(aio_socket(PollMode::Oneshot));
         if run < RUNS {
@@ -335,18 +344,15 @@ fn sockets() -> (Row, ReactorModes) {
     }
     let default_mode = PollingReactor::new().expect("poller").mode();
     let best = |runs: &[Duration]| rate(SOCKET_ROUND_TRIPS, *runs.iter().min().expect("runs"));
-    let aio = best(if default_mode == PollMode::Edge {
-        &edge
-    } else {
-        &oneshot
-    });
+    let aio = best(&epoll);
     let row = Row::new(
-        format!("unix-socket ping-pong (aio {default_mode:?})"),
+        "unix-socket ping-pong (aio epoll)".to_string(),
         "round trips/s",
         Better::Higher,
         [aio, best(&tokio), best(&smol)],
     );
     let modes = ReactorModes {
+        epoll,
         edge,
         oneshot,
         default_mode,
@@ -385,24 +391,74 @@ fn print_reactor_modes(sockets: &ReactorModes) {
          {REACTOR_RUNS}):"
     );
     println!();
-    println!("| mode | best round trips/s | all runs |");
+    println!("| reactor | best round trips/s | all runs |");
     println!("| --- | ---: | --- |");
     println!(
-        "| Edge | {} | {} |",
+        "| epoll (default) | {} | {} |",
+        human(best(&sockets.epoll)),
+        runs(&sockets.epoll)
+    );
+    println!(
+        "| polling Edge | {} | {} |",
         human(best(&sockets.edge)),
         runs(&sockets.edge)
     );
     println!(
-        "| Oneshot | {} | {} |",
+        "| polling Oneshot | {} | {} |",
         human(best(&sockets.oneshot)),
         runs(&sockets.oneshot)
     );
     println!();
     println!(
-        "Edge / Oneshot = {:.2}; the default mode is {:?}.",
+        "epoll / polling Edge = {:.2}; Edge / Oneshot = {:.2}; polling's default mode is {:?}.",
+        best(&sockets.epoll) / best(&sockets.edge),
         best(&sockets.edge) / best(&sockets.oneshot),
         sockets.default_mode
     );
+}
+
+/// A busy loop with a socket registered (as `aio::run` registers its Ctrl-C wake-up) against
+/// the bare loop, on `ping-pong` and `yield`, interleaved; best of [`RUNS`] each.
+fn print_registered() {
+    let bare = Aio {
+        reactor: AioReactor::Default,
+    };
+    let registered = Aio {
+        reactor: AioReactor::Registered,
+    };
+    let workloads: [(&str, usize, &dyn Fn(&Aio) -> Duration); 2] = [
+        ("ping-pong (500k)", PING_PONGS, &|rt| {
+            rt.ping_pong(PING_PONGS)
+        }),
+        (
+            "yield (1k tasks × 1k yields)",
+            YIELD_TASKS * YIELDS_PER_TASK,
+            &|rt| rt.yields(YIELD_TASKS, YIELDS_PER_TASK),
+        ),
+    ];
+    let reactor = bare.reactor.event_loop().reactor().name();
+    println!();
+    println!(
+        "A registered socket (`aio::run`'s Ctrl-C wake-up) on a busy loop, on the {reactor} \
+         reactor, best of {RUNS}:"
+    );
+    println!();
+    println!("| workload | bare loop, per s | socket registered, per s | registered / bare |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (name, n, run) in workloads {
+        let (mut a, mut b) = (vec![], vec![]);
+        for _ in 0..RUNS {
+            a.push(run(&bare));
+            b.push(run(&registered));
+        }
+        let best = |runs: &[Duration]| rate(n, *runs.iter().min().expect("runs"));
+        println!(
+            "| {name} | {} | {} | {:.3} |",
+            human(best(&a)),
+            human(best(&b)),
+            best(&b) / best(&a)
+        );
+    }
 }
 
 /// The project's targets, checked against this run's rows.
@@ -1120,6 +1176,9 @@ fn main() {
             RUNTIMES.map(idle_task_bytes_in_child),
         ));
     }
+    if selected("registered") {
+        print_registered();
+    }
     let mut reactor_modes = None;
     if selected("socket") {
         let (row, modes) = sockets();
@@ -1242,12 +1301,12 @@ fn main() {
     }
     let reactors = selected("uring").then(reactor_rows);
 
-    if rows.is_empty() && reactors.is_none() {
+    if rows.is_empty() && reactors.is_none() && !selected("registered") {
         eprintln!(
             "no workload key contains {words:?}; the keys are spawn, spawn-each, gather, yield, \
              ping-pong, sparse, cancel, wait_for_ready, wait_for_sleeping, memory, socket, lock, \
              queue, queue-pingpong, to_thread, small-frames, echo, http, bulk, conn-memory, process, \
-             uring"
+             uring, registered"
         );
         return;
     }

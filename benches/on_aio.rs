@@ -11,6 +11,7 @@ use std::rc::Rc;
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
+use aio::aio_reactor_epoll::EpollReactor;
 use aio::aio_sync::LockGuard;
 use aio::{AsyncFd, EventLoop, Lock, Queue};
 use aio_reactor::{PollMode, PollingReactor, Reactor};
@@ -30,6 +31,11 @@ use crate::workloads::{
 pub enum AioReactor {
     /// `EventLoop::new()`: the default reactor, or the one `AIO_REACTOR` names.
     Default,
+    /// `EventLoop::new()` with one idle socket registered for the whole run, as `aio::run`
+    /// registers its Ctrl-C wake-up: the reactor is never empty, so a busy loop polls it.
+    Registered,
+    /// An [`EpollReactor`], whatever `AIO_REACTOR` says.
+    Epoll,
     /// A [`PollingReactor`] (epoll) in the given mode, whatever `AIO_REACTOR` says.
     Polling(PollMode),
     /// A [`UringReactor`] (io_uring), whatever `AIO_REACTOR` says. Panics where the kernel
@@ -46,7 +52,10 @@ impl AioReactor {
     /// A fresh loop on this reactor.
     pub fn event_loop(self) -> EventLoop {
         let lp = match self {
-            AioReactor::Default => return EventLoop::new().expect("event loop"),
+            AioReactor::Default | AioReactor::Registered => {
+                return EventLoop::new().expect("event loop");
+            }
+            AioReactor::Epoll => EventLoop::with_reactor(EpollReactor::new().expect("epoll")),
             AioReactor::Polling(mode) => {
                 EventLoop::with_reactor(PollingReactor::with_mode(mode).expect("poller"))
             }
@@ -54,6 +63,7 @@ impl AioReactor {
         };
         let expected = match self {
             AioReactor::Uring => "io_uring",
+            AioReactor::Epoll => "epoll",
             _ => "polling",
         };
         assert_eq!(
@@ -98,7 +108,13 @@ impl Aio {
     /// Runs `future` on a fresh loop and closes the loop.
     fn block_on<F: Future>(&self, future: F) -> F::Output {
         let lp = self.reactor.event_loop();
+        let registered = (self.reactor == AioReactor::Registered).then(|| {
+            let (a, b) = UnixStream::pair().expect("socketpair");
+            a.set_nonblocking(true).expect("nonblocking");
+            (AsyncFd::new(lp.reactor(), a).expect("register"), b)
+        });
         let output = lp.run_until_complete(future).expect("run_until_complete");
+        drop(registered);
         lp.close().expect("close");
         output
     }

@@ -70,6 +70,8 @@ impl Server {
             Server::Aio(AioReactor::Polling(PollMode::Edge)) => "aio-edge",
             Server::Aio(AioReactor::Polling(PollMode::Oneshot)) => "aio-oneshot",
             Server::Aio(AioReactor::Uring) => "aio-uring",
+            Server::Aio(AioReactor::Epoll) => "aio-epoll",
+            Server::Aio(AioReactor::Registered) => "aio-registered",
             Server::Tokio => "tokio",
             Server::Epoll => "epoll",
         }
@@ -97,6 +99,8 @@ impl Server {
             Server::Aio(AioReactor::Polling(PollMode::Edge)) => "server-edge",
             Server::Aio(AioReactor::Polling(PollMode::Oneshot)) => "server-oneshot",
             Server::Aio(AioReactor::Uring) => "server-uring",
+            Server::Aio(AioReactor::Epoll) => "server-aioepoll",
+            Server::Aio(AioReactor::Registered) => "server-aioreg",
             Server::Tokio => "server-tokio",
             Server::Epoll => "server-epoll",
         }
