@@ -426,7 +426,8 @@ fn print_registered() {
     let registered = Aio {
         reactor: AioReactor::Registered,
     };
-    let workloads: [(&str, usize, &dyn Fn(&Aio) -> Duration); 2] = [
+    type Workload<'a> = (&'a str, usize, &'a dyn Fn(&Aio) -> Duration);
+    let workloads: [Workload; 2] = [
         ("ping-pong (500k)", PING_PONGS, &|rt| {
             rt.ping_pong(PING_PONGS)
         }),
