@@ -21,9 +21,9 @@ use crate::Runtime;
 use crate::measure::rss_bytes;
 use crate::workloads::{
     AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, SMALL_FRAME, SMALL_FRAMES_BYTES, STARTED, SendHalf,
-    Signal, SmallFrames, WAIT_FOR_TIMEOUT, assert_gathered, consumer, idle, in_sequence, late_by,
-    locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger, register_and_cancel,
-    shares, socket_client, socket_server, trivial, yield_once, yielder,
+    Signal, SmallFrames, WAIT_FOR_TIMEOUT, assert_gathered, consumer, idle, in_sequence,
+    late_after, late_by, locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger,
+    register_and_cancel, shares, socket_client, socket_server, trivial, yield_once, yielder,
 };
 
 /// The reactor an aio loop runs on.
@@ -211,6 +211,24 @@ impl Runtime for Aio {
                 .map(|&offset| {
                     spawn(late_by(start + offset, |deadline| async move {
                         aio::sleep_until(deadline).await.expect("sleep_until");
+                    }))
+                })
+                .collect();
+            let mut lateness = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                lateness.push(join(task).await);
+            }
+            lateness
+        })
+    }
+
+    fn burst_timers(&self, delays: &[Duration]) -> Vec<Duration> {
+        self.block_on(async move {
+            let tasks: Vec<_> = delays
+                .iter()
+                .map(|&delay| {
+                    spawn(late_after(delay, |delay| async move {
+                        aio::sleep(delay).await.expect("sleep");
                     }))
                 })
                 .collect();

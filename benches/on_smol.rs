@@ -19,9 +19,9 @@ use crate::Runtime;
 use crate::measure::rss_bytes;
 use crate::workloads::{
     AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, SMALL_FRAME, SMALL_FRAMES_BYTES, STARTED, SendHalf,
-    Signal, SmallFrames, WAIT_FOR_TIMEOUT, assert_gathered, consumer, idle, in_sequence, late_by,
-    locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger, register_and_cancel,
-    shares, socket_client, socket_server, trivial, yield_once, yielder,
+    Signal, SmallFrames, WAIT_FOR_TIMEOUT, assert_gathered, consumer, idle, in_sequence,
+    late_after, late_by, locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger,
+    register_and_cancel, shares, socket_client, socket_server, trivial, yield_once, yielder,
 };
 
 /// smol's single-threaded executor.
@@ -122,6 +122,25 @@ impl Runtime for Smol {
                 .map(|&offset| {
                     ex.spawn(late_by(start + offset, |deadline| async move {
                         Timer::at(deadline).await;
+                    }))
+                })
+                .collect();
+            let mut lateness = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                lateness.push(task.await);
+            }
+            lateness
+        }))
+    }
+
+    fn burst_timers(&self, delays: &[Duration]) -> Vec<Duration> {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let tasks: Vec<_> = delays
+                .iter()
+                .map(|&delay| {
+                    ex.spawn(late_after(delay, |delay| async move {
+                        Timer::after(delay).await;
                     }))
                 })
                 .collect();

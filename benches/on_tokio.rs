@@ -19,9 +19,9 @@ use crate::Runtime;
 use crate::measure::rss_bytes;
 use crate::workloads::{
     AsyncLock, BytePipe, IDLE_SLEEP, RecvHalf, SMALL_FRAME, SMALL_FRAMES_BYTES, STARTED, SendHalf,
-    Signal, SmallFrames, WAIT_FOR_TIMEOUT, assert_gathered, consumer, idle, in_sequence, late_by,
-    locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger, register_and_cancel,
-    shares, socket_client, socket_server, trivial, yield_once, yielder,
+    Signal, SmallFrames, WAIT_FOR_TIMEOUT, assert_gathered, consumer, idle, in_sequence,
+    late_after, late_by, locker, one_byte, pinger, ponger, producer, queue_pinger, queue_ponger,
+    register_and_cancel, shares, socket_client, socket_server, trivial, yield_once, yielder,
 };
 
 /// tokio's `current_thread` runtime, with its time and I/O drivers.
@@ -124,6 +124,20 @@ impl Runtime for Tokio {
                         tokio::time::sleep_until(deadline.into())
                     }))
                 })
+                .collect();
+            let mut lateness = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                lateness.push(join(task).await);
+            }
+            lateness
+        })
+    }
+
+    fn burst_timers(&self, delays: &[Duration]) -> Vec<Duration> {
+        block_on(async move {
+            let tasks: Vec<_> = delays
+                .iter()
+                .map(|&delay| tokio::spawn(late_after(delay, tokio::time::sleep)))
                 .collect();
             let mut lateness = Vec::with_capacity(tasks.len());
             for task in tasks {

@@ -88,6 +88,31 @@ pub fn sparse_deadlines(n: usize, first: Duration) -> Vec<Duration> {
         .collect()
 }
 
+/// The burst workload's delays: `n` pseudo-random durations from 1 to 100 ms (a fixed
+/// xorshift sequence, the same for every runtime).
+pub fn burst_delays(n: usize) -> Vec<Duration> {
+    let mut state: u32 = 0x2545_f491;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            Duration::from_micros(1_000 + u64::from(state % 99_001))
+        })
+        .collect()
+}
+
+/// The burst workload's task: sleeps `delay` (relative, with the runtime's `sleep`) and
+/// returns how late it woke, measured from its own start.
+pub async fn late_after<F: Future<Output = ()>>(
+    delay: Duration,
+    sleep: impl FnOnce(Duration) -> F,
+) -> Duration {
+    let deadline = Instant::now() + delay;
+    sleep(delay).await;
+    Instant::now().saturating_duration_since(deadline)
+}
+
 /// Workload 4: sleeps until `deadline` and returns how late the task woke up.
 pub async fn late_by<F: Future<Output = ()>>(
     deadline: Instant,
