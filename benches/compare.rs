@@ -61,7 +61,7 @@
 //! For profiling one runtime alone, `compare --one <yield|sparse|burst|socket|gather|wait_for_ready|
 //! wait_for_sleeping|to_thread|echo> <runtime>` runs one round of that workload and prints its
 //! result. Runtimes: `aio` (the default reactor),
-//! `aio-edge`, `aio-oneshot`, `aio-uring`, `tokio`, `smol`; for `echo` (servers) `aio`,
+//! `aio-edge`, `aio-oneshot`, `aio-uring`, `aio-registered` (a socket registered, as `aio::run` has), `tokio`, `smol`; for `echo` (servers) `aio`,
 //! `aio-edge`, `aio-oneshot`, `aio-uring`, `tokio`, `epoll`, and an optional third argument,
 //! the round trips per connection (default 2,000). The echo server threads are named
 //! `server-<…>` (e.g. `server-uring`), so per-thread counts can pick them out.
@@ -991,6 +991,7 @@ fn run_once(workload: &str, name: &str, round_trips: Option<usize>) {
         "aio-edge" => Some(AioReactor::Polling(PollMode::Edge)),
         "aio-oneshot" => Some(AioReactor::Polling(PollMode::Oneshot)),
         "aio-uring" => Some(AioReactor::Uring),
+        "aio-registered" => Some(AioReactor::Registered),
         _ => None,
     };
     let aio;
