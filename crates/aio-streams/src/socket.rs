@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 
 use aio_reactor::AsyncFd;
 
+use crate::layer::{Layer, Wire};
 use crate::net::ServerLink;
 use crate::writer::WeakWriter;
 use crate::{ReadSource, StreamError};
@@ -133,6 +134,9 @@ pub(crate) struct Connection {
     /// The connection's writer, for a failed read to close it too (asyncio's transport
     /// closes as a whole on a read error).
     pub(crate) writer: OnceCell<WeakWriter>,
+    /// A protocol layered over the socket (TLS), once installed: reads and writes go
+    /// through it. A thin pointer (one word) for the plain connections that never have one.
+    pub(crate) layer: OnceCell<Box<Rc<dyn Layer>>>,
 }
 
 /// A connected TCP or Unix socket: one `AsyncFd` type for both, without a box (one
@@ -197,6 +201,7 @@ impl Connection {
             read_error: RefCell::new(None),
             server: Cell::new(None),
             writer: OnceCell::new(),
+            layer: OnceCell::new(),
         }
     }
 
@@ -230,10 +235,29 @@ pub(crate) trait Sink {
     }
     /// The writer closed (or lost) the connection.
     fn closed(&self) {}
+    /// The writer aborts: called before its final `shutdown(Both)`.
+    fn abort(&self) {}
+    /// Puts `make`'s layer between the socket and the reader and writer (sockets only).
+    fn install_layer(
+        self: Rc<Self>,
+        make: &mut dyn FnMut(Wire) -> Rc<dyn Layer>,
+    ) -> Result<(), StreamError> {
+        let _ = make;
+        Err(StreamError::State(
+            "a layer (TLS) can be installed only on a TCP or Unix socket connection",
+        ))
+    }
+    /// The installed layer, if any.
+    fn layer(&self) -> Option<Rc<dyn Layer>> {
+        None
+    }
 }
 
 impl Sink for Connection {
     fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(layer) = self.layer.get() {
+            return layer.write_now(buf);
+        }
         let written = self.socket().write_some(buf);
         if matches!(&written, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
             self.io.registration().clear_writable();
@@ -241,12 +265,37 @@ impl Sink for Connection {
         written
     }
     fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if let Some(layer) = self.layer.get() {
+            return layer.poll_write(cx, buf);
+        }
         self.io
             .registration()
             .poll_write_with(cx, || self.socket().write_some(buf))
     }
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if let Some(layer) = self.layer.get() {
+            return layer.shutdown(how);
+        }
         self.socket().shutdown(how)
+    }
+    fn abort(&self) {
+        if let Some(layer) = self.layer.get() {
+            layer.abort();
+        }
+    }
+    fn install_layer(
+        self: Rc<Self>,
+        make: &mut dyn FnMut(Wire) -> Rc<dyn Layer>,
+    ) -> Result<(), StreamError> {
+        if self.layer.get().is_some() {
+            return Err(StreamError::State("the connection already has a layer (TLS)"));
+        }
+        let layer = make(Wire::new(&self));
+        let _ = self.layer.set(Box::new(layer));
+        Ok(())
+    }
+    fn layer(&self) -> Option<Rc<dyn Layer>> {
+        self.layer.get().map(|layer| Rc::clone(layer))
     }
     fn peer(&self) -> Option<Address> {
         self.socket().peer()
@@ -293,9 +342,12 @@ pub(crate) struct SocketSource(pub(crate) Rc<Connection>);
 impl ReadSource for SocketSource {
     fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
         let conn = &self.0;
-        let filled = conn.io.registration().poll_read_with(cx, || {
-            read_appending(buf, |scratch| conn.socket().read_some(scratch))
-        });
+        let filled = match conn.layer.get() {
+            None => conn.io.registration().poll_read_with(cx, || {
+                read_appending(buf, |scratch| conn.socket().read_some(scratch))
+            }),
+            Some(layer) => layer.poll_fill(cx, buf),
+        };
         if let Poll::Ready(Err(error)) = &filled {
             let error = StreamError::from(error);
             *conn.read_error.borrow_mut() = Some(Box::new(error.clone()));

@@ -27,7 +27,10 @@
 //! See [`TlsStream`] for a server and a client on loopback.
 
 mod error;
+mod info;
+mod layer;
 mod stream;
+mod streams;
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -37,7 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aio_scheduler::{ExceptionContext, get_running_loop};
-use aio_streams::{Address, HandlerOutcome, Server, StreamPair, open_connection, start_server};
+use aio_streams::{Address, HandlerOutcome, Server, StreamPair};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
@@ -46,7 +49,13 @@ pub use error::TlsError;
 pub use rustls;
 /// Certificate, key and server-name types (`rustls-pki-types`).
 pub use rustls_pki_types as pki_types;
+pub use info::TlsInfo;
 pub use stream::TlsStream;
+pub use streams::{
+    OpenConnection, StartServer, StartTls, StreamWriterTls, TlsConfig, open_connection,
+    open_connection_sock, open_unix_connection, open_unix_connection_sock, start_server,
+    start_server_sock, start_unix_server, start_unix_server_sock,
+};
 
 /// asyncio's default `ssl_handshake_timeout`: 60 seconds.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -324,7 +333,7 @@ where
                 }
             }
         };
-        Box::pin(async move { start_server(serve, &host, port).await })
+        Box::pin(async move { aio_streams::start_server(serve, &host, port).await })
     }
 }
 
@@ -515,7 +524,7 @@ impl IntoFuture for OpenTlsConnection {
             let name = self.server_hostname.as_deref().unwrap_or(&self.host);
             let server_name = ServerName::try_from(name.to_owned())
                 .map_err(|_| TlsError::InvalidServerName(name.to_owned()))?;
-            let (reader, writer) = open_connection(&self.host, self.port)
+            let (reader, writer) = aio_streams::open_connection(&self.host, self.port)
                 .await
                 .map_err(TlsError::Connect)?;
             let connector = futures_rustls::TlsConnector::from(self.config);
