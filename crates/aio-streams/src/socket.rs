@@ -288,7 +288,9 @@ impl Sink for Connection {
         make: &mut dyn FnMut(Wire) -> Rc<dyn Layer>,
     ) -> Result<(), StreamError> {
         if self.layer.get().is_some() {
-            return Err(StreamError::State("the connection already has a layer (TLS)"));
+            return Err(StreamError::State(
+                "the connection already has a layer (TLS)",
+            ));
         }
         let layer = make(Wire::new(&self));
         let _ = self.layer.set(Box::new(layer));

@@ -96,10 +96,8 @@ impl TlsLayer {
     pub(crate) fn fail(&self, error: &dyn std::fmt::Display) {
         if self.state.get() == State::Handshaking {
             self.state.set(State::Failed);
-            *self.failure.borrow_mut() = Some((
-                io::ErrorKind::ConnectionAborted,
-                error.to_string(),
-            ));
+            *self.failure.borrow_mut() =
+                Some((io::ErrorKind::ConnectionAborted, error.to_string()));
             self.wake_waiting();
         }
     }
@@ -319,7 +317,9 @@ impl Layer for TlsLayer {
         if !self.ready(&self.write_waker, Some(cx.waker()))? {
             return Poll::Pending;
         }
-        self.write_with(buf, |tls| self.wire.poll_write_with(cx, |io| tls.write_tls(io)))
+        self.write_with(buf, |tls| {
+            self.wire.poll_write_with(cx, |io| tls.write_tls(io))
+        })
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {

@@ -45,11 +45,11 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 pub use error::TlsError;
+pub use info::TlsInfo;
 /// The rustls this crate is built on (configurations, errors).
 pub use rustls;
 /// Certificate, key and server-name types (`rustls-pki-types`).
 pub use rustls_pki_types as pki_types;
-pub use info::TlsInfo;
 pub use stream::TlsStream;
 pub use streams::{
     OpenConnection, StartServer, StartTls, StreamWriterTls, TlsConfig, open_connection,

@@ -19,8 +19,8 @@ use rustls_pki_types::ServerName;
 use crate::info::TlsInfo;
 use crate::layer::{Side, TlsLayer};
 use crate::{
-    HANDSHAKE_TIMEOUT, SHUTDOWN_TIMEOUT, TimeoutValue, TlsError, report_handshake_failure,
-    seconds, with_timeout,
+    HANDSHAKE_TIMEOUT, SHUTDOWN_TIMEOUT, TimeoutValue, TlsError, report_handshake_failure, seconds,
+    with_timeout,
 };
 
 /// A TLS configuration for [`start_tls`](StreamWriterTls::start_tls): a client's or a
@@ -681,7 +681,8 @@ where
             async move {
                 let peer = writer.peername();
                 let side = Side::Server(config);
-                if let Err(error) = upgrade(&writer, side, handshake_timeout, shutdown_timeout).await
+                if let Err(error) =
+                    upgrade(&writer, side, handshake_timeout, shutdown_timeout).await
                 {
                     // `upgrade` aborted the connection; dropping the halves closes it.
                     report_handshake_failure(error, peer);
