@@ -799,3 +799,40 @@ fn curl_gets_a_page_from_a_streams_tls_server() {
     .expect("test");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Regression guard for the writer's promise (`aio_streams::Layer`): a write the socket
+/// takes only in part, with nothing written after it and no close, still arrives whole —
+/// the writer counts bytes as sent only once their TLS records are on the wire, so its
+/// background flush keeps going until they are.
+#[test]
+fn a_last_write_larger_than_the_socket_buffers_arrives_whole() {
+    const SIZE: usize = 16 << 20;
+    let cert = Cert::localhost();
+    let (server_config, client_config) = (cert.server_config(), cert.client_config());
+    aio_task::run(async move {
+        let server = aio_tls::start_server(
+            |reader: StreamReader, writer: StreamWriter| async move {
+                writer.write(&vec![b'q'; SIZE]);
+                // No more writes, no close: only the reader's EOF ends this.
+                let _ = reader.read_to_end().await;
+                Ok::<_, aio_task::Error>(())
+            },
+            "127.0.0.1",
+            0,
+            server_config,
+        )
+        .await?;
+        let (reader, writer) =
+            aio_tls::open_connection("127.0.0.1", server.port().unwrap(), client_config)
+                .server_hostname("localhost")
+                .await?;
+        aio_scheduler::sleep(0.2).await?; // the server's socket fills up meanwhile
+        let data = aio_task::wait_for(reader.readexactly(SIZE), 30.0).await??;
+        assert!(data.iter().all(|&b| b == b'q'));
+        writer.close();
+        writer.wait_closed().await?;
+        Ok::<_, aio_task::Error>(())
+    })
+    .expect("loop")
+    .expect("test");
+}
