@@ -683,8 +683,9 @@ fn starttls_keeps_buffered_plaintext_and_a_failed_upgrade_aborts() {
                     }
                     writer.write(b"go\n");
                     writer.start_tls(config).await?;
-                    got.borrow_mut().push(reader.readexactly(5).await?);
-                    got.borrow_mut().push(reader.readline().await?);
+                    let extra = reader.readexactly(5).await?;
+                    let line = reader.readline().await?;
+                    got.borrow_mut().extend([extra, line]);
                     Ok::<_, aio_task::Error>(())
                 }
             },
