@@ -15,7 +15,7 @@
 //!   aio-streams itself has no TLS in it.
 //! - **futures-io's**: [`start_tls_server`] / [`open_tls_connection`] give a [`TlsStream`]
 //!   (`AsyncRead + AsyncBufRead + AsyncWrite`, for hyper and the like), through
-//!   futures-rustls over a [`StreamPair`](aio_streams::StreamPair).
+//!   futures-rustls over a [`StreamPair`].
 //!
 //! Either way a server's failed handshake (a plaintext client, a refused certificate, a
 //! client silent until the timeout) closes that connection only and is reported once to
