@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 
 use aio_reactor::AsyncFd;
 
+use crate::layer::{Layer, Wire};
 use crate::net::ServerLink;
 use crate::writer::WeakWriter;
 use crate::{ReadSource, StreamError};
@@ -124,8 +125,9 @@ pub(crate) struct Connection {
     pub(crate) io: AsyncFd<StreamSocket>,
     /// The error that ended reading (a reset), for the writer's `drain` (asyncio's drain
     /// raises the reader's exception first).
-    /// Boxed: an error is rare, and the box keeps the connection small.
-    pub(crate) read_error: RefCell<Option<Box<StreamError>>>,
+    /// Boxed: an error is rare, and the box keeps the connection small. A `Cell` (taken
+    /// and put back to be read), one word where a `RefCell` is two: the room `layer` takes.
+    pub(crate) read_error: Cell<Option<Box<StreamError>>>,
     /// The server that accepted this connection counts it until it closes (asyncio's
     /// `Server._attach` / `_detach`): dropping the link detaches it. Taken when the writer
     /// closes or reading fails, or dropped with the connection.
@@ -133,6 +135,9 @@ pub(crate) struct Connection {
     /// The connection's writer, for a failed read to close it too (asyncio's transport
     /// closes as a whole on a read error).
     pub(crate) writer: OnceCell<WeakWriter>,
+    /// A protocol layered over the socket (TLS), once installed: reads and writes go
+    /// through it. A thin pointer (one word) for the plain connections that never have one.
+    pub(crate) layer: OnceCell<Box<Rc<dyn Layer>>>,
 }
 
 /// A connected TCP or Unix socket: one `AsyncFd` type for both, without a box (one
@@ -194,14 +199,49 @@ impl Connection {
     pub(crate) fn new(io: AsyncFd<StreamSocket>) -> Connection {
         Connection {
             io,
-            read_error: RefCell::new(None),
+            read_error: Cell::new(None),
             server: Cell::new(None),
             writer: OnceCell::new(),
+            layer: OnceCell::new(),
         }
     }
 
     pub(crate) fn socket(&self) -> &StreamSocket {
         self.io.get_ref()
+    }
+
+    // The layered paths, out of line and cold, so that the plain socket's read and write
+    // paths compile as they did before layers existed (one test of `layer` added).
+
+    #[cold]
+    #[inline(never)]
+    fn layered_poll_fill(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Poll<io::Result<usize>> {
+        match self.layer.get() {
+            Some(layer) => layer.poll_fill(cx, buf),
+            None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn layered_write_now(&self, buf: &[u8]) -> io::Result<usize> {
+        match self.layer.get() {
+            Some(layer) => layer.write_now(buf),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn layered_poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.layer.get() {
+            Some(layer) => layer.poll_write(cx, buf),
+            None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
     }
 
     /// The connection is over for its server (closed, or failed): stop counting it.
@@ -230,10 +270,29 @@ pub(crate) trait Sink {
     }
     /// The writer closed (or lost) the connection.
     fn closed(&self) {}
+    /// The writer aborts: called before its final `shutdown(Both)`.
+    fn abort(&self) {}
+    /// Puts `make`'s layer between the socket and the reader and writer (sockets only).
+    fn install_layer(
+        self: Rc<Self>,
+        make: &mut dyn FnMut(Wire) -> Rc<dyn Layer>,
+    ) -> Result<(), StreamError> {
+        let _ = make;
+        Err(StreamError::State(
+            "a layer (TLS) can be installed only on a TCP or Unix socket connection",
+        ))
+    }
+    /// The installed layer, if any.
+    fn layer(&self) -> Option<Rc<dyn Layer>> {
+        None
+    }
 }
 
 impl Sink for Connection {
     fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
+        if self.layer.get().is_some() {
+            return self.layered_write_now(buf);
+        }
         let written = self.socket().write_some(buf);
         if matches!(&written, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
             self.io.registration().clear_writable();
@@ -241,12 +300,39 @@ impl Sink for Connection {
         written
     }
     fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.layer.get().is_some() {
+            return self.layered_poll_write(cx, buf);
+        }
         self.io
             .registration()
             .poll_write_with(cx, || self.socket().write_some(buf))
     }
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if let Some(layer) = self.layer.get() {
+            return layer.shutdown(how);
+        }
         self.socket().shutdown(how)
+    }
+    fn abort(&self) {
+        if let Some(layer) = self.layer.get() {
+            layer.abort();
+        }
+    }
+    fn install_layer(
+        self: Rc<Self>,
+        make: &mut dyn FnMut(Wire) -> Rc<dyn Layer>,
+    ) -> Result<(), StreamError> {
+        if self.layer.get().is_some() {
+            return Err(StreamError::State(
+                "the connection already has a layer (TLS)",
+            ));
+        }
+        let layer = make(Wire::new(&self));
+        let _ = self.layer.set(Box::new(layer));
+        Ok(())
+    }
+    fn layer(&self) -> Option<Rc<dyn Layer>> {
+        self.layer.get().map(|layer| Rc::clone(layer))
     }
     fn peer(&self) -> Option<Address> {
         self.socket().peer()
@@ -255,7 +341,10 @@ impl Sink for Connection {
         self.socket().local()
     }
     fn read_error(&self) -> Option<StreamError> {
-        self.read_error.borrow().as_deref().cloned()
+        let error = self.read_error.take();
+        let copy = error.as_deref().cloned();
+        self.read_error.set(error);
+        copy
     }
     fn closed(&self) {
         self.detach();
@@ -293,12 +382,16 @@ pub(crate) struct SocketSource(pub(crate) Rc<Connection>);
 impl ReadSource for SocketSource {
     fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
         let conn = &self.0;
-        let filled = conn.io.registration().poll_read_with(cx, || {
-            read_appending(buf, |scratch| conn.socket().read_some(scratch))
-        });
+        let filled = if conn.layer.get().is_none() {
+            conn.io.registration().poll_read_with(cx, || {
+                read_appending(buf, |scratch| conn.socket().read_some(scratch))
+            })
+        } else {
+            conn.layered_poll_fill(cx, buf)
+        };
         if let Poll::Ready(Err(error)) = &filled {
             let error = StreamError::from(error);
-            *conn.read_error.borrow_mut() = Some(Box::new(error.clone()));
+            conn.read_error.set(Some(Box::new(error.clone())));
             // asyncio closes a transport whose read failed: the writer is lost too (its
             // buffer dropped, `is_closing`), and the server stops counting it.
             if let Some(writer) = conn.writer.get().and_then(WeakWriter::upgrade) {
@@ -401,6 +494,15 @@ mod tests {
             );
         }
         on_tcp_and_unix(check);
+    }
+
+    /// A layer slot (`layer`) came with a one-word `read_error`: a plain connection is no
+    /// bigger than before layers existed (72 bytes, 88 with the `Rc`'s counts: the malloc
+    /// size class it had).
+    #[test]
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+    fn connection_stays_72_bytes() {
+        assert_eq!(std::mem::size_of::<super::Connection>(), 72);
     }
 
     /// Regression: every read used to grow the reader's buffer to 64 KiB (zero-filled), and

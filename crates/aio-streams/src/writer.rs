@@ -7,8 +7,8 @@ use std::net::Shutdown;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
-use crate::StreamError;
 use crate::socket::{Address, Sink};
+use crate::{Layer, StreamError, Wire};
 
 /// asyncio's default high-water mark: 64 KiB.
 pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
@@ -562,6 +562,7 @@ impl StreamWriter {
         inner.buf.borrow_mut().clear();
         inner.start.set(0);
         inner.closing.set(true);
+        inner.conn.abort();
         inner.after_flush();
     }
 
@@ -665,6 +666,70 @@ impl StreamWriter {
     /// ```
     pub fn sockname(&self) -> Option<Address> {
         self.inner.conn.local()
+    }
+}
+
+impl StreamWriter {
+    /// Puts a [`Layer`] (TLS) between this connection's socket and its reader and writer:
+    /// `make` gets the [`Wire`] to the socket and gives the layer, which is returned. From
+    /// then on both halves go through it; bytes the reader buffered before stay buffered,
+    /// and are read first. Write nothing (or flush first: `futures_io::AsyncWrite::poll_flush`)
+    /// before installing: bytes still buffered here go through the layer.
+    ///
+    /// It is how `aio-tls` makes asyncio's `ssl=` connections and `StreamWriter.start_tls`.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::State`] for a pipe (only TCP and Unix socket connections take a layer)
+    /// or a connection that has one already; `make` is not called then.
+    ///
+    /// # Examples
+    ///
+    /// See [`Layer`] for a whole layer; a pipe takes none:
+    ///
+    /// ```
+    /// # use std::{any::Any, io, net::Shutdown, rc::Rc, task::{Context, Poll}};
+    /// # struct Nothing;
+    /// # impl aio_streams::Layer for Nothing {
+    /// #     fn poll_fill(&self, _: &mut Context<'_>, _: &mut Vec<u8>) -> Poll<io::Result<usize>> { Poll::Ready(Ok(0)) }
+    /// #     fn write_now(&self, b: &[u8]) -> io::Result<usize> { Ok(b.len()) }
+    /// #     fn poll_write(&self, _: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> { Poll::Ready(Ok(b.len())) }
+    /// #     fn shutdown(&self, _: Shutdown) -> io::Result<()> { Ok(()) }
+    /// #     fn as_any(&self) -> &dyn Any { self }
+    /// # }
+    /// let (_read_end, write_end) = std::io::pipe()?;
+    /// aio_task::run(async move {
+    ///     let writer = aio_streams::connect_write_pipe(write_end)?;
+    ///     assert!(writer.install_layer(|_wire| Rc::new(Nothing)).is_err());
+    ///     assert!(writer.layer().is_none());
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn install_layer<L: Layer + 'static>(
+        &self,
+        make: impl FnOnce(Wire) -> Rc<L>,
+    ) -> Result<Rc<L>, StreamError> {
+        let mut make = Some(make);
+        let mut made = None;
+        self.inner.conn.clone().install_layer(&mut |wire| {
+            let make = make.take().expect("a layer is made once");
+            let layer = make(wire);
+            made = Some(layer.clone());
+            layer
+        })?;
+        Ok(made.expect("install_layer made the layer"))
+    }
+
+    /// The connection's [`Layer`], if one was installed
+    /// ([`install_layer`](StreamWriter::install_layer)); its crate finds its own type with
+    /// [`Layer::as_any`].
+    ///
+    /// # Examples
+    ///
+    /// See [`Layer`] and [`install_layer`](StreamWriter::install_layer).
+    pub fn layer(&self) -> Option<Rc<dyn Layer>> {
+        self.inner.conn.layer()
     }
 }
 

@@ -26,6 +26,10 @@ pub enum TlsError {
     /// `server_hostname` (or the host standing for it) is neither a DNS name nor an IP
     /// address (asyncio: `ValueError`).
     InvalidServerName(String),
+    /// A client connection that names no host to verify — a Unix socket, a `sock=` socket,
+    /// `start_tls` — was given no `server_hostname` (asyncio: `ValueError`, "You must set
+    /// server_hostname when using ssl without a host").
+    NoServerName,
     /// The handshake failed: the peer's certificate was refused (untrusted, expired, for
     /// another name), the peer spoke something other than TLS, or the connection failed
     /// during the handshake. [`rustls_error`](TlsError::rustls_error) gives rustls's reason
@@ -72,6 +76,10 @@ impl fmt::Display for TlsError {
                     "invalid server_hostname {name:?}: not a DNS name or IP address"
                 )
             }
+            TlsError::NoServerName => write!(
+                f,
+                "server_hostname is required when using TLS without a host name to verify"
+            ),
             TlsError::Handshake(error) => write!(f, "TLS handshake failed: {error}"),
             TlsError::HandshakeTimeout(limit) => {
                 write!(f, "TLS handshake did not complete within {limit:?}")
@@ -105,7 +113,7 @@ impl From<TlsError> for io::Error {
         let kind = match &error {
             TlsError::Connect(aio_task::Error::Io(io)) => io.kind(),
             TlsError::Connect(_) => io::ErrorKind::Other,
-            TlsError::InvalidServerName(_) => io::ErrorKind::InvalidInput,
+            TlsError::InvalidServerName(_) | TlsError::NoServerName => io::ErrorKind::InvalidInput,
             TlsError::Handshake(io) => io.kind(),
             TlsError::HandshakeTimeout(_) => io::ErrorKind::TimedOut,
         };

@@ -1,33 +1,40 @@
 //! **aio-tls** — TLS for aio's streams through [rustls] (crypto provider `ring`): asyncio's
-//! `start_server(..., ssl=ctx)` and `open_connection(..., ssl=ctx, server_hostname=...)`,
-//! with `ssl_handshake_timeout` (60 s by default) and `ssl_shutdown_timeout` (30 s).
+//! `ssl=` on `open_connection` / `start_server` (and their Unix and `sock=` forms),
+//! `server_hostname`, `ssl_handshake_timeout` (60 s by default) and `ssl_shutdown_timeout`
+//! (30 s), and `StreamWriter.start_tls`.
 //!
-//! - [`start_tls_server`] accepts TCP connections (through `aio_streams::start_server`),
-//!   does each one's handshake, and calls the handler with a [`TlsStream`]. A handshake
-//!   that fails (a plaintext client, a refused client certificate, a client that sends
-//!   nothing until the timeout) closes that connection only and is reported once to the
-//!   loop's exception handler ("TLS handshake failed", with the [`TlsError`] and the peer);
-//!   the server keeps serving.
-//! - [`open_tls_connection`] connects, verifies the server's certificate against
-//!   `server_hostname` (the host by default) and gives a [`TlsStream`], or a [`TlsError`]
-//!   saying why not.
-//! - [`TlsStream`] is futures-io `AsyncRead + AsyncBufRead + AsyncWrite`; `poll_close` sends
-//!   close_notify and half-closes.
+//! Two shapes:
 //!
-//! The TLS state machine is rustls's; the futures-io adapter is `futures-rustls` (over
-//! `aio_streams::StreamPair`). [`server_config`] and [`client_config`] build rustls
-//! configurations on the `ring` provider explicitly, so they never depend on a process-wide
-//! default provider.
+//! - **asyncio's**: [`open_connection`] / [`open_unix_connection`] and [`start_server`] /
+//!   [`start_unix_server`] (and the `_sock` forms) give the ordinary
+//!   [`StreamReader`](aio_streams::StreamReader) / [`StreamWriter`](aio_streams::StreamWriter),
+//!   reading and writing plaintext over TLS with every asyncio method;
+//!   [`StreamWriterTls::start_tls`] upgrades a plain connection in place (STARTTLS), and
+//!   [`StreamWriterTls::tls_info`] tells what the handshake agreed on. TLS plugs in under
+//!   the reader and writer through aio-streams' [`Layer`](aio_streams::Layer) hook, so
+//!   aio-streams itself has no TLS in it.
+//! - **futures-io's**: [`start_tls_server`] / [`open_tls_connection`] give a [`TlsStream`]
+//!   (`AsyncRead + AsyncBufRead + AsyncWrite`, for hyper and the like), through
+//!   futures-rustls over a [`StreamPair`].
 //!
-//! Not here yet: asyncio-style `StreamReader` / `StreamWriter` over TLS (`ssl=` returning
-//! the two halves), `StreamWriter::start_tls`, TLS over Unix sockets.
+//! Either way a server's failed handshake (a plaintext client, a refused certificate, a
+//! client silent until the timeout) closes that connection only and is reported once to
+//! the loop's exception handler ("TLS handshake failed", with the [`TlsError`] and the
+//! peer); the server keeps serving. A client gets a [`TlsError`] saying why.
+//!
+//! [`server_config`] and [`client_config`] build rustls configurations on the `ring`
+//! provider explicitly, so they never depend on a process-wide default provider.
 //!
 //! # Examples
 //!
-//! See [`TlsStream`] for a server and a client on loopback.
+//! See [`open_connection`] (asyncio's shape), [`StreamWriterTls`] (STARTTLS) and
+//! [`TlsStream`] (futures-io's).
 
 mod error;
+mod info;
+mod layer;
 mod stream;
+mod streams;
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -37,16 +44,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aio_scheduler::{ExceptionContext, get_running_loop};
-use aio_streams::{Address, HandlerOutcome, Server, StreamPair, open_connection, start_server};
+use aio_streams::{Address, HandlerOutcome, Server, StreamPair};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 pub use error::TlsError;
+pub use info::TlsInfo;
 /// The rustls this crate is built on (configurations, errors).
 pub use rustls;
 /// Certificate, key and server-name types (`rustls-pki-types`).
 pub use rustls_pki_types as pki_types;
 pub use stream::TlsStream;
+pub use streams::{
+    OpenConnection, StartServer, StartTls, StreamWriterTls, TlsConfig, open_connection,
+    open_connection_sock, open_unix_connection, open_unix_connection_sock, start_server,
+    start_server_sock, start_unix_server, start_unix_server_sock,
+};
 
 /// asyncio's default `ssl_handshake_timeout`: 60 seconds.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -324,7 +337,7 @@ where
                 }
             }
         };
-        Box::pin(async move { start_server(serve, &host, port).await })
+        Box::pin(async move { aio_streams::start_server(serve, &host, port).await })
     }
 }
 
@@ -515,7 +528,7 @@ impl IntoFuture for OpenTlsConnection {
             let name = self.server_hostname.as_deref().unwrap_or(&self.host);
             let server_name = ServerName::try_from(name.to_owned())
                 .map_err(|_| TlsError::InvalidServerName(name.to_owned()))?;
-            let (reader, writer) = open_connection(&self.host, self.port)
+            let (reader, writer) = aio_streams::open_connection(&self.host, self.port)
                 .await
                 .map_err(TlsError::Connect)?;
             let connector = futures_rustls::TlsConnector::from(self.config);

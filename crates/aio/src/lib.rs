@@ -80,8 +80,8 @@ pub use aio_streams;
 pub use aio_subprocess;
 pub use aio_sync;
 pub use aio_task;
-/// TLS through rustls (`start_tls_server`, `open_tls_connection`, `TlsStream`), with the
-/// `tls` feature.
+/// TLS through rustls (asyncio's `ssl=` streams: `open_connection`, `start_server`,
+/// `StreamWriterTls::start_tls`; futures-io's `TlsStream`), with the `tls` feature.
 #[cfg(feature = "tls")]
 pub use aio_tls;
 
