@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -95,17 +95,38 @@ pub struct StreamReader {
     buf: RefCell<Vec<u8>>,
     /// The read cursor: consuming advances it instead of moving the unread bytes.
     start: Cell<usize>,
-    eof: Cell<bool>,
-    /// Boxed: an error is rare, and the reader lives inline in every connection's task.
-    error: RefCell<Option<Box<StreamError>>>,
     limit: usize,
     source: Option<Source>,
     /// The read waiting for fed data.
     waker: Cell<Option<Waker>>,
-    /// Bumped by every feed, so a waiting read knows it was fed (not just polled).
-    fed: Cell<u64>,
+    /// Boxed: an error is rare, and the reader lives inline in every connection's task.
+    /// A `Cell` (taken and put back to look at it): 8 bytes, no borrow flag.
+    error: Cell<Option<Box<StreamError>>>,
+    /// Bumped by every feed, so a waiting read knows it was fed (not just polled). 32 bits:
+    /// a wait would have to miss 2^32 feeds, each of which wakes it, to be fooled.
+    fed: Cell<u32>,
     /// The operation waiting for data, if any (asyncio's `_waiter`).
-    waiting: Cell<Option<&'static str>>,
+    waiting: Cell<Option<Op>>,
+    eof: Cell<bool>,
+}
+
+/// The read operations that wait for data, for [`StreamError::ConcurrentRead`]: one byte
+/// where a `&'static str` took sixteen in every reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Read,
+    Readexactly,
+    Readuntil,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Read => "read",
+            Op::Readexactly => "readexactly",
+            Op::Readuntil => "readuntil",
+        }
+    }
 }
 
 /// Where a reader's bytes come from: a socket (the common case, inline) or any
@@ -155,13 +176,13 @@ impl StreamReader {
         StreamReader {
             buf: RefCell::new(Vec::new()),
             start: Cell::new(0),
-            eof: Cell::new(false),
-            error: RefCell::new(None),
             limit: limit.max(1),
             source: None,
             waker: Cell::new(None),
+            error: Cell::new(None),
             fed: Cell::new(0),
             waiting: Cell::new(None),
+            eof: Cell::new(false),
         }
     }
 
@@ -287,7 +308,7 @@ impl StreamReader {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn set_exception(&self, error: StreamError) {
-        *self.error.borrow_mut() = Some(Box::new(error));
+        self.error.set(Some(Box::new(error)));
         self.wake();
     }
 
@@ -299,7 +320,23 @@ impl StreamReader {
     /// assert!(aio_streams::StreamReader::new().exception().is_none());
     /// ```
     pub fn exception(&self) -> Option<StreamError> {
-        self.error.borrow().as_deref().cloned()
+        self.with_error(|error| error.cloned())
+    }
+
+    /// Looks at the error (taken out of its cell and put back).
+    fn with_error<R>(&self, f: impl FnOnce(Option<&StreamError>) -> R) -> R {
+        let error = self.error.take();
+        let result = f(error.as_deref());
+        self.error.set(error);
+        result
+    }
+
+    fn has_error(&self) -> bool {
+        self.with_error(|error| error.is_some())
+    }
+
+    fn fail(&self, error: &StreamError) {
+        self.error.set(Some(Box::new(error.clone())));
     }
 
     /// Whether the stream ended and the buffer is empty (asyncio's `at_eof`).
@@ -321,7 +358,7 @@ impl StreamReader {
         if !self.eof.get()
             && self.buffered() == 0
             && self.waiting.get().is_none()
-            && self.error.borrow().is_none()
+            && !self.has_error()
         {
             if let Some(source) = &self.source {
                 // A waiting read would have its waker replaced; nobody waits here, and the
@@ -329,9 +366,7 @@ impl StreamReader {
                 let mut cx = Context::from_waker(Waker::noop());
                 match source.poll_fill(&mut cx, &mut self.buf.borrow_mut()) {
                     Poll::Ready(Ok(0)) => self.eof.set(true),
-                    Poll::Ready(Err(error)) => {
-                        *self.error.borrow_mut() = Some(Box::new(StreamError::from(error)));
-                    }
+                    Poll::Ready(Err(error)) => self.fail(&StreamError::from(error)),
                     Poll::Ready(Ok(_)) | Poll::Pending => {}
                 }
             }
@@ -360,10 +395,10 @@ impl StreamReader {
     }
 
     fn check_error(&self) -> Result<(), StreamError> {
-        match self.error.borrow().as_deref() {
+        self.with_error(|error| match error {
             Some(error) => Err(error.clone()),
             None => Ok(()),
-        }
+        })
     }
 
     /// The buffer's allocated size, for the memory regression tests.
@@ -385,6 +420,51 @@ impl StreamReader {
         drop(buf);
         self.consume_unread(end - start);
         taken
+    }
+
+    /// The fast path of every read: if at least `n` bytes are unread, takes exactly `n` in one
+    /// borrow of the buffer (no future, no waker). `None` (nothing consumed) otherwise.
+    #[inline]
+    fn take_exactly(&self, n: usize) -> Option<Vec<u8>> {
+        let mut buf = self.buf.borrow_mut();
+        let start = self.start.get();
+        let unread = buf.len() - start;
+        if unread < n {
+            return None;
+        }
+        if unread == n {
+            if start == 0 {
+                // The whole buffer is the answer: hand it out, no copy.
+                return Some(std::mem::take(&mut *buf));
+            }
+            let taken = buf[start..].to_vec();
+            *buf = Vec::new();
+            self.start.set(0);
+            return Some(taken);
+        }
+        let taken = buf[start..start + n].to_vec();
+        self.start.set(start + n);
+        Some(taken)
+    }
+
+    /// As [`take_exactly`](Self::take_exactly), into `out` (all of it).
+    #[inline]
+    fn take_exactly_into(&self, out: &mut [u8]) -> bool {
+        let n = out.len();
+        let mut buf = self.buf.borrow_mut();
+        let start = self.start.get();
+        let unread = buf.len() - start;
+        if unread < n {
+            return false;
+        }
+        out.copy_from_slice(&buf[start..start + n]);
+        if unread == n {
+            *buf = Vec::new();
+            self.start.set(0);
+        } else {
+            self.start.set(start + n);
+        }
+        true
     }
 
     /// Marks `n` unread bytes (at most all of them) consumed, by moving the read cursor.
@@ -414,20 +494,17 @@ impl StreamReader {
     }
 
     /// asyncio's `_wait_for_data`: waits until more data arrived or the stream ended.
-    async fn wait_for_data(&self, operation: &'static str) -> Result<(), StreamError> {
-        if self.waiting.get().is_some() {
-            return Err(StreamError::ConcurrentRead(operation));
+    fn wait_for_data(&self, operation: Op) -> WaitForData<'_> {
+        WaitForData {
+            reader: self,
+            operation,
+            fed: 0,
+            started: false,
         }
-        self.waiting.set(Some(operation));
-        let _clear = ClearWaiting(&self.waiting);
-        let fed = self.fed.get();
-        poll_fn(|cx| self.poll_more(cx, fed)).await
     }
 
-    fn poll_more(&self, cx: &mut Context<'_>, fed: u64) -> Poll<Result<(), StreamError>> {
-        if let Some(error) = self.error.borrow().as_deref() {
-            return Poll::Ready(Err(error.clone()));
-        }
+    fn poll_more(&self, cx: &mut Context<'_>, fed: u32) -> Poll<Result<(), StreamError>> {
+        self.check_error()?;
         match &self.source {
             Some(source) => {
                 let filled = {
@@ -448,7 +525,7 @@ impl StreamReader {
                     Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
                     Poll::Ready(Err(error)) => {
                         let error = StreamError::from(error);
-                        *self.error.borrow_mut() = Some(Box::new(error.clone()));
+                        self.fail(&error);
                         Poll::Ready(Err(error))
                     }
                 }
@@ -505,7 +582,7 @@ impl StreamReader {
             return Ok(Vec::new());
         }
         if self.buffered() == 0 && !self.eof.get() {
-            self.wait_for_data("read").await?;
+            self.wait_for_data(Op::Read).await?;
         }
         Ok(self.take(n))
     }
@@ -577,20 +654,70 @@ impl StreamReader {
     /// ```
     pub async fn readexactly(&self, n: usize) -> Result<Vec<u8>, StreamError> {
         self.check_error()?;
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        while self.buffered() < n {
-            if self.eof.get() {
-                let partial = self.take(usize::MAX);
-                return Err(StreamError::IncompleteRead {
-                    partial,
-                    expected: Some(n),
-                });
+        loop {
+            if let Some(frame) = self.take_exactly(n) {
+                return Ok(frame);
             }
-            self.wait_for_data("readexactly").await?;
+            self.short_of(n, Op::Readexactly).await?;
         }
-        Ok(self.take(n))
+    }
+
+    /// Reads exactly `out.len()` bytes into `out`: [`readexactly`](Self::readexactly)
+    /// without the allocation (tokio's and futures' `read_exact`, with asyncio's errors).
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::IncompleteRead`] if the stream ends first, with the bytes read (which
+    /// leave the buffer; `out` is left as it was); the stream's error;
+    /// [`StreamError::ConcurrentRead`].
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe, as [`readexactly`](Self::readexactly): `out` is written
+    /// and the bytes consumed only once all of them are buffered, so dropping the future
+    /// mid-way loses nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reader = aio_streams::StreamReader::new();
+    /// reader.feed_data(b"0123456789abcdef!");
+    /// reader.feed_eof();
+    /// let (frame, rest) = aio_task::run(async move {
+    ///     let mut frame = [0u8; 16];
+    ///     reader.readexactly_into(&mut frame).await.unwrap();
+    ///     // One byte left: too few for another frame.
+    ///     let rest = reader.readexactly_into(&mut frame).await.unwrap_err();
+    ///     (frame, rest)
+    /// })?;
+    /// assert_eq!(&frame, b"0123456789abcdef");
+    /// assert!(matches!(
+    ///     rest,
+    ///     aio_streams::StreamError::IncompleteRead { partial, expected: Some(16) } if partial == b"!"
+    /// ));
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub async fn readexactly_into(&self, out: &mut [u8]) -> Result<(), StreamError> {
+        self.check_error()?;
+        loop {
+            if self.take_exactly_into(out) {
+                return Ok(());
+            }
+            self.short_of(out.len(), Op::Readexactly).await?;
+        }
+    }
+
+    /// Fewer than `n` bytes are buffered: fails at EOF (asyncio's `IncompleteReadError`, with
+    /// everything buffered), else waits for more.
+    async fn short_of(&self, n: usize, operation: Op) -> Result<(), StreamError> {
+        if self.eof.get() {
+            let partial = self.take(usize::MAX);
+            return Err(StreamError::IncompleteRead {
+                partial,
+                expected: Some(n),
+            });
+        }
+        self.wait_for_data(operation).await
     }
 
     /// Reads up to and including a newline. At EOF, returns what is left (possibly without a
@@ -741,7 +868,7 @@ impl StreamReader {
                     expected: None,
                 });
             }
-            self.wait_for_data("readuntil").await?;
+            self.wait_for_data(Op::Readuntil).await?;
         };
         if start > self.limit {
             return Err(StreamError::LimitOverrun {
@@ -786,21 +913,53 @@ impl StreamReader {
     }
 }
 
-/// Clears the "a read is waiting" mark when the waiting read ends or is dropped.
-struct ClearWaiting<'a>(&'a Cell<Option<&'static str>>);
+/// asyncio's `_wait_for_data`: marks the reader as waiting (refusing a second waiting read)
+/// at its first poll, and clears the mark when it ends or is dropped. A named future of 24
+/// bytes, so every read future holding one stays small.
+struct WaitForData<'a> {
+    reader: &'a StreamReader,
+    operation: Op,
+    /// The reader's feed count at the first poll.
+    fed: u32,
+    started: bool,
+}
 
-impl Drop for ClearWaiting<'_> {
+impl Future for WaitForData<'_> {
+    type Output = Result<(), StreamError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let reader = self.reader;
+        if !self.started {
+            if reader.waiting.get().is_some() {
+                return Poll::Ready(Err(StreamError::ConcurrentRead(self.operation.name())));
+            }
+            reader.waiting.set(Some(self.operation));
+            self.started = true;
+            self.fed = reader.fed.get();
+        }
+        let more = reader.poll_more(cx, self.fed);
+        if more.is_ready() {
+            reader.waiting.set(None);
+            self.started = false;
+        }
+        more
+    }
+}
+
+impl Drop for WaitForData<'_> {
     fn drop(&mut self) {
-        self.0.set(None);
+        if self.started {
+            self.reader.waiting.set(None);
+        }
     }
 }
 
 /// The first index of `needle` in `haystack`.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.len() == 1 {
-        return haystack.iter().position(|&b| b == needle[0]);
+    match needle {
+        [byte] => memchr::memchr(*byte, haystack),
+        _ => memchr::memmem::find(haystack, needle),
     }
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 impl fmt::Debug for StreamReader {
@@ -867,8 +1026,8 @@ impl StreamReader {
             return Poll::Ready(Ok(0));
         }
         loop {
-            if let Some(error) = self.error.borrow().as_deref() {
-                return Poll::Ready(Err(crate::error::to_io(error)));
+            if let Some(error) = self.with_error(|error| error.map(crate::error::to_io)) {
+                return Poll::Ready(Err(error));
             }
             {
                 let buf = self.buf.borrow();
