@@ -38,9 +38,12 @@ fn connection(socket: StreamSocket) -> Result<Rc<Connection>, Error> {
 
 /// Splits a connection into a reader (with buffer limit `limit`) and a writer.
 fn split(conn: Rc<Connection>, limit: usize) -> (StreamReader, StreamWriter) {
-    let reader = StreamReader::from_socket(SocketSource(conn.clone()), limit);
     let writer = StreamWriter::new(conn.clone());
-    let _ = conn.writer.set(writer.downgrade());
+    let source = SocketSource {
+        conn,
+        writer: writer.downgrade(),
+    };
+    let reader = StreamReader::from_socket(source, limit);
     (reader, writer)
 }
 
@@ -1392,7 +1395,7 @@ where
                     conn: Rc::downgrade(&conn),
                 };
                 let on_exit = CloseUnlessReturned {
-                    client: Some(client.clone()),
+                    conn: Some(Rc::downgrade(&conn)),
                 };
                 let slot = state.clients.borrow_mut().insert(client);
                 conn.server.set(Some(ServerLink {
@@ -1478,7 +1481,7 @@ where
                         Ok(Poll::Pending) => return Poll::Pending,
                         Ok(Poll::Ready(outcome)) => match outcome.into_failure() {
                             Some(error) => report_handler_failure(error),
-                            None => on_exit.client = None,
+                            None => on_exit.conn = None,
                         },
                         Err(payload) => report_handler_panic(&*payload),
                     }
@@ -1496,13 +1499,25 @@ where
 /// Closes a connection whose handler did not return normally — it failed, panicked or was
 /// cancelled — as asyncio closes the transport then (3.12+). Dropped with the handler's
 /// future; a handler that returned clears it.
+///
+/// It holds the connection weakly (8 bytes in every connection's task, where a [`Client`]
+/// took 16) and closes it through its entry in the server's list. A connection already gone
+/// was closed with its last half; one no longer in the list was closed or lost already.
 struct CloseUnlessReturned {
-    client: Option<Client>,
+    conn: Option<Weak<Connection>>,
 }
 
 impl Drop for CloseUnlessReturned {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
+        let Some(conn) = self.conn.take().and_then(|conn| conn.upgrade()) else {
+            return;
+        };
+        let Some(link) = conn.server.take() else {
+            return;
+        };
+        let client = link.state.clients.borrow().slots[link.slot].clone();
+        conn.server.set(Some(link));
+        if let Some(client) = client {
             client.close(false);
         }
     }

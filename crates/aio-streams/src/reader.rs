@@ -324,6 +324,7 @@ impl StreamReader {
     }
 
     /// Looks at the error (taken out of its cell and put back).
+    #[inline]
     fn with_error<R>(&self, f: impl FnOnce(Option<&StreamError>) -> R) -> R {
         let error = self.error.take();
         let result = f(error.as_deref());
@@ -331,6 +332,7 @@ impl StreamReader {
         result
     }
 
+    #[inline]
     fn has_error(&self) -> bool {
         self.with_error(|error| error.is_some())
     }
@@ -394,11 +396,18 @@ impl StreamReader {
         }
     }
 
+    #[inline]
     fn check_error(&self) -> Result<(), StreamError> {
-        self.with_error(|error| match error {
-            Some(error) => Err(error.clone()),
-            None => Ok(()),
-        })
+        if self.has_error() {
+            return Err(self.error_now());
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn error_now(&self) -> StreamError {
+        self.with_error(|error| error.cloned())
+            .expect("called with an error set")
     }
 
     /// The buffer's allocated size, for the memory regression tests.
@@ -444,6 +453,29 @@ impl StreamReader {
         }
         let taken = buf[start..start + n].to_vec();
         self.start.set(start + n);
+        Some(taken)
+    }
+
+    /// The fast path of `readline` / `readuntil`: if `separator` (not empty) is buffered and
+    /// starts within the limit, takes everything up to and including it in one borrow of the
+    /// buffer. `None` (nothing consumed) otherwise, including when the limit is overrun: the
+    /// general path decides that error.
+    #[inline]
+    fn take_through(&self, separator: &[u8]) -> Option<Vec<u8>> {
+        let mut buf = self.buf.borrow_mut();
+        let start = self.start.get();
+        let at = find(&buf[start..], separator)?;
+        if at > self.limit {
+            return None;
+        }
+        let end = start + at + separator.len();
+        let taken = buf[start..end].to_vec();
+        if end == buf.len() {
+            *buf = Vec::new();
+            self.start.set(0);
+        } else {
+            self.start.set(end);
+        }
         Some(taken)
     }
 
@@ -753,6 +785,10 @@ impl StreamReader {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub async fn readline(&self) -> Result<Vec<u8>, StreamError> {
+        self.check_error()?;
+        if let Some(line) = self.take_through(b"\n") {
+            return Ok(line);
+        }
         match self.readuntil(b"\n").await {
             Ok(line) => Ok(line),
             Err(StreamError::IncompleteRead { partial, .. }) => Ok(partial),
@@ -795,6 +831,12 @@ impl StreamReader {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub async fn readuntil(&self, separator: &[u8]) -> Result<Vec<u8>, StreamError> {
+        if !separator.is_empty() {
+            self.check_error()?;
+            if let Some(chunk) = self.take_through(separator) {
+                return Ok(chunk);
+            }
+        }
         self.readuntil_any(&[separator]).await
     }
 

@@ -1,10 +1,10 @@
 //! Stream sockets (TCP, Unix) as a reader's source and a writer's sink.
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -46,6 +46,9 @@ impl fmt::Display for Address {
 
 /// What the streams need of a connected socket.
 pub(crate) trait Socket: AsFd {
+    /// One `recv` into `buf` (the readers go through [`read_appending`]; kept for the tests
+    /// that check the system call's outcomes).
+    #[cfg(test)]
     fn read_some(&self, buf: &mut [u8]) -> io::Result<usize>;
     fn write_some(&self, buf: &[u8]) -> io::Result<usize>;
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
@@ -75,6 +78,7 @@ fn send(socket: impl AsFd, buf: &[u8]) -> io::Result<usize> {
 }
 
 impl Socket for TcpStream {
+    #[cfg(test)]
     fn read_some(&self, buf: &mut [u8]) -> io::Result<usize> {
         recv(self, buf)
     }
@@ -102,6 +106,7 @@ pub(crate) fn unix_path(addr: io::Result<std::os::unix::net::SocketAddr>) -> Opt
 }
 
 impl Socket for UnixStream {
+    #[cfg(test)]
     fn read_some(&self, buf: &mut [u8]) -> io::Result<usize> {
         recv(self, buf)
     }
@@ -124,15 +129,13 @@ pub(crate) struct Connection {
     pub(crate) io: AsyncFd<StreamSocket>,
     /// The error that ended reading (a reset), for the writer's `drain` (asyncio's drain
     /// raises the reader's exception first).
-    /// Boxed: an error is rare, and the box keeps the connection small.
-    pub(crate) read_error: RefCell<Option<Box<StreamError>>>,
+    /// Boxed: an error is rare, and the box keeps the connection small. A `Cell` (taken and
+    /// put back to look at it): no borrow flag.
+    pub(crate) read_error: Cell<Option<Box<StreamError>>>,
     /// The server that accepted this connection counts it until it closes (asyncio's
     /// `Server._attach` / `_detach`): dropping the link detaches it. Taken when the writer
     /// closes or reading fails, or dropped with the connection.
     pub(crate) server: Cell<Option<ServerLink>>,
-    /// The connection's writer, for a failed read to close it too (asyncio's transport
-    /// closes as a whole on a read error).
-    pub(crate) writer: OnceCell<WeakWriter>,
 }
 
 /// A connected TCP or Unix socket: one `AsyncFd` type for both, without a box (one
@@ -164,6 +167,7 @@ impl AsFd for StreamSocket {
 }
 
 impl Socket for StreamSocket {
+    #[cfg(test)]
     fn read_some(&self, buf: &mut [u8]) -> io::Result<usize> {
         recv(self, buf)
     }
@@ -194,9 +198,8 @@ impl Connection {
     pub(crate) fn new(io: AsyncFd<StreamSocket>) -> Connection {
         Connection {
             io,
-            read_error: RefCell::new(None),
+            read_error: Cell::new(None),
             server: Cell::new(None),
-            writer: OnceCell::new(),
         }
     }
 
@@ -255,7 +258,10 @@ impl Sink for Connection {
         self.socket().local()
     }
     fn read_error(&self) -> Option<StreamError> {
-        self.read_error.borrow().as_deref().cloned()
+        let error = self.read_error.take();
+        let copy = error.as_deref().cloned();
+        self.read_error.set(error);
+        copy
     }
     fn closed(&self) {
         self.detach();
@@ -269,13 +275,40 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
 }
 
-/// Reads what `read` gives into the thread's scratch buffer and appends it to `buf`.
+/// Spare room in a reader's buffer from which a read goes straight into it, not through the
+/// scratch buffer: a buffer kept because some bytes are still unread (a partial frame) has
+/// room for the next chunk, and filling it directly saves a copy and a reallocation.
+const DIRECT_READ_MIN: usize = 4096;
+
+/// How [`read_appending`] reads a descriptor.
+#[derive(Clone, Copy)]
+pub(crate) enum ReadCall {
+    /// `recv` (a socket).
+    Recv,
+    /// `read` (a pipe).
+    Read,
+}
+
+/// Reads from `fd` and appends what arrived to `buf`: straight into `buf`'s spare capacity
+/// when it has at least [`DIRECT_READ_MIN`] bytes of it, else through the thread's scratch
+/// buffer, copying only what arrived (so an empty buffer gets exactly that much).
 pub(crate) fn read_appending(
     buf: &mut Vec<u8>,
-    read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    fd: BorrowedFd<'_>,
+    call: ReadCall,
 ) -> io::Result<usize> {
+    if buf.capacity() - buf.len() >= DIRECT_READ_MIN {
+        let spare = rustix::buffer::spare_capacity(buf);
+        return Ok(match call {
+            ReadCall::Recv => rustix::net::recv(fd, spare, rustix::net::RecvFlags::empty())?.0,
+            ReadCall::Read => rustix::io::read(fd, spare)?,
+        });
+    }
     SCRATCH.with_borrow_mut(|scratch| {
-        let n = read(scratch)?;
+        let n = match call {
+            ReadCall::Recv => recv(fd, scratch)?,
+            ReadCall::Read => rustix::io::read(fd, &mut scratch[..])?,
+        };
         if buf.capacity() == 0 {
             // The common case of a request/response stream (the reader handed out its last
             // buffer): one allocation of exactly what arrived, not the growth path.
@@ -287,21 +320,27 @@ pub(crate) fn read_appending(
     })
 }
 
-/// The reading half of a connection, as a [`ReadSource`].
-pub(crate) struct SocketSource(pub(crate) Rc<Connection>);
+/// The reading half of a connection, as a [`ReadSource`]. It holds the connection's writer
+/// (weakly), for a failed read to close it too (asyncio's transport closes as a whole on a
+/// read error): here rather than in the [`Connection`], whose allocation it would grow a size
+/// class, while the reader's source has room for it.
+pub(crate) struct SocketSource {
+    pub(crate) conn: Rc<Connection>,
+    pub(crate) writer: WeakWriter,
+}
 
 impl ReadSource for SocketSource {
     fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
-        let conn = &self.0;
+        let conn = &self.conn;
         let filled = conn.io.registration().poll_read_with(cx, || {
-            read_appending(buf, |scratch| conn.socket().read_some(scratch))
+            read_appending(buf, conn.socket().as_fd(), ReadCall::Recv)
         });
         if let Poll::Ready(Err(error)) = &filled {
             let error = StreamError::from(error);
-            *conn.read_error.borrow_mut() = Some(Box::new(error.clone()));
+            conn.read_error.set(Some(Box::new(error.clone())));
             // asyncio closes a transport whose read failed: the writer is lost too (its
             // buffer dropped, `is_closing`), and the server stops counting it.
-            if let Some(writer) = conn.writer.get().and_then(WeakWriter::upgrade) {
+            if let Some(writer) = self.writer.upgrade() {
                 writer.lose(error);
             }
             conn.detach();
