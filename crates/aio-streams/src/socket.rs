@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use aio_reactor::AsyncFd;
 
 use crate::net::ServerLink;
-use crate::writer::WeakWriter;
+use crate::writer;
 use crate::{ReadSource, StreamError};
 
 /// How much one read from a socket asks for.
@@ -320,18 +320,18 @@ pub(crate) fn read_appending(
     })
 }
 
-/// The reading half of a connection, as a [`ReadSource`]. It holds the connection's writer
-/// (weakly), for a failed read to close it too (asyncio's transport closes as a whole on a
-/// read error): here rather than in the [`Connection`], whose allocation it would grow a size
-/// class, while the reader's source has room for it.
-pub(crate) struct SocketSource {
-    pub(crate) conn: Rc<Connection>,
-    pub(crate) writer: WeakWriter,
-}
+/// A connection and its writer's state: one allocation, shared by the reader (through its
+/// [`SocketSource`]), the writer, and weakly by the server's list.
+pub(crate) type SharedConnection = writer::Inner<Connection>;
+
+/// The reading half of a connection, as a [`ReadSource`]. Through the shared state it also
+/// reaches the connection's writer, for a failed read to close it too (asyncio's transport
+/// closes as a whole on a read error).
+pub(crate) struct SocketSource(pub(crate) Rc<SharedConnection>);
 
 impl ReadSource for SocketSource {
     fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
-        let conn = &self.conn;
+        let conn = self.0.sink();
         let filled = conn.io.registration().poll_read_with(cx, || {
             read_appending(buf, conn.socket().as_fd(), ReadCall::Recv)
         });
@@ -340,9 +340,8 @@ impl ReadSource for SocketSource {
             conn.read_error.set(Some(Box::new(error.clone())));
             // asyncio closes a transport whose read failed: the writer is lost too (its
             // buffer dropped, `is_closing`), and the server stops counting it.
-            if let Some(writer) = self.writer.upgrade() {
-                writer.lose(error);
-            }
+            let writer: &writer::Inner = &*self.0;
+            writer.lose(error);
             conn.detach();
         }
         filled

@@ -1,10 +1,10 @@
 //! `StreamWriter`: buffered writes with asyncio's flow control.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::future::poll_fn;
 use std::net::Shutdown;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use crate::StreamError;
@@ -52,10 +52,15 @@ pub struct StreamWriter {
     inner: Rc<Inner>,
 }
 
-struct Inner {
-    conn: Rc<dyn Sink>,
-    /// Unsent bytes, from `start`.
-    buf: RefCell<Vec<u8>>,
+/// A writer's state, with its sink last: `Inner<dyn Sink>` behind every [`StreamWriter`].
+/// A socket connection is the sink itself (`Inner<Connection>`, one allocation for the
+/// connection and its writer, which the reader shares); other sinks (pipes) sit behind an
+/// `Rc<dyn Sink>`.
+pub(crate) struct Inner<S: ?Sized = dyn Sink> {
+    /// Unsent bytes, from `start`. A `Cell` (taken and put back): no borrow flag, 8 bytes
+    /// less in every connection. Nothing the writer calls while it holds the bytes out (the
+    /// sink's write) comes back to the writer.
+    buf: Cell<Vec<u8>>,
     start: Cell<usize>,
     high: Cell<usize>,
     low: Cell<usize>,
@@ -75,6 +80,60 @@ struct Inner {
     waiters: Waiters,
     /// A background flush is running.
     flushing: Cell<bool>,
+    sink: S,
+}
+
+impl<S> Inner<S> {
+    /// A writer's state around `sink`, not shared yet.
+    pub(crate) fn new(sink: S) -> Inner<S> {
+        Inner {
+            buf: Cell::new(Vec::new()),
+            start: Cell::new(0),
+            high: Cell::new(DEFAULT_HIGH_WATER),
+            low: Cell::new(DEFAULT_HIGH_WATER / 4),
+            paused: Cell::new(false),
+            closing: Cell::new(false),
+            eof: Cell::new(false),
+            closed: Cell::new(false),
+            lost: Cell::new(None),
+            misused: Cell::new(false),
+            waiters: Waiters::default(),
+            flushing: Cell::new(false),
+            sink,
+        }
+    }
+}
+
+impl<S: ?Sized> Inner<S> {
+    /// The sink (for a socket writer, the connection).
+    pub(crate) fn sink(&self) -> &S {
+        &self.sink
+    }
+}
+
+/// A sink shared behind an `Rc` (a pipe's) is a sink.
+impl<S: Sink + ?Sized> Sink for Rc<S> {
+    fn write_now(&self, buf: &[u8]) -> std::io::Result<usize> {
+        (**self).write_now(buf)
+    }
+    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        (**self).poll_write(cx, buf)
+    }
+    fn shutdown(&self, how: Shutdown) -> std::io::Result<()> {
+        (**self).shutdown(how)
+    }
+    fn peer(&self) -> Option<Address> {
+        (**self).peer()
+    }
+    fn local(&self) -> Option<Address> {
+        (**self).local()
+    }
+    fn read_error(&self) -> Option<StreamError> {
+        (**self).read_error()
+    }
+    fn closed(&self) {
+        (**self).closed()
+    }
 }
 
 impl Inner {
@@ -94,8 +153,16 @@ impl Inner {
         self.with_lost(|lost| lost.cloned())
     }
 
+    /// Works on the unsent bytes (taken out of their cell and put back).
+    fn with_buf<R>(&self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let mut buf = self.buf.take();
+        let result = f(&mut buf);
+        self.buf.set(buf);
+        result
+    }
+
     fn pending(&self) -> usize {
-        self.buf.borrow().len() - self.start.get()
+        self.with_buf(|buf| buf.len()) - self.start.get()
     }
 
     /// asyncio's `_maybe_pause_protocol`: after a write that buffered, and after the marks
@@ -124,11 +191,13 @@ impl Inner {
         self.waiters.wake_all();
     }
 
-    fn lose(&self, error: StreamError) {
+    /// The connection is lost (its read failed): drop what is buffered, end every drain and
+    /// `wait_closed` with `error`, and close (asyncio's `_force_close`).
+    pub(crate) fn lose(&self, error: StreamError) {
         if !self.is_lost() {
             self.lost.set(Some(Box::new(error)));
         }
-        self.buf.borrow_mut().clear();
+        self.with_buf(Vec::clear);
         self.start.set(0);
         self.finish_close();
         self.wake_waiters();
@@ -141,17 +210,19 @@ impl Inner {
             if self.is_lost() {
                 return Poll::Ready(());
             }
-            let written = {
-                let buf = self.buf.borrow();
-                let start = self.start.get();
+            let start = self.start.get();
+            let written = self.with_buf(|buf| {
                 if start == buf.len() {
-                    drop(buf);
-                    self.buf.borrow_mut().clear();
-                    self.start.set(0);
-                    self.after_flush();
-                    return Poll::Ready(());
+                    buf.clear();
+                    None
+                } else {
+                    Some(self.sink.poll_write(cx, &buf[start..]))
                 }
-                self.conn.poll_write(cx, &buf[start..])
+            });
+            let Some(written) = written else {
+                self.start.set(0);
+                self.after_flush();
+                return Poll::Ready(());
             };
             match written {
                 Poll::Pending => return Poll::Pending,
@@ -176,7 +247,7 @@ impl Inner {
                 Shutdown::Write
             };
             // The peer may be gone already; there is nothing left to report it to.
-            let _ = self.conn.shutdown(how);
+            let _ = self.sink.shutdown(how);
         }
         if self.closing.get() {
             self.finish_close();
@@ -187,7 +258,7 @@ impl Inner {
     fn finish_close(&self) {
         self.closing.set(true);
         if !self.closed.replace(true) {
-            self.conn.closed();
+            self.sink.closed();
         }
     }
 }
@@ -195,33 +266,13 @@ impl Inner {
 impl StreamWriter {
     pub(crate) fn new(conn: Rc<dyn Sink>) -> StreamWriter {
         StreamWriter {
-            inner: Rc::new(Inner {
-                conn,
-                buf: RefCell::new(Vec::new()),
-                start: Cell::new(0),
-                high: Cell::new(DEFAULT_HIGH_WATER),
-                low: Cell::new(DEFAULT_HIGH_WATER / 4),
-                paused: Cell::new(false),
-                closing: Cell::new(false),
-                eof: Cell::new(false),
-                closed: Cell::new(false),
-                lost: Cell::new(None),
-                misused: Cell::new(false),
-                waiters: Waiters::default(),
-                flushing: Cell::new(false),
-            }),
+            inner: Rc::new(Inner::new(conn)),
         }
     }
 
-    /// The connection is lost (its read failed): drop what is buffered, end every drain and
-    /// `wait_closed` with `error`, and close (asyncio's `_force_close`).
-    pub(crate) fn lose(&self, error: StreamError) {
-        self.inner.lose(error);
-    }
-
-    /// A handle that does not keep the writer alive (the server's list of its connections).
-    pub(crate) fn downgrade(&self) -> WeakWriter {
-        WeakWriter(Rc::downgrade(&self.inner))
+    /// The writer of a shared state (a socket connection's, which its reader holds too).
+    pub(crate) fn from_shared(inner: Rc<Inner>) -> StreamWriter {
+        StreamWriter { inner }
     }
 
     /// Queues `data`: written at once if the socket takes it, otherwise buffered and sent in
@@ -258,7 +309,7 @@ impl StreamWriter {
         let mut data = data;
         if inner.pending() == 0 {
             // Nothing queued: try the socket directly, as asyncio's transport does.
-            match inner.conn.write_now(data) {
+            match inner.sink.write_now(data) {
                 Ok(n) => data = &data[n..],
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => {
@@ -270,7 +321,7 @@ impl StreamWriter {
                 return;
             }
         }
-        inner.buf.borrow_mut().extend_from_slice(data);
+        inner.with_buf(|buf| buf.extend_from_slice(data));
         inner.maybe_pause();
         self.ensure_flushing();
     }
@@ -368,7 +419,7 @@ impl StreamWriter {
     /// ```
     pub async fn drain(&self) -> Result<(), StreamError> {
         let inner = &self.inner;
-        if let Some(error) = inner.conn.read_error() {
+        if let Some(error) = inner.sink.read_error() {
             return Err(error);
         }
         if let Some(error) = inner.lost_error() {
@@ -574,7 +625,7 @@ impl StreamWriter {
     /// ```
     pub fn abort(&self) {
         let inner = &self.inner;
-        inner.buf.borrow_mut().clear();
+        inner.with_buf(Vec::clear);
         inner.start.set(0);
         inner.closing.set(true);
         inner.after_flush();
@@ -658,7 +709,7 @@ impl StreamWriter {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn peername(&self) -> Option<Address> {
-        self.inner.conn.peer()
+        self.inner.sink.peer()
     }
 
     /// This end's address (asyncio's `get_extra_info("sockname")`); `None` for a pipe.
@@ -679,17 +730,7 @@ impl StreamWriter {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn sockname(&self) -> Option<Address> {
-        self.inner.conn.local()
-    }
-}
-
-/// A [`StreamWriter`] that may be gone.
-#[derive(Clone)]
-pub(crate) struct WeakWriter(Weak<Inner>);
-
-impl WeakWriter {
-    pub(crate) fn upgrade(&self) -> Option<StreamWriter> {
-        self.0.upgrade().map(|inner| StreamWriter { inner })
+        self.inner.sink.local()
     }
 }
 
