@@ -96,9 +96,7 @@ pub struct StreamReader {
     /// The read cursor: consuming advances it instead of moving the unread bytes.
     start: Cell<usize>,
     limit: usize,
-    source: Option<Source>,
-    /// The read waiting for fed data.
-    waker: Cell<Option<Waker>>,
+    source: Source,
     /// Boxed: an error is rare, and the reader lives inline in every connection's task.
     /// A `Cell` (taken and put back to look at it): 8 bytes, no borrow flag.
     error: Cell<Option<Box<StreamError>>>,
@@ -129,21 +127,43 @@ impl Op {
     }
 }
 
-/// Where a reader's bytes come from: a socket (the common case, inline) or any
-/// [`ReadSource`].
+/// Where a reader's bytes come from — fed by hand, a socket (the common case, inline) or any
+/// [`ReadSource`] — and where the read waiting for them keeps its waker, for
+/// [`feed_data`](StreamReader::feed_data), [`feed_eof`](StreamReader::feed_eof) and
+/// [`set_exception`](StreamReader::set_exception) to wake it. A socket reader keeps none:
+/// the reactor holds the same waker for the socket's readability, and is asked to wake it.
+/// 24 bytes in every reader (a source and a separate waker took 32).
 enum Source {
+    Fed(Cell<Option<Waker>>),
     Socket(SocketSource),
-    /// Boxed twice: a thin pointer keeps `Option<Source>` at 16 bytes (24 with the fat
-    /// `Box<dyn>` inline), in every reader, for one more indirection on the rarer sources.
-    #[allow(clippy::redundant_allocation)]
-    Other(Box<Box<dyn ReadSource>>),
+    Other(Box<OtherSource>),
+}
+
+/// A [`ReadSource`] and the waker of the read waiting on it (behind one thin pointer).
+struct OtherSource {
+    waker: Cell<Option<Waker>>,
+    source: Box<dyn ReadSource>,
 }
 
 impl Source {
-    fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
+    /// Asks the source for bytes; `None` for a reader fed by hand.
+    fn poll_fill(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Option<Poll<io::Result<usize>>> {
         match self {
-            Source::Socket(socket) => socket.poll_fill(cx, buf),
-            Source::Other(source) => source.poll_fill(cx, buf),
+            Source::Fed(_) => None,
+            Source::Socket(socket) => Some(socket.poll_fill(cx, buf)),
+            Source::Other(other) => Some(other.source.poll_fill(cx, buf)),
+        }
+    }
+
+    fn waker(&self) -> Option<&Cell<Option<Waker>>> {
+        match self {
+            Source::Fed(waker) => Some(waker),
+            Source::Socket(_) => None,
+            Source::Other(other) => Some(&other.waker),
         }
     }
 }
@@ -180,8 +200,7 @@ impl StreamReader {
             buf: RefCell::new(Vec::new()),
             start: Cell::new(0),
             limit: limit.max(1),
-            source: None,
-            waker: Cell::new(None),
+            source: Source::Fed(Cell::new(None)),
             error: Cell::new(None),
             fed: Cell::new(0),
             waiting: Cell::new(None),
@@ -232,14 +251,17 @@ impl StreamReader {
     /// ```
     pub fn from_source_with_limit(source: impl ReadSource + 'static, limit: usize) -> StreamReader {
         let mut reader = StreamReader::with_limit(limit);
-        reader.source = Some(Source::Other(Box::new(Box::new(source))));
+        reader.source = Source::Other(Box::new(OtherSource {
+            waker: Cell::new(None),
+            source: Box::new(source),
+        }));
         reader
     }
 
     /// A reader of a connected socket (kept inline: no box, no dynamic call per read).
     pub(crate) fn from_socket(source: SocketSource, limit: usize) -> StreamReader {
         let mut reader = StreamReader::with_limit(limit);
-        reader.source = Some(Source::Socket(source));
+        reader.source = Source::Socket(source);
         reader
     }
 
@@ -365,15 +387,13 @@ impl StreamReader {
             && self.waiting.get().is_none()
             && !self.has_error()
         {
-            if let Some(source) = &self.source {
-                // A waiting read would have its waker replaced; nobody waits here, and the
-                // next read polls again with its own.
-                let mut cx = Context::from_waker(Waker::noop());
-                match source.poll_fill(&mut cx, &mut self.buf.borrow_mut()) {
-                    Poll::Ready(Ok(0)) => self.eof.set(true),
-                    Poll::Ready(Err(error)) => self.fail(&StreamError::from(error)),
-                    Poll::Ready(Ok(_)) | Poll::Pending => {}
-                }
+            // A waiting read would have its waker replaced; nobody waits here, and the
+            // next read polls again with its own.
+            let mut cx = Context::from_waker(Waker::noop());
+            match self.source.poll_fill(&mut cx, &mut self.buf.borrow_mut()) {
+                Some(Poll::Ready(Ok(0))) => self.eof.set(true),
+                Some(Poll::Ready(Err(error))) => self.fail(&StreamError::from(error)),
+                Some(Poll::Ready(Ok(_)) | Poll::Pending) | None => {}
             }
         }
         self.eof.get() && self.buffered() == 0
@@ -394,8 +414,13 @@ impl StreamReader {
 
     fn wake(&self) {
         self.fed.set(self.fed.get().wrapping_add(1));
-        if let Some(waker) = self.waker.take() {
-            waker.wake();
+        match &self.source {
+            Source::Socket(socket) => socket.wake_reader(),
+            source => {
+                if let Some(waker) = source.waker().and_then(Cell::take) {
+                    waker.wake();
+                }
+            }
         }
     }
 
@@ -540,13 +565,13 @@ impl StreamReader {
 
     fn poll_more(&self, cx: &mut Context<'_>, fed: u32) -> Poll<Result<(), StreamError>> {
         self.check_error()?;
-        match &self.source {
-            Some(source) => {
-                let filled = {
-                    let mut buf = self.buf.borrow_mut();
-                    self.compact(&mut buf);
-                    source.poll_fill(cx, &mut buf)
-                };
+        let filled = {
+            let mut buf = self.buf.borrow_mut();
+            self.compact(&mut buf);
+            self.source.poll_fill(cx, &mut buf)
+        };
+        match filled {
+            Some(filled) => {
                 match filled {
                     Poll::Pending => {
                         // Also reachable by `set_exception` / `feed_eof`, not only the source.
@@ -579,9 +604,12 @@ impl StreamReader {
     /// task (the usual case: one task reading message after message), which saves a waker
     /// clone and drop — two atomic reference-count updates — per wait.
     fn store_waker(&self, cx: &Context<'_>) {
-        match self.waker.take() {
-            Some(waker) if waker.will_wake(cx.waker()) => self.waker.set(Some(waker)),
-            _ => self.waker.set(Some(cx.waker().clone())),
+        let Some(stored) = self.source.waker() else {
+            return; // a socket: the reactor keeps the waker
+        };
+        match stored.take() {
+            Some(waker) if waker.will_wake(cx.waker()) => stored.set(Some(waker)),
+            _ => stored.set(Some(cx.waker().clone())),
         }
     }
 

@@ -329,6 +329,21 @@ pub(crate) type SharedConnection = writer::Inner<Connection>;
 /// closes as a whole on a read error).
 pub(crate) struct SocketSource(pub(crate) Rc<SharedConnection>);
 
+impl SocketSource {
+    /// Wakes the read waiting on this socket (for `feed_eof` / `set_exception`): the reactor
+    /// holds its waker, so readability is marked and the waiter woken; its next read of the
+    /// socket finds nothing (`WouldBlock`), clears it, and waits again unless the reason for
+    /// the wake-up ends the wait.
+    pub(crate) fn wake_reader(&self) {
+        let mut wakers = Vec::new();
+        let registration = self.0.sink().io.registration();
+        registration.source().set_ready(true, false, &mut wakers);
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
 impl ReadSource for SocketSource {
     fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
         let conn = self.0.sink();
