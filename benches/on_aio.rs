@@ -346,6 +346,22 @@ impl Runtime for Aio {
                 .expect("connect");
             let start = Instant::now();
             let mut total = 0;
+            if kind == SmallFrames::LinesInto {
+                let mut line = Vec::with_capacity(crate::workloads::SMALL_LINE);
+                loop {
+                    line.clear();
+                    match reader
+                        .readline_into(&mut line)
+                        .await
+                        .expect("readline_into")
+                    {
+                        0 => break,
+                        n => total += n,
+                    }
+                }
+                assert_eq!(total, SMALL_FRAMES_BYTES);
+                return start.elapsed();
+            }
             if kind == SmallFrames::ExactInto {
                 let mut frame = [0u8; SMALL_FRAME];
                 loop {
@@ -375,7 +391,9 @@ impl Runtime for Aio {
                             Err(error) => panic!("readexactly: {error}"),
                         }
                     }
-                    SmallFrames::Lines => reader.readline().await.expect("readline"),
+                    SmallFrames::Lines | SmallFrames::LinesInto => {
+                        reader.readline().await.expect("readline")
+                    }
                 };
                 if frame.is_empty() {
                     break;

@@ -284,7 +284,7 @@ impl Runtime for Smol {
                         total += frame.len();
                     }
                 }
-                SmallFrames::Lines => {
+                SmallFrames::Lines | SmallFrames::LinesInto => {
                     let mut line = String::new();
                     loop {
                         line.clear();

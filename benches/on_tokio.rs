@@ -295,7 +295,7 @@ impl Runtime for Tokio {
                         total += frame.len();
                     }
                 }
-                SmallFrames::Lines => {
+                SmallFrames::Lines | SmallFrames::LinesInto => {
                     let mut line = String::new();
                     loop {
                         line.clear();

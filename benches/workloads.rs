@@ -333,6 +333,9 @@ pub enum SmallFrames {
     ExactInto,
     /// `readline` of `SMALL_LINE`-byte lines (tokio and smol: `read_line` on a `BufReader`).
     Lines,
+    /// `readline_into` a reused `Vec`: aio's `readline` without a `Vec` per line (tokio and
+    /// smol: the same `read_line` into a reused `String` as [`Lines`](SmallFrames::Lines)).
+    LinesInto,
 }
 
 impl SmallFrames {
@@ -340,7 +343,7 @@ impl SmallFrames {
     pub fn reads(self) -> usize {
         match self {
             SmallFrames::Exact | SmallFrames::ExactInto => SMALL_FRAMES_BYTES / SMALL_FRAME,
-            SmallFrames::Lines => SMALL_FRAMES_BYTES / SMALL_LINE,
+            SmallFrames::Lines | SmallFrames::LinesInto => SMALL_FRAMES_BYTES / SMALL_LINE,
         }
     }
 }

@@ -390,10 +390,12 @@ impl StreamReader {
             // A waiting read would have its waker replaced; nobody waits here, and the
             // next read polls again with its own.
             let mut cx = Context::from_waker(Waker::noop());
-            match self.source.poll_fill(&mut cx, &mut self.buf.borrow_mut()) {
+            let filled = self.source.poll_fill(&mut cx, &mut self.buf.borrow_mut());
+            match filled {
                 Some(Poll::Ready(Ok(0))) => self.eof.set(true),
                 Some(Poll::Ready(Err(error))) => self.fail(&StreamError::from(error)),
-                Some(Poll::Ready(Ok(_)) | Poll::Pending) | None => {}
+                Some(Poll::Ready(Ok(_))) | None => {}
+                Some(Poll::Pending) => self.release_if_empty(),
             }
         }
         self.eof.get() && self.buffered() == 0
@@ -475,7 +477,7 @@ impl StreamReader {
                 return Some(std::mem::take(&mut *buf));
             }
             let taken = buf[start..].to_vec();
-            *buf = Vec::new();
+            buf.clear();
             self.start.set(0);
             return Some(taken);
         }
@@ -499,12 +501,32 @@ impl StreamReader {
         let end = start + at + separator.len();
         let taken = buf[start..end].to_vec();
         if end == buf.len() {
-            *buf = Vec::new();
+            buf.clear();
             self.start.set(0);
         } else {
             self.start.set(end);
         }
         Some(taken)
+    }
+
+    /// As [`take_through`](Self::take_through), appending to `out`; the length appended.
+    #[inline]
+    fn append_through(&self, separator: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        let mut buf = self.buf.borrow_mut();
+        let start = self.start.get();
+        let at = find(&buf[start..], separator)?;
+        if at > self.limit {
+            return None;
+        }
+        let end = start + at + separator.len();
+        out.extend_from_slice(&buf[start..end]);
+        if end == buf.len() {
+            buf.clear();
+            self.start.set(0);
+        } else {
+            self.start.set(end);
+        }
+        Some(end - start)
     }
 
     /// As [`take_exactly`](Self::take_exactly), into `out` (all of it).
@@ -519,7 +541,7 @@ impl StreamReader {
         }
         out.copy_from_slice(&buf[start..start + n]);
         if unread == n {
-            *buf = Vec::new();
+            buf.clear();
             self.start.set(0);
         } else {
             self.start.set(start + n);
@@ -528,16 +550,27 @@ impl StreamReader {
     }
 
     /// Marks `n` unread bytes (at most all of them) consumed, by moving the read cursor.
-    /// Once nothing is left unread the buffer is freed: an idle reader holds no buffer, and
-    /// the next fill allocates just what arrives.
+    /// Once nothing is left unread the buffer is emptied, keeping its capacity for the next
+    /// fill (bytes go straight into it); it is freed when a read finds nothing to read and
+    /// waits ([`poll_more`](Self::poll_more)), so a waiting reader holds no buffer.
     fn consume_unread(&self, n: usize) {
         let mut buf = self.buf.borrow_mut();
         let start = self.start.get().saturating_add(n);
         if start >= buf.len() {
-            *buf = Vec::new();
+            buf.clear();
             self.start.set(0);
         } else {
             self.start.set(start);
+        }
+    }
+
+    /// Frees an empty buffer's memory: a read is about to wait (an idle connection holds no
+    /// read buffer), and the next fill allocates just what arrives.
+    fn release_if_empty(&self) {
+        let mut buf = self.buf.borrow_mut();
+        if buf.is_empty() && buf.capacity() > 0 {
+            *buf = Vec::new();
+            self.start.set(0);
         }
     }
 
@@ -574,6 +607,7 @@ impl StreamReader {
             Some(filled) => {
                 match filled {
                     Poll::Pending => {
+                        self.release_if_empty();
                         // Also reachable by `set_exception` / `feed_eof`, not only the source.
                         self.store_waker(cx);
                         Poll::Pending
@@ -594,6 +628,7 @@ impl StreamReader {
                 if self.fed.get() != fed || self.eof.get() {
                     return Poll::Ready(Ok(()));
                 }
+                self.release_if_empty();
                 self.store_waker(cx);
                 Poll::Pending
             }
@@ -835,6 +870,50 @@ impl StreamReader {
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// Reads a line as [`readline`](Self::readline) does and appends it to `out`, returning
+    /// its length (0 at the very end): `readline` without a new `Vec` per line, when `out` is
+    /// reused (tokio's and futures' `read_line` / `read_until`, with asyncio's limit and
+    /// errors).
+    ///
+    /// # Errors
+    ///
+    /// As [`readline`](Self::readline); `out` is left as it was.
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe, as [`readline`](Self::readline): nothing leaves the buffer,
+    /// and nothing is appended to `out`, until a whole line is there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reader = aio_streams::StreamReader::new();
+    /// reader.feed_data(b"one\ntwo\nthree");
+    /// reader.feed_eof();
+    /// let lines = aio_task::run(async move {
+    ///     let mut line = Vec::new();
+    ///     let mut lines = Vec::new();
+    ///     loop {
+    ///         line.clear();
+    ///         if reader.readline_into(&mut line).await.unwrap() == 0 {
+    ///             break lines;
+    ///         }
+    ///         lines.push(String::from_utf8(line.clone()).unwrap());
+    ///     }
+    /// })?;
+    /// assert_eq!(lines, ["one\n", "two\n", "three"]);
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub async fn readline_into(&self, out: &mut Vec<u8>) -> Result<usize, StreamError> {
+        self.check_error()?;
+        if let Some(n) = self.append_through(b"\n", out) {
+            return Ok(n);
+        }
+        let line = self.readline().await?;
+        out.extend_from_slice(&line);
+        Ok(line.len())
     }
 
     /// Reads up to and including `separator`.

@@ -284,6 +284,51 @@ fn readexactly_into_reads_frames_like_readexactly() {
     .unwrap();
 }
 
+/// `readline_into` is `readline` appending to a reused `Vec`: lines from the buffer, a line
+/// split across feeds (nothing appended while it waits, nothing lost when dropped), asyncio's
+/// `LineTooLong` with `out` untouched and the line discarded, and the last line without a
+/// newline, then 0 at the end.
+#[test]
+fn readline_into_appends_lines_like_readline() {
+    run(async {
+        let reader = Rc::new(StreamReader::with_limit(8));
+        let mut line = b"kept:".to_vec();
+        reader.feed_data(b"ab\ncd");
+        assert_eq!(reader.readline_into(&mut line).await.unwrap(), 3);
+        assert_eq!(line, b"kept:ab\n");
+        // "cd" waits for the rest of its line; a dropped wait appends and loses nothing.
+        let mut out = Vec::new();
+        assert!(matches!(
+            wait_for(reader.readline_into(&mut out), 0.01).await,
+            Err(aio_task::Error::Timeout)
+        ));
+        assert!(out.is_empty());
+        let r1 = Rc::clone(&reader);
+        let waiting = create_task(async move {
+            let mut out = Vec::new();
+            r1.readline_into(&mut out).await.map(|n| (n, out))
+        })
+        .unwrap();
+        yield_now().await.unwrap();
+        reader.feed_data(b"e\nmuch too long\nx");
+        assert_eq!(waiting.await.unwrap().unwrap(), (4, b"cde\n".to_vec()));
+        // Over the limit of 8: LineTooLong, `out` as it was, the line discarded.
+        let mut out = b"x".to_vec();
+        assert!(matches!(
+            reader.readline_into(&mut out).await,
+            Err(StreamError::LineTooLong(_))
+        ));
+        assert_eq!(out, b"x");
+        reader.feed_eof();
+        out.clear();
+        assert_eq!(reader.readline_into(&mut out).await.unwrap(), 1);
+        assert_eq!(out, b"x");
+        assert_eq!(reader.readline_into(&mut out).await.unwrap(), 0);
+        assert_eq!(out, b"x");
+    })
+    .unwrap();
+}
+
 // ---------------------------------------------------------------- at_eof
 
 #[test]
