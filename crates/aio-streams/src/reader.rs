@@ -451,8 +451,7 @@ impl StreamReader {
         let mut buf = self.buf.borrow_mut();
         let start = self.start.get();
         if start == 0 && n >= buf.len() {
-            // Hand the whole buffer out: no copy, and nothing stays allocated.
-            return std::mem::take(&mut *buf);
+            return take_all(&mut buf);
         }
         let end = buf.len().min(start.saturating_add(n));
         let taken = buf[start..end].to_vec();
@@ -473,8 +472,7 @@ impl StreamReader {
         }
         if unread == n {
             if start == 0 {
-                // The whole buffer is the answer: hand it out, no copy.
-                return Some(std::mem::take(&mut *buf));
+                return Some(take_all(&mut buf));
             }
             let taken = buf[start..].to_vec();
             buf.clear();
@@ -1192,6 +1190,19 @@ impl Drop for WaitForData<'_> {
             self.reader.waiting.set(None);
         }
     }
+}
+
+/// The whole buffer, as the answer of a read (nothing consumed before it). Handed out without
+/// a copy when it is at least half full, and nothing stays allocated; a buffer kept with a
+/// larger capacity (emptied, then refilled with less) is copied out instead, so a small
+/// message never carries a 64 KiB allocation, and the buffer keeps its capacity.
+fn take_all(buf: &mut Vec<u8>) -> Vec<u8> {
+    if buf.capacity() <= 2 * buf.len() {
+        return std::mem::take(buf);
+    }
+    let taken = buf.clone();
+    buf.clear();
+    taken
 }
 
 /// The first index of `needle` in `haystack`.

@@ -329,6 +329,33 @@ fn readline_into_appends_lines_like_readline() {
     .unwrap();
 }
 
+/// Regression: a drained buffer keeps its capacity for the next fill, and a read that takes
+/// the whole buffer used to hand that `Vec` out as is, so a 10-byte message came back holding
+/// a 40 KB allocation. Small answers from a large buffer are copied out; the reader keeps
+/// the capacity, and frees it when a read waits.
+#[test]
+fn small_answers_do_not_carry_the_buffers_capacity() {
+    run(async {
+        let reader = Rc::new(StreamReader::new());
+        reader.feed_data(&[1; 40_000]);
+        assert_eq!(reader.readexactly(39_990).await.unwrap().len(), 39_990);
+        assert_eq!(reader.readexactly(10).await.unwrap(), [1; 10]);
+        // Drained: the next bytes land in the kept 40 KB buffer.
+        reader.feed_data(b"0123456789");
+        let frame = reader.readexactly(10).await.unwrap();
+        assert_eq!(frame, b"0123456789");
+        assert!(frame.capacity() < 1024, "capacity {}", frame.capacity());
+        reader.feed_data(b"abc\n");
+        let line = reader.readline().await.unwrap();
+        assert!(line.capacity() < 1024, "capacity {}", line.capacity());
+        reader.feed_data(b"xyz");
+        let data = reader.read(100).await.unwrap();
+        assert_eq!(data, b"xyz");
+        assert!(data.capacity() < 1024, "capacity {}", data.capacity());
+    })
+    .unwrap();
+}
+
 // ---------------------------------------------------------------- at_eof
 
 #[test]
