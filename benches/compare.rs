@@ -27,7 +27,7 @@
 //! | `queue` | 4 producers and 4 consumers moving 2,000,000 items through one bounded queue of 128 (aio `Queue`, async-channel `bounded`; tokio: `mpsc`, one consumer) | items/s |
 //! | `queue-pingpong` | two tasks passing a number back and forth 500,000 times through two queues of size 1 | round trips/s |
 //! | `to_thread` | 20,000 trivial closures sent to the blocking-thread pool and awaited one after another (aio `to_thread`, tokio `spawn_blocking`, smol `unblock`) | round trips/s |
-//! | `small-frames` | a thread sends 16 MiB of 32-byte lines over one loopback TCP connection; the runtime reads it as 16-byte `readexactly` (tokio, smol: `read_exact` on a `BufReader`), then, in a second row, as `readline` (`read_line` on a `BufReader`) | frames/s, lines/s |
+//! | `small-frames` | a thread sends 16 MiB of 32-byte lines over one loopback TCP connection; the runtime reads it as 16-byte `readexactly` (tokio, smol: `read_exact` on a `BufReader`), then as 16-byte `readexactly_into` a reused array (aio's read without the `Vec`; tokio and smol: the same `read_exact` again), then as `readline` (`read_line` on a `BufReader`), then as `readline_into` a reused `Vec` (tokio, smol: the same `read_line` into a reused `String`) | frames/s, lines/s |
 //! | `echo` | TCP echo, 50 connections × 2,000 round trips of 64 bytes, against aio / tokio / raw epoll servers, driven by one epoll client thread (`ECHO_CLIENT=tokio`: the earlier tokio client); also the server and client threads' CPU per round trip, over 3 longer runs of 50 × 10,000 | round trips/s, µs |
 //! | `bulk` | one TCP connection, the client sends up to 512 MiB (3 s at most), the server reads and discards | GB/s |
 //! | `http` | `examples/http_hello.rs`'s handler on aio and the same HTTP/1.1 logic on tokio (`http.rs`), 50 keep-alive connections × 2,000 `GET`s each from one epoll client thread; server thread CPU (user + system) per request over all runs | requests/s, µs |
@@ -1280,8 +1280,18 @@ fn main() {
                 "frames/s",
             ),
             (
+                workloads::SmallFrames::ExactInto,
+                "16 MiB as 16-byte readexactly_into (TCP)",
+                "frames/s",
+            ),
+            (
                 workloads::SmallFrames::Lines,
                 "16 MiB as 32-byte readline (TCP)",
+                "lines/s",
+            ),
+            (
+                workloads::SmallFrames::LinesInto,
+                "16 MiB as 32-byte readline_into (TCP)",
                 "lines/s",
             ),
         ] {

@@ -380,18 +380,54 @@ impl Runtime for Aio {
                 .expect("connect");
             let start = Instant::now();
             let mut total = 0;
-            loop {
-                let frame = match kind {
-                    SmallFrames::Exact => match reader.readexactly(SMALL_FRAME).await {
-                        Ok(frame) => frame,
+            if kind == SmallFrames::LinesInto {
+                let mut line = Vec::with_capacity(crate::workloads::SMALL_LINE);
+                loop {
+                    line.clear();
+                    match reader
+                        .readline_into(&mut line)
+                        .await
+                        .expect("readline_into")
+                    {
+                        0 => break,
+                        n => total += n,
+                    }
+                }
+                assert_eq!(total, SMALL_FRAMES_BYTES);
+                return start.elapsed();
+            }
+            if kind == SmallFrames::ExactInto {
+                let mut frame = [0u8; SMALL_FRAME];
+                loop {
+                    match reader.readexactly_into(&mut frame).await {
+                        Ok(()) => total += frame.len(),
                         Err(aio::StreamError::IncompleteRead { partial, .. })
                             if partial.is_empty() =>
                         {
                             break;
                         }
-                        Err(error) => panic!("readexactly: {error}"),
-                    },
-                    SmallFrames::Lines => reader.readline().await.expect("readline"),
+                        Err(error) => panic!("readexactly_into: {error}"),
+                    }
+                }
+                assert_eq!(total, SMALL_FRAMES_BYTES);
+                return start.elapsed();
+            }
+            loop {
+                let frame = match kind {
+                    SmallFrames::Exact | SmallFrames::ExactInto => {
+                        match reader.readexactly(SMALL_FRAME).await {
+                            Ok(frame) => frame,
+                            Err(aio::StreamError::IncompleteRead { partial, .. })
+                                if partial.is_empty() =>
+                            {
+                                break;
+                            }
+                            Err(error) => panic!("readexactly: {error}"),
+                        }
+                    }
+                    SmallFrames::Lines | SmallFrames::LinesInto => {
+                        reader.readline().await.expect("readline")
+                    }
                 };
                 if frame.is_empty() {
                     break;

@@ -303,13 +303,13 @@ impl Runtime for Tokio {
             let start = Instant::now();
             let mut total = 0;
             match kind {
-                SmallFrames::Exact => {
+                SmallFrames::Exact | SmallFrames::ExactInto => {
                     let mut frame = [0u8; SMALL_FRAME];
                     while reader.read_exact(&mut frame).await.is_ok() {
                         total += frame.len();
                     }
                 }
-                SmallFrames::Lines => {
+                SmallFrames::Lines | SmallFrames::LinesInto => {
                     let mut line = String::new();
                     loop {
                         line.clear();

@@ -353,16 +353,22 @@ pub const SMALL_LINE: usize = 32;
 pub enum SmallFrames {
     /// `SMALL_FRAME`-byte `readexactly` (tokio and smol: `read_exact` on a `BufReader`).
     Exact,
+    /// `SMALL_FRAME`-byte `readexactly_into` a reused array: aio's read without the `Vec`
+    /// (tokio and smol: the same `read_exact` as [`Exact`](SmallFrames::Exact)).
+    ExactInto,
     /// `readline` of `SMALL_LINE`-byte lines (tokio and smol: `read_line` on a `BufReader`).
     Lines,
+    /// `readline_into` a reused `Vec`: aio's `readline` without a `Vec` per line (tokio and
+    /// smol: the same `read_line` into a reused `String` as [`Lines`](SmallFrames::Lines)).
+    LinesInto,
 }
 
 impl SmallFrames {
     /// How many reads one run makes.
     pub fn reads(self) -> usize {
         match self {
-            SmallFrames::Exact => SMALL_FRAMES_BYTES / SMALL_FRAME,
-            SmallFrames::Lines => SMALL_FRAMES_BYTES / SMALL_LINE,
+            SmallFrames::Exact | SmallFrames::ExactInto => SMALL_FRAMES_BYTES / SMALL_FRAME,
+            SmallFrames::Lines | SmallFrames::LinesInto => SMALL_FRAMES_BYTES / SMALL_LINE,
         }
     }
 }

@@ -16,6 +16,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 
 use crate::socket::{Address, Connection, Socket, StreamSocket};
+use crate::writer;
 
 /// A protocol between a connection's socket and its reader and writer (TLS): what the
 /// reader reads and the writer writes go through it. Installed with
@@ -161,8 +162,22 @@ pub struct Wire {
 
 #[derive(Clone)]
 enum WireConn {
-    Weak(Weak<Connection>),
-    Strong(Rc<Connection>),
+    Weak(Weak<writer::Inner>),
+    Strong(Rc<writer::Inner>),
+}
+
+/// A socket connection's shared state (its writer's, with the connection as the sink).
+struct Conn(Rc<writer::Inner>);
+
+impl std::ops::Deref for Conn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // A wire is made only for a socket connection (`StreamWriter::install_layer`).
+        self.0
+            .sink()
+            .connection()
+            .expect("a wire's sink is a socket connection")
+    }
 }
 
 /// The socket as `io::Read` + `io::Write`: one non-blocking `recv` / `send` per call.
@@ -188,16 +203,17 @@ fn gone() -> io::Error {
 }
 
 impl Wire {
-    pub(crate) fn new(conn: &Rc<Connection>) -> Wire {
+    /// A wire to `conn`, whose sink is a socket connection.
+    pub(crate) fn new(conn: &Rc<writer::Inner>) -> Wire {
         Wire {
             conn: WireConn::Weak(Rc::downgrade(conn)),
         }
     }
 
-    fn conn(&self) -> Option<Rc<Connection>> {
+    fn conn(&self) -> Option<Conn> {
         match &self.conn {
-            WireConn::Weak(conn) => conn.upgrade(),
-            WireConn::Strong(conn) => Some(conn.clone()),
+            WireConn::Weak(conn) => conn.upgrade().map(Conn),
+            WireConn::Strong(conn) => Some(Conn(conn.clone())),
         }
     }
 
@@ -300,7 +316,7 @@ impl Wire {
     /// See [`Layer`].
     pub fn keep_alive(&self) -> Option<Wire> {
         Some(Wire {
-            conn: WireConn::Strong(self.conn()?),
+            conn: WireConn::Strong(self.conn()?.0),
         })
     }
 }

@@ -47,7 +47,7 @@ pub use net::{
     start_unix_server, start_unix_server_sock,
 };
 pub use pipe::{connect_read_pipe, connect_write_pipe};
-pub use reader::{DEFAULT_LIMIT, Lines, ReadSource, StreamReader};
+pub use reader::{DEFAULT_LIMIT, Lines, Read, ReadSource, StreamReader};
 pub use socket::Address;
 pub use udp::DatagramEndpoint;
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};

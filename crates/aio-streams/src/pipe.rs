@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use aio_reactor::AsyncFd;
 use aio_scheduler::get_running_loop;
 
-use crate::socket::{Sink, read_appending};
+use crate::socket::{ReadCall, Sink, read_appending};
 use crate::{ReadSource, StreamReader, StreamWriter};
 
 /// Registers `fd` (made non-blocking) with the running loop's reactor.
@@ -27,11 +27,9 @@ struct PipeSource(AsyncFd<OwnedFd>);
 impl ReadSource for PipeSource {
     fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
         let fd = self.0.get_ref().as_fd();
-        self.0.registration().poll_read_with(cx, || {
-            read_appending(buf, |scratch| {
-                rustix::io::read(fd, scratch).map_err(io::Error::from)
-            })
-        })
+        self.0
+            .registration()
+            .poll_read_with(cx, || read_appending(buf, fd, ReadCall::Read))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -95,31 +95,75 @@ pub struct StreamReader {
     buf: RefCell<Vec<u8>>,
     /// The read cursor: consuming advances it instead of moving the unread bytes.
     start: Cell<usize>,
-    eof: Cell<bool>,
-    /// Boxed: an error is rare, and the reader lives inline in every connection's task.
-    error: RefCell<Option<Box<StreamError>>>,
     limit: usize,
-    source: Option<Source>,
-    /// The read waiting for fed data.
-    waker: Cell<Option<Waker>>,
-    /// Bumped by every feed, so a waiting read knows it was fed (not just polled).
-    fed: Cell<u64>,
+    source: Source,
+    /// Boxed: an error is rare, and the reader lives inline in every connection's task.
+    /// A `Cell` (taken and put back to look at it): 8 bytes, no borrow flag.
+    error: Cell<Option<Box<StreamError>>>,
+    /// Bumped by every feed, so a waiting read knows it was fed (not just polled). 32 bits:
+    /// a wait would have to miss 2^32 feeds, each of which wakes it, to be fooled.
+    fed: Cell<u32>,
     /// The operation waiting for data, if any (asyncio's `_waiter`).
-    waiting: Cell<Option<&'static str>>,
+    waiting: Cell<Option<Op>>,
+    eof: Cell<bool>,
 }
 
-/// Where a reader's bytes come from: a socket (the common case, inline) or any
-/// [`ReadSource`].
+/// The read operations that wait for data, for [`StreamError::ConcurrentRead`]: one byte
+/// where a `&'static str` took sixteen in every reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Read,
+    Readexactly,
+    Readuntil,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Read => "read",
+            Op::Readexactly => "readexactly",
+            Op::Readuntil => "readuntil",
+        }
+    }
+}
+
+/// Where a reader's bytes come from — fed by hand, a socket (the common case, inline) or any
+/// [`ReadSource`] — and where the read waiting for them keeps its waker, for
+/// [`feed_data`](StreamReader::feed_data), [`feed_eof`](StreamReader::feed_eof) and
+/// [`set_exception`](StreamReader::set_exception) to wake it. A socket reader keeps none:
+/// the reactor holds the same waker for the socket's readability, and is asked to wake it.
+/// 24 bytes in every reader (a source and a separate waker took 32).
 enum Source {
+    Fed(Cell<Option<Waker>>),
     Socket(SocketSource),
-    Other(Box<dyn ReadSource>),
+    Other(Box<OtherSource>),
+}
+
+/// A [`ReadSource`] and the waker of the read waiting on it (behind one thin pointer).
+struct OtherSource {
+    waker: Cell<Option<Waker>>,
+    source: Box<dyn ReadSource>,
 }
 
 impl Source {
-    fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
+    /// Asks the source for bytes; `None` for a reader fed by hand.
+    fn poll_fill(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Option<Poll<io::Result<usize>>> {
         match self {
-            Source::Socket(socket) => socket.poll_fill(cx, buf),
-            Source::Other(source) => source.poll_fill(cx, buf),
+            Source::Fed(_) => None,
+            Source::Socket(socket) => Some(socket.poll_fill(cx, buf)),
+            Source::Other(other) => Some(other.source.poll_fill(cx, buf)),
+        }
+    }
+
+    fn waker(&self) -> Option<&Cell<Option<Waker>>> {
+        match self {
+            Source::Fed(waker) => Some(waker),
+            Source::Socket(_) => None,
+            Source::Other(other) => Some(&other.waker),
         }
     }
 }
@@ -155,13 +199,12 @@ impl StreamReader {
         StreamReader {
             buf: RefCell::new(Vec::new()),
             start: Cell::new(0),
-            eof: Cell::new(false),
-            error: RefCell::new(None),
             limit: limit.max(1),
-            source: None,
-            waker: Cell::new(None),
+            source: Source::Fed(Cell::new(None)),
+            error: Cell::new(None),
             fed: Cell::new(0),
             waiting: Cell::new(None),
+            eof: Cell::new(false),
         }
     }
 
@@ -208,14 +251,17 @@ impl StreamReader {
     /// ```
     pub fn from_source_with_limit(source: impl ReadSource + 'static, limit: usize) -> StreamReader {
         let mut reader = StreamReader::with_limit(limit);
-        reader.source = Some(Source::Other(Box::new(source)));
+        reader.source = Source::Other(Box::new(OtherSource {
+            waker: Cell::new(None),
+            source: Box::new(source),
+        }));
         reader
     }
 
     /// A reader of a connected socket (kept inline: no box, no dynamic call per read).
     pub(crate) fn from_socket(source: SocketSource, limit: usize) -> StreamReader {
         let mut reader = StreamReader::with_limit(limit);
-        reader.source = Some(Source::Socket(source));
+        reader.source = Source::Socket(source);
         reader
     }
 
@@ -287,7 +333,7 @@ impl StreamReader {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn set_exception(&self, error: StreamError) {
-        *self.error.borrow_mut() = Some(Box::new(error));
+        self.error.set(Some(Box::new(error)));
         self.wake();
     }
 
@@ -299,7 +345,25 @@ impl StreamReader {
     /// assert!(aio_streams::StreamReader::new().exception().is_none());
     /// ```
     pub fn exception(&self) -> Option<StreamError> {
-        self.error.borrow().as_deref().cloned()
+        self.with_error(|error| error.cloned())
+    }
+
+    /// Looks at the error (taken out of its cell and put back).
+    #[inline]
+    fn with_error<R>(&self, f: impl FnOnce(Option<&StreamError>) -> R) -> R {
+        let error = self.error.take();
+        let result = f(error.as_deref());
+        self.error.set(error);
+        result
+    }
+
+    #[inline]
+    fn has_error(&self) -> bool {
+        self.with_error(|error| error.is_some())
+    }
+
+    fn fail(&self, error: &StreamError) {
+        self.error.set(Some(Box::new(error.clone())));
     }
 
     /// Whether the stream ended and the buffer is empty (asyncio's `at_eof`).
@@ -321,19 +385,17 @@ impl StreamReader {
         if !self.eof.get()
             && self.buffered() == 0
             && self.waiting.get().is_none()
-            && self.error.borrow().is_none()
+            && !self.has_error()
         {
-            if let Some(source) = &self.source {
-                // A waiting read would have its waker replaced; nobody waits here, and the
-                // next read polls again with its own.
-                let mut cx = Context::from_waker(Waker::noop());
-                match source.poll_fill(&mut cx, &mut self.buf.borrow_mut()) {
-                    Poll::Ready(Ok(0)) => self.eof.set(true),
-                    Poll::Ready(Err(error)) => {
-                        *self.error.borrow_mut() = Some(Box::new(StreamError::from(error)));
-                    }
-                    Poll::Ready(Ok(_)) | Poll::Pending => {}
-                }
+            // A waiting read would have its waker replaced; nobody waits here, and the
+            // next read polls again with its own.
+            let mut cx = Context::from_waker(Waker::noop());
+            let filled = self.source.poll_fill(&mut cx, &mut self.buf.borrow_mut());
+            match filled {
+                Some(Poll::Ready(Ok(0))) => self.eof.set(true),
+                Some(Poll::Ready(Err(error))) => self.fail(&StreamError::from(error)),
+                Some(Poll::Ready(Ok(_))) | None => {}
+                Some(Poll::Pending) => self.release_if_empty(),
             }
         }
         self.eof.get() && self.buffered() == 0
@@ -354,16 +416,28 @@ impl StreamReader {
 
     fn wake(&self) {
         self.fed.set(self.fed.get().wrapping_add(1));
-        if let Some(waker) = self.waker.take() {
-            waker.wake();
+        match &self.source {
+            Source::Socket(socket) => socket.wake_reader(),
+            source => {
+                if let Some(waker) = source.waker().and_then(Cell::take) {
+                    waker.wake();
+                }
+            }
         }
     }
 
+    #[inline]
     fn check_error(&self) -> Result<(), StreamError> {
-        match self.error.borrow().as_deref() {
-            Some(error) => Err(error.clone()),
-            None => Ok(()),
+        if self.has_error() {
+            return Err(self.error_now());
         }
+        Ok(())
+    }
+
+    #[cold]
+    fn error_now(&self) -> StreamError {
+        self.with_error(|error| error.cloned())
+            .expect("called with an error set")
     }
 
     /// The buffer's allocated size, for the memory regression tests.
@@ -377,8 +451,7 @@ impl StreamReader {
         let mut buf = self.buf.borrow_mut();
         let start = self.start.get();
         if start == 0 && n >= buf.len() {
-            // Hand the whole buffer out: no copy, and nothing stays allocated.
-            return std::mem::take(&mut *buf);
+            return take_all(&mut buf);
         }
         let end = buf.len().min(start.saturating_add(n));
         let taken = buf[start..end].to_vec();
@@ -387,17 +460,115 @@ impl StreamReader {
         taken
     }
 
+    /// The fast path of every read: if at least `n` bytes are unread, takes exactly `n` in one
+    /// borrow of the buffer (no future, no waker). `None` (nothing consumed) otherwise.
+    #[inline]
+    fn take_exactly(&self, n: usize) -> Option<Vec<u8>> {
+        let mut buf = self.buf.borrow_mut();
+        let start = self.start.get();
+        let unread = buf.len() - start;
+        if unread < n {
+            return None;
+        }
+        if unread == n {
+            if start == 0 {
+                return Some(take_all(&mut buf));
+            }
+            let taken = buf[start..].to_vec();
+            buf.clear();
+            self.start.set(0);
+            return Some(taken);
+        }
+        let taken = buf[start..start + n].to_vec();
+        self.start.set(start + n);
+        Some(taken)
+    }
+
+    /// The fast path of `readline` / `readuntil`: if `separator` (not empty) is buffered and
+    /// starts within the limit, takes everything up to and including it in one borrow of the
+    /// buffer. `None` (nothing consumed) otherwise, including when the limit is overrun: the
+    /// general path decides that error.
+    #[inline]
+    fn take_through(&self, separator: &[u8]) -> Option<Vec<u8>> {
+        let mut buf = self.buf.borrow_mut();
+        let start = self.start.get();
+        let at = find(&buf[start..], separator)?;
+        if at > self.limit {
+            return None;
+        }
+        let end = start + at + separator.len();
+        let taken = buf[start..end].to_vec();
+        if end == buf.len() {
+            buf.clear();
+            self.start.set(0);
+        } else {
+            self.start.set(end);
+        }
+        Some(taken)
+    }
+
+    /// As [`take_through`](Self::take_through), appending to `out`; the length appended.
+    #[inline]
+    fn append_through(&self, separator: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        let mut buf = self.buf.borrow_mut();
+        let start = self.start.get();
+        let at = find(&buf[start..], separator)?;
+        if at > self.limit {
+            return None;
+        }
+        let end = start + at + separator.len();
+        out.extend_from_slice(&buf[start..end]);
+        if end == buf.len() {
+            buf.clear();
+            self.start.set(0);
+        } else {
+            self.start.set(end);
+        }
+        Some(end - start)
+    }
+
+    /// As [`take_exactly`](Self::take_exactly), into `out` (all of it).
+    #[inline]
+    fn take_exactly_into(&self, out: &mut [u8]) -> bool {
+        let n = out.len();
+        let mut buf = self.buf.borrow_mut();
+        let start = self.start.get();
+        let unread = buf.len() - start;
+        if unread < n {
+            return false;
+        }
+        out.copy_from_slice(&buf[start..start + n]);
+        if unread == n {
+            buf.clear();
+            self.start.set(0);
+        } else {
+            self.start.set(start + n);
+        }
+        true
+    }
+
     /// Marks `n` unread bytes (at most all of them) consumed, by moving the read cursor.
-    /// Once nothing is left unread the buffer is freed: an idle reader holds no buffer, and
-    /// the next fill allocates just what arrives.
+    /// Once nothing is left unread the buffer is emptied, keeping its capacity for the next
+    /// fill (bytes go straight into it); it is freed when a read finds nothing to read and
+    /// waits ([`poll_more`](Self::poll_more)), so a waiting reader holds no buffer.
     fn consume_unread(&self, n: usize) {
         let mut buf = self.buf.borrow_mut();
         let start = self.start.get().saturating_add(n);
         if start >= buf.len() {
-            *buf = Vec::new();
+            buf.clear();
             self.start.set(0);
         } else {
             self.start.set(start);
+        }
+    }
+
+    /// Frees an empty buffer's memory: a read is about to wait (an idle connection holds no
+    /// read buffer), and the next fill allocates just what arrives.
+    fn release_if_empty(&self) {
+        let mut buf = self.buf.borrow_mut();
+        if buf.is_empty() && buf.capacity() > 0 {
+            *buf = Vec::new();
+            self.start.set(0);
         }
     }
 
@@ -414,29 +585,27 @@ impl StreamReader {
     }
 
     /// asyncio's `_wait_for_data`: waits until more data arrived or the stream ended.
-    async fn wait_for_data(&self, operation: &'static str) -> Result<(), StreamError> {
-        if self.waiting.get().is_some() {
-            return Err(StreamError::ConcurrentRead(operation));
+    fn wait_for_data(&self, operation: Op) -> WaitForData<'_> {
+        WaitForData {
+            reader: self,
+            operation,
+            fed: 0,
+            started: false,
         }
-        self.waiting.set(Some(operation));
-        let _clear = ClearWaiting(&self.waiting);
-        let fed = self.fed.get();
-        poll_fn(|cx| self.poll_more(cx, fed)).await
     }
 
-    fn poll_more(&self, cx: &mut Context<'_>, fed: u64) -> Poll<Result<(), StreamError>> {
-        if let Some(error) = self.error.borrow().as_deref() {
-            return Poll::Ready(Err(error.clone()));
-        }
-        match &self.source {
-            Some(source) => {
-                let filled = {
-                    let mut buf = self.buf.borrow_mut();
-                    self.compact(&mut buf);
-                    source.poll_fill(cx, &mut buf)
-                };
+    fn poll_more(&self, cx: &mut Context<'_>, fed: u32) -> Poll<Result<(), StreamError>> {
+        self.check_error()?;
+        let filled = {
+            let mut buf = self.buf.borrow_mut();
+            self.compact(&mut buf);
+            self.source.poll_fill(cx, &mut buf)
+        };
+        match filled {
+            Some(filled) => {
                 match filled {
                     Poll::Pending => {
+                        self.release_if_empty();
                         // Also reachable by `set_exception` / `feed_eof`, not only the source.
                         self.store_waker(cx);
                         Poll::Pending
@@ -448,7 +617,7 @@ impl StreamReader {
                     Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
                     Poll::Ready(Err(error)) => {
                         let error = StreamError::from(error);
-                        *self.error.borrow_mut() = Some(Box::new(error.clone()));
+                        self.fail(&error);
                         Poll::Ready(Err(error))
                     }
                 }
@@ -457,6 +626,7 @@ impl StreamReader {
                 if self.fed.get() != fed || self.eof.get() {
                     return Poll::Ready(Ok(()));
                 }
+                self.release_if_empty();
                 self.store_waker(cx);
                 Poll::Pending
             }
@@ -467,9 +637,12 @@ impl StreamReader {
     /// task (the usual case: one task reading message after message), which saves a waker
     /// clone and drop — two atomic reference-count updates — per wait.
     fn store_waker(&self, cx: &Context<'_>) {
-        match self.waker.take() {
-            Some(waker) if waker.will_wake(cx.waker()) => self.waker.set(Some(waker)),
-            _ => self.waker.set(Some(cx.waker().clone())),
+        let Some(stored) = self.source.waker() else {
+            return; // a socket: the reactor keeps the waker
+        };
+        match stored.take() {
+            Some(waker) if waker.will_wake(cx.waker()) => stored.set(Some(waker)),
+            _ => stored.set(Some(cx.waker().clone())),
         }
     }
 
@@ -487,6 +660,9 @@ impl StreamReader {
     /// the future also ends its wait, so the next read is not refused with
     /// [`StreamError::ConcurrentRead`].
     ///
+    /// The future is a named type, [`Read`], of 24 bytes: a connection's task waiting in
+    /// `read` holds nothing more (an idle connection's memory is mostly its task).
+    ///
     /// # Examples
     ///
     /// ```
@@ -499,15 +675,13 @@ impl StreamReader {
     /// assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (b"hel".to_vec(), b"lo".to_vec(), vec![]));
     /// # Ok::<(), aio_task::Error>(())
     /// ```
-    pub async fn read(&self, n: usize) -> Result<Vec<u8>, StreamError> {
-        self.check_error()?;
-        if n == 0 {
-            return Ok(Vec::new());
+    pub fn read(&self, n: usize) -> Read<'_> {
+        Read {
+            reader: self,
+            n,
+            fed: 0,
+            state: ReadState::Start,
         }
-        if self.buffered() == 0 && !self.eof.get() {
-            self.wait_for_data("read").await?;
-        }
-        Ok(self.take(n))
     }
 
     /// Reads everything up to EOF (asyncio's `read(-1)`).
@@ -577,20 +751,70 @@ impl StreamReader {
     /// ```
     pub async fn readexactly(&self, n: usize) -> Result<Vec<u8>, StreamError> {
         self.check_error()?;
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        while self.buffered() < n {
-            if self.eof.get() {
-                let partial = self.take(usize::MAX);
-                return Err(StreamError::IncompleteRead {
-                    partial,
-                    expected: Some(n),
-                });
+        loop {
+            if let Some(frame) = self.take_exactly(n) {
+                return Ok(frame);
             }
-            self.wait_for_data("readexactly").await?;
+            self.short_of(n, Op::Readexactly).await?;
         }
-        Ok(self.take(n))
+    }
+
+    /// Reads exactly `out.len()` bytes into `out`: [`readexactly`](Self::readexactly)
+    /// without the allocation (tokio's and futures' `read_exact`, with asyncio's errors).
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::IncompleteRead`] if the stream ends first, with the bytes read (which
+    /// leave the buffer; `out` is left as it was); the stream's error;
+    /// [`StreamError::ConcurrentRead`].
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe, as [`readexactly`](Self::readexactly): `out` is written
+    /// and the bytes consumed only once all of them are buffered, so dropping the future
+    /// mid-way loses nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reader = aio_streams::StreamReader::new();
+    /// reader.feed_data(b"0123456789abcdef!");
+    /// reader.feed_eof();
+    /// let (frame, rest) = aio_task::run(async move {
+    ///     let mut frame = [0u8; 16];
+    ///     reader.readexactly_into(&mut frame).await.unwrap();
+    ///     // One byte left: too few for another frame.
+    ///     let rest = reader.readexactly_into(&mut frame).await.unwrap_err();
+    ///     (frame, rest)
+    /// })?;
+    /// assert_eq!(&frame, b"0123456789abcdef");
+    /// assert!(matches!(
+    ///     rest,
+    ///     aio_streams::StreamError::IncompleteRead { partial, expected: Some(16) } if partial == b"!"
+    /// ));
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub async fn readexactly_into(&self, out: &mut [u8]) -> Result<(), StreamError> {
+        self.check_error()?;
+        loop {
+            if self.take_exactly_into(out) {
+                return Ok(());
+            }
+            self.short_of(out.len(), Op::Readexactly).await?;
+        }
+    }
+
+    /// Fewer than `n` bytes are buffered: fails at EOF (asyncio's `IncompleteReadError`, with
+    /// everything buffered), else waits for more.
+    async fn short_of(&self, n: usize, operation: Op) -> Result<(), StreamError> {
+        if self.eof.get() {
+            let partial = self.take(usize::MAX);
+            return Err(StreamError::IncompleteRead {
+                partial,
+                expected: Some(n),
+            });
+        }
+        self.wait_for_data(operation).await
     }
 
     /// Reads up to and including a newline. At EOF, returns what is left (possibly without a
@@ -626,6 +850,10 @@ impl StreamReader {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub async fn readline(&self) -> Result<Vec<u8>, StreamError> {
+        self.check_error()?;
+        if let Some(line) = self.take_through(b"\n") {
+            return Ok(line);
+        }
         match self.readuntil(b"\n").await {
             Ok(line) => Ok(line),
             Err(StreamError::IncompleteRead { partial, .. }) => Ok(partial),
@@ -640,6 +868,50 @@ impl StreamReader {
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// Reads a line as [`readline`](Self::readline) does and appends it to `out`, returning
+    /// its length (0 at the very end): `readline` without a new `Vec` per line, when `out` is
+    /// reused (tokio's and futures' `read_line` / `read_until`, with asyncio's limit and
+    /// errors).
+    ///
+    /// # Errors
+    ///
+    /// As [`readline`](Self::readline); `out` is left as it was.
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe, as [`readline`](Self::readline): nothing leaves the buffer,
+    /// and nothing is appended to `out`, until a whole line is there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reader = aio_streams::StreamReader::new();
+    /// reader.feed_data(b"one\ntwo\nthree");
+    /// reader.feed_eof();
+    /// let lines = aio_task::run(async move {
+    ///     let mut line = Vec::new();
+    ///     let mut lines = Vec::new();
+    ///     loop {
+    ///         line.clear();
+    ///         if reader.readline_into(&mut line).await.unwrap() == 0 {
+    ///             break lines;
+    ///         }
+    ///         lines.push(String::from_utf8(line.clone()).unwrap());
+    ///     }
+    /// })?;
+    /// assert_eq!(lines, ["one\n", "two\n", "three"]);
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub async fn readline_into(&self, out: &mut Vec<u8>) -> Result<usize, StreamError> {
+        self.check_error()?;
+        if let Some(n) = self.append_through(b"\n", out) {
+            return Ok(n);
+        }
+        let line = self.readline().await?;
+        out.extend_from_slice(&line);
+        Ok(line.len())
     }
 
     /// Reads up to and including `separator`.
@@ -668,6 +940,12 @@ impl StreamReader {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub async fn readuntil(&self, separator: &[u8]) -> Result<Vec<u8>, StreamError> {
+        if !separator.is_empty() {
+            self.check_error()?;
+            if let Some(chunk) = self.take_through(separator) {
+                return Ok(chunk);
+            }
+        }
         self.readuntil_any(&[separator]).await
     }
 
@@ -741,7 +1019,7 @@ impl StreamReader {
                     expected: None,
                 });
             }
-            self.wait_for_data("readuntil").await?;
+            self.wait_for_data(Op::Readuntil).await?;
         };
         if start > self.limit {
             return Err(StreamError::LimitOverrun {
@@ -786,21 +1064,153 @@ impl StreamReader {
     }
 }
 
-/// Clears the "a read is waiting" mark when the waiting read ends or is dropped.
-struct ClearWaiting<'a>(&'a Cell<Option<&'static str>>);
+/// The future returned by [`StreamReader::read`]: up to `n` bytes, waiting for some if none
+/// are buffered.
+///
+/// # Cancel safety
+///
+/// Cancel safe, as [`StreamReader::read`] says: bytes leave the buffer only in the poll that
+/// returns them, and dropping it ends its wait.
+///
+/// # Examples
+///
+/// ```
+/// let reader = aio_streams::StreamReader::new();
+/// reader.feed_data(b"abcdef");
+/// let data = aio_task::run(async move {
+///     let read: aio_streams::Read<'_> = reader.read(4);
+///     read.await
+/// })??;
+/// assert_eq!(data, b"abcd");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct Read<'a> {
+    reader: &'a StreamReader,
+    n: usize,
+    /// The reader's feed count when the wait began.
+    fed: u32,
+    state: ReadState,
+}
 
-impl Drop for ClearWaiting<'_> {
-    fn drop(&mut self) {
-        self.0.set(None);
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ReadState {
+    Start,
+    /// Marked as the reader's waiting operation (cleared when done or dropped).
+    Waiting,
+    Done,
+}
+
+impl Future for Read<'_> {
+    type Output = Result<Vec<u8>, StreamError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let reader = self.reader;
+        match self.state {
+            ReadState::Start => {
+                self.state = ReadState::Done;
+                reader.check_error()?;
+                if self.n == 0 {
+                    return Poll::Ready(Ok(Vec::new()));
+                }
+                if reader.buffered() > 0 || reader.eof.get() {
+                    return Poll::Ready(Ok(reader.take(self.n)));
+                }
+                if reader.waiting.get().is_some() {
+                    return Poll::Ready(Err(StreamError::ConcurrentRead(Op::Read.name())));
+                }
+                reader.waiting.set(Some(Op::Read));
+                self.fed = reader.fed.get();
+                self.state = ReadState::Waiting;
+            }
+            ReadState::Waiting => {}
+            ReadState::Done => panic!("`Read` polled after completion"),
+        }
+        let more = std::task::ready!(reader.poll_more(cx, self.fed));
+        reader.waiting.set(None);
+        self.state = ReadState::Done;
+        more?;
+        Poll::Ready(Ok(reader.take(self.n)))
     }
+}
+
+impl Drop for Read<'_> {
+    fn drop(&mut self) {
+        if self.state == ReadState::Waiting {
+            self.reader.waiting.set(None);
+        }
+    }
+}
+
+impl fmt::Debug for Read<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Read")
+            .field("n", &self.n)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+/// asyncio's `_wait_for_data`: marks the reader as waiting (refusing a second waiting read)
+/// at its first poll, and clears the mark when it ends or is dropped. A named future of 24
+/// bytes, so every read future holding one stays small.
+struct WaitForData<'a> {
+    reader: &'a StreamReader,
+    operation: Op,
+    /// The reader's feed count at the first poll.
+    fed: u32,
+    started: bool,
+}
+
+impl Future for WaitForData<'_> {
+    type Output = Result<(), StreamError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let reader = self.reader;
+        if !self.started {
+            if reader.waiting.get().is_some() {
+                return Poll::Ready(Err(StreamError::ConcurrentRead(self.operation.name())));
+            }
+            reader.waiting.set(Some(self.operation));
+            self.started = true;
+            self.fed = reader.fed.get();
+        }
+        let more = reader.poll_more(cx, self.fed);
+        if more.is_ready() {
+            reader.waiting.set(None);
+            self.started = false;
+        }
+        more
+    }
+}
+
+impl Drop for WaitForData<'_> {
+    fn drop(&mut self) {
+        if self.started {
+            self.reader.waiting.set(None);
+        }
+    }
+}
+
+/// The whole buffer, as the answer of a read (nothing consumed before it). Handed out without
+/// a copy when it is at least half full, and nothing stays allocated; a buffer kept with a
+/// larger capacity (emptied, then refilled with less) is copied out instead, so a small
+/// message never carries a 64 KiB allocation, and the buffer keeps its capacity.
+fn take_all(buf: &mut Vec<u8>) -> Vec<u8> {
+    if buf.capacity() <= 2 * buf.len() {
+        return std::mem::take(buf);
+    }
+    let taken = buf.clone();
+    buf.clear();
+    taken
 }
 
 /// The first index of `needle` in `haystack`.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.len() == 1 {
-        return haystack.iter().position(|&b| b == needle[0]);
+    match needle {
+        [byte] => memchr::memchr(*byte, haystack),
+        _ => memchr::memmem::find(haystack, needle),
     }
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 impl fmt::Debug for StreamReader {
@@ -867,8 +1277,8 @@ impl StreamReader {
             return Poll::Ready(Ok(0));
         }
         loop {
-            if let Some(error) = self.error.borrow().as_deref() {
-                return Poll::Ready(Err(crate::error::to_io(error)));
+            if let Some(error) = self.with_error(|error| error.map(crate::error::to_io)) {
+                return Poll::Ready(Err(error));
             }
             {
                 let buf = self.buf.borrow();

@@ -4,16 +4,16 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use aio_reactor::AsyncFd;
 
-use crate::layer::{Layer, Wire};
+use crate::layer::Layer;
 use crate::net::ServerLink;
-use crate::writer::WeakWriter;
+use crate::writer;
 use crate::{ReadSource, StreamError};
 
 /// How much one read from a socket asks for.
@@ -47,6 +47,8 @@ impl fmt::Display for Address {
 
 /// What the streams need of a connected socket.
 pub(crate) trait Socket: AsFd {
+    /// One `recv` into `buf` (the readers go through [`read_appending`]; a layer's
+    /// [`Wire`](crate::Wire) reads with it).
     fn read_some(&self, buf: &mut [u8]) -> io::Result<usize>;
     fn write_some(&self, buf: &[u8]) -> io::Result<usize>;
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
@@ -123,21 +125,24 @@ impl Socket for UnixStream {
 /// A connected socket registered with the loop's reactor, shared by a reader and a writer.
 pub(crate) struct Connection {
     pub(crate) io: AsyncFd<StreamSocket>,
-    /// The error that ended reading (a reset), for the writer's `drain` (asyncio's drain
-    /// raises the reader's exception first).
-    /// Boxed: an error is rare, and the box keeps the connection small. A `Cell` (taken
-    /// and put back to be read), one word where a `RefCell` is two: the room `layer` takes.
-    pub(crate) read_error: Cell<Option<Box<StreamError>>>,
     /// The server that accepted this connection counts it until it closes (asyncio's
     /// `Server._attach` / `_detach`): dropping the link detaches it. Taken when the writer
     /// closes or reading fails, or dropped with the connection.
     pub(crate) server: Cell<Option<ServerLink>>,
-    /// The connection's writer, for a failed read to close it too (asyncio's transport
-    /// closes as a whole on a read error).
-    pub(crate) writer: OnceCell<WeakWriter>,
+    /// What few connections ever have, boxed together so that a plain connection pays one
+    /// word for all of it: made at the first read error or layer.
+    rare: OnceCell<Box<Rare>>,
+}
+
+/// The parts of a [`Connection`] that most connections never need.
+#[derive(Default)]
+struct Rare {
+    /// The error that ended reading (a reset), for the writer's `drain` (asyncio's drain
+    /// raises the reader's exception first). A `Cell` (taken and put back to look at it).
+    read_error: Cell<Option<StreamError>>,
     /// A protocol layered over the socket (TLS), once installed: reads and writes go
-    /// through it. A thin pointer (one word) for the plain connections that never have one.
-    pub(crate) layer: OnceCell<Box<Rc<dyn Layer>>>,
+    /// through it.
+    layer: OnceCell<Rc<dyn Layer>>,
 }
 
 /// A connected TCP or Unix socket: one `AsyncFd` type for both, without a box (one
@@ -199,15 +204,45 @@ impl Connection {
     pub(crate) fn new(io: AsyncFd<StreamSocket>) -> Connection {
         Connection {
             io,
-            read_error: Cell::new(None),
             server: Cell::new(None),
-            writer: OnceCell::new(),
-            layer: OnceCell::new(),
+            rare: OnceCell::new(),
         }
     }
 
     pub(crate) fn socket(&self) -> &StreamSocket {
         self.io.get_ref()
+    }
+
+    /// The connection is over for its server (closed, or failed): stop counting it.
+    pub(crate) fn detach(&self) {
+        drop(self.server.take());
+    }
+
+    fn rare(&self) -> &Rare {
+        self.rare.get_or_init(Box::default)
+    }
+
+    /// The layer, if one was installed: a plain connection's reads and writes test one
+    /// pointer for it.
+    #[inline]
+    pub(crate) fn layer(&self) -> Option<&Rc<dyn Layer>> {
+        self.rare.get()?.layer.get()
+    }
+
+    /// Puts `layer` between the socket and the reader and writer.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::State`] if the connection has a layer already.
+    pub(crate) fn install_layer(&self, layer: Rc<dyn Layer>) -> Result<(), StreamError> {
+        self.rare()
+            .layer
+            .set(layer)
+            .map_err(|_| StreamError::State("the connection already has a layer (TLS)"))
+    }
+
+    fn set_read_error(&self, error: StreamError) {
+        self.rare().read_error.set(Some(error));
     }
 
     // The layered paths, out of line and cold, so that the plain socket's read and write
@@ -220,7 +255,7 @@ impl Connection {
         cx: &mut Context<'_>,
         buf: &mut Vec<u8>,
     ) -> Poll<io::Result<usize>> {
-        match self.layer.get() {
+        match self.layer() {
             Some(layer) => layer.poll_fill(cx, buf),
             None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
@@ -229,7 +264,7 @@ impl Connection {
     #[cold]
     #[inline(never)]
     fn layered_write_now(&self, buf: &[u8]) -> io::Result<usize> {
-        match self.layer.get() {
+        match self.layer() {
             Some(layer) => layer.write_now(buf),
             None => Err(io::ErrorKind::NotConnected.into()),
         }
@@ -238,15 +273,10 @@ impl Connection {
     #[cold]
     #[inline(never)]
     fn layered_poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self.layer.get() {
+        match self.layer() {
             Some(layer) => layer.poll_write(cx, buf),
             None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
-    }
-
-    /// The connection is over for its server (closed, or failed): stop counting it.
-    pub(crate) fn detach(&self) {
-        drop(self.server.take());
     }
 }
 
@@ -272,25 +302,15 @@ pub(crate) trait Sink {
     fn closed(&self) {}
     /// The writer aborts: called before its final `shutdown(Both)`.
     fn abort(&self) {}
-    /// Puts `make`'s layer between the socket and the reader and writer (sockets only).
-    fn install_layer(
-        self: Rc<Self>,
-        make: &mut dyn FnMut(Wire) -> Rc<dyn Layer>,
-    ) -> Result<(), StreamError> {
-        let _ = make;
-        Err(StreamError::State(
-            "a layer (TLS) can be installed only on a TCP or Unix socket connection",
-        ))
-    }
-    /// The installed layer, if any.
-    fn layer(&self) -> Option<Rc<dyn Layer>> {
+    /// The socket connection, for a sink that is one (a layer can go only there).
+    fn connection(&self) -> Option<&Connection> {
         None
     }
 }
 
 impl Sink for Connection {
     fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
-        if self.layer.get().is_some() {
+        if self.layer().is_some() {
             return self.layered_write_now(buf);
         }
         let written = self.socket().write_some(buf);
@@ -300,7 +320,7 @@ impl Sink for Connection {
         written
     }
     fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        if self.layer.get().is_some() {
+        if self.layer().is_some() {
             return self.layered_poll_write(cx, buf);
         }
         self.io
@@ -308,31 +328,10 @@ impl Sink for Connection {
             .poll_write_with(cx, || self.socket().write_some(buf))
     }
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        if let Some(layer) = self.layer.get() {
+        if let Some(layer) = self.layer() {
             return layer.shutdown(how);
         }
         self.socket().shutdown(how)
-    }
-    fn abort(&self) {
-        if let Some(layer) = self.layer.get() {
-            layer.abort();
-        }
-    }
-    fn install_layer(
-        self: Rc<Self>,
-        make: &mut dyn FnMut(Wire) -> Rc<dyn Layer>,
-    ) -> Result<(), StreamError> {
-        if self.layer.get().is_some() {
-            return Err(StreamError::State(
-                "the connection already has a layer (TLS)",
-            ));
-        }
-        let layer = make(Wire::new(&self));
-        let _ = self.layer.set(Box::new(layer));
-        Ok(())
-    }
-    fn layer(&self) -> Option<Rc<dyn Layer>> {
-        self.layer.get().map(|layer| Rc::clone(layer))
     }
     fn peer(&self) -> Option<Address> {
         self.socket().peer()
@@ -341,13 +340,22 @@ impl Sink for Connection {
         self.socket().local()
     }
     fn read_error(&self) -> Option<StreamError> {
-        let error = self.read_error.take();
-        let copy = error.as_deref().cloned();
-        self.read_error.set(error);
+        let rare = self.rare.get()?;
+        let error = rare.read_error.take();
+        let copy = error.clone();
+        rare.read_error.set(error);
         copy
     }
     fn closed(&self) {
         self.detach();
+    }
+    fn abort(&self) {
+        if let Some(layer) = self.layer() {
+            layer.abort();
+        }
+    }
+    fn connection(&self) -> Option<&Connection> {
+        Some(self)
     }
 }
 
@@ -358,13 +366,40 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
 }
 
-/// Reads what `read` gives into the thread's scratch buffer and appends it to `buf`.
+/// Spare room in a reader's buffer from which a read goes straight into it, not through the
+/// scratch buffer: a buffer kept because some bytes are still unread (a partial frame) has
+/// room for the next chunk, and filling it directly saves a copy and a reallocation.
+const DIRECT_READ_MIN: usize = 4096;
+
+/// How [`read_appending`] reads a descriptor.
+#[derive(Clone, Copy)]
+pub(crate) enum ReadCall {
+    /// `recv` (a socket).
+    Recv,
+    /// `read` (a pipe).
+    Read,
+}
+
+/// Reads from `fd` and appends what arrived to `buf`: straight into `buf`'s spare capacity
+/// when it has at least [`DIRECT_READ_MIN`] bytes of it, else through the thread's scratch
+/// buffer, copying only what arrived (so an empty buffer gets exactly that much).
 pub(crate) fn read_appending(
     buf: &mut Vec<u8>,
-    read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    fd: BorrowedFd<'_>,
+    call: ReadCall,
 ) -> io::Result<usize> {
+    if buf.capacity() - buf.len() >= DIRECT_READ_MIN {
+        let spare = rustix::buffer::spare_capacity(buf);
+        return Ok(match call {
+            ReadCall::Recv => rustix::net::recv(fd, spare, rustix::net::RecvFlags::empty())?.0,
+            ReadCall::Read => rustix::io::read(fd, spare)?,
+        });
+    }
     SCRATCH.with_borrow_mut(|scratch| {
-        let n = read(scratch)?;
+        let n = match call {
+            ReadCall::Recv => recv(fd, scratch)?,
+            ReadCall::Read => rustix::io::read(fd, &mut scratch[..])?,
+        };
         if buf.capacity() == 0 {
             // The common case of a request/response stream (the reader handed out its last
             // buffer): one allocation of exactly what arrived, not the growth path.
@@ -376,27 +411,47 @@ pub(crate) fn read_appending(
     })
 }
 
-/// The reading half of a connection, as a [`ReadSource`].
-pub(crate) struct SocketSource(pub(crate) Rc<Connection>);
+/// A connection and its writer's state: one allocation, shared by the reader (through its
+/// [`SocketSource`]), the writer, and weakly by the server's list.
+pub(crate) type SharedConnection = writer::Inner<Connection>;
+
+/// The reading half of a connection, as a [`ReadSource`]. Through the shared state it also
+/// reaches the connection's writer, for a failed read to close it too (asyncio's transport
+/// closes as a whole on a read error).
+pub(crate) struct SocketSource(pub(crate) Rc<SharedConnection>);
+
+impl SocketSource {
+    /// Wakes the read waiting on this socket (for `feed_eof` / `set_exception`): the reactor
+    /// holds its waker, so readability is marked and the waiter woken; its next read of the
+    /// socket finds nothing (`WouldBlock`), clears it, and waits again unless the reason for
+    /// the wake-up ends the wait.
+    pub(crate) fn wake_reader(&self) {
+        let mut wakers = Vec::new();
+        let registration = self.0.sink().io.registration();
+        registration.source().set_ready(true, false, &mut wakers);
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
 
 impl ReadSource for SocketSource {
     fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
-        let conn = &self.0;
-        let filled = if conn.layer.get().is_none() {
+        let conn = self.0.sink();
+        let filled = if conn.layer().is_none() {
             conn.io.registration().poll_read_with(cx, || {
-                read_appending(buf, |scratch| conn.socket().read_some(scratch))
+                read_appending(buf, conn.socket().as_fd(), ReadCall::Recv)
             })
         } else {
             conn.layered_poll_fill(cx, buf)
         };
         if let Poll::Ready(Err(error)) = &filled {
             let error = StreamError::from(error);
-            conn.read_error.set(Some(Box::new(error.clone())));
+            conn.set_read_error(error.clone());
             // asyncio closes a transport whose read failed: the writer is lost too (its
             // buffer dropped, `is_closing`), and the server stops counting it.
-            if let Some(writer) = conn.writer.get().and_then(WeakWriter::upgrade) {
-                writer.lose(error);
-            }
+            let writer: &writer::Inner = &*self.0;
+            writer.lose(error);
             conn.detach();
         }
         filled
@@ -494,15 +549,6 @@ mod tests {
             );
         }
         on_tcp_and_unix(check);
-    }
-
-    /// A layer slot (`layer`) came with a one-word `read_error`: a plain connection is no
-    /// bigger than before layers existed (72 bytes, 88 with the `Rc`'s counts: the malloc
-    /// size class it had).
-    #[test]
-    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
-    fn connection_stays_72_bytes() {
-        assert_eq!(std::mem::size_of::<super::Connection>(), 72);
     }
 
     /// Regression: every read used to grow the reader's buffer to 64 KiB (zero-filled), and

@@ -198,6 +198,167 @@ fn set_exception_wakes_each_kind_of_pending_read() {
     }
 }
 
+/// The same on a socket reader, whose waiting read is parked in the reactor (the reader keeps
+/// no waker of its own for a socket): `set_exception` still ends each kind of pending read,
+/// and the next read fails too, while the peer stays silent.
+#[test]
+fn set_exception_wakes_each_kind_of_pending_socket_read() {
+    type Op = fn(&StreamReader) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, StreamError>> + '_>>;
+    let ops: [Op; 5] = [
+        |r| Box::pin(r.read(3)),
+        |r| Box::pin(r.readexactly(3)),
+        |r| Box::pin(r.readline()),
+        |r| Box::pin(r.readuntil(b"|")),
+        |r| Box::pin(r.read_to_end()),
+    ];
+    let listener = Rc::new(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let port = listener.local_addr().unwrap().port();
+    for op in ops {
+        let listener = listener.clone();
+        run(async move {
+            let (reader, _writer) = aio_streams::open_connection("127.0.0.1", port)
+                .await
+                .unwrap();
+            let (_peer, _) = listener.accept().unwrap();
+            let reader = Rc::new(reader);
+            let r1 = Rc::clone(&reader);
+            let task = create_task(async move { op(&r1).await }).unwrap();
+            for _ in 0..3 {
+                yield_now().await.unwrap();
+            }
+            assert!(!task.done(), "the read waits for the silent peer");
+            reader.set_exception(reset());
+            let result = wait_for(task, 5.0).await.unwrap().unwrap();
+            assert!(matches!(result, Err(StreamError::Io { .. })), "{result:?}");
+            assert!(matches!(reader.read(1).await, Err(StreamError::Io { .. })));
+        })
+        .unwrap();
+    }
+}
+
+// ---------------------------------------------------------------- readexactly_into
+
+/// `readexactly_into` is `readexactly` without the `Vec`: the same bytes, waiting for a frame
+/// split across feeds, leaving `out` untouched and the bytes buffered when dropped mid-way,
+/// and `IncompleteRead` (with what was left, consumed) at EOF.
+#[test]
+fn readexactly_into_reads_frames_like_readexactly() {
+    run(async {
+        let reader = Rc::new(StreamReader::new());
+        reader.feed_data(b"0123456789abcdefXY");
+        let mut frame = [0u8; 16];
+        reader.readexactly_into(&mut frame).await.unwrap();
+        assert_eq!(&frame, b"0123456789abcdef");
+        // Two bytes of the next frame: the read waits; dropped, it loses nothing.
+        let mut out = [b'-'; 4];
+        assert!(matches!(
+            wait_for(reader.readexactly_into(&mut out), 0.01).await,
+            Err(aio_task::Error::Timeout)
+        ));
+        assert_eq!(&out, b"----");
+        assert_eq!(reader.buffered(), 2);
+        // The rest arrives while a read waits.
+        let r1 = Rc::clone(&reader);
+        let waiting = create_task(async move {
+            let mut out = [0u8; 4];
+            r1.readexactly_into(&mut out).await.map(|()| out)
+        })
+        .unwrap();
+        yield_now().await.unwrap();
+        reader.feed_data(b"Z");
+        yield_now().await.unwrap();
+        assert!(!waiting.done());
+        reader.feed_data(b"W!");
+        assert_eq!(&waiting.await.unwrap().unwrap(), b"XYZW");
+        // EOF with one byte left: IncompleteRead carries it, and the buffer is empty.
+        reader.feed_eof();
+        let mut out = [0u8; 4];
+        let err = reader.readexactly_into(&mut out).await.unwrap_err();
+        assert_eq!(
+            err,
+            StreamError::IncompleteRead {
+                partial: b"!".to_vec(),
+                expected: Some(4)
+            }
+        );
+        assert_eq!(out, [0; 4]);
+        assert!(reader.at_eof());
+    })
+    .unwrap();
+}
+
+/// `readline_into` is `readline` appending to a reused `Vec`: lines from the buffer, a line
+/// split across feeds (nothing appended while it waits, nothing lost when dropped), asyncio's
+/// `LineTooLong` with `out` untouched and the line discarded, and the last line without a
+/// newline, then 0 at the end.
+#[test]
+fn readline_into_appends_lines_like_readline() {
+    run(async {
+        let reader = Rc::new(StreamReader::with_limit(8));
+        let mut line = b"kept:".to_vec();
+        reader.feed_data(b"ab\ncd");
+        assert_eq!(reader.readline_into(&mut line).await.unwrap(), 3);
+        assert_eq!(line, b"kept:ab\n");
+        // "cd" waits for the rest of its line; a dropped wait appends and loses nothing.
+        let mut out = Vec::new();
+        assert!(matches!(
+            wait_for(reader.readline_into(&mut out), 0.01).await,
+            Err(aio_task::Error::Timeout)
+        ));
+        assert!(out.is_empty());
+        let r1 = Rc::clone(&reader);
+        let waiting = create_task(async move {
+            let mut out = Vec::new();
+            r1.readline_into(&mut out).await.map(|n| (n, out))
+        })
+        .unwrap();
+        yield_now().await.unwrap();
+        reader.feed_data(b"e\nmuch too long\nx");
+        assert_eq!(waiting.await.unwrap().unwrap(), (4, b"cde\n".to_vec()));
+        // Over the limit of 8: LineTooLong, `out` as it was, the line discarded.
+        let mut out = b"x".to_vec();
+        assert!(matches!(
+            reader.readline_into(&mut out).await,
+            Err(StreamError::LineTooLong(_))
+        ));
+        assert_eq!(out, b"x");
+        reader.feed_eof();
+        out.clear();
+        assert_eq!(reader.readline_into(&mut out).await.unwrap(), 1);
+        assert_eq!(out, b"x");
+        assert_eq!(reader.readline_into(&mut out).await.unwrap(), 0);
+        assert_eq!(out, b"x");
+    })
+    .unwrap();
+}
+
+/// Regression: a drained buffer keeps its capacity for the next fill, and a read that takes
+/// the whole buffer used to hand that `Vec` out as is, so a 10-byte message came back holding
+/// a 40 KB allocation. Small answers from a large buffer are copied out; the reader keeps
+/// the capacity, and frees it when a read waits.
+#[test]
+fn small_answers_do_not_carry_the_buffers_capacity() {
+    run(async {
+        let reader = Rc::new(StreamReader::new());
+        reader.feed_data(&[1; 40_000]);
+        assert_eq!(reader.readexactly(39_990).await.unwrap().len(), 39_990);
+        assert_eq!(reader.readexactly(10).await.unwrap(), [1; 10]);
+        // Drained: the next bytes land in the kept 40 KB buffer.
+        reader.feed_data(b"0123456789");
+        let frame = reader.readexactly(10).await.unwrap();
+        assert_eq!(frame, b"0123456789");
+        assert!(frame.capacity() < 1024, "capacity {}", frame.capacity());
+        reader.feed_data(b"abc\n");
+        let line = reader.readline().await.unwrap();
+        assert!(line.capacity() < 1024, "capacity {}", line.capacity());
+        reader.feed_data(b"xyz");
+        let data = reader.read(100).await.unwrap();
+        assert_eq!(data, b"xyz");
+        assert!(data.capacity() < 1024, "capacity {}", data.capacity());
+    })
+    .unwrap();
+}
+
 // ---------------------------------------------------------------- at_eof
 
 #[test]

@@ -68,19 +68,48 @@ struct TaskCell<T> {
     header: Header,
 }
 
+/// In [`Header::cancels`]: `cancel()` was called (asyncio's `_must_cancel`, kept).
+const CANCEL_REQUESTED: u32 = 1 << 31;
+
 /// The untyped part of a task.
 struct Header {
     /// The `N` of the default name `Task-N`.
     id: u64,
     /// Index in the loop's [`Registry`] while the task is pending.
     slot: Cell<u32>,
-    cancel_requested: Cell<bool>,
-    cancelling: Cell<u32>,
+    /// asyncio's `cancelling()` count in the low 31 bits, and [`CANCEL_REQUESTED`]: one
+    /// word where a flag and a count took eight bytes, so that the task's cell (one per task)
+    /// fits the next smaller allocation size.
+    cancels: Cell<u32>,
     /// The `async-task` handle. Dropping it cancels the task: `async-task` schedules the task
     /// once more and the loop drops its future instead of polling it.
     handle: Cell<Option<async_task::Task<(), LoopHandle>>>,
     /// The loop's registry; it also knows the loop.
     registry: Weak<Registry>,
+}
+
+impl Header {
+    fn cancel_requested(&self) -> bool {
+        self.cancels.get() & CANCEL_REQUESTED != 0
+    }
+
+    fn cancelling(&self) -> u32 {
+        self.cancels.get() & !CANCEL_REQUESTED
+    }
+
+    /// Marks the cancel request and counts it (saturating at 2^31 - 1).
+    fn request_cancel(&self) {
+        let count = (self.cancelling() + 1).min(CANCEL_REQUESTED - 1);
+        self.cancels.set(CANCEL_REQUESTED | count);
+    }
+
+    /// One request fewer (not below zero); the request mark stays.
+    fn uncancel(&self) -> u32 {
+        let count = self.cancelling().saturating_sub(1);
+        self.cancels
+            .set((self.cancels.get() & CANCEL_REQUESTED) | count);
+        count
+    }
 }
 
 impl<T> TaskCell<T> {
@@ -107,8 +136,7 @@ impl<T> TaskCell<T> {
             return false;
         }
         let header = &self.header;
-        header.cancel_requested.set(true);
-        header.cancelling.set(header.cancelling.get() + 1);
+        header.request_cancel();
         if let Some(msg) = msg {
             self.core.set_cancel_message(msg);
         }
@@ -117,9 +145,7 @@ impl<T> TaskCell<T> {
     }
 
     fn uncancel(&self) -> u32 {
-        let n = self.header.cancelling.get().saturating_sub(1);
-        self.header.cancelling.set(n);
-        n
+        self.header.uncancel()
     }
 }
 
@@ -349,12 +375,13 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let guard = this.project().guard;
             let header = &guard.cell.header;
-            if header.cancel_requested.get() && !guard.cell.core.done() {
+            if header.cancel_requested() && !guard.cell.core.done() {
                 let message = guard.cell.core.cancel_message();
                 // `try_with`: during thread exit the slot may already be gone.
                 guard.outer_message = DROPPING_CANCEL_MESSAGE
                     .try_with(|m| m.replace(message))
-                    .ok();
+                    .ok()
+                    .map(Box::new);
             }
         }
     }
@@ -364,14 +391,15 @@ pin_project! {
 struct Guard<T: 'static> {
     cell: Rc<TaskCell<T>>,
     /// Set while the future of a cancelled task is dropped: the cancel message published
-    /// before (restored when the guard drops, after the future).
-    outer_message: Option<Option<Arc<str>>>,
+    /// before (restored when the guard drops, after the future). Boxed: it is needed only
+    /// then, and inline it took 24 bytes of every task (8 boxed).
+    outer_message: Option<Box<Option<Arc<str>>>>,
 }
 
 impl<T: 'static> Drop for Guard<T> {
     fn drop(&mut self) {
         if let Some(outer) = self.outer_message.take() {
-            let _ = DROPPING_CANCEL_MESSAGE.try_with(|m| m.replace(outer));
+            let _ = DROPPING_CANCEL_MESSAGE.try_with(|m| m.replace(*outer));
         }
         if !self.cell.core.done() {
             let message = self.cell.core.cancel_message();
@@ -412,7 +440,7 @@ where
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => {
                 // asyncio: a task that returns after `cancel()` was called is cancelled.
-                let result = if cell.header.cancel_requested.get() {
+                let result = if cell.header.cancel_requested() {
                     Err(Error::Cancelled(cell.core.cancel_message()))
                 } else {
                     (this.map)(value)
@@ -516,8 +544,7 @@ where
         header: Header {
             id,
             slot: Cell::new(NO_TASK),
-            cancel_requested: Cell::new(false),
-            cancelling: Cell::new(0),
+            cancels: Cell::new(0),
             handle: Cell::new(None),
             registry: Rc::downgrade(&registry),
         },
@@ -717,7 +744,7 @@ impl<T: 'static> Task<T> {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn cancelling(&self) -> u32 {
-        self.cell.header.cancelling.get()
+        self.cell.header.cancelling()
     }
 
     /// Decrements the count of cancellation requests and returns it (asyncio's
@@ -1178,7 +1205,7 @@ impl TaskRef {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn cancelling(&self) -> u32 {
-        self.0.header().cancelling.get()
+        self.0.header().cancelling()
     }
 
     /// Decrements the cancellation count, as [`Task::uncancel`].
