@@ -76,7 +76,6 @@ async fn serve(port: u16, demo: bool) -> Result<(), aio::Error> {
     let server = aio::start_server(echo, HOST, port).await?;
     let port = server.port().expect("a TCP server has a port");
     say(&format!("serving on {HOST}:{port}"));
-    say("send SIGINT (Ctrl-C) or SIGTERM to stop");
 
     // The handlers run as ordinary loop callbacks, on this thread: they may touch the
     // `Rc<Event>` (no `Send` needed) and wake the main task. Our SIGINT handler replaces the
@@ -90,6 +89,9 @@ async fn serve(port: u16, demo: bool) -> Result<(), aio::Error> {
             stop.set();
         })?;
     }
+    // Only now: a signal sent on this prompt finds the handlers in place (printed earlier,
+    // a SIGTERM sent at once could still meet its default action and end the process).
+    say("send SIGINT (Ctrl-C) or SIGTERM to stop");
 
     if demo {
         demo_client(port).await?;
