@@ -64,7 +64,7 @@ pub use into_task::IntoTask;
 pub use run::{Runner, run};
 pub use shield::{Shield, shield};
 pub use task::{
-    Join, Task, TaskRef, WaitDone, all_tasks, create_task, create_task_with_context, current_task,
+    Task, TaskRef, WaitDone, all_tasks, create_task, create_task_with_context, current_task,
 };
 pub use task_group::{Scope, TaskGroup};
 pub use threadsafe::{ConcurrentFuture, run_coroutine_threadsafe};
