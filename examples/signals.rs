@@ -128,7 +128,8 @@ fn options() -> (u16, bool) {
     (port, demo)
 }
 
-fn main() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     let (port, demo) = options();
-    aio::run(serve(port, demo))?
+    serve(port, demo).await
 }
