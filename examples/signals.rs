@@ -128,8 +128,7 @@ fn options() -> (u16, bool) {
     (port, demo)
 }
 
-#[aio::main]
-async fn main() -> Result<(), aio::Error> {
+fn main() -> Result<(), aio::Error> {
     let (port, demo) = options();
-    serve(port, demo).await
+    aio::run(serve(port, demo))?
 }
