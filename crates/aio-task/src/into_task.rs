@@ -22,7 +22,7 @@ use crate::{Error, Future, Task, create_task};
 /// `gather(*tasks)`: `gather(&tasks)` gives `Vec<T>` (stopping at the first error), the
 /// handles you keep are the tasks waited on, and no task is created. (Rust has no
 /// specialisation, so one generic function cannot tell a task by value from another future:
-/// the `&` is how you say "this task itself".) [`try_gather`](crate::try_gather) is the
+/// the `&` is how you say "this task itself".) [`try_gather`](fn@crate::try_gather) is the
 /// exception: it takes futures that return a `Result`, which a task by value is, and uses a
 /// task given to it as it is.
 ///

@@ -10,7 +10,7 @@
 //! - The asyncio combinators — [`gather`](fn@gather), [`wait`], [`as_completed`],
 //!   [`shield`], [`wait_for`] — take tasks by reference (`gather(&tasks)`: the tasks
 //!   themselves, their values unwrapped) and coroutines (any other future, made a task), see
-//!   [`IntoTask`]; [`try_gather`] takes tasks by value too.
+//!   [`IntoTask`]; [`try_gather`](fn@try_gather) takes tasks by value too.
 //! - [`Future`]: asyncio's settable future ([`create_future`]): `set_result`,
 //!   `set_exception`, `cancel`, done callbacks.
 //! - [`current_task`], [`all_tasks`], and [`run`] (asyncio's `asyncio.run`).

@@ -38,7 +38,7 @@ use crate::core::{CallbackId, Core, report_unretrieved};
 /// `wait_for(&task, 1)` — to use the tasks themselves, as asyncio does: the values come back
 /// unwrapped, the tasks you hold are the ones waited on, and no new task is made. A task given
 /// by value is a future like any other: it is wrapped in a new task whose value is the task's
-/// `Result` (see [`IntoTask`](crate::IntoTask)). [`try_gather`](crate::try_gather) takes tasks
+/// `Result` (see [`IntoTask`](crate::IntoTask)). [`try_gather`](fn@crate::try_gather) takes tasks
 /// by value, as futures that return a `Result`, and uses them as they are.
 ///
 /// # Cancel safety

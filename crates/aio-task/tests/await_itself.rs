@@ -123,7 +123,7 @@ fn awaiting_another_task_still_waits_for_it() {
             5
         })?;
         let o = other.clone();
-        let waiter = create_task(async move { o.await })?;
+        let waiter = create_task(o)?;
         assert_eq!(wait_for(waiter, 5.0).await???, 5);
         Ok::<_, Error>(())
     })
