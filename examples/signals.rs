@@ -76,11 +76,10 @@ async fn serve(port: u16, demo: bool) -> Result<(), aio::Error> {
     let server = aio::start_server(echo, HOST, port).await?;
     let port = server.port().expect("a TCP server has a port");
     say(&format!("serving on {HOST}:{port}"));
-    say("send SIGINT (Ctrl-C) or SIGTERM to stop");
 
     // The handlers run as ordinary loop callbacks, on this thread: they may touch the
     // `Rc<Event>` (no `Send` needed) and wake the main task. Our SIGINT handler replaces the
-    // one `aio::run` installs, so Ctrl-C no longer cancels the main task.
+    // one `#[aio::main]` (`aio::run`) installs, so Ctrl-C no longer cancels the main task.
     let stop = Rc::new(aio::Event::new());
     let lp = aio::get_running_loop()?;
     for (signal, name) in SIGNALS {
@@ -90,6 +89,8 @@ async fn serve(port: u16, demo: bool) -> Result<(), aio::Error> {
             stop.set();
         })?;
     }
+    // Only now: a signal sent as soon as this line shows must find the handlers in place.
+    say("send SIGINT (Ctrl-C) or SIGTERM to stop");
 
     if demo {
         demo_client(port).await?;
@@ -128,7 +129,8 @@ fn options() -> (u16, bool) {
     (port, demo)
 }
 
-fn main() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     let (port, demo) = options();
-    aio::run(serve(port, demo))?
+    serve(port, demo).await
 }
