@@ -27,7 +27,9 @@ async fn foo(n: u64) -> Result<u64, aio::Error> {
     Ok(n)
 }
 
-async fn main_task() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
+    let start = Instant::now();
     let coroutine1 = foo(1);
     let coroutine2 = foo(2);
     let coroutine3 = foo(4);
@@ -38,17 +40,11 @@ async fn main_task() -> Result<(), aio::Error> {
         aio::create_task(coroutine2)?,
         aio::create_task(coroutine3)?,
     ];
-    for task in aio::as_completed(tasks) {
+    for task in aio::as_completed(&tasks) {
+        // Two layers: the task's own outcome (cancelled, panicked), then `foo`'s `Result`.
         let result = task.await??;
         println!("Task ret: {result}");
     }
-    Ok(())
-}
-
-fn main() -> Result<(), aio::Error> {
-    let start = Instant::now();
-    let event_loop = aio::new_event_loop()?;
-    event_loop.run_until_complete(main_task())??;
     println!("{}", start.elapsed().as_secs_f64());
     Ok(())
 }

@@ -106,7 +106,7 @@ async fn main_task(nprod: usize, ncon: usize) -> Result<(), aio::Error> {
     let consumers = (0..ncon)
         .map(|n| aio::create_task(consume(n, q.clone())))
         .collect::<Result<Vec<_>, _>>()?;
-    for outcome in aio::gather(producers).await? {
+    for outcome in aio::gather(&producers).await? {
         outcome?;
     }
     q.join().await; // Implicitly awaits consumers, too
@@ -178,10 +178,11 @@ fn parse_args() -> (usize, usize) {
     (nprod, ncon)
 }
 
-fn main() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     let (nprod, ncon) = parse_args();
     let start = Instant::now();
-    aio::run(main_task(nprod, ncon))??;
+    main_task(nprod, ncon).await?;
     let elapsed = start.elapsed().as_secs_f64();
     println!("Program completed in {elapsed:0.5} seconds.");
     Ok(())

@@ -7,12 +7,11 @@
 //! cargo run --release --example call_soon_later
 //! ```
 
-fn main() -> Result<(), aio::Error> {
-    aio::run(async {
-        let lp = aio::get_running_loop()?;
-        lp.call_soon(|| println!("Hello call_soon()"))?;
-        lp.call_later(1, || println!("Hello call_later()"))?;
-        aio::sleep(2).await?;
-        Ok::<_, aio::Error>(())
-    })?
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
+    let lp = aio::get_running_loop()?;
+    lp.call_soon(|| println!("Hello call_soon()"))?;
+    lp.call_later(1, || println!("Hello call_later()"))?;
+    aio::sleep(2).await?;
+    Ok(())
 }

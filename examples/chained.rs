@@ -66,15 +66,8 @@ async fn chain(n: i64) -> Result<(), aio::Error> {
     Ok(())
 }
 
-async fn main_task(args: Vec<i64>) -> Result<(), aio::Error> {
-    // asyncio.gather(*(chain(n) for n in args))
-    for outcome in aio::gather(args.into_iter().map(chain)).await? {
-        outcome?;
-    }
-    Ok(())
-}
-
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[aio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<i64> = if args.is_empty() {
         vec![9, 6, 3]
@@ -87,7 +80,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect::<Result<_, _>>()?
     };
     let start = Instant::now();
-    aio::run(main_task(args))??;
+    // asyncio.gather(*(chain(n) for n in args))
+    aio::try_gather(args.into_iter().map(chain)).await?;
     let end = start.elapsed().as_secs_f64();
     println!("Program finished in {end:0.2} seconds.");
     Ok(())

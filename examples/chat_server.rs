@@ -235,27 +235,26 @@ fn usage() -> ! {
     std::process::exit(2);
 }
 
-fn main() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     let args = args();
-    aio::run(async move {
-        if args.demo {
-            return demo().await;
-        }
-        let chat = Chat::new(true);
-        let server = aio::start_server(
-            move |reader, writer| handle(chat.clone(), reader, writer),
-            &args.host,
-            args.port,
-        )
-        .await?;
-        if let Some(Address::Inet(addr)) = server.sockets().first() {
-            println!(
-                "[server] listening on {addr} (connect with: nc {} {})",
-                addr.ip(),
-                addr.port()
-            );
-        }
-        server.serve_forever().await?;
-        Ok(())
-    })?
+    if args.demo {
+        return demo().await;
+    }
+    let chat = Chat::new(true);
+    let server = aio::start_server(
+        move |reader, writer| handle(chat.clone(), reader, writer),
+        &args.host,
+        args.port,
+    )
+    .await?;
+    if let Some(Address::Inet(addr)) = server.sockets().first() {
+        println!(
+            "[server] listening on {addr} (connect with: nc {} {})",
+            addr.ip(),
+            addr.port()
+        );
+    }
+    server.serve_forever().await?;
+    Ok(())
 }

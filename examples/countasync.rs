@@ -19,9 +19,7 @@ async fn count() -> Result<(), aio::Error> {
 async fn main() -> Result<(), aio::Error> {
     let start = Instant::now();
     // asyncio.gather(count(), count(), count())
-    for outcome in aio::gather([count(), count(), count()]).await? {
-        outcome?;
-    }
+    aio::try_gather([count(), count(), count()]).await?;
     let elapsed = start.elapsed().as_secs_f64();
     println!("countasync.rs executed in {elapsed:0.2} seconds.");
     Ok(())

@@ -506,43 +506,42 @@ fn args() -> (Option<PathBuf>, PathBuf) {
     (urls, out)
 }
 
-fn main() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     let (urls_file, out) = args();
-    aio::run(async move {
-        let mut site = None;
-        let urls: Vec<String> = match urls_file {
-            Some(file) => {
-                let mut seen = BTreeSet::new(); // the seed reads the URLs into a set
-                std::fs::read_to_string(file)?
-                    .lines()
-                    .map(str::trim)
-                    .filter(|url| !url.is_empty() && seen.insert(url.to_owned()))
-                    .map(str::to_owned)
-                    .collect()
-            }
-            None => {
-                let server = aio::start_server(serve_page, "127.0.0.1", 0).await?;
-                let base = format!("http://127.0.0.1:{}", server.port().unwrap_or_default());
-                log("INFO", &format!("Serving the demo site on {base}/"));
-                site = Some(server);
-                let mut urls: Vec<String> = ["/", "/a", "/b", "/sub/d", "/missing"]
-                    .iter()
-                    .map(|path| format!("{base}{path}"))
-                    .collect();
-                urls.push("http://127.0.0.1:1/".to_owned()); // nothing listens there
-                urls.push("https://example.com/".to_owned()); // not supported
-                urls
-            }
-        };
-
-        std::fs::write(&out, "source_url\tparsed_url\n")?;
-        let total = bulk_crawl_and_write(out.clone(), urls).await?;
-        log("INFO", &format!("Wrote {total} links to {}", out.display()));
-
-        if let Some(server) = site {
-            server.close();
-            server.wait_closed().await;
+    let mut site = None;
+    let urls: Vec<String> = match urls_file {
+        Some(file) => {
+            let mut seen = BTreeSet::new(); // the seed reads the URLs into a set
+            std::fs::read_to_string(file)?
+                .lines()
+                .map(str::trim)
+                .filter(|url| !url.is_empty() && seen.insert(url.to_owned()))
+                .map(str::to_owned)
+                .collect()
         }
-        Ok(())
-    })?
+        None => {
+            let server = aio::start_server(serve_page, "127.0.0.1", 0).await?;
+            let base = format!("http://127.0.0.1:{}", server.port().unwrap_or_default());
+            log("INFO", &format!("Serving the demo site on {base}/"));
+            site = Some(server);
+            let mut urls: Vec<String> = ["/", "/a", "/b", "/sub/d", "/missing"]
+                .iter()
+                .map(|path| format!("{base}{path}"))
+                .collect();
+            urls.push("http://127.0.0.1:1/".to_owned()); // nothing listens there
+            urls.push("https://example.com/".to_owned()); // not supported
+            urls
+        }
+    };
+
+    std::fs::write(&out, "source_url\tparsed_url\n")?;
+    let total = bulk_crawl_and_write(out.clone(), urls).await?;
+    log("INFO", &format!("Wrote {total} links to {}", out.display()));
+
+    if let Some(server) = site {
+        server.close();
+        server.wait_closed().await;
+    }
+    Ok(())
 }

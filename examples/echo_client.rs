@@ -34,17 +34,16 @@ fn address() -> (String, u16) {
     (host, port)
 }
 
-fn main() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     let (host, port) = address();
-    aio::run(async move {
-        let (reader, writer) = open_connection(&host, port).await?;
-        let data = "Hello Streams";
-        writer.write(data.as_bytes());
-        writer.drain().await?;
-        println!("发送数据: {data}");
-        let reply = reader.read(MAX_MSGLEN).await?;
-        println!("接收数据: b'{}'", String::from_utf8_lossy(&reply));
-        writer.close();
-        Ok(())
-    })?
+    let (reader, writer) = open_connection(&host, port).await?;
+    let data = "Hello Streams";
+    writer.write(data.as_bytes());
+    writer.drain().await?;
+    println!("发送数据: {data}");
+    let reply = reader.read(MAX_MSGLEN).await?;
+    println!("接收数据: b'{}'", String::from_utf8_lossy(&reply));
+    writer.close();
+    Ok(())
 }

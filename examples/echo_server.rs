@@ -52,14 +52,13 @@ fn address() -> (String, u16) {
     (host, port)
 }
 
-fn main() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     let (host, port) = address();
-    aio::run(async move {
-        let server = start_server(handle, &host, port).await?;
-        if let Some(Address::Inet(addr)) = server.sockets().first() {
-            println!("服务器监听: ('{}', {})", addr.ip(), addr.port());
-        }
-        server.serve_forever().await?;
-        Ok(())
-    })?
+    let server = start_server(handle, &host, port).await?;
+    if let Some(Address::Inet(addr)) = server.sockets().first() {
+        println!("服务器监听: ('{}', {})", addr.ip(), addr.port());
+    }
+    server.serve_forever().await?;
+    Ok(())
 }

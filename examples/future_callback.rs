@@ -18,28 +18,27 @@
 
 use aio::prelude::*;
 
-fn main() -> Result<(), aio::Error> {
-    aio::run(async {
-        let lp = aio::get_running_loop()?;
-        let future = lp.create_future::<i32>();
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
+    let lp = aio::get_running_loop()?;
+    let future = lp.create_future::<i32>();
 
-        println!("{}", future.done());
-        println!("{}", future.cancelled());
-        println!("{}", future.get_loop().is_some_and(|l| l.same(&lp)));
+    println!("{}", future.done());
+    println!("{}", future.cancelled());
+    println!("{}", future.get_loop().is_some_and(|l| l.same(&lp)));
 
-        match future.result() {
-            Ok(value) => println!("Get future result: {value}"),
-            Err(aio::Error::InvalidState(_)) => println!("Result is not set"),
-            Err(e) => return Err(e),
-        }
+    match future.result() {
+        Ok(value) => println!("Get future result: {value}"),
+        Err(aio::Error::InvalidState(_)) => println!("Result is not set"),
+        Err(e) => return Err(e),
+    }
 
-        future.add_done_callback(|_| println!("Run future done callback!"));
-        future.set_result(111)?;
-        match future.result() {
-            Ok(value) => println!("get future result: {value}"),
-            Err(aio::Error::InvalidState(_)) => println!("Result is not set"),
-            Err(e) => return Err(e),
-        }
-        Ok(())
-    })?
+    future.add_done_callback(|_| println!("Run future done callback!"));
+    future.set_result(111)?;
+    match future.result() {
+        Ok(value) => println!("get future result: {value}"),
+        Err(aio::Error::InvalidState(_)) => println!("Result is not set"),
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }

@@ -40,7 +40,7 @@ async fn with_tasks() -> Result<(), aio::Error> {
     let task2 = aio::create_task(say_after(2, "world"))?;
 
     println!("started at {}", clock::now());
-    let ret: Vec<String> = aio::gather([task1, task2])
+    let ret: Vec<String> = aio::gather([&task1, &task2])
         .await?
         .into_iter()
         .collect::<Result<_, _>>()?;
@@ -52,19 +52,17 @@ async fn with_tasks() -> Result<(), aio::Error> {
 /// `gather` with coroutines as arguments: it turns them into tasks.
 async fn with_coroutines() -> Result<(), aio::Error> {
     println!("started at {}", clock::now());
-    let ret: Vec<String> = aio::gather([say_after(1, "hello"), say_after(2, "world")])
-        .await?
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+    let ret = aio::try_gather([say_after(1, "hello"), say_after(2, "world")]).await?;
     println!("{}", py_list(&ret));
     println!("finished at {}", clock::now());
     Ok(())
 }
 
-fn main() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     println!("# gather(task1, task2)");
-    aio::run(with_tasks())??;
+    with_tasks().await?;
     println!("# gather(say_after(1, 'hello'), say_after(2, 'world'))");
-    aio::run(with_coroutines())??;
+    with_coroutines().await?;
     Ok(())
 }

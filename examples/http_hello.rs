@@ -367,19 +367,18 @@ fn address() -> (String, u16) {
     (host, port)
 }
 
-fn main() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     let (host, port) = address();
-    aio::run(async move {
-        // The reader's limit bounds each `readline`: a longer line is `LineTooLong`.
-        let server = start_server(serve_connection, &host, port)
-            .limit(MAX_LINE)
-            .await?;
-        for socket in server.sockets() {
-            if let Address::Inet(addr) = socket {
-                println!("listening on {addr}");
-            }
+    // The reader's limit bounds each `readline`: a longer line is `LineTooLong`.
+    let server = start_server(serve_connection, &host, port)
+        .limit(MAX_LINE)
+        .await?;
+    for socket in server.sockets() {
+        if let Address::Inet(addr) = socket {
+            println!("listening on {addr}");
         }
-        server.serve_forever().await?;
-        Ok(())
-    })?
+    }
+    server.serve_forever().await?;
+    Ok(())
 }

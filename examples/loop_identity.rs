@@ -11,15 +11,14 @@
 //! cargo run --release --example loop_identity
 //! ```
 
-fn main() -> Result<(), aio::Error> {
-    aio::run(async {
-        let loop1 = aio::get_running_loop()?;
-        let loop2 = aio::current_task()
-            .and_then(|_| aio::get_running_loop().ok())
-            .expect("inside a task, on a running loop");
-        let loop3 = aio::new_event_loop()?;
-        println!("{}", loop1.same(&loop2));
-        println!("{}", loop1.same(&loop2) && loop2.same(&loop3));
-        Ok::<_, aio::Error>(())
-    })?
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
+    let loop1 = aio::get_running_loop()?;
+    let loop2 = aio::current_task()
+        .and_then(|_| aio::get_running_loop().ok())
+        .expect("inside a task, on a running loop");
+    let loop3 = aio::new_event_loop()?;
+    println!("{}", loop1.same(&loop2));
+    println!("{}", loop1.same(&loop2) && loop2.same(&loop3));
+    Ok(())
 }

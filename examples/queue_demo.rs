@@ -46,14 +46,11 @@ async fn producer() -> Result<Queue<u64>, aio::Error> {
     Ok(queue)
 }
 
-async fn main_task() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     let queue = producer().await?;
     consumer(&queue).await?;
     queue.join().await;
     println!("所有任务执行完毕");
     Ok(())
-}
-
-fn main() -> Result<(), aio::Error> {
-    aio::run(main_task())?
 }

@@ -49,16 +49,10 @@ async fn makerandom(idx: usize, threshold: u64) -> Result<u64, aio::Error> {
     Ok(i)
 }
 
-async fn main_task() -> Result<Vec<u64>, aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     // asyncio.gather(*(makerandom(i, 10 - i - 1) for i in range(3)))
-    aio::gather((0..3).map(|i| makerandom(i, 10 - i as u64 - 1)))
-        .await?
-        .into_iter()
-        .collect()
-}
-
-fn main() -> Result<(), aio::Error> {
-    let res = aio::run(main_task())??;
+    let res = aio::try_gather((0..3).map(|i| makerandom(i, 10 - i as u64 - 1))).await?;
     let [r1, r2, r3] = res[..] else {
         unreachable!("gather returns one result per coroutine");
     };

@@ -68,7 +68,8 @@ async fn main_task(file: PathBuf) -> Result<(), aio::Error> {
     Ok(())
 }
 
-fn main() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     let (file, temporary) = match std::env::args_os().nth(1) {
         Some(path) => (PathBuf::from(path), false),
         None => {
@@ -77,9 +78,9 @@ fn main() -> Result<(), aio::Error> {
             (path, true)
         }
     };
-    let outcome = aio::run(main_task(file.clone()));
+    let outcome = main_task(file.clone()).await;
     if temporary {
         std::fs::remove_file(&file)?;
     }
-    outcome?
+    outcome
 }

@@ -15,15 +15,14 @@ async fn say_after(delay: u64, what: &str) -> Result<(), aio::Error> {
     Ok(())
 }
 
-fn main() -> Result<(), aio::Error> {
-    aio::run(async {
-        let task1 = aio::create_task(say_after(1, "hello"))?;
-        let task2 = aio::create_task(say_after(2, "world"))?;
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
+    let task1 = aio::create_task(say_after(1, "hello"))?;
+    let task2 = aio::create_task(say_after(2, "world"))?;
 
-        println!("started at {}", clock::now());
-        task1.await??;
-        task2.await??;
-        println!("finished at {}", clock::now());
-        Ok::<_, aio::Error>(())
-    })?
+    println!("started at {}", clock::now());
+    task1.await??;
+    task2.await??;
+    println!("finished at {}", clock::now());
+    Ok(())
 }

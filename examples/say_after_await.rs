@@ -14,12 +14,11 @@ async fn say_after(delay: u64, what: &str) -> Result<String, aio::Error> {
     Ok(format!("{what}-{delay}"))
 }
 
-fn main() -> Result<(), aio::Error> {
-    aio::run(async {
-        println!("started at {}", clock::now());
-        say_after(1, "hello").await?;
-        say_after(2, "world").await?;
-        println!("finished at {}", clock::now());
-        Ok::<_, aio::Error>(())
-    })?
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
+    println!("started at {}", clock::now());
+    say_after(1, "hello").await?;
+    say_after(2, "world").await?;
+    println!("finished at {}", clock::now());
+    Ok(())
 }

@@ -79,7 +79,7 @@ async fn serve(port: u16, demo: bool) -> Result<(), aio::Error> {
 
     // The handlers run as ordinary loop callbacks, on this thread: they may touch the
     // `Rc<Event>` (no `Send` needed) and wake the main task. Our SIGINT handler replaces the
-    // one `aio::run` installs, so Ctrl-C no longer cancels the main task.
+    // one `#[aio::main]` (`aio::run`) installs, so Ctrl-C no longer cancels the main task.
     let stop = Rc::new(aio::Event::new());
     let lp = aio::get_running_loop()?;
     for (signal, name) in SIGNALS {
@@ -130,7 +130,8 @@ fn options() -> (u16, bool) {
     (port, demo)
 }
 
-fn main() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     let (port, demo) = options();
-    aio::run(serve(port, demo))?
+    serve(port, demo).await
 }

@@ -103,12 +103,11 @@ fn parse_count(out: &[u8]) -> u64 {
         .unwrap_or_else(|_| panic!("grep -c printed {text:?}, not a count"))
 }
 
-fn main() -> Result<(), aio::Error> {
-    aio::run(async {
-        let by_hand = by_hand().await?;
-        let shell = through_the_shell().await?;
-        assert_eq!(by_hand, shell, "the two pipelines disagree");
-        println!("both agree");
-        Ok::<_, aio::Error>(())
-    })?
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
+    let by_hand = by_hand().await?;
+    let shell = through_the_shell().await?;
+    assert_eq!(by_hand, shell, "the two pipelines disagree");
+    println!("both agree");
+    Ok(())
 }

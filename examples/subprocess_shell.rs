@@ -89,12 +89,13 @@ fn py_repr(s: &str) -> String {
     out
 }
 
-fn main() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cmd = if args.is_empty() {
         "ls -l".to_owned()
     } else {
         args.join(" ")
     };
-    aio::run(async move { run(&cmd).await })?
+    run(&cmd).await
 }

@@ -230,13 +230,10 @@ async fn semaphore_scene() -> Result<(), aio::Error> {
     Ok(())
 }
 
-async fn main_task() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     event_scene().await?;
     condition_scene().await?;
     lock_scene().await?;
     semaphore_scene().await
-}
-
-fn main() -> Result<(), aio::Error> {
-    aio::run(main_task())?
 }

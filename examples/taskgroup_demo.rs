@@ -57,7 +57,8 @@ async fn failing_child() -> Result<(), String> {
     Err("something went wrong in child 2".to_string())
 }
 
-async fn main_task() -> Result<(), Error> {
+#[aio::main]
+async fn main() -> Result<(), Error> {
     // async with asyncio.TaskGroup() as tg: task1 = tg.create_task(...); task2 = ...
     println!("started at {}", clock::now());
     let (task1, task2) = TaskGroup::run(|tg| async move {
@@ -92,8 +93,4 @@ async fn main_task() -> Result<(), Error> {
     }
     println!("finished at {}", clock::now());
     Ok(())
-}
-
-fn main() -> Result<(), Error> {
-    aio::run(main_task())?
 }

@@ -2,8 +2,9 @@
 //! `n * 0.1` seconds. After 0.5 s `wait` returns the finished ones (0 to 4) and the pending
 //! ones (5 to 9) without cancelling anything; the program prints each finished result, then
 //! cancels the pending tasks, and each of those reports its cancellation ("数字n被取消",
-//! "number n was cancelled") as it is dropped. Like the seed, it drives the loop with
-//! `new_event_loop` / `run_until_complete` / `close`. The run takes about 0.5 seconds.
+//! "number n was cancelled") as it is dropped. The seed drives the loop by hand
+//! (`new_event_loop` / `run_until_complete` / `close`); `#[aio::main]` does the same: a new
+//! loop, the main task run to completion, the loop closed. The run takes about 0.5 seconds.
 //!
 //! Python's `except asyncio.CancelledError: print(...); raise` becomes a guard whose `Drop`
 //! prints: cancelling an aio task drops its future. Python returns `done` and `pending` as
@@ -48,7 +49,8 @@ async fn num(n: u32) -> Result<u32, aio::Error> {
     Ok(n)
 }
 
-async fn main_task() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     let tasks = (0..10).map(num);
     let (complete, pending) = aio::wait(tasks).timeout(0.5).await?;
     for i in &complete {
@@ -61,11 +63,4 @@ async fn main_task() -> Result<(), aio::Error> {
         }
     }
     Ok(())
-}
-
-fn main() -> Result<(), aio::Error> {
-    let event_loop = aio::new_event_loop()?;
-    let outcome = event_loop.run_until_complete(main_task());
-    event_loop.close()?;
-    outcome?
 }

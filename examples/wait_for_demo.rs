@@ -29,11 +29,8 @@ async fn test_timeout(second: u64) -> Result<(), aio::Error> {
     }
 }
 
-async fn main_task() -> Result<(), aio::Error> {
+#[aio::main]
+async fn main() -> Result<(), aio::Error> {
     // Test the timeout.
     test_timeout(5).await
-}
-
-fn main() -> Result<(), aio::Error> {
-    aio::run(main_task())?
 }

@@ -9,7 +9,11 @@
 //! io_uring); `docs/benchmarks.md` (Streams, "Idle connection memory") lists where each byte
 //! goes, and the `conn-memory` bench row measures the same thing as resident memory with
 //! 10,000 connections. glibc only: the chunk sizes come from `malloc_usable_size`.
+
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
+
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -16,8 +16,9 @@ use crate::{Error, IntoTask, Task};
 ///
 /// Use it as a [`Stream`](futures_core::Stream) of `Result<T, Error>`, through
 /// [`AsCompleted::next_completed`], or — as in asyncio — as an iterator of awaitables, each
-/// giving the next outcome to complete. Futures and coroutines become tasks; a task given
-/// more than once is yielded once, as asyncio's set of awaitables does. Dropping it does not
+/// giving the next outcome to complete. Tasks given by reference (`as_completed(&tasks)`) are
+/// used as they are; futures and coroutines become tasks (a task given by value too, as the
+/// future it is: see [`IntoTask`](crate::IntoTask)); a task given more than once is yielded once, as asyncio's set of awaitables does. Dropping it does not
 /// cancel the tasks. [`AsCompleted::timeout`] sets a deadline (asyncio's `timeout=`).
 ///
 /// # Cancel safety
@@ -230,7 +231,7 @@ impl<T: 'static> AsCompleted<T> {
     ///     let slow = create_task(never.clone().wait())?;
     ///     let quick = create_task(async { Ok(1) })?;
     ///     let mut outcomes = Vec::new();
-    ///     for next in as_completed(vec![slow.clone(), quick]).timeout(0.01) {
+    ///     for next in as_completed([&slow, &quick]).timeout(0.01) {
     ///         outcomes.push(next.await);
     ///     }
     ///     assert_eq!(outcomes[0].as_ref().unwrap().as_ref().unwrap(), &1);

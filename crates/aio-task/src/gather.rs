@@ -79,7 +79,9 @@ gatherable_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
 /// Runs awaitables concurrently and gives their results in argument order (asyncio's
 /// `gather(*aws)`).
 ///
-/// Futures and coroutines become tasks at once; tasks are used as they are. The first error
+/// Futures and coroutines become tasks at once; tasks given by reference (`gather(&tasks)`)
+/// are used as they are (a task given by value is a future like any other: a new task awaits
+/// it, and its `Result` is the value — see [`IntoTask`]). The first error
 /// (a panic, an error outcome, a cancellation — in completion order) finishes the gather with
 /// that error, and the other tasks keep running. With
 /// [`return_exceptions`](Gather::return_exceptions) every outcome is returned instead.
@@ -142,7 +144,7 @@ where
 ///
 /// let (n, s, unit) = run(async {
 ///     let task = create_task(async { "from a task" })?;
-///     aio_task::gather!(async { 1 }, task, async {}).await
+///     aio_task::gather!(async { 1 }, &task, async {}).await
 /// })??;
 /// assert_eq!((n, s, unit), (1, "from a task", ()));
 ///
@@ -233,6 +235,14 @@ where
     T: 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
+    // A task given by value is a future returning `Result<T, Error>`: use the task itself (its
+    // error is its outcome's error already), rather than a new task awaiting it. The check
+    // compares two constants, folded away once the types are known.
+    let mut future = Some(future);
+    if let Some(task) = (&mut future as &mut dyn std::any::Any).downcast_mut::<Option<Task<T>>>() {
+        return Ok(task.take().expect("just put there"));
+    }
+    let future = future.expect("not taken");
     let event_loop = aio_scheduler::get_running_loop()?;
     crate::task::spawn_flat(
         &event_loop,
@@ -431,7 +441,7 @@ impl<G: Gatherable> Gather<G> {
     /// run(async {
     ///     let done = create_task(async { Ok::<_, Error>(1) })?;
     ///     let stuck = create_task(async { Ok::<_, Error>(sleep(3600).await.map(|()| 2)?) })?;
-    ///     let gathered = gather(vec![done.clone(), stuck.clone()]);
+    ///     let gathered = gather([&done, &stuck]);
     ///     sleep(0).await?;
     ///     assert!(gathered.cancel(None));
     ///     assert!(matches!(gathered.await, Err(Error::Cancelled(_))));
@@ -460,7 +470,7 @@ impl<G: Gatherable> GatherAll<G> {
     ///
     /// run(async {
     ///     let stuck = create_task(async { sleep(3600).await.map(|()| 2) })?;
-    ///     let gathered = gather(vec![stuck.clone()]).return_exceptions();
+    ///     let gathered = gather([&stuck]).return_exceptions();
     ///     sleep(0).await?;
     ///     assert!(gathered.cancel("enough"));
     ///     let outcome = gathered.await;

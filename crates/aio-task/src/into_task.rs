@@ -6,12 +6,25 @@ use aio_scheduler::get_running_loop;
 
 use crate::{Error, Future, Task, create_task};
 
-/// Something that can be awaited as a [`Task`]: a `Task` itself (used as it is), an aio
-/// [`Future`] (awaited by a new task), or any other future (scheduled as a new task on the
-/// running loop — asyncio's `ensure_future`).
+/// Something that can be awaited as a [`Task`]: a task given by reference (`&task`, used as
+/// it is), an aio [`Future`] (awaited by a new task), or any other future (scheduled as a new
+/// task on the running loop — asyncio's `ensure_future`).
 ///
 /// This is what `gather`, `wait`, `as_completed` and `shield` accept, so tasks and plain
 /// `async` blocks can be mixed, and a task's value comes back without an extra `Result` layer.
+///
+/// # Tasks by reference, tasks by value
+///
+/// A [`Task`] is itself a future (with output `Result<T, Error>`), so a task given **by value**
+/// is taken as any other future: it is awaited by a new task whose value is that `Result` —
+/// `gather(tasks)` gives `Vec<Result<T, Error>>`, every outcome, like tokio's `join_all` of
+/// handles. Give tasks **by reference** to use them as they are, as asyncio does with
+/// `gather(*tasks)`: `gather(&tasks)` gives `Vec<T>` (stopping at the first error), the
+/// handles you keep are the tasks waited on, and no task is created. (Rust has no
+/// specialisation, so one generic function cannot tell a task by value from another future:
+/// the `&` is how you say "this task itself".) [`try_gather`](fn@crate::try_gather) is the
+/// exception: it takes futures that return a `Result`, which a task by value is, and uses a
+/// task given to it as it is.
 ///
 /// # Examples
 ///
@@ -20,9 +33,13 @@ use crate::{Error, Future, Task, create_task};
 ///
 /// run(async {
 ///     let existing = create_task(async { 1 })?;
-///     let a = existing.into_task()?;          // the same task
+///     let a = (&existing).into_task()?;        // the same task
 ///     let b = async { 2 }.into_task()?;        // a new task
+///     assert!(a.erase().same(&existing.erase()));
 ///     assert_eq!((a.await?, b.await?), (1, 2));
+///     let other = create_task(async { 3 })?;
+///     let c = other.into_task()?; // by value: a new task, whose value is `other`'s `Result`
+///     assert_eq!(c.await??, 3);
 ///     Ok::<_, aio_task::Error>(())
 /// })??;
 /// # Ok::<(), aio_task::Error>(())
@@ -70,12 +87,24 @@ where
     }
 }
 
-impl<T: 'static> IntoTask for Task<T> {
+/// The task itself (a new handle to it): no task is created, and its value comes back as it
+/// is.
+impl<T: 'static> IntoTask for &Task<T> {
     type Output = T;
 
     #[track_caller]
     fn into_task(self) -> Result<Task<T>, Error> {
-        Ok(self)
+        Ok(self.clone())
+    }
+}
+
+/// As the future by value (a new task awaits it): the future itself is shared, not copied.
+impl<T: 'static> IntoTask for &Future<T> {
+    type Output = T;
+
+    #[track_caller]
+    fn into_task(self) -> Result<Task<T>, Error> {
+        self.clone().into_task()
     }
 }
 

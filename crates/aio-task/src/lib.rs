@@ -2,10 +2,15 @@
 //!
 //! This is the task layer of aio, above the event loop (`aio-scheduler`):
 //!
-//! - [`Task`]: a future scheduled on the loop ([`create_task`]). The loop owns it; awaiting a
-//!   handle gives `Result<T, Error>`; [`Task::cancel`] drops its future at the next
-//!   scheduling point; a panic becomes the task's [`Error::Panicked`] and never stops the
-//!   loop. Tasks need not be `Send`.
+//! - [`Task`]: a future scheduled on the loop ([`create_task`]). The loop owns it; the handle
+//!   is itself a [`std::future::Future`] with output `Result<T, Error>`, so `.await` and
+//!   every futures combinator (`join_all`, `FuturesUnordered`, `select!`) take it;
+//!   [`Task::cancel`] drops its future at the next scheduling point; a panic becomes the
+//!   task's [`Error::Panicked`] and never stops the loop. Tasks need not be `Send`.
+//! - The asyncio combinators — [`gather`](fn@gather), [`wait`], [`as_completed`],
+//!   [`shield`], [`wait_for`] — take tasks by reference (`gather(&tasks)`: the tasks
+//!   themselves, their values unwrapped) and coroutines (any other future, made a task), see
+//!   [`IntoTask`]; [`try_gather`](fn@try_gather) takes tasks by value too.
 //! - [`Future`]: asyncio's settable future ([`create_future`]): `set_result`,
 //!   `set_exception`, `cancel`, done callbacks.
 //! - [`current_task`], [`all_tasks`], and [`run`] (asyncio's `asyncio.run`).
@@ -64,7 +69,7 @@ pub use into_task::IntoTask;
 pub use run::{Runner, run};
 pub use shield::{Shield, shield};
 pub use task::{
-    Join, Task, TaskRef, WaitDone, all_tasks, create_task, create_task_with_context, current_task,
+    Task, TaskRef, WaitDone, all_tasks, create_task, create_task_with_context, current_task,
 };
 pub use task_group::{Scope, TaskGroup};
 pub use threadsafe::{ConcurrentFuture, run_coroutine_threadsafe};

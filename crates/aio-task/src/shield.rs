@@ -9,7 +9,9 @@ use crate::{Error, IntoTask, Task};
 
 /// Awaits `awaitable` as a task that survives the awaiter (asyncio's `shield`): if the task
 /// awaiting the shield is cancelled (its future dropped), the inner task keeps running.
-/// Futures and coroutines become tasks.
+/// Give a task by reference (`shield(&task)`) to shield that task; futures and coroutines
+/// become tasks (a task given by value too, as the future it is: the new task takes its
+/// outcome — see [`IntoTask`]).
 ///
 /// # Errors
 ///
@@ -34,10 +36,10 @@ use crate::{Error, IntoTask, Task};
 /// let f = finished.clone();
 /// run(async move {
 ///     let inner = create_task(async move { sleep(0.02).await.unwrap(); f.set(true) })?;
-///     let outer = create_task(shield(inner.clone()))?;
+///     let outer = create_task(shield(&inner))?;
 ///     sleep(0.001).await?;
 ///     outer.cancel(None);
-///     assert!(outer.join().await.unwrap_err().is_cancelled());
+///     assert!(outer.await.unwrap_err().is_cancelled());
 ///     inner.await // still running, finishes normally
 /// })??;
 /// assert!(finished.get());
@@ -52,7 +54,7 @@ pub fn shield<A: IntoTask>(awaitable: A) -> Shield<A::Output> {
 
 /// The future returned by [`shield`].
 ///
-/// Dropping it, even mid-await, never cancels the inner task (unlike [`Join`](crate::Join)).
+/// Dropping it, even mid-await, never cancels the inner task (unlike an awaited [`Task`]).
 ///
 /// # Cancel safety
 ///
@@ -77,7 +79,7 @@ pub fn shield<A: IntoTask>(awaitable: A) -> Shield<A::Output> {
 /// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Shield<T> {
-    // The task itself, not a `Join`: dropping the shield must not cancel it.
+    // Polled through `poll_outcome`, not as a future: dropping the shield must not cancel it.
     inner: Result<Task<T>, Option<Error>>,
 }
 

@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
@@ -25,16 +25,29 @@ use crate::core::{CallbackId, Core, report_unretrieved};
 /// completion (asyncio's semantics, without its "keep a reference or it may be collected"
 /// trap). Clones are handles to the same task.
 ///
-/// Awaiting a handle gives `Ok(output)`, [`Error::Cancelled`] if the task was cancelled, or
-/// [`Error::Panicked`] if it panicked — a panic never takes the loop down. The output is moved
-/// to the awaiter; [`result`](Task::result) copies it instead.
+/// A `Task<T>` is itself a [`Future`] with output `Result<T, Error>`: `task.await` gives
+/// `Ok(output)`, [`Error::Cancelled`] if the task was cancelled, or [`Error::Panicked`] if it
+/// panicked — a panic never takes the loop down. The output is moved to the awaiter;
+/// [`result`](Task::result) copies it instead. Every futures combinator takes a task as it is
+/// (`futures::future::join_all`, `try_join_all`, `FuturesUnordered`, `select!` — a task is
+/// `Unpin` and a `FusedFuture`).
+///
+/// aio's own combinators ([`gather`](fn@crate::gather), [`wait`](crate::wait),
+/// [`as_completed`](crate::as_completed), [`shield`](crate::shield),
+/// [`wait_for`](crate::wait_for)) take tasks **by reference** — `gather(&tasks)`,
+/// `wait_for(&task, 1)` — to use the tasks themselves, as asyncio does: the values come back
+/// unwrapped, the tasks you hold are the ones waited on, and no new task is made. A task given
+/// by value is a future like any other: it is wrapped in a new task whose value is the task's
+/// `Result` (see [`IntoTask`](crate::IntoTask)). [`try_gather`](fn@crate::try_gather) takes tasks
+/// by value, as futures that return a `Result`, and uses them as they are.
 ///
 /// # Cancel safety
 ///
-/// Dropping a `Task` handle — even every one of them — never cancels the task: the loop owns it
-/// and runs it to completion, and its outcome stays in it for any other handle. Awaiting a
-/// handle is what links the two: `task.await` goes through a [`Join`], which cancels the task
-/// if it is dropped while it waits (see [`Join`]). To wait without that link, await
+/// Dropping a `Task` handle that was never polled — even every one of them — never cancels the
+/// task: the loop owns it and runs it to completion, and its outcome stays in it for any other
+/// handle. Polling a handle is what links the two, as awaiting does in asyncio: a handle dropped
+/// after it was polled while the task was pending (an `.await` or a `select!` interrupted, the
+/// awaiting task cancelled) cancels the task. To wait without that link, await
 /// [`TaskRef::wait`] and then read the outcome, or await through [`shield`](crate::shield).
 ///
 /// # Examples
@@ -52,13 +65,38 @@ use crate::core::{CallbackId, Core, report_unretrieved};
 /// ```
 pub struct Task<T> {
     cell: Rc<TaskCell<T>>,
+    /// Where this handle's own await stands (a clone starts afresh).
+    state: AwaitState,
 }
 
+/// The await state of one [`Task`] handle.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum AwaitState {
+    /// Not polled, or polled only while the task was already done.
+    Idle,
+    /// Polled while the task was pending: the link asyncio has between an awaiting and an
+    /// awaited task (dropping the handle now cancels the task).
+    Awaiting,
+    /// The task awaits itself: the error is given at the next poll.
+    AwaitsItself,
+    /// Returned `Ready`.
+    Finished,
+}
+
+impl<T> Task<T> {
+    fn from_cell(cell: Rc<TaskCell<T>>) -> Task<T> {
+        Task {
+            cell,
+            state: AwaitState::Idle,
+        }
+    }
+}
+
+/// A new handle to the same task. The clone has not awaited anything: dropping it never
+/// cancels the task, whatever the original handle did.
 impl<T> Clone for Task<T> {
     fn clone(&self) -> Self {
-        Task {
-            cell: self.cell.clone(),
-        }
+        Task::from_cell(self.cell.clone())
     }
 }
 
@@ -213,7 +251,7 @@ impl<T: 'static> AnyTask for TaskCell<T> {
     }
 
     fn add_erased_callback(self: Rc<Self>, callback: Box<dyn FnOnce(&TaskRef)>) -> CallbackId {
-        let task = Task { cell: self };
+        let task = Task::from_cell(self);
         task.add_done_callback(move |task| callback(&task.erase()))
     }
 
@@ -308,9 +346,16 @@ thread_local! {
     /// Registry slot of the task being polled on this thread.
     static CURRENT: Cell<u32> = const { Cell::new(NO_TASK) };
     /// While a cancelled task's future is being dropped: the message its `cancel` was given.
-    /// The awaits in progress that the drop cancels (`Join`, `Wait`, `gather`) pass it on, as
+    /// The awaits in progress that the drop cancels (`Task`, `Wait`, `gather`) pass it on, as
     /// asyncio's `Task.cancel(msg)` calls `self._fut_waiter.cancel(msg=msg)`.
     static DROPPING_CANCEL_MESSAGE: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+    /// While a cancelled task's future is being dropped: that future's address. A [`Task`]
+    /// handle dropped at this address is the whole future of a task that awaits it (made by
+    /// `create_task(task)`, or `gather(tasks)` with tasks by value): cancelling that task
+    /// cancels the awaited one even before its first step, as if the await had started.
+    /// Address and size, so that a handle that is only the first part of a larger future (a
+    /// coroutine that has not started) does not count.
+    static DROPPING_FUTURE: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
 /// The error for awaiting, while one loop runs, a pending task or future of another loop
@@ -370,18 +415,25 @@ pin_project! {
     }
 
     impl<F, M, T: 'static> PinnedDrop for TaskFuture<F, M, T> {
-        // Runs before the fields are dropped: a cancelled task publishes its cancel message
-        // for the drop of its future; the guard (dropped last) takes it back.
+        // Runs before the fields are dropped: a cancelled task publishes its cancel message,
+        // and where its future lies, for the drop of that future; the guard (dropped last)
+        // takes both back.
         fn drop(this: Pin<&mut Self>) {
-            let guard = this.project().guard;
+            let this = this.project();
+            let guard = this.guard;
             let header = &guard.cell.header;
             if header.cancel_requested() && !guard.cell.core.done() {
                 let message = guard.cell.core.cancel_message();
                 // `try_with`: during thread exit the slot may already be gone.
-                guard.outer_message = DROPPING_CANCEL_MESSAGE
+                let message = DROPPING_CANCEL_MESSAGE
                     .try_with(|m| m.replace(message))
-                    .ok()
-                    .map(Box::new);
+                    .ok();
+                let future = (
+                    std::ptr::from_ref(&*this.future) as usize,
+                    std::mem::size_of::<F>(),
+                );
+                let future = DROPPING_FUTURE.try_with(|f| f.replace(future)).ok();
+                guard.outer = Some(Box::new(Outer { message, future }));
             }
         }
     }
@@ -390,16 +442,29 @@ pin_project! {
 /// Completes the task as cancelled if its future is dropped before finishing.
 struct Guard<T: 'static> {
     cell: Rc<TaskCell<T>>,
-    /// Set while the future of a cancelled task is dropped: the cancel message published
-    /// before (restored when the guard drops, after the future). Boxed: it is needed only
-    /// then, and inline it took 24 bytes of every task (8 boxed).
-    outer_message: Option<Box<Option<Arc<str>>>>,
+    /// Set while the future of a cancelled task is dropped: what was published before
+    /// (restored when the guard drops, after the future). Boxed: it is needed only then, and
+    /// inline it would take 48 bytes of every task (8 boxed).
+    outer: Option<Box<Outer>>,
+}
+
+/// What a cancelled task's drop found published, to restore afterwards.
+struct Outer {
+    /// The cancel message.
+    message: Option<Option<Arc<str>>>,
+    /// The dropping future's address and size.
+    future: Option<(usize, usize)>,
 }
 
 impl<T: 'static> Drop for Guard<T> {
     fn drop(&mut self) {
-        if let Some(outer) = self.outer_message.take() {
-            let _ = DROPPING_CANCEL_MESSAGE.try_with(|m| m.replace(*outer));
+        if let Some(outer) = self.outer.take() {
+            if let Some(message) = outer.message {
+                let _ = DROPPING_CANCEL_MESSAGE.try_with(|m| m.replace(message));
+            }
+            if let Some(future) = outer.future {
+                let _ = DROPPING_FUTURE.try_with(|f| f.set(future));
+            }
         }
         if !self.cell.core.done() {
             let message = self.cell.core.cancel_message();
@@ -409,7 +474,7 @@ impl<T: 'static> Drop for Guard<T> {
 }
 
 fn finish<T: 'static>(cell: &Rc<TaskCell<T>>, result: Result<T, Error>) {
-    let task = Task { cell: cell.clone() };
+    let task = Task::from_cell(cell.clone());
     cell.core.complete(result, &task, cell.event_loop());
     if let Some(registry) = cell.header.registry.upgrade() {
         registry.remove(cell.header.slot.get());
@@ -556,7 +621,7 @@ where
         context,
         guard: Guard {
             cell: cell.clone(),
-            outer_message: None,
+            outer: None,
         },
     };
 
@@ -588,7 +653,7 @@ where
     } else {
         event_loop.schedule(runnable);
     }
-    Ok(Task { cell })
+    Ok(Task::from_cell(cell))
 }
 
 /// Schedules `future` as a task on the running loop (asyncio's `asyncio.create_task`). The
@@ -882,7 +947,7 @@ impl<T: 'static> Task<T> {
         TaskRef(self.cell.clone())
     }
 
-    /// Polls for the outcome without the cancel-on-drop link of [`Join`].
+    /// Polls for the outcome without the cancel-on-drop link of an await.
     pub(crate) fn poll_outcome(&self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         self.cell.core.poll_take(cx)
     }
@@ -894,31 +959,6 @@ impl<T: 'static> Task<T> {
             Poll::Ready(outcome) => outcome,
             Poll::Pending => Err(Error::InvalidState("the task is not done")),
         }
-    }
-
-    /// The future that awaits this task (what `.await` uses), for APIs that want a
-    /// [`Future`] rather than an [`IntoFuture`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`Join`]: dropped while it waits (after its first poll, the task still pending), it
-    /// cancels the task; dropped before its first poll, or once the task is done, it cancels
-    /// nothing and the outcome stays in the task.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::future::Future;
-    /// fn needs_future<F: Future>(_: F) {}
-    /// aio_task::run(async {
-    ///     let task = aio_task::create_task(async { 1 })?;
-    ///     needs_future(task.join());
-    ///     Ok::<_, aio_task::Error>(())
-    /// })??;
-    /// # Ok::<(), aio_task::Error>(())
-    /// ```
-    pub fn join(self) -> Join<T> {
-        self.into_future()
     }
 }
 
@@ -979,30 +1019,24 @@ impl<T: 'static> Task<T> {
     }
 }
 
-/// Awaiting a task gives its outcome. `Task` is [`IntoFuture`] rather than a `Future` itself,
-/// so that APIs such as `gather` can take either a task (used as it is) or any other future
-/// (scheduled as a new task); `task.await` works the same either way, and
-/// [`Task::join`] gives the future explicitly.
-impl<T: 'static> IntoFuture for Task<T> {
-    type Output = Result<T, Error>;
-    type IntoFuture = Join<T>;
-
-    fn into_future(self) -> Join<T> {
-        Join {
-            task: self,
-            awaiting: false,
-            awaits_itself: false,
-        }
+impl<T: 'static> Task<T> {
+    /// Whether this is the task being polled on this thread.
+    fn is_current(&self) -> bool {
+        CURRENT.get() == self.cell.header.slot.get()
+            && current_task().is_some_and(|me| me.identity() == self.erase().identity())
     }
 }
 
-/// The future that awaits a [`Task`]: `task.await`, or [`Task::join`].
+/// A task is a future: awaiting it — with `.await`, or through any futures combinator
+/// (`join_all`, `FuturesUnordered`, `select!`, ...) — gives its outcome, which is moved out
+/// to this handle.
 ///
-/// As in asyncio, an await in progress is a link between the two tasks: if the awaiting
-/// side is cancelled — this future is dropped while the task is still pending — the awaited
-/// task is cancelled too. [`shield`](crate::shield) breaks the link;
-/// [`TaskRef::wait`] waits without it. A `Join` dropped before it was ever polled (or after
-/// the task finished) cancels nothing.
+/// As in asyncio, an await in progress is a link between the two tasks: if the awaiting side
+/// is cancelled — this handle is dropped after it was polled while the task was still
+/// pending — the awaited task is cancelled too, with the awaiting task's cancel message if it
+/// was cancelled with one. [`shield`](crate::shield) breaks the link; [`TaskRef::wait`] waits
+/// without it. A handle that was never polled (or only once the task was done) cancels
+/// nothing when dropped, and neither does a clone of a polled handle.
 ///
 /// # Errors
 ///
@@ -1014,85 +1048,91 @@ impl<T: 'static> IntoFuture for Task<T> {
 ///
 /// # Cancel safety
 ///
-/// Dropping it mid-await cancels the awaited task (with the awaiting task's cancel message,
-/// if it was cancelled with one); see above. One exception, as in asyncio: when
-/// `run_until_complete` stops before the future it was given finished, dropping that future
-/// cancels nothing it awaited
+/// Dropping a handle mid-await cancels the task (see above). One exception, as in asyncio:
+/// when `run_until_complete` stops before the future it was given finished, dropping that
+/// future cancels nothing it awaited
 /// ([`dropping_unfinished_main`](aio_scheduler::dropping_unfinished_main)), so the task stays
 /// pending and a second `run_until_complete(task)` finishes it.
 ///
 /// # Examples
 ///
 /// ```
-/// use aio_task::{Join, create_task, run};
+/// use aio_task::{create_task, run};
 ///
 /// run(async {
 ///     let inner = create_task(aio_scheduler::sleep(3600))?;
-///     let join: Join<_> = inner.clone().join();
-///     let outer = create_task(join)?;
-///     aio_scheduler::sleep(0).await?; // the outer task is now awaiting the `Join`
-///     outer.cancel(None); // dropping the `Join` mid-await...
+///     let outer = create_task(inner.clone())?; // a task awaiting a task
+///     aio_scheduler::sleep(0).await?; // the outer task is now awaiting `inner`
+///     outer.cancel(None); // dropping the awaiting handle mid-await...
 ///     inner.erase().wait().await;
 ///     assert!(inner.cancelled()); // ...cancelled the awaited task too
 ///     Ok::<_, aio_task::Error>(())
 /// })??;
 /// # Ok::<(), aio_task::Error>(())
 /// ```
-#[must_use = "futures do nothing unless awaited"]
-pub struct Join<T: 'static> {
-    task: Task<T>,
-    awaiting: bool,
-    /// The task awaits itself: the error is given at the next poll.
-    awaits_itself: bool,
-}
-
-impl<T: 'static> Task<T> {
-    /// Whether this is the task being polled on this thread.
-    fn is_current(&self) -> bool {
-        CURRENT.get() == self.cell.header.slot.get()
-            && current_task().is_some_and(|me| me.identity() == self.erase().identity())
-    }
-}
-
-impl<T: 'static> Future for Join<T> {
+impl<T: 'static> Future for Task<T> {
     type Output = Result<T, Error>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
-        if self.awaits_itself {
-            return Poll::Ready(Err(Error::InvalidState("Task cannot await on itself")));
-        }
-        if !self.awaiting && !self.task.done() {
-            if self.task.is_current() {
-                // asyncio throws `RuntimeError('Task cannot await on itself')` into the task
-                // at its next step, one loop iteration later: so does this.
-                self.awaits_itself = true;
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        let this = self.get_mut();
+        match this.state {
+            AwaitState::AwaitsItself => {
+                this.state = AwaitState::Finished;
+                return Poll::Ready(Err(Error::InvalidState("Task cannot await on itself")));
             }
-            if runs_on_another_loop(self.task.cell.event_loop()) {
-                return Poll::Ready(Err(Error::InvalidState(OTHER_LOOP)));
+            AwaitState::Idle | AwaitState::Finished if !this.cell.core.done() => {
+                if this.is_current() {
+                    // asyncio throws `RuntimeError('Task cannot await on itself')` into the
+                    // task at its next step, one loop iteration later: so does this.
+                    this.state = AwaitState::AwaitsItself;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                if runs_on_another_loop(this.cell.event_loop()) {
+                    this.state = AwaitState::Finished;
+                    return Poll::Ready(Err(Error::InvalidState(OTHER_LOOP)));
+                }
             }
+            _ => {}
         }
-        let polled = self.task.cell.core.poll_take(cx);
-        self.awaiting = polled.is_pending();
+        let polled = this.cell.core.poll_take(cx);
+        this.state = if polled.is_pending() {
+            AwaitState::Awaiting
+        } else {
+            AwaitState::Finished
+        };
         polled
     }
 }
 
-impl<T: 'static> Drop for Join<T> {
-    fn drop(&mut self) {
-        // `run_until_complete` stopped before its future finished: asyncio leaves what that
-        // future awaited pending.
-        if self.awaiting && !self.task.done() && !aio_scheduler::dropping_unfinished_main() {
-            // Our task was cancelled with a message: the awaited task gets it too.
-            self.task.cancel(dropping_cancel_message().as_deref());
-        }
+/// `futures::select!` takes a task directly: a handle that returned its outcome is terminated.
+impl<T: 'static> futures_core::FusedFuture for Task<T> {
+    fn is_terminated(&self) -> bool {
+        self.state == AwaitState::Finished
     }
 }
 
-impl<T: 'static> fmt::Debug for Join<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Join").field(&self.task).finish()
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        // Dropped mid-await — or as the whole future of a cancelled task, which awaits this
+        // one from its first step — cancel the awaited task, unless `run_until_complete`
+        // stopped before its future finished (asyncio then leaves what that future awaited
+        // pending).
+        let awaited = match self.state {
+            AwaitState::Awaiting => true,
+            AwaitState::Idle if !self.cell.core.done() => {
+                let me = (
+                    std::ptr::from_ref(&*self) as usize,
+                    std::mem::size_of::<Self>(),
+                );
+                DROPPING_FUTURE.try_with(Cell::get).ok() == Some(me)
+            }
+            _ => false,
+        };
+        if awaited && !self.cell.core.done() && !aio_scheduler::dropping_unfinished_main() {
+            // Our task was cancelled with a message: the awaited task gets it too.
+            self.cell.cancel(dropping_cancel_message().as_deref());
+        }
     }
 }
 
@@ -1387,7 +1427,7 @@ impl fmt::Debug for TaskRef {
 }
 
 /// The future returned by [`TaskRef::wait`]: done when the task is, leaving its outcome in
-/// place, and (unlike [`Join`]) cancelling nothing when dropped.
+/// place, and (unlike an awaited [`Task`]) cancelling nothing when dropped.
 ///
 /// # Cancel safety
 ///

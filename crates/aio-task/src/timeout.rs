@@ -26,7 +26,7 @@ use crate::Error;
 ///
 /// A `Timeout` is not a future: dropping it changes nothing. The future [`Timeout::run`] returns
 /// ([`Timed`]) is as cancel safe as the future it guards: dropping it drops that future
-/// (which cancels an awaited task, see [`Join`](crate::Join)) and cancels the timer.
+/// (which cancels an awaited [`Task`](crate::Task)) and cancels the timer.
 ///
 /// # Examples
 ///
@@ -153,13 +153,17 @@ impl TimeoutState {
     }
 }
 
-/// What [`wait_for`] accepts: a [`Task`](crate::Task), an aio [`Future`](crate::Future), or
-/// any other future — a coroutine, in asyncio's words.
+/// What [`wait_for`] accepts: a [`Task`](crate::Task) by reference, an aio
+/// [`Future`](crate::Future), or any other future — a coroutine, in asyncio's words.
 ///
 /// The difference matters only for a deadline that has already passed: a task or future is
-/// looked at once (a finished one gives its result, as asyncio's `wait_for(done, 0)`), while a
-/// coroutine is never started (asyncio's `wait_for(coro, 0)` cancels the task it wraps the
-/// coroutine in before that task ever runs).
+/// looked at once (a finished one gives its result, as asyncio's `wait_for(done, 0)`; a
+/// pending one is cancelled), while a coroutine is never started (asyncio's
+/// `wait_for(coro, 0)` cancels the task it wraps the coroutine in before that task ever runs).
+/// A task given by value is a future like any other, so it counts as a coroutine here: with
+/// an expired deadline it is dropped unpolled, which neither takes its result nor cancels it.
+/// Give `&task` for asyncio's treatment of a task (with a deadline still ahead, both forms
+/// behave the same: the task is awaited, and cancelled if the deadline passes).
 ///
 /// # Examples
 ///
@@ -171,10 +175,11 @@ impl TimeoutState {
 /// }
 /// run(async {
 ///     let task = create_task(async { 1 })?;
-///     assert!(!is_coroutine(&task));
+///     assert!(!is_coroutine(&&task));
+///     assert!(is_coroutine(&task.clone())); // by value: a future like any other
 ///     assert!(is_coroutine(&async { 2 }));
 ///     aio_scheduler::sleep(0).await?; // the task finishes
-///     assert_eq!(wait_for(task, 0).await??, 1);
+///     assert_eq!(wait_for(&task, 0).await??, 1);
 ///     assert!(matches!(wait_for(async { 2 }, 0).await, Err(Error::Timeout)));
 ///     Ok::<_, Error>(())
 /// })??;
@@ -201,12 +206,24 @@ impl<F: Future> Awaitable for F {
     }
 }
 
-impl<T: 'static> Awaitable for crate::Task<T> {
-    type Future = crate::Join<T>;
+/// The task itself: a new handle to it, which cancels the task if dropped while it waits (at
+/// the deadline), as asyncio's `wait_for` does.
+impl<T: 'static> Awaitable for &crate::Task<T> {
+    type Future = crate::Task<T>;
     const IS_COROUTINE: bool = false;
 
-    fn into_awaitable(self) -> crate::Join<T> {
-        self.into_future()
+    fn into_awaitable(self) -> crate::Task<T> {
+        self.clone()
+    }
+}
+
+/// As the future by value: the future itself is shared, not copied.
+impl<T: 'static> Awaitable for &crate::Future<T> {
+    type Future = crate::Wait<T>;
+    const IS_COROUTINE: bool = false;
+
+    fn into_awaitable(self) -> crate::Wait<T> {
+        self.clone().into_future()
     }
 }
 
@@ -221,10 +238,10 @@ impl<T: 'static> Awaitable for crate::Future<T> {
 
 /// Awaits `future` for at most `delay` (asyncio's `wait_for`): its output, or
 /// [`Error::Timeout`] after dropping it (which cancels an awaited task). With a delay of zero
-/// or less, as in asyncio, a finished [`Task`](crate::Task) or [`Future`](crate::Future) gives
-/// its result, a pending one is cancelled, and a coroutine (any other future) is dropped
-/// without ever being polled: its body never starts (see [`Awaitable`]). An infinite delay
-/// never times out.
+/// or less, as in asyncio, a finished [`Task`](crate::Task) (given as `&task`) or
+/// [`Future`](crate::Future) gives its result, a pending one is cancelled, and a coroutine (any
+/// other future, a task given by value included) is dropped without ever being polled: its
+/// body never starts (see [`Awaitable`]). An infinite delay never times out.
 ///
 /// The delay counts from the first poll, not from this call: asyncio's `wait_for` is a
 /// coroutine, whose `timeout()` scope starts when it first runs (where

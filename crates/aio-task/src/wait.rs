@@ -98,7 +98,9 @@ pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 /// not even on timeout; the tasks' outcomes stay in the tasks.
 ///
 /// Configure with [`WaitTasks::timeout`] and [`WaitTasks::return_when`] (default: all completed, no
-/// timeout). Futures and coroutines become tasks.
+/// timeout). Give tasks by reference (`wait(&tasks)`): `done` and `pending` then hold those
+/// very tasks. Futures and coroutines become tasks — a task given by value too, as the future
+/// it is (see [`IntoTask`]).
 ///
 /// # Errors
 ///
@@ -123,11 +125,11 @@ pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 ///         aio_task::create_task(async { sleep(0.01).await.unwrap(); "fast" })?,
 ///         aio_task::create_task(async { sleep(3600).await.unwrap(); "slow" })?,
 ///     ];
-///     let (done, pending) = wait(tasks).return_when(FIRST_COMPLETED).await?;
+///     let (done, pending) = wait(&tasks).return_when(FIRST_COMPLETED).await?;
 ///     assert_eq!(done[0].result()?, "fast");
 ///     assert_eq!(pending.len(), 1);
 ///
-///     let (done, pending) = wait(pending).timeout(0.01).await?;
+///     let (done, pending) = wait(&pending).timeout(0.01).await?;
 ///     assert!(done.is_empty() && !pending[0].done()); // timed out, nothing cancelled
 ///     pending[0].cancel(None);
 ///     Ok::<_, aio_task::Error>(())
@@ -242,7 +244,7 @@ impl<T: 'static> WaitTasks<T> {
     /// run(async {
     ///     let slow = create_task(async { aio_scheduler::sleep(3600).await.unwrap() })?;
     ///     let fails = create_task(async { assert_eq!(1 + 1, 3, "boom") })?;
-    ///     let (done, pending) = wait(vec![slow, fails]).return_when(FIRST_EXCEPTION).await?;
+    ///     let (done, pending) = wait([&slow, &fails]).return_when(FIRST_EXCEPTION).await?;
     ///     assert_eq!((done.len(), pending.len()), (1, 1)); // did not wait for the slow one
     ///     assert!(done[0].exception()?.is_some());
     ///     pending[0].cancel(None);

@@ -81,11 +81,11 @@ fn errors_come_through_as_err_items_in_their_place() {
             })
         };
         let cancelled = create_task(after(3600))?;
-        let mut stream = as_completed(vec![
-            gated(&gates[2], 3)?,
-            gated(&gates[1], 0)?, // panics
-            cancelled.clone(),
-            gated(&gates[0], 1)?,
+        let mut stream = as_completed([
+            &gated(&gates[2], 3)?,
+            &gated(&gates[1], 0)?, // panics
+            &cancelled,
+            &gated(&gates[0], 1)?,
         ]);
         gates[0].set_result(())?;
         assert_eq!(next(&mut stream).await.unwrap()?, 1);
@@ -112,7 +112,7 @@ fn tasks_and_futures_are_accepted_as_they_are() {
         let task = create_task(after(10))?;
         let from_future = aio_task::IntoTask::into_task(fut.clone())?;
         let mut order = Vec::new();
-        let results = as_completed(vec![from_future, task.clone()]);
+        let results = as_completed([&from_future, &task]);
         let mut iter = results.into_iter();
         let first = iter.next().unwrap();
         order.push(first.await?);
@@ -143,7 +143,7 @@ fn dropping_it_cancels_nothing() {
         // 10 ms against 500: a loaded machine stalling the loop past both deadlines would
         // finish the second task before the first outcome is read.
         let tasks = vec![create_task(after(10))?, create_task(after(500))?];
-        let mut stream = as_completed(tasks.clone());
+        let mut stream = as_completed(&tasks);
         assert_eq!(next(&mut stream).await.unwrap()?, 10);
         drop(stream);
         assert!(!tasks[1].done());

@@ -103,7 +103,7 @@ fn finished_outcomes_come_first_then_a_timeout_for_each_left_and_nothing_is_canc
             create_task(f2.clone().wait())?,
         ];
         let mut out = Vec::new();
-        for next in as_completed(tasks.clone()).timeout(0.3) {
+        for next in as_completed(&tasks).timeout(0.3) {
             out.push(label(next.await.and_then(|r| r)));
         }
         assert_eq!(out, ["quick", "nap", "Timeout", "Timeout"]);
@@ -126,7 +126,7 @@ fn the_deadline_counts_from_the_call_so_a_later_completion_is_a_timeout() {
         let f3 = create_future::<&str>()?;
         let a = create_task(async { Ok("a") })?;
         let b = create_task(f3.clone().wait())?;
-        let it = as_completed(vec![a, b.clone()]).timeout(0.05);
+        let it = as_completed([&a, &b]).timeout(0.05);
         sleep(0.1).await?;
         f3.set_result("b")?;
         sleep(0).await?;
@@ -170,7 +170,7 @@ fn the_stream_gives_a_timeout_for_each_left_then_ends() {
             create_task(stuck.clone().wait())?,
             create_task(stuck.clone().wait())?,
         ];
-        let mut stream = as_completed(tasks.clone()).timeout(0.05);
+        let mut stream = as_completed(&tasks).timeout(0.05);
         let mut out = Vec::new();
         while let Some(outcome) = stream.next_completed().await {
             out.push(label(outcome.and_then(|r| r)));

@@ -77,7 +77,7 @@ fn awaiting_itself_is_an_error_one_iteration_later() {
         })?;
         me.set(selfish.clone()).unwrap();
         // Bounded: without the check the task waits for itself forever.
-        let survived = wait_for(selfish.clone(), 5.0).await??;
+        let survived = wait_for(&selfish, 5.0).await??;
         assert_eq!(survived, "survived");
         assert!(!ticker.done());
         ticker.await?;
@@ -100,12 +100,12 @@ fn awaiting_itself_is_an_error_one_iteration_later() {
 }
 
 #[test]
-fn awaiting_itself_through_join_is_the_same_error() {
+fn awaiting_itself_through_a_clone_is_the_same_error() {
     run(async {
         let me: Rc<OnceCell<Task<bool>>> = Rc::new(OnceCell::new());
         let m = me.clone();
         let task = create_task(async move {
-            let join = m.get().unwrap().clone().join();
+            let join = m.get().unwrap().clone();
             matches!(join.await, Err(Error::InvalidState(_)))
         })?;
         me.set(task.clone()).unwrap();
@@ -126,7 +126,7 @@ fn awaiting_another_task_still_waits_for_it() {
             5
         })?;
         let o = other.clone();
-        let waiter = create_task(async move { o.await })?;
+        let waiter = create_task(o)?;
         assert_eq!(wait_for(waiter, 5.0).await???, 5);
         Ok::<_, Error>(())
     })

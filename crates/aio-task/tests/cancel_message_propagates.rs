@@ -119,7 +119,7 @@ fn cancelling_the_awaiting_task_passes_the_message_to_the_awaited_task_and_its_f
     run(async {
         let fut = create_future::<u8>()?;
         let inner = create_task(fut.clone().wait())?;
-        let outer = create_task(inner.clone().join())?;
+        let outer = create_task(inner.clone())?;
         sleep(0).await?; // both tasks park: outer in its `Join`, inner in its `Wait`
         assert!(outer.cancel("msg"));
         assert_eq!(message(outer.clone().await).as_deref(), Some("msg"));
@@ -176,7 +176,7 @@ fn a_vec_gather_passes_the_message_too() {
         let children = (0..3)
             .map(|_| create_task(sleep(3600)))
             .collect::<Result<Vec<_>, _>>()?;
-        let outer = create_task(gather(children.clone()))?;
+        let outer = create_task(gather(&children))?;
         sleep(0).await?;
         assert!(outer.cancel("all of you"));
         let _ = outer.clone().await;
@@ -195,7 +195,7 @@ fn a_cancel_without_message_still_cancels_without_one() {
     run(async {
         let fut = create_future::<u8>()?;
         let inner = create_task(fut.clone().wait())?;
-        let outer = create_task(inner.clone().join())?;
+        let outer = create_task(inner.clone())?;
         sleep(0).await?;
         outer.cancel(None);
         assert_eq!(message(outer.clone().await), None);
@@ -222,7 +222,7 @@ fn the_message_does_not_leak_to_later_drops() {
         let victim = create_task(sleep(3600))?;
         let v = victim.clone();
         let dropper = create_task(async move {
-            let join = v.join();
+            let join = v;
             let _ = aio_task::wait_for(join, 0.001).await;
         })?;
         dropper.await?;

@@ -71,7 +71,7 @@ fn task_handles_dropped_cancel_nothing() {
 fn join_dropped_while_waiting_cancels_the_task() {
     run(async {
         let (task, _gate) = gated(1)?;
-        drop(started(task.clone().join()).await);
+        drop(started(task.clone()).await);
         task.erase().wait().await;
         assert!(task.cancelled());
         Ok::<_, Error>(())
@@ -84,7 +84,7 @@ fn join_dropped_while_waiting_cancels_the_task() {
 fn join_never_polled_cancels_nothing() {
     run(async {
         let (task, gate) = gated(2)?;
-        drop(task.clone().join());
+        drop(task.clone());
         gate.set_result(())?;
         assert_eq!(task.await??, 2);
         Ok::<_, Error>(())
@@ -136,7 +136,7 @@ fn future_wait_dropped_while_waiting_cancels_the_future() {
 fn shield_dropped_while_waiting_leaves_the_task_and_its_outcome() {
     run(async {
         let (inner, gate) = gated("kept")?;
-        drop(started(shield(inner.clone())).await);
+        drop(started(shield(&inner)).await);
         sleep(0).await?;
         assert!(!inner.done() && inner.cancelling() == 0);
         gate.set_result(())?;
@@ -160,7 +160,7 @@ fn gather_dropped_while_waiting_cancels_the_running_children_only() {
         assert_eq!(quick.result()?, 1); // a finished child keeps its outcome
 
         let (stuck, _gate) = gated(3)?;
-        drop(started(gather(vec![stuck.clone()]).return_exceptions()).await);
+        drop(started(gather([&stuck]).return_exceptions()).await);
         stuck.erase().wait().await;
         assert!(stuck.cancelled());
         Ok::<_, Error>(())
@@ -173,7 +173,7 @@ fn gather_dropped_while_waiting_cancels_the_running_children_only() {
 fn gather_dropped_before_its_first_poll_cancels_the_children_too() {
     run(async {
         let (stuck, _gate) = gated(4)?;
-        drop(gather(vec![stuck.clone()]));
+        drop(gather([&stuck]));
         stuck.erase().wait().await;
         assert!(stuck.cancelled());
         Ok::<_, Error>(())
@@ -187,13 +187,13 @@ fn wait_dropped_while_waiting_cancels_nothing_and_its_timer_goes() {
     run(async {
         let lp = get_running_loop()?;
         let (task, gate) = gated(3)?;
-        let waiting = started(wait(vec![task.clone()]).timeout(3600)).await;
+        let waiting = started(wait([&task]).timeout(3600)).await;
         assert_eq!(lp.scheduled_timers(), 1);
         drop(waiting);
         sleep(0).await?; // the cancelled timer is purged
         assert_eq!(lp.scheduled_timers(), 0);
         assert!(!task.done());
-        drop(wait(vec![task.clone()])); // never polled: nothing either
+        drop(wait([&task])); // never polled: nothing either
         gate.set_result(())?;
         assert_eq!(task.await??, 3);
         Ok::<_, Error>(())
@@ -206,7 +206,7 @@ fn wait_dropped_while_waiting_cancels_nothing_and_its_timer_goes() {
 fn next_completed_dropped_while_waiting_loses_nothing() {
     run(async {
         let (task, gate) = gated(4)?;
-        let mut results = as_completed(vec![task.clone()]);
+        let mut results = as_completed([&task]);
         drop(started(results.next_completed()).await);
         gate.set_result(())?;
         assert_eq!(results.next_completed().await.unwrap()??, 4);
@@ -221,7 +221,7 @@ fn next_completed_dropped_while_waiting_loses_nothing() {
 fn next_completed_woken_then_dropped_leaves_the_outcome_queued() {
     run(async {
         let (task, gate) = gated(5)?;
-        let mut results = as_completed(vec![task.clone()]);
+        let mut results = as_completed([&task]);
         let waiting = started(results.next_completed()).await;
         gate.set_result(())?;
         task.erase().wait().await; // the outcome is queued, the waiter woken
@@ -238,7 +238,7 @@ fn next_completed_awaitable_dropped_leaves_the_outcome_for_the_next() {
     run(async {
         let (a, gate_a) = gated("a")?;
         let (b, gate_b) = gated("b")?;
-        let mut awaitables = as_completed(vec![a.clone(), b.clone()]);
+        let mut awaitables = as_completed([&a, &b]);
         let first = awaitables.next().unwrap();
         let second = awaitables.next().unwrap();
         drop(started(first).await);
@@ -258,7 +258,7 @@ fn as_completed_dropped_cancels_nothing_and_its_timer_goes() {
     run(async {
         let lp = get_running_loop()?;
         let (task, gate) = gated(6)?;
-        let results = as_completed(vec![task.clone()]).timeout(3600);
+        let results = as_completed([&task]).timeout(3600);
         assert_eq!(lp.scheduled_timers(), 1);
         drop(results);
         sleep(0).await?;

@@ -64,7 +64,7 @@ fn tasks_inherit_at_creation_and_are_isolated_from_creator_and_siblings() {
         let a = create_task(child("a", l.clone()))?;
         VAR.set("parent-later".into());
         let b = create_task(child("b", l.clone()))?;
-        let _ = gather(vec![a, b]).await;
+        let _ = gather([&a, &b]).await;
         l.borrow_mut().push(format!("parent {}", get()));
         Ok::<_, Error>(())
     })

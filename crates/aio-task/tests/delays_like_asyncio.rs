@@ -99,7 +99,7 @@ fn wait_for_around_a_ready_future_arms_no_timer() {
         );
         // A future that waits does arm one.
         let pending = create_task(sleep(3600))?;
-        let mut timed = std::pin::pin!(wait_for(pending.clone(), 1.0));
+        let mut timed = std::pin::pin!(wait_for(&pending, 1.0));
         std::future::poll_fn(|cx| {
             assert!(timed.as_mut().poll(cx).is_pending());
             std::task::Poll::Ready(())

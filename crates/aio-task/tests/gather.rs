@@ -60,7 +60,7 @@ fn the_first_error_in_completion_order_finishes_the_gather_and_the_others_keep_r
         let a = create_task(gated(gates[0].clone(), "a", false))?;
         let b = create_task(gated(gates[1].clone(), "b", true))?;
         let c = create_task(gated(gates[2].clone(), "c", true))?;
-        let all = create_task(gather([a.clone(), b.clone(), c.clone()]))?;
+        let all = create_task(gather([&a, &b, &c]))?;
         sleep(0).await?;
         gates[2].set_result(())?;
         let err = all.await?.unwrap_err();
@@ -115,7 +115,7 @@ fn a_child_cancelled_from_outside_finishes_the_gather_with_cancelled() {
             "victim"
         })?;
         let other = create_task(gated(gate.clone(), "other", false))?;
-        let all = create_task(gather([victim.clone(), other.clone()]))?;
+        let all = create_task(gather([&victim, &other]))?;
         sleep(0).await?;
         victim.cancel("from outside");
         let err = all.await?.unwrap_err();
@@ -148,7 +148,7 @@ fn return_exceptions_returns_every_outcome_in_argument_order() {
             cancelled.clone(),
             failing_future.clone().into_task()?, // its error becomes the outcome
         ];
-        let all = gather(tasks).return_exceptions();
+        let all = gather(&tasks).return_exceptions();
         sleep(0).await?;
         cancelled.cancel("stop");
         failing_future.set_exception(std::io::Error::other("five broke"))?;
@@ -183,12 +183,12 @@ fn cancelling_the_task_awaiting_a_gather_cancels_every_child() {
                 .unwrap()
             })
             .collect();
-        let outer = create_task(gather(children.clone()))?;
+        let outer = create_task(gather(&children))?;
         sleep(0).await?; // everything starts and parks
         assert!(outer.cancel(None));
-        assert!(outer.join().await.unwrap_err().is_cancelled());
+        assert!(outer.await.unwrap_err().is_cancelled());
         for child in children {
-            assert!(child.join().await.unwrap_err().is_cancelled());
+            assert!(child.await.unwrap_err().is_cancelled());
         }
         Ok::<_, Error>(())
     })
@@ -213,7 +213,7 @@ fn cancelling_a_gather_of_coroutines_drops_every_child() {
         .unwrap();
         sleep(0).await.unwrap();
         outer.cancel(None);
-        assert!(outer.join().await.unwrap_err().is_cancelled());
+        assert!(outer.await.unwrap_err().is_cancelled());
         sleep(0).await.unwrap(); // the children are dropped at their next scheduling point
     })
     .unwrap();
@@ -228,10 +228,10 @@ fn a_gather_dropped_by_a_timeout_cancels_its_children() {
         let children: Vec<Task<()>> = (0..2)
             .map(|_| create_task(async { sleep(3600).await.unwrap() }).unwrap())
             .collect();
-        let outcome = wait_for(gather(children.clone()), 0.01).await;
+        let outcome = wait_for(gather(&children), 0.01).await;
         assert!(matches!(outcome, Err(Error::Timeout)));
         for child in children {
-            assert!(child.join().await.unwrap_err().is_cancelled());
+            assert!(child.await.unwrap_err().is_cancelled());
         }
         Ok::<_, Error>(())
     })
@@ -284,7 +284,7 @@ fn tasks_passed_in_are_used_as_is_and_their_values_come_back_unwrapped() {
         })?;
         first.set_name("first");
         let before = aio_task::all_tasks()?.len();
-        let all = gather([first.clone(), second.clone()]);
+        let all = gather([&first, &second]);
         assert_eq!(
             aio_task::all_tasks()?.len(),
             before,
@@ -314,7 +314,7 @@ fn the_tuple_macro_gathers_awaitables_of_different_types() {
                 sleep(0.01).await.unwrap();
                 7u8
             },
-            task,
+            &task,
             async {},
             fut,
         )
@@ -343,7 +343,7 @@ fn the_tuple_macro_stops_at_the_first_error() {
             1u32
         })?;
         let err = aio_task::gather!(
-            slow.clone(),
+            &slow,
             async { Err::<u8, _>("a value, not a failure") },
             async { panic!("fast failure") }
         )

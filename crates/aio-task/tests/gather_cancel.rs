@@ -24,7 +24,7 @@ fn cancel_cancels_the_pending_children_and_the_gather() {
             sleep(3600).await?;
             Ok::<_, Error>("never")
         })?;
-        let mut gathered = gather(vec![quick.clone(), slow.clone()]);
+        let mut gathered = gather([&quick, &slow]);
         sleep(0).await?;
         assert!(gathered.cancel(None), "a pending child was cancelled");
         let outcome = (&mut gathered).await;
@@ -50,7 +50,7 @@ fn cancel_with_return_exceptions_ends_the_gather_cancelled() {
             let _ = sleep(3600).await;
             2
         })?;
-        let gathered = gather(vec![quick.clone(), slow.clone()]).return_exceptions();
+        let gathered = gather([&quick, &slow]).return_exceptions();
         sleep(0).await?;
         assert!(gathered.cancel("stop"));
         let outcome = gathered.await;
@@ -76,16 +76,14 @@ fn the_same_task_twice_moves_its_value_out_once() {
             sleep(0.01).await?;
             Ok::<_, Error>(1)
         })?;
-        let outcomes = gather(vec![task.clone(), task.clone()])
-            .return_exceptions()
-            .await?;
+        let outcomes = gather([&task, &task]).return_exceptions().await?;
         assert_eq!(*outcomes[0].as_ref().unwrap().as_ref().unwrap(), 1);
         assert!(
             matches!(&outcomes[1], Err(Error::InvalidState(m)) if m.contains("already taken")),
             "{:?}",
             outcomes[1]
         );
-        let values = gather(vec![task.clone(), task]).await;
+        let values = gather([&task, &task]).await;
         assert!(matches!(values, Err(Error::InvalidState(_))), "{values:?}");
         Ok::<_, Error>(())
     })
@@ -101,7 +99,7 @@ fn as_completed_yields_a_task_given_twice_once() {
             Ok::<_, Error>(1)
         })?;
         let mut results = Vec::new();
-        for next in as_completed(vec![task.clone(), task]) {
+        for next in as_completed([&task, &task]) {
             results.push(next.await??);
         }
         assert_eq!(results, [1]);

@@ -35,7 +35,7 @@ fn a_loop_dropped_at_thread_exit_closes_quietly() {
         let pending = lp.create_future::<u8>();
         let waiter = lp.create_task(async move { pending.await }).expect("task");
         let sleeper = lp.create_task(sleep(3600)).expect("task");
-        lp.create_task(async move { sleeper.await }).expect("task");
+        lp.create_task(sleeper).expect("task"); // a task whose future is the awaited task
         lp.run_until_complete(sleep(0.01))
             .expect("run")
             .expect("sleep");

@@ -113,7 +113,7 @@ fn a_gather_interrupted_by_stop_leaves_its_children_running() {
         let l = lp.clone();
         lp.call_soon(move || l.stop()).unwrap();
         let c = child.clone();
-        let out = lp.run_until_complete(async move { gather(vec![c]).await });
+        let out = lp.run_until_complete(async move { gather([&c]).await });
         assert!(matches!(
             out,
             Err(aio_scheduler::Error::StoppedBeforeComplete)

@@ -20,10 +20,10 @@ fn cancelling_the_outer_does_not_cancel_the_inner_and_its_result_stays_available
             g.await.unwrap();
             "inner result"
         })?;
-        let outer = create_task(shield(inner.clone()))?;
+        let outer = create_task(shield(&inner))?;
         sleep(0).await?; // the outer task is now awaiting the shield
         assert!(outer.cancel("outer only"));
-        let err = outer.join().await.unwrap_err();
+        let err = outer.await.unwrap_err();
         assert_eq!(err.cancel_message(), Some("outer only"));
         assert!(!inner.done() && !inner.cancelled());
         gate.set_result(())?;
@@ -48,7 +48,7 @@ fn a_shielded_coroutine_keeps_running_after_the_outer_is_cancelled() {
         }))?;
         sleep(0).await?;
         outer.cancel(None);
-        assert!(outer.join().await.unwrap_err().is_cancelled());
+        assert!(outer.await.unwrap_err().is_cancelled());
         assert!(!f.get());
         gate.set_result(())?;
         let start = Instant::now();
@@ -71,7 +71,7 @@ fn a_timeout_around_a_shield_leaves_the_inner_task_running() {
             g.await.unwrap();
             7
         })?;
-        let out = wait_for(shield(inner.clone()), 0.005).await;
+        let out = wait_for(shield(&inner), 0.005).await;
         assert!(matches!(out, Err(Error::Timeout)));
         assert!(!inner.done() && !inner.cancelled());
         gate.set_result(())?;
@@ -102,7 +102,7 @@ fn without_cancellation_the_inner_outcome_passes_through() {
 fn cancelling_the_inner_task_reaches_the_awaiter() {
     run(async {
         let inner = create_task(sleep(3600))?;
-        let outer = create_task(shield(inner.clone()))?;
+        let outer = create_task(shield(&inner))?;
         sleep(0).await?;
         inner.cancel("inner cancelled");
         let err = outer.await?.unwrap_err();

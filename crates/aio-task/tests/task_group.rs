@@ -254,10 +254,10 @@ fn cancelling_the_owning_task_cancels_the_children() {
         sleep(0).await?; // the children have started
         assert_eq!(children.borrow().len(), 3);
         owner.cancel(None);
-        assert!(owner.join().await.unwrap_err().is_cancelled());
+        assert!(owner.await.unwrap_err().is_cancelled());
         let children: Vec<_> = children.borrow_mut().drain(..).collect();
         for child in children {
-            assert!(child.join().await.unwrap_err().is_cancelled());
+            assert!(child.await.unwrap_err().is_cancelled());
         }
         Ok::<_, Error>(())
     })
@@ -368,7 +368,7 @@ fn a_child_failing_while_another_is_inside_a_shield_cancels_only_the_outside() {
         let outcome = TaskGroup::run(|tg| async move {
             let a = tg.create_task(async move {
                 let _cancelled = LogOnDrop(la, "a cancelled");
-                let value = aio_task::shield(shielded).await??;
+                let value = aio_task::shield(&shielded).await??;
                 Ok::<_, Error>(value)
             })?;
             tg.create_task(async move {

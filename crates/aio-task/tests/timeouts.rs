@@ -407,7 +407,7 @@ fn wait_for_zero_gives_the_result_of_a_finished_task_or_future() {
         let task = create_task(async { 5 })?;
         sleep(0).await?;
         assert!(task.done());
-        assert_eq!(wait_for(task, 0).await??, 5);
+        assert_eq!(wait_for(&task, 0).await??, 5);
         let future = create_future::<i32>()?;
         future.set_result(6)?;
         assert_eq!(wait_for(future, 0).await??, 6);
@@ -422,10 +422,7 @@ fn wait_for_zero_cancels_a_pending_task() {
     run_guarded(async {
         let task = create_task(sleep(3600))?;
         sleep(0).await?;
-        assert!(matches!(
-            wait_for(task.clone(), 0).await,
-            Err(Error::Timeout)
-        ));
+        assert!(matches!(wait_for(&task, 0).await, Err(Error::Timeout)));
         sleep(0).await?;
         assert!(task.cancelled());
         Ok::<_, Error>(())
@@ -478,7 +475,7 @@ fn on_expiry_wait_for_cancels_an_awaited_task() {
     // and dropping a handle never cancels a task.
     run_guarded(async {
         let task = create_task(sleep(3600))?;
-        let out = wait_for(task.clone(), 0.01).await;
+        let out = wait_for(&task, 0.01).await;
         assert!(matches!(out, Err(Error::Timeout)));
         sleep(0).await?;
         assert!(task.cancelled(), "the awaited task was cancelled");
@@ -505,7 +502,7 @@ fn a_deadline_that_passes_while_the_inner_future_is_finishing_still_times_out() 
             // Hold the loop up until both times have passed.
             lp.call_soon(move || std::thread::sleep(Duration::from_millis(60)))?;
             let outcome = if use_wait_for {
-                wait_for(inner.clone(), deadline - Instant::now()).await
+                wait_for(&inner, deadline - Instant::now()).await
             } else {
                 let scope = timeout_at(Some(deadline));
                 let outcome = scope.run(inner.clone()).await;

@@ -36,8 +36,7 @@ fn first_completed_returns_as_soon_as_one_task_is_done() {
         let (a, gate_a) = gated("a", false)?;
         let (b, gate_b) = gated("b", false)?;
         let (c, gate_c) = gated("c", false)?;
-        let waiter =
-            create_task(wait([a.clone(), b.clone(), c.clone()]).return_when(FIRST_COMPLETED))?;
+        let waiter = create_task(wait([&a, &b, &c]).return_when(FIRST_COMPLETED))?;
         sleep(0.005).await?;
         assert!(!waiter.done());
         gate_b.set_result(())?;
@@ -60,9 +59,7 @@ fn first_exception_returns_at_the_first_panic() {
         let (ok, gate_ok) = gated("ok", false)?;
         let (bad, gate_bad) = gated("bad", true)?;
         let (slow, gate_slow) = gated("slow", false)?;
-        let waiter = create_task(
-            wait([ok.clone(), bad.clone(), slow.clone()]).return_when(FIRST_EXCEPTION),
-        )?;
+        let waiter = create_task(wait([&ok, &bad, &slow]).return_when(FIRST_EXCEPTION))?;
         gate_ok.set_result(())?;
         sleep(0.005).await?;
         assert!(!waiter.done(), "a success is not an exception");
@@ -85,10 +82,8 @@ fn first_exception_counts_an_error_set_on_a_future() {
     run(async {
         let fut = create_future::<&'static str>()?;
         let (other, gate) = gated("other", false)?;
-        let waiter = create_task(
-            wait([aio_task::IntoTask::into_task(fut.clone())?, other.clone()])
-                .return_when(FIRST_EXCEPTION),
-        )?;
+        let from_future = aio_task::IntoTask::into_task(&fut)?;
+        let waiter = create_task(wait([&from_future, &other]).return_when(FIRST_EXCEPTION))?;
         sleep(0).await?;
         fut.set_exception(std::io::Error::other("broken"))?;
         let (done, pending) = waiter.await??;
@@ -111,8 +106,7 @@ fn first_exception_does_not_count_a_cancellation() {
             sleep(3600).await.unwrap();
             "victim"
         })?;
-        let waiter =
-            create_task(wait([victim.clone(), survivor.clone()]).return_when(FIRST_EXCEPTION))?;
+        let waiter = create_task(wait([&victim, &survivor]).return_when(FIRST_EXCEPTION))?;
         sleep(0).await?;
         victim.cancel(None);
         sleep(0.02).await?; // many iterations: the cancellation is long done
@@ -143,7 +137,7 @@ fn all_completed_waits_for_every_task_including_failures() {
             create_task(async { panic!("two") })?,
             create_task(async { 3 })?,
         ];
-        let (done, pending) = wait(tasks.clone()).return_when(ALL_COMPLETED).await?;
+        let (done, pending) = wait(&tasks).return_when(ALL_COMPLETED).await?;
         assert_eq!(done.len(), 3);
         assert!(pending.is_empty());
         assert!(tasks.iter().all(Task::done));
@@ -167,7 +161,7 @@ fn done_and_pending_keep_the_argument_order() {
         let (d, gate_d) = gated("d", false)?;
         gate_d.set_result(())?;
         gate_b.set_result(())?;
-        let (done, pending) = wait([a.clone(), b, c.clone(), d]).timeout(0.02).await?;
+        let (done, pending) = wait([&a, &b, &c, &d]).timeout(0.02).await?;
         assert_eq!(names(&done), ["b", "d"]);
         assert_eq!(pending.len(), 2);
         assert!(pending[0].erase().same(&a.erase()) && pending[1].erase().same(&c.erase()));
@@ -185,7 +179,7 @@ fn a_timeout_returns_without_cancelling_anything() {
     run(async {
         let (slow, gate) = gated("slow", false)?;
         let quick = create_task(async { "quick" })?;
-        let (done, pending) = wait([slow.clone(), quick]).timeout(0.02).await?;
+        let (done, pending) = wait([&slow, &quick]).timeout(0.02).await?;
         assert_eq!(names(&done), ["quick"]);
         assert_eq!(pending.len(), 1);
         assert!(!slow.done() && !slow.cancelled());
@@ -203,10 +197,10 @@ fn a_timeout_returns_without_cancelling_anything() {
 fn cancelling_the_waiter_does_not_cancel_the_tasks() {
     run(async {
         let (task, gate) = gated("kept", false)?;
-        let waiter = create_task(wait([task.clone()]))?;
+        let waiter = create_task(wait([&task]))?;
         sleep(0).await?;
         waiter.cancel(None);
-        assert!(waiter.join().await.unwrap_err().is_cancelled());
+        assert!(waiter.await.unwrap_err().is_cancelled());
         sleep(0).await?;
         assert!(!task.done());
         gate.set_result(())?;
@@ -239,7 +233,7 @@ fn an_invalid_timeout_is_an_error_not_an_instant_timeout() {
     run(async {
         for bad in [f64::NAN] {
             let task = create_task(sleep(3600))?;
-            let outcome = wait(vec![task.clone()]).timeout(bad).await;
+            let outcome = wait([&task]).timeout(bad).await;
             assert!(
                 matches!(
                     &outcome,
@@ -263,7 +257,7 @@ fn the_timeout_starts_when_the_wait_is_awaited_not_when_it_is_built() {
         let gate = create_future::<()>()?;
         let g = gate.clone();
         let task = create_task(async move { g.await })?;
-        let waiting = wait(vec![task.clone()]).timeout(0.2);
+        let waiting = wait([&task]).timeout(0.2);
         sleep(0.3).await?; // a deadline counted from `.timeout()` has passed
         aio_scheduler::get_running_loop()?.call_soon(move || gate.set_result(()).unwrap())?;
         let (done, pending) = waiting.await?;
