@@ -189,6 +189,7 @@ pub trait Awaitable {
     const IS_COROUTINE: bool;
 
     /// The future to poll.
+    #[track_caller]
     fn into_awaitable(self) -> Self::Future;
 }
 
@@ -196,6 +197,7 @@ impl<F: Future> Awaitable for F {
     type Future = F;
     const IS_COROUTINE: bool = true;
 
+    #[track_caller]
     fn into_awaitable(self) -> F {
         self
     }
@@ -205,6 +207,7 @@ impl<T: 'static> Awaitable for crate::Task<T> {
     type Future = crate::Join<T>;
     const IS_COROUTINE: bool = false;
 
+    #[track_caller]
     fn into_awaitable(self) -> crate::Join<T> {
         self.into_future()
     }
@@ -214,6 +217,7 @@ impl<T: 'static> Awaitable for crate::Future<T> {
     type Future = crate::Wait<T>;
     const IS_COROUTINE: bool = false;
 
+    #[track_caller]
     fn into_awaitable(self) -> crate::Wait<T> {
         self.into_future()
     }
@@ -256,6 +260,7 @@ impl<T: 'static> Awaitable for crate::Future<T> {
 /// })??;
 /// # Ok::<(), aio_task::Error>(())
 /// ```
+#[track_caller]
 pub fn wait_for<A: Awaitable>(future: A, delay: impl IntoDelay) -> WaitFor<A::Future> {
     WaitFor {
         future: Some(future.into_awaitable()),
@@ -548,7 +553,11 @@ fn poll_deadline<T>(
     let Some(sleep) = timer.as_mut() else {
         return Poll::Pending;
     };
-    let fired = std::task::ready!(Pin::new(sleep).poll(cx));
+    // The scope's own timer is not where the task waits: the await it guards is.
+    let parked = aio_observe::replace(None);
+    let polled = Pin::new(sleep).poll(cx);
+    aio_observe::replace(parked);
+    let fired = std::task::ready!(polled);
     *timer = None;
     Poll::Ready(match fired {
         Ok(()) => {
@@ -687,7 +696,11 @@ fn poll_timer(
     let Stage::Waiting(Some(timer)) = stage else {
         return Poll::Pending;
     };
-    let fired = std::task::ready!(Pin::new(timer).poll(cx));
+    // The timer is not where the task waits: the await `wait_for` guards is.
+    let parked = aio_observe::replace(None);
+    let polled = Pin::new(timer).poll(cx);
+    aio_observe::replace(parked);
+    let fired = std::task::ready!(polled);
     *stage = Stage::Done;
     Poll::Ready(Err(match fired {
         Ok(()) => Error::Timeout,
