@@ -92,8 +92,8 @@ async fn main() -> Result<(), aio::Error> {
     }
     say(&format!("pid {}", std::process::id()));
     say("ready");
-    match wait_for(supervisor, seconds).await {
-        // waits: main
+    let waited = wait_for(supervisor, seconds).await; // waits: main
+    match waited {
         Err(aio::Error::Timeout) => say("gave up waiting: still stuck"),
         other => say(&format!("finished: {other:?}")),
     }

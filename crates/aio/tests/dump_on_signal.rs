@@ -12,8 +12,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// An example's binary (`cargo test` builds the examples next to the test binaries).
+/// An example's binary (`cargo test` builds the examples next to the test binaries; so does
+/// this function, since `cargo test --test dump_on_signal` alone does not).
 fn example(name: &str) -> PathBuf {
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let built = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "aio", "--example", name])
+            .stdin(Stdio::null())
+            .status()
+            .expect("run cargo build");
+        assert!(built.success(), "the example does not build");
+    }
     let exe = std::env::current_exe().expect("current_exe");
     let profile_dir = exe
         .parent()
