@@ -499,7 +499,13 @@ impl StreamReader {
     /// assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (b"hel".to_vec(), b"lo".to_vec(), vec![]));
     /// # Ok::<(), aio_task::Error>(())
     /// ```
-    pub async fn read(&self, n: usize) -> Result<Vec<u8>, StreamError> {
+    #[track_caller]
+    pub fn read(&self, n: usize) -> impl Future<Output = Result<Vec<u8>, StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(std::panic::Location::caller(), self.read_inner(n))
+    }
+
+    async fn read_inner(&self, n: usize) -> Result<Vec<u8>, StreamError> {
         self.check_error()?;
         if n == 0 {
             return Ok(Vec::new());
@@ -533,7 +539,13 @@ impl StreamReader {
     /// assert_eq!(data, b"all of it");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn read_to_end(&self) -> Result<Vec<u8>, StreamError> {
+    #[track_caller]
+    pub fn read_to_end(&self) -> impl Future<Output = Result<Vec<u8>, StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(std::panic::Location::caller(), self.read_to_end_inner())
+    }
+
+    async fn read_to_end_inner(&self) -> Result<Vec<u8>, StreamError> {
         let mut data = Vec::new();
         loop {
             let block = self.read(self.limit).await?;
@@ -575,7 +587,13 @@ impl StreamReader {
     /// })??;
     /// # Ok::<(), Error>(())
     /// ```
-    pub async fn readexactly(&self, n: usize) -> Result<Vec<u8>, StreamError> {
+    #[track_caller]
+    pub fn readexactly(&self, n: usize) -> impl Future<Output = Result<Vec<u8>, StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(std::panic::Location::caller(), self.readexactly_inner(n))
+    }
+
+    async fn readexactly_inner(&self, n: usize) -> Result<Vec<u8>, StreamError> {
         self.check_error()?;
         if n == 0 {
             return Ok(Vec::new());
@@ -625,7 +643,13 @@ impl StreamReader {
     /// assert_eq!(lines, [b"a\n".to_vec(), b"b".to_vec()]);
     /// # Ok::<(), aio_task::Error>(())
     /// ```
-    pub async fn readline(&self) -> Result<Vec<u8>, StreamError> {
+    #[track_caller]
+    pub fn readline(&self) -> impl Future<Output = Result<Vec<u8>, StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(std::panic::Location::caller(), self.readline_inner())
+    }
+
+    async fn readline_inner(&self) -> Result<Vec<u8>, StreamError> {
         match self.readuntil(b"\n").await {
             Ok(line) => Ok(line),
             Err(StreamError::IncompleteRead { partial, .. }) => Ok(partial),
@@ -667,7 +691,19 @@ impl StreamReader {
     /// assert!(matches!(err, StreamError::LimitOverrun { consumed: 7, .. }));
     /// # Ok::<(), aio_task::Error>(())
     /// ```
-    pub async fn readuntil(&self, separator: &[u8]) -> Result<Vec<u8>, StreamError> {
+    #[track_caller]
+    pub fn readuntil(
+        &self,
+        separator: &[u8],
+    ) -> impl Future<Output = Result<Vec<u8>, StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(
+            std::panic::Location::caller(),
+            self.readuntil_inner(separator),
+        )
+    }
+
+    async fn readuntil_inner(&self, separator: &[u8]) -> Result<Vec<u8>, StreamError> {
         self.readuntil_any(&[separator]).await
     }
 
@@ -693,7 +729,19 @@ impl StreamReader {
     /// assert_eq!(field, b"key="); // "=" ends first
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn readuntil_any(&self, separators: &[&[u8]]) -> Result<Vec<u8>, StreamError> {
+    #[track_caller]
+    pub fn readuntil_any(
+        &self,
+        separators: &[&[u8]],
+    ) -> impl Future<Output = Result<Vec<u8>, StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(
+            std::panic::Location::caller(),
+            self.readuntil_any_inner(separators),
+        )
+    }
+
+    async fn readuntil_any_inner(&self, separators: &[&[u8]]) -> Result<Vec<u8>, StreamError> {
         let min_len = separators
             .iter()
             .map(|s| s.len())
