@@ -1382,6 +1382,13 @@ impl EventLoop {
         inner
             .since_io_poll
             .set(inner.since_io_poll.get().saturating_add(ntodo as u32));
+        #[cfg(feature = "tracing")]
+        tracing::trace!(
+            target: "aio::loop",
+            loop_id = inner.shared.id,
+            ready = ntodo,
+            "loop iteration"
+        );
         // Metrics: counted once per iteration, not per callback (see `observe`).
         let metrics = &inner.shared.metrics;
         crate::observe::bump(&metrics.iterations, 1);
@@ -1455,6 +1462,12 @@ impl EventLoop {
             let took = start.elapsed();
             self.inner.shared.metrics.note_callback_time(took);
             if timed && took > self.inner.slow_callback_duration.get() {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(
+                    target: "aio::loop",
+                    seconds = took.as_secs_f64(),
+                    "slow callback"
+                );
                 let message = format!("Executing callback took {:.3} seconds", took.as_secs_f64());
                 self.call_exception_handler(&ExceptionContext::new(message));
             }
@@ -1526,6 +1539,14 @@ impl EventLoop {
     /// # Ok::<(), aio_scheduler::Error>(())
     /// ```
     pub fn call_exception_handler(&self, ctx: &ExceptionContext) {
+        #[cfg(feature = "tracing")]
+        tracing::error!(
+            target: "aio::exception",
+            task = ctx.task.as_deref(),
+            error = ctx.error.as_ref().map(tracing::field::display),
+            "{}",
+            ctx.message
+        );
         let handler = self.get_exception_handler();
         match handler {
             None => Self::default_exception_handler(ctx),

@@ -380,6 +380,13 @@ pub(crate) fn report_unretrieved(
     task: Option<String>,
     error: Error,
 ) {
+    #[cfg(feature = "tracing")]
+    tracing::error!(
+        target: "aio::task",
+        task = task.as_deref(),
+        error = %error,
+        "{message}"
+    );
     let mut ctx =
         aio_scheduler::ExceptionContext::new(message).with_error(std::sync::Arc::new(error));
     if let Some(task) = task {

@@ -85,6 +85,9 @@ struct Header {
     parked_at: Cell<Option<aio_observe::Site>>,
     /// Where the task was created (`create_task`'s caller).
     created_at: aio_observe::Site,
+    /// The task's span (`tracing` feature): entered around each step.
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
 }
 
 impl<T> TaskCell<T> {
@@ -160,6 +163,10 @@ impl<T: 'static> AnyTask for TaskCell<T> {
     }
 
     fn set_name(&self, name: String) {
+        #[cfg(feature = "tracing")]
+        self.header
+            .span
+            .record("name", tracing::field::display(&name));
         self.core.set_name(name);
     }
 
@@ -464,6 +471,13 @@ impl<T> Drop for SlowStep<'_, T> {
     fn drop(&mut self) {
         let took = self.start.elapsed();
         if took > self.limit {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                target: "aio::task",
+                task = %self.cell.name(),
+                seconds = took.as_secs_f64(),
+                "slow task step"
+            );
             let ctx = ExceptionContext::new(format!(
                 "Executing {} took {:.3} seconds",
                 self.cell.describe(),
@@ -543,6 +557,26 @@ where
         .note_task_created();
     let id = registry.next_id.get() + 1;
     registry.next_id.set(id);
+    // A span per task: its name (updated by `set_name`), number and the task creating it.
+    #[cfg(feature = "tracing")]
+    let (future, span) = {
+        let parent = match CURRENT.get() {
+            NO_TASK => None,
+            slot => registry.get(slot).map(|t| t.id()),
+        };
+        // A root span: a task runs on its own, not inside the step that created it.
+        let span = tracing::info_span!(
+            target: "aio::task",
+            parent: None,
+            "task",
+            id,
+            // Recorded by `set_name`; until then the name is `Task-{id}`.
+            name = tracing::field::Empty,
+            parent_task = parent,
+            created_at = %std::panic::Location::caller(),
+        );
+        (tracing::Instrument::instrument(future, span.clone()), span)
+    };
     let cell = Rc::new(TaskCell {
         core: Core::new(),
         header: Header {
@@ -554,6 +588,8 @@ where
             registry: Rc::downgrade(&registry),
             parked_at: Cell::new(None),
             created_at: std::panic::Location::caller(),
+            #[cfg(feature = "tracing")]
+            span: span.clone(),
         },
     });
     cell.header.slot.set(registry.insert(cell.clone()));
@@ -809,7 +845,7 @@ impl<T: 'static> Task<T> {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn set_name(&self, name: impl Into<String>) {
-        self.cell.core.set_name(name.into());
+        AnyTask::set_name(&*self.cell, name.into());
     }
 
     /// Schedules `callback` to run (through `call_soon`, in registration order) when the task

@@ -310,7 +310,7 @@ where
         }
         if !state.body_done.get() || state.running.get() > 0 {
             if state.body_done.get() {
-                aio_observe::park(*this.at);
+                aio_observe::park(this.at);
             }
             return Poll::Pending;
         }
