@@ -14,13 +14,13 @@
 //! and `ready` once every task is parked. A dump looks like this (abridged):
 //!
 //! ```text
-//! ID  NAME        STATE    SUSPENDED AT           AWAITED BY        CREATED AT
-//! 1   main        pending  examples/stuck.rs:95   -                 ...
-//! 2   left        pending  examples/stuck.rs:61   supervisor (5)    examples/stuck.rs:78
+//! ID  NAME        STATE    SUSPENDED AT             AWAITED BY      CREATED AT
+//! 1   main        pending  examples/stuck.rs:95:18  -               examples/stuck.rs:64:1
+//! 2   left        pending  examples/stuck.rs:53:26  supervisor (5)  examples/stuck.rs:77:16
 //! ...
-//! └── (T) main [id 1, pending] examples/stuck.rs:95:9
-//!     └── (T) supervisor [id 5, pending] examples/stuck.rs:89:13
-//!         ├── (T) left [id 2, pending] examples/stuck.rs:61:26
+//! └── (T) main [id 1, pending] examples/stuck.rs:95:18
+//!     └── (T) supervisor [id 5, pending] examples/stuck.rs:85:9
+//!         ├── (T) left [id 2, pending] examples/stuck.rs:53:26
 //! ```
 //!
 //! `AIO_DUMP_SIGNAL=USR2` makes any aio program do the same on that signal, without code.
