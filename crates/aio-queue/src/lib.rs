@@ -359,8 +359,10 @@ impl<T, S: Store<T>> GenericQueue<T, S> {
     /// })??;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[track_caller]
     pub fn put(&self, item: T) -> Put<'_, T, S> {
         Put {
+            at: std::panic::Location::caller(),
             queue: self,
             item: Some(item),
             key: None,
@@ -395,8 +397,10 @@ impl<T, S: Store<T>> GenericQueue<T, S> {
     /// })??;
     /// # Ok::<(), Error>(())
     /// ```
+    #[track_caller]
     pub fn get(&self) -> Get<'_, T, S> {
         Get {
+            at: std::panic::Location::caller(),
             queue: self,
             key: None,
         }
@@ -515,8 +519,10 @@ impl<T, S: Store<T>> GenericQueue<T, S> {
     /// })??;
     /// # Ok::<(), Error>(())
     /// ```
+    #[track_caller]
     pub fn join(&self) -> Join<'_, T, S> {
         Join {
+            at: std::panic::Location::caller(),
             queue: self,
             key: None,
         }
@@ -593,6 +599,8 @@ impl<T, S: Store<T>> fmt::Debug for GenericQueue<T, S> {
 /// had received; see [`GenericQueue::put`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Put<'a, T, S: Store<T>> {
+    /// Where it was created: reported as where the task waits (`aio_observe`).
+    at: aio_observe::Site,
     queue: &'a GenericQueue<T, S>,
     item: Option<T>,
     key: Option<Key>,
@@ -608,7 +616,10 @@ impl<T, S: Store<T>> Future for Put<'_, T, S> {
         let mut state = this.queue.state.borrow_mut();
         if let Some(key) = this.key {
             if state.putters.poll(key, cx) == Status::Waiting {
-                return Poll::Pending;
+                {
+                    aio_observe::park(self.at);
+                    return Poll::Pending;
+                }
             }
             // Woken (taken off the queue): re-check.
             this.key = None;
@@ -619,7 +630,10 @@ impl<T, S: Store<T>> Future for Put<'_, T, S> {
         }
         if state.full() {
             this.key = Some(state.putters.push(cx));
-            return Poll::Pending;
+            {
+                aio_observe::park(self.at);
+                return Poll::Pending;
+            }
         }
         match this.item.take() {
             Some(item) => {
@@ -657,6 +671,8 @@ impl<T, S: Store<T>> fmt::Debug for Put<'_, T, S> {
 /// Cancel safe: dropping it never loses an item; see [`GenericQueue::get`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Get<'a, T, S: Store<T>> {
+    /// Where it was created: reported as where the task waits (`aio_observe`).
+    at: aio_observe::Site,
     queue: &'a GenericQueue<T, S>,
     key: Option<Key>,
 }
@@ -669,7 +685,10 @@ impl<T, S: Store<T>> Future for Get<'_, T, S> {
         let mut state = this.queue.state.borrow_mut();
         if let Some(key) = this.key {
             if state.getters.poll(key, cx) == Status::Waiting {
-                return Poll::Pending;
+                {
+                    aio_observe::park(self.at);
+                    return Poll::Pending;
+                }
             }
             // Woken (taken off the queue): re-check rather than assume an item is ours.
             this.key = None;
@@ -681,6 +700,7 @@ impl<T, S: Store<T>> Future for Get<'_, T, S> {
             return Poll::Ready(Err(QueueError::ShutDown));
         }
         this.key = Some(state.getters.push(cx));
+        aio_observe::park(self.at);
         Poll::Pending
     }
 }
@@ -711,6 +731,8 @@ impl<T, S: Store<T>> fmt::Debug for Get<'_, T, S> {
 /// Cancel safe: dropping it only removes it from the joiners.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Join<'a, T, S: Store<T>> {
+    /// Where it was created: reported as where the task waits (`aio_observe`).
+    at: aio_observe::Site,
     queue: &'a GenericQueue<T, S>,
     key: Option<Key>,
 }
@@ -723,7 +745,10 @@ impl<T, S: Store<T>> Future for Join<'_, T, S> {
         let mut state = this.queue.state.borrow_mut();
         if let Some(key) = this.key {
             if state.joiners.poll(key, cx) == Status::Waiting {
-                return Poll::Pending;
+                {
+                    aio_observe::park(self.at);
+                    return Poll::Pending;
+                }
             }
             // Woken by the last `task_done` (asyncio waits on an Event: a woken waiter
             // returns even if new items arrived before it ran).
@@ -734,6 +759,7 @@ impl<T, S: Store<T>> Future for Join<'_, T, S> {
             return Poll::Ready(());
         }
         this.key = Some(state.joiners.push(cx));
+        aio_observe::park(self.at);
         Poll::Pending
     }
 }

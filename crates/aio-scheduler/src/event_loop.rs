@@ -190,7 +190,7 @@ pub(crate) enum Fire {
 
 /// The `Send + Sync` part of a loop, shared with [`LoopHandle`]s and task schedulers.
 pub(crate) struct Shared {
-    id: u64,
+    pub(crate) id: u64,
     owner: ThreadId,
     remote: ConcurrentQueue<Remote>,
     notifier: Arc<dyn Notify>,
@@ -200,6 +200,10 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     /// A `Ready::Main` is queued; further wakes of the main future are no-ops.
     main_scheduled: AtomicBool,
+    /// The loop's counters (see [`crate::observe`]), written by the loop's thread only.
+    pub(crate) metrics: crate::observe::Metrics,
+    /// When the loop was made: the origin of the metrics' run times.
+    pub(crate) origin: Instant,
 }
 
 impl Shared {
@@ -381,6 +385,8 @@ impl Drop for RunningGuard<'_> {
     fn drop(&mut self) {
         self.0.running.set(false);
         self.0.stopping.set(false);
+        self.0.shared.metrics.run_ended(self.0.shared.origin);
+        self.0.publish_timer_totals();
         let _ = RUNNING.try_with(|running| running.borrow_mut().take());
         let _ = RUNNING_DEBUG.try_with(|debug| debug.set(None));
         let _ = RUNNING_CLOCK.try_with(|clock| clock.set(None));
@@ -394,6 +400,14 @@ impl Drop for RunningGuard<'_> {
 }
 
 impl LoopInner {
+    /// Copies the timer heap's totals to the metrics.
+    pub(crate) fn publish_timer_totals(&self) {
+        let (scheduled, cancelled) = self.timers.borrow().totals();
+        let metrics = &self.shared.metrics;
+        metrics.timers_scheduled.store(scheduled, Ordering::Relaxed);
+        metrics.timers_cancelled.store(cancelled, Ordering::Relaxed);
+    }
+
     /// The loop's clock: the virtual one when virtual time is on.
     fn now(&self) -> Instant {
         self.virtual_now.get().unwrap_or_else(Instant::now)
@@ -480,7 +494,7 @@ impl LoopInner {
 /// # Ok::<(), aio_scheduler::Error>(())
 /// ```
 pub struct EventLoop {
-    inner: Rc<LoopInner>,
+    pub(crate) inner: Rc<LoopInner>,
     /// This is the handle the constructor returned: dropping it closes the loop.
     owner: bool,
 }
@@ -630,8 +644,11 @@ impl EventLoop {
             sleeping: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             main_scheduled: AtomicBool::new(false),
+            metrics: crate::observe::Metrics::default(),
+            origin: Instant::now(),
         });
-        EventLoop {
+        crate::observe::register(&shared);
+        let event_loop = EventLoop {
             inner: Rc::new(LoopInner {
                 shared,
                 ready: RefCell::new(VecDeque::new()),
@@ -656,7 +673,15 @@ impl EventLoop {
                 slow_callback_duration: Cell::new(SLOW_CALLBACK_DURATION),
             }),
             owner: true,
+        };
+        if let Some(signal) = crate::observe::env_dump_signal() {
+            // Best effort, as a program that asked through the environment cannot be told:
+            // an invalid signal is reported on stderr once per loop.
+            if let Err(error) = event_loop.dump_on_signal(signal) {
+                eprintln!("aio: AIO_DUMP_SIGNAL={signal}: {error}");
+            }
         }
+        event_loop
     }
 
     /// Turns debug mode on or off (asyncio's `set_debug`). A new loop starts in debug mode
@@ -1264,6 +1289,7 @@ impl EventLoop {
             Ok(())
         })?;
         inner.running.set(true);
+        inner.shared.metrics.run_started(inner.shared.origin);
         let _guard = RunningGuard(inner);
         inner.publish_debug();
         if let Some(now) = inner.virtual_now.get() {
@@ -1324,6 +1350,7 @@ impl EventLoop {
             };
             let waited = inner.reactor.wait(deadline);
             shared.sleeping.store(false, Ordering::SeqCst);
+            shared.metrics.add_blocked(real_start.elapsed());
             inner.since_io_poll.set(0);
             waited?;
             if let Some(now) = virtual_now {
@@ -1355,11 +1382,30 @@ impl EventLoop {
         inner
             .since_io_poll
             .set(inner.since_io_poll.get().saturating_add(ntodo as u32));
+        #[cfg(feature = "tracing")]
+        tracing::trace!(
+            target: "aio::loop",
+            loop_id = inner.shared.id,
+            ready = ntodo,
+            "loop iteration"
+        );
+        // Metrics: counted once per iteration, not per callback (see `observe`).
+        let metrics = &inner.shared.metrics;
+        crate::observe::bump(&metrics.iterations, 1);
+        crate::observe::bump(&metrics.callbacks, ntodo as u64);
+        if ntodo as u64 > metrics.high_water.load(Ordering::Relaxed) {
+            metrics.high_water.store(ntodo as u64, Ordering::Relaxed);
+        }
         for _ in 0..ntodo {
             let Some(item) = inner.ready.borrow_mut().pop_front() else {
                 break;
             };
             self.run_ready(item, main);
+        }
+        if next_timer.is_some() || ntodo == 0 {
+            // Timers can only have been added or cancelled by what ran; publishing their
+            // totals when the heap was non-empty or nothing ran catches up soon enough.
+            inner.publish_timer_totals();
         }
         // After a burst (say, 100,000 tasks spawned at once) the queue keeps its peak
         // capacity; give most of it back once it is mostly empty.
@@ -1373,11 +1419,13 @@ impl EventLoop {
 
     fn run_ready(&self, item: Ready, main: &mut dyn FnMut()) {
         // Task steps time themselves in debug mode (aio-task knows their names); plain
-        // callbacks are timed here.
-        let timed = self.inner.debug.get()
+        // callbacks are timed here. Debug mode also times steps for the metrics' longest
+        // callback.
+        let debug = self.inner.debug.get();
+        let timed = debug
             && matches!(item, Ready::Callback(_) | Ready::Threadsafe(_))
             && !matches!(&item, Ready::Callback(cb) if cb.cancelled());
-        let start = timed.then(Instant::now);
+        let start = debug.then(Instant::now);
         let outcome = match item {
             Ready::Runnable(runnable) => catch_unwind(AssertUnwindSafe(|| {
                 runnable.run();
@@ -1412,7 +1460,14 @@ impl EventLoop {
         }
         if let Some(start) = start {
             let took = start.elapsed();
-            if took > self.inner.slow_callback_duration.get() {
+            self.inner.shared.metrics.note_callback_time(took);
+            if timed && took > self.inner.slow_callback_duration.get() {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(
+                    target: "aio::loop",
+                    seconds = took.as_secs_f64(),
+                    "slow callback"
+                );
                 let message = format!("Executing callback took {:.3} seconds", took.as_secs_f64());
                 self.call_exception_handler(&ExceptionContext::new(message));
             }
@@ -1484,6 +1539,14 @@ impl EventLoop {
     /// # Ok::<(), aio_scheduler::Error>(())
     /// ```
     pub fn call_exception_handler(&self, ctx: &ExceptionContext) {
+        #[cfg(feature = "tracing")]
+        tracing::error!(
+            target: "aio::exception",
+            task = ctx.task.as_deref(),
+            error = ctx.error.as_ref().map(tracing::field::display),
+            "{}",
+            ctx.message
+        );
         let handler = self.get_exception_handler();
         match handler {
             None => Self::default_exception_handler(ctx),
@@ -1700,7 +1763,7 @@ pub fn schedule(runnable: Runnable) {
 /// ```
 #[derive(Clone)]
 pub struct LoopHandle {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl LoopHandle {

@@ -42,6 +42,7 @@ mod delay;
 mod error;
 mod event_loop;
 mod handle;
+pub mod observe;
 pub mod signal;
 mod sleep;
 mod timers;
@@ -54,6 +55,7 @@ pub use event_loop::{
     dropping_unfinished_main, get_running_loop, now, panic_message, running_debug, schedule,
 };
 pub use handle::{Handle, ThreadsafeHandle, TimerHandle};
+pub use observe::LoopMetrics;
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timers::{TimerHeap, TimerKey};
 

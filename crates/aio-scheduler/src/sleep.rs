@@ -44,6 +44,7 @@ use crate::{Error, IntoDelay};
 /// assert!(start.elapsed() >= Duration::from_millis(100));
 /// # Ok::<(), aio_scheduler::Error>(())
 /// ```
+#[track_caller]
 pub fn sleep(delay: impl IntoDelay) -> Sleep {
     let state = match delay.into_delay() {
         Err(e) => State::Failed(Some(Box::new(e))),
@@ -53,7 +54,10 @@ pub fn sleep(delay: impl IntoDelay) -> Sleep {
             None => State::Forever { checked: false },
         },
     };
-    Sleep { state }
+    Sleep {
+        state,
+        at: std::panic::Location::caller(),
+    }
 }
 
 /// Completes at `deadline` (on the loop's [`time`](crate::EventLoop::time) clock). A deadline in
@@ -80,9 +84,11 @@ pub fn sleep(delay: impl IntoDelay) -> Sleep {
 /// assert!(Instant::now() >= deadline);
 /// # Ok::<(), aio_scheduler::Error>(())
 /// ```
+#[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         state: State::Start(deadline),
+        at: std::panic::Location::caller(),
     }
 }
 
@@ -112,6 +118,8 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     state: State,
+    /// Where it was created: reported as where the task waits (`aio_observe`).
+    at: aio_observe::Site,
 }
 
 enum State {
@@ -168,11 +176,18 @@ impl Future for Sleep {
                 } else {
                     *yielded = true;
                     cx.waker().wake_by_ref();
+                    aio_observe::park(this.at);
                     Poll::Pending
                 }
             }
             State::Done => Poll::Ready(Ok(())),
-            _ => this.poll_timer(cx),
+            _ => {
+                let polled = this.poll_timer(cx);
+                if polled.is_pending() {
+                    aio_observe::park(this.at);
+                }
+                polled
+            }
         }
     }
 }

@@ -99,6 +99,9 @@ pub struct TimerHeap<T> {
     cancelled: usize,
     next_seq: u32,
     epoch: Instant,
+    /// Timers ever inserted and cancelled (for the loop's metrics).
+    inserted_total: u64,
+    cancelled_total: u64,
 }
 
 impl<T> TimerHeap<T> {
@@ -118,6 +121,8 @@ impl<T> TimerHeap<T> {
             cancelled: 0,
             next_seq: 0,
             epoch,
+            inserted_total: 0,
+            cancelled_total: 0,
         }
     }
 
@@ -146,6 +151,7 @@ impl<T> TimerHeap<T> {
     pub fn insert(&mut self, when: Instant, value: T) -> TimerKey {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
+        self.inserted_total += 1;
         let slot = Slot {
             seq,
             state: SlotState::Live(value),
@@ -238,6 +244,7 @@ impl<T> TimerHeap<T> {
             return None;
         }
         self.cancelled += 1;
+        self.cancelled_total += 1;
         match std::mem::replace(&mut slot.state, SlotState::Cancelled) {
             SlotState::Live(value) => Some(value),
             _ => unreachable!("checked live above"),
@@ -297,6 +304,24 @@ impl<T> TimerHeap<T> {
     /// ```
     pub fn cancelled_count(&self) -> usize {
         self.cancelled
+    }
+
+    /// How many timers were ever inserted, and how many of them were cancelled (the loop's
+    /// [`metrics`](crate::EventLoop::metrics)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t0 = std::time::Instant::now();
+    /// let mut heap = aio_scheduler::TimerHeap::new(t0);
+    /// let key = heap.insert(t0, ());
+    /// heap.insert(t0, ());
+    /// heap.cancel(key);
+    /// heap.purge();
+    /// assert_eq!(heap.totals(), (2, 1)); // kept after the purge
+    /// ```
+    pub fn totals(&self) -> (u64, u64) {
+        (self.inserted_total, self.cancelled_total)
     }
 
     fn release(&mut self, index: u32) {

@@ -660,7 +660,7 @@ impl StreamReader {
     /// the future also ends its wait, so the next read is not refused with
     /// [`StreamError::ConcurrentRead`].
     ///
-    /// The future is a named type, [`Read`], of 24 bytes: a connection's task waiting in
+    /// The future is a named type, [`Read`], of 32 bytes: a connection's task waiting in
     /// `read` holds nothing more (an idle connection's memory is mostly its task).
     ///
     /// # Examples
@@ -675,12 +675,15 @@ impl StreamReader {
     /// assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (b"hel".to_vec(), b"lo".to_vec(), vec![]));
     /// # Ok::<(), aio_task::Error>(())
     /// ```
+    #[track_caller]
     pub fn read(&self, n: usize) -> Read<'_> {
         Read {
             reader: self,
             n,
             fed: 0,
             state: ReadState::Start,
+            // Reported as where the task waits (`aio_observe`).
+            at: std::panic::Location::caller(),
         }
     }
 
@@ -707,7 +710,13 @@ impl StreamReader {
     /// assert_eq!(data, b"all of it");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn read_to_end(&self) -> Result<Vec<u8>, StreamError> {
+    #[track_caller]
+    pub fn read_to_end(&self) -> impl Future<Output = Result<Vec<u8>, StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(std::panic::Location::caller(), self.read_to_end_inner())
+    }
+
+    async fn read_to_end_inner(&self) -> Result<Vec<u8>, StreamError> {
         let mut data = Vec::new();
         loop {
             let block = self.read(self.limit).await?;
@@ -749,7 +758,13 @@ impl StreamReader {
     /// })??;
     /// # Ok::<(), Error>(())
     /// ```
-    pub async fn readexactly(&self, n: usize) -> Result<Vec<u8>, StreamError> {
+    #[track_caller]
+    pub fn readexactly(&self, n: usize) -> impl Future<Output = Result<Vec<u8>, StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(std::panic::Location::caller(), self.readexactly_inner(n))
+    }
+
+    async fn readexactly_inner(&self, n: usize) -> Result<Vec<u8>, StreamError> {
         self.check_error()?;
         loop {
             if let Some(frame) = self.take_exactly(n) {
@@ -794,7 +809,19 @@ impl StreamReader {
     /// ));
     /// # Ok::<(), aio_task::Error>(())
     /// ```
-    pub async fn readexactly_into(&self, out: &mut [u8]) -> Result<(), StreamError> {
+    #[track_caller]
+    pub fn readexactly_into(
+        &self,
+        out: &mut [u8],
+    ) -> impl Future<Output = Result<(), StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(
+            std::panic::Location::caller(),
+            self.readexactly_into_inner(out),
+        )
+    }
+
+    async fn readexactly_into_inner(&self, out: &mut [u8]) -> Result<(), StreamError> {
         self.check_error()?;
         loop {
             if self.take_exactly_into(out) {
@@ -849,7 +876,13 @@ impl StreamReader {
     /// assert_eq!(lines, [b"a\n".to_vec(), b"b".to_vec()]);
     /// # Ok::<(), aio_task::Error>(())
     /// ```
-    pub async fn readline(&self) -> Result<Vec<u8>, StreamError> {
+    #[track_caller]
+    pub fn readline(&self) -> impl Future<Output = Result<Vec<u8>, StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(std::panic::Location::caller(), self.readline_inner())
+    }
+
+    async fn readline_inner(&self) -> Result<Vec<u8>, StreamError> {
         self.check_error()?;
         if let Some(line) = self.take_through(b"\n") {
             return Ok(line);
@@ -904,7 +937,19 @@ impl StreamReader {
     /// assert_eq!(lines, ["one\n", "two\n", "three"]);
     /// # Ok::<(), aio_task::Error>(())
     /// ```
-    pub async fn readline_into(&self, out: &mut Vec<u8>) -> Result<usize, StreamError> {
+    #[track_caller]
+    pub fn readline_into(
+        &self,
+        out: &mut Vec<u8>,
+    ) -> impl Future<Output = Result<usize, StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(
+            std::panic::Location::caller(),
+            self.readline_into_inner(out),
+        )
+    }
+
+    async fn readline_into_inner(&self, out: &mut Vec<u8>) -> Result<usize, StreamError> {
         self.check_error()?;
         if let Some(n) = self.append_through(b"\n", out) {
             return Ok(n);
@@ -939,7 +984,19 @@ impl StreamReader {
     /// assert!(matches!(err, StreamError::LimitOverrun { consumed: 7, .. }));
     /// # Ok::<(), aio_task::Error>(())
     /// ```
-    pub async fn readuntil(&self, separator: &[u8]) -> Result<Vec<u8>, StreamError> {
+    #[track_caller]
+    pub fn readuntil(
+        &self,
+        separator: &[u8],
+    ) -> impl Future<Output = Result<Vec<u8>, StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(
+            std::panic::Location::caller(),
+            self.readuntil_inner(separator),
+        )
+    }
+
+    async fn readuntil_inner(&self, separator: &[u8]) -> Result<Vec<u8>, StreamError> {
         if !separator.is_empty() {
             self.check_error()?;
             if let Some(chunk) = self.take_through(separator) {
@@ -971,7 +1028,19 @@ impl StreamReader {
     /// assert_eq!(field, b"key="); // "=" ends first
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn readuntil_any(&self, separators: &[&[u8]]) -> Result<Vec<u8>, StreamError> {
+    #[track_caller]
+    pub fn readuntil_any(
+        &self,
+        separators: &[&[u8]],
+    ) -> impl Future<Output = Result<Vec<u8>, StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(
+            std::panic::Location::caller(),
+            self.readuntil_any_inner(separators),
+        )
+    }
+
+    async fn readuntil_any_inner(&self, separators: &[&[u8]]) -> Result<Vec<u8>, StreamError> {
         let min_len = separators
             .iter()
             .map(|s| s.len())
@@ -1091,6 +1160,8 @@ pub struct Read<'a> {
     /// The reader's feed count when the wait began.
     fed: u32,
     state: ReadState,
+    /// Where `read` was called (see `aio_observe`).
+    at: aio_observe::Site,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -1126,7 +1197,10 @@ impl Future for Read<'_> {
             ReadState::Waiting => {}
             ReadState::Done => panic!("`Read` polled after completion"),
         }
-        let more = std::task::ready!(reader.poll_more(cx, self.fed));
+        let Poll::Ready(more) = reader.poll_more(cx, self.fed) else {
+            aio_observe::park(self.at);
+            return Poll::Pending;
+        };
         reader.waiting.set(None);
         self.state = ReadState::Done;
         more?;

@@ -423,7 +423,13 @@ impl StreamWriter {
     /// })??;
     /// # Ok::<(), aio_task::Error>(())
     /// ```
-    pub async fn drain(&self) -> Result<(), StreamError> {
+    #[track_caller]
+    pub fn drain(&self) -> impl Future<Output = Result<(), StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(std::panic::Location::caller(), self.drain_inner())
+    }
+
+    async fn drain_inner(&self) -> Result<(), StreamError> {
         let inner = &self.inner;
         if let Some(error) = inner.sink.read_error() {
             return Err(error);
@@ -685,7 +691,13 @@ impl StreamWriter {
     /// })??;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn wait_closed(&self) -> Result<(), StreamError> {
+    #[track_caller]
+    pub fn wait_closed(&self) -> impl Future<Output = Result<(), StreamError>> {
+        // Reports this call's line as where the task waits (`aio_observe`).
+        aio_observe::At::new(std::panic::Location::caller(), self.wait_closed_inner())
+    }
+
+    async fn wait_closed_inner(&self) -> Result<(), StreamError> {
         let inner = &self.inner;
         let wait = WaitSlot::new(&inner.waiters);
         poll_fn(|cx| {

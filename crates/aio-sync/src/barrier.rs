@@ -167,8 +167,10 @@ impl Barrier {
     /// })??;
     /// # Ok::<(), Error>(())
     /// ```
+    #[track_caller]
     pub fn wait(&self) -> Wait<'_> {
         Wait {
+            at: std::panic::Location::caller(),
             barrier: self,
             phase: Phase::New,
         }
@@ -240,6 +242,8 @@ impl fmt::Debug for Barrier {
 /// Dropped before its round completes, it leaves the round; see [`Barrier::wait`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Wait<'a> {
+    /// Where it was created: reported as where the task waits (`aio_observe`).
+    at: aio_observe::Site,
     barrier: &'a Barrier,
     phase: Phase,
 }
@@ -266,7 +270,10 @@ impl Future for Wait<'_> {
                 Phase::Blocked(key) => {
                     if state.blocked.poll(key, cx) == Status::Waiting {
                         self.phase = Phase::Blocked(key);
-                        return Poll::Pending;
+                        {
+                            aio_observe::park(self.at);
+                            return Poll::Pending;
+                        }
                     }
                     state.blocked.remove(key);
                     // Let in: arrive now.
@@ -278,7 +285,10 @@ impl Future for Wait<'_> {
                     }
                     if state.draining() {
                         self.phase = Phase::Blocked(state.blocked.push(cx));
-                        return Poll::Pending;
+                        {
+                            aio_observe::park(self.at);
+                            return Poll::Pending;
+                        }
                     }
                     let index = state.count;
                     state.count += 1;
@@ -290,12 +300,18 @@ impl Future for Wait<'_> {
                         return Poll::Ready(Ok(index));
                     }
                     self.phase = Phase::Arrived(index, state.waiters.push(cx));
-                    return Poll::Pending;
+                    {
+                        aio_observe::park(self.at);
+                        return Poll::Pending;
+                    }
                 }
                 Phase::Arrived(index, key) => {
                     if state.waiters.poll(key, cx) == Status::Waiting {
                         self.phase = Phase::Arrived(index, key);
-                        return Poll::Pending;
+                        {
+                            aio_observe::park(self.at);
+                            return Poll::Pending;
+                        }
                     }
                     let tag = state.waiters.tag(key);
                     state.waiters.remove(key);

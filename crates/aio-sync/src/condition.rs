@@ -120,6 +120,7 @@ impl Condition {
     /// })?;
     /// # Ok::<(), aio_task::Error>(())
     /// ```
+    #[track_caller]
     pub fn acquire(&self) -> Acquire<'_> {
         self.lock.acquire()
     }
@@ -179,6 +180,7 @@ impl Condition {
     /// })??;
     /// # Ok::<(), Error>(())
     /// ```
+    #[track_caller]
     pub fn wait<'a>(&'a self, guard: LockGuard<'a>) -> Wait<'a> {
         let phase = if std::ptr::eq(guard.lock(), &*self.lock) {
             Phase::Release(guard)
@@ -186,6 +188,7 @@ impl Condition {
             Phase::Refused
         };
         Wait {
+            at: std::panic::Location::caller(),
             condition: self,
             phase,
         }
@@ -313,6 +316,8 @@ impl fmt::Debug for Condition {
 /// a notification it had received; see [`Condition::wait`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Wait<'a> {
+    /// Where it was created: reported as where the task waits (`aio_observe`).
+    at: aio_observe::Site,
     condition: &'a Condition,
     phase: Phase<'a>,
 }
@@ -341,14 +346,20 @@ impl<'a> Future for Wait<'a> {
                     let key = condition.waiters.borrow_mut().push(cx);
                     drop(guard);
                     self.phase = Phase::Notify(key);
-                    return Poll::Pending;
+                    {
+                        aio_observe::park(self.at);
+                        return Poll::Pending;
+                    }
                 }
                 Phase::Notify(key) => {
                     let mut waiters = condition.waiters.borrow_mut();
                     if waiters.poll(key, cx) == Status::Waiting {
                         drop(waiters);
                         self.phase = Phase::Notify(key);
-                        return Poll::Pending;
+                        {
+                            aio_observe::park(self.at);
+                            return Poll::Pending;
+                        }
                     }
                     waiters.remove(key);
                     drop(waiters);
@@ -359,7 +370,10 @@ impl<'a> Future for Wait<'a> {
                         return Poll::Ready(Ok(guard));
                     }
                     self.phase = Phase::Reacquire(acquire);
-                    return Poll::Pending;
+                    {
+                        aio_observe::park(self.at);
+                        return Poll::Pending;
+                    }
                 }
                 Phase::Done => return Poll::Ready(Err(SyncError::NotLocked)),
             }

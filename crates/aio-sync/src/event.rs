@@ -123,8 +123,10 @@ impl Event {
     /// })??;
     /// # Ok::<(), Error>(())
     /// ```
+    #[track_caller]
     pub fn wait(&self) -> Wait<'_> {
         Wait {
+            at: std::panic::Location::caller(),
             event: self,
             key: None,
         }
@@ -146,6 +148,8 @@ impl fmt::Debug for Event {
 /// Cancel safe: dropping it only removes it from the waiters (see [`Event::wait`]).
 #[must_use = "futures do nothing unless awaited"]
 pub struct Wait<'a> {
+    /// Where it was created: reported as where the task waits (`aio_observe`).
+    at: aio_observe::Site,
     event: &'a Event,
     key: Option<Key>,
 }
@@ -159,10 +163,14 @@ impl Future for Wait<'_> {
             None if state.set => Poll::Ready(()),
             None => {
                 self.key = Some(state.waiters.push(cx));
+                aio_observe::park(self.at);
                 Poll::Pending
             }
             Some(key) => match state.waiters.poll(key, cx) {
-                Status::Waiting => Poll::Pending,
+                Status::Waiting => {
+                    aio_observe::park(self.at);
+                    Poll::Pending
+                }
                 Status::Woken | Status::Gone => {
                     state.waiters.remove(key);
                     self.key = None;

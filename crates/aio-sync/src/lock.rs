@@ -101,8 +101,10 @@ impl Lock {
     /// })??;
     /// # Ok::<(), Error>(())
     /// ```
+    #[track_caller]
     pub fn acquire(&self) -> Acquire<'_> {
         Acquire {
+            at: std::panic::Location::caller(),
             lock: self,
             key: None,
         }
@@ -155,6 +157,8 @@ impl fmt::Debug for Lock {
 /// wake-up it had received (see [`Lock::acquire`]).
 #[must_use = "futures do nothing unless awaited"]
 pub struct Acquire<'a> {
+    /// Where it was created: reported as where the task waits (`aio_observe`).
+    at: aio_observe::Site,
     lock: &'a Lock,
     key: Option<Key>,
 }
@@ -172,10 +176,14 @@ impl<'a> Future for Acquire<'a> {
                     return Poll::Ready(LockGuard { lock });
                 }
                 self.key = Some(state.waiters.push(cx));
+                aio_observe::park(self.at);
                 Poll::Pending
             }
             Some(key) => match state.waiters.poll(key, cx) {
-                Status::Waiting => Poll::Pending,
+                Status::Waiting => {
+                    aio_observe::park(self.at);
+                    Poll::Pending
+                }
                 Status::Woken | Status::Gone => {
                     state.waiters.remove(key);
                     self.key = None;

@@ -143,8 +143,10 @@ impl Semaphore {
     /// })??;
     /// # Ok::<(), Error>(())
     /// ```
+    #[track_caller]
     pub fn acquire(&self) -> Acquire<'_> {
         Acquire {
+            at: std::panic::Location::caller(),
             semaphore: self,
             key: None,
         }
@@ -224,6 +226,8 @@ impl fmt::Debug for Semaphore {
 /// to it goes back to the semaphore and on to the next waiter (see [`Semaphore::acquire`]).
 #[must_use = "futures do nothing unless awaited"]
 pub struct Acquire<'a> {
+    /// Where it was created: reported as where the task waits (`aio_observe`).
+    at: aio_observe::Site,
     semaphore: &'a Semaphore,
     key: Option<Key>,
 }
@@ -241,10 +245,14 @@ impl<'a> Future for Acquire<'a> {
                     return Poll::Ready(Permit { semaphore });
                 }
                 self.key = Some(state.waiters.push(cx));
+                aio_observe::park(self.at);
                 Poll::Pending
             }
             Some(key) => match state.waiters.poll(key, cx) {
-                Status::Waiting => Poll::Pending,
+                Status::Waiting => {
+                    aio_observe::park(self.at);
+                    Poll::Pending
+                }
                 Status::Woken | Status::Gone => {
                     // The permit was handed over (counted) when this waiter was woken.
                     state.waiters.remove(key);

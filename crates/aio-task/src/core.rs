@@ -58,6 +58,9 @@ struct Extra<H> {
     cancel_message: Option<Arc<str>>,
     /// Where the task was created (recorded in debug mode only).
     created_at: Option<&'static std::panic::Location<'static>>,
+    /// A combinator waiting for this outcome through a done callback (`gather`, `wait`,
+    /// `as_completed`, a `TaskGroup`): who awaits it, for the await graph.
+    awaited_by: Option<std::rc::Weak<dyn crate::observe::Awaiter>>,
 }
 
 impl<H> Default for Extra<H> {
@@ -68,6 +71,7 @@ impl<H> Default for Extra<H> {
             name: None,
             cancel_message: None,
             created_at: None,
+            awaited_by: None,
         }
     }
 }
@@ -142,6 +146,35 @@ impl<T, H> Core<T, H> {
 
     pub(crate) fn set_cancel_message(&self, message: &str) {
         self.with_extra(|e| e.cancel_message = Some(Arc::from(message)));
+    }
+
+    /// Records the combinator that waits for this outcome (see [`crate::observe`]).
+    pub(crate) fn set_awaited_by(&self, awaiter: std::rc::Weak<dyn crate::observe::Awaiter>) {
+        self.with_extra(|e| e.awaited_by = Some(awaiter));
+    }
+
+    /// Calls `f` with every waker waiting for this outcome: those of awaits in progress, and
+    /// those the combinator recorded by [`set_awaited_by`](Self::set_awaited_by) holds. Only
+    /// the await graph asks (never on a hot path).
+    pub(crate) fn for_each_waiter(&self, f: &mut dyn FnMut(&Waker)) {
+        let waiter = self.waiter.take();
+        if let Some(waker) = &waiter {
+            f(waker);
+        }
+        self.waiter.set(waiter);
+        let awaiter = self.peek_extra(|extra| {
+            if let Some(extra) = extra {
+                for listener in &extra.listeners {
+                    if let Listener::Waker(waker) = listener {
+                        f(waker);
+                    }
+                }
+            }
+            extra.and_then(|e| e.awaited_by.as_ref()?.upgrade())
+        });
+        if let Some(awaiter) = awaiter {
+            awaiter.for_each_waker(f);
+        }
     }
 
     pub(crate) fn remove_callback(&self, id: CallbackId) -> bool {
@@ -347,6 +380,13 @@ pub(crate) fn report_unretrieved(
     task: Option<String>,
     error: Error,
 ) {
+    #[cfg(feature = "tracing")]
+    tracing::error!(
+        target: "aio::task",
+        task = task.as_deref(),
+        error = %error,
+        "{message}"
+    );
     let mut ctx =
         aio_scheduler::ExceptionContext::new(message).with_error(std::sync::Arc::new(error));
     if let Some(task) = task {

@@ -312,6 +312,7 @@ impl<T: 'static> Future<T> {
     /// assert_eq!(lp.run_until_complete(fut.wait())??, 4);
     /// # Ok::<(), aio_task::Error>(())
     /// ```
+    #[track_caller]
     pub fn wait(self) -> Wait<T> {
         std::future::IntoFuture::into_future(self)
     }
@@ -346,10 +347,13 @@ impl<T: 'static> std::future::IntoFuture for Future<T> {
     type Output = Result<T, Error>;
     type IntoFuture = Wait<T>;
 
+    #[track_caller]
     fn into_future(self) -> Wait<T> {
+        // Through `.await`, the caller is the line of the `.await` (`aio_observe`).
         Wait {
             future: self,
             awaiting: false,
+            at: std::panic::Location::caller(),
         }
     }
 }
@@ -370,6 +374,8 @@ impl<T: 'static> std::future::IntoFuture for Future<T> {
 pub struct Wait<T: 'static> {
     future: Future<T>,
     awaiting: bool,
+    /// Where the await is (`aio_observe`).
+    at: aio_observe::Site,
 }
 
 impl<T: 'static> std::future::Future for Wait<T> {
@@ -384,6 +390,9 @@ impl<T: 'static> std::future::Future for Wait<T> {
         }
         let polled = self.future.cell.core.poll_take(cx);
         self.awaiting = polled.is_pending();
+        if self.awaiting {
+            aio_observe::park(self.at);
+        }
         polled
     }
 }

@@ -314,6 +314,7 @@ enum State<G> {
 }
 
 impl<G: Gatherable> State<G> {
+    #[track_caller]
     fn new(tasks: Result<G, Error>) -> State<G> {
         match tasks {
             Err(error) => State::Failed(Some(error)),
@@ -374,6 +375,7 @@ impl<G: Gatherable> State<G> {
 impl<G: Gatherable> Gather<G> {
     /// A gather over tasks already created (used by [`gather!`](crate::gather!)).
     #[doc(hidden)]
+    #[track_caller]
     pub fn new(tasks: Result<G, Error>) -> Gather<G> {
         Gather {
             state: State::new(tasks),

@@ -44,6 +44,7 @@ mod executor;
 mod future;
 mod gather;
 mod into_task;
+mod observe;
 mod run;
 mod shield;
 mod slot;
@@ -66,6 +67,10 @@ pub use executor::{
 pub use future::{Future, Wait, create_future};
 pub use gather::{Gather, GatherAll, Gatherable, gather, try_gather, try_task};
 pub use into_task::IntoTask;
+pub use observe::{
+    CallGraph, TaskInfo, TaskState, capture_call_graph, dump_tasks, format_call_graph,
+    format_tasks, print_call_graph, task_infos, task_infos_of,
+};
 pub use run::{Runner, run};
 pub use shield::{Shield, shield};
 pub use task::{

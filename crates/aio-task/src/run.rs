@@ -46,6 +46,7 @@ use crate::{Error, TaskRef};
 /// assert!(start.elapsed() >= Duration::from_millis(10));
 /// # Ok::<(), aio_task::Error>(())
 /// ```
+#[track_caller]
 pub fn run<F>(main: F) -> Result<F::Output, Error>
 where
     F: Future + 'static,
@@ -257,6 +258,7 @@ impl Runner {
     /// assert_eq!(runner.run(async { 1 })? + runner.run(async { 2 })?, 3);
     /// # Ok::<(), aio_task::Error>(())
     /// ```
+    #[track_caller]
     pub fn run<F>(&self, main: F) -> Result<F::Output, Error>
     where
         F: Future + 'static,

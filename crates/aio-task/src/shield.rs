@@ -49,6 +49,7 @@ use crate::{Error, IntoTask, Task};
 pub fn shield<A: IntoTask>(awaitable: A) -> Shield<A::Output> {
     Shield {
         inner: awaitable.into_task().map_err(Some),
+        at: std::panic::Location::caller(),
     }
 }
 
@@ -81,14 +82,23 @@ pub fn shield<A: IntoTask>(awaitable: A) -> Shield<A::Output> {
 pub struct Shield<T> {
     // Polled through `poll_outcome`, not as a future: dropping the shield must not cancel it.
     inner: Result<Task<T>, Option<Error>>,
+    /// Where `shield` was called (`aio_observe`).
+    at: aio_observe::Site,
 }
 
 impl<T: 'static> Future for Shield<T> {
     type Output = Result<T, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
-        match &mut self.get_mut().inner {
-            Ok(task) => task.poll_outcome(cx),
+        let this = self.get_mut();
+        match &mut this.inner {
+            Ok(task) => {
+                let polled = task.poll_outcome(cx);
+                if polled.is_pending() {
+                    aio_observe::park(this.at);
+                }
+                polled
+            }
             Err(error) => Poll::Ready(Err(error
                 .take()
                 .unwrap_or(Error::InvalidState("polled after completion")))),

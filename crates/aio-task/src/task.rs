@@ -124,6 +124,13 @@ struct Header {
     handle: Cell<Option<async_task::Task<(), LoopHandle>>>,
     /// The loop's registry; it also knows the loop.
     registry: Weak<Registry>,
+    /// Where the task's last step parked (`aio_observe`): the await it is suspended at.
+    parked_at: Cell<Option<aio_observe::Site>>,
+    /// Where the task was created (`create_task`'s caller).
+    created_at: aio_observe::Site,
+    /// The task's span (`tracing` feature): entered around each step.
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
 }
 
 impl Header {
@@ -202,6 +209,8 @@ trait AnyTask {
     fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()>;
     fn add_erased_callback(self: Rc<Self>, callback: Box<dyn FnOnce(&TaskRef)>) -> CallbackId;
     fn remove_callback(&self, id: CallbackId) -> bool;
+    fn for_each_waiter(&self, f: &mut dyn FnMut(&std::task::Waker));
+    fn set_awaited_by(&self, awaiter: Weak<dyn crate::observe::Awaiter>);
 }
 
 impl<T: 'static> AnyTask for TaskCell<T> {
@@ -218,6 +227,10 @@ impl<T: 'static> AnyTask for TaskCell<T> {
     }
 
     fn set_name(&self, name: String) {
+        #[cfg(feature = "tracing")]
+        self.header
+            .span
+            .record("name", tracing::field::display(&name));
         self.core.set_name(name);
     }
 
@@ -258,6 +271,14 @@ impl<T: 'static> AnyTask for TaskCell<T> {
     fn remove_callback(&self, id: CallbackId) -> bool {
         self.core.remove_callback(id)
     }
+
+    fn for_each_waiter(&self, f: &mut dyn FnMut(&std::task::Waker)) {
+        self.core.for_each_waiter(f);
+    }
+
+    fn set_awaited_by(&self, awaiter: Weak<dyn crate::observe::Awaiter>) {
+        self.core.set_awaited_by(awaiter);
+    }
 }
 
 /// The live tasks of one loop (for `all_tasks`, `current_task` and cancelling leftovers). Kept
@@ -265,6 +286,8 @@ impl<T: 'static> AnyTask for TaskCell<T> {
 #[derive(Default)]
 pub(crate) struct Registry {
     event_loop: OnceCell<WeakLoop>,
+    /// The loop's handle, for its metrics (tasks created and finished).
+    handle: OnceCell<LoopHandle>,
     /// Tasks start eagerly (asyncio's `eager_task_factory`).
     pub(crate) eager: Cell<bool>,
     tasks: RefCell<Vec<Option<Rc<dyn AnyTask>>>>,
@@ -295,6 +318,9 @@ impl Registry {
             .and_then(Option::take);
         if removed.is_some() {
             self.free.borrow_mut().push(slot);
+            if let Some(handle) = self.handle.get() {
+                handle.note_task_finished();
+            }
         }
         // Dropped here, outside the borrow: it may be the task's last reference.
         drop(removed);
@@ -501,7 +527,12 @@ where
             start: std::time::Instant::now(),
         });
         let future = this.future;
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+        // The park slot starts empty for this step (a step it is nested in, as an eager
+        // task's first step is, gets its own back) and keeps where this one parked.
+        let outer_park = aio_observe::replace(None);
+        let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+        cell.header.parked_at.set(aio_observe::replace(outer_park));
+        match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => {
                 // asyncio: a task that returns after `cancel()` was called is cancelled.
@@ -533,6 +564,13 @@ impl<T> Drop for SlowStep<'_, T> {
     fn drop(&mut self) {
         let took = self.start.elapsed();
         if took > self.limit {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                target: "aio::task",
+                task = %self.cell.name(),
+                seconds = took.as_secs_f64(),
+                "slow task step"
+            );
             let ctx = ExceptionContext::new(format!(
                 "Executing {} took {:.3} seconds",
                 self.cell.describe(),
@@ -601,9 +639,37 @@ where
         return Err(aio_scheduler::Error::Closed.into());
     }
     let registry = event_loop.extension::<Registry>();
-    registry.event_loop.get_or_init(|| event_loop.downgrade());
+    registry.event_loop.get_or_init(|| {
+        // Once per loop: the loop's dump (`EventLoop::dump`, on a signal) lists its tasks.
+        aio_scheduler::observe::set_task_dumper(crate::observe::format_tasks);
+        event_loop.downgrade()
+    });
+    registry
+        .handle
+        .get_or_init(|| event_loop.handle())
+        .note_task_created();
     let id = registry.next_id.get() + 1;
     registry.next_id.set(id);
+    // A span per task: its name (updated by `set_name`), number and the task creating it.
+    #[cfg(feature = "tracing")]
+    let (future, span) = {
+        let parent = match CURRENT.get() {
+            NO_TASK => None,
+            slot => registry.get(slot).map(|t| t.id()),
+        };
+        // A root span: a task runs on its own, not inside the step that created it.
+        let span = tracing::info_span!(
+            target: "aio::task",
+            parent: None,
+            "task",
+            id,
+            // Recorded by `set_name`; until then the name is `Task-{id}`.
+            name = tracing::field::Empty,
+            parent_task = parent,
+            created_at = %std::panic::Location::caller(),
+        );
+        (tracing::Instrument::instrument(future, span.clone()), span)
+    };
     let cell = Rc::new(TaskCell {
         core: Core::new(),
         header: Header {
@@ -612,6 +678,10 @@ where
             cancels: Cell::new(0),
             handle: Cell::new(None),
             registry: Rc::downgrade(&registry),
+            parked_at: Cell::new(None),
+            created_at: std::panic::Location::caller(),
+            #[cfg(feature = "tracing")]
+            span: span.clone(),
         },
     });
     cell.header.slot.set(registry.insert(cell.clone()));
@@ -867,7 +937,7 @@ impl<T: 'static> Task<T> {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn set_name(&self, name: impl Into<String>) {
-        self.cell.core.set_name(name.into());
+        AnyTask::set_name(&*self.cell, name.into());
     }
 
     /// Schedules `callback` to run (through `call_soon`, in registration order) when the task
@@ -1073,6 +1143,10 @@ impl<T: 'static> Task<T> {
 impl<T: 'static> Future for Task<T> {
     type Output = Result<T, Error>;
 
+    /// `#[track_caller]`: through `task.await` the caller is the line of the `.await`, which
+    /// the await graph reports as where the awaiting task waits (`aio_observe`). Polled
+    /// through a `dyn Future` or a combinator, it is that caller's line instead.
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let this = self.get_mut();
         match this.state {
@@ -1097,6 +1171,7 @@ impl<T: 'static> Future for Task<T> {
         }
         let polled = this.cell.core.poll_take(cx);
         this.state = if polled.is_pending() {
+            aio_observe::park(std::panic::Location::caller());
             AwaitState::Awaiting
         } else {
             AwaitState::Finished
@@ -1414,6 +1489,75 @@ impl TaskRef {
     /// The task's identity, for sets of tasks (equal exactly when [`same`](Self::same)).
     pub(crate) fn identity(&self) -> *const () {
         Rc::as_ptr(&self.0).cast()
+    }
+
+    /// The task's number: the `N` of its default name `Task-N`, unique in its loop (it
+    /// stays when the task is renamed). The await graph and task dumps show it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let id = aio_task::run(async {
+    ///     let task = aio_task::create_task(async {})?;
+    ///     task.set_name("renamed");
+    ///     Ok::<_, aio_task::Error>(task.erase().id())
+    /// })??;
+    /// assert_eq!(id, 2); // the main task is 1
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.0.header().id
+    }
+
+    /// Where the task's last step parked, if on an aio await.
+    pub(crate) fn parked_at(&self) -> Option<aio_observe::Site> {
+        self.0.header().parked_at.get()
+    }
+
+    /// Where the task was created.
+    pub(crate) fn created_at(&self) -> aio_observe::Site {
+        self.0.header().created_at
+    }
+
+    /// Whether this task is the one being polled on this thread.
+    pub(crate) fn is_running(&self) -> bool {
+        let slot = self.0.header().slot.get();
+        slot != NO_TASK && CURRENT.get() == slot && !self.done()
+    }
+
+    /// Whether a cancellation was requested and has not finished yet.
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.0.header().cancel_requested() && !self.done()
+    }
+
+    /// The address of the task's `async-task` metadata: at a fixed distance from the data
+    /// pointer of the task's wakers (see `observe`). `None` once cancelled.
+    pub(crate) fn metadata_address(&self) -> Option<usize> {
+        let handle = self.0.header().handle.take();
+        let address = handle
+            .as_ref()
+            .map(|h| std::ptr::from_ref(h.metadata()) as usize);
+        self.0.header().handle.set(handle);
+        address
+    }
+
+    pub(crate) fn for_each_waiter(&self, f: &mut dyn FnMut(&std::task::Waker)) {
+        self.0.for_each_waiter(f);
+    }
+
+    /// The task's loop, if it still exists.
+    pub(crate) fn get_loop(&self) -> Option<EventLoop> {
+        self.0
+            .header()
+            .registry
+            .upgrade()?
+            .event_loop
+            .get()?
+            .upgrade()
+    }
+
+    pub(crate) fn set_awaited_by(&self, awaiter: Weak<dyn crate::observe::Awaiter>) {
+        self.0.set_awaited_by(awaiter);
     }
 }
 

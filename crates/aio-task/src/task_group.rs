@@ -144,6 +144,7 @@ impl TaskGroup {
     /// assert_eq!(squares, [1, 4, 9]);
     /// # Ok::<(), aio_task::Error>(())
     /// ```
+    #[track_caller]
     pub fn run<B, Fut, R>(body: B) -> Scope<Fut, R>
     where
         B: FnOnce(TaskGroup) -> Fut,
@@ -164,6 +165,7 @@ impl TaskGroup {
             group,
             value: None,
             cancelled: None,
+            at: std::panic::Location::caller(),
         }
     }
 
@@ -214,6 +216,8 @@ impl TaskGroup {
                 async move { future.await.map_err(Error::from_any) },
             )?;
         let erased = task.erase();
+        // The group's owner awaits its children (the await graph).
+        erased.set_awaited_by(Rc::downgrade(&self.state) as _);
         state.running.set(state.running.get() + 1);
         state.tasks.borrow_mut().push(erased.clone());
         let watcher = Rc::downgrade(&self.state);
@@ -250,6 +254,8 @@ pin_project! {
         value: Option<R>,
         // The body ended in a cancellation: after the children, so does the scope.
         cancelled: Option<Error>,
+        // Where `run` was called (`aio_observe`): where the owner waits for the children.
+        at: aio_observe::Site,
     }
 
     impl<Fut, R> PinnedDrop for Scope<Fut, R> {
@@ -303,6 +309,9 @@ where
             }
         }
         if !state.body_done.get() || state.running.get() > 0 {
+            if state.body_done.get() {
+                aio_observe::park(this.at);
+            }
             return Poll::Pending;
         }
         state.phase.set(Phase::Finished);
@@ -326,5 +335,15 @@ impl<Fut, R> fmt::Debug for Scope<Fut, R> {
         f.debug_struct("Scope")
             .field("group", &self.group)
             .finish_non_exhaustive()
+    }
+}
+
+impl crate::observe::Awaiter for GroupState {
+    fn for_each_waker(&self, f: &mut dyn FnMut(&Waker)) {
+        let waker = self.waker.take();
+        if let Some(waker) = &waker {
+            f(waker);
+        }
+        self.waker.set(waker);
     }
 }

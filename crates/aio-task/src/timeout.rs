@@ -194,6 +194,7 @@ pub trait Awaitable {
     const IS_COROUTINE: bool;
 
     /// The future to poll.
+    #[track_caller]
     fn into_awaitable(self) -> Self::Future;
 }
 
@@ -201,6 +202,7 @@ impl<F: Future> Awaitable for F {
     type Future = F;
     const IS_COROUTINE: bool = true;
 
+    #[track_caller]
     fn into_awaitable(self) -> F {
         self
     }
@@ -231,6 +233,7 @@ impl<T: 'static> Awaitable for crate::Future<T> {
     type Future = crate::Wait<T>;
     const IS_COROUTINE: bool = false;
 
+    #[track_caller]
     fn into_awaitable(self) -> crate::Wait<T> {
         self.into_future()
     }
@@ -273,11 +276,13 @@ impl<T: 'static> Awaitable for crate::Future<T> {
 /// })??;
 /// # Ok::<(), aio_task::Error>(())
 /// ```
+#[track_caller]
 pub fn wait_for<A: Awaitable>(future: A, delay: impl IntoDelay) -> WaitFor<A::Future> {
     WaitFor {
         future: Some(future.into_awaitable()),
         stage: Stage::Start(delay.into_delay().map_err(Error::from)),
         start_if_due: !A::IS_COROUTINE,
+        at: std::panic::Location::caller(),
     }
 }
 
@@ -565,7 +570,11 @@ fn poll_deadline<T>(
     let Some(sleep) = timer.as_mut() else {
         return Poll::Pending;
     };
-    let fired = std::task::ready!(Pin::new(sleep).poll(cx));
+    // The scope's own timer is not where the task waits: the await it guards is.
+    let parked = aio_observe::replace(None);
+    let polled = Pin::new(sleep).poll(cx);
+    aio_observe::replace(parked);
+    let fired = std::task::ready!(polled);
     *timer = None;
     Poll::Ready(match fired {
         Ok(()) => {
@@ -616,6 +625,9 @@ pin_project! {
         // future (asyncio's `wait_for(done, 0)` gives its result), no for a coroutine, which
         // asyncio never starts.
         start_if_due: bool,
+        // The `wait_for` call: where the task waits when the awaited future reports no line
+        // of its own (awaiting a task, or a future of another crate).
+        at: aio_observe::Site,
     }
 }
 
@@ -633,6 +645,20 @@ impl<F: Future> Future for WaitFor<F> {
     type Output = Result<F::Output, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let at = self.at;
+        let polled = self.poll_guarded(cx);
+        if polled.is_pending() {
+            // The guarded await's own line if it reported one, else the `wait_for` call (a
+            // task polled from here reports this file's line: not the user's either).
+            let inner = aio_observe::replace(None).filter(|site| site.file() != file!());
+            aio_observe::park(inner.unwrap_or(at));
+        }
+        polled
+    }
+}
+
+impl<F: Future> WaitFor<F> {
+    fn poll_guarded(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<F::Output, Error>> {
         let mut this = self.project();
         if let Stage::Start(delay) = this.stage {
             let delay = match delay {
@@ -704,7 +730,11 @@ fn poll_timer(
     let Stage::Waiting(Some(timer)) = stage else {
         return Poll::Pending;
     };
-    let fired = std::task::ready!(Pin::new(timer).poll(cx));
+    // The timer is not where the task waits: the await `wait_for` guards is.
+    let parked = aio_observe::replace(None);
+    let polled = Pin::new(timer).poll(cx);
+    aio_observe::replace(parked);
+    let fired = std::task::ready!(polled);
     *stage = Stage::Done;
     Poll::Ready(Err(match fired {
         Ok(()) => Error::Timeout,

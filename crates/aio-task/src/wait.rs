@@ -157,6 +157,7 @@ where
         state,
         return_when: ReturnWhen::AllCompleted,
         timeout: Deadline::None,
+        at: std::panic::Location::caller(),
     }
 }
 
@@ -186,6 +187,8 @@ pub struct WaitTasks<T> {
     state: State<T>,
     return_when: ReturnWhen,
     timeout: Deadline,
+    /// Where `wait` was called (`aio_observe`).
+    at: aio_observe::Site,
 }
 
 /// [`WaitTasks`]'s timeout: the delay until the first poll (asyncio's `wait` is a coroutine,
@@ -280,7 +283,8 @@ impl<T: 'static> Future for WaitTasks<T> {
             } else {
                 Retrieve::Nothing
             };
-            let mut watcher = Watcher::new(tasks.iter().map(Task::erase).collect(), retrieve);
+            let mut watcher =
+                Watcher::new_at(tasks.iter().map(Task::erase).collect(), retrieve, this.at);
             // `wait` never cancels anything.
             watcher.disarm();
             watcher

@@ -25,12 +25,18 @@ pub(crate) struct Watch {
     /// Further tasks waiting at the same time: `as_completed`'s awaitables may be awaited
     /// concurrently, from several tasks.
     more_wakers: RefCell<Vec<Waker>>,
+    /// Where the combinator was made: reported as where its awaiter waits (`aio_observe`).
+    at: Option<aio_observe::Site>,
 }
 
 impl Watch {
     /// Registers the waker to be woken at the next completion, beside any other waiting
     /// task's.
     pub(crate) fn register(&self, cx: &Context<'_>) {
+        // Called right before the combinator returns `Pending`.
+        if let Some(at) = self.at {
+            aio_observe::park(at);
+        }
         let waker = cx.waker();
         match self.waker.take() {
             None => self.waker.set(Some(waker.clone())),
@@ -93,10 +99,26 @@ pub(crate) enum Retrieve {
 }
 
 impl Watcher {
+    #[track_caller]
     pub(crate) fn new(tasks: Vec<TaskRef>, retrieve: Retrieve) -> Watcher {
-        let watch = Rc::new(Watch::default());
+        Watcher::new_at(tasks, retrieve, std::panic::Location::caller())
+    }
+
+    /// [`new`](Watcher::new) for a combinator created at `at`.
+    pub(crate) fn new_at(
+        tasks: Vec<TaskRef>,
+        retrieve: Retrieve,
+        at: aio_observe::Site,
+    ) -> Watcher {
+        let watch = Rc::new(Watch {
+            at: Some(at),
+            ..Watch::default()
+        });
         watch.remaining.set(tasks.len());
+        let awaiter: std::rc::Weak<dyn crate::observe::Awaiter> = Rc::downgrade(&watch) as _;
         for (index, task) in tasks.iter().enumerate() {
+            // Who awaits the child is whoever polls this combinator (the await graph).
+            task.set_awaited_by(awaiter.clone());
             let watch = watch.clone();
             task.add_done_callback(move |task| watch.on_done(index, task, retrieve));
         }
@@ -124,6 +146,19 @@ impl Drop for Watcher {
             for task in &self.tasks {
                 task.cancel(message.as_deref());
             }
+        }
+    }
+}
+
+impl crate::observe::Awaiter for Watch {
+    fn for_each_waker(&self, f: &mut dyn FnMut(&Waker)) {
+        let first = self.waker.take();
+        if let Some(waker) = &first {
+            f(waker);
+        }
+        self.waker.set(first);
+        for waker in self.more_wakers.borrow().iter() {
+            f(waker);
         }
     }
 }

@@ -93,6 +93,9 @@ pub use aio_scheduler::{
     Delay, EventLoop, ExceptionContext, Handle, IntoDelay, LoopHandle, Sleep, ThreadsafeHandle,
     TimerHandle, WeakLoop, get_running_loop, now, sleep, sleep_until,
 };
+/// Seeing inside: loop metrics, every loop of the process, dumps on a signal
+/// ([`aio_scheduler::observe`]).
+pub use aio_scheduler::{LoopMetrics, observe};
 pub use aio_streams::{
     DatagramEndpoint, OpenConnection, Server, StartServer, StreamError, StreamReader, StreamWriter,
     connect_read_pipe, connect_write_pipe, open_connection, open_connection_sock,
@@ -121,6 +124,10 @@ pub use aio_task::{
     as_completed, create_future, create_task, current_task, gather, run, run_coroutine_threadsafe,
     run_in_executor, shield, shutdown_default_executor, timeout, timeout_at, to_thread, try_gather,
     wait, wait_for,
+};
+pub use aio_task::{
+    CallGraph, TaskInfo, TaskState, capture_call_graph, dump_tasks, format_call_graph,
+    format_tasks, print_call_graph, task_infos, task_infos_of,
 };
 
 /// A new event loop on the default reactor, or the one `AIO_REACTOR` names (asyncio's
@@ -189,6 +196,7 @@ pub mod __private {
 
     /// `#[aio::main]`: runs `main`, closes the runner, returns `main`'s value; a run that
     /// fails has no value to return and ends the process ([`main_failed`]).
+    #[track_caller]
     pub fn run_main<F>(runner: Runner, main: F) -> F::Output
     where
         F: Future + 'static,
@@ -210,6 +218,7 @@ pub mod __private {
     }
 
     /// `#[aio::test]`: as [`run_main`], but a failed run fails the test ([`test_failed`]).
+    #[track_caller]
     pub fn run_test<F>(runner: Runner, test: F) -> F::Output
     where
         F: Future + 'static,
