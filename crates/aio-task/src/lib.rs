@@ -39,6 +39,7 @@ mod executor;
 mod future;
 mod gather;
 mod into_task;
+mod loop_group;
 mod run;
 mod shield;
 mod slot;
@@ -61,6 +62,7 @@ pub use executor::{
 pub use future::{Future, Wait, create_future};
 pub use gather::{Gather, GatherAll, Gatherable, gather, try_gather, try_task};
 pub use into_task::IntoTask;
+pub use loop_group::{LoopGroup, LoopHandleExt, LoopMember, run_per_core};
 pub use run::{Runner, run};
 pub use shield::{Shield, shield};
 pub use task::{
