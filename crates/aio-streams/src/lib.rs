@@ -30,6 +30,7 @@
 
 mod duplex;
 mod error;
+mod handoff;
 mod net;
 mod pipe;
 mod reader;
@@ -39,6 +40,7 @@ mod writer;
 
 pub use duplex::StreamPair;
 pub use error::StreamError;
+pub use handoff::TcpAcceptor;
 pub use net::{
     HandlerOutcome, OpenConnection, Server, StartServer, open_connection, open_connection_sock,
     open_unix_connection, open_unix_connection_sock, start_server, start_server_sock,
