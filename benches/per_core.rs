@@ -52,7 +52,9 @@ pub enum Server {
 fn work(iterations: u64) -> u64 {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     for i in 0..iterations {
-        x = (x ^ (x >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9).wrapping_add(i);
+        x = (x ^ (x >> 29))
+            .wrapping_mul(0xBF58_476D_1CE4_E5B9)
+            .wrapping_add(i);
     }
     std::hint::black_box(x)
 }
@@ -113,7 +115,13 @@ fn aio_server(loops: usize, iterations: u64, port_tx: mpsc::Sender<u16>) {
                     _ => port_rx.recv().await?,
                 };
                 let handler = move |reader, writer| {
-                    aio_serve(reader, writer, iterations, finished.clone(), done_tx.clone())
+                    aio_serve(
+                        reader,
+                        writer,
+                        iterations,
+                        finished.clone(),
+                        done_tx.clone(),
+                    )
                 };
                 let server = aio::start_server(handler, "127.0.0.1", port)
                     .reuse_port(true)

@@ -674,7 +674,10 @@ impl<T> Future for SendItem<'_, T> {
             // Woken (taken off the list): re-check rather than assume the room is ours.
             this.key = None;
         }
-        let item = this.item.take().expect("`SendItem` polled after completion");
+        let item = this
+            .item
+            .take()
+            .expect("`SendItem` polled after completion");
         match this.shared.try_send(&mut state, item) {
             Err(Rejected {
                 error: QueueError::Full,

@@ -194,9 +194,9 @@ fn run_model(capacity: usize, ops: &[Op]) {
     let mut received: Vec<u32> = Vec::new();
 
     let poll_one = |p: &mut Pending<'_>,
-                        model: &mut Model,
-                        sent: &mut Vec<u32>,
-                        received: &mut Vec<u32>|
+                    model: &mut Model,
+                    sent: &mut Vec<u32>,
+                    received: &mut Vec<u32>|
      -> bool {
         let expected = model.poll(p.id, p.kind);
         let got = p.hand.poll();
@@ -211,7 +211,10 @@ fn run_model(capacity: usize, ops: &[Op]) {
                 }
                 true
             }
-            (want, got) => panic!("waiter {} ({:?}): model {want:?}, got {got:?}", p.id, p.kind),
+            (want, got) => panic!(
+                "waiter {} ({:?}): model {want:?}, got {got:?}",
+                p.id, p.kind
+            ),
         }
     };
 

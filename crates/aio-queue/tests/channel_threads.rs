@@ -101,17 +101,31 @@ fn every_item_arrives_once_across_loops_and_threads_under_cancellation() {
         let (got, cancelled) = c.join().unwrap();
         // Each producer's items keep their order for any one consumer (one FIFO).
         for id in 1..=3u32 {
-            let mine: Vec<u32> = got.iter().copied().filter(|i| i / 1_000_000 == id).collect();
-            assert!(mine.windows(2).all(|w| w[0] < w[1]), "producer {id} out of order");
+            let mine: Vec<u32> = got
+                .iter()
+                .copied()
+                .filter(|i| i / 1_000_000 == id)
+                .collect();
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "producer {id} out of order"
+            );
         }
         all.extend(got);
         cancelled_recvs += cancelled;
     }
-    assert_eq!(all.len(), 3 * PER_PRODUCER as usize, "nothing lost or duplicated");
+    assert_eq!(
+        all.len(),
+        3 * PER_PRODUCER as usize,
+        "nothing lost or duplicated"
+    );
     let unique: HashSet<u32> = all.iter().copied().collect();
     assert_eq!(unique.len(), all.len());
     eprintln!("cancelled sends {cancelled_sends}, cancelled receives {cancelled_recvs}");
-    assert!(cancelled_recvs > 0, "the receives were cancelled now and then");
+    assert!(
+        cancelled_recvs > 0,
+        "the receives were cancelled now and then"
+    );
 }
 
 #[test]

@@ -754,7 +754,8 @@ fn coordinate<T: 'static>(
     }));
     let runner = Runner::new();
     let run = {
-        let (collected, controls, outcomes) = (collected.clone(), controls.clone(), outcomes.clone());
+        let (collected, controls, outcomes) =
+            (collected.clone(), controls.clone(), outcomes.clone());
         runner.run(async move {
             // Dropped unfinished (Ctrl-C cancelled this task): cancel every loop.
             let mut cancel_all = CancelAllOnDrop {

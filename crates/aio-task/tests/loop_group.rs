@@ -33,10 +33,15 @@ fn every_loop_runs_on_its_own_thread_and_values_come_back_in_index_order() {
         .run(|member| async move {
             sleep(0.001 * (4 - member.index()) as f64).await?; // finish in reverse order
             let thread = std::thread::current();
-            Ok::<_, Error>((member.index(), thread.id(), thread.name().map(str::to_owned), {
-                // The loop's own handle is the one the group hands out.
-                member.handle(member.index()).is_current()
-            }))
+            Ok::<_, Error>((
+                member.index(),
+                thread.id(),
+                thread.name().map(str::to_owned),
+                {
+                    // The loop's own handle is the one the group hands out.
+                    member.handle(member.index()).is_current()
+                },
+            ))
         })
         .unwrap();
     assert_eq!(out.iter().map(|o| o.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
@@ -80,7 +85,11 @@ fn a_panicking_loop_cancels_the_others_and_is_reported() {
         matches!(&errors[0], Error::Panicked(m) if m.contains("loop 2 broke")),
         "{errors:?}"
     );
-    assert_eq!(cancelled.load(Ordering::SeqCst), 3, "the three others were cancelled");
+    assert_eq!(
+        cancelled.load(Ordering::SeqCst),
+        3,
+        "the three others were cancelled"
+    );
 }
 
 #[test]
@@ -230,45 +239,50 @@ fn a_channel_between_loops_loses_nothing_under_cancellation() {
     const ITEMS: u64 = 20_000;
     let (tx, rx) = channel::bounded::<u64>(8);
     let timeouts = Arc::new(AtomicUsize::new(0));
-    let out = LoopGroup::new()
-        .loops(3)
-        .run(|member| {
-            let (tx, rx, timeouts) = (tx.clone(), rx.clone(), timeouts.clone());
-            async move {
-                if member.index() == 0 {
-                    drop(rx);
-                    for n in 1..=ITEMS {
-                        tx.send(n).await.map_err(|r| r.error)?;
-                    }
-                    // The group's closure holds a sender too: close explicitly.
-                    tx.close();
-                    return Ok::<_, Error>(Vec::new());
+    let out = LoopGroup::new().loops(3).run(|member| {
+        let (tx, rx, timeouts) = (tx.clone(), rx.clone(), timeouts.clone());
+        async move {
+            if member.index() == 0 {
+                drop(rx);
+                for n in 1..=ITEMS {
+                    tx.send(n).await.map_err(|r| r.error)?;
                 }
-                drop(tx);
-                let mut got = Vec::new();
-                for attempt in 0u64.. {
-                    // Every other receive has a deadline already passed (cancelled at once
-                    // while waiting), the others a short one.
-                    let delay = if attempt % 2 == 0 { 0.0 } else { 0.0002 };
-                    match wait_for(rx.recv(), delay).await {
-                        Ok(Ok(n)) => got.push(n),
-                        Ok(Err(QueueError::ShutDown)) => break,
-                        Ok(Err(e)) => return Err(e.into()),
-                        Err(Error::Timeout) => {
-                            timeouts.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(got)
+                // The group's closure holds a sender too: close explicitly.
+                tx.close();
+                return Ok::<_, Error>(Vec::new());
             }
-        });
+            drop(tx);
+            let mut got = Vec::new();
+            for attempt in 0u64.. {
+                // Every other receive has a deadline already passed (cancelled at once
+                // while waiting), the others a short one.
+                let delay = if attempt % 2 == 0 { 0.0 } else { 0.0002 };
+                match wait_for(rx.recv(), delay).await {
+                    Ok(Ok(n)) => got.push(n),
+                    Ok(Err(QueueError::ShutDown)) => break,
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(Error::Timeout) => {
+                        timeouts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(got)
+        }
+    });
     drop((tx, rx));
     let out = out.unwrap();
     let mut all: Vec<u64> = out.into_iter().flatten().collect();
     all.sort_unstable();
-    assert_eq!(all, (1..=ITEMS).collect::<Vec<_>>(), "each item exactly once");
-    assert!(timeouts.load(Ordering::Relaxed) > 0, "receives were cancelled");
+    assert_eq!(
+        all,
+        (1..=ITEMS).collect::<Vec<_>>(),
+        "each item exactly once"
+    );
+    assert!(
+        timeouts.load(Ordering::Relaxed) > 0,
+        "receives were cancelled"
+    );
 }
 
 #[test]

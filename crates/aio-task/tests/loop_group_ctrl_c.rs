@@ -63,7 +63,11 @@ fn first_sigint_cancels_every_loop() {
         matches!(outcome, Err(Error::KeyboardInterrupt)),
         "{outcome:?}"
     );
-    assert_eq!(cancelled.load(Ordering::SeqCst), 3, "every main task was cancelled");
+    assert_eq!(
+        cancelled.load(Ordering::SeqCst),
+        3,
+        "every main task was cancelled"
+    );
     assert!(
         signal::is_default(signal::SIGINT),
         "SIGINT is back at its default after the run"

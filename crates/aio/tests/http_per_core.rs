@@ -60,7 +60,9 @@ impl PerCore {
 
     fn request(&self, request: &str) -> String {
         let mut stream = TcpStream::connect(&self.addr).expect("connect");
-        stream.set_read_timeout(Some(support::READ_TIMEOUT)).unwrap();
+        stream
+            .set_read_timeout(Some(support::READ_TIMEOUT))
+            .unwrap();
         stream.write_all(request.as_bytes()).unwrap();
         support::read_to_close(&mut stream)
     }
@@ -77,7 +79,10 @@ impl PerCore {
             if let Some(status) = self.child.try_wait().unwrap() {
                 break status;
             }
-            assert!(Instant::now() < deadline, "SIGINT did not end http_per_core");
+            assert!(
+                Instant::now() < deadline,
+                "SIGINT did not end http_per_core"
+            );
             std::thread::sleep(Duration::from_millis(10));
         };
         let mut stderr = String::new();
@@ -129,7 +134,10 @@ fn both_loops_serve(args: &[&str]) {
     }
     let served = server.interrupt();
     assert_eq!(served.iter().sum::<u64>(), CONNECTIONS as u64, "{served:?}");
-    assert!(served.iter().all(|&n| n > 0), "both loops accepted: {served:?}");
+    assert!(
+        served.iter().all(|&n| n > 0),
+        "both loops accepted: {served:?}"
+    );
 }
 
 #[test]
