@@ -1,6 +1,6 @@
 //! A bounded multi-producer multi-consumer channel between threads and loops.
 //!
-//! [`Queue`](crate::Queue) serves the tasks of one loop and is not `Send`. A [`channel`]
+//! [`Queue`](crate::Queue) serves the tasks of one loop and is not `Send`. A channel
 //! (`bounded(capacity)`) is its counterpart across threads: its two ends, [`Sender`] and
 //! [`Receiver`], are `Send + Sync + Clone` (for `T: Send`), so any number of them can live on
 //! any number of loops and plain threads at once. Tasks `send(..).await` / `recv().await`
@@ -258,9 +258,11 @@ impl<T> Sender<T> {
     /// let (tx, rx) = channel::bounded(1);
     /// aio_task::run(async move {
     ///     tx.send(1).await.unwrap();
-    ///     let consumer = aio_task::create_task(async move { rx.recv().await.unwrap() })?;
+    ///     let consumer = aio_task::create_task(async move {
+    ///         (rx.recv().await.unwrap(), rx.recv().await.unwrap())
+    ///     })?;
     ///     tx.send(2).await.unwrap(); // waits until the consumer took 1
-    ///     assert_eq!(consumer.await?, 1);
+    ///     assert_eq!(consumer.await?, (1, 2));
     ///     Ok::<_, aio_task::Error>(())
     /// })??;
     /// # Ok::<(), aio_task::Error>(())
