@@ -33,6 +33,7 @@
 //! | `http` | `examples/http_hello.rs`'s handler on aio and the same HTTP/1.1 logic on tokio (`http.rs`), 50 keep-alive connections × 2,000 `GET`s each from one epoll client thread; server thread CPU (user + system) per request over all runs | requests/s, µs |
 //! | `conn-memory` | 10,000 idle TCP connections held by the server; resident-memory growth per connection, in a fresh server child process | bytes/connection |
 //! | `process` | spawn `/bin/true` 500 times, 10 spawn + wait at a time (10 worker tasks × 50 in a row), stdio to `/dev/null` | spawns/s |
+//! | `per-core` | scaling with cores (`per_core.rs`): an HTTP keep-alive server doing 50 µs of calibrated CPU work per request, on `aio::LoopGroup` with 1 and 2 loops (`SO_REUSEPORT`) and on tokio's multi-thread runtime with 1 and 2 workers; one epoll client, 50 connections, 1.5 s per run, 5 runs interleaved | its own table (requests/s, 2-vs-1 ratio) |
 //! | `uring` | aio's two reactors side by side, tokio as the reference: the `yield`, `sparse` and `socket` workloads and the `echo` workload (with server CPU per round trip) on aio with `PollingReactor` (default mode) and with `UringReactor`, and on tokio | its own table |
 //!
 //! Throughput workloads run 3 times per runtime, interleaved across runtimes, and the best
@@ -71,6 +72,7 @@ mod measure;
 mod on_aio;
 mod on_smol;
 mod on_tokio;
+mod per_core;
 mod streams;
 mod subprocess;
 mod workloads;
@@ -1359,12 +1361,12 @@ fn main() {
     }
     let reactors = selected("uring").then(reactor_rows);
 
-    if rows.is_empty() && reactors.is_none() && !selected("registered") {
+    if rows.is_empty() && reactors.is_none() && !selected("registered") && !selected("per-core") {
         eprintln!(
             "no workload key contains {words:?}; the keys are spawn, spawn-each, gather, yield, \
              ping-pong, sparse, cancel, wait_for_ready, wait_for_sleeping, memory, socket, lock, \
              queue, queue-pingpong, to_thread, small-frames, echo, http, bulk, conn-memory, process, \
-             uring, registered"
+             uring, registered, per-core"
         );
         return;
     }
@@ -1378,6 +1380,9 @@ fn main() {
     print_streams_reference(echo.as_ref(), bulk.as_ref());
     if let Some(reactors) = &reactors {
         print_reactors(reactors);
+    }
+    if selected("per-core") {
+        per_core::print_rows();
     }
     print_targets(&rows);
     eprintln!();

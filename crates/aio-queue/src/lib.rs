@@ -12,6 +12,10 @@
 //! - `task_done` / `join` count unfinished items; `shutdown` (asyncio 3.13) makes `put` fail
 //!   at once and `get` fail once the queue is empty, or with `immediate`, drains it.
 //!
+//! Between threads and loops, [`channel::bounded`] is a `Send` multi-producer multi-consumer
+//! channel with the same cancellation guarantees, usable from tasks on any loop and from plain
+//! threads.
+//!
 //! # Examples
 //!
 //! ```
@@ -49,6 +53,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use aio_sync::waiters::{Key, Status, Waiters};
+
+pub mod channel;
 
 /// What can go wrong with a queue (asyncio's `QueueEmpty`, `QueueFull`, `QueueShutDown` and
 /// the `ValueError` of `task_done`).

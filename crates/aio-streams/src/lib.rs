@@ -30,6 +30,7 @@
 
 mod duplex;
 mod error;
+mod handoff;
 mod layer;
 mod net;
 mod pipe;
@@ -40,6 +41,7 @@ mod writer;
 
 pub use duplex::StreamPair;
 pub use error::StreamError;
+pub use handoff::TcpAcceptor;
 pub use layer::{Layer, Wire};
 pub use net::{
     HandlerOutcome, OpenConnection, Server, StartServer, open_connection, open_connection_sock,

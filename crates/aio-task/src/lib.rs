@@ -44,6 +44,7 @@ mod executor;
 mod future;
 mod gather;
 mod into_task;
+mod loop_group;
 mod observe;
 mod run;
 mod shield;
@@ -67,6 +68,7 @@ pub use executor::{
 pub use future::{Future, Wait, create_future};
 pub use gather::{Gather, GatherAll, Gatherable, gather, try_gather, try_task};
 pub use into_task::IntoTask;
+pub use loop_group::{LoopGroup, LoopHandleExt, LoopMember, run_per_core};
 pub use observe::{
     CallGraph, TaskInfo, TaskState, capture_call_graph, dump_tasks, format_call_graph,
     format_tasks, print_call_graph, task_infos, task_infos_of,

@@ -130,6 +130,13 @@ pub use aio_task::{
     format_tasks, print_call_graph, task_infos, task_infos_of,
 };
 
+/// All cores: a group of loops, one per thread ([`LoopGroup`], [`run_per_core`]), work sent
+/// to a given loop ([`LoopHandleExt::spawn`]), a `Send` channel between loops and threads
+/// ([`channel::bounded`]) and an acceptor that hands sockets to other loops ([`TcpAcceptor`]).
+pub use aio_queue::channel;
+pub use aio_streams::TcpAcceptor;
+pub use aio_task::{LoopGroup, LoopHandleExt, LoopMember, run_per_core};
+
 /// A new event loop on the default reactor, or the one `AIO_REACTOR` names (asyncio's
 /// `new_event_loop()`).
 ///
