@@ -249,6 +249,30 @@ fn tokio_server(connections: usize, port_tx: mpsc::Sender<u16>) -> (Duration, Du
 
 // ---- the load client -------------------------------------------------------------------------
 
+/// `n` non-blocking, `TCP_NODELAY` connections to `port`, each registered for reading with
+/// its index as the event data in a new level-triggered epoll instance (the load clients'
+/// setup, here and in `per_core.rs`).
+pub fn connect_clients(port: u16, n: usize) -> (rustix::fd::OwnedFd, Vec<StdTcpStream>) {
+    use rustix::event::epoll;
+    let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).expect("epoll_create1");
+    let streams = (0..n)
+        .map(|i| {
+            let stream = StdTcpStream::connect(("127.0.0.1", port)).expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            stream.set_nonblocking(true).expect("nonblocking");
+            epoll::add(
+                &epoll,
+                &stream,
+                epoll::EventData::new_u64(i as u64),
+                epoll::EventFlags::IN,
+            )
+            .expect("epoll_ctl");
+            stream
+        })
+        .collect();
+    (epoll, streams)
+}
+
 /// The epoll load client: [`CONNECTIONS`] connections × `requests` requests each; returns the
 /// wall time from every connection open to every reply read.
 fn load_client(port: u16, requests: usize) -> Duration {
@@ -266,19 +290,10 @@ fn load_client(port: u16, requests: usize) -> Duration {
         assert_eq!(n, REQUEST.len(), "short write");
     };
     assert!(requests > 0);
-    let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).expect("epoll_create1");
-    let mut connections: Vec<Option<Connection>> = (0..CONNECTIONS)
-        .map(|i| {
-            let stream = StdTcpStream::connect(("127.0.0.1", port)).expect("connect");
-            stream.set_nodelay(true).expect("nodelay");
-            stream.set_nonblocking(true).expect("nonblocking");
-            epoll::add(
-                &epoll,
-                &stream,
-                epoll::EventData::new_u64(i as u64),
-                epoll::EventFlags::IN,
-            )
-            .expect("epoll_ctl");
+    let (epoll, streams) = connect_clients(port, CONNECTIONS);
+    let mut connections: Vec<Option<Connection>> = streams
+        .into_iter()
+        .map(|stream| {
             Some(Connection {
                 stream,
                 reply: [0; REPLY.len()],

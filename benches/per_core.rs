@@ -210,19 +210,10 @@ fn load_client(port: u16) -> (usize, Duration) {
         let n = write(&c.stream, REQUEST).expect("write");
         assert_eq!(n, REQUEST.len(), "short write");
     };
-    let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).expect("epoll_create1");
-    let mut connections: Vec<Option<Connection>> = (0..CONNECTIONS)
-        .map(|i| {
-            let stream = StdTcpStream::connect(("127.0.0.1", port)).expect("connect");
-            stream.set_nodelay(true).expect("nodelay");
-            stream.set_nonblocking(true).expect("nonblocking");
-            epoll::add(
-                &epoll,
-                &stream,
-                epoll::EventData::new_u64(i as u64),
-                epoll::EventFlags::IN,
-            )
-            .expect("epoll_ctl");
+    let (epoll, streams) = crate::http::connect_clients(port, CONNECTIONS);
+    let mut connections: Vec<Option<Connection>> = streams
+        .into_iter()
+        .map(|stream| {
             Some(Connection {
                 stream,
                 reply: [0; REPLY.len()],
