@@ -59,7 +59,7 @@ const SLOW_CALLBACK_DURATION: Duration = Duration::from_millis(100);
 
 thread_local! {
     /// The loop running on this thread, if any (asyncio's `_running_loop`).
-    static RUNNING: RefCell<Option<Rc<LoopInner>>> = const { RefCell::new(None) };
+    pub(crate) static RUNNING: RefCell<Option<Rc<LoopInner>>> = const { RefCell::new(None) };
     /// The running loop's `slow_callback_duration` when it is in debug mode, so the task
     /// layer can check "debug?" per step with one thread-local read.
     static RUNNING_DEBUG: Cell<Option<Duration>> = const { Cell::new(None) };
@@ -149,8 +149,10 @@ impl Drop for UnfinishedMainDrop {
 
 /// One entry of the ready queue (asyncio's `_ready`).
 pub(crate) enum Ready {
-    /// A task step (`Task.__step`).
+    /// A task step (`Task.__step`) of an `async-task` task.
     Runnable(Runnable),
+    /// A task step of a task with its own allocation (`aio-task`'s).
+    Task(crate::raw_task::TaskRunnable),
     /// A `call_soon` callback, or a due `call_later` / `call_at` one.
     Callback(Rc<dyn Callback>),
     /// A callback sent from another thread.
@@ -164,6 +166,7 @@ pub(crate) enum Ready {
 /// What other threads (and wakers fired outside the running loop) send to the loop.
 pub(crate) enum Remote {
     Runnable(Runnable),
+    Task(crate::raw_task::TaskRunnable),
     Callback(Arc<dyn ThreadsafeCallback>),
     Main,
     Stop,
@@ -173,6 +176,7 @@ impl From<Remote> for Ready {
     fn from(remote: Remote) -> Ready {
         match remote {
             Remote::Runnable(r) => Ready::Runnable(r),
+            Remote::Task(r) => Ready::Task(r),
             Remote::Callback(c) => Ready::Threadsafe(c),
             Remote::Main => Ready::Main,
             Remote::Stop => Ready::Stop,
@@ -226,7 +230,7 @@ impl Shared {
         }
     }
 
-    fn send_remote(&self, item: Remote) -> Result<(), Error> {
+    pub(crate) fn send_remote(&self, item: Remote) -> Result<(), Error> {
         match self.remote.push(item) {
             Ok(()) => {
                 // Pairs with the fence in `run_once`: either the loop sees this item before
@@ -1431,6 +1435,9 @@ impl EventLoop {
                 runnable.run();
             }))
             .map_err(|p| ("Exception in task step", p)),
+            // SAFETY: the loop runs its ready queue on its own thread.
+            Ready::Task(runnable) => catch_unwind(AssertUnwindSafe(|| unsafe { runnable.run() }))
+                .map_err(|p| ("Exception in task step", p)),
             Ready::Callback(cb) => {
                 if cb.cancelled() {
                     return;

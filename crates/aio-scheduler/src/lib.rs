@@ -43,6 +43,7 @@ mod error;
 mod event_loop;
 mod handle;
 pub mod observe;
+mod raw_task;
 pub mod signal;
 mod sleep;
 mod timers;
@@ -56,6 +57,7 @@ pub use event_loop::{
 };
 pub use handle::{Handle, ThreadsafeHandle, TimerHandle};
 pub use observe::LoopMetrics;
+pub use raw_task::{RunnableVTable, TaskRunnable};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timers::{TimerHeap, TimerKey};
 

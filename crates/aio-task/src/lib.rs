@@ -1,4 +1,4 @@
-//! asyncio's Futures and Tasks for Rust, on [`async-task`](async_task).
+//! asyncio's Futures and Tasks for Rust.
 //!
 //! This is the task layer of aio, above the event loop (`aio-scheduler`):
 //!
@@ -46,6 +46,7 @@ mod gather;
 mod into_task;
 mod loop_group;
 mod observe;
+mod raw;
 mod run;
 mod shield;
 mod slot;

@@ -17,16 +17,15 @@
 //!   the state whose wakers they wake, so their children are "awaited by" whoever is polling
 //!   the combinator. `wait_for`/`timeout` are transparent: the await they wrap is the one seen.
 //!
-//! A waker is matched to its task by address: `async-task` wakers point at the task's
-//! header, at a fixed distance from the task's metadata, which aio can see. That distance
-//! is measured once on a throw-away task, so nothing about `async-task`'s layout is assumed,
-//! and only addresses are compared (nothing is dereferenced).
+//! A waker is matched to its task by address: a task's wakers carry aio-task's own waker
+//! vtable and point at the task's allocation, which is also the task's identity (see
+//! `raw`). Only addresses are compared (nothing is dereferenced).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::panic::Location;
-use std::sync::OnceLock;
+
 use std::task::Waker;
 
 use aio_scheduler::{EventLoop, get_running_loop};
@@ -146,39 +145,17 @@ impl TaskInfo {
     }
 }
 
-/// The distance from a task's `async-task` metadata to the data pointer of its wakers.
-fn waker_offset(event_loop: &EventLoop) -> isize {
-    static OFFSET: OnceLock<isize> = OnceLock::new();
-    *OFFSET.get_or_init(|| {
-        let (runnable, task) = async_task::Builder::new()
-            .metadata(event_loop.handle())
-            .spawn(|_| async {}, |_runnable| {});
-        let waker = runnable.waker();
-        let metadata = std::ptr::from_ref(task.metadata()) as isize;
-        let offset = metadata - waker.data() as isize;
-        drop(waker);
-        drop(runnable);
-        drop(task);
-        offset
-    })
-}
-
 /// Every live task of `event_loop` with who awaits it (run on the loop's thread).
 fn snapshot(event_loop: &EventLoop) -> Vec<(TaskRef, TaskInfo)> {
     let tasks = event_loop.extension::<Registry>().live();
-    let offset = waker_offset(event_loop);
-    let by_address: HashMap<usize, u64> = tasks
-        .iter()
-        .filter_map(|t| Some((t.metadata_address()?, t.id())))
-        .collect();
+    let by_address: HashMap<usize, u64> = tasks.iter().map(|t| (t.address(), t.id())).collect();
     tasks
         .into_iter()
         .map(|task| {
             let mut info = TaskInfo::of(&task);
             let awaited_by = RefCell::new(Vec::new());
             task.for_each_waiter(&mut |waker| {
-                let key = (waker.data() as isize).wrapping_add(offset) as usize;
-                if let Some(&id) = by_address.get(&key) {
+                if let Some(&id) = crate::raw::task_of(waker).and_then(|key| by_address.get(&key)) {
                     let mut list = awaited_by.borrow_mut();
                     if id != info.id && !list.contains(&id) {
                         list.push(id);

@@ -1,10 +1,11 @@
-//! asyncio's `Task`: a future driven by the loop, on `async-task`.
+//! asyncio's `Task`: a future driven by the loop, in one allocation (see `raw`).
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -18,6 +19,7 @@ use pin_project_lite::pin_project;
 
 use crate::Error;
 use crate::core::{CallbackId, Core, report_unretrieved};
+use crate::raw::{self, CellRef, ErasedRef, RawHeader};
 
 /// A future scheduled on an event loop (asyncio's `Task`).
 ///
@@ -64,7 +66,7 @@ use crate::core::{CallbackId, Core, report_unretrieved};
 /// # Ok::<(), aio_task::Error>(())
 /// ```
 pub struct Task<T> {
-    cell: Rc<TaskCell<T>>,
+    cell: CellRef<T>,
     /// Where this handle's own await stands (a clone starts afresh).
     state: AwaitState,
 }
@@ -83,8 +85,8 @@ enum AwaitState {
     Finished,
 }
 
-impl<T> Task<T> {
-    fn from_cell(cell: Rc<TaskCell<T>>) -> Task<T> {
+impl<T: 'static> Task<T> {
+    fn from_cell(cell: CellRef<T>) -> Task<T> {
         Task {
             cell,
             state: AwaitState::Idle,
@@ -94,14 +96,15 @@ impl<T> Task<T> {
 
 /// A new handle to the same task. The clone has not awaited anything: dropping it never
 /// cancels the task, whatever the original handle did.
-impl<T> Clone for Task<T> {
+impl<T: 'static> Clone for Task<T> {
     fn clone(&self) -> Self {
         Task::from_cell(self.cell.clone())
     }
 }
 
-/// The shared state of a task: its completion cell and its header.
-struct TaskCell<T> {
+/// The asyncio state of a task: its completion cell and its header. It lives in the task's
+/// one allocation (see [`raw`](crate::raw)).
+pub(crate) struct TaskCell<T> {
     core: Core<T, Task<T>>,
     header: Header,
 }
@@ -110,7 +113,7 @@ struct TaskCell<T> {
 const CANCEL_REQUESTED: u32 = 1 << 31;
 
 /// The untyped part of a task.
-struct Header {
+pub(crate) struct Header {
     /// The `N` of the default name `Task-N`.
     id: u64,
     /// Index in the loop's [`Registry`] while the task is pending.
@@ -119,9 +122,6 @@ struct Header {
     /// word where a flag and a count took eight bytes, so that the task's cell (one per task)
     /// fits the next smaller allocation size.
     cancels: Cell<u32>,
-    /// The `async-task` handle. Dropping it cancels the task: `async-task` schedules the task
-    /// once more and the loop drops its future instead of polling it.
-    handle: Cell<Option<async_task::Task<(), LoopHandle>>>,
     /// The loop's registry; it also knows the loop.
     registry: Weak<Registry>,
     /// Where the task's last step parked (`aio_observe`): the await it is suspended at.
@@ -158,6 +158,10 @@ impl Header {
 }
 
 impl<T> TaskCell<T> {
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.header.cancel_requested()
+    }
+
     fn event_loop(&self) -> Option<EventLoop> {
         self.header.registry.upgrade()?.event_loop.get()?.upgrade()
     }
@@ -176,16 +180,16 @@ impl<T> TaskCell<T> {
         }
     }
 
+    /// Requests the cancel; the caller then wakes the task, whose next step drops its future
+    /// instead of polling it.
     fn cancel(&self, msg: Option<&str>) -> bool {
         if self.core.done() {
             return false;
         }
-        let header = &self.header;
-        header.request_cancel();
+        self.header.request_cancel();
         if let Some(msg) = msg {
             self.core.set_cancel_message(msg);
         }
-        drop(header.handle.take());
         true
     }
 
@@ -195,7 +199,7 @@ impl<T> TaskCell<T> {
 }
 
 /// The type-erased view of a task, behind [`TaskRef`].
-trait AnyTask {
+pub(crate) trait AnyTask {
     fn header(&self) -> &Header;
     fn name(&self) -> String;
     fn describe(&self) -> String;
@@ -207,7 +211,14 @@ trait AnyTask {
     fn error(&self) -> Option<Error>;
     fn failed(&self) -> bool;
     fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()>;
-    fn add_erased_callback(self: Rc<Self>, callback: Box<dyn FnOnce(&TaskRef)>) -> CallbackId;
+    /// # Safety
+    ///
+    /// `me` is this task's header, with a live handle.
+    unsafe fn add_erased_callback(
+        &self,
+        me: NonNull<RawHeader>,
+        callback: Box<dyn FnOnce(&TaskRef)>,
+    ) -> CallbackId;
     fn remove_callback(&self, id: CallbackId) -> bool;
     fn for_each_waiter(&self, f: &mut dyn FnMut(&std::task::Waker));
     fn set_awaited_by(&self, awaiter: Weak<dyn crate::observe::Awaiter>);
@@ -263,8 +274,13 @@ impl<T: 'static> AnyTask for TaskCell<T> {
         self.core.poll_done(cx)
     }
 
-    fn add_erased_callback(self: Rc<Self>, callback: Box<dyn FnOnce(&TaskRef)>) -> CallbackId {
-        let task = Task::from_cell(self);
+    unsafe fn add_erased_callback(
+        &self,
+        me: NonNull<RawHeader>,
+        callback: Box<dyn FnOnce(&TaskRef)>,
+    ) -> CallbackId {
+        // SAFETY: the caller's contract; this cell's output type is `T`.
+        let task = Task::from_cell(unsafe { raw::typed::<T>(me) });
         task.add_done_callback(move |task| callback(&task.erase()))
     }
 
@@ -290,13 +306,13 @@ pub(crate) struct Registry {
     handle: OnceCell<LoopHandle>,
     /// Tasks start eagerly (asyncio's `eager_task_factory`).
     pub(crate) eager: Cell<bool>,
-    tasks: RefCell<Vec<Option<Rc<dyn AnyTask>>>>,
+    tasks: RefCell<Vec<Option<ErasedRef>>>,
     free: RefCell<Vec<u32>>,
     next_id: Cell<u64>,
 }
 
 impl Registry {
-    fn insert(&self, task: Rc<dyn AnyTask>) -> u32 {
+    fn insert(&self, task: ErasedRef) -> u32 {
         let mut tasks = self.tasks.borrow_mut();
         match self.free.borrow_mut().pop() {
             Some(slot) => {
@@ -361,7 +377,9 @@ impl Drop for Registry {
                 Some(event_loop) => event_loop.call_exception_handler(&ctx),
                 None => EventLoop::default_exception_handler(&ctx),
             }
-            drop(task.header().handle.take());
+            task.cancel(None);
+            // The loop's thread, no step running: the future goes now.
+            raw::drop_future_now(task.raw());
         }
     }
 }
@@ -425,7 +443,7 @@ impl Drop for Current {
 }
 
 pin_project! {
-    /// The future `async-task` runs: the user's future, plus the bookkeeping asyncio's
+    /// The future a task's allocation holds: the user's future, plus the bookkeeping asyncio's
     /// `Task.__step` does around each step.
     struct TaskFuture<F, M, T: 'static> {
         // Declared first, so it is dropped first: the user's destructors run before the task
@@ -467,7 +485,7 @@ pin_project! {
 
 /// Completes the task as cancelled if its future is dropped before finishing.
 struct Guard<T: 'static> {
-    cell: Rc<TaskCell<T>>,
+    cell: CellRef<T>,
     /// Set while the future of a cancelled task is dropped: what was published before
     /// (restored when the guard drops, after the future). Boxed: it is needed only then, and
     /// inline it would take 48 bytes of every task (8 boxed).
@@ -499,13 +517,12 @@ impl<T: 'static> Drop for Guard<T> {
     }
 }
 
-fn finish<T: 'static>(cell: &Rc<TaskCell<T>>, result: Result<T, Error>) {
+fn finish<T: 'static>(cell: &CellRef<T>, result: Result<T, Error>) {
     let task = Task::from_cell(cell.clone());
     cell.core.complete(result, &task, cell.event_loop());
     if let Some(registry) = cell.header.registry.upgrade() {
         registry.remove(cell.header.slot.get());
     }
-    drop(cell.header.handle.take());
 }
 
 impl<F, M, T> Future for TaskFuture<F, M, T>
@@ -670,58 +687,40 @@ where
         );
         (tracing::Instrument::instrument(future, span.clone()), span)
     };
-    let cell = Rc::new(TaskCell {
+    let cell = TaskCell {
         core: Core::new(),
         header: Header {
             id,
             slot: Cell::new(NO_TASK),
             cancels: Cell::new(0),
-            handle: Cell::new(None),
             registry: Rc::downgrade(&registry),
             parked_at: Cell::new(None),
             created_at: std::panic::Location::caller(),
             #[cfg(feature = "tracing")]
             span: span.clone(),
         },
-    });
-    cell.header.slot.set(registry.insert(cell.clone()));
-    let wrapped = TaskFuture {
+    };
+    if event_loop.get_debug() {
+        cell.core.set_created_at(std::panic::Location::caller());
+    }
+    // One allocation: the task's state and its future (see `raw`).
+    let (cell, runnable) = raw::allocate(event_loop.handle(), cell, |guard| TaskFuture {
         future,
         map,
         context,
         guard: Guard {
-            cell: cell.clone(),
+            cell: guard,
             outer: None,
         },
-    };
-
-    // SAFETY: `spawn_unchecked` lifts the `Send` requirement on the future. It is sound
-    // because the task's `Runnable` is only ever run or dropped on this loop's thread, the
-    // thread calling this function (`EventLoop` is not `Send`):
-    // - the first schedule goes straight to this loop's ready queue (`EventLoop::schedule`);
-    // - later ones go through `aio_scheduler::schedule`, which pushes onto the ready queue
-    //   only on the thread running this loop, and otherwise onto the remote queue, which only
-    //   the loop's own thread pops; runnables that cannot be delivered (closed loop, queue
-    //   dropped on another thread) are leaked, never dropped (see `aio_scheduler`);
-    // - `async-task` itself drops a future only inside `Runnable::run` or when a `Runnable`
-    //   is dropped, never from a waker or the `Task` handle.
-    // The schedule function is a plain `fn` and the metadata a `LoopHandle` (`Send + Sync`),
-    // so wakers may be used and dropped on any thread; the future is `'static`.
-    let (runnable, handle) = unsafe {
-        async_task::Builder::new()
-            .metadata(event_loop.handle())
-            .spawn_unchecked(move |_| wrapped, aio_scheduler::schedule)
-    };
-    cell.header.handle.set(Some(handle));
-    if event_loop.get_debug() {
-        cell.core.set_created_at(std::panic::Location::caller());
-    }
+    });
+    cell.header.slot.set(registry.insert(cell.erase()));
     if registry.eager.get() && event_loop.is_running() {
         // Eager start (asyncio 3.12): run the first step now, inside `create_task`. A task
         // that finishes here is never scheduled.
-        runnable.run();
+        // SAFETY: this is the loop's thread (an `EventLoop` is not `Send`).
+        unsafe { runnable.run() };
     } else {
-        event_loop.schedule(runnable);
+        event_loop.schedule_task(runnable);
     }
     Ok(Task::from_cell(cell))
 }
@@ -860,7 +859,11 @@ impl<T: 'static> Task<T> {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn cancel<'a>(&self, msg: impl Into<Option<&'a str>>) -> bool {
-        self.cell.cancel(msg.into())
+        let requested = self.cell.cancel(msg.into());
+        if requested {
+            raw::wake(self.cell.raw());
+        }
+        requested
     }
 
     /// How many cancellation requests are pending (asyncio's `cancelling()`).
@@ -1014,7 +1017,7 @@ impl<T: 'static> Task<T> {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn erase(&self) -> TaskRef {
-        TaskRef(self.cell.clone())
+        TaskRef(self.cell.erase())
     }
 
     /// Polls for the outcome without the cancel-on-drop link of an await.
@@ -1206,7 +1209,9 @@ impl<T> Drop for Task<T> {
         };
         if awaited && !self.cell.core.done() && !aio_scheduler::dropping_unfinished_main() {
             // Our task was cancelled with a message: the awaited task gets it too.
-            self.cell.cancel(dropping_cancel_message().as_deref());
+            if self.cell.cancel(dropping_cancel_message().as_deref()) {
+                raw::wake(self.cell.raw());
+            }
         }
     }
 }
@@ -1246,7 +1251,7 @@ impl<T> fmt::Debug for Task<T> {
 /// # Ok::<(), aio_task::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct TaskRef(Rc<dyn AnyTask>);
+pub struct TaskRef(ErasedRef);
 
 impl TaskRef {
     /// Whether the task is done.
@@ -1302,7 +1307,11 @@ impl TaskRef {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn cancel<'a>(&self, msg: impl Into<Option<&'a str>>) -> bool {
-        self.0.cancel(msg.into())
+        let requested = self.0.cancel(msg.into());
+        if requested {
+            raw::wake(self.0.raw());
+        }
+        requested
     }
 
     /// Pending cancellation requests, as [`Task::cancelling`].
@@ -1406,7 +1415,8 @@ impl TaskRef {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn add_done_callback(&self, callback: impl FnOnce(&TaskRef) + 'static) -> CallbackId {
-        self.0.clone().add_erased_callback(Box::new(callback))
+        // SAFETY: `self.0` is this task's header, with a live handle.
+        unsafe { self.0.add_erased_callback(self.0.raw(), Box::new(callback)) }
     }
 
     /// Removes a callback that has not been scheduled yet, as [`Task::remove_done_callback`].
@@ -1483,12 +1493,12 @@ impl TaskRef {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn same(&self, other: &TaskRef) -> bool {
-        Rc::ptr_eq(&self.0, &other.0)
+        self.0.address() == other.0.address()
     }
 
     /// The task's identity, for sets of tasks (equal exactly when [`same`](Self::same)).
     pub(crate) fn identity(&self) -> *const () {
-        Rc::as_ptr(&self.0).cast()
+        std::ptr::without_provenance(self.0.address())
     }
 
     /// The task's number: the `N` of its default name `Task-N`, unique in its loop (it
@@ -1530,15 +1540,9 @@ impl TaskRef {
         self.0.header().cancel_requested() && !self.done()
     }
 
-    /// The address of the task's `async-task` metadata: at a fixed distance from the data
-    /// pointer of the task's wakers (see `observe`). `None` once cancelled.
-    pub(crate) fn metadata_address(&self) -> Option<usize> {
-        let handle = self.0.header().handle.take();
-        let address = handle
-            .as_ref()
-            .map(|h| std::ptr::from_ref(h.metadata()) as usize);
-        self.0.header().handle.set(handle);
-        address
+    /// The task's address: the data pointer of its wakers (see [`raw::task_of`]).
+    pub(crate) fn address(&self) -> usize {
+        self.0.address()
     }
 
     pub(crate) fn for_each_waiter(&self, f: &mut dyn FnMut(&std::task::Waker)) {

@@ -1,0 +1,545 @@
+//! One allocation per task: the reference-counted block that holds a task's scheduling state,
+//! its asyncio state (the [`TaskCell`]) and its future.
+//!
+//! asyncio hands out many references to one task (`Task` handles, `current_task()`,
+//! `all_tasks()`, done callbacks), while `async-task` gives each task exactly one handle. Built
+//! on `async-task`, every aio task therefore needed a second, reference-counted allocation
+//! for its asyncio state. Here the two are one block:
+//!
+//! ```text
+//! RawTask<F, T> (repr(C), one heap block)
+//! ├─ RawHeader      state word (flags + waker/runnable references), vtable, loop handle,
+//! │                 handle count
+//! ├─ TaskCell<T>    the asyncio state: outcome, waiters, callbacks, name, cancel count, ...
+//! └─ F              the future (aio-task's `TaskFuture` around the user's future)
+//! ```
+//!
+//! Two reference counts keep the block alive:
+//!
+//! - **The state word** (atomic) counts wakers, the runnable in a ready queue (if any), and
+//!   one reference on behalf of all handles. Wakers can be cloned, woken and dropped on any
+//!   thread, so this count is atomic, and what a thread other than the loop's may do is
+//!   limited to it, the flags and the loop handle (all `Send + Sync`).
+//! - **The handle count** (a `Cell`, loop thread only) counts [`CellRef`]s: `Task<T>` handles,
+//!   the loop registry's entry while the task is pending, and the future's own guard. When it
+//!   reaches zero the asyncio state is dropped — on the loop's thread, as it holds values
+//!   that are not `Send` — and the handles' state-word reference is given up.
+//!
+//! The future is dropped on the loop's thread too: after it returns `Ready` inside a step, or
+//! when a cancelled task's step finds the cancel request (asyncio's cancel-at-next-step), or
+//! by the registry when the loop closes. The future's guard holds a handle, so the asyncio
+//! state outlives the future; when the last state-word reference goes, possibly on another
+//! thread, only plain memory and the loop handle are left to free.
+
+use std::cell::{Cell, UnsafeCell};
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use aio_scheduler::{LoopHandle, RunnableVTable, TaskRunnable};
+
+use crate::task::{AnyTask, TaskCell};
+
+/// In the state word: a runnable is queued (or the running step will queue one).
+const SCHEDULED: usize = 1 << 0;
+/// In the state word: a step is running.
+const RUNNING: usize = 1 << 1;
+/// In the state word: the future has been dropped; steps do nothing.
+const DONE: usize = 1 << 2;
+/// One reference in the state word.
+const REF: usize = 1 << 3;
+/// The flag bits.
+const FLAGS: usize = REF - 1;
+
+/// The untyped start of every task block.
+#[repr(C)]
+pub(crate) struct RawHeader {
+    state: AtomicUsize,
+    vtable: &'static TaskVTable,
+    /// Where wake-ups go (read from any thread).
+    loop_handle: LoopHandle,
+    /// [`CellRef`]s alive (loop thread only).
+    handles: Cell<usize>,
+}
+
+/// What the untyped parts need of a typed block.
+struct TaskVTable {
+    /// Polls the future, or drops it if the task's cancel was requested; `Ready` once the
+    /// future is gone.
+    step: unsafe fn(NonNull<RawHeader>, &mut Context<'_>) -> Poll<()>,
+    /// Drops the future in place.
+    drop_future: unsafe fn(NonNull<RawHeader>),
+    /// Drops the asyncio state in place.
+    drop_cell: unsafe fn(NonNull<RawHeader>),
+    /// Frees the block.
+    dealloc: unsafe fn(NonNull<RawHeader>),
+    /// The block's asyncio state as a trait object.
+    any: unsafe fn(NonNull<RawHeader>) -> NonNull<dyn AnyTask>,
+}
+
+/// The part of a block that does not depend on the future's type.
+#[repr(C)]
+pub(crate) struct Prefix<T> {
+    raw: RawHeader,
+    cell: ManuallyDrop<TaskCell<T>>,
+}
+
+/// A whole block.
+#[repr(C)]
+struct RawTask<F, T> {
+    prefix: Prefix<T>,
+    future: UnsafeCell<ManuallyDrop<F>>,
+}
+
+/// Allocates a task block around the future `make` builds from the block's [`CellRef`] (the
+/// future's guard), with `cell` as its asyncio state. Returns a handle and the first step's
+/// runnable (to run at once for an eager start, or to queue).
+pub(crate) fn allocate<T: 'static, F: Future<Output = ()> + 'static>(
+    loop_handle: LoopHandle,
+    cell: TaskCell<T>,
+    make: impl FnOnce(CellRef<T>) -> F,
+) -> (CellRef<T>, TaskRunnable) {
+    let vtable: &'static TaskVTable = &TypedVTable::<F, T>::VTABLE;
+    let block = Box::<RawTask<F, T>>::new_uninit();
+    let ptr = NonNull::new(Box::into_raw(block))
+        .expect("Box::into_raw is never null")
+        .cast::<RawTask<F, T>>();
+    let prefix = ptr.cast::<Prefix<T>>();
+    // SAFETY: `ptr` is a fresh, exclusively owned allocation for a `RawTask<F, T>`; the
+    // prefix is written first, so the handles made for `make` point at initialized state
+    // (and are not dereferenced by `make`, which only stores one in the future).
+    unsafe {
+        std::ptr::addr_of_mut!((*ptr.as_ptr()).prefix).write(Prefix {
+            raw: RawHeader {
+                // The handles' reference and the first runnable's.
+                state: AtomicUsize::new(SCHEDULED | (2 * REF)),
+                vtable,
+                loop_handle,
+                // The handle returned and the future's guard.
+                handles: Cell::new(2),
+            },
+            cell: ManuallyDrop::new(cell),
+        });
+        let guard = CellRef(prefix);
+        let future = make(guard);
+        std::ptr::addr_of_mut!((*ptr.as_ptr()).future)
+            .write(UnsafeCell::new(ManuallyDrop::new(future)));
+    }
+    let header = ptr.cast::<RawHeader>();
+    // SAFETY: the block owns one runnable reference (counted above), and its `run` is only
+    // called on the loop's thread by the loop (or by `spawn` for an eager start).
+    let runnable = unsafe { TaskRunnable::from_raw(header.cast(), &RUNNABLE_VTABLE) };
+    (CellRef(prefix), runnable)
+}
+
+/// The typed functions of a block of future `F` and output `T`.
+struct TypedVTable<F, T>(std::marker::PhantomData<(F, T)>);
+
+impl<F: Future<Output = ()> + 'static, T: 'static> TypedVTable<F, T> {
+    const VTABLE: TaskVTable = TaskVTable {
+        step: Self::step,
+        drop_future: Self::drop_future,
+        drop_cell: Self::drop_cell,
+        dealloc: Self::dealloc,
+        any: Self::any,
+    };
+
+    fn block(header: NonNull<RawHeader>) -> *mut RawTask<F, T> {
+        header.cast::<RawTask<F, T>>().as_ptr()
+    }
+
+    /// # Safety
+    ///
+    /// On the loop's thread, with `RUNNING` set by the caller and the future alive.
+    unsafe fn step(header: NonNull<RawHeader>, cx: &mut Context<'_>) -> Poll<()> {
+        let block = Self::block(header);
+        // SAFETY: the caller's contract: the future is alive, and no one else touches it
+        // while `RUNNING` is set. It never moves: it lives in the block until dropped.
+        unsafe {
+            let cell = &*(*block).prefix.cell;
+            if !cell.cancel_requested() {
+                let future = Pin::new_unchecked(&mut **(*block).future.get());
+                if future.poll(cx).is_pending() && !cell.cancel_requested() {
+                    return Poll::Pending;
+                }
+                // Ready, or cancelled during the step: the future goes now (asyncio's
+                // cancel takes effect at the task's next suspension).
+            }
+            Self::drop_future(header);
+        }
+        Poll::Ready(())
+    }
+
+    /// # Safety
+    ///
+    /// On the loop's thread, once, with the future alive and not being polled.
+    unsafe fn drop_future(header: NonNull<RawHeader>) {
+        // SAFETY: the caller's contract.
+        unsafe { ManuallyDrop::drop(&mut *(*Self::block(header)).future.get()) }
+    }
+
+    /// # Safety
+    ///
+    /// On the loop's thread, once, after the last handle went (so after the future).
+    unsafe fn drop_cell(header: NonNull<RawHeader>) {
+        // SAFETY: the caller's contract; nothing reads the cell afterwards.
+        unsafe { ManuallyDrop::drop(&mut (*Self::block(header)).prefix.cell) }
+    }
+
+    /// # Safety
+    ///
+    /// Once, when the last state-word reference went: the future and the cell are gone.
+    unsafe fn dealloc(header: NonNull<RawHeader>) {
+        let block = Self::block(header);
+        // SAFETY: the caller's contract: no other reference to the block is left. The
+        // header's loop handle is the one field left to drop (`Send + Sync`: any thread).
+        // The block was made by `Box::new_uninit` with this type's layout; freeing it as a
+        // `Box<MaybeUninit<_>>` drops nothing else.
+        unsafe {
+            std::ptr::drop_in_place(std::ptr::addr_of_mut!((*block).prefix.raw.loop_handle));
+            drop(Box::from_raw(
+                block.cast::<std::mem::MaybeUninit<RawTask<F, T>>>(),
+            ));
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `header` is a live block of this type.
+    unsafe fn any(header: NonNull<RawHeader>) -> NonNull<dyn AnyTask> {
+        // SAFETY: the caller's contract. `ManuallyDrop` is transparent: the field's address
+        // is the cell's.
+        let cell = unsafe { std::ptr::addr_of_mut!((*Self::block(header)).prefix.cell) };
+        let cell: NonNull<TaskCell<T>> =
+            NonNull::new(cell.cast::<TaskCell<T>>()).expect("a field of a live block");
+        cell
+    }
+}
+
+/// A counted handle to a task's asyncio state (loop thread only: it is not `Send`).
+pub(crate) struct CellRef<T>(NonNull<Prefix<T>>);
+
+impl<T> CellRef<T> {
+    pub(crate) fn erase(&self) -> ErasedRef {
+        retain(self.0.cast());
+        ErasedRef(self.0.cast())
+    }
+
+    pub(crate) fn raw(&self) -> NonNull<RawHeader> {
+        self.0.cast()
+    }
+}
+
+impl<T> Deref for CellRef<T> {
+    type Target = TaskCell<T>;
+
+    fn deref(&self) -> &TaskCell<T> {
+        // SAFETY: a handle keeps the cell alive (it is dropped only when the last one goes).
+        unsafe { &self.0.as_ref().cell }
+    }
+}
+
+impl<T> Clone for CellRef<T> {
+    fn clone(&self) -> Self {
+        retain(self.0.cast());
+        CellRef(self.0)
+    }
+}
+
+impl<T> Drop for CellRef<T> {
+    fn drop(&mut self) {
+        // SAFETY: this handle's count is given up once.
+        unsafe { release(self.0.cast()) }
+    }
+}
+
+/// A counted, type-erased handle to a task (loop thread only).
+pub(crate) struct ErasedRef(NonNull<RawHeader>);
+
+impl ErasedRef {
+    /// The task's address: its identity, and the data pointer of its wakers.
+    pub(crate) fn address(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    /// The task's block.
+    pub(crate) fn raw(&self) -> NonNull<RawHeader> {
+        self.0
+    }
+}
+
+impl Deref for ErasedRef {
+    type Target = dyn AnyTask + 'static;
+
+    fn deref(&self) -> &(dyn AnyTask + 'static) {
+        // SAFETY: a handle keeps the cell alive; `any` gives the block's own prefix.
+        unsafe { (header(self.0).vtable.any)(self.0).as_ref() }
+    }
+}
+
+impl Clone for ErasedRef {
+    fn clone(&self) -> Self {
+        retain(self.0);
+        ErasedRef(self.0)
+    }
+}
+
+impl Drop for ErasedRef {
+    fn drop(&mut self) {
+        // SAFETY: this handle's count is given up once.
+        unsafe { release(self.0) }
+    }
+}
+
+/// A typed handle to the task `header` (of output `T`): one more handle.
+///
+/// # Safety
+///
+/// The block's output type is `T`, and a handle to it is alive.
+pub(crate) unsafe fn typed<T: 'static>(header: NonNull<RawHeader>) -> CellRef<T> {
+    retain(header);
+    CellRef(header.cast())
+}
+
+fn header<'a>(ptr: NonNull<RawHeader>) -> &'a RawHeader {
+    // SAFETY: every caller holds a reference that keeps the block (and so its header) alive;
+    // the header's fields are atomics, `Sync` values, and the loop-thread-only `handles`.
+    unsafe { ptr.as_ref() }
+}
+
+fn retain(ptr: NonNull<RawHeader>) {
+    let handles = &header(ptr).handles;
+    handles.set(handles.get() + 1);
+}
+
+/// Gives up one handle; the last one drops the asyncio state and the handles' reference.
+///
+/// # Safety
+///
+/// The caller owns the handle count it gives up.
+unsafe fn release(ptr: NonNull<RawHeader>) {
+    let head = header(ptr);
+    let left = head.handles.get() - 1;
+    head.handles.set(left);
+    if left == 0 {
+        // SAFETY: no handle is left, and the future (whose guard is a handle) is gone:
+        // nothing reads the cell again. Loop thread: handles are not `Send`.
+        unsafe {
+            (head.vtable.drop_cell)(ptr);
+            drop_ref(ptr);
+        }
+    }
+}
+
+/// Gives up one state-word reference; the last frees the block.
+///
+/// # Safety
+///
+/// The caller owns the reference it gives up.
+unsafe fn drop_ref(ptr: NonNull<RawHeader>) {
+    let head = header(ptr);
+    let previous = head.state.fetch_sub(REF, Ordering::Release);
+    if previous & !FLAGS == REF {
+        // Pairs with the other references' `Release` decrements: their uses of the block
+        // happen before it is freed.
+        fence(Ordering::Acquire);
+        // SAFETY: that was the last reference.
+        unsafe { (head.vtable.dealloc)(ptr) }
+    }
+}
+
+/// Adds a state-word reference (aborting rather than overflowing, as `Arc` does).
+fn add_ref(ptr: NonNull<RawHeader>) {
+    let previous = header(ptr).state.fetch_add(REF, Ordering::Relaxed);
+    if previous > isize::MAX as usize {
+        std::process::abort();
+    }
+}
+
+/// Queues the task's step with a new reference, unless it is queued, running (the running
+/// step re-queues it) or done.
+fn wake_by_ref(ptr: NonNull<RawHeader>) {
+    let state = &header(ptr).state;
+    let mut current = state.load(Ordering::Acquire);
+    loop {
+        if current & (SCHEDULED | DONE) != 0 {
+            return;
+        }
+        let (next, submit) = if current & RUNNING != 0 {
+            (current | SCHEDULED, false)
+        } else {
+            (
+                current
+                    .checked_add(REF)
+                    .unwrap_or_else(|| std::process::abort())
+                    | SCHEDULED,
+                true,
+            )
+        };
+        match state.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                if submit {
+                    submit_step(ptr);
+                }
+                return;
+            }
+            Err(actual) => current = actual,
+        }
+    }
+}
+
+/// Hands the task's step, with the reference the caller counted for it, to the task's loop.
+fn submit_step(ptr: NonNull<RawHeader>) {
+    // SAFETY: the runnable owns the reference counted by the caller; its `run` is called by
+    // the loop on its own thread, its `release` may be called anywhere.
+    let runnable = unsafe { TaskRunnable::from_raw(ptr.cast(), &RUNNABLE_VTABLE) };
+    header(ptr).loop_handle.schedule_task(runnable);
+}
+
+/// Drops the future of a task that is neither running nor done, now (the loop is closing and
+/// its registry cancels what is left). Returns whether it did.
+pub(crate) fn drop_future_now(ptr: NonNull<RawHeader>) -> bool {
+    let state = &header(ptr).state;
+    let previous = state.fetch_or(RUNNING, Ordering::AcqRel);
+    if previous & (RUNNING | DONE) != 0 {
+        if previous & RUNNING == 0 {
+            state.fetch_and(!RUNNING, Ordering::AcqRel);
+        }
+        return false;
+    }
+    // SAFETY: loop thread (the registry is), the future is alive (not DONE) and not being
+    // polled (we set RUNNING).
+    unsafe { (header(ptr).vtable.drop_future)(ptr) };
+    finish_done(state);
+    true
+}
+
+/// Marks the future dropped and the step over.
+fn finish_done(state: &AtomicUsize) {
+    let _ = state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+        Some((s | DONE) & !(RUNNING | SCHEDULED))
+    });
+}
+
+static RUNNABLE_VTABLE: RunnableVTable = RunnableVTable {
+    run: run_step,
+    release: release_runnable,
+};
+
+/// # Safety
+///
+/// The runnable's reference, on the loop's thread.
+unsafe fn run_step(ptr: NonNull<()>) {
+    let ptr = ptr.cast::<RawHeader>();
+    let head = header(ptr);
+    let state = &head.state;
+    let mut current = state.load(Ordering::Acquire);
+    loop {
+        if current & DONE != 0 {
+            state.fetch_and(!SCHEDULED, Ordering::AcqRel);
+            // SAFETY: the runnable's reference.
+            unsafe { drop_ref(ptr) };
+            return;
+        }
+        let next = (current & !SCHEDULED) | RUNNING;
+        match state.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => break,
+            Err(actual) => current = actual,
+        }
+    }
+    // The step's waker borrows the runnable's reference (clones count their own).
+    // SAFETY: the waker vtable's functions take a pointer to a live block's header.
+    let waker = ManuallyDrop::new(unsafe {
+        Waker::from_raw(RawWaker::new(ptr.as_ptr().cast(), &WAKER_VTABLE))
+    });
+    let mut cx = Context::from_waker(&waker);
+    // SAFETY: loop thread, RUNNING set by us, the future alive (not DONE).
+    let polled = unsafe { (head.vtable.step)(ptr, &mut cx) };
+    if polled.is_ready() {
+        finish_done(state);
+        // SAFETY: the runnable's reference.
+        unsafe { drop_ref(ptr) };
+        return;
+    }
+    let mut current = state.load(Ordering::Acquire);
+    loop {
+        match state.compare_exchange_weak(
+            current,
+            current & !RUNNING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => break,
+            Err(actual) => current = actual,
+        }
+    }
+    if current & SCHEDULED != 0 {
+        // Woken during the step: queue it again with this runnable's reference.
+        submit_step(ptr);
+    } else {
+        // SAFETY: the runnable's reference.
+        unsafe { drop_ref(ptr) };
+    }
+}
+
+/// # Safety
+///
+/// The runnable's reference; any thread.
+unsafe fn release_runnable(ptr: NonNull<()>) {
+    // SAFETY: the caller's reference. Dropping a reference frees at most the block's memory
+    // and loop handle, never the future or the cell, so any thread is fine.
+    unsafe { drop_ref(ptr.cast()) }
+}
+
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+/// Whether `waker` wakes an aio task, and which (its header's address).
+pub(crate) fn task_of(waker: &Waker) -> Option<usize> {
+    std::ptr::eq(waker.vtable(), &WAKER_VTABLE).then(|| waker.data() as usize)
+}
+
+fn waker_ptr(data: *const ()) -> NonNull<RawHeader> {
+    NonNull::new(data.cast_mut().cast()).expect("a task waker's data is its header")
+}
+
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    add_ref(waker_ptr(data));
+    RawWaker::new(data, &WAKER_VTABLE)
+}
+
+unsafe fn waker_wake(data: *const ()) {
+    let ptr = waker_ptr(data);
+    wake_by_ref(ptr);
+    // SAFETY: `wake` consumes the waker's reference.
+    unsafe { drop_ref(ptr) }
+}
+
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    wake_by_ref(waker_ptr(data));
+}
+
+unsafe fn waker_drop(data: *const ()) {
+    // SAFETY: the waker's reference.
+    unsafe { drop_ref(waker_ptr(data)) }
+}
+
+/// Asks for the task's next step to run (a cancel request: the step drops the future).
+pub(crate) fn wake(ptr: NonNull<RawHeader>) {
+    wake_by_ref(ptr);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flags_and_the_reference_unit_do_not_overlap() {
+        assert_eq!(FLAGS & REF, 0);
+        assert_eq!((SCHEDULED | RUNNING | DONE) & !FLAGS, 0);
+    }
+}

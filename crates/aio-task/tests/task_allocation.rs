@@ -1,0 +1,191 @@
+//! A task is one heap block (its state, its asyncio state and its future together), and that
+//! block's two reference counts keep the promises of the old two-allocation design: the
+//! future and the asyncio state are dropped on the loop's thread only, even when the last
+//! reference is a waker dropped on another thread after the loop closed.
+
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::thread::{self, ThreadId};
+
+use aio_scheduler::{EventLoop, sleep};
+use aio_task::{EventLoopExt, create_task, run};
+
+/// Counts the heap blocks each thread allocates.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; the counter is a thread-local `Cell` (const
+// initialized, no allocation, no destructor).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn create_task_allocates_one_block() {
+    run(async {
+        // Warm up: the registry, the ready queue and the loop's buffers reach their size.
+        for _ in 0..64 {
+            let t = create_task(async { 1 })?;
+            t.await?;
+        }
+        sleep(0.0).await?;
+        let mut counts = Vec::new();
+        for _ in 0..16 {
+            let before = allocations();
+            let task = create_task(async { 2 })?;
+            counts.push(allocations() - before);
+            assert_eq!(task.await?, 2);
+        }
+        assert!(
+            counts.iter().all(|&n| n == 1),
+            "heap blocks per create_task: {counts:?}"
+        );
+        Ok::<_, aio_task::Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// Panics if dropped on a thread other than the one that made it.
+struct PinnedToThread(ThreadId, Arc<Mutex<Vec<&'static str>>>);
+
+impl Drop for PinnedToThread {
+    fn drop(&mut self) {
+        assert_eq!(thread::current().id(), self.0, "dropped off its thread");
+        self.1.lock().unwrap().push("future dropped");
+    }
+}
+
+/// Pending forever; hands its waker out.
+struct Parked {
+    _pinned: PinnedToThread,
+    _not_send: Rc<()>,
+    waker: Arc<Mutex<Option<Waker>>>,
+}
+
+impl Future for Parked {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        *self.waker.lock().unwrap() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_waker_outliving_its_closed_loop_frees_the_task_on_another_thread() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let waker = Arc::new(Mutex::new(None));
+    let lp = EventLoop::new().unwrap();
+    let task = lp
+        .create_task(Parked {
+            _pinned: PinnedToThread(thread::current().id(), log.clone()),
+            _not_send: Rc::new(()),
+            waker: waker.clone(),
+        })
+        .unwrap();
+    lp.run_until_complete(sleep(0.01)).unwrap().unwrap();
+    drop(task);
+    // Closing cancels the pending task: its future is dropped here, on the loop's thread.
+    lp.close().unwrap();
+    drop(lp);
+    assert_eq!(*log.lock().unwrap(), ["future dropped"]);
+    // The waker is the task's last reference. Waking it reaches a closed loop; dropping it on
+    // another thread frees the block, and drops nothing that belongs to the loop's thread.
+    let waker = waker.lock().unwrap().take().expect("the task was polled");
+    thread::spawn(move || {
+        waker.wake_by_ref();
+        waker.wake();
+    })
+    .join()
+    .expect("no panic on the other thread");
+    assert_eq!(*log.lock().unwrap(), ["future dropped"]);
+}
+
+#[test]
+fn a_task_cancelling_itself_has_its_future_dropped_when_that_step_returns() {
+    run(async {
+        let steps = Rc::new(Cell::new(0));
+        let s = steps.clone();
+        let me = Rc::new(std::cell::RefCell::new(None::<aio_task::TaskRef>));
+        let m = me.clone();
+        let task = create_task(async move {
+            s.set(1);
+            let own = m.borrow().clone().expect("set before the first step");
+            assert!(own.cancel(None));
+            // The request takes effect at this suspension: no further step runs.
+            let _ = sleep(0.0).await;
+            s.set(2);
+        })?;
+        *me.borrow_mut() = Some(task.erase());
+        let outcome = task.await;
+        assert!(matches!(outcome, Err(aio_task::Error::Cancelled(_))));
+        assert_eq!(steps.get(), 1);
+        me.borrow_mut().take();
+        Ok::<_, aio_task::Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+#[test]
+fn wakes_from_many_threads_while_the_task_runs_each_lead_to_a_step() {
+    run(async {
+        // The task parks 200 times; each time another thread wakes it, possibly while the
+        // step that parked is still running (the wake then re-queues the task).
+        let rounds = 200;
+        let task = create_task(async move {
+            for _ in 0..rounds {
+                let mut sent = false;
+                std::future::poll_fn(|cx| {
+                    if sent {
+                        return Poll::Ready(());
+                    }
+                    sent = true;
+                    let waker = cx.waker().clone();
+                    thread::spawn(move || waker.wake());
+                    Poll::Pending
+                })
+                .await;
+            }
+            rounds
+        })?;
+        assert_eq!(task.await?, rounds);
+        Ok::<_, aio_task::Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
