@@ -5,12 +5,11 @@
 //! each block really occupies), from before the first accept to when every handler waits.
 //! That includes the amortized growth of the server's and the reactor's tables.
 //!
-//! The issue's target is 640 bytes. Measured 624 (polling) / 630 (io_uring) before the await
-//! graph (issue 19) gave every task its park and creation lines (16 bytes: the task's cell
-//! went from the 112-byte to the 128-byte malloc class) and `read`'s future its await line
-//! (8 bytes: the connection task from 224 to 240): 662 since. The bound is that figure with
-//! a little room, a guard against growth, until one allocation per task (issue 17) brings
-//! it under the target again; `docs/benchmarks.md` (Streams, "Idle connection memory") lists where each byte
+//! The issue's target is 640 bytes, and the bound. Measured 624 (polling) / 630 (io_uring)
+//! before the await graph (issue 19) gave every task its park and creation lines, 662 after
+//! it, and 600 since a task is one allocation (issue 17.3: the task's state moved into the
+//! block that holds its future; 3 heap blocks per connection). `docs/benchmarks.md` (Streams,
+//! "Idle connection memory") lists where each byte
 //! goes, and the `conn-memory` bench row measures the same thing as resident memory with
 //! 10,000 connections. glibc only: the chunk sizes come from `malloc_usable_size`.
 
@@ -29,8 +28,8 @@ use aio_streams::start_server;
 
 /// Connections held at once.
 const CONNECTIONS: usize = 2_000;
-/// The bound per idle connection (see the module docs: the issue's target is 640).
-const TARGET_BYTES: f64 = 672.0;
+/// The bound per idle connection: the issue's target (see the module docs).
+const TARGET_BYTES: f64 = 640.0;
 
 /// Counts the heap held by threads that opted in ([`COUNTING`]), in glibc chunk sizes.
 struct Counting;
@@ -220,7 +219,7 @@ fn idle_connection_heap() -> (f64, f64, String) {
 }
 
 #[test]
-fn an_idle_connection_costs_at_most_672_heap_bytes() {
+fn an_idle_connection_costs_at_most_640_heap_bytes() {
     let (bytes, blocks, chunks) = idle_connection_heap();
     eprintln!("idle connection: {bytes:.1} heap bytes in {blocks:.2} blocks ({chunks})");
     // Non-vacuous: a connection costs at least its task, connection and writer.
