@@ -8,9 +8,10 @@
 //!
 //! ```text
 //! RawTask<F, T> (repr(C), one heap block)
-//! ├─ RawHeader      state word (flags + waker/runnable references), vtable, loop handle,
-//! │                 handle count
-//! ├─ TaskCell<T>    the asyncio state: outcome, waiters, callbacks, name, cancel count, ...
+//! ├─ TaskCell<T>    (repr(C))
+//! │  ├─ RawHeader   state word (flags + waker/runnable references), vtable, loop handle
+//! │  ├─ Header      untyped asyncio state: id, registry slot, handle count, ...
+//! │  └─ Core<T>     the completion cell: outcome, waiters, callbacks, cancel count, ...
 //! └─ F              the future (aio-task's `TaskFuture` around the user's future)
 //! ```
 //!
@@ -20,7 +21,7 @@
 //!   one reference on behalf of all handles. Wakers can be cloned, woken and dropped on any
 //!   thread, so this count is atomic, and what a thread other than the loop's may do is
 //!   limited to it, the flags and the loop handle (all `Send + Sync`).
-//! - **The handle count** (a `Cell`, loop thread only) counts [`CellRef`]s: `Task<T>` handles,
+//! - **The handle count** (`Header::handles`, a `Cell`, loop thread only) counts [`CellRef`]s: `Task<T>` handles,
 //!   the loop registry's entry while the task is pending, and the future's own guard. When it
 //!   reaches zero the asyncio state is dropped — on the loop's thread, as it holds values
 //!   that are not `Send` — and the handles' state-word reference is given up.
@@ -42,7 +43,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use aio_scheduler::{LoopHandle, RunnableVTable, TaskRunnable};
 
-use crate::task::{AnyTask, TaskCell};
+use crate::task::{AnyTask, Header, TaskCell};
 
 /// In the state word: a runnable is queued (or the running step will queue one).
 const SCHEDULED: usize = 1 << 0;
@@ -55,15 +56,20 @@ const REF: usize = 1 << 3;
 /// The flag bits.
 const FLAGS: usize = REF - 1;
 
-/// The untyped start of every task block.
-#[repr(C)]
+/// The untyped start of every task block: what other threads may touch.
 pub(crate) struct RawHeader {
     state: AtomicUsize,
     vtable: &'static TaskVTable,
     /// Where wake-ups go (read from any thread).
     loop_handle: LoopHandle,
-    /// [`CellRef`]s alive (loop thread only).
-    handles: Cell<usize>,
+}
+
+/// The untyped start of every block, both headers: `TaskCell<T>` begins with these two
+/// fields, `repr(C)`, so they lie at the same offsets whatever `T`.
+#[repr(C)]
+struct Untyped {
+    raw: RawHeader,
+    header: Header,
 }
 
 /// What the untyped parts need of a typed block.
@@ -81,26 +87,21 @@ struct TaskVTable {
     any: unsafe fn(NonNull<RawHeader>) -> NonNull<dyn AnyTask>,
 }
 
-/// The part of a block that does not depend on the future's type.
-#[repr(C)]
-pub(crate) struct Prefix<T> {
-    raw: RawHeader,
-    cell: ManuallyDrop<TaskCell<T>>,
-}
-
-/// A whole block.
+/// A whole block. The cell is never dropped as a whole: `drop_cell` drops its asyncio state
+/// and `dealloc` the loop handle.
 #[repr(C)]
 struct RawTask<F, T> {
-    prefix: Prefix<T>,
+    cell: TaskCell<T>,
     future: UnsafeCell<ManuallyDrop<F>>,
 }
 
-/// Allocates a task block around the future `make` builds from the block's [`CellRef`] (the
-/// future's guard), with `cell` as its asyncio state. Returns a handle and the first step's
-/// runnable (to run at once for an eager start, or to queue).
+/// Allocates a task block: its cell is what `cell` makes of the block's scheduling header
+/// (its handle count must start at 2: the handle returned and the future's guard), its
+/// future what `make` builds around the guard. Returns a handle and the first step's runnable
+/// (to run at once for an eager start, or to queue).
 pub(crate) fn allocate<T: 'static, F: Future<Output = ()> + 'static>(
     loop_handle: LoopHandle,
-    cell: TaskCell<T>,
+    cell: impl FnOnce(RawHeader) -> TaskCell<T>,
     make: impl FnOnce(CellRef<T>) -> F,
 ) -> (CellRef<T>, TaskRunnable) {
     let vtable: &'static TaskVTable = &TypedVTable::<F, T>::VTABLE;
@@ -108,23 +109,20 @@ pub(crate) fn allocate<T: 'static, F: Future<Output = ()> + 'static>(
     let ptr = NonNull::new(Box::into_raw(block))
         .expect("Box::into_raw is never null")
         .cast::<RawTask<F, T>>();
-    let prefix = ptr.cast::<Prefix<T>>();
-    // SAFETY: `ptr` is a fresh, exclusively owned allocation for a `RawTask<F, T>`; the
-    // prefix is written first, so the handles made for `make` point at initialized state
-    // (and are not dereferenced by `make`, which only stores one in the future).
+    let typed = ptr.cast::<TaskCell<T>>();
+    let cell = cell(RawHeader {
+        // The handles' reference and the first runnable's.
+        state: AtomicUsize::new(SCHEDULED | (2 * REF)),
+        vtable,
+        loop_handle,
+    });
+    debug_assert_eq!(cell.header.handles.get(), 2);
+    // SAFETY: `ptr` is a fresh, exclusively owned allocation for a `RawTask<F, T>`; the cell
+    // is written first, so the handle made for `make` points at initialized state (and is
+    // not dereferenced by `make`, which only stores it in the future).
     unsafe {
-        std::ptr::addr_of_mut!((*ptr.as_ptr()).prefix).write(Prefix {
-            raw: RawHeader {
-                // The handles' reference and the first runnable's.
-                state: AtomicUsize::new(SCHEDULED | (2 * REF)),
-                vtable,
-                loop_handle,
-                // The handle returned and the future's guard.
-                handles: Cell::new(2),
-            },
-            cell: ManuallyDrop::new(cell),
-        });
-        let guard = CellRef(prefix);
+        std::ptr::addr_of_mut!((*ptr.as_ptr()).cell).write(cell);
+        let guard = CellRef(typed);
         let future = make(guard);
         std::ptr::addr_of_mut!((*ptr.as_ptr()).future)
             .write(UnsafeCell::new(ManuallyDrop::new(future)));
@@ -133,7 +131,7 @@ pub(crate) fn allocate<T: 'static, F: Future<Output = ()> + 'static>(
     // SAFETY: the block owns one runnable reference (counted above), and its `run` is only
     // called on the loop's thread by the loop (or by `spawn` for an eager start).
     let runnable = unsafe { TaskRunnable::from_raw(header.cast(), &RUNNABLE_VTABLE) };
-    (CellRef(prefix), runnable)
+    (CellRef(typed), runnable)
 }
 
 /// The typed functions of a block of future `F` and output `T`.
@@ -160,7 +158,7 @@ impl<F: Future<Output = ()> + 'static, T: 'static> TypedVTable<F, T> {
         // SAFETY: the caller's contract: the future is alive, and no one else touches it
         // while `RUNNING` is set. It never moves: it lives in the block until dropped.
         unsafe {
-            let cell = &*(*block).prefix.cell;
+            let cell = &(*block).cell;
             if !cell.cancel_requested() {
                 let future = Pin::new_unchecked(&mut **(*block).future.get());
                 if future.poll(cx).is_pending() && !cell.cancel_requested() {
@@ -186,8 +184,8 @@ impl<F: Future<Output = ()> + 'static, T: 'static> TypedVTable<F, T> {
     ///
     /// On the loop's thread, once, after the last handle went (so after the future).
     unsafe fn drop_cell(header: NonNull<RawHeader>) {
-        // SAFETY: the caller's contract; nothing reads the cell afterwards.
-        unsafe { ManuallyDrop::drop(&mut (*Self::block(header)).prefix.cell) }
+        // SAFETY: the caller's contract; nothing reads the asyncio state afterwards.
+        unsafe { TaskCell::drop_state(std::ptr::addr_of_mut!((*Self::block(header)).cell)) }
     }
 
     /// # Safety
@@ -200,7 +198,7 @@ impl<F: Future<Output = ()> + 'static, T: 'static> TypedVTable<F, T> {
         // The block was made by `Box::new_uninit` with this type's layout; freeing it as a
         // `Box<MaybeUninit<_>>` drops nothing else.
         unsafe {
-            std::ptr::drop_in_place(std::ptr::addr_of_mut!((*block).prefix.raw.loop_handle));
+            std::ptr::drop_in_place(std::ptr::addr_of_mut!((*block).cell.raw.loop_handle));
             drop(Box::from_raw(
                 block.cast::<std::mem::MaybeUninit<RawTask<F, T>>>(),
             ));
@@ -211,17 +209,13 @@ impl<F: Future<Output = ()> + 'static, T: 'static> TypedVTable<F, T> {
     ///
     /// `header` is a live block of this type.
     unsafe fn any(header: NonNull<RawHeader>) -> NonNull<dyn AnyTask> {
-        // SAFETY: the caller's contract. `ManuallyDrop` is transparent: the field's address
-        // is the cell's.
-        let cell = unsafe { std::ptr::addr_of_mut!((*Self::block(header)).prefix.cell) };
-        let cell: NonNull<TaskCell<T>> =
-            NonNull::new(cell.cast::<TaskCell<T>>()).expect("a field of a live block");
+        let cell: NonNull<TaskCell<T>> = header.cast();
         cell
     }
 }
 
 /// A counted handle to a task's asyncio state (loop thread only: it is not `Send`).
-pub(crate) struct CellRef<T>(NonNull<Prefix<T>>);
+pub(crate) struct CellRef<T>(NonNull<TaskCell<T>>);
 
 impl<T> CellRef<T> {
     pub(crate) fn erase(&self) -> ErasedRef {
@@ -238,8 +232,9 @@ impl<T> Deref for CellRef<T> {
     type Target = TaskCell<T>;
 
     fn deref(&self) -> &TaskCell<T> {
-        // SAFETY: a handle keeps the cell alive (it is dropped only when the last one goes).
-        unsafe { &self.0.as_ref().cell }
+        // SAFETY: a handle keeps the cell alive (its state is dropped only when the last one
+        // goes).
+        unsafe { self.0.as_ref() }
     }
 }
 
@@ -307,13 +302,25 @@ pub(crate) unsafe fn typed<T: 'static>(header: NonNull<RawHeader>) -> CellRef<T>
 
 fn header<'a>(ptr: NonNull<RawHeader>) -> &'a RawHeader {
     // SAFETY: every caller holds a reference that keeps the block (and so its header) alive;
-    // the header's fields are atomics, `Sync` values, and the loop-thread-only `handles`.
+    // the header's fields are an atomic and `Sync` values.
     unsafe { ptr.as_ref() }
 }
 
+/// The handle count (loop thread only: handles are not `Send`).
+fn handles<'a>(ptr: NonNull<RawHeader>) -> &'a Cell<u32> {
+    // SAFETY: the caller holds a handle, so the asyncio state is alive; every block starts
+    // with `Untyped`'s fields (`TaskCell` is `repr(C)`).
+    unsafe { &(*ptr.cast::<Untyped>().as_ptr()).header.handles }
+}
+
 fn retain(ptr: NonNull<RawHeader>) {
-    let handles = &header(ptr).handles;
-    handles.set(handles.get() + 1);
+    let handles = handles(ptr);
+    handles.set(
+        handles
+            .get()
+            .checked_add(1)
+            .expect("fewer than 2^32 handles to a task"),
+    );
 }
 
 /// Gives up one handle; the last one drops the asyncio state and the handles' reference.
@@ -323,8 +330,9 @@ fn retain(ptr: NonNull<RawHeader>) {
 /// The caller owns the handle count it gives up.
 unsafe fn release(ptr: NonNull<RawHeader>) {
     let head = header(ptr);
-    let left = head.handles.get() - 1;
-    head.handles.set(left);
+    let count = handles(ptr);
+    let left = count.get() - 1;
+    count.set(left);
     if left == 0 {
         // SAFETY: no handle is left, and the future (whose guard is a handle) is gone:
         // nothing reads the cell again. Loop thread: handles are not `Send`.

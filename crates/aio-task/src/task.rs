@@ -3,6 +3,7 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
@@ -102,14 +103,18 @@ impl<T: 'static> Clone for Task<T> {
     }
 }
 
-/// The asyncio state of a task: its completion cell and its header. It lives in the task's
-/// one allocation (see [`raw`](crate::raw)).
+/// The start of a task's allocation (see [`raw`](crate::raw)): the scheduling header, then the
+/// asyncio state — the untyped header and the completion cell. `repr(C)`: the two headers lie
+/// at the same offsets in every task, whatever `T`.
+#[repr(C)]
 pub(crate) struct TaskCell<T> {
+    pub(crate) raw: RawHeader,
+    pub(crate) header: Header,
     core: Core<T, Task<T>>,
-    header: Header,
 }
 
-/// In [`Header::cancels`]: `cancel()` was called (asyncio's `_must_cancel`, kept).
+/// In the cancel word (`Core::cancels`): `cancel()` was called (asyncio's `_must_cancel`,
+/// kept).
 const CANCEL_REQUESTED: u32 = 1 << 31;
 
 /// The untyped part of a task.
@@ -118,10 +123,9 @@ pub(crate) struct Header {
     id: u64,
     /// Index in the loop's [`Registry`] while the task is pending.
     slot: Cell<u32>,
-    /// asyncio's `cancelling()` count in the low 31 bits, and [`CANCEL_REQUESTED`]: one
-    /// word where a flag and a count took eight bytes, so that the task's cell (one per task)
-    /// fits the next smaller allocation size.
-    cancels: Cell<u32>,
+    /// Handles alive: `Task`s, `TaskRef`s, the registry's entry, the future's guard (see
+    /// [`raw`](crate::raw)). Beside `slot`, so that neither pads the header.
+    pub(crate) handles: Cell<u32>,
     /// The loop's registry; it also knows the loop.
     registry: Weak<Registry>,
     /// Where the task's last step parked (`aio_observe`): the await it is suspended at.
@@ -133,33 +137,41 @@ pub(crate) struct Header {
     span: tracing::Span,
 }
 
-impl Header {
-    fn cancel_requested(&self) -> bool {
-        self.cancels.get() & CANCEL_REQUESTED != 0
+/// A task's cancel word: asyncio's `cancelling()` count in the low 31 bits, and
+/// [`CANCEL_REQUESTED`] (one word where a flag and a count took eight bytes).
+#[derive(Clone, Copy)]
+pub(crate) struct Cancels<'a>(&'a Cell<u32>);
+
+impl Cancels<'_> {
+    pub(crate) fn cancel_requested(self) -> bool {
+        self.0.get() & CANCEL_REQUESTED != 0
     }
 
-    fn cancelling(&self) -> u32 {
-        self.cancels.get() & !CANCEL_REQUESTED
+    fn cancelling(self) -> u32 {
+        self.0.get() & !CANCEL_REQUESTED
     }
 
     /// Marks the cancel request and counts it (saturating at 2^31 - 1).
-    fn request_cancel(&self) {
+    fn request_cancel(self) {
         let count = (self.cancelling() + 1).min(CANCEL_REQUESTED - 1);
-        self.cancels.set(CANCEL_REQUESTED | count);
+        self.0.set(CANCEL_REQUESTED | count);
     }
 
     /// One request fewer (not below zero); the request mark stays.
-    fn uncancel(&self) -> u32 {
+    fn uncancel(self) -> u32 {
         let count = self.cancelling().saturating_sub(1);
-        self.cancels
-            .set((self.cancels.get() & CANCEL_REQUESTED) | count);
+        self.0.set((self.0.get() & CANCEL_REQUESTED) | count);
         count
     }
 }
 
 impl<T> TaskCell<T> {
+    pub(crate) fn cancels(&self) -> Cancels<'_> {
+        Cancels(&self.core.cancels)
+    }
+
     pub(crate) fn cancel_requested(&self) -> bool {
-        self.header.cancel_requested()
+        self.cancels().cancel_requested()
     }
 
     fn event_loop(&self) -> Option<EventLoop> {
@@ -186,7 +198,7 @@ impl<T> TaskCell<T> {
         if self.core.done() {
             return false;
         }
-        self.header.request_cancel();
+        self.cancels().request_cancel();
         if let Some(msg) = msg {
             self.core.set_cancel_message(msg);
         }
@@ -194,13 +206,14 @@ impl<T> TaskCell<T> {
     }
 
     fn uncancel(&self) -> u32 {
-        self.header.uncancel()
+        self.cancels().uncancel()
     }
 }
 
 /// The type-erased view of a task, behind [`TaskRef`].
 pub(crate) trait AnyTask {
     fn header(&self) -> &Header;
+    fn cancels(&self) -> Cancels<'_>;
     fn name(&self) -> String;
     fn describe(&self) -> String;
     fn set_name(&self, name: String);
@@ -227,6 +240,10 @@ pub(crate) trait AnyTask {
 impl<T: 'static> AnyTask for TaskCell<T> {
     fn header(&self) -> &Header {
         &self.header
+    }
+
+    fn cancels(&self) -> Cancels<'_> {
+        TaskCell::cancels(self)
     }
 
     fn name(&self) -> String {
@@ -446,10 +463,9 @@ pin_project! {
     /// The future a task's allocation holds: the user's future, plus the bookkeeping asyncio's
     /// `Task.__step` does around each step.
     struct TaskFuture<F, M, T: 'static> {
-        // Declared first, so it is dropped first: the user's destructors run before the task
-        // is marked cancelled.
-        #[pin]
-        future: F,
+        // Dropped in place by `drop` below, first: the user's destructors run before the
+        // task is marked cancelled, with the cancel message published.
+        future: ManuallyDrop<F>,
         // Turns the future's output into the task's outcome: `Ok` for a plain future, the
         // identity for one that already yields a `Result<T, Error>`. Zero-sized either way.
         map: M,
@@ -459,26 +475,24 @@ pin_project! {
     }
 
     impl<F, M, T: 'static> PinnedDrop for TaskFuture<F, M, T> {
-        // Runs before the fields are dropped: a cancelled task publishes its cancel message,
-        // and where its future lies, for the drop of that future; the guard (dropped last)
-        // takes both back.
+        // A cancelled task publishes its cancel message, and where its future lies, for the
+        // drop of that future, and takes both back afterwards (also if that drop panics);
+        // the guard (dropped last) then completes the task as cancelled.
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            let guard = this.guard;
-            let header = &guard.cell.header;
-            if header.cancel_requested() && !guard.cell.core.done() {
-                let message = guard.cell.core.cancel_message();
-                // `try_with`: during thread exit the slot may already be gone.
-                let message = DROPPING_CANCEL_MESSAGE
-                    .try_with(|m| m.replace(message))
-                    .ok();
-                let future = (
-                    std::ptr::from_ref(&*this.future) as usize,
-                    std::mem::size_of::<F>(),
-                );
-                let future = DROPPING_FUTURE.try_with(|f| f.replace(future)).ok();
-                guard.outer = Some(Box::new(Outer { message, future }));
-            }
+            let cell = &this.guard.cell;
+            let _published = (cell.cancel_requested() && !cell.core.done()).then(|| {
+                Published::new(
+                    cell.core.cancel_message(),
+                    (
+                        std::ptr::from_ref::<F>(&**this.future) as usize,
+                        std::mem::size_of::<F>(),
+                    ),
+                )
+            });
+            // SAFETY: the future is pinned here (never moved: see `poll`) and dropped once;
+            // the field is not used again.
+            unsafe { ManuallyDrop::drop(this.future) };
         }
     }
 }
@@ -486,30 +500,41 @@ pin_project! {
 /// Completes the task as cancelled if its future is dropped before finishing.
 struct Guard<T: 'static> {
     cell: CellRef<T>,
-    /// Set while the future of a cancelled task is dropped: what was published before
-    /// (restored when the guard drops, after the future). Boxed: it is needed only then, and
-    /// inline it would take 48 bytes of every task (8 boxed).
-    outer: Option<Box<Outer>>,
 }
 
-/// What a cancelled task's drop found published, to restore afterwards.
-struct Outer {
-    /// The cancel message.
+/// While a cancelled task's future is dropped: what was published before, restored on drop.
+struct Published {
+    /// The cancel message (`None`: the thread-local was gone).
     message: Option<Option<Arc<str>>>,
     /// The dropping future's address and size.
     future: Option<(usize, usize)>,
 }
 
+impl Published {
+    fn new(message: Option<Arc<str>>, future: (usize, usize)) -> Published {
+        // `try_with`: during thread exit the slots may already be gone.
+        Published {
+            message: DROPPING_CANCEL_MESSAGE
+                .try_with(|m| m.replace(message))
+                .ok(),
+            future: DROPPING_FUTURE.try_with(|f| f.replace(future)).ok(),
+        }
+    }
+}
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        if let Some(message) = self.message.take() {
+            let _ = DROPPING_CANCEL_MESSAGE.try_with(|m| m.replace(message));
+        }
+        if let Some(future) = self.future {
+            let _ = DROPPING_FUTURE.try_with(|f| f.set(future));
+        }
+    }
+}
+
 impl<T: 'static> Drop for Guard<T> {
     fn drop(&mut self) {
-        if let Some(outer) = self.outer.take() {
-            if let Some(message) = outer.message {
-                let _ = DROPPING_CANCEL_MESSAGE.try_with(|m| m.replace(message));
-            }
-            if let Some(future) = outer.future {
-                let _ = DROPPING_FUTURE.try_with(|f| f.set(future));
-            }
-        }
         if !self.cell.core.done() {
             let message = self.cell.core.cancel_message();
             finish(&self.cell, Err(Error::Cancelled(message)));
@@ -543,7 +568,9 @@ where
             limit,
             start: std::time::Instant::now(),
         });
-        let future = this.future;
+        // SAFETY: `self` is pinned, so its future is too: it is never moved out, only dropped
+        // in place (`PinnedDrop` above).
+        let future = unsafe { Pin::new_unchecked(&mut **this.future) };
         // The park slot starts empty for this step (a step it is nested in, as an eager
         // task's first step is, gets its own back) and keeps where this one parked.
         let outer_park = aio_observe::replace(None);
@@ -553,7 +580,7 @@ where
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => {
                 // asyncio: a task that returns after `cancel()` was called is cancelled.
-                let result = if cell.header.cancel_requested() {
+                let result = if cell.cancel_requested() {
                     Err(Error::Cancelled(cell.core.cancel_message()))
                 } else {
                     (this.map)(value)
@@ -687,31 +714,28 @@ where
         );
         (tracing::Instrument::instrument(future, span.clone()), span)
     };
-    let cell = TaskCell {
-        core: Core::new(),
-        header: Header {
-            id,
-            slot: Cell::new(NO_TASK),
-            cancels: Cell::new(0),
-            registry: Rc::downgrade(&registry),
-            parked_at: Cell::new(None),
-            created_at: std::panic::Location::caller(),
-            #[cfg(feature = "tracing")]
-            span: span.clone(),
-        },
+    let header = Header {
+        id,
+        slot: Cell::new(NO_TASK),
+        // The handle returned and the future's guard.
+        handles: Cell::new(2),
+        registry: Rc::downgrade(&registry),
+        parked_at: Cell::new(None),
+        created_at: std::panic::Location::caller(),
+        #[cfg(feature = "tracing")]
+        span: span.clone(),
     };
+    let core = Core::new();
     if event_loop.get_debug() {
-        cell.core.set_created_at(std::panic::Location::caller());
+        core.set_created_at(std::panic::Location::caller());
     }
     // One allocation: the task's state and its future (see `raw`).
-    let (cell, runnable) = raw::allocate(event_loop.handle(), cell, |guard| TaskFuture {
-        future,
+    let make_cell = |raw| TaskCell { raw, header, core };
+    let (cell, runnable) = raw::allocate(event_loop.handle(), make_cell, |guard| TaskFuture {
+        future: ManuallyDrop::new(future),
         map,
         context,
-        guard: Guard {
-            cell: guard,
-            outer: None,
-        },
+        guard: Guard { cell: guard },
     });
     cell.header.slot.set(registry.insert(cell.erase()));
     if registry.eager.get() && event_loop.is_running() {
@@ -882,7 +906,7 @@ impl<T: 'static> Task<T> {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn cancelling(&self) -> u32 {
-        self.cell.header.cancelling()
+        self.cell.cancels().cancelling()
     }
 
     /// Decrements the count of cancellation requests and returns it (asyncio's
@@ -1216,15 +1240,28 @@ impl<T> Drop for Task<T> {
     }
 }
 
-impl<T> Drop for TaskCell<T> {
-    fn drop(&mut self) {
-        if let Some(error) = self.core.unretrieved_error() {
-            report_unretrieved(
-                self.event_loop(),
-                "Task exception was never retrieved",
-                Some(self.name()),
-                error,
-            );
+impl<T> TaskCell<T> {
+    /// Drops the asyncio state (the header and the completion cell) in place, reporting an
+    /// error nobody retrieved (asyncio: "Task exception was never retrieved"). The scheduling
+    /// header stays: the block may outlive this (see `raw`).
+    ///
+    /// # Safety
+    ///
+    /// `this` is a live cell whose state was not dropped yet; nothing reads it afterwards.
+    pub(crate) unsafe fn drop_state(this: *mut TaskCell<T>) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let cell = &*this;
+            if let Some(error) = cell.core.unretrieved_error() {
+                report_unretrieved(
+                    cell.event_loop(),
+                    "Task exception was never retrieved",
+                    Some(cell.name()),
+                    error,
+                );
+            }
+            std::ptr::drop_in_place(std::ptr::addr_of_mut!((*this).header));
+            std::ptr::drop_in_place(std::ptr::addr_of_mut!((*this).core));
         }
     }
 }
@@ -1329,7 +1366,7 @@ impl TaskRef {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn cancelling(&self) -> u32 {
-        self.0.header().cancelling()
+        self.0.cancels().cancelling()
     }
 
     /// Decrements the cancellation count, as [`Task::uncancel`].
@@ -1537,7 +1574,7 @@ impl TaskRef {
 
     /// Whether a cancellation was requested and has not finished yet.
     pub(crate) fn cancel_requested(&self) -> bool {
-        self.0.header().cancel_requested() && !self.done()
+        self.0.cancels().cancel_requested() && !self.done()
     }
 
     /// The task's address: the data pointer of its wakers (see [`raw::task_of`]).
