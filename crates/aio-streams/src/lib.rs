@@ -35,6 +35,8 @@ mod layer;
 mod net;
 mod pipe;
 mod reader;
+mod sendfile;
+mod sock;
 mod socket;
 mod udp;
 mod writer;
@@ -50,6 +52,11 @@ pub use net::{
 };
 pub use pipe::{connect_read_pipe, connect_write_pipe};
 pub use reader::{DEFAULT_LIMIT, Lines, Read, ReadSource, StreamReader};
+pub use sendfile::{SockSendfile, sock_sendfile};
+pub use sock::{
+    SockListener, sock_accept, sock_connect, sock_recv, sock_recv_into, sock_recvfrom,
+    sock_recvfrom_into, sock_sendall, sock_sendto,
+};
 pub use socket::Address;
 pub use udp::DatagramEndpoint;
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
