@@ -28,6 +28,7 @@
 //! # Ok::<(), aio_task::Error>(())
 //! ```
 
+mod datagram;
 mod duplex;
 mod error;
 mod handoff;
@@ -41,6 +42,9 @@ mod socket;
 mod udp;
 mod writer;
 
+pub use datagram::{
+    CreateDatagramEndpoint, DatagramProtocol, DatagramTransport, create_datagram_endpoint,
+};
 pub use duplex::StreamPair;
 pub use error::StreamError;
 pub use handoff::TcpAcceptor;
