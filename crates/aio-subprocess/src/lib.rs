@@ -39,6 +39,7 @@
 
 mod error;
 mod process;
+mod protocol;
 mod reaper;
 mod watcher;
 
@@ -46,6 +47,10 @@ pub use error::SubprocessError;
 pub use process::{
     DEVNULL, PIPE, Process, STDOUT, Stdio, SubprocessBuilder, create_subprocess_exec,
     create_subprocess_shell,
+};
+pub use protocol::{
+    SubprocessProtocol, SubprocessProtocolSpawn, SubprocessTransport, subprocess_exec,
+    subprocess_shell,
 };
 pub use watcher::{ChildWatcher, child_watcher, set_child_watcher};
 

@@ -124,6 +124,11 @@ pub use aio_scheduler::context::{Context, ContextError, ContextVar, Token, copy_
 pub use aio_subprocess::{
     Process, SubprocessError, create_subprocess_exec, create_subprocess_shell,
 };
+/// asyncio's subprocess protocols (`loop.subprocess_exec` / `loop.subprocess_shell`).
+pub use aio_subprocess::{
+    SubprocessProtocol, SubprocessProtocolSpawn, SubprocessTransport, subprocess_exec,
+    subprocess_shell,
+};
 pub use aio_sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore, SyncError};
 pub use aio_task::create_task_with_context;
 pub use aio_task::{
