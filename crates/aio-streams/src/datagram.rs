@@ -586,11 +586,17 @@ impl DatagramTransport {
                 }
             }
         }
+        self.enqueue(data, addr);
+        Ok(())
+    }
+
+    /// Buffers a datagram the socket did not take, for the flushing task.
+    fn enqueue(&self, data: &[u8], addr: Option<SocketAddr>) {
+        let inner = &self.inner;
         inner.buffer.borrow_mut().push_back((data.to_vec(), addr));
         inner.buffer_size.set(inner.buffer_size.get() + data.len());
         self.maybe_pause_protocol();
         self.ensure_flushing();
-        Ok(())
     }
 
     /// Starts the task that sends the buffer, if none runs.
@@ -868,5 +874,135 @@ impl fmt::Debug for DatagramTransport {
             .field("closing", &self.inner.closing.get())
             .field("write_buffer_size", &self.inner.buffer_size.get())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The buffered path: loopback UDP sends practically never report `WouldBlock`, so these
+    //! tests put datagrams in the buffer as a refused send would.
+
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::{DatagramProtocol, DatagramTransport, create_datagram_endpoint};
+    use crate::DatagramEndpoint;
+
+    type Log = Rc<RefCell<Vec<String>>>;
+
+    struct Flow(Log);
+
+    impl DatagramProtocol for Flow {
+        fn pause_writing(&mut self) {
+            self.0.borrow_mut().push("pause".into());
+        }
+        fn resume_writing(&mut self) {
+            self.0.borrow_mut().push("resume".into());
+        }
+        fn connection_lost(&mut self, error: Option<std::io::Error>) {
+            assert!(error.is_none());
+            self.0.borrow_mut().push("lost".into());
+        }
+    }
+
+    async fn receive(peer: &DatagramEndpoint, n: usize) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        for _ in 0..n {
+            let (len, _) = aio_task::wait_for(peer.recv_from(&mut buf), 20.0)
+                .await
+                .unwrap()
+                .unwrap();
+            got.push(buf[..len].to_vec());
+        }
+        got
+    }
+
+    async fn setup(log: &Log) -> (DatagramTransport, DatagramEndpoint) {
+        let peer = DatagramEndpoint::bind("127.0.0.1", 0).await.unwrap();
+        let port = peer.local_addr().unwrap().port();
+        let l = log.clone();
+        let (transport, _) =
+            create_datagram_endpoint(move || Flow(l), None, Some(("127.0.0.1", port)))
+                .await
+                .unwrap();
+        (transport, peer)
+    }
+
+    /// Over the high-water mark: pause_writing once; the buffer goes out in order; at the
+    /// low-water mark, resume_writing once.
+    #[test]
+    fn buffered_datagrams_go_out_in_order_with_pause_and_resume() {
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let got = aio_task::run(async move {
+            let (transport, peer) = setup(&l).await;
+            transport
+                .set_write_buffer_limits(Some(100), Some(0))
+                .unwrap();
+            for i in 0..3u8 {
+                transport.enqueue(&[i; 60], None);
+            }
+            assert_eq!(*l.borrow(), ["pause"]);
+            assert_eq!(transport.get_write_buffer_size(), 180);
+            // A datagram sent now goes behind the buffered ones.
+            transport.sendto(&[9; 10], None).unwrap();
+            let got = receive(&peer, 4).await;
+            assert_eq!(transport.get_write_buffer_size(), 0);
+            transport.close();
+            got
+        })
+        .unwrap();
+        assert_eq!(got, [vec![0; 60], vec![1; 60], vec![2; 60], vec![9; 10]]);
+        assert_eq!(*log.borrow(), ["pause", "resume", "lost"]);
+    }
+
+    /// close() with datagrams buffered: they are still sent, then connection_lost.
+    #[test]
+    fn close_sends_the_buffer_first() {
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let got = aio_task::run(async move {
+            let (transport, peer) = setup(&l).await;
+            transport.enqueue(b"first", None);
+            transport.enqueue(b"second", None);
+            transport.close();
+            assert!(
+                l.borrow().is_empty(),
+                "connection_lost waits for the buffer"
+            );
+            let got = receive(&peer, 2).await;
+            while !l.borrow().contains(&"lost".to_string()) {
+                aio_scheduler::sleep(0.001).await.unwrap();
+            }
+            got
+        })
+        .unwrap();
+        assert_eq!(got, [b"first".to_vec(), b"second".to_vec()]);
+        assert_eq!(*log.borrow(), ["lost"]);
+    }
+
+    /// abort() drops the buffer: nothing more is sent.
+    #[test]
+    fn abort_drops_the_buffer() {
+        let log: Log = Rc::default();
+        let l = log.clone();
+        aio_task::run(async move {
+            let (transport, peer) = setup(&l).await;
+            transport.enqueue(b"dropped", None);
+            transport.abort();
+            assert_eq!(transport.get_write_buffer_size(), 0);
+            while !l.borrow().contains(&"lost".to_string()) {
+                aio_scheduler::sleep(0.001).await.unwrap();
+            }
+            let mut buf = [0u8; 16];
+            let nothing = aio_task::wait_for(peer.recv_from(&mut buf), 0.05).await;
+            assert!(
+                matches!(nothing, Err(aio_task::Error::Timeout)),
+                "{nothing:?}"
+            );
+        })
+        .unwrap();
+        assert_eq!(*log.borrow(), ["lost"]);
     }
 }

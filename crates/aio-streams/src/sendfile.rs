@@ -173,7 +173,7 @@ impl fmt::Debug for SockSendfile<'_> {
 /// `sendfile(2)` from `file` to the non-blocking stream socket `sock`, waiting for room on the
 /// reactor (asyncio's `_sock_sendfile_native`). `Err(Ok(NotAvailable))` before anything was
 /// sent if the kernel cannot do it for this pair.
-async fn send_native(
+pub(crate) async fn send_native(
     sock: BorrowedFd<'_>,
     registered: Option<&Registration>,
     file: BorrowedFd<'_>,
@@ -240,7 +240,7 @@ fn leave_position(file: BorrowedFd<'_>, offset: u64, sent: usize) {
 
 /// Where the fallback sends what it reads.
 #[derive(Clone, Copy)]
-enum Target<'a> {
+pub(crate) enum Target<'a> {
     Sock(BorrowedFd<'a>),
     Writer(&'a StreamWriter),
 }
@@ -248,7 +248,7 @@ enum Target<'a> {
 /// Reads `file` in blocks and sends each with `sock_sendall` (asyncio's
 /// `_sock_sendfile_fallback`). A non-blocking `file` is read on the loop when readable; a
 /// blocking one on the executor.
-async fn send_fallback(
+pub(crate) async fn send_fallback(
     target: Target<'_>,
     file: BorrowedFd<'_>,
     offset: u64,
