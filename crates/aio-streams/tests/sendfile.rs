@@ -263,3 +263,70 @@ fn a_closed_writer_refuses_sendfile() {
         "{error:?}"
     );
 }
+
+/// Throughput of the two paths, for docs/benchmarks.md (run on demand, in release mode):
+/// 256 MiB from a file through a Unix socket pair to a thread that discards it, with
+/// `sendfile(2)` and with the read/send fallback (the same file given as a pipe fed by a
+/// thread from the file).
+///
+/// `cargo test --release -p aio-streams --test sendfile -- --ignored --nocapture throughput`
+#[test]
+#[ignore = "a measurement, not a check"]
+fn throughput_native_and_fallback() {
+    const SIZE: usize = 256 << 20;
+    let (file, _) = data_file(SIZE, "throughput");
+    let discard = |peer: UnixStream| {
+        std::thread::spawn(move || {
+            let mut peer = peer;
+            let mut buf = vec![0u8; 1 << 20];
+            let mut total = 0;
+            loop {
+                match peer.read(&mut buf).unwrap() {
+                    0 => break total,
+                    n => total += n,
+                }
+            }
+        })
+    };
+    // sendfile(2).
+    let (a, b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let peer = discard(b);
+    let start = std::time::Instant::now();
+    let (sent, file) = run(async move {
+        let sent = sock_sendfile(&a, &file, 0, None)
+            .fallback(false)
+            .into_future()
+            .await
+            .unwrap();
+        (sent, file)
+    })
+    .unwrap();
+    let native = start.elapsed();
+    assert_eq!((sent, peer.join().unwrap()), (SIZE, SIZE));
+    // The fallback: the same bytes through a pipe.
+    let (read_end, mut write_end) = std::io::pipe().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let mut file = file;
+        file.rewind().unwrap();
+        std::io::copy(&mut file, &mut write_end).unwrap();
+    });
+    let (a, b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let peer = discard(b);
+    let start = std::time::Instant::now();
+    let sent = run(async move { sock_sendfile(&a, &read_end, 0, None).into_future().await })
+        .unwrap()
+        .unwrap();
+    let fallback = start.elapsed();
+    feeder.join().unwrap();
+    assert_eq!((sent, peer.join().unwrap()), (SIZE, SIZE));
+    let rate = |d: std::time::Duration| SIZE as f64 / d.as_secs_f64() / (1 << 20) as f64;
+    println!(
+        "256 MiB: sendfile(2) {:.0} ms ({:.0} MiB/s), fallback {:.0} ms ({:.0} MiB/s)",
+        native.as_secs_f64() * 1e3,
+        rate(native),
+        fallback.as_secs_f64() * 1e3,
+        rate(fallback)
+    );
+}
