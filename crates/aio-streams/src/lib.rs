@@ -10,6 +10,11 @@
 //!   high, 16 KiB low) and reports a lost connection instead of hanging.
 //! - [`Server`] runs each connection's handler in its own task and survives running out of
 //!   file descriptors.
+//! - UDP: [`DatagramEndpoint`] (awaitable sends and receives) and
+//!   [`create_datagram_endpoint`] with a [`DatagramProtocol`] (asyncio's callbacks).
+//! - asyncio's low-level socket calls as free functions ([`sock_recv`], [`sock_sendall`],
+//!   [`sock_accept`], [`sock_connect`], ...) on non-blocking sockets, and files sent with
+//!   `sendfile(2)` ([`sock_sendfile`], [`StreamWriter::sendfile`]).
 //!
 //! # Examples
 //!

@@ -12,6 +12,9 @@
 //!   `Process` leaves no zombie, and any number of waits see the exit code. Children still
 //!   running when their loop closes are reaped as they exit by a process-wide thread,
 //!   started only then and ending when none is left.
+//! - asyncio's protocol API too: [`subprocess_exec`] / [`subprocess_shell`] (or any builder's
+//!   [`protocol`](SubprocessBuilder::protocol)) call a [`SubprocessProtocol`] as the child
+//!   writes and exits.
 //!
 //! # Examples
 //!
