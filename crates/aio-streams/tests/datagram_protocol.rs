@@ -336,3 +336,39 @@ fn sending_from_connection_made() {
     .unwrap()
     .unwrap();
 }
+
+/// IPv6 endpoints, and a local and remote address of different families refused.
+#[test]
+fn ipv6_and_family_mismatch() {
+    #[derive(Debug)]
+    struct Quiet;
+    impl DatagramProtocol for Quiet {}
+    let log: Log = Rc::default();
+    let l = log.clone();
+    run(async move {
+        let bound = create_datagram_endpoint(Recorder::new(&l, true), Some(("::1", 0)), None).await;
+        let Ok((server, _)) = bound else {
+            // No IPv6 on this machine: nothing to check.
+            return Ok(());
+        };
+        let to = server.sockname().unwrap();
+        assert!(to.is_ipv6());
+        let (client, _) =
+            create_datagram_endpoint(|| Quiet, None, Some(("::1", to.port()))).await?;
+        client.sendto(b"six", None)?;
+        until_logged(&l, 2).await;
+        assert_eq!(l.borrow()[1], "data six");
+        let mismatch =
+            create_datagram_endpoint(|| Quiet, Some(("127.0.0.1", 0)), Some(("::1", to.port())))
+                .await;
+        assert!(
+            matches!(&mismatch, Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::InvalidInput),
+            "{mismatch:?}"
+        );
+        server.close();
+        client.close();
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
