@@ -92,23 +92,31 @@ fn tcp_round_trip_without_blocking_the_loop() {
         )
         .map_err(std::io::Error::from)?;
         sock_connect(&sock, addr).await?;
-        let client = TcpStream::from(sock);
+        let client = Rc::new(TcpStream::from(sock));
         let payload: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
-        // Sending and receiving at once on one socket: a reader and a writer share its
-        // registration.
+        // Sending and receiving at once on one descriptor: the waiting reader and writer share
+        // its registration (epoll refuses to register one descriptor twice).
         let sender = {
-            let client = client.try_clone()?;
+            let client = client.clone();
             let payload = payload.clone();
-            create_task(async move { sock_sendall(&client, &payload).await })?
+            create_task(async move { sock_sendall(&*client, &payload).await })?
         };
         let mut back = vec![0u8; total];
-        let mut got = 0;
-        while got < total {
-            let n = sock_recv_into(&client, &mut back[got..]).await?;
-            assert!(n > 0, "early end of stream");
-            got += n;
-        }
-        sender.await??;
+        // Bounded: a lost wake-up (one waiter's registration dropping the other's) would hang.
+        wait_for(
+            async {
+                let mut got = 0;
+                while got < total {
+                    let n = sock_recv_into(&*client, &mut back[got..]).await?;
+                    assert!(n > 0, "early end of stream");
+                    got += n;
+                }
+                sender.await??;
+                Ok::<_, Error>(())
+            },
+            60.0,
+        )
+        .await??;
         assert_eq!(server.await??, total);
         assert!(back == payload, "echoed bytes differ");
         stop.set(true);
