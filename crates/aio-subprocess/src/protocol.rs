@@ -258,10 +258,12 @@ where
             let SubprocessProtocolSpawn {
                 builder, factory, ..
             } = self;
+            // Made before the child starts, as asyncio does: a factory that panics leaves no
+            // child behind.
+            let protocol = Rc::new(RefCell::new(factory()));
             let spawned = builder.spawn_raw()?;
             let state = spawned.state.clone();
             let pipes = connect(spawned).inspect_err(|_| kill_unconnected(&state))?;
-            let protocol = Rc::new(RefCell::new(factory()));
             let shared: SharedProtocol = protocol.clone();
             let transport = SubprocessTransport::start(state, shared, pipes)?;
             Ok((transport, protocol))

@@ -308,5 +308,5 @@ fn a_missing_program_is_a_spawn_error() {
         matches!(outcome, Err(SubprocessError::Spawn { .. })),
         "{outcome:?}"
     );
-    assert!(log.borrow().is_empty(), "no protocol was made");
+    assert!(log.borrow().is_empty(), "connection_made is not called");
 }
