@@ -39,8 +39,8 @@ pub(crate) struct NotAvailable(&'static str);
 ///
 /// # Errors
 ///
-/// When awaited: [`Error::Value`] for a blocking socket or one that is not a stream socket
-/// (asyncio: "only SOCK_STREAM type sockets are supported"); [`Error::Io`] from the socket or
+/// When awaited: [`Error::Value`] for a zero `count`, a blocking socket, or one that is not
+/// a stream socket (asyncio: "only SOCK_STREAM type sockets are supported"); [`Error::Io`] from the socket or
 /// the file, or (`fallback(false)`) when `sendfile(2)` cannot be used.
 ///
 /// # Cancel safety
@@ -137,6 +137,7 @@ impl<'a> IntoFuture for SockSendfile<'a> {
                 count,
                 fallback,
             } = self;
+            check_count(count)?;
             check_nonblocking(sock)?;
             let kind = rustix::net::sockopt::socket_type(sock).map_err(io::Error::from)?;
             if kind != rustix::net::SocketType::STREAM {
@@ -168,6 +169,14 @@ impl fmt::Debug for SockSendfile<'_> {
             .field("fallback", &self.fallback)
             .finish()
     }
+}
+
+/// asyncio's `_check_sendfile_params`: a count, if given, is positive.
+fn check_count(count: Option<usize>) -> Result<(), Error> {
+    if count == Some(0) {
+        return Err(Error::Value("count must be a positive integer"));
+    }
+    Ok(())
 }
 
 /// `sendfile(2)` from `file` to the non-blocking stream socket `sock`, waiting for room on the
@@ -334,7 +343,8 @@ impl StreamWriter {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] from the file or the connection (lost or closed).
+    /// [`Error::Value`] for a zero `count` (asyncio's `ValueError`); [`Error::Io`] from the
+    /// file or the connection (lost or closed).
     ///
     /// # Cancel safety
     ///
@@ -374,6 +384,7 @@ impl StreamWriter {
         count: Option<usize>,
     ) -> Result<usize, Error> {
         let file = file.as_fd();
+        check_count(count)?;
         self.flushed().await?;
         if let Some(conn) = self.connection().filter(|conn| conn.layer().is_none()) {
             let sock = conn.socket().as_fd();

@@ -171,17 +171,26 @@ fn without_fallback_a_pipe_is_an_error() {
 }
 
 #[test]
-fn datagram_and_blocking_sockets_are_refused() {
+fn datagram_and_blocking_sockets_and_a_zero_count_are_refused() {
     let (file, _) = data_file(10, "refused");
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     udp.set_nonblocking(true).unwrap();
     let (blocking, _b) = UnixStream::pair().unwrap();
-    let (udp_error, blocking_error) = run(async move {
+    let (udp_error, blocking_error, zero_error) = run(async move {
         let udp_error = sock_sendfile(&udp, &file, 0, None).into_future().await;
         let blocking_error = sock_sendfile(&blocking, &file, 0, None).into_future().await;
-        (udp_error.unwrap_err(), blocking_error.unwrap_err())
+        let zero_error = sock_sendfile(&udp, &file, 0, Some(0)).into_future().await;
+        (
+            udp_error.unwrap_err(),
+            blocking_error.unwrap_err(),
+            zero_error.unwrap_err(),
+        )
     })
     .unwrap();
+    assert!(
+        matches!(zero_error, Error::Value(m) if m.contains("positive")),
+        "{zero_error:?}"
+    );
     assert!(
         matches!(udp_error, Error::Value(m) if m.contains("SOCK_STREAM")),
         "{udp_error:?}"
