@@ -10,6 +10,11 @@
 //!   high, 16 KiB low) and reports a lost connection instead of hanging.
 //! - [`Server`] runs each connection's handler in its own task and survives running out of
 //!   file descriptors.
+//! - UDP: [`DatagramEndpoint`] (awaitable sends and receives) and
+//!   [`create_datagram_endpoint`] with a [`DatagramProtocol`] (asyncio's callbacks).
+//! - asyncio's low-level socket calls as free functions ([`sock_recv`], [`sock_sendall`],
+//!   [`sock_accept`], [`sock_connect`], ...) on non-blocking sockets, and files sent with
+//!   `sendfile(2)` ([`sock_sendfile`], [`StreamWriter::sendfile`]).
 //!
 //! # Examples
 //!
@@ -28,6 +33,7 @@
 //! # Ok::<(), aio_task::Error>(())
 //! ```
 
+mod datagram;
 mod duplex;
 mod error;
 mod handoff;
@@ -35,10 +41,15 @@ mod layer;
 mod net;
 mod pipe;
 mod reader;
+mod sendfile;
+mod sock;
 mod socket;
 mod udp;
 mod writer;
 
+pub use datagram::{
+    CreateDatagramEndpoint, DatagramProtocol, DatagramTransport, create_datagram_endpoint,
+};
 pub use duplex::StreamPair;
 pub use error::StreamError;
 pub use handoff::TcpAcceptor;
@@ -50,6 +61,11 @@ pub use net::{
 };
 pub use pipe::{connect_read_pipe, connect_write_pipe};
 pub use reader::{DEFAULT_LIMIT, Lines, Read, ReadSource, StreamReader};
+pub use sendfile::{SockSendfile, sock_sendfile};
+pub use sock::{
+    SockListener, sock_accept, sock_connect, sock_recv, sock_recv_into, sock_recvfrom,
+    sock_recvfrom_into, sock_sendall, sock_sendto,
+};
 pub use socket::Address;
 pub use udp::DatagramEndpoint;
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};

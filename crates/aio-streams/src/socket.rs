@@ -213,6 +213,11 @@ impl Connection {
         self.io.get_ref()
     }
 
+    /// The socket's registration with the reactor.
+    pub(crate) fn registration(&self) -> &aio_reactor::Registration {
+        self.io.registration()
+    }
+
     /// The connection is over for its server (closed, or failed): stop counting it.
     pub(crate) fn detach(&self) {
         drop(self.server.take());

@@ -828,6 +828,38 @@ impl fmt::Debug for StreamWriter {
     }
 }
 
+impl StreamWriter {
+    /// Waits until everything written so far has gone to the sink (asyncio's transport
+    /// `_make_empty_waiter`, which `loop.sendfile` awaits before it sends on the socket
+    /// itself). The error the writer was lost with, if it was; closed is an error too.
+    pub(crate) async fn flushed(&self) -> Result<(), StreamError> {
+        let inner = &self.inner;
+        let wait = WaitSlot::new(&inner.waiters);
+        poll_fn(|cx| {
+            if !inner.flushing.get() {
+                let _ = inner.poll_flush(cx);
+            }
+            if let Some(error) = inner.lost_error() {
+                return Poll::Ready(Err(error));
+            }
+            if inner.closing.get() {
+                return Poll::Ready(Err(connection_lost()));
+            }
+            if inner.pending() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            wait.register(cx.waker());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// The socket connection under the writer, if it is one (not a pipe).
+    pub(crate) fn connection(&self) -> Option<&crate::socket::Connection> {
+        self.inner.sink.connection()
+    }
+}
+
 impl Inner {
     fn lost_io(&self) -> Option<std::io::Error> {
         self.with_lost(|lost| lost.map(crate::error::to_io))

@@ -12,6 +12,9 @@
 //!   `Process` leaves no zombie, and any number of waits see the exit code. Children still
 //!   running when their loop closes are reaped as they exit by a process-wide thread,
 //!   started only then and ending when none is left.
+//! - asyncio's protocol API too: [`subprocess_exec`] / [`subprocess_shell`] (or any builder's
+//!   [`protocol`](SubprocessBuilder::protocol)) call a [`SubprocessProtocol`] as the child
+//!   writes and exits.
 //!
 //! # Examples
 //!
@@ -39,6 +42,7 @@
 
 mod error;
 mod process;
+mod protocol;
 mod reaper;
 mod watcher;
 
@@ -46,6 +50,10 @@ pub use error::SubprocessError;
 pub use process::{
     DEVNULL, PIPE, Process, STDOUT, Stdio, SubprocessBuilder, create_subprocess_exec,
     create_subprocess_shell,
+};
+pub use protocol::{
+    SubprocessProtocol, SubprocessProtocolSpawn, SubprocessTransport, subprocess_exec,
+    subprocess_shell,
 };
 pub use watcher::{ChildWatcher, child_watcher, set_child_watcher};
 

@@ -406,16 +406,55 @@ impl SubprocessBuilder {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn spawn(self) -> Result<Process, SubprocessError> {
-        if matches!(self.stdin, Stdio::Stdout) || matches!(self.stdout, Stdio::Stdout) {
-            return Err(SubprocessError::InvalidArgument(
-                "STDOUT can only be used for stderr",
-            ));
-        }
+        let limit = self.limit;
         let reads_a_pipe = matches!(self.stdout, Stdio::Pipe) || matches!(self.stderr, Stdio::Pipe);
         if self.limit == 0 && reads_a_pipe {
             // asyncio cannot make the pipe's StreamReader then (ValueError), but finds out
             // only once the child runs, and just logs it; refused here before anything starts.
             return Err(SubprocessError::InvalidArgument("Limit cannot be <= 0"));
+        }
+        let Spawned {
+            stdin: stdin_pipe,
+            stdout: stdout_pipe,
+            stderr: stderr_pipe,
+            state,
+        } = self.spawn_raw()?;
+        let connected = (|| -> Result<_, SubprocessError> {
+            #[cfg(test)]
+            if tests::FAIL_PIPE_CONNECT.take() {
+                return Err(io::Error::other("injected pipe connect failure").into());
+            }
+            Ok((
+                stdin_pipe.map(connect_write_pipe).transpose()?,
+                stdout_pipe
+                    .map(|fd| connect_read_pipe(fd, limit))
+                    .transpose()?,
+                stderr_pipe
+                    .map(|fd| connect_read_pipe(fd, limit))
+                    .transpose()?,
+            ))
+        })();
+        match connected {
+            Ok((stdin, stdout, stderr)) => Ok(Process {
+                stdin,
+                stdout,
+                stderr,
+                state,
+            }),
+            Err(error) => {
+                kill_unconnected(&state);
+                Err(error)
+            }
+        }
+    }
+
+    /// Starts the child on the running loop, watched by it, and gives the parent's ends of
+    /// the pipes asked for, not yet connected to the loop.
+    pub(crate) fn spawn_raw(self) -> Result<Spawned, SubprocessError> {
+        if matches!(self.stdin, Stdio::Stdout) || matches!(self.stdout, Stdio::Stdout) {
+            return Err(SubprocessError::InvalidArgument(
+                "STDOUT can only be used for stderr",
+            ));
         }
         let lp = get_running_loop()?;
         let children = lp.extension::<Children>();
@@ -511,40 +550,29 @@ impl SubprocessBuilder {
         // `std`'s handle neither waits nor kills on drop; reaping is the watcher's job.
         drop(child);
         let state = children.watch(&lp, pid as i32)?;
+        Ok(Spawned {
+            stdin: stdin_pipe,
+            stdout: stdout_pipe,
+            stderr: stderr_pipe,
+            state,
+        })
+    }
+}
 
-        let limit = self.limit;
-        let connected = (|| -> Result<_, SubprocessError> {
-            #[cfg(test)]
-            if tests::FAIL_PIPE_CONNECT.take() {
-                return Err(io::Error::other("injected pipe connect failure").into());
-            }
-            Ok((
-                stdin_pipe.map(connect_write_pipe).transpose()?,
-                stdout_pipe
-                    .map(|fd| connect_read_pipe(fd, limit))
-                    .transpose()?,
-                stderr_pipe
-                    .map(|fd| connect_read_pipe(fd, limit))
-                    .transpose()?,
-            ))
-        })();
-        match connected {
-            Ok((stdin, stdout, stderr)) => Ok(Process {
-                stdin,
-                stdout,
-                stderr,
-                state,
-            }),
-            Err(error) => {
-                // asyncio closes the transport — killing the child — when its pipes cannot
-                // be connected. The watcher reaps it; until then the pid is still ours.
-                if state.returncode.get().is_none() {
-                    // SAFETY: `kill` has no memory-safety preconditions.
-                    unsafe { libc::kill(state.pid, libc::SIGKILL) };
-                }
-                Err(error)
-            }
-        }
+/// A child just started: the parent's ends of its pipes, and its state.
+pub(crate) struct Spawned {
+    pub(crate) stdin: Option<OwnedFd>,
+    pub(crate) stdout: Option<OwnedFd>,
+    pub(crate) stderr: Option<OwnedFd>,
+    pub(crate) state: Rc<ChildState>,
+}
+
+/// asyncio closes the transport — killing the child — when its pipes cannot be connected.
+/// The watcher reaps it; until then the pid is still ours.
+pub(crate) fn kill_unconnected(state: &ChildState) {
+    if state.returncode.get().is_none() {
+        // SAFETY: `kill` has no memory-safety preconditions.
+        unsafe { libc::kill(state.pid, libc::SIGKILL) };
     }
 }
 
@@ -811,28 +839,7 @@ impl Process {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn send_signal(&self, signal: i32) -> Result<(), SubprocessError> {
-        if self.state.returncode.get().is_some() {
-            return Err(SubprocessError::ProcessLookup { pid: self.pid() });
-        }
-        if self.state.orphaned.get() {
-            // Its loop closed: the orphan reaper may reap it at any time, after which the pid
-            // could name another process.
-            return Err(SubprocessError::Runtime(aio_scheduler::Error::Closed));
-        }
-        // 0 delivers nothing: it checks that the child is still there, as `os.kill(pid, 0)`.
-        if !(0..signal::NSIG).contains(&signal) {
-            return Err(SubprocessError::InvalidArgument(
-                "signal number out of range",
-            ));
-        }
-        // Not reaped yet (the returncode is set in the same step as the reap, on this
-        // thread), so the pid is still ours even if the child has exited: no race with pid
-        // reuse.
-        // SAFETY: `kill` has no memory-safety preconditions.
-        if unsafe { libc::kill(self.state.pid, signal) } != 0 {
-            return Err(io::Error::last_os_error().into());
-        }
-        Ok(())
+        signal_child(&self.state, signal)
     }
 
     /// Asks the child to stop: SIGTERM (asyncio's `terminate`).
@@ -890,6 +897,34 @@ impl fmt::Debug for Process {
             .field("returncode", &self.returncode())
             .finish_non_exhaustive()
     }
+}
+
+/// Sends `signal` to the child of `state`, unless it was reaped (asyncio's `send_signal`).
+pub(crate) fn signal_child(state: &ChildState, signal: i32) -> Result<(), SubprocessError> {
+    if state.returncode.get().is_some() {
+        return Err(SubprocessError::ProcessLookup {
+            pid: state.pid as u32,
+        });
+    }
+    if state.orphaned.get() {
+        // Its loop closed: the orphan reaper may reap it at any time, after which the pid
+        // could name another process.
+        return Err(SubprocessError::Runtime(aio_scheduler::Error::Closed));
+    }
+    // 0 delivers nothing: it checks that the child is still there, as `os.kill(pid, 0)`.
+    if !(0..signal::NSIG).contains(&signal) {
+        return Err(SubprocessError::InvalidArgument(
+            "signal number out of range",
+        ));
+    }
+    // Not reaped yet (the returncode is set in the same step as the reap, on this
+    // thread), so the pid is still ours even if the child has exited: no race with pid
+    // reuse.
+    // SAFETY: `kill` has no memory-safety preconditions.
+    if unsafe { libc::kill(state.pid, signal) } != 0 {
+        return Err(io::Error::last_os_error().into());
+    }
+    Ok(())
 }
 
 /// asyncio's `_feed_stdin`: write, drain, close; a child that went away is not an error.

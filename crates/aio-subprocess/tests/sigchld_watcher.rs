@@ -186,3 +186,49 @@ fn a_missing_program_is_still_a_spawn_error() {
     .unwrap()
     .unwrap();
 }
+
+/// The protocol API on the SIGCHLD watcher: process_exited comes from the SIGCHLD handler's
+/// reaping, and connection_lost follows the pipes' ends.
+#[test]
+fn subprocess_protocol_on_sigchld() {
+    use std::cell::RefCell;
+
+    use aio_subprocess::{SubprocessProtocol, subprocess_shell};
+
+    #[derive(Default)]
+    struct Events(Rc<RefCell<Vec<String>>>);
+    impl SubprocessProtocol for Events {
+        fn pipe_data_received(&mut self, fd: i32, data: &[u8]) {
+            let text = String::from_utf8_lossy(data);
+            self.0
+                .borrow_mut()
+                .push(format!("data {fd} {}", text.trim_end()));
+        }
+        fn process_exited(&mut self) {
+            self.0.borrow_mut().push("exited".into());
+        }
+        fn connection_lost(&mut self, _error: Option<std::io::Error>) {
+            self.0.borrow_mut().push("lost".into());
+        }
+    }
+
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let e = events.clone();
+    run(async move {
+        use_sigchld()?;
+        let (transport, _) = subprocess_shell(move || Events(e), "echo hi; exit 6").await?;
+        assert_eq!(wait_for(transport.wait(), LIMIT).await??, 6);
+        wait_for(transport.wait_closed(), LIMIT).await?;
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+    let events = events.borrow();
+    assert!(events.contains(&"data 1 hi".to_string()), "{events:?}");
+    assert!(events.contains(&"exited".to_string()), "{events:?}");
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("lost"),
+        "{events:?}"
+    );
+}

@@ -96,11 +96,20 @@ pub use aio_scheduler::{
 /// Seeing inside: loop metrics, every loop of the process, dumps on a signal
 /// ([`aio_scheduler::observe`]).
 pub use aio_scheduler::{LoopMetrics, observe};
+/// asyncio's datagram protocols (`loop.create_datagram_endpoint`).
+pub use aio_streams::{
+    CreateDatagramEndpoint, DatagramProtocol, DatagramTransport, create_datagram_endpoint,
+};
 pub use aio_streams::{
     DatagramEndpoint, OpenConnection, Server, StartServer, StreamError, StreamReader, StreamWriter,
     connect_read_pipe, connect_write_pipe, open_connection, open_connection_sock,
     open_unix_connection, open_unix_connection_sock, start_server, start_server_sock,
     start_unix_server, start_unix_server_sock,
+};
+/// asyncio's low-level socket methods (`loop.sock_*`, `loop.sock_sendfile`) as free functions.
+pub use aio_streams::{
+    SockListener, SockSendfile, sock_accept, sock_connect, sock_recv, sock_recv_into,
+    sock_recvfrom, sock_recvfrom_into, sock_sendall, sock_sendfile, sock_sendto,
 };
 /// asyncio's `asyncio.subprocess` module: `PIPE`, `STDOUT`, `DEVNULL`, `Process`.
 pub mod subprocess {
@@ -114,6 +123,11 @@ pub use aio_scheduler::context as contextvars;
 pub use aio_scheduler::context::{Context, ContextError, ContextVar, Token, copy_context};
 pub use aio_subprocess::{
     Process, SubprocessError, create_subprocess_exec, create_subprocess_shell,
+};
+/// asyncio's subprocess protocols (`loop.subprocess_exec` / `loop.subprocess_shell`).
+pub use aio_subprocess::{
+    SubprocessProtocol, SubprocessProtocolSpawn, SubprocessTransport, subprocess_exec,
+    subprocess_shell,
 };
 pub use aio_sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore, SyncError};
 pub use aio_task::create_task_with_context;

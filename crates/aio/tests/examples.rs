@@ -8,7 +8,8 @@
 //! output reports; results match the draws), not by one transcript.
 //!
 //! The servers are driven from here: `echo_server` with `echo_client` and a raw client,
-//! `chat_server` with two raw clients (and its `--demo` transcript), `crawl` against its own
+//! `chat_server` with two raw clients (and its `--demo` transcript), `udp_echo_protocol`'s
+//! `--demo` (asyncio's UDP echo server and client protocols), `crawl` against its own
 //! demo site and against an IPv6 server this test runs. `ctrl_c` and `signals` are covered by
 //! `tests/ctrl_c.rs`, `http_hello` by `tests/http_hello.rs`, `hyper_hello` by
 //! `tests/hyper_hello.rs`, `tls_hello` by `tests/tls_hello.rs`.
@@ -330,6 +331,10 @@ fn batch_commands() -> Vec<(&'static str, Command)> {
     ));
 
     jobs.push(("chat_server --demo", command("chat_server", &["--demo"])));
+    jobs.push((
+        "udp_echo_protocol --demo",
+        command("udp_echo_protocol", &["--demo"]),
+    ));
 
     let out = scratch("crawl").join("found.txt");
     jobs.push((
@@ -1234,6 +1239,35 @@ fn chat_server_demo_prints_its_transcript() {
         "[server] alice left",
         "[server] closed",
     ]);
+}
+
+/// asyncio's UDP echo server and client protocols: the client's datagram comes back, the
+/// client closes, and `main` ends on its `connection_lost`.
+#[test]
+fn udp_echo_protocol_demo_echoes_and_closes() {
+    let run = finished("udp_echo_protocol --demo");
+    run.assert_success();
+    assert_eq!(run.lines.len(), 7, "{}", run.dump());
+    assert_eq!(
+        run.lines[..2],
+        ["Starting UDP server", "Send: Hello World!"]
+    );
+    let from = scan("Received 'Hello World!' from 127.0.0.1:{}", &run.lines[2])
+        .unwrap_or_else(|| panic!("{}", run.dump()));
+    let port: u16 = number(from[0], &run);
+    assert_ne!(port, 0);
+    assert_eq!(
+        run.lines[3],
+        format!("Send 'Hello World!' to 127.0.0.1:{port}")
+    );
+    assert_eq!(
+        run.lines[4..],
+        [
+            "Received: Hello World!",
+            "Close the socket",
+            "Connection closed"
+        ]
+    );
 }
 
 #[test]
