@@ -61,7 +61,8 @@
 //!
 //! For profiling one runtime alone, `compare --one <yield|sparse|burst|socket|gather|wait_for_ready|
 //! wait_for_sleeping|to_thread|echo> <runtime>` runs one round of that workload and prints its
-//! result. Runtimes: `aio` (the default reactor),
+//! result; `compare --one small-frames <aio|tokio|smol> <exact|exact-into|lines|lines-into>` one
+//! run of one `small-frames` read. Runtimes: `aio` (the default reactor),
 //! `aio-edge`, `aio-oneshot`, `aio-uring`, `aio-registered` (a socket registered, as `aio::run` has), `tokio`, `smol`; for `echo` (servers) `aio`,
 //! `aio-edge`, `aio-oneshot`, `aio-uring`, `tokio`, `epoll`, and an optional third argument,
 //! the round trips per connection (default 2,000). The echo server threads are named
@@ -1074,6 +1075,35 @@ fn run_once(workload: &str, name: &str, round_trips: Option<usize>) {
     }
 }
 
+/// `--one small-frames <runtime> <kind>`: one run of one `small-frames` read (for counting
+/// instructions with callgrind: the reading thread is the loop's, the feeder is a second
+/// thread). Runtimes: `aio` (the default reactor), `tokio`, `smol`.
+fn small_frames_once(name: &str, kind: &str) {
+    let kind = match kind {
+        "exact" => workloads::SmallFrames::Exact,
+        "exact-into" => workloads::SmallFrames::ExactInto,
+        "lines" => workloads::SmallFrames::Lines,
+        "lines-into" => workloads::SmallFrames::LinesInto,
+        _ => panic!("small-frames reads exact, exact-into, lines or lines-into, not {kind:?}"),
+    };
+    let aio = Aio {
+        reactor: AioReactor::Default,
+    };
+    let runtime: &dyn Runtime = if name == "aio" {
+        &aio
+    } else {
+        runtime_named(name)
+    };
+    let (port, feeder) = workloads::small_frames_feeder();
+    let elapsed = runtime.small_frames(port, kind);
+    feeder.join().expect("feeder");
+    println!(
+        "small-frames {kind:?} on {name}: {} reads, {} reads/s",
+        kind.reads(),
+        human(rate(kind.reads(), elapsed))
+    );
+}
+
 fn runtime_named(name: &str) -> &'static dyn Runtime {
     RUNTIMES
         .into_iter()
@@ -1104,6 +1134,11 @@ fn main() {
                  wait_for_sleeping, to_thread, echo) and a runtime"
             );
         };
+        if workload == "small-frames" {
+            // `--one small-frames <runtime> [exact|exact-into|lines|lines-into]`.
+            small_frames_once(name, args.get(at + 3).map_or("exact", String::as_str));
+            return;
+        }
         // `--one echo <server> <n>`: n round trips per connection instead of the default.
         let round_trips = args
             .get(at + 3)
