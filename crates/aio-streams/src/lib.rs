@@ -28,17 +28,25 @@
 //! # Ok::<(), aio_task::Error>(())
 //! ```
 
+mod create;
 mod duplex;
 mod error;
 mod handoff;
 mod layer;
 mod net;
 mod pipe;
+mod protocol;
 mod reader;
 mod socket;
+mod transport;
 mod udp;
 mod writer;
 
+pub use create::{
+    CreateServer, connect_accepted_socket, connect_read_pipe_protocol,
+    connect_write_pipe_protocol, create_connection, create_server, create_server_sock,
+    create_unix_connection, create_unix_server, create_unix_server_sock,
+};
 pub use duplex::StreamPair;
 pub use error::StreamError;
 pub use handoff::TcpAcceptor;
@@ -49,8 +57,10 @@ pub use net::{
     start_unix_server, start_unix_server_sock,
 };
 pub use pipe::{connect_read_pipe, connect_write_pipe};
+pub use protocol::{AnyProtocol, Buffered, BufferedProtocol, Protocol, READ_SIZE};
 pub use reader::{DEFAULT_LIMIT, Lines, Read, ReadSource, StreamReader};
 pub use socket::Address;
+pub use transport::{ExtraInfo, Transport};
 pub use udp::DatagramEndpoint;
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
 
