@@ -328,10 +328,12 @@ where
                 if let Ok(event_loop) = get_running_loop() {
                     let message = aio_scheduler::panic_message(&*payload);
                     event_loop.call_exception_handler(
-                        &ExceptionContext::new("Error on transport creation for incoming connection")
-                            .with_error(std::sync::Arc::new(io::Error::other(format!(
-                                "protocol_factory panicked: {message}"
-                            )))),
+                        &ExceptionContext::new(
+                            "Error on transport creation for incoming connection",
+                        )
+                        .with_error(std::sync::Arc::new(io::Error::other(
+                            format!("protocol_factory panicked: {message}"),
+                        ))),
                     );
                 }
                 return;

@@ -3,7 +3,7 @@
 //! [`Transport`].
 
 use std::any::Any;
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::io;
 
 use crate::transport::{Endpoint, Transport};
@@ -246,9 +246,10 @@ pub trait Driven {
 struct Plain<P>(P);
 
 thread_local! {
-    /// The buffer every [`Protocol`]'s read on this thread lands in (taken while in use: a
-    /// nested read, which cannot happen today, would make its own).
-    static SCRATCH: Cell<Option<Box<[u8]>>> = const { Cell::new(None) };
+    /// The buffer every [`Protocol`]'s read on this thread lands in (borrowed while in use: a
+    /// nested read, which cannot happen today, would make its own). A panic in
+    /// `data_received` releases the borrow as it unwinds.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_SIZE].into_boxed_slice());
 }
 
 impl<P: Protocol> Driven for Plain<P> {
@@ -256,17 +257,22 @@ impl<P: Protocol> Driven for Plain<P> {
         self.0.connection_made(transport);
     }
     fn read(&mut self, from: &Endpoint) -> io::Result<usize> {
-        let mut scratch = SCRATCH
-            .take()
-            .unwrap_or_else(|| vec![0; READ_SIZE].into_boxed_slice());
-        let read = from.read_into(&mut scratch);
-        if let Ok(n @ 1..) = read {
-            // Put back after the callback: a panic in it drops the buffer (made again next
-            // time), never leaves it half-borrowed.
-            self.0.data_received(&scratch[..n]);
-        }
-        SCRATCH.set(Some(scratch));
-        read
+        SCRATCH.with(|scratch| {
+            let mut own;
+            let mut shared = scratch.try_borrow_mut();
+            let buf: &mut [u8] = match &mut shared {
+                Ok(shared) => shared,
+                Err(_) => {
+                    own = vec![0; READ_SIZE];
+                    &mut own
+                }
+            };
+            let n = from.read_into(buf)?;
+            if n > 0 {
+                self.0.data_received(&buf[..n]);
+            }
+            Ok(n)
+        })
     }
     fn eof_received(&mut self) -> bool {
         self.0.eof_received()
@@ -295,7 +301,9 @@ impl<P: BufferedProtocol> Driven for Buffered<P> {
     fn read(&mut self, from: &Endpoint) -> io::Result<usize> {
         let buf = self.0.get_buffer(READ_SIZE);
         if buf.is_empty() {
-            return Err(crate::transport::misuse("get_buffer() returned an empty buffer"));
+            return Err(crate::transport::misuse(
+                "get_buffer() returned an empty buffer",
+            ));
         }
         let n = from.read_into(buf)?;
         if n > 0 {
@@ -317,7 +325,8 @@ impl<P: BufferedProtocol> Driven for Buffered<P> {
     }
     fn as_any(&mut self) -> &mut dyn Any {
         &mut self.0
-    }    fn buffered(&self) -> bool {
+    }
+    fn buffered(&self) -> bool {
         true
     }
 }

@@ -401,9 +401,18 @@ impl Inner {
     /// Delivers `pause_writing` / `resume_writing` unless the protocol is in a callback
     /// (then the driver delivers them when it returns). A panic in them is reported and
     /// nothing else, as asyncio does.
+    #[inline]
     fn deliver_deferred(&self) {
+        if self.has(DEFER_PAUSE | DEFER_RESUME) {
+            self.deliver_deferred_now();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn deliver_deferred_now(&self) {
         let pending = self.flags.get() & (DEFER_PAUSE | DEFER_RESUME);
-        if pending == 0 || self.has(FINISHED) {
+        if self.has(FINISHED) {
             return;
         }
         let Ok(mut guard) = self.protocol.try_borrow_mut() else {
@@ -569,15 +578,17 @@ impl Inner {
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-                let read = self.endpoint.poll_read_with(cx, || {
-                    match self.call(|protocol| protocol.read(&self.endpoint)) {
-                        Some(Ok(Ok(n))) => Ok(Ok(n)),
-                        Some(Ok(Err(error))) => Err(error),
-                        Some(Err(payload)) => Ok(Err(payload)),
-                        // Never here: only the driver reads, outside any callback.
-                        None => Err(io::ErrorKind::WouldBlock.into()),
-                    }
-                });
+                let op = || match self.call(|protocol| protocol.read(&self.endpoint)) {
+                    Some(Ok(Ok(n))) => Ok(Ok(n)),
+                    Some(Ok(Err(error))) => Err(error),
+                    Some(Err(payload)) => Ok(Err(payload)),
+                    // Never here: only the driver reads, outside any callback.
+                    None => Err(io::ErrorKind::WouldBlock.into()),
+                };
+                let read = match &self.endpoint.0 {
+                    Io::Socket(conn) => poll_read_ready_first(conn.io.registration(), cx, op),
+                    _ => self.endpoint.poll_read_with(cx, op),
+                };
                 match read {
                     Poll::Ready(Ok(Ok(0))) => {
                         self.deliver_deferred();
@@ -600,7 +611,10 @@ impl Inner {
                     }
                     Poll::Ready(Err(error)) => {
                         if is_misuse(&error) {
-                            report("Fatal error: protocol.get_buffer() call failed.", misuse_copy(&error));
+                            report(
+                                "Fatal error: protocol.get_buffer() call failed.",
+                                misuse_copy(&error),
+                            );
                         }
                         // asyncio's "Fatal read error on socket transport": OS errors go to
                         // `connection_lost` only.
@@ -664,14 +678,30 @@ impl Inner {
                 tv_nsec: 0,
             };
             match rustix::event::poll(&mut fds, Some(&zero)) {
-                Ok(_) if fds[0]
-                    .revents()
-                    .intersects(PollFlags::ERR | PollFlags::HUP) =>
-                {
+                Ok(_) if fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP) => {
                     return true;
                 }
                 _ => registration.clear_readable(),
             }
+        }
+    }
+}
+
+/// [`Registration::poll_read_with`] for the hot path: while the source is known readable,
+/// straight to `op` (the registration's poll is needed only to wait).
+#[inline]
+fn poll_read_ready_first<R>(
+    registration: &Registration,
+    cx: &mut Context<'_>,
+    mut op: impl FnMut() -> io::Result<R>,
+) -> Poll<io::Result<R>> {
+    loop {
+        if !registration.source().is_readable() {
+            std::task::ready!(registration.poll_readable(cx))?;
+        }
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => registration.clear_readable(),
+            result => return Poll::Ready(result),
         }
     }
 }
@@ -816,6 +846,42 @@ impl Transport {
         if data.is_empty() {
             return;
         }
+        if inner.has(LOST | CLOSING | EOF_ASKED) {
+            self.refuse_write();
+            return;
+        }
+        let mut data = data;
+        if inner.pending() == 0 {
+            // Nothing queued: try the socket directly, as asyncio does.
+            match inner.endpoint.write_now(data) {
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    if is_misuse(&e) {
+                        report("write() on a read-only transport", misuse_copy(&e));
+                        return;
+                    }
+                    inner.force_close(Some(e));
+                    return;
+                }
+            }
+            if data.is_empty() {
+                return;
+            }
+            inner.wake();
+        }
+        let mut buf = inner.buf.take();
+        buf.extend_from_slice(data);
+        inner.buf.set(buf);
+        inner.maybe_pause();
+    }
+
+    /// A write the transport's state refuses: counted and warned about (see
+    /// [`write`](Transport::write)).
+    #[cold]
+    #[inline(never)]
+    fn refuse_write(&self) {
+        let inner = &*self.inner;
         if inner.has(LOST) {
             let count = inner.lost_writes.get() + 1;
             inner.lost_writes.set(count);
@@ -846,32 +912,7 @@ impl Transport {
                     io::Error::new(io::ErrorKind::InvalidInput, "write() after write_eof()"),
                 );
             }
-            return;
         }
-        let mut data = data;
-        if inner.pending() == 0 {
-            // Nothing queued: try the socket directly, as asyncio does.
-            match inner.endpoint.write_now(data) {
-                Ok(n) => data = &data[n..],
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => {
-                    if is_misuse(&e) {
-                        report("write() on a read-only transport", misuse_copy(&e));
-                        return;
-                    }
-                    inner.force_close(Some(e));
-                    return;
-                }
-            }
-            if data.is_empty() {
-                return;
-            }
-            inner.wake();
-        }
-        let mut buf = inner.buf.take();
-        buf.extend_from_slice(data);
-        inner.buf.set(buf);
-        inner.maybe_pause();
     }
 
     /// Sends every buffer of `chunks` in order (asyncio's `writelines`).

@@ -25,10 +25,7 @@ type Log = Rc<RefCell<Vec<String>>>;
 fn unix_path(name: &str) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!(
-        "aio-proto-{}-{name}-{n}.sock",
-        std::process::id()
-    ))
+    std::env::temp_dir().join(format!("aio-proto-{}-{name}-{n}.sock", std::process::id()))
 }
 
 /// Waits (on the loop) until `done()` holds; fails the test after 20 s.
@@ -161,7 +158,8 @@ fn echo_over_unix_between_two_protocols() {
         let server = create_unix_server(move || Recorder::new(&l, Mode::Echo), &path).await?;
         let client_log: Log = Rc::default();
         let c = client_log.clone();
-        let client = create_unix_connection(move || Recorder::new(&c, Mode::Collect), &path).await?;
+        let client =
+            create_unix_connection(move || Recorder::new(&c, Mode::Collect), &path).await?;
         assert_eq!(entries(&client_log), ["made"]);
         client.write(b"over ");
         client.write(b"unix");
@@ -412,7 +410,10 @@ fn empty_get_buffer_fails_the_connection() {
         let _ = reader.read_to_end().await;
         until("lost", || result.borrow().is_some()).await;
         assert!(result.borrow().as_ref().unwrap().contains("empty buffer"));
-        assert!(seen.borrow().iter().any(|m| m.contains("get_buffer")), "{seen:?}");
+        assert!(
+            seen.borrow().iter().any(|m| m.contains("get_buffer")),
+            "{seen:?}"
+        );
         Ok::<_, Error>(())
     })
     .unwrap()
@@ -505,8 +506,7 @@ fn close_flushes_abort_drops() {
         aio_task::run(async move {
             let log: Log = Rc::default();
             let l = log.clone();
-            let server =
-                create_server(move || Send(abort, l.clone()), "127.0.0.1", 0).await?;
+            let server = create_server(move || Send(abort, l.clone()), "127.0.0.1", 0).await?;
             let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
             let mut got = 0;
             loop {
@@ -745,7 +745,9 @@ fn server_counts_and_closes_protocol_connections() {
         assert_eq!(reader.read(1).await?, b"x");
         server.close();
         assert!(
-            aio_task::wait_for(server.wait_closed(), 0.05).await.is_err(),
+            aio_task::wait_for(server.wait_closed(), 0.05)
+                .await
+                .is_err(),
             "a connection is still open"
         );
         server.close_clients();
@@ -792,7 +794,10 @@ asyncio.run(main())
         })
         .await??;
         assert!(output.status.success(), "{output:?}");
-        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "50 True b''");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            "50 True b''"
+        );
         until("lost", || lost(&log)).await;
         assert_eq!(entries(&log), ["made", "data", "eof", "lost"]);
         Ok::<_, Error>(())
@@ -845,6 +850,52 @@ fn create_connection_refused() {
         .await;
         assert!(result.is_err());
         assert!(!called.get());
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// Re-entry: `close`, `close` again and `abort` inside `data_received` end the connection
+/// with exactly one `connection_lost`, called after the callback returned (not inside
+/// `close`), and no further `data_received`.
+#[test]
+fn close_and_abort_inside_a_callback_call_connection_lost_once_later() {
+    struct Quitter(Option<Transport>, Log);
+    impl Protocol for Quitter {
+        fn connection_made(&mut self, transport: &Transport) {
+            self.0 = Some(transport.clone());
+        }
+        fn data_received(&mut self, _: &[u8]) {
+            self.1.borrow_mut().push("data".into());
+            let transport = self.0.as_ref().unwrap();
+            transport.close();
+            transport.close();
+            transport.abort();
+            assert!(transport.is_closing());
+            // Not yet: connection_lost comes after this callback.
+            assert_eq!(self.1.borrow().len(), 1);
+        }
+        fn connection_lost(&mut self, error: Option<io::Error>) {
+            assert!(error.is_none());
+            self.1.borrow_mut().push("lost".into());
+            self.0 = None;
+        }
+    }
+    aio_task::run(async {
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let server = create_server(move || Quitter(None, l.clone()), "127.0.0.1", 0).await?;
+        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        writer.write(b"one");
+        writer.drain().await?;
+        let _ = reader.read_to_end().await;
+        writer.write(b"two"); // to a closed connection: nothing more arrives
+        until("lost", || lost(&log)).await;
+        for _ in 0..10 {
+            aio_scheduler::sleep(0.001).await?;
+        }
+        assert_eq!(entries(&log), ["data", "lost"]);
         Ok::<_, Error>(())
     })
     .unwrap()

@@ -96,6 +96,11 @@ pub use aio_scheduler::{
 /// Seeing inside: loop metrics, every loop of the process, dumps on a signal
 /// ([`aio_scheduler::observe`]).
 pub use aio_scheduler::{LoopMetrics, observe};
+/// asyncio's protocols and transports (`loop.create_server(protocol_factory, ...)`).
+pub use aio_streams::{
+    Buffered, BufferedProtocol, CreateServer, Protocol, Transport, connect_accepted_socket,
+    create_connection, create_server, create_unix_connection, create_unix_server,
+};
 pub use aio_streams::{
     DatagramEndpoint, OpenConnection, Server, StartServer, StreamError, StreamReader, StreamWriter,
     connect_read_pipe, connect_write_pipe, open_connection, open_connection_sock,
