@@ -10,6 +10,9 @@
 //!   high, 16 KiB low) and reports a lost connection instead of hanging.
 //! - [`Server`] runs each connection's handler in its own task and survives running out of
 //!   file descriptors.
+//! - The protocol layer underneath asyncio's streams: [`Protocol`] / [`BufferedProtocol`]
+//!   callbacks driven by a [`Transport`], from [`create_server`], [`create_connection`] and
+//!   their Unix, `sock=` and pipe forms (the same [`Server`]).
 //!
 //! # Examples
 //!

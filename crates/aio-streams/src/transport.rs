@@ -904,14 +904,12 @@ impl Transport {
             }
             return;
         }
-        if inner.has(EOF_ASKED) {
-            if !inner.has(WARNED_EOF) {
-                inner.set(WARNED_EOF);
-                report(
-                    "Cannot call write() after write_eof()",
-                    io::Error::new(io::ErrorKind::InvalidInput, "write() after write_eof()"),
-                );
-            }
+        if inner.has(EOF_ASKED) && !inner.has(WARNED_EOF) {
+            inner.set(WARNED_EOF);
+            report(
+                "Cannot call write() after write_eof()",
+                io::Error::new(io::ErrorKind::InvalidInput, "write() after write_eof()"),
+            );
         }
     }
 
@@ -1113,7 +1111,7 @@ impl Transport {
     ///
     /// See [`Transport`].
     pub fn peername(&self) -> Option<Address> {
-        self.connection().and_then(|conn| Sink::peer(conn))
+        self.connection().and_then(Sink::peer)
     }
 
     /// The local address (asyncio's `get_extra_info("sockname")`); `None` for a pipe.
@@ -1142,7 +1140,7 @@ impl Transport {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn sockname(&self) -> Option<Address> {
-        self.connection().and_then(|conn| Sink::local(conn))
+        self.connection().and_then(Sink::local)
     }
 
     /// The socket's or pipe's descriptor while the transport is open (asyncio's
@@ -1252,6 +1250,9 @@ impl Transport {
     /// struct Counter(usize);
     /// impl Protocol for Counter {
     ///     fn data_received(&mut self, data: &[u8]) { self.0 += data.len(); }
+    ///     // Stay open after the server's EOF: the transport keeps its protocol until
+    ///     // `connection_lost`.
+    ///     fn eof_received(&mut self) -> bool { true }
     /// }
     /// aio_task::run(async {
     ///     let server = aio_streams::start_server(|_, w| async move { w.write(b"12345") }, "127.0.0.1", 0).await?;
