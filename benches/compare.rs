@@ -29,6 +29,7 @@
 //! | `to_thread` | 20,000 trivial closures sent to the blocking-thread pool and awaited one after another (aio `to_thread`, tokio `spawn_blocking`, smol `unblock`) | round trips/s |
 //! | `small-frames` | a thread sends 16 MiB of 32-byte lines over one loopback TCP connection; the runtime reads it as 16-byte `readexactly` (tokio, smol: `read_exact` on a `BufReader`), then as 16-byte `readexactly_into` a reused array (aio's read without the `Vec`; tokio and smol: the same `read_exact` again), then as `readline` (`read_line` on a `BufReader`), then as `readline_into` a reused `Vec` (tokio, smol: the same `read_line` into a reused `String`) | frames/s, lines/s |
 //! | `echo` | TCP echo, 50 connections × 2,000 round trips of 64 bytes, against aio / tokio / raw epoll servers, driven by one epoll client thread (`ECHO_CLIENT=tokio`: the earlier tokio client); also the server and client threads' CPU per round trip, over 3 longer runs of 50 × 10,000 | round trips/s, µs |
+//! | `echo-protocol`, `echo-buffered` | the `echo` workload (same client and runs) on aio's protocol layer: `create_server` with a `Protocol` echoing in `data_received`, and with a `BufferedProtocol`; beside the streams server and the raw epoll server, with each one's server user CPU per round trip against raw epoll's (either key runs both; `echo` selects them too) | its own table |
 //! | `bulk` | one TCP connection, the client sends up to 512 MiB (3 s at most), the server reads and discards | GB/s |
 //! | `http` | `examples/http_hello.rs`'s handler on aio and the same HTTP/1.1 logic on tokio (`http.rs`), 50 keep-alive connections × 2,000 `GET`s each from one epoll client thread; server thread CPU (user + system) per request over all runs | requests/s, µs |
 //! | `conn-memory` | 10,000 idle TCP connections held by the server; resident-memory growth per connection, in a fresh server child process | bytes/connection |
@@ -64,7 +65,7 @@
 //! result; `compare --one small-frames <aio|tokio|smol> <exact|exact-into|lines|lines-into>` one
 //! run of one `small-frames` read. Runtimes: `aio` (the default reactor),
 //! `aio-edge`, `aio-oneshot`, `aio-uring`, `aio-registered` (a socket registered, as `aio::run` has), `tokio`, `smol`; for `echo` (servers) `aio`,
-//! `aio-edge`, `aio-oneshot`, `aio-uring`, `tokio`, `epoll`, and an optional third argument,
+//! `aio-edge`, `aio-oneshot`, `aio-uring`, `tokio`, `epoll`, `protocol`, `buffered`, and an optional third argument,
 //! the round trips per connection (default 2,000). The echo server threads are named
 //! `server-<…>` (e.g. `server-uring`), so per-thread counts can pick them out.
 
@@ -674,6 +675,108 @@ fn echo_rows() -> (Vec<Row>, EchoBest) {
         ),
     ];
     (rows, best)
+}
+
+/// The protocol echo servers beside the streams server and the raw epoll reference: the
+/// `echo-protocol` / `echo-buffered` rows, in this order.
+const PROTOCOL_SERVERS: [streams::Server; 4] = [
+    streams::Server::Protocol,
+    streams::Server::Buffered,
+    streams::Server::AIO,
+    streams::Server::Epoll,
+];
+
+/// The `echo-protocol` workload's results, per server of [`PROTOCOL_SERVERS`]: the best
+/// rate of [`ECHO_RUNS`] runs, and the server thread's CPU per round trip over
+/// [`ECHO_CPU_RUNS`] runs of [`ECHO_CPU_ROUND_TRIPS`] (as the `echo` row measures it, with the
+/// user figure's relative noise).
+struct ProtocolEcho {
+    rates: [f64; 4],
+    user: [f64; 4],
+    system: [f64; 4],
+    user_noise: [f64; 4],
+}
+
+/// The `echo` workload (same client, same runs) on the protocol servers, the streams server
+/// and the raw epoll server, interleaved.
+fn echo_protocol() -> ProtocolEcho {
+    let trips = streams::ECHO_CONNECTIONS * streams::ECHO_ROUND_TRIPS;
+    let mut best = [Duration::MAX; 4];
+    for _ in 0..ECHO_RUNS {
+        for (i, server) in PROTOCOL_SERVERS.into_iter().enumerate() {
+            best[i] = best[i].min(streams::echo(server, streams::ECHO_ROUND_TRIPS).elapsed);
+        }
+    }
+    let mut user = [Duration::ZERO; 4];
+    let mut system = [Duration::ZERO; 4];
+    for _ in 0..ECHO_CPU_RUNS {
+        for (i, server) in PROTOCOL_SERVERS.into_iter().enumerate() {
+            let run = streams::echo(server, ECHO_CPU_ROUND_TRIPS);
+            user[i] += run.server_user;
+            system[i] += run.server_system;
+        }
+    }
+    let cpu_trips = (ECHO_CPU_RUNS * streams::ECHO_CONNECTIONS * ECHO_CPU_ROUND_TRIPS) as f64;
+    let per_trip = |cpu: Duration| cpu.as_secs_f64() * 1e6 / cpu_trips;
+    let result = ProtocolEcho {
+        rates: best.map(|d| rate(trips, d)),
+        user: user.map(per_trip),
+        system: system.map(per_trip),
+        user_noise: user.map(|u| 1.0 / (u.as_secs_f64() / TICK.as_secs_f64()).max(1.0).sqrt()),
+    };
+    for (i, server) in PROTOCOL_SERVERS.into_iter().enumerate() {
+        eprintln!(
+            "  echo on {:<9} {} round trips/s, server user {:.3} µs / system {:.3} µs",
+            server.name(),
+            human(result.rates[i]),
+            result.user[i],
+            result.system[i]
+        );
+    }
+    result
+}
+
+/// The `echo-protocol` / `echo-buffered` table and its target.
+fn print_protocol_echo(echo: &ProtocolEcho) {
+    println!();
+    println!(
+        "Echo on the protocol layer (`echo-protocol`, `echo-buffered`), the streams server and \
+         the raw epoll reference, same client and runs as `echo`:"
+    );
+    println!();
+    println!(
+        "| server | round trips/s | server user CPU / round trip (µs) | ± | server system CPU / \
+         round trip (µs) | user vs raw epoll | user vs streams |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let names = [
+        "echo-protocol (`Protocol`)",
+        "echo-buffered (`BufferedProtocol`)",
+        "echo (streams)",
+        "raw epoll",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        println!(
+            "| {name} | {} | {:.3} | {:.0} % | {:.2} | {:.2} | {:.2} |",
+            human(echo.rates[i]),
+            echo.user[i],
+            echo.user_noise[i] * 100.0,
+            echo.system[i],
+            echo.user[i] / echo.user[3],
+            echo.user[i] / echo.user[2],
+        );
+    }
+    println!();
+    println!("Targets:");
+    for (i, name) in ["protocol", "buffered protocol"].iter().enumerate() {
+        let ratio = echo.user[i] / echo.user[3];
+        let noise = (echo.user_noise[i].powi(2) + echo.user_noise[3].powi(2)).sqrt() * 100.0;
+        let verdict = if ratio <= 1.5 { "met" } else { "MISSED" };
+        println!(
+            "- {name} server user CPU per round trip ≤ 1.5× raw epoll ({name} / raw, \
+             ±{noise:.0} %): {verdict} ({ratio:.2})"
+        );
+    }
 }
 
 /// The `http` workload: [`HTTP_RUNS`] runs per server (aio, tokio), interleaved.
@@ -1346,6 +1449,8 @@ fn main() {
         rows.extend(echo_rows);
         echo = Some(reference);
     }
+    let protocol_echo =
+        (selected("echo-protocol") || selected("echo-buffered")).then(echo_protocol);
     let mut bulk = None;
     if selected("bulk") {
         let rates = bulk_rates();
@@ -1396,12 +1501,17 @@ fn main() {
     }
     let reactors = selected("uring").then(reactor_rows);
 
-    if rows.is_empty() && reactors.is_none() && !selected("registered") && !selected("per-core") {
+    if rows.is_empty()
+        && reactors.is_none()
+        && protocol_echo.is_none()
+        && !selected("registered")
+        && !selected("per-core")
+    {
         eprintln!(
             "no workload key contains {words:?}; the keys are spawn, spawn-each, gather, yield, \
              ping-pong, sparse, cancel, wait_for_ready, wait_for_sleeping, memory, socket, lock, \
-             queue, queue-pingpong, to_thread, small-frames, echo, http, bulk, conn-memory, process, \
-             uring, registered, per-core"
+             queue, queue-pingpong, to_thread, small-frames, echo, echo-protocol, echo-buffered, \
+             http, bulk, conn-memory, process, uring, registered, per-core"
         );
         return;
     }
@@ -1413,6 +1523,9 @@ fn main() {
         print_reactor_modes(modes);
     }
     print_streams_reference(echo.as_ref(), bulk.as_ref());
+    if let Some(protocol_echo) = &protocol_echo {
+        print_protocol_echo(protocol_echo);
+    }
     if let Some(reactors) = &reactors {
         print_reactors(reactors);
     }

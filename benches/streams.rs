@@ -58,6 +58,11 @@ pub enum Server {
     Aio(AioReactor),
     Tokio,
     Epoll,
+    /// aio's protocol layer on the default reactor: `create_server` with a [`aio::Protocol`]
+    /// echoing in `data_received` (asyncio's `EchoServerProtocol`).
+    Protocol,
+    /// The same with a [`aio::BufferedProtocol`] (the read lands in the protocol's buffer).
+    Buffered,
 }
 
 impl Server {
@@ -74,6 +79,8 @@ impl Server {
             Server::Aio(AioReactor::Registered) => "aio-registered",
             Server::Tokio => "tokio",
             Server::Epoll => "epoll",
+            Server::Protocol => "protocol",
+            Server::Buffered => "buffered",
         }
     }
 
@@ -85,8 +92,11 @@ impl Server {
             "aio-uring" => Server::Aio(AioReactor::Uring),
             "tokio" => Server::Tokio,
             "epoll" => Server::Epoll,
+            "protocol" => Server::Protocol,
+            "buffered" => Server::Buffered,
             _ => panic!(
-                "unknown server {name:?} (aio, aio-edge, aio-oneshot, aio-uring, tokio or epoll)"
+                "unknown server {name:?} (aio, aio-edge, aio-oneshot, aio-uring, tokio, epoll, \
+                 protocol or buffered)"
             ),
         }
     }
@@ -103,6 +113,8 @@ impl Server {
             Server::Aio(AioReactor::Registered) => "server-aioreg",
             Server::Tokio => "server-tokio",
             Server::Epoll => "server-epoll",
+            Server::Protocol => "server-protocol",
+            Server::Buffered => "server-buffered",
         }
     }
 }
@@ -149,6 +161,8 @@ fn spawn_server(server: Server, job: Job, connections: usize) -> (u16, thread::J
             Server::Aio(reactor) => aio_server(reactor, job, connections, port_tx),
             Server::Tokio => tokio_server(job, connections, port_tx),
             Server::Epoll => epoll_server(job, connections, port_tx),
+            Server::Protocol => protocol_server(false, job, connections, port_tx),
+            Server::Buffered => protocol_server(true, job, connections, port_tx),
         })
         .expect("spawn the server thread");
     let port = port_rx.recv().expect("the server sends its port");
@@ -224,6 +238,135 @@ fn aio_server(
                 user: end.0 - start.0,
                 system: end.1 - start.1,
                 bytes: bytes.get(),
+            }
+        })
+        .expect("run_until_complete");
+    lp.close().expect("close");
+    served
+}
+
+// ---- aio protocols ----------------------------------------------------------------------------
+
+/// What every connection of a protocol server adds up to.
+struct Totals {
+    finished: Cell<usize>,
+    bytes: Cell<usize>,
+    all_done: Event,
+}
+
+/// The protocol servers' connection: echoes (or discards) what arrives; closes at EOF
+/// (`eof_received`'s default); counts in `connection_lost`.
+struct EchoProtocol {
+    transport: Option<aio::Transport>,
+    job: Job,
+    bytes: usize,
+    connections: usize,
+    totals: Rc<Totals>,
+    /// The `BufferedProtocol`'s buffer (unused by the plain protocol).
+    buf: Vec<u8>,
+}
+
+impl EchoProtocol {
+    fn received(&mut self, data: &[u8]) {
+        self.bytes += data.len();
+        if let Job::Echo = self.job {
+            self.transport.as_ref().expect("connected").write(data);
+        }
+    }
+
+    fn lost(&mut self) {
+        let totals = &self.totals;
+        totals.bytes.set(totals.bytes.get() + self.bytes);
+        totals.finished.set(totals.finished.get() + 1);
+        if totals.finished.get() == self.connections {
+            totals.all_done.set();
+        }
+        self.transport = None;
+    }
+}
+
+impl aio::Protocol for EchoProtocol {
+    fn connection_made(&mut self, transport: &aio::Transport) {
+        self.transport = Some(transport.clone());
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        self.received(data);
+    }
+    fn connection_lost(&mut self, _: Option<io::Error>) {
+        self.lost();
+    }
+}
+
+/// The buffered form: reads land in `buf`, then go out from there.
+struct BufferedEcho(EchoProtocol);
+
+impl aio::BufferedProtocol for BufferedEcho {
+    fn connection_made(&mut self, transport: &aio::Transport) {
+        self.0.transport = Some(transport.clone());
+    }
+    fn get_buffer(&mut self, _size_hint: usize) -> &mut [u8] {
+        &mut self.0.buf
+    }
+    fn buffer_updated(&mut self, nbytes: usize) {
+        let EchoProtocol { buf, .. } = &mut self.0;
+        let data = std::mem::take(buf);
+        self.0.received(&data[..nbytes]);
+        self.0.buf = data;
+    }
+    fn connection_lost(&mut self, _: Option<io::Error>) {
+        self.0.lost();
+    }
+}
+
+fn protocol_server(
+    buffered: bool,
+    job: Job,
+    connections: usize,
+    port_tx: mpsc::Sender<u16>,
+) -> Served {
+    let lp = AioReactor::Default.event_loop();
+    let served = lp
+        .run_until_complete(async move {
+            let totals = Rc::new(Totals {
+                finished: Cell::new(0),
+                bytes: Cell::new(0),
+                all_done: Event::new(),
+            });
+            let t = totals.clone();
+            let make = move || EchoProtocol {
+                transport: None,
+                job,
+                bytes: 0,
+                connections,
+                totals: t.clone(),
+                buf: Vec::new(),
+            };
+            let server = if buffered {
+                aio::create_server(
+                    move || {
+                        let mut protocol = make();
+                        protocol.buf = vec![0; 16 * 1024];
+                        aio::Buffered(BufferedEcho(protocol))
+                    },
+                    "127.0.0.1",
+                    0,
+                )
+                .await
+            } else {
+                aio::create_server(make, "127.0.0.1", 0).await
+            }
+            .expect("create_server");
+            let start = thread_cpu();
+            port_tx
+                .send(server.port().expect("port"))
+                .expect("send port");
+            totals.all_done.wait().await;
+            let end = thread_cpu();
+            server.close();
+            Served {
+                user: end.0 - start.0,
+                system: end.1 - start.1,
+                bytes: totals.bytes.get(),
             }
         })
         .expect("run_until_complete");
@@ -768,7 +911,9 @@ pub fn idle_connection_child(server: Server, connections: usize) {
             std::mem::forget(rt);
             bytes
         }
-        Server::Epoll => panic!("conn-memory runs on aio and tokio only"),
+        Server::Epoll | Server::Protocol | Server::Buffered => {
+            panic!("conn-memory runs on aio and tokio only")
+        }
     };
     println!("bytes {bytes}");
 }

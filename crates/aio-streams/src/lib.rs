@@ -15,6 +15,9 @@
 //! - asyncio's low-level socket calls as free functions ([`sock_recv`], [`sock_sendall`],
 //!   [`sock_accept`], [`sock_connect`], ...) on non-blocking sockets, and files sent with
 //!   `sendfile(2)` ([`sock_sendfile`], [`StreamWriter::sendfile`]).
+//! - The protocol layer underneath asyncio's streams: [`Protocol`] / [`BufferedProtocol`]
+//!   callbacks driven by a [`Transport`], from [`create_server`], [`create_connection`] and
+//!   their Unix, `sock=` and pipe forms (the same [`Server`]).
 //!
 //! # Examples
 //!
@@ -33,6 +36,7 @@
 //! # Ok::<(), aio_task::Error>(())
 //! ```
 
+mod create;
 mod datagram;
 mod duplex;
 mod error;
@@ -40,13 +44,20 @@ mod handoff;
 mod layer;
 mod net;
 mod pipe;
+mod protocol;
 mod reader;
 mod sendfile;
 mod sock;
 mod socket;
+mod transport;
 mod udp;
 mod writer;
 
+pub use create::{
+    CreateServer, connect_accepted_socket, connect_read_pipe_protocol, connect_write_pipe_protocol,
+    create_connection, create_server, create_server_sock, create_unix_connection,
+    create_unix_server, create_unix_server_sock,
+};
 pub use datagram::{
     CreateDatagramEndpoint, DatagramProtocol, DatagramTransport, create_datagram_endpoint,
 };
@@ -60,6 +71,7 @@ pub use net::{
     start_unix_server, start_unix_server_sock,
 };
 pub use pipe::{connect_read_pipe, connect_write_pipe};
+pub use protocol::{AnyProtocol, Buffered, BufferedProtocol, Protocol, READ_SIZE};
 pub use reader::{DEFAULT_LIMIT, Lines, Read, ReadSource, StreamReader};
 pub use sendfile::{SockSendfile, sock_sendfile};
 pub use sock::{
@@ -67,6 +79,7 @@ pub use sock::{
     sock_recvfrom_into, sock_sendall, sock_sendto,
 };
 pub use socket::Address;
+pub use transport::{ExtraInfo, Transport};
 pub use udp::DatagramEndpoint;
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
 

@@ -28,7 +28,7 @@ use crate::{DEFAULT_LIMIT, StreamError, StreamReader, StreamWriter};
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// Registers a connected socket with the running loop.
-fn connection(socket: StreamSocket) -> Result<Connection, Error> {
+pub(crate) fn connection(socket: StreamSocket) -> Result<Connection, Error> {
     let event_loop = get_running_loop()?;
     Ok(Connection::new(AsyncFd::new(event_loop.reactor(), socket)?))
 }
@@ -43,7 +43,7 @@ fn split(conn: Connection, limit: usize) -> (StreamReader, StreamWriter, Rc<Shar
 }
 
 /// asyncio's check of a `limit=` argument.
-fn check_limit(limit: usize) -> Result<(), Error> {
+pub(crate) fn check_limit(limit: usize) -> Result<(), Error> {
     if limit == 0 {
         return Err(Error::Value("Limit cannot be <= 0"));
     }
@@ -96,10 +96,10 @@ pub struct OpenConnection {
 }
 
 /// A boxed future of the loop's thread.
-type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+pub(crate) type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 /// Where a connection or a server goes.
-enum Target {
+pub(crate) enum Target {
     Tcp(String, u16),
     Unix(PathBuf),
     /// A socket made outside (asyncio's `sock=`), of the family the caller named; checked
@@ -110,7 +110,7 @@ enum Target {
 /// The address family a `sock=` argument must have: TCP (`AF_INET` or `AF_INET6`) for
 /// [`open_connection_sock`] / [`start_server_sock`], `AF_UNIX` for the Unix forms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
+pub(crate) enum Family {
     Inet,
     Unix,
 }
@@ -154,7 +154,7 @@ fn check_stream_socket(fd: &OwnedFd, family: Family) -> io::Result<()> {
 
 /// Takes over a connected stream socket for [`open_connection_sock`]: checked, made
 /// non-blocking, `TCP_NODELAY` for TCP (as asyncio's transport sets it).
-fn adopt_stream(fd: OwnedFd, family: Family) -> io::Result<StreamSocket> {
+pub(crate) fn adopt_stream(fd: OwnedFd, family: Family) -> io::Result<StreamSocket> {
     check_stream_socket(&fd, family)?;
     if rustix::net::sockopt::socket_acceptconn(&fd)? {
         return Err(bad_sock(
@@ -358,7 +358,7 @@ fn interface_index(name: &str) -> Option<u32> {
 }
 
 /// Resolves `host` and connects to each address in turn until one accepts.
-async fn connect_tcp(host: &str, port: u16) -> Result<Connection, Error> {
+pub(crate) async fn connect_tcp(host: &str, port: u16) -> Result<Connection, Error> {
     // The connects run on the loop, so dropping this future abandons them at once.
     let mut errors = Vec::new();
     for addr in resolve(host, port).await? {
@@ -552,7 +552,7 @@ pub fn open_unix_connection_sock(sock: impl Into<OwnedFd>) -> OpenConnection {
 /// connect is retried with a short, growing pause (asyncio retries it when the socket turns
 /// writable, which a Unix socket waiting for a backlog slot never reports). Dropping the
 /// future abandons it at once.
-async fn connect_unix(path: &Path) -> io::Result<UnixStream> {
+pub(crate) async fn connect_unix(path: &Path) -> io::Result<UnixStream> {
     use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
     let addr = SocketAddrUnix::new(path)?;
     let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
@@ -581,7 +581,7 @@ async fn connect_unix(path: &Path) -> io::Result<UnixStream> {
 const UNIX_CONNECT_MAX_PAUSE: Duration = Duration::from_millis(50);
 
 /// A listening socket.
-enum Listener {
+pub(crate) enum Listener {
     Tcp(TcpListener),
     /// With the path of the socket file aio made, removed when the server closes; `None`
     /// for a socket handed over with [`start_unix_server_sock`], whose file is the caller's.
@@ -664,7 +664,7 @@ pub struct Server {
     state: Rc<ServerState>,
 }
 
-struct ServerState {
+pub(crate) struct ServerState {
     /// The listening sockets; emptied by `close`.
     listeners: RefCell<Vec<AsyncFd<Listener>>>,
     sockets: Vec<Address>,
@@ -682,6 +682,15 @@ struct ServerState {
 }
 
 impl ServerState {
+    /// asyncio's `Server._attach`: counts `client` until the returned link is dropped.
+    pub(crate) fn attach(state: &Rc<ServerState>, client: Client) -> ServerLink {
+        let slot = state.clients.borrow_mut().insert(client);
+        ServerLink {
+            state: state.clone(),
+            slot,
+        }
+    }
+
     fn wake(&self) {
         for (_, waker) in self.waiters.take() {
             waker.wake();
@@ -715,19 +724,38 @@ impl ServerState {
 
 /// A connection the server counts: a weak handle, so the server never keeps one open.
 #[derive(Clone)]
-struct Client(Weak<SharedConnection>);
+pub(crate) enum Client {
+    /// A streams connection (its reader and writer share this state).
+    Stream(Weak<SharedConnection>),
+    /// A protocol's transport.
+    Transport(Weak<crate::transport::Inner>),
+}
 
 impl Client {
-    /// Closes (or aborts) the connection through its writer (the connection and its writer's
-    /// state are one), so buffered data is flushed first (or dropped, for an abort) and the
-    /// socket is then shut down, as asyncio closes the transport.
+    /// Closes (or aborts) the connection through its writer or transport, so buffered data
+    /// is flushed first (or dropped, for an abort) and the socket is then shut down, as
+    /// asyncio closes the transport.
     fn close(&self, abort: bool) {
-        if let Some(shared) = self.0.upgrade() {
-            let writer = StreamWriter::from_shared(shared);
-            if abort {
-                writer.abort();
-            } else {
-                writer.close();
+        match self {
+            Client::Stream(shared) => {
+                if let Some(shared) = shared.upgrade() {
+                    let writer = StreamWriter::from_shared(shared);
+                    if abort {
+                        writer.abort();
+                    } else {
+                        writer.close();
+                    }
+                }
+            }
+            Client::Transport(inner) => {
+                if let Some(inner) = inner.upgrade() {
+                    let transport = crate::Transport { inner };
+                    if abort {
+                        transport.abort();
+                    } else {
+                        transport.close();
+                    }
+                }
             }
         }
     }
@@ -834,14 +862,14 @@ pub struct StartServer<H> {
 /// The options a TCP server sets on the sockets it binds (asyncio's `reuse_address=` and
 /// `reuse_port=`); `None` is "not given".
 #[derive(Debug, Clone, Copy, Default)]
-struct Reuse {
-    address: Option<bool>,
-    port: Option<bool>,
+pub(crate) struct Reuse {
+    pub(crate) address: Option<bool>,
+    pub(crate) port: Option<bool>,
 }
 
 impl Reuse {
     /// Refuses the options for a server that binds no TCP socket itself.
-    fn refuse(self) -> Result<(), Error> {
+    pub(crate) fn refuse(self) -> Result<(), Error> {
         if self.address.is_some() || self.port.is_some() {
             return Err(Error::Value(
                 "reuse_address and reuse_port apply only to the TCP sockets start_server binds \
@@ -994,7 +1022,11 @@ where
                         vec![adopt_listener(fd, family, backlog)?]
                     }
                 };
-                serve(listeners, handler, limit, backlog)
+                let on_accept = StreamHandler {
+                    handler: Rc::new(handler),
+                    limit,
+                };
+                serve(listeners, on_accept, backlog)
             })
         });
         starting.as_mut().poll(cx)
@@ -1076,10 +1108,10 @@ where
 /// How many connections may wait to be accepted by default (the kernel caps it at
 /// `somaxconn`). asyncio uses 100 and std 128; tokio's 1024 survives a burst of a thousand
 /// connects.
-const BACKLOG: i32 = 1024;
+pub(crate) const BACKLOG: i32 = 1024;
 
 /// Binds and listens on every address `host` names (see [`start_server`]).
-async fn listen_tcp(
+pub(crate) async fn listen_tcp(
     host: &str,
     port: u16,
     backlog: i32,
@@ -1147,7 +1179,7 @@ fn listen(addr: SocketAddr, backlog: i32, reuse: Reuse) -> io::Result<TcpListene
 }
 
 /// A non-blocking listening Unix socket at `path`.
-fn listen_unix(path: PathBuf, backlog: i32) -> io::Result<Listener> {
+pub(crate) fn listen_unix(path: PathBuf, backlog: i32) -> io::Result<Listener> {
     use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
     let addr = SocketAddrUnix::new(&path)?;
     let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
@@ -1161,7 +1193,7 @@ fn listen_unix(path: PathBuf, backlog: i32) -> io::Result<Listener> {
 /// [`start_unix_server_sock`]: checked, listening with `backlog` (asyncio calls `listen` on
 /// a `sock=` socket too, which also sets the backlog of one already listening), made
 /// non-blocking.
-fn adopt_listener(fd: OwnedFd, family: Family, backlog: i32) -> io::Result<Listener> {
+pub(crate) fn adopt_listener(fd: OwnedFd, family: Family, backlog: i32) -> io::Result<Listener> {
     check_stream_socket(&fd, family)?;
     if !rustix::net::sockopt::socket_acceptconn(&fd)? && rustix::net::getpeername(&fd).is_ok() {
         return Err(bad_sock(
@@ -1309,16 +1341,49 @@ where
     StartServer::new(handler, Target::Sock(sock.into(), Family::Unix))
 }
 
-fn serve<H, Fut>(
-    listeners: Vec<Listener>,
-    handler: H,
+/// What a server does with each connection it accepts.
+pub(crate) trait OnAccept: 'static {
+    /// Takes over `conn`, accepted by the server whose state is `state` (which should count
+    /// it: [`ServerState::attach`]).
+    fn accepted(&self, conn: Connection, state: &Rc<ServerState>);
+}
+
+/// The streams' server: each connection's reader and writer go to `handler` in a task.
+struct StreamHandler<H> {
+    handler: Rc<H>,
     limit: usize,
-    backlog: i32,
-) -> Result<Server, Error>
+}
+
+impl<H, Fut> OnAccept for StreamHandler<H>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
     Fut: Future<Output: HandlerOutcome> + 'static,
 {
+    fn accepted(&self, conn: Connection, state: &Rc<ServerState>) {
+        let (reader, writer, shared) = split(conn, self.limit);
+        let client = Client::Stream(Rc::downgrade(&shared));
+        let on_exit = CloseUnlessReturned {
+            conn: Rc::downgrade(&shared),
+        };
+        shared
+            .sink()
+            .server
+            .set(Some(ServerState::attach(state, client)));
+        drop(shared);
+        // The handler is called inside the connection's task, so a panic even in its
+        // synchronous part fails that task alone, never the accept loop. If the task cannot
+        // be created, dropping it drops the halves, which detaches the connection.
+        let _ = create_task(ConnectionTask::Start {
+            start: Some((self.handler.clone(), reader, writer, on_exit)),
+        });
+    }
+}
+
+pub(crate) fn serve<A: OnAccept>(
+    listeners: Vec<Listener>,
+    on_accept: A,
+    backlog: i32,
+) -> Result<Server, Error> {
     let event_loop = get_running_loop()?;
     let sockets = listeners.iter().filter_map(Listener::address).collect();
     let registered = listeners
@@ -1340,10 +1405,10 @@ where
     let server = Server {
         state: state.clone(),
     };
-    let handler = Rc::new(handler);
+    let on_accept = Rc::new(on_accept);
     for index in 0..count {
         let per_turn = usize::try_from(backlog).unwrap_or(1).max(1);
-        let accept = accept_loop(state.clone(), index, handler.clone(), limit, per_turn);
+        let accept = accept_loop(state.clone(), index, on_accept.clone(), per_turn);
         let task = create_task(accept)?;
         state.accept_tasks.borrow_mut().push(task.erase());
     }
@@ -1355,16 +1420,12 @@ where
 /// lets the loop run (a `sleep(0)`) after every `per_turn` accepts: the connections' tasks
 /// start in between, and a burst of connections never queues more than `per_turn` new tasks
 /// at once (the loop's ready queue keeps the capacity of its largest burst).
-async fn accept_loop<H, Fut>(
+async fn accept_loop<A: OnAccept>(
     state: Rc<ServerState>,
     index: usize,
-    handler: Rc<H>,
-    limit: usize,
+    on_accept: Rc<A>,
     per_turn: usize,
-) where
-    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
-    Fut: Future<Output: HandlerOutcome> + 'static,
-{
+) {
     // Accepts that failed for want of descriptors since the last one that worked: while out
     // of them, the loop reports the start of the episode and its end, not every retry.
     // Linux takes a descriptor before it looks for a pending connection, so an accept with
@@ -1403,26 +1464,7 @@ async fn accept_loop<H, Fut>(
             return; // closed
         };
         match accepted.map_err(Error::from).and_then(connection) {
-            Ok(conn) => {
-                let (reader, writer, shared) = split(conn, limit);
-                let client = Client(Rc::downgrade(&shared));
-                let on_exit = CloseUnlessReturned {
-                    conn: Rc::downgrade(&shared),
-                };
-                let slot = state.clients.borrow_mut().insert(client);
-                shared.sink().server.set(Some(ServerLink {
-                    state: state.clone(),
-                    slot,
-                }));
-                drop(shared);
-                // The handler is called inside the connection's task, so a panic even in its
-                // synchronous part fails that task alone, never the accept loop. If the
-                // task cannot be created, dropping it drops the halves, which detaches the
-                // connection.
-                let _ = create_task(ConnectionTask::Start {
-                    start: Some((handler.clone(), reader, writer, on_exit)),
-                });
-            }
+            Ok(conn) => on_accept.accepted(conn, &state),
             Err(Error::Io(error)) if out_of_descriptors(&error) => {
                 if failed_accepts.get() == 0 {
                     report("socket.accept() out of system resource", Error::Io(error));

@@ -96,6 +96,11 @@ pub use aio_scheduler::{
 /// Seeing inside: loop metrics, every loop of the process, dumps on a signal
 /// ([`aio_scheduler::observe`]).
 pub use aio_scheduler::{LoopMetrics, observe};
+/// asyncio's protocols and transports (`loop.create_server(protocol_factory, ...)`).
+pub use aio_streams::{
+    Buffered, BufferedProtocol, CreateServer, Protocol, Transport, connect_accepted_socket,
+    create_connection, create_server, create_unix_connection, create_unix_server,
+};
 /// asyncio's datagram protocols (`loop.create_datagram_endpoint`).
 pub use aio_streams::{
     CreateDatagramEndpoint, DatagramProtocol, DatagramTransport, create_datagram_endpoint,

@@ -1,0 +1,1295 @@
+//! asyncio's stream transports: a [`Transport`] drives a [`Protocol`](crate::Protocol) over
+//! a connected socket or a pipe.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use aio_reactor::{AsyncFd, Registration};
+use aio_scheduler::{ExceptionContext, get_running_loop};
+
+use crate::protocol::Driven;
+use crate::socket::{Address, Connection, Sink, Socket};
+use crate::{DEFAULT_HIGH_WATER, StreamError};
+
+/// asyncio's `constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES`: writes to a lost connection
+/// before the transport says so.
+const LOST_WRITES_WARNING: u32 = 5;
+
+/// Reads one transport makes in a row before it lets other tasks run.
+const READS_PER_TURN: u32 = 16;
+
+// The transport's state bits.
+/// `close()` or `abort()` was called, or a read pipe saw EOF: no more reads or writes.
+const CLOSING: u16 = 1;
+/// `connection_lost` is due (asyncio's `_conn_lost > 0`).
+const LOST: u16 = 1 << 1;
+/// `connection_lost` was called.
+const FINISHED: u16 = 1 << 2;
+/// `write_eof()` was called.
+const EOF_ASKED: u16 = 1 << 3;
+/// The read side saw EOF.
+const READ_EOF: u16 = 1 << 4;
+/// `pause_reading()`.
+const READ_PAUSED: u16 = 1 << 5;
+/// The protocol's writing is paused (above the high-water mark).
+const WRITE_PAUSED: u16 = 1 << 6;
+/// The driver task is running (its callbacks need no wake-up to be noticed).
+const IN_DRIVER: u16 = 1 << 7;
+/// Warned once: a write to a closing transport.
+const WARNED_CLOSING: u16 = 1 << 8;
+/// Warned once: a write after `write_eof()`.
+const WARNED_EOF: u16 = 1 << 9;
+/// Warned once: writes to a lost connection.
+const WARNED_LOST: u16 = 1 << 10;
+/// `pause_writing` / `resume_writing` to deliver once the running callback returns.
+const DEFER_PAUSE: u16 = 1 << 11;
+const DEFER_RESUME: u16 = 1 << 12;
+
+/// A use of the protocol API that fails the connection (asyncio's `RuntimeError`s), as an
+/// `io::Error` payload, so the transport reports it rather than treating it as an OS error.
+#[derive(Debug)]
+struct Misuse(&'static str);
+
+impl fmt::Display for Misuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Misuse {}
+
+pub(crate) fn misuse(message: &'static str) -> io::Error {
+    io::Error::other(Misuse(message))
+}
+
+fn is_misuse(error: &io::Error) -> bool {
+    error.get_ref().is_some_and(|inner| inner.is::<Misuse>())
+}
+
+/// What a transport carries bytes over (public only inside the crate's private modules).
+pub struct Endpoint(pub(crate) Io);
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            Io::Socket(_) => "socket",
+            Io::ReadPipe(_) => "read pipe",
+            Io::WritePipe(_) => "write pipe",
+        })
+    }
+}
+
+/// The kinds of [`Endpoint`].
+pub(crate) enum Io {
+    /// A connected TCP or Unix socket (the streams' connection type).
+    Socket(Connection),
+    /// The read end of a pipe; `None` once closed.
+    ReadPipe(RefCell<Option<AsyncFd<OwnedFd>>>),
+    /// The write end of a pipe; `None` once closed.
+    WritePipe(RefCell<Option<AsyncFd<OwnedFd>>>),
+}
+
+fn pipe_closed() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the pipe is closed")
+}
+
+impl Endpoint {
+    /// One non-blocking read into `buf`.
+    pub(crate) fn read_into(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.0 {
+            Io::Socket(conn) => conn.socket().read_some(buf),
+            Io::ReadPipe(pipe) | Io::WritePipe(pipe) => match &*pipe.borrow() {
+                Some(fd) => Ok(rustix::io::read(fd.get_ref(), buf)?),
+                None => Err(pipe_closed()),
+            },
+        }
+    }
+
+    fn poll_read_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        match &self.0 {
+            Io::Socket(conn) => conn.io.registration().poll_read_with(cx, op),
+            Io::ReadPipe(pipe) | Io::WritePipe(pipe) => match &*pipe.borrow() {
+                Some(fd) => fd.registration().poll_read_with(cx, op),
+                None => Poll::Ready(Err(pipe_closed())),
+            },
+        }
+    }
+
+    fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
+        match &self.0 {
+            Io::Socket(conn) => conn.write_now(buf),
+            Io::WritePipe(pipe) => {
+                let pipe = pipe.borrow();
+                let pipe = pipe.as_ref().ok_or_else(pipe_closed)?;
+                let written = rustix::io::write(pipe.get_ref(), buf).map_err(io::Error::from);
+                if matches!(&written, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+                    pipe.registration().clear_writable();
+                }
+                written
+            }
+            Io::ReadPipe(_) => Err(misuse("a read pipe transport cannot write")),
+        }
+    }
+
+    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match &self.0 {
+            Io::Socket(conn) => conn.poll_write(cx, buf),
+            Io::WritePipe(pipe) => match &*pipe.borrow() {
+                Some(fd) => fd.registration().poll_write_with(cx, || {
+                    rustix::io::write(fd.get_ref(), buf).map_err(io::Error::from)
+                }),
+                None => Poll::Ready(Err(pipe_closed())),
+            },
+            Io::ReadPipe(_) => Poll::Ready(Err(misuse("a read pipe transport cannot write"))),
+        }
+    }
+
+    /// Ends the connection: a socket is shut down both ways (its descriptor is closed when
+    /// the last handle goes) and detached from its server; a pipe is closed.
+    fn close(&self) {
+        match &self.0 {
+            Io::Socket(conn) => {
+                let _ = Sink::shutdown(conn, Shutdown::Both);
+                conn.detach();
+            }
+            Io::ReadPipe(pipe) | Io::WritePipe(pipe) => drop(pipe.borrow_mut().take()),
+        }
+    }
+
+    fn raw_fd(&self) -> Option<RawFd> {
+        match &self.0 {
+            Io::Socket(conn) => Some(conn.socket().as_fd().as_raw_fd()),
+            Io::ReadPipe(pipe) | Io::WritePipe(pipe) => {
+                pipe.borrow().as_ref().map(|fd| fd.get_ref().as_raw_fd())
+            }
+        }
+    }
+}
+
+/// What [`Transport::get_extra_info`] returns.
+///
+/// # Examples
+///
+/// ```
+/// use aio_streams::{Address, ExtraInfo};
+/// let info = ExtraInfo::Address(Address::Unix("/tmp/x.sock".into()));
+/// assert_eq!(info.address(), Some(&Address::Unix("/tmp/x.sock".into())));
+/// assert_eq!(ExtraInfo::Fd(3).fd(), Some(3));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExtraInfo {
+    /// `"peername"`, `"sockname"`.
+    Address(Address),
+    /// `"socket"`, `"pipe"`: the descriptor (borrowed: the transport owns it).
+    Fd(RawFd),
+}
+
+impl ExtraInfo {
+    /// The address, for `"peername"` / `"sockname"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(aio_streams::ExtraInfo::Fd(3).address(), None);
+    /// ```
+    pub fn address(&self) -> Option<&Address> {
+        match self {
+            ExtraInfo::Address(addr) => Some(addr),
+            ExtraInfo::Fd(_) => None,
+        }
+    }
+
+    /// The descriptor, for `"socket"` / `"pipe"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(aio_streams::ExtraInfo::Fd(7).fd(), Some(7));
+    /// ```
+    pub fn fd(&self) -> Option<RawFd> {
+        match self {
+            ExtraInfo::Fd(fd) => Some(*fd),
+            ExtraInfo::Address(_) => None,
+        }
+    }
+}
+
+/// asyncio's stream transport (`_SelectorSocketTransport`, and the Unix pipe transports): a
+/// cheap, clonable handle to a connection that calls a [`Protocol`](crate::Protocol)'s
+/// callbacks.
+///
+/// One task per connection, started with it, reads whenever the socket is readable and
+/// delivers the bytes to the protocol, and flushes what [`write`](Transport::write) could not
+/// send at once; nothing is spawned or allocated per message. The connection stays open
+/// until it is closed, aborted, lost or (by default) the peer's EOF arrives — dropping
+/// every handle does not close it, as in asyncio, where the loop holds the transport.
+///
+/// Writes never block: what the socket does not take is buffered, and the protocol's
+/// [`pause_writing`](crate::Protocol::pause_writing) is called when the buffer goes above
+/// the high-water mark (64 KiB), [`resume_writing`](crate::Protocol::resume_writing) when it
+/// drains to the low-water mark (16 KiB), as asyncio's `_FlowControlMixin` does.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use aio_streams::{Protocol, Transport, create_connection, start_server};
+///
+/// // A client protocol that sends a line and collects the reply.
+/// struct Client(Rc<RefCell<Vec<u8>>>);
+/// impl Protocol for Client {
+///     fn connection_made(&mut self, transport: &Transport) {
+///         transport.write(b"ping\n");
+///     }
+///     fn data_received(&mut self, data: &[u8]) {
+///         self.0.borrow_mut().extend_from_slice(data);
+///     }
+/// }
+///
+/// let reply = Rc::new(RefCell::new(Vec::new()));
+/// let got = reply.clone();
+/// aio_task::run(async move {
+///     let server = start_server(
+///         |reader, writer| async move {
+///             let line = reader.readline().await.unwrap();
+///             writer.write(&line.to_ascii_uppercase());
+///             writer.close();
+///         },
+///         "127.0.0.1",
+///         0,
+///     )
+///     .await?;
+///     let transport = create_connection(move || Client(got.clone()), "127.0.0.1", server.port().unwrap()).await?;
+///     assert!(transport.peername().is_some());
+///     while !transport.is_closing() {
+///         aio_scheduler::sleep(0.001).await?; // the server closes after replying
+///     }
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// assert_eq!(*reply.borrow(), b"PING\n");
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Transport {
+    pub(crate) inner: Rc<Inner>,
+}
+
+pub(crate) struct Inner {
+    flags: Cell<u16>,
+    /// Writes refused since the connection was lost (asyncio's `_conn_lost` count).
+    lost_writes: Cell<u32>,
+    /// Unsent bytes, from `start` (taken out of the cell and put back: the endpoint's write
+    /// never comes back to the transport).
+    buf: Cell<Vec<u8>>,
+    start: Cell<usize>,
+    high: Cell<usize>,
+    low: Cell<usize>,
+    /// `None` once `connection_lost` was called (which breaks the cycle of a protocol that
+    /// keeps its transport).
+    protocol: RefCell<Option<Box<dyn Driven>>>,
+    /// The error for `connection_lost`.
+    error: Cell<Option<io::Error>>,
+    /// The driver task's waker, for calls made outside it.
+    waker: Cell<Option<Waker>>,
+    endpoint: Endpoint,
+}
+
+impl Inner {
+    fn has(&self, bits: u16) -> bool {
+        self.flags.get() & bits != 0
+    }
+
+    fn set(&self, bits: u16) {
+        self.flags.set(self.flags.get() | bits);
+    }
+
+    fn unset(&self, bits: u16) {
+        self.flags.set(self.flags.get() & !bits);
+    }
+
+    fn pending(&self) -> usize {
+        let buf = self.buf.take();
+        let pending = buf.len() - self.start.get();
+        self.buf.set(buf);
+        pending
+    }
+
+    fn clear_buffer(&self) {
+        let mut buf = self.buf.take();
+        buf.clear();
+        self.buf.set(buf);
+        self.start.set(0);
+    }
+
+    /// Lets the driver task see a change made outside it.
+    fn wake(&self) {
+        if self.has(IN_DRIVER) {
+            return;
+        }
+        if let Some(waker) = self.waker.take() {
+            waker.wake_by_ref();
+            self.waker.set(Some(waker));
+        }
+    }
+
+    /// Calls `f` on the protocol, catching a panic: `None` if there is no protocol any more
+    /// or it is in a callback already.
+    fn call<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Driven) -> R,
+    ) -> Option<Result<R, Box<dyn Any + Send>>> {
+        let mut guard = self.protocol.try_borrow_mut().ok()?;
+        let protocol = guard.as_mut()?;
+        Some(catch_unwind(AssertUnwindSafe(|| f(&mut **protocol))))
+    }
+
+    /// Calls a protocol callback that has no result; a panic fails the connection.
+    fn callback(&self, name: &'static str, f: impl FnOnce(&mut dyn Driven)) {
+        if let Some(Err(payload)) = self.call(f) {
+            self.fatal(name, &*payload);
+        }
+        self.deliver_deferred();
+    }
+
+    /// A protocol callback panicked: report it and abort the connection (asyncio's
+    /// `_fatal_error` for a callback's exception).
+    fn fatal(&self, name: &str, payload: &(dyn Any + Send)) {
+        let message = aio_scheduler::panic_message(payload);
+        let error = io::Error::other(format!("protocol.{name}() panicked: {message}"));
+        report(
+            &format!("Fatal error: protocol.{name}() call failed."),
+            io::Error::new(error.kind(), error.to_string()),
+        );
+        self.force_close(Some(error));
+    }
+
+    /// asyncio's `_maybe_pause_protocol`.
+    fn maybe_pause(&self) {
+        if self.has(WRITE_PAUSED) || self.pending() <= self.high.get() {
+            return;
+        }
+        self.set(WRITE_PAUSED);
+        self.set(DEFER_PAUSE);
+        self.deliver_deferred();
+    }
+
+    /// asyncio's `_maybe_resume_protocol`.
+    fn maybe_resume(&self) {
+        if !self.has(WRITE_PAUSED) || self.pending() > self.low.get() {
+            return;
+        }
+        self.unset(WRITE_PAUSED);
+        self.set(DEFER_RESUME);
+        self.deliver_deferred();
+    }
+
+    /// Delivers `pause_writing` / `resume_writing` unless the protocol is in a callback
+    /// (then the driver delivers them when it returns). A panic in them is reported and
+    /// nothing else, as asyncio does.
+    #[inline]
+    fn deliver_deferred(&self) {
+        if self.has(DEFER_PAUSE | DEFER_RESUME) {
+            self.deliver_deferred_now();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn deliver_deferred_now(&self) {
+        let pending = self.flags.get() & (DEFER_PAUSE | DEFER_RESUME);
+        if self.has(FINISHED) {
+            return;
+        }
+        let Ok(mut guard) = self.protocol.try_borrow_mut() else {
+            return;
+        };
+        self.unset(DEFER_PAUSE | DEFER_RESUME);
+        let Some(protocol) = guard.as_mut() else {
+            return;
+        };
+        // Both pending: the one that happened last matches the current state.
+        let order: &[u16] = if self.has(WRITE_PAUSED) {
+            &[DEFER_RESUME, DEFER_PAUSE]
+        } else {
+            &[DEFER_PAUSE, DEFER_RESUME]
+        };
+        for &bit in order {
+            if pending & bit == 0 {
+                continue;
+            }
+            let (name, outcome) = if bit == DEFER_PAUSE {
+                (
+                    "pause_writing",
+                    catch_unwind(AssertUnwindSafe(|| protocol.pause_writing())),
+                )
+            } else {
+                (
+                    "resume_writing",
+                    catch_unwind(AssertUnwindSafe(|| protocol.resume_writing())),
+                )
+            };
+            if let Err(payload) = outcome {
+                let message = aio_scheduler::panic_message(&*payload);
+                report(
+                    &format!("protocol.{name}() failed"),
+                    io::Error::other(format!("panicked: {message}")),
+                );
+            }
+        }
+    }
+
+    /// asyncio's `_force_close`: drop what is buffered, stop reading, and have
+    /// `connection_lost(error)` called soon.
+    fn force_close(&self, error: Option<io::Error>) {
+        if self.has(LOST) {
+            return;
+        }
+        self.clear_buffer();
+        self.set(CLOSING | LOST);
+        if let Some(error) = error {
+            self.error.set(Some(error));
+        }
+        self.wake();
+    }
+
+    /// asyncio's `close`.
+    fn close(&self) {
+        if self.has(CLOSING) {
+            return;
+        }
+        self.set(CLOSING);
+        if self.pending() == 0 {
+            self.set(LOST);
+        }
+        self.wake();
+    }
+
+    /// The buffer is empty: carry out a pending close or `write_eof`.
+    fn after_flush(&self) {
+        if self.has(CLOSING) {
+            self.set(LOST);
+        } else if self.has(EOF_ASKED) {
+            self.shutdown_write();
+        }
+    }
+
+    fn shutdown_write(&self) {
+        if let Io::Socket(conn) = &self.endpoint.0 {
+            // The peer may be gone already; a later read or write reports that.
+            let _ = Sink::shutdown(conn, Shutdown::Write);
+        }
+    }
+
+    /// asyncio's `_call_connection_lost`: the protocol's last callback, then the socket
+    /// closed and detached from its server.
+    fn finish(&self) {
+        self.set(FINISHED | CLOSING | LOST);
+        self.clear_buffer();
+        let error = self.error.take();
+        let protocol = self.protocol.borrow_mut().take();
+        if let Some(mut protocol) = protocol {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| protocol.connection_lost(error)))
+            {
+                let message = aio_scheduler::panic_message(&*payload);
+                report(
+                    "Fatal error: protocol.connection_lost() call failed.",
+                    io::Error::other(format!("panicked: {message}")),
+                );
+            }
+        }
+        self.endpoint.close();
+        drop(self.waker.take());
+    }
+
+    fn reading(&self) -> bool {
+        !self.has(CLOSING | READ_PAUSED | READ_EOF)
+    }
+
+    /// One turn of the driver task: flush, read, finish.
+    fn drive(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut reads = 0;
+        loop {
+            if self.has(LOST) {
+                self.finish();
+                return Poll::Ready(());
+            }
+            if self.pending() > 0 {
+                let mut buf = self.buf.take();
+                let written = self.endpoint.poll_write(cx, &buf[self.start.get()..]);
+                if let Poll::Ready(Ok(n)) = written {
+                    let start = self.start.get() + n;
+                    if start == buf.len() {
+                        buf.clear();
+                        self.start.set(0);
+                    } else {
+                        self.start.set(start);
+                    }
+                }
+                self.buf.set(buf);
+                match written {
+                    Poll::Ready(Ok(0)) => {
+                        self.force_close(Some(io::ErrorKind::WriteZero.into()));
+                        continue;
+                    }
+                    Poll::Ready(Ok(_)) => {
+                        self.maybe_resume();
+                        if self.pending() == 0 {
+                            self.after_flush();
+                        }
+                        continue;
+                    }
+                    Poll::Ready(Err(error)) => {
+                        // asyncio's "Fatal write error on socket transport": an OS error
+                        // is not reported, only passed to `connection_lost`.
+                        self.force_close(Some(error));
+                        continue;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            let watch_reader = matches!(self.endpoint.0, Io::WritePipe(_));
+            if watch_reader && !self.has(CLOSING) && self.reader_gone(cx) {
+                // The pipe's reader went away (asyncio's `_UnixWritePipeTransport._read_ready`).
+                if self.pending() > 0 {
+                    self.force_close(Some(io::ErrorKind::BrokenPipe.into()));
+                } else {
+                    self.close();
+                }
+                continue;
+            }
+            if !watch_reader && self.reading() {
+                if reads == READS_PER_TURN {
+                    // Let the other tasks run; come back at once.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                let op = || match self.call(|protocol| protocol.read(&self.endpoint)) {
+                    Some(Ok(Ok(n))) => Ok(Ok(n)),
+                    Some(Ok(Err(error))) => Err(error),
+                    Some(Err(payload)) => Ok(Err(payload)),
+                    // Never here: only the driver reads, outside any callback.
+                    None => Err(io::ErrorKind::WouldBlock.into()),
+                };
+                let read = match &self.endpoint.0 {
+                    Io::Socket(conn) => poll_read_ready_first(conn.io.registration(), cx, op),
+                    _ => self.endpoint.poll_read_with(cx, op),
+                };
+                match read {
+                    Poll::Ready(Ok(Ok(0))) => {
+                        self.deliver_deferred();
+                        self.on_eof();
+                        continue;
+                    }
+                    Poll::Ready(Ok(Ok(_))) => {
+                        reads += 1;
+                        self.deliver_deferred();
+                        continue;
+                    }
+                    Poll::Ready(Ok(Err(payload))) => {
+                        let name = if self.has(READ_EOF) {
+                            "eof_received"
+                        } else {
+                            data_callback(&self.protocol)
+                        };
+                        self.fatal(name, &*payload);
+                        continue;
+                    }
+                    Poll::Ready(Err(error)) => {
+                        if is_misuse(&error) {
+                            report(
+                                "Fatal error: protocol.get_buffer() call failed.",
+                                misuse_copy(&error),
+                            );
+                        }
+                        // asyncio's "Fatal read error on socket transport": OS errors go to
+                        // `connection_lost` only.
+                        self.force_close(Some(error));
+                        continue;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            // Waits: the reactor has the waker for the directions above; keep it for calls
+            // made outside this task too.
+            match self.waker.take() {
+                Some(waker) if waker.will_wake(cx.waker()) => self.waker.set(Some(waker)),
+                _ => self.waker.set(Some(cx.waker().clone())),
+            }
+            return Poll::Pending;
+        }
+    }
+
+    /// The peer's EOF: asyncio's `_read_ready__on_eof` for a socket (the protocol decides
+    /// whether to stay half-open), `_UnixReadPipeTransport._read_ready` for a pipe (closed).
+    fn on_eof(&self) {
+        self.set(READ_EOF);
+        let keep_open = match self.call(|protocol| protocol.eof_received()) {
+            Some(Ok(keep_open)) => keep_open,
+            Some(Err(payload)) => {
+                self.fatal("eof_received", &*payload);
+                return;
+            }
+            None => false,
+        };
+        self.deliver_deferred();
+        if matches!(self.endpoint.0, Io::ReadPipe(_)) {
+            self.set(CLOSING | LOST);
+        } else if !keep_open {
+            self.close();
+        }
+    }
+
+    /// For a write pipe: whether its reading end has closed (an error or hang-up on the
+    /// descriptor). Leaves the reactor waiting for the next event otherwise.
+    fn reader_gone(&self, cx: &mut Context<'_>) -> bool {
+        let Io::WritePipe(pipe) = &self.endpoint.0 else {
+            return false;
+        };
+        let pipe = pipe.borrow();
+        let Some(fd) = pipe.as_ref() else {
+            return true;
+        };
+        let registration: &Registration = fd.registration();
+        loop {
+            match registration.poll_readable(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return true,
+                Poll::Pending => return false,
+            }
+            use rustix::event::{PollFd, PollFlags, Timespec};
+            let mut fds = [PollFd::new(fd.get_ref(), PollFlags::empty())];
+            let zero = Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            match rustix::event::poll(&mut fds, Some(&zero)) {
+                Ok(_) if fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP) => {
+                    return true;
+                }
+                _ => registration.clear_readable(),
+            }
+        }
+    }
+}
+
+/// [`Registration::poll_read_with`] for the hot path: while the source is known readable,
+/// straight to `op` (the registration's poll is needed only to wait).
+#[inline]
+fn poll_read_ready_first<R>(
+    registration: &Registration,
+    cx: &mut Context<'_>,
+    mut op: impl FnMut() -> io::Result<R>,
+) -> Poll<io::Result<R>> {
+    loop {
+        if !registration.source().is_readable() {
+            std::task::ready!(registration.poll_readable(cx))?;
+        }
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => registration.clear_readable(),
+            result => return Poll::Ready(result),
+        }
+    }
+}
+
+/// The name of the data callback of the protocol in `cell`, for reports.
+fn data_callback(cell: &RefCell<Option<Box<dyn Driven>>>) -> &'static str {
+    match cell.try_borrow() {
+        Ok(protocol) => match protocol.as_deref() {
+            Some(protocol) if protocol.buffered() => "buffer_updated",
+            _ => "data_received",
+        },
+        Err(_) => "data_received",
+    }
+}
+
+fn misuse_copy(error: &io::Error) -> io::Error {
+    io::Error::new(error.kind(), error.to_string())
+}
+
+/// Reports to the running loop's exception handler.
+fn report(message: &str, error: io::Error) {
+    if let Ok(event_loop) = get_running_loop() {
+        event_loop
+            .call_exception_handler(&ExceptionContext::new(message).with_error(Arc::new(error)));
+    }
+}
+
+/// The task that drives one transport.
+struct Driver {
+    inner: Rc<Inner>,
+}
+
+impl Future for Driver {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let inner = &*self.inner;
+        inner.set(IN_DRIVER);
+        let poll = inner.drive(cx);
+        inner.unset(IN_DRIVER);
+        poll
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Dropped unfinished (the loop closed with the connection open): break the cycle of
+        // a protocol that keeps its transport, without calling it.
+        if !self.inner.has(FINISHED) {
+            self.inner.set(FINISHED | CLOSING | LOST);
+            if let Ok(mut protocol) = self.inner.protocol.try_borrow_mut() {
+                drop(protocol.take());
+            }
+            self.inner.endpoint.close();
+        }
+    }
+}
+
+impl Transport {
+    /// A transport for `endpoint` and `protocol`, not started.
+    pub(crate) fn new(endpoint: Endpoint, protocol: Box<dyn Driven>) -> Transport {
+        Transport {
+            inner: Rc::new(Inner {
+                flags: Cell::new(0),
+                lost_writes: Cell::new(0),
+                buf: Cell::new(Vec::new()),
+                start: Cell::new(0),
+                high: Cell::new(DEFAULT_HIGH_WATER),
+                low: Cell::new(DEFAULT_HIGH_WATER / 4),
+                protocol: RefCell::new(Some(protocol)),
+                error: Cell::new(None),
+                waker: Cell::new(None),
+                endpoint,
+            }),
+        }
+    }
+
+    /// The connection the transport runs on, if it is a socket.
+    pub(crate) fn connection(&self) -> Option<&Connection> {
+        match &self.inner.endpoint.0 {
+            Io::Socket(conn) => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// Calls `connection_made` and starts the driver task.
+    ///
+    /// # Errors
+    ///
+    /// Without a running loop (the transport is then closed without callbacks).
+    pub(crate) fn start(&self) -> Result<(), aio_task::Error> {
+        let inner = &self.inner;
+        inner.callback("connection_made", |protocol| {
+            protocol.connection_made(self);
+        });
+        match aio_task::create_task(Driver {
+            inner: inner.clone(),
+        }) {
+            Ok(task) => {
+                drop(task);
+                Ok(())
+            }
+            // The driver was dropped: it broke the protocol's cycle and closed the endpoint.
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Sends `data`: at once if the socket takes it, else buffered and sent by the
+    /// transport's task (asyncio's `write`). Never blocks.
+    ///
+    /// Ignored, as asyncio ignores it: empty data; data written after
+    /// [`close`](Transport::close) or [`abort`](Transport::abort) (with one warning to the
+    /// loop's exception handler, "write() on a closing transport: data ignored"); data written
+    /// after the connection was lost (the 5th such write warns, as asyncio's "socket.send()
+    /// raised exception."). A write after [`write_eof`](Transport::write_eof) is a mistake
+    /// (asyncio raises `RuntimeError`): it is ignored and reported once, "Cannot call write()
+    /// after write_eof()".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use aio_streams::{Protocol, Transport};
+    /// struct Greeter;
+    /// impl Protocol for Greeter {
+    ///     fn connection_made(&mut self, transport: &Transport) {
+    ///         transport.write(b"hello\n");
+    ///         transport.close(); // sends what is buffered first
+    ///         transport.write(b"ignored"); // closing: dropped, one warning
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    /// aio_task::run(async {
+    ///     let server = aio_streams::create_server(|| Greeter, "127.0.0.1", 0).await?;
+    ///     let (reader, _w) = aio_streams::open_connection("127.0.0.1", server.port().unwrap()).await?;
+    ///     assert_eq!(reader.read_to_end().await?, b"hello\n");
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn write(&self, data: &[u8]) {
+        let inner = &*self.inner;
+        if data.is_empty() {
+            return;
+        }
+        if inner.has(LOST | CLOSING | EOF_ASKED) {
+            self.refuse_write();
+            return;
+        }
+        let mut data = data;
+        if inner.pending() == 0 {
+            // Nothing queued: try the socket directly, as asyncio does.
+            match inner.endpoint.write_now(data) {
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    if is_misuse(&e) {
+                        report("write() on a read-only transport", misuse_copy(&e));
+                        return;
+                    }
+                    inner.force_close(Some(e));
+                    return;
+                }
+            }
+            if data.is_empty() {
+                return;
+            }
+            inner.wake();
+        }
+        let mut buf = inner.buf.take();
+        buf.extend_from_slice(data);
+        inner.buf.set(buf);
+        inner.maybe_pause();
+    }
+
+    /// A write the transport's state refuses: counted and warned about (see
+    /// [`write`](Transport::write)).
+    #[cold]
+    #[inline(never)]
+    fn refuse_write(&self) {
+        let inner = &*self.inner;
+        if inner.has(LOST) {
+            let count = inner.lost_writes.get() + 1;
+            inner.lost_writes.set(count);
+            if count >= LOST_WRITES_WARNING && !inner.has(WARNED_LOST) {
+                inner.set(WARNED_LOST);
+                report(
+                    "socket.send() raised exception.",
+                    io::Error::new(io::ErrorKind::NotConnected, "the connection is lost"),
+                );
+            }
+            return;
+        }
+        if inner.has(CLOSING) {
+            if !inner.has(WARNED_CLOSING) {
+                inner.set(WARNED_CLOSING);
+                report(
+                    "write() on a closing transport: data ignored",
+                    io::Error::new(io::ErrorKind::NotConnected, "the transport is closing"),
+                );
+            }
+            return;
+        }
+        if inner.has(EOF_ASKED) && !inner.has(WARNED_EOF) {
+            inner.set(WARNED_EOF);
+            report(
+                "Cannot call write() after write_eof()",
+                io::Error::new(io::ErrorKind::InvalidInput, "write() after write_eof()"),
+            );
+        }
+    }
+
+    /// Sends every buffer of `chunks` in order (asyncio's `writelines`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use aio_streams::{Protocol, Transport};
+    /// struct Lines;
+    /// impl Protocol for Lines {
+    ///     fn connection_made(&mut self, transport: &Transport) {
+    ///         transport.writelines([&b"a\n"[..], b"b\n"]);
+    ///         transport.close();
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    /// aio_task::run(async {
+    ///     let server = aio_streams::create_server(|| Lines, "127.0.0.1", 0).await?;
+    ///     let (reader, _w) = aio_streams::open_connection("127.0.0.1", server.port().unwrap()).await?;
+    ///     assert_eq!(reader.read_to_end().await?, b"a\nb\n");
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn writelines<'a>(&self, chunks: impl IntoIterator<Item = &'a [u8]>) {
+        for chunk in chunks {
+            self.write(chunk);
+        }
+    }
+
+    /// Shuts down the sending direction once the buffer is flushed (asyncio's `write_eof`):
+    /// the peer reads EOF; reading goes on. On a write pipe it closes the transport, as
+    /// asyncio's pipe transport does. Nothing for a read pipe, or a transport closing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use aio_streams::{Protocol, Transport};
+    /// struct Once;
+    /// impl Protocol for Once {
+    ///     fn connection_made(&mut self, transport: &Transport) {
+    ///         transport.write(b"all of it");
+    ///         assert!(transport.can_write_eof());
+    ///         transport.write_eof();
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    /// aio_task::run(async {
+    ///     let server = aio_streams::create_server(|| Once, "127.0.0.1", 0).await?;
+    ///     let (reader, _w) = aio_streams::open_connection("127.0.0.1", server.port().unwrap()).await?;
+    ///     assert_eq!(reader.read_to_end().await?, b"all of it");
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn write_eof(&self) {
+        let inner = &*self.inner;
+        if inner.has(CLOSING | EOF_ASKED) {
+            return;
+        }
+        match inner.endpoint.0 {
+            Io::ReadPipe(_) => {}
+            Io::WritePipe(_) => inner.close(),
+            Io::Socket(_) => {
+                inner.set(EOF_ASKED);
+                if inner.pending() == 0 {
+                    inner.shutdown_write();
+                }
+            }
+        }
+    }
+
+    /// Whether [`write_eof`](Transport::write_eof) is supported: for sockets and write
+    /// pipes (`false` for a read pipe).
+    ///
+    /// # Examples
+    ///
+    /// See [`write_eof`](Transport::write_eof).
+    pub fn can_write_eof(&self) -> bool {
+        !matches!(self.inner.endpoint.0, Io::ReadPipe(_))
+    }
+
+    /// Stops delivering data to the protocol until [`resume_reading`](Transport::resume_reading)
+    /// (asyncio's `pause_reading`); the kernel's buffers fill, and the peer's writes
+    /// eventually wait. Harmless on a paused or closed transport.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use aio_streams::{Protocol, Transport};
+    /// struct Slow;
+    /// impl Protocol for Slow {
+    ///     fn connection_made(&mut self, transport: &Transport) {
+    ///         transport.pause_reading();
+    ///         assert!(!transport.is_reading());
+    ///         transport.resume_reading();
+    ///         assert!(transport.is_reading());
+    ///         transport.close();
+    ///         transport.pause_reading(); // closing: nothing happens
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    /// aio_task::run(async {
+    ///     let server = aio_streams::create_server(|| Slow, "127.0.0.1", 0).await?;
+    ///     let (reader, _w) = aio_streams::open_connection("127.0.0.1", server.port().unwrap()).await?;
+    ///     assert_eq!(reader.read_to_end().await?, b"");
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn pause_reading(&self) {
+        let inner = &*self.inner;
+        if inner.has(CLOSING) {
+            return;
+        }
+        inner.set(READ_PAUSED);
+    }
+
+    /// Delivers data again after [`pause_reading`](Transport::pause_reading) (asyncio's
+    /// `resume_reading`). Harmless on a transport not paused or closing.
+    ///
+    /// # Examples
+    ///
+    /// See [`pause_reading`](Transport::pause_reading).
+    pub fn resume_reading(&self) {
+        let inner = &*self.inner;
+        if inner.has(CLOSING) || !inner.has(READ_PAUSED) {
+            return;
+        }
+        inner.unset(READ_PAUSED);
+        inner.wake();
+    }
+
+    /// Whether the transport delivers data: not paused, not closing (asyncio's
+    /// `is_reading`).
+    ///
+    /// # Examples
+    ///
+    /// See [`pause_reading`](Transport::pause_reading).
+    pub fn is_reading(&self) -> bool {
+        !self.inner.has(CLOSING | READ_PAUSED)
+    }
+
+    /// Closes the connection once the buffer is flushed (asyncio's `close`): no more data is
+    /// delivered, and the protocol's `connection_lost(None)` is called soon (from the
+    /// transport's task, never inside this call). Calling it again does nothing.
+    ///
+    /// # Examples
+    ///
+    /// See [`write`](Transport::write).
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Closes the connection at once, dropping unsent data (asyncio's `abort`);
+    /// `connection_lost(None)` is called soon.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use aio_streams::{Protocol, Transport};
+    /// struct Rude;
+    /// impl Protocol for Rude {
+    ///     fn connection_made(&mut self, transport: &Transport) {
+    ///         transport.write(&vec![7; 8 << 20]); // more than the socket takes at once
+    ///         assert!(transport.get_write_buffer_size() > 0);
+    ///         transport.abort();
+    ///         assert_eq!(transport.get_write_buffer_size(), 0);
+    ///         assert!(transport.is_closing());
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    /// aio_task::run(async {
+    ///     let server = aio_streams::create_server(|| Rude, "127.0.0.1", 0).await?;
+    ///     let (reader, _w) = aio_streams::open_connection("127.0.0.1", server.port().unwrap()).await?;
+    ///     let got = reader.read_to_end().await.map(|d| d.len()).unwrap_or(0);
+    ///     assert!(got < 8 << 20);
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn abort(&self) {
+        self.inner.force_close(None);
+    }
+
+    /// Whether the transport is closing or closed (asyncio's `is_closing`).
+    ///
+    /// # Examples
+    ///
+    /// See [`abort`](Transport::abort).
+    pub fn is_closing(&self) -> bool {
+        self.inner.has(CLOSING)
+    }
+
+    /// The peer's address (asyncio's `get_extra_info("peername")`); `None` for a pipe.
+    ///
+    /// # Examples
+    ///
+    /// See [`Transport`].
+    pub fn peername(&self) -> Option<Address> {
+        self.connection().and_then(Sink::peer)
+    }
+
+    /// The local address (asyncio's `get_extra_info("sockname")`); `None` for a pipe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use aio_streams::{Address, Protocol, Transport};
+    /// struct Quiet;
+    /// impl Protocol for Quiet {
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    /// aio_task::run(async {
+    ///     let server = aio_streams::create_server(|| Quiet, "127.0.0.1", 0).await?;
+    ///     let port = server.port().unwrap();
+    ///     let transport = aio_streams::create_connection(|| Quiet, "127.0.0.1", port).await?;
+    ///     let Some(Address::Inet(peer)) = transport.peername() else { panic!() };
+    ///     assert_eq!(peer.port(), port);
+    ///     assert!(transport.sockname().is_some());
+    ///     assert_eq!(transport.get_extra_info("peername").unwrap().address(), Some(&Address::Inet(peer)));
+    ///     assert!(transport.get_extra_info("socket").unwrap().fd().is_some());
+    ///     assert!(transport.get_extra_info("nonsense").is_none());
+    ///     transport.close();
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn sockname(&self) -> Option<Address> {
+        self.connection().and_then(Sink::local)
+    }
+
+    /// The socket's or pipe's descriptor while the transport is open (asyncio's
+    /// `get_extra_info("socket")` / `("pipe")`), borrowed: the transport owns and closes it.
+    ///
+    /// # Examples
+    ///
+    /// See [`sockname`](Transport::sockname).
+    pub fn raw_fd(&self) -> Option<RawFd> {
+        if self.inner.has(FINISHED) {
+            return None;
+        }
+        self.inner.endpoint.raw_fd()
+    }
+
+    /// asyncio's string-keyed `get_extra_info`: `"peername"`, `"sockname"` (sockets),
+    /// `"socket"` (a socket's descriptor), `"pipe"` (a pipe's descriptor). Anything else, or
+    /// a key that does not apply, is `None`.
+    ///
+    /// # Examples
+    ///
+    /// See [`sockname`](Transport::sockname).
+    pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
+        let is_socket = self.connection().is_some();
+        match name {
+            "peername" => self.peername().map(ExtraInfo::Address),
+            "sockname" => self.sockname().map(ExtraInfo::Address),
+            "socket" if is_socket => self.raw_fd().map(ExtraInfo::Fd),
+            "pipe" if !is_socket => self.raw_fd().map(ExtraInfo::Fd),
+            _ => None,
+        }
+    }
+
+    /// Sets the write buffer's water marks (asyncio's `set_write_buffer_limits`): with only
+    /// `high`, low is a quarter of it; with only `low`, high is four times it; with neither,
+    /// 64 KiB and 16 KiB. New marks can pause writing at once (`pause_writing`).
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::Value`] if `high` is below `low`; the marks stay as they were.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use aio_streams::{Protocol, Transport};
+    /// struct Marks;
+    /// impl Protocol for Marks {
+    ///     fn connection_made(&mut self, transport: &Transport) {
+    ///         assert_eq!(transport.get_write_buffer_limits(), (16 * 1024, 64 * 1024));
+    ///         transport.set_write_buffer_limits(Some(1000), None).unwrap();
+    ///         assert_eq!(transport.get_write_buffer_limits(), (250, 1000));
+    ///         assert!(transport.set_write_buffer_limits(Some(1), Some(2)).is_err());
+    ///         transport.close();
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    /// aio_task::run(async {
+    ///     let server = aio_streams::create_server(|| Marks, "127.0.0.1", 0).await?;
+    ///     let (reader, _w) = aio_streams::open_connection("127.0.0.1", server.port().unwrap()).await?;
+    ///     assert_eq!(reader.read_to_end().await?, b"");
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn set_write_buffer_limits(
+        &self,
+        high: Option<usize>,
+        low: Option<usize>,
+    ) -> Result<(), StreamError> {
+        let high = high.unwrap_or_else(|| low.map_or(DEFAULT_HIGH_WATER, |low| 4 * low));
+        let low = low.unwrap_or(high / 4);
+        if high < low {
+            return Err(StreamError::Value("high must be >= low must be >= 0"));
+        }
+        self.inner.high.set(high);
+        self.inner.low.set(low);
+        self.inner.maybe_pause();
+        Ok(())
+    }
+
+    /// The water marks, `(low, high)` (asyncio's `get_write_buffer_limits`).
+    ///
+    /// # Examples
+    ///
+    /// See [`set_write_buffer_limits`](Transport::set_write_buffer_limits).
+    pub fn get_write_buffer_limits(&self) -> (usize, usize) {
+        (self.inner.low.get(), self.inner.high.get())
+    }
+
+    /// Bytes written but not yet sent (asyncio's `get_write_buffer_size`).
+    ///
+    /// # Examples
+    ///
+    /// See [`abort`](Transport::abort).
+    pub fn get_write_buffer_size(&self) -> usize {
+        self.inner.pending()
+    }
+
+    /// Runs `f` on the transport's protocol if it is a `P` (asyncio's `get_protocol`, typed):
+    /// `None` if it is another type, if the protocol is in one of its callbacks (call this
+    /// from outside them), or after `connection_lost` (the transport drops its protocol then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use aio_streams::{Protocol, Transport};
+    /// struct Counter(usize);
+    /// impl Protocol for Counter {
+    ///     fn data_received(&mut self, data: &[u8]) { self.0 += data.len(); }
+    ///     // Stay open after the server's EOF: the transport keeps its protocol until
+    ///     // `connection_lost`.
+    ///     fn eof_received(&mut self) -> bool { true }
+    /// }
+    /// aio_task::run(async {
+    ///     let server = aio_streams::start_server(|_, w| async move { w.write(b"12345") }, "127.0.0.1", 0).await?;
+    ///     let transport = aio_streams::create_connection(|| Counter(0), "127.0.0.1", server.port().unwrap()).await?;
+    ///     while transport.with_protocol(|c: &mut Counter| c.0) != Some(5) {
+    ///         aio_scheduler::sleep(0.001).await?;
+    ///     }
+    ///     assert_eq!(transport.with_protocol(|s: &mut String| s.len()), None); // not a String
+    ///     transport.close();
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn with_protocol<P: 'static, R>(&self, f: impl FnOnce(&mut P) -> R) -> Option<R> {
+        let result = {
+            let mut guard = self.inner.protocol.try_borrow_mut().ok()?;
+            let protocol = guard.as_mut()?.as_any().downcast_mut::<P>()?;
+            f(protocol)
+        };
+        self.inner.deliver_deferred();
+        Some(result)
+    }
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.inner.endpoint.0 {
+            Io::Socket(_) => "socket",
+            Io::ReadPipe(_) => "read pipe",
+            Io::WritePipe(_) => "write pipe",
+        };
+        f.debug_struct("Transport")
+            .field("kind", &kind)
+            .field("fd", &self.raw_fd())
+            .field("closing", &self.is_closing())
+            .field("reading", &self.is_reading())
+            .field("write_buffer", &self.get_write_buffer_size())
+            .finish()
+    }
+}

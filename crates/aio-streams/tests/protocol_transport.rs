@@ -1,0 +1,903 @@
+//! Protocols and transports (asyncio's `create_server` / `create_connection` layer): callback
+//! order, echo over TCP and Unix, half-open connections, flow control, `BufferedProtocol`,
+//! reading paused, close and abort, panicking callbacks, misuse, adopted sockets, pipes, and a
+//! Python asyncio client.
+
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aio_streams::{
+    Buffered, BufferedProtocol, Protocol, Transport, connect_accepted_socket,
+    connect_read_pipe_protocol, connect_write_pipe_protocol, create_connection, create_server,
+    create_unix_connection, create_unix_server, open_connection, open_unix_connection,
+};
+use aio_task::Error;
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+fn unix_path(name: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("aio-proto-{}-{name}-{n}.sock", std::process::id()))
+}
+
+/// Waits (on the loop) until `done()` holds; fails the test after 20 s.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        aio_scheduler::sleep(0.001).await.unwrap();
+    }
+}
+
+/// Records the exception handler's messages.
+fn capture_exceptions() -> Log {
+    let seen: Log = Rc::default();
+    let s = seen.clone();
+    aio_scheduler::get_running_loop()
+        .unwrap()
+        .set_exception_handler(move |_, ctx| s.borrow_mut().push(ctx.to_string()));
+    seen
+}
+
+/// What a [`Recorder`] does with the data it receives.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Echo,
+    Collect,
+}
+
+/// A protocol that logs every callback and echoes (or collects) what it receives.
+struct Recorder {
+    log: Log,
+    data: Rc<RefCell<Vec<u8>>>,
+    transport: Rc<RefCell<Option<Transport>>>,
+    mode: Mode,
+    keep_open: bool,
+}
+
+impl Recorder {
+    fn new(log: &Log, mode: Mode) -> Recorder {
+        Recorder {
+            log: log.clone(),
+            data: Rc::default(),
+            transport: Rc::default(),
+            mode,
+            keep_open: false,
+        }
+    }
+}
+
+impl Protocol for Recorder {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.log.borrow_mut().push("made".into());
+        *self.transport.borrow_mut() = Some(transport.clone());
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        assert!(!data.is_empty());
+        if !matches!(self.log.borrow().last().map(String::as_str), Some("data")) {
+            self.log.borrow_mut().push("data".into());
+        }
+        match self.mode {
+            Mode::Echo => self.transport.borrow().as_ref().unwrap().write(data),
+            Mode::Collect => self.data.borrow_mut().extend_from_slice(data),
+        }
+    }
+    fn eof_received(&mut self) -> bool {
+        self.log.borrow_mut().push("eof".into());
+        self.keep_open
+    }
+    fn connection_lost(&mut self, error: Option<io::Error>) {
+        let entry = match error {
+            None => "lost".to_owned(),
+            Some(e) => format!("lost: {e}"),
+        };
+        self.log.borrow_mut().push(entry);
+        // Drop our handle: the transport's last callback.
+        self.transport.borrow_mut().take();
+    }
+    fn pause_writing(&mut self) {
+        self.log.borrow_mut().push("pause".into());
+    }
+    fn resume_writing(&mut self) {
+        self.log.borrow_mut().push("resume".into());
+    }
+}
+
+fn entries(log: &Log) -> Vec<String> {
+    log.borrow().clone()
+}
+
+fn lost(log: &Log) -> bool {
+    log.borrow().iter().any(|e| e.starts_with("lost"))
+}
+
+/// Order: made, data, eof, lost (once), on the server side of a TCP echo; the client reads
+/// back exactly what it sent, and the server's `eof_received` returning false closes it.
+#[test]
+fn echo_over_tcp_in_asyncio_callback_order() {
+    aio_task::run(async {
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let server = create_server(move || Recorder::new(&l, Mode::Echo), "127.0.0.1", 0).await?;
+        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        let message: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        writer.write(&message);
+        writer.write_eof();
+        let echoed = reader.read_to_end().await?;
+        assert_eq!(echoed, message);
+        until("connection_lost", || lost(&log)).await;
+        assert_eq!(entries(&log), ["made", "data", "eof", "lost"]);
+        // The server no longer counts it.
+        server.close();
+        aio_task::wait_for(server.wait_closed(), 10.0).await?;
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// A protocol client over Unix sockets against a protocol server; `create_unix_connection`
+/// returns after `connection_made`, and `with_protocol` reaches the client's state.
+#[test]
+fn echo_over_unix_between_two_protocols() {
+    let path = unix_path("echo");
+    aio_task::run(async move {
+        let server_log: Log = Rc::default();
+        let l = server_log.clone();
+        let server = create_unix_server(move || Recorder::new(&l, Mode::Echo), &path).await?;
+        let client_log: Log = Rc::default();
+        let c = client_log.clone();
+        let client =
+            create_unix_connection(move || Recorder::new(&c, Mode::Collect), &path).await?;
+        assert_eq!(entries(&client_log), ["made"]);
+        client.write(b"over ");
+        client.write(b"unix");
+        until("the echo", || {
+            client.with_protocol(|r: &mut Recorder| r.data.borrow().len()) == Some(9)
+        })
+        .await;
+        let data = client.with_protocol(|r: &mut Recorder| r.data.borrow().clone());
+        assert_eq!(data.unwrap(), b"over unix");
+        client.close();
+        assert!(client.is_closing());
+        until("both ends lost", || lost(&client_log) && lost(&server_log)).await;
+        assert_eq!(entries(&client_log), ["made", "data", "lost"]);
+        assert_eq!(entries(&server_log), ["made", "data", "eof", "lost"]);
+        // After connection_lost the transport has dropped its protocol.
+        assert!(client.with_protocol(|_: &mut Recorder| ()).is_none());
+        server.close();
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// `eof_received` returning true keeps the connection half-open: the server still writes
+/// after the client's EOF, and closes when it chooses.
+#[test]
+fn eof_received_true_keeps_the_server_writing() {
+    struct Late(Option<Transport>, Log);
+    impl Protocol for Late {
+        fn connection_made(&mut self, transport: &Transport) {
+            self.0 = Some(transport.clone());
+        }
+        fn data_received(&mut self, _: &[u8]) {}
+        fn eof_received(&mut self) -> bool {
+            let transport = self.0.as_ref().unwrap();
+            transport.write(b"after your eof");
+            transport.close();
+            true
+        }
+        fn connection_lost(&mut self, error: Option<io::Error>) {
+            assert!(error.is_none());
+            self.1.borrow_mut().push("lost".into());
+            self.0 = None;
+        }
+    }
+    aio_task::run(async {
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let server = create_server(move || Late(None, l.clone()), "127.0.0.1", 0).await?;
+        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        writer.write(b"hello");
+        writer.write_eof();
+        assert_eq!(reader.read_to_end().await?, b"after your eof");
+        until("lost", || lost(&log)).await;
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// The other way round: the transport's `write_eof` ends its sending direction, and it still
+/// receives data; the client's EOF then closes it (default `eof_received`).
+#[test]
+fn write_eof_keeps_the_transport_reading() {
+    aio_task::run(async {
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let transports: Rc<RefCell<Vec<Transport>>> = Rc::default();
+        let t = transports.clone();
+        let server = create_server(
+            move || {
+                let r = Recorder::new(&l, Mode::Collect);
+                let slot = r.transport.clone();
+                let t = t.clone();
+                // Keep a handle of our own too, to look at the collected data afterwards.
+                aio_scheduler::get_running_loop()
+                    .unwrap()
+                    .call_soon(move || {
+                        if let Some(tr) = slot.borrow().clone() {
+                            t.borrow_mut().push(tr);
+                        }
+                    })
+                    .unwrap();
+                r
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await?;
+        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        until("accepted", || !transports.borrow().is_empty()).await;
+        let transport = transports.borrow()[0].clone();
+        assert!(transport.can_write_eof());
+        transport.write(b"bye");
+        transport.write_eof();
+        assert_eq!(reader.read_to_end().await?, b"bye");
+        assert!(!transport.is_closing());
+        writer.write(b"still here");
+        writer.write_eof();
+        until("lost", || lost(&log)).await;
+        assert_eq!(entries(&log), ["made", "data", "eof", "lost"]);
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// Flow control: a write far above the high-water mark to a peer that does not read pauses
+/// the protocol (delivered when `connection_made` returns); a slow reader drains it and the
+/// protocol resumes, once, with every byte delivered in order.
+#[test]
+fn flow_control_pauses_and_resumes_with_a_slow_reader() {
+    const TOTAL: usize = 32 << 20;
+    struct Big(Log, Rc<Cell<usize>>);
+    impl Protocol for Big {
+        fn connection_made(&mut self, transport: &Transport) {
+            let data: Vec<u8> = (0..TOTAL).map(|i| (i % 253) as u8).collect();
+            transport.write(&data);
+            self.1.set(transport.get_write_buffer_size());
+            // Delivered after this callback returns.
+            assert!(self.0.borrow().is_empty());
+            transport.close();
+        }
+        fn data_received(&mut self, _: &[u8]) {}
+        fn pause_writing(&mut self) {
+            self.0.borrow_mut().push("pause".into());
+        }
+        fn resume_writing(&mut self) {
+            self.0.borrow_mut().push("resume".into());
+        }
+        fn connection_lost(&mut self, error: Option<io::Error>) {
+            assert!(error.is_none(), "{error:?}");
+            self.0.borrow_mut().push("lost".into());
+        }
+    }
+    aio_task::run(async {
+        let log: Log = Rc::default();
+        let buffered = Rc::new(Cell::new(0));
+        let (l, b) = (log.clone(), buffered.clone());
+        let server = create_server(move || Big(l.clone(), b.clone()), "127.0.0.1", 0).await?;
+        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        until("paused", || !log.borrow().is_empty()).await;
+        assert_eq!(entries(&log), ["pause"]);
+        assert!(buffered.get() > 64 * 1024, "{}", buffered.get());
+        let mut got = 0;
+        loop {
+            let chunk = reader.read(64 * 1024).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            for (i, byte) in chunk.iter().enumerate() {
+                assert_eq!(*byte, ((got + i) % 253) as u8);
+            }
+            got += chunk.len();
+            if got < TOTAL / 2 {
+                aio_scheduler::sleep(0.0005).await?; // slow
+            }
+        }
+        assert_eq!(got, TOTAL);
+        until("lost", || lost(&log)).await;
+        assert_eq!(entries(&log), ["pause", "resume", "lost"]);
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// `BufferedProtocol`: the reads land in the protocol's own small buffer (many
+/// `buffer_updated` calls for one message); echoed back byte for byte.
+#[test]
+fn buffered_protocol_reads_into_its_own_buffer() {
+    struct Small {
+        buf: [u8; 7],
+        transport: Option<Transport>,
+        updates: Rc<Cell<usize>>,
+        lost: Rc<Cell<bool>>,
+    }
+    impl BufferedProtocol for Small {
+        fn connection_made(&mut self, transport: &Transport) {
+            self.transport = Some(transport.clone());
+        }
+        fn get_buffer(&mut self, size_hint: usize) -> &mut [u8] {
+            assert!(size_hint > 0);
+            &mut self.buf
+        }
+        fn buffer_updated(&mut self, nbytes: usize) {
+            assert!((1..=7).contains(&nbytes));
+            self.updates.set(self.updates.get() + 1);
+            self.transport.as_ref().unwrap().write(&self.buf[..nbytes]);
+        }
+        fn connection_lost(&mut self, _: Option<io::Error>) {
+            self.lost.set(true);
+            self.transport = None;
+        }
+    }
+    aio_task::run(async {
+        let updates = Rc::new(Cell::new(0));
+        let gone = Rc::new(Cell::new(false));
+        let (u, g) = (updates.clone(), gone.clone());
+        let server = create_server(
+            move || {
+                Buffered(Small {
+                    buf: [0; 7],
+                    transport: None,
+                    updates: u.clone(),
+                    lost: g.clone(),
+                })
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await?;
+        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        let message: Vec<u8> = (0..10_000u32).map(|i| (i % 241) as u8).collect();
+        writer.write(&message);
+        writer.write_eof();
+        assert_eq!(reader.read_to_end().await?, message);
+        assert!(updates.get() >= 10_000 / 7, "{}", updates.get());
+        until("lost", || gone.get()).await;
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// An empty buffer from `get_buffer` fails the connection and is reported.
+#[test]
+fn empty_get_buffer_fails_the_connection() {
+    struct Empty(Rc<RefCell<Option<String>>>);
+    impl BufferedProtocol for Empty {
+        fn get_buffer(&mut self, _: usize) -> &mut [u8] {
+            &mut []
+        }
+        fn buffer_updated(&mut self, _: usize) {
+            unreachable!()
+        }
+        fn connection_lost(&mut self, error: Option<io::Error>) {
+            *self.0.borrow_mut() = Some(error.map(|e| e.to_string()).unwrap_or_default());
+        }
+    }
+    aio_task::run(async {
+        let seen = capture_exceptions();
+        let result = Rc::new(RefCell::new(None));
+        let r = result.clone();
+        let server = create_server(move || Buffered(Empty(r.clone())), "127.0.0.1", 0).await?;
+        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        writer.write(b"x");
+        let _ = reader.read_to_end().await;
+        until("lost", || result.borrow().is_some()).await;
+        assert!(result.borrow().as_ref().unwrap().contains("empty buffer"));
+        assert!(
+            seen.borrow().iter().any(|m| m.contains("get_buffer")),
+            "{seen:?}"
+        );
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// `pause_reading` stops `data_received` until `resume_reading`; both are harmless on a
+/// closed transport.
+#[test]
+fn pause_and_resume_reading() {
+    aio_task::run(async {
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let slot: Rc<RefCell<Option<Transport>>> = Rc::default();
+        let s = slot.clone();
+        let server = create_server(
+            move || {
+                let r = Recorder::new(&l, Mode::Collect);
+                *s.borrow_mut() = None;
+                let s = s.clone();
+                let theirs = r.transport.clone();
+                aio_scheduler::get_running_loop()
+                    .unwrap()
+                    .call_soon(move || *s.borrow_mut() = theirs.borrow().clone())
+                    .unwrap();
+                r
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await?;
+        let (_reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        until("accepted", || slot.borrow().is_some()).await;
+        let transport = slot.borrow().clone().unwrap();
+        assert!(transport.is_reading());
+        transport.pause_reading();
+        assert!(!transport.is_reading());
+        writer.write(b"held back");
+        writer.drain().await?;
+        for _ in 0..20 {
+            aio_scheduler::sleep(0.002).await?;
+        }
+        assert_eq!(entries(&log), ["made"]);
+        transport.resume_reading();
+        assert!(transport.is_reading());
+        until("data", || entries(&log).len() == 2).await;
+        assert_eq!(
+            transport.with_protocol(|r: &mut Recorder| r.data.borrow().clone()),
+            Some(b"held back".to_vec())
+        );
+        transport.close();
+        transport.pause_reading();
+        transport.resume_reading();
+        assert!(!transport.is_reading());
+        until("lost", || lost(&log)).await;
+        transport.pause_reading();
+        transport.resume_reading();
+        assert_eq!(entries(&log), ["made", "data", "lost"]);
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// `close` sends everything buffered first; `abort` drops it. Both end with
+/// `connection_lost(None)`.
+#[test]
+fn close_flushes_abort_drops() {
+    const TOTAL: usize = 16 << 20;
+    struct Send(bool, Log);
+    impl Protocol for Send {
+        fn connection_made(&mut self, transport: &Transport) {
+            transport.write(&vec![9u8; TOTAL]);
+            assert!(transport.get_write_buffer_size() > 0);
+            if self.0 {
+                transport.abort();
+                assert_eq!(transport.get_write_buffer_size(), 0);
+            } else {
+                transport.close();
+            }
+            assert!(transport.is_closing());
+        }
+        fn data_received(&mut self, _: &[u8]) {}
+        fn connection_lost(&mut self, error: Option<io::Error>) {
+            assert!(error.is_none());
+            self.1.borrow_mut().push("lost".into());
+        }
+    }
+    for abort in [false, true] {
+        aio_task::run(async move {
+            let log: Log = Rc::default();
+            let l = log.clone();
+            let server = create_server(move || Send(abort, l.clone()), "127.0.0.1", 0).await?;
+            let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+            let mut got = 0;
+            loop {
+                match reader.read(1 << 20).await {
+                    Ok(chunk) if chunk.is_empty() => break,
+                    Ok(chunk) => got += chunk.len(),
+                    Err(_) => break, // an abort may reset the connection
+                }
+            }
+            if abort {
+                assert!(got < TOTAL, "abort sent everything");
+            } else {
+                assert_eq!(got, TOTAL);
+            }
+            until("lost", || lost(&log)).await;
+            assert_eq!(entries(&log), ["lost"]);
+            Ok::<_, Error>(())
+        })
+        .unwrap()
+        .unwrap();
+    }
+}
+
+/// A panic in `data_received` fails that connection only: reported to the exception
+/// handler, `connection_lost` gets the error, the peer sees the connection end, and the
+/// server serves the next connection.
+#[test]
+fn panicking_callback_closes_its_transport_not_the_loop() {
+    struct Grumpy(Option<Transport>, Log);
+    impl Protocol for Grumpy {
+        fn connection_made(&mut self, transport: &Transport) {
+            self.0 = Some(transport.clone());
+        }
+        fn data_received(&mut self, data: &[u8]) {
+            if data.starts_with(b"boom") {
+                panic!("bad input");
+            }
+            self.0.as_ref().unwrap().write(data);
+        }
+        fn connection_lost(&mut self, error: Option<io::Error>) {
+            self.1.borrow_mut().push(match error {
+                Some(e) => format!("lost: {e}"),
+                None => "lost".into(),
+            });
+            self.0 = None;
+        }
+    }
+    aio_task::run(async {
+        let seen = capture_exceptions();
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let server = create_server(move || Grumpy(None, l.clone()), "127.0.0.1", 0).await?;
+        let port = server.port().unwrap();
+        let (reader, writer) = open_connection("127.0.0.1", port).await?;
+        writer.write(b"boom");
+        let end = reader.read_to_end().await;
+        assert!(end.map_or(true, |data| data.is_empty()));
+        until("lost", || lost(&log)).await;
+        assert_eq!(
+            entries(&log),
+            ["lost: protocol.data_received() panicked: bad input"]
+        );
+        assert!(
+            seen.borrow()
+                .iter()
+                .any(|m| m.starts_with("Fatal error: protocol.data_received() call failed.")),
+            "{seen:?}"
+        );
+        // The server and the loop go on.
+        let (reader, writer) = open_connection("127.0.0.1", port).await?;
+        writer.write(b"fine\n");
+        assert_eq!(reader.readline().await?, b"fine\n");
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// Writing to a closing transport is ignored with one warning; writing after `write_eof` is
+/// reported once; the fifth write to a lost connection warns once, as asyncio's "socket.send()
+/// raised exception.".
+#[test]
+fn writes_after_close_eof_and_loss_are_ignored_with_one_warning() {
+    struct Misuse;
+    impl Protocol for Misuse {
+        fn connection_made(&mut self, transport: &Transport) {
+            transport.write(b"first");
+            transport.write_eof();
+            transport.write(b"after eof");
+            transport.write(b"after eof again");
+            transport.close();
+            for _ in 0..3 {
+                transport.write(b"after close");
+            }
+        }
+        fn data_received(&mut self, _: &[u8]) {}
+    }
+    struct Aborted;
+    impl Protocol for Aborted {
+        fn connection_made(&mut self, transport: &Transport) {
+            transport.abort();
+            for _ in 0..10 {
+                transport.write(b"lost");
+            }
+        }
+        fn data_received(&mut self, _: &[u8]) {}
+    }
+    aio_task::run(async {
+        let seen = capture_exceptions();
+        let server = create_server(|| Misuse, "127.0.0.1", 0).await?;
+        let (reader, _w) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        assert_eq!(reader.read_to_end().await?, b"first");
+        let count = |text: &str| seen.borrow().iter().filter(|m| m.contains(text)).count();
+        assert_eq!(count("Cannot call write() after write_eof()"), 1);
+        // write_eof makes the later writes "after eof" too; the close's come after that.
+        assert_eq!(seen.borrow().len(), 1, "{seen:?}");
+        let server = create_server(|| Aborted, "127.0.0.1", 0).await?;
+        let (reader, _w) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        let _ = reader.read_to_end().await;
+        assert_eq!(count("socket.send() raised exception."), 1, "{seen:?}");
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// A write on a transport closing with data still buffered is ignored, with one warning.
+#[test]
+fn write_while_closing_warns_once() {
+    struct Closing;
+    impl Protocol for Closing {
+        fn connection_made(&mut self, transport: &Transport) {
+            transport.write(&vec![1u8; 8 << 20]);
+            transport.close();
+            transport.write(b"x");
+            transport.write(b"y");
+        }
+        fn data_received(&mut self, _: &[u8]) {}
+    }
+    aio_task::run(async {
+        let seen = capture_exceptions();
+        let server = create_server(|| Closing, "127.0.0.1", 0).await?;
+        let (reader, _w) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        let data = reader.read_to_end().await?;
+        assert_eq!(data.len(), 8 << 20);
+        assert!(data.iter().all(|b| *b == 1));
+        let warnings: Vec<_> = seen
+            .borrow()
+            .iter()
+            .filter(|m| m.contains("closing transport"))
+            .cloned()
+            .collect();
+        assert_eq!(warnings.len(), 1, "{seen:?}");
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// `connect_accepted_socket` runs a protocol on a socket accepted by `std`.
+#[test]
+fn connect_accepted_socket_runs_a_protocol() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(b"accepted elsewhere").unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut back = Vec::new();
+        stream.read_to_end(&mut back).unwrap();
+        back
+    });
+    let (accepted, _) = listener.accept().unwrap();
+    aio_task::run(async move {
+        let log: Log = Rc::default();
+        let transport = connect_accepted_socket(|| Recorder::new(&log, Mode::Echo), accepted)?;
+        assert_eq!(entries(&log), ["made"]);
+        assert!(transport.peername().is_some());
+        until("lost", || lost(&log)).await;
+        assert_eq!(entries(&log), ["made", "data", "eof", "lost"]);
+        // A listening socket is refused.
+        let listening = std::net::TcpListener::bind("127.0.0.1:0")?;
+        assert!(connect_accepted_socket(|| Recorder::new(&log, Mode::Echo), listening).is_err());
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(peer.join().unwrap(), b"accepted elsewhere");
+}
+
+/// A read pipe delivers data, then EOF and `connection_lost`; a write pipe's transport
+/// sees its reader go away.
+#[test]
+fn pipes_with_protocols() {
+    let (read_end, mut write_end) = io::pipe().unwrap();
+    write_end.write_all(b"piped").unwrap();
+    drop(write_end);
+    let (reader_of_ours, our_write_end) = io::pipe().unwrap();
+    aio_task::run(async move {
+        let log: Log = Rc::default();
+        let transport =
+            connect_read_pipe_protocol(|| Recorder::new(&log, Mode::Collect), read_end)?;
+        assert!(!transport.can_write_eof());
+        assert!(transport.get_extra_info("pipe").unwrap().fd().is_some());
+        assert!(transport.peername().is_none());
+        until("lost", || lost(&log)).await;
+        assert_eq!(entries(&log), ["made", "data", "eof", "lost"]);
+
+        let wlog: Log = Rc::default();
+        let writer =
+            connect_write_pipe_protocol(|| Recorder::new(&wlog, Mode::Collect), our_write_end)?;
+        writer.write(b"to the reader");
+        let mut reader = reader_of_ours;
+        let mut buf = [0u8; 13];
+        reader.read_exact(&mut buf)?;
+        assert_eq!(&buf, b"to the reader");
+        drop(reader);
+        until("the reader's end noticed", || lost(&wlog)).await;
+        assert_eq!(entries(&wlog), ["made", "lost"]);
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// The server's `close_clients` closes protocol connections, and `wait_closed` waits for
+/// them (the server counts transports as it counts streams).
+#[test]
+fn server_counts_and_closes_protocol_connections() {
+    aio_task::run(async {
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let server = create_server(move || Recorder::new(&l, Mode::Echo), "127.0.0.1", 0).await?;
+        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        writer.write(b"x");
+        assert_eq!(reader.read(1).await?, b"x");
+        server.close();
+        assert!(
+            aio_task::wait_for(server.wait_closed(), 0.05)
+                .await
+                .is_err(),
+            "a connection is still open"
+        );
+        server.close_clients();
+        aio_task::wait_for(server.wait_closed(), 10.0).await?;
+        assert_eq!(reader.read(10).await?, b"");
+        assert_eq!(entries(&log), ["made", "data", "lost"]);
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// A Python asyncio client (streams) against the protocol echo server.
+#[test]
+fn python_asyncio_client_against_the_protocol_server() {
+    aio_task::run(async {
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let server = create_server(move || Recorder::new(&l, Mode::Echo), "127.0.0.1", 0).await?;
+        let port = server.port().unwrap();
+        let script = format!(
+            r#"
+import asyncio
+async def main():
+    r, w = await asyncio.open_connection("127.0.0.1", {port})
+    out = []
+    for i in range(50):
+        msg = f"line {{i}}\n".encode()
+        w.write(msg)
+        await w.drain()
+        out.append(await r.readexactly(len(msg)))
+    w.write_eof()
+    rest = await r.read()
+    w.close()
+    await w.wait_closed()
+    print(len(out), all(o == f"line {{i}}\n".encode() for i, o in enumerate(out)), repr(rest))
+asyncio.run(main())
+"#
+        );
+        let output = aio_task::to_thread(move || {
+            std::process::Command::new("python3")
+                .args(["-c", &script])
+                .output()
+        })
+        .await??;
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            "50 True b''"
+        );
+        until("lost", || lost(&log)).await;
+        assert_eq!(entries(&log), ["made", "data", "eof", "lost"]);
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// `open_unix_connection` (streams) against a protocol server on Unix: the two layers share
+/// the server type.
+#[test]
+fn streams_client_against_unix_protocol_server() {
+    let path = unix_path("streams");
+    aio_task::run(async move {
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let server = create_unix_server(move || Recorder::new(&l, Mode::Echo), &path).await?;
+        let (reader, writer) = open_unix_connection(&path).await?;
+        writer.write(b"line\n");
+        assert_eq!(reader.readline().await?, b"line\n");
+        writer.close();
+        until("lost", || lost(&log)).await;
+        server.close();
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// A client protocol's `create_connection` to a refused port fails without calling the
+/// factory.
+#[test]
+fn create_connection_refused() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    aio_task::run(async move {
+        let called = Rc::new(Cell::new(false));
+        let c = called.clone();
+        let log: Log = Rc::default();
+        let result = create_connection(
+            move || {
+                c.set(true);
+                Recorder::new(&log, Mode::Echo)
+            },
+            "127.0.0.1",
+            port,
+        )
+        .await;
+        assert!(result.is_err());
+        assert!(!called.get());
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// Re-entry: `close`, `close` again and `abort` inside `data_received` end the connection
+/// with exactly one `connection_lost`, called after the callback returned (not inside
+/// `close`), and no further `data_received`.
+#[test]
+fn close_and_abort_inside_a_callback_call_connection_lost_once_later() {
+    struct Quitter(Option<Transport>, Log);
+    impl Protocol for Quitter {
+        fn connection_made(&mut self, transport: &Transport) {
+            self.0 = Some(transport.clone());
+        }
+        fn data_received(&mut self, _: &[u8]) {
+            self.1.borrow_mut().push("data".into());
+            let transport = self.0.as_ref().unwrap();
+            transport.close();
+            transport.close();
+            transport.abort();
+            assert!(transport.is_closing());
+            // Not yet: connection_lost comes after this callback.
+            assert_eq!(self.1.borrow().len(), 1);
+        }
+        fn connection_lost(&mut self, error: Option<io::Error>) {
+            assert!(error.is_none());
+            self.1.borrow_mut().push("lost".into());
+            self.0 = None;
+        }
+    }
+    aio_task::run(async {
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let server = create_server(move || Quitter(None, l.clone()), "127.0.0.1", 0).await?;
+        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        writer.write(b"one");
+        writer.drain().await?;
+        let _ = reader.read_to_end().await;
+        writer.write(b"two"); // to a closed connection: nothing more arrives
+        until("lost", || lost(&log)).await;
+        for _ in 0..10 {
+            aio_scheduler::sleep(0.001).await?;
+        }
+        assert_eq!(entries(&log), ["data", "lost"]);
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
