@@ -43,8 +43,10 @@ mod error;
 mod event_loop;
 mod handle;
 pub mod observe;
+mod remote;
 pub mod signal;
 mod sleep;
+mod sync;
 mod timers;
 
 pub use aio_reactor;
@@ -58,6 +60,14 @@ pub use handle::{Handle, ThreadsafeHandle, TimerHandle};
 pub use observe::LoopMetrics;
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timers::{TimerHeap, TimerKey};
+
+/// The cross-thread protocols, for the loom models in `tests/loom_*.rs` only (`--cfg loom`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::handle::{ThreadsafeCallback, ThreadsafeCell};
+    pub use crate::remote::RemoteQueue;
+}
 
 // Unit tests make loops too: on the reactor AIO_REACTOR names.
 #[cfg(test)]
