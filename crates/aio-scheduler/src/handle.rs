@@ -334,3 +334,11 @@ impl fmt::Debug for ThreadsafeHandle {
             .finish()
     }
 }
+
+impl<F> fmt::Debug for ThreadsafeCell<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadsafeCell")
+            .field("cancelled", &self.cancelled.load(Ordering::Acquire))
+            .finish_non_exhaustive()
+    }
+}

@@ -85,3 +85,12 @@ impl<T> Default for RemoteQueue<T> {
         RemoteQueue::new()
     }
 }
+
+impl<T> std::fmt::Debug for RemoteQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteQueue")
+            .field("len", &self.queue.len())
+            .field("sleeping", &self.sleeping.load(Ordering::SeqCst))
+            .finish()
+    }
+}

@@ -49,6 +49,7 @@ mod observe;
 mod run;
 mod shield;
 mod slot;
+mod sync;
 mod task;
 mod task_group;
 mod threadsafe;
@@ -304,6 +305,13 @@ impl EventLoopExt for EventLoop {
             TaskFactory::Default
         }
     }
+}
+
+/// The cross-thread result slot, for the loom models in `tests/loom_*.rs` only (`--cfg loom`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::slot::{HasSlot, Promise, Slot};
 }
 
 mod sealed {
