@@ -54,10 +54,7 @@ impl Coalesce {
     /// # Errors
     ///
     /// `signal`'s error.
-    pub fn notify(
-        &self,
-        signal: impl FnOnce() -> std::io::Result<()>,
-    ) -> std::io::Result<()> {
+    pub fn notify(&self, signal: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
         if self.pending.swap(true, Ordering::SeqCst) {
             return Ok(());
         }

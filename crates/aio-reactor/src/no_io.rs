@@ -76,7 +76,11 @@ impl Reactor for NoIoReactor {
     }
 
     fn wait(&self, deadline: Option<Instant>) -> io::Result<usize> {
-        let mut notified = self.wakeup.notified.lock().unwrap_or_else(|e| e.into_inner());
+        let mut notified = self
+            .wakeup
+            .notified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         loop {
             if std::mem::take(&mut *notified) {
                 return Ok(0);

@@ -12,8 +12,8 @@ use std::future::poll_fn;
 use std::sync::Arc;
 
 use aio_reactors as _;
-use aio_task::Error;
 use aio_task::__loom::{Promise, Slot};
+use aio_task::Error;
 use loom::thread;
 
 /// The loop's side of `run_coroutine_threadsafe`: the request's promise, retargeted by the
