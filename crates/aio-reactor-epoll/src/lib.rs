@@ -54,13 +54,13 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use aio_reactor::{Driver, KEY_LIMIT, Notify, Reactor, Registration, Source, Sources, Waker};
+use aio_reactor::{
+    Coalesce, Driver, KEY_LIMIT, Notify, Reactor, Registration, Source, Sources, Waker,
+};
 use rustix::event::epoll::{self, Event, EventData, EventFlags};
 use rustix::event::{EventfdFlags, Timespec, eventfd};
-use rustix::io::Errno;
 use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags};
 
 /// Events harvested per wait; more stay queued in the kernel for the next one.
@@ -157,36 +157,30 @@ struct Inner {
 /// wake-up writes.
 struct EventNotify {
     fd: OwnedFd,
-    pending: AtomicBool,
+    /// Coalesces bursts of `notify` into one write.
+    pending: Coalesce,
 }
 
 impl Notify for EventNotify {
     fn notify(&self) -> io::Result<()> {
-        if self.pending.swap(true, Ordering::SeqCst) {
-            return Ok(());
-        }
-        match rustix::io::write(&self.fd, &1u64.to_ne_bytes()) {
-            // EAGAIN: the counter is at its maximum, a wake-up is certainly pending.
-            Ok(_) | Err(Errno::AGAIN) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        self.pending.notify(|| {
+            match rustix::io::write(&self.fd, &1u64.to_ne_bytes()) {
+                // EAGAIN: the counter is at its maximum, a wake-up is certainly pending.
+                Ok(_) | Err(rustix::io::Errno::AGAIN) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
     }
 }
 
 impl EventNotify {
-    /// A wake-up arrived: empty the counter, then let the next `notify` write again.
-    ///
-    /// The order matters. epoll looks at the eventfd again when it hands out a queued edge,
-    /// so a write that this read swallows brings no wake-up of its own; clearing `pending`
-    /// first would let a `notify` in between write, see its write swallowed, and leave
-    /// `pending` set with an empty counter: every later `notify` would be lost. In this order,
-    /// a `notify` before the store finds `pending` set and writes nothing, which is right,
-    /// since the wait that is returning now is the wake-up it asked for; a `notify` after it
-    /// writes, and its edge ends the next wait.
+    /// A wake-up arrived: empty the counter, then let the next `notify` write again (in
+    /// that order: see [`Coalesce`], whose loom model checks it).
     fn reset(&self) {
-        let mut counter = [0u8; 8];
-        let _ = rustix::io::read(&self.fd, &mut counter);
-        self.pending.store(false, Ordering::SeqCst);
+        self.pending.reset(|| {
+            let mut counter = [0u8; 8];
+            let _ = rustix::io::read(&self.fd, &mut counter);
+        });
     }
 }
 
@@ -252,7 +246,7 @@ impl EpollReactor {
                 wakers: RefCell::new(Vec::new()),
                 notify: Arc::new(EventNotify {
                     fd,
-                    pending: AtomicBool::new(false),
+                    pending: Coalesce::new(),
                 }),
                 pwait2: Cell::new(timing == Timing::Pwait2),
                 timer: RefCell::new(None),
@@ -529,6 +523,7 @@ impl fmt::Debug for EpollReactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     /// A timed wait sets the waiting thread's timer slack to 1 ns: with the default 50 µs,
     /// `epoll_pwait2`'s timeouts ended about 50 µs late (the sparse-timer row's mean
@@ -575,9 +570,9 @@ mod tests {
             start.elapsed() < Duration::from_secs(4),
             "the wake-up was lost"
         );
-        assert!(!reactor.inner.notify.pending.load(Ordering::SeqCst));
+        assert!(!reactor.inner.notify.pending.is_pending());
         reactor.notifier().notify().unwrap();
-        assert!(reactor.inner.notify.pending.load(Ordering::SeqCst));
+        assert!(reactor.inner.notify.pending.is_pending());
     }
 
     /// The fallback timer is armed once per distinct deadline: waits that end early (a

@@ -43,10 +43,9 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use aio_reactor::{Driver, Notify, Reactor, Registration, Source, Sources, Waker};
+use aio_reactor::{Coalesce, Driver, Notify, Reactor, Registration, Source, Sources, Waker};
 use io_uring::types::{SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
@@ -130,30 +129,30 @@ fn user_data(key: usize, tag: u64) -> u64 {
 /// first `notify` after a wake-up writes.
 struct EventNotify {
     fd: OwnedFd,
-    pending: AtomicBool,
+    /// Coalesces bursts of `notify` into one write.
+    pending: Coalesce,
 }
 
 impl Notify for EventNotify {
     fn notify(&self) -> io::Result<()> {
-        if self.pending.swap(true, Ordering::SeqCst) {
-            return Ok(());
-        }
-        match rustix::io::write(&self.fd, &1u64.to_ne_bytes()) {
-            // EAGAIN: the counter is at its maximum, a wake-up is certainly pending.
-            Ok(_) | Err(rustix::io::Errno::AGAIN) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        self.pending.notify(|| {
+            match rustix::io::write(&self.fd, &1u64.to_ne_bytes()) {
+                // EAGAIN: the counter is at its maximum, a wake-up is certainly pending.
+                Ok(_) | Err(rustix::io::Errno::AGAIN) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
     }
 }
 
 impl EventNotify {
-    /// A wake-up arrived: let the next `notify` write again, then empty the counter. In this
-    /// order, a `notify` racing with us either writes (and its own completion follows) or
-    /// found `pending` still set before we cleared it (and this wake-up covers it).
+    /// A wake-up arrived: empty the counter, then let the next `notify` write again (in
+    /// that order: see [`Coalesce`], whose loom model checks it).
     fn reset(&self) {
-        self.pending.store(false, Ordering::SeqCst);
-        let mut counter = [0u8; 8];
-        let _ = rustix::io::read(&self.fd, &mut counter);
+        self.pending.reset(|| {
+            let mut counter = [0u8; 8];
+            let _ = rustix::io::read(&self.fd, &mut counter);
+        });
     }
 }
 
@@ -194,7 +193,7 @@ impl UringReactor {
             slots: RefCell::new(Sources::default()),
             notify: Arc::new(EventNotify {
                 fd,
-                pending: AtomicBool::new(false),
+                pending: Coalesce::new(),
             }),
             multishot: Cell::new(true),
             completions: RefCell::new(Vec::with_capacity(CQ_ENTRIES as usize)),

@@ -37,7 +37,8 @@ pub fn set_default_reactor(factory: ReactorFactory) -> bool {
 }
 
 /// A new reactor from the registered factory (see [`set_default_reactor`]), or a
-/// [`PollingReactor`] if none was registered.
+/// [`PollingReactor`] if none was registered. Under miri, always a
+/// [`NoIoReactor`](crate::NoIoReactor).
 ///
 /// # Errors
 ///
@@ -51,6 +52,11 @@ pub fn set_default_reactor(factory: ReactorFactory) -> bool {
 /// # std::io::Result::Ok(())
 /// ```
 pub fn new_default_reactor() -> io::Result<Box<dyn Reactor>> {
+    // Under miri, which cannot run epoll, io_uring or poll(2): the reactor without I/O, so
+    // that loops running timers and tasks can be checked there.
+    #[cfg(miri)]
+    return Ok(Box::new(crate::NoIoReactor::new()));
+    #[cfg(not(miri))]
     match FACTORY.get() {
         Some(factory) => factory(),
         None => Ok(Box::new(PollingReactor::new()?)),

@@ -43,14 +43,19 @@
 //! ```
 
 mod async_fd;
+mod coalesce;
 pub mod conformance;
 mod default;
+mod no_io;
 mod polling_reactor;
 mod source;
 mod sources;
+mod sync;
 
 pub use async_fd::AsyncFd;
+pub use coalesce::Coalesce;
 pub use default::{ReactorFactory, new_default_reactor, set_default_reactor};
+pub use no_io::NoIoReactor;
 pub use polling_reactor::{PollMode, PollingReactor};
 pub use source::{Driver, Registration, Source};
 pub use sources::{KEY_LIMIT, Sources};

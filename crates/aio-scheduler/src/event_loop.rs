@@ -8,15 +8,15 @@ use std::future::{Future, IntoFuture};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use aio_reactor::{Notify, Reactor};
-use concurrent_queue::{ConcurrentQueue, PushError};
 
 use crate::handle::{Callback, CallbackCell, ThreadsafeCallback, ThreadsafeCell};
+use crate::remote::RemoteQueue;
 use crate::{Error, Handle, IntoDelay, ThreadsafeHandle, TimerHandle, TimerHeap};
 
 /// asyncio's `MAXIMUM_SELECT_TIMEOUT`: the longest single wait in the reactor.
@@ -196,11 +196,9 @@ pub(crate) enum Fire {
 pub(crate) struct Shared {
     pub(crate) id: u64,
     owner: ThreadId,
-    remote: ConcurrentQueue<Remote>,
+    /// What other threads send, with the sleep/wake handshake (see [`crate::remote`]).
+    remote: RemoteQueue<Remote>,
     notifier: Arc<dyn Notify>,
-    /// Set while the loop is (about to be) blocked in the reactor: only then do remote
-    /// pushes pay for a wake-up.
-    sleeping: AtomicBool,
     closed: AtomicBool,
     /// A `Ready::Main` is queued; further wakes of the main future are no-ops.
     main_scheduled: AtomicBool,
@@ -232,18 +230,16 @@ impl Shared {
 
     pub(crate) fn send_remote(&self, item: Remote) -> Result<(), Error> {
         match self.remote.push(item) {
-            Ok(()) => {
-                // Pairs with the fence in `run_once`: either the loop sees this item before
-                // it blocks, or this thread sees `sleeping` and wakes it.
-                fence(Ordering::SeqCst);
-                if self.sleeping.load(Ordering::SeqCst) {
+            Ok(sleeping) => {
+                // Either the loop sees the item before it blocks, or `push` saw it sleeping.
+                if sleeping {
                     // A failed wake-up cannot be reported to anyone useful; the item is queued
                     // and the loop will see it at its next iteration either way.
                     let _ = self.notifier.notify();
                 }
                 Ok(())
             }
-            Err(PushError::Closed(item) | PushError::Full(item)) => {
+            Err(item) => {
                 abandon(item);
                 Err(Error::Closed)
             }
@@ -251,10 +247,11 @@ impl Shared {
     }
 }
 
-/// Disposes of an item that can no longer reach its (closed) loop. A task's `Runnable` must
-/// never be dropped away from the loop's thread (its future may not be `Send`), and here we
-/// may be on any thread, so it is leaked: only possible for wake-ups that arrive after
-/// `close()`.
+/// Disposes of an item that can no longer reach its (closed) loop. An `async-task`
+/// `Runnable` must never be dropped away from the loop's thread (its future may not be
+/// `Send`), and here we may be on any thread, so it is leaked: only possible for wake-ups that
+/// arrive after `close()`. An aio-task step (`TaskRunnable`) is released: that is thread-safe
+/// by its contract (it never drops the future).
 fn abandon(item: Remote) {
     if let Remote::Runnable(runnable) = item {
         std::mem::forget(runnable);
@@ -264,7 +261,7 @@ fn abandon(item: Remote) {
 impl Drop for Shared {
     fn drop(&mut self) {
         let on_owner = thread::current().id() == self.owner;
-        while let Ok(item) = self.remote.pop() {
+        while let Some(item) = self.remote.pop() {
             if on_owner {
                 drop(item);
             } else {
@@ -332,7 +329,7 @@ impl LoopInner {
             return;
         }
         let mut ready = self.ready.borrow_mut();
-        while let Ok(item) = self.shared.remote.pop() {
+        while let Some(item) = self.shared.remote.pop() {
             ready.push_back(item.into());
         }
     }
@@ -350,7 +347,7 @@ impl LoopInner {
             let ready = std::mem::take(&mut *self.ready.borrow_mut());
             let timers = self.timers.borrow_mut().drain();
             let mut remote = Vec::new();
-            while let Ok(item) = self.shared.remote.pop() {
+            while let Some(item) = self.shared.remote.pop() {
                 remote.push(item);
             }
             if ready.is_empty() && timers.is_empty() && remote.is_empty() {
@@ -358,10 +355,9 @@ impl LoopInner {
             }
             drop((ready, timers, remote));
         }
-        self.shared.remote.close();
-        while let Ok(item) = self.shared.remote.pop() {
-            drop(item);
-        }
+        // Sends racing with this close either fail (the sender gets `Error::Closed`) or
+        // land in the queue before it closes and are dropped here, on the loop's thread.
+        self.shared.remote.close(drop);
     }
 }
 
@@ -643,9 +639,8 @@ impl EventLoop {
         let shared = Arc::new(Shared {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
             owner: thread::current().id(),
-            remote: ConcurrentQueue::unbounded(),
+            remote: RemoteQueue::new(),
             notifier: reactor.notifier(),
-            sleeping: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             main_scheduled: AtomicBool::new(false),
             metrics: crate::observe::Metrics::default(),
@@ -1328,18 +1323,17 @@ impl EventLoop {
             }
         } else {
             let shared = &inner.shared;
-            shared.sleeping.store(true, Ordering::SeqCst);
-            // Pairs with the fence in `Shared::send_remote`.
-            fence(Ordering::SeqCst);
+            // From here on, other threads' sends notify the reactor (see `crate::remote`).
+            let remote_empty = shared.remote.prepare_sleep();
             let virtual_now = inner.virtual_now.get();
             // Virtual time and nothing that could become ready by itself: the next timer's
             // time has come. (Poll once anyway, without blocking, for other threads' items.)
             let jump = virtual_now.is_some()
                 && next_timer.is_some()
-                && shared.remote.is_empty()
+                && remote_empty
                 && inner.reactor.registrations() <= inner.own_registrations.get();
             let real_start = Instant::now();
-            let deadline = if !shared.remote.is_empty() || jump {
+            let deadline = if !remote_empty || jump {
                 Some(real_start)
             } else {
                 next_timer.map(|when| {
@@ -1353,7 +1347,7 @@ impl EventLoop {
                 })
             };
             let waited = inner.reactor.wait(deadline);
-            shared.sleeping.store(false, Ordering::SeqCst);
+            shared.remote.woke();
             shared.metrics.add_blocked(real_start.elapsed());
             inner.since_io_poll.set(0);
             waited?;

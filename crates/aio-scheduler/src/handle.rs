@@ -3,12 +3,13 @@
 use std::cell::Cell;
 use std::fmt;
 use std::rc::{Rc, Weak};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::context::{Context, Entered, capture_for_callback};
 use crate::event_loop::LoopInner;
+use crate::sync::Mutex;
+use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::timers::TimerKey;
 
 /// A callback scheduled on the loop thread.
@@ -65,19 +66,25 @@ impl<F: FnOnce()> Callback for CallbackCell<F> {
 }
 
 /// A callback scheduled from another thread.
-pub(crate) trait ThreadsafeCallback: Send + Sync {
+pub trait ThreadsafeCallback: Send + Sync {
+    /// Runs the callback, unless it was cancelled or already ran.
     fn run(&self);
+    /// Cancels it: it will not run, and what it captured is dropped now.
     fn cancel(&self);
+    /// Whether [`cancel`](ThreadsafeCallback::cancel) was called.
     fn cancelled(&self) -> bool;
 }
 
-pub(crate) struct ThreadsafeCell<F> {
+/// The one allocation behind a `call_soon_threadsafe`: the closure, run at most once, by the
+/// loop or never (cancelled from any thread). `tests/loom_threadsafe.rs` checks it.
+pub struct ThreadsafeCell<F> {
     cancelled: AtomicBool,
     f: Mutex<Option<F>>,
 }
 
 impl<F: FnOnce() + Send> ThreadsafeCell<F> {
-    pub(crate) fn new(f: F) -> ThreadsafeCell<F> {
+    /// A callback that will run `f`.
+    pub fn new(f: F) -> ThreadsafeCell<F> {
         ThreadsafeCell {
             cancelled: AtomicBool::new(false),
             f: Mutex::new(Some(f)),
@@ -325,5 +332,13 @@ impl fmt::Debug for ThreadsafeHandle {
         f.debug_struct("ThreadsafeHandle")
             .field("cancelled", &self.cancelled())
             .finish()
+    }
+}
+
+impl<F> fmt::Debug for ThreadsafeCell<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadsafeCell")
+            .field("cancelled", &self.cancelled.load(Ordering::Acquire))
+            .finish_non_exhaustive()
     }
 }

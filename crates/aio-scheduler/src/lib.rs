@@ -44,8 +44,10 @@ mod event_loop;
 mod handle;
 pub mod observe;
 mod raw_task;
+mod remote;
 pub mod signal;
 mod sleep;
+mod sync;
 mod timers;
 
 pub use aio_reactor;
@@ -60,6 +62,14 @@ pub use observe::LoopMetrics;
 pub use raw_task::{RunnableVTable, TaskRunnable};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timers::{TimerHeap, TimerKey};
+
+/// The cross-thread protocols, for the loom models in `tests/loom_*.rs` only (`--cfg loom`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::handle::{ThreadsafeCallback, ThreadsafeCell};
+    pub use crate::remote::RemoteQueue;
+}
 
 // Unit tests make loops too: on the reactor AIO_REACTOR names.
 #[cfg(test)]

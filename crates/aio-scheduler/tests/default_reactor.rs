@@ -8,6 +8,10 @@ use aio_scheduler::EventLoop;
 use aio_reactors as _;
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "under miri the default reactor is always NoIoReactor (miri runs no epoll, io_uring or poll)"
+)]
 fn event_loop_new_uses_the_reactor_aio_reactor_names() {
     let lp = EventLoop::new().unwrap();
     assert_eq!(

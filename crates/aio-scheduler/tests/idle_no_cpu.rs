@@ -53,6 +53,10 @@ fn measure(f: impl FnOnce()) -> (Duration, Duration) {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real I/O: sockets, signals or CPU-time measurement, which miri does not run"
+)]
 fn sleeping_loop_uses_almost_no_cpu() {
     let lp = EventLoop::new().unwrap();
     let (wall, cpu) = measure(|| lp.run_until_complete(sleep(IDLE)).unwrap().unwrap());
@@ -61,6 +65,10 @@ fn sleeping_loop_uses_almost_no_cpu() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real I/O: sockets, signals or CPU-time measurement, which miri does not run"
+)]
 fn loop_waiting_on_idle_registered_fd_uses_almost_no_cpu() {
     let lp = EventLoop::new().unwrap();
     // A connected socket nobody writes to: always writable, never readable.
@@ -98,6 +106,10 @@ fn loop_waiting_on_idle_registered_fd_uses_almost_no_cpu() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real I/O: sockets, signals or CPU-time measurement, which miri does not run"
+)]
 fn loop_with_nothing_scheduled_uses_almost_no_cpu() {
     let lp = EventLoop::new().unwrap();
     let handle = lp.handle();

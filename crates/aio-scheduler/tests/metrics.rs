@@ -39,6 +39,10 @@ fn timers_scheduled_and_cancelled_are_counted() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "wall-clock: measures time blocked against real elapsed time, which miri's slow interpretation skews"
+)]
 fn time_blocked_and_running_add_up_to_the_run() {
     let lp = EventLoop::new().unwrap();
     let start = std::time::Instant::now();

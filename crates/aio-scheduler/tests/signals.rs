@@ -31,6 +31,10 @@ fn run_until(lp: &EventLoop, done: impl Fn() -> bool + 'static) {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real I/O: sockets, signals or CPU-time measurement, which miri does not run"
+)]
 fn handler_runs_on_the_loop_thread_once_per_delivery() {
     let lp = EventLoop::new().unwrap();
     let threads = Rc::new(RefCell::new(Vec::new()));
@@ -63,6 +67,10 @@ fn handler_runs_on_the_loop_thread_once_per_delivery() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real I/O: sockets, signals or CPU-time measurement, which miri does not run"
+)]
 fn invalid_and_uncatchable_signals_are_errors() {
     let lp = EventLoop::new().unwrap();
     for bad in [0, -1, 65, 1000] {
@@ -90,6 +98,10 @@ fn invalid_and_uncatchable_signals_are_errors() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real I/O: sockets, signals or CPU-time measurement, which miri does not run"
+)]
 fn a_second_add_replaces_the_handler_and_close_restores_the_disposition() {
     let lp = EventLoop::new().unwrap();
     let which = Rc::new(Cell::new(""));
@@ -112,6 +124,10 @@ fn a_second_add_replaces_the_handler_and_close_restores_the_disposition() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real I/O: sockets, signals or CPU-time measurement, which miri does not run"
+)]
 fn loops_on_two_threads_both_see_the_signal() {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let other = std::thread::spawn(move || {
@@ -137,6 +153,10 @@ fn loops_on_two_threads_both_see_the_signal() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real I/O: sockets, signals or CPU-time measurement, which miri does not run"
+)]
 fn a_panicking_handler_is_reported_and_the_next_delivery_still_runs() {
     let lp = EventLoop::new().unwrap();
     let reported = Rc::new(Cell::new(0));

@@ -50,6 +50,7 @@ mod raw;
 mod run;
 mod shield;
 mod slot;
+mod sync;
 mod task;
 mod task_group;
 mod threadsafe;
@@ -305,6 +306,13 @@ impl EventLoopExt for EventLoop {
             TaskFactory::Default
         }
     }
+}
+
+/// The cross-thread result slot, for the loom models in `tests/loom_*.rs` only (`--cfg loom`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::slot::{HasSlot, Promise, Slot};
 }
 
 mod sealed {

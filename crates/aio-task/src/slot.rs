@@ -1,13 +1,14 @@
 //! A one-shot, thread-safe result slot: how a result crosses from another thread (an
 //! executor's worker, another loop) back to whoever awaits or blocks on it.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::Error;
 
-pub(crate) struct Slot<T> {
+/// The slot: filled once, read once.
+pub struct Slot<T> {
     state: Mutex<State<T>>,
     ready: Condvar,
 }
@@ -19,7 +20,8 @@ struct State<T> {
 }
 
 impl<T> Slot<T> {
-    pub(crate) fn new() -> Slot<T> {
+    /// An empty slot.
+    pub fn new() -> Slot<T> {
         Slot {
             state: Mutex::new(State {
                 value: None,
@@ -37,7 +39,7 @@ impl<T> Slot<T> {
     }
 
     /// Stores the outcome (only the first one counts) and wakes the waiter.
-    pub(crate) fn set(&self, value: Result<T, Error>) {
+    pub fn set(&self, value: Result<T, Error>) {
         let waker = {
             let mut state = self.lock();
             if state.done {
@@ -55,7 +57,7 @@ impl<T> Slot<T> {
 
     /// Replaces an outcome nobody has taken yet (used when the real error is only known after
     /// a dropped promise already filled the slot).
-    pub(crate) fn replace(&self, value: Result<T, Error>) {
+    pub fn replace(&self, value: Result<T, Error>) {
         let mut state = self.lock();
         if !state.done || state.value.is_some() {
             state.value = Some(value);
@@ -63,11 +65,13 @@ impl<T> Slot<T> {
         }
     }
 
-    pub(crate) fn is_done(&self) -> bool {
+    /// Whether an outcome was stored.
+    pub fn is_done(&self) -> bool {
         self.lock().done
     }
 
-    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+    /// The outcome if stored (taking it), else registers the waker.
+    pub fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let mut state = self.lock();
         if state.done {
             return Poll::Ready(
@@ -82,7 +86,7 @@ impl<T> Slot<T> {
     }
 
     /// Blocks this thread until the outcome is set, for at most `timeout`.
-    pub(crate) fn wait(&self, timeout: Option<Duration>) -> Result<T, Error> {
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<T, Error> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut state = self.lock();
         while !state.done {
@@ -108,7 +112,8 @@ impl<T> Slot<T> {
 }
 
 /// Something that holds a [`Slot`]: the slot itself, or a larger shared state around one.
-pub(crate) trait HasSlot<T> {
+pub trait HasSlot<T> {
+    /// The slot.
     fn slot(&self) -> &Slot<T>;
 }
 
@@ -121,14 +126,15 @@ impl<T> HasSlot<T> for Slot<T> {
 /// The producing side of a [`Slot`]: fills it exactly once. Dropped without a value (the
 /// job was thrown away, the loop closed before running it, the task was dropped), it fills
 /// the slot with `on_drop`, so whoever waits always gets an answer.
-pub(crate) struct Promise<T, S: HasSlot<T> = Slot<T>> {
+pub struct Promise<T, S: HasSlot<T> = Slot<T>> {
     target: Option<std::sync::Arc<S>>,
     on_drop: Error,
     _value: std::marker::PhantomData<fn(T)>,
 }
 
 impl<T, S: HasSlot<T>> Promise<T, S> {
-    pub(crate) fn new(target: std::sync::Arc<S>, on_drop: Error) -> Promise<T, S> {
+    /// A promise to fill `target`, which reports `on_drop` if dropped unfilled.
+    pub fn new(target: std::sync::Arc<S>, on_drop: Error) -> Promise<T, S> {
         Promise {
             target: Some(target),
             on_drop,
@@ -137,7 +143,7 @@ impl<T, S: HasSlot<T>> Promise<T, S> {
     }
 
     /// The same promise, reporting `on_drop` instead if dropped unfilled from now on.
-    pub(crate) fn retarget(mut self, on_drop: Error) -> Promise<T, S> {
+    pub fn retarget(mut self, on_drop: Error) -> Promise<T, S> {
         Promise {
             target: self.target.take(),
             on_drop,
@@ -146,13 +152,14 @@ impl<T, S: HasSlot<T>> Promise<T, S> {
     }
 
     /// Fills the slot (once; later calls do nothing).
-    pub(crate) fn fill(&mut self, value: Result<T, Error>) {
+    pub fn fill(&mut self, value: Result<T, Error>) {
         if let Some(target) = self.target.take() {
             target.slot().set(value);
         }
     }
 
-    pub(crate) fn set(mut self, value: Result<T, Error>) {
+    /// Fills the slot and consumes the promise.
+    pub fn set(mut self, value: Result<T, Error>) {
         self.fill(value);
     }
 }
@@ -162,5 +169,21 @@ impl<T, S: HasSlot<T>> Drop for Promise<T, S> {
         if let Some(target) = self.target.take() {
             target.slot().set(Err(self.on_drop.clone()));
         }
+    }
+}
+
+impl<T> std::fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("done", &self.is_done())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, S: HasSlot<T>> std::fmt::Debug for Promise<T, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Promise")
+            .field("filled", &self.target.is_none())
+            .finish_non_exhaustive()
     }
 }

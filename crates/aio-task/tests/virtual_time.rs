@@ -89,6 +89,10 @@ fn timeouts_expire_on_the_virtual_clock() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "wall-clock: under miri the calls between the deadlines take longer than the gaps between them (the real-time half)"
+)]
 fn callbacks_run_in_the_same_order_as_in_real_time() {
     let order = Rc::new(RefCell::new(Vec::new()));
     for virtual_time in [false, true] {
@@ -111,6 +115,10 @@ fn callbacks_run_in_the_same_order_as_in_real_time() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real I/O: registers a socket, which NoIoReactor (miri's reactor) refuses"
+)]
 fn with_a_descriptor_registered_time_runs_at_the_real_pace() {
     let lp = virtual_loop();
     let real = Instant::now();
@@ -131,6 +139,10 @@ fn with_a_descriptor_registered_time_runs_at_the_real_pace() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real I/O: the signal socket pair, which miri cannot make non-blocking"
+)]
 fn the_loops_own_signal_socket_does_not_stop_time_from_jumping() {
     let lp = virtual_loop();
     // Installing a handler registers the loop's signal socket with the reactor.
