@@ -464,7 +464,10 @@ pin_project! {
     /// `Task.__step` does around each step.
     struct TaskFuture<F, M, T: 'static> {
         // Dropped in place by `drop` below, first: the user's destructors run before the
-        // task is marked cancelled, with the cancel message published.
+        // task is marked cancelled, with the cancel message published. Pinned: the task
+        // future is `!Unpin` when the user's is (a self-referential async block must not sit
+        // behind a `&mut` of an `Unpin` wrapper: miri's aliasing model rejects that).
+        #[pin]
         future: ManuallyDrop<F>,
         // Turns the future's output into the task's outcome: `Ok` for a plain future, the
         // identity for one that already yields a `Result<T, Error>`. Zero-sized either way.
@@ -490,9 +493,9 @@ pin_project! {
                     ),
                 )
             });
-            // SAFETY: the future is pinned here (never moved: see `poll`) and dropped once;
-            // the field is not used again.
-            unsafe { ManuallyDrop::drop(this.future) };
+            // SAFETY: the future is dropped in place, once (the field is not used again),
+            // which is what pinning allows.
+            unsafe { ManuallyDrop::drop(this.future.get_unchecked_mut()) };
         }
     }
 }
@@ -568,9 +571,9 @@ where
             limit,
             start: std::time::Instant::now(),
         });
-        // SAFETY: `self` is pinned, so its future is too: it is never moved out, only dropped
-        // in place (`PinnedDrop` above).
-        let future = unsafe { Pin::new_unchecked(&mut **this.future) };
+        // SAFETY: a pinned projection through `ManuallyDrop` (transparent): the future is
+        // never moved out, only dropped in place (`PinnedDrop` above).
+        let future = unsafe { this.future.map_unchecked_mut(|f| &mut **f) };
         // The park slot starts empty for this step (a step it is nested in, as an eager
         // task's first step is, gets its own back) and keeps where this one parked.
         let outer_park = aio_observe::replace(None);
