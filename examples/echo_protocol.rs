@@ -16,7 +16,7 @@
 //! Close the client socket
 //! ```
 
-use aio::aio_streams::{Protocol, Transport, create_server};
+use aio::{Protocol, Transport, create_server};
 
 /// The asyncio docs' `EchoServerProtocol`.
 struct EchoServerProtocol {

@@ -1214,6 +1214,39 @@ fn echo_server_echoes_each_client_once_and_keeps_serving() {
 }
 
 #[test]
+fn echo_protocol_echoes_each_client_and_closes_it() {
+    let mut server = Live::start("echo_protocol", &["--port", "0"]);
+    let listening = server.next_line();
+    let port = scan("Serving on 127.0.0.1:{}", &listening)
+        .map(|p| p[0].parse::<u16>().expect("a port"))
+        .unwrap_or_else(|| panic!("not the listening line: {listening:?}"));
+    assert_ne!(port, 0);
+    for message in ["Hello World!", "again"] {
+        let mut peer = Peer::connect(&format!("127.0.0.1:{port}"));
+        peer.say(message);
+        // The protocol writes the echo and closes the transport: the client reads to the end.
+        let mut echoed = String::new();
+        peer.reader
+            .read_to_string(&mut echoed)
+            .expect("read to the end");
+        assert_eq!(echoed, message);
+        let connected = server.next_line();
+        assert!(
+            connected.starts_with("Connection from 127.0.0.1:"),
+            "{connected:?}"
+        );
+        for want in [
+            format!("Data received: {message:?}"),
+            format!("Send: {message:?}"),
+            "Close the client socket".to_owned(),
+        ] {
+            assert_eq!(server.next_line(), want);
+        }
+    }
+    server.assert_running();
+}
+
+#[test]
 fn chat_server_demo_prints_its_transcript() {
     let run = finished("chat_server --demo");
     run.assert_success();
