@@ -334,9 +334,10 @@ impl LoopInner {
         }
     }
 
-    /// Drops everything still scheduled, on this thread, until nothing is left. Dropping a
-    /// task's runnable or waker can schedule more (a cancelled task is scheduled once more so
-    /// its future gets dropped), hence the loop.
+    /// Drops everything still scheduled, on this thread, until nothing is left. Dropping an
+    /// `async-task` runnable or waker can schedule more (a cancelled task is scheduled once
+    /// more so its future gets dropped), hence the loop. (aio-task's tasks are dropped by
+    /// their registry before this; releasing their runnables drops nothing of theirs.)
     fn shutdown(&self) {
         self.closed.set(true);
         self.shared.closed.store(true, Ordering::SeqCst);

@@ -334,12 +334,36 @@ unsafe fn release(ptr: NonNull<RawHeader>) {
     let left = count.get() - 1;
     count.set(left);
     if left == 0 {
+        // The handles' reference goes even if a destructor in the state panics.
+        let _reference = DropRef(ptr);
         // SAFETY: no handle is left, and the future (whose guard is a handle) is gone:
         // nothing reads the cell again. Loop thread: handles are not `Send`.
-        unsafe {
-            (head.vtable.drop_cell)(ptr);
-            drop_ref(ptr);
-        }
+        unsafe { (head.vtable.drop_cell)(ptr) };
+    }
+}
+
+/// Gives up one state-word reference when dropped (also while unwinding).
+struct DropRef(NonNull<RawHeader>);
+
+impl Drop for DropRef {
+    fn drop(&mut self) {
+        // SAFETY: made only by owners of a reference, which they hand to this guard.
+        unsafe { drop_ref(self.0) }
+    }
+}
+
+/// While a step runs: if it unwinds (a destructor of the future panicked as a cancelled
+/// task's future was dropped, or a panic escaped the future's poll), the task is marked done —
+/// it never runs again; its future, if a panic escaped its poll, is leaked rather than
+/// dropped half-way — and the step's reference is given up, so that nothing stays marked
+/// running and the block (and its loop handle) is freed.
+struct StepGuard(NonNull<RawHeader>);
+
+impl Drop for StepGuard {
+    fn drop(&mut self) {
+        finish_done(&header(self.0).state);
+        // SAFETY: the step's reference, handed to this guard.
+        unsafe { drop_ref(self.0) }
     }
 }
 
@@ -374,8 +398,22 @@ fn wake_by_ref(ptr: NonNull<RawHeader>) {
     let state = &header(ptr).state;
     let mut current = state.load(Ordering::Acquire);
     loop {
-        if current & (SCHEDULED | DONE) != 0 {
+        if current & DONE != 0 {
             return;
+        }
+        if current & SCHEDULED != 0 {
+            // Already queued, or the running step will queue it. Still a release write (the
+            // state unchanged), so that what the waker's thread wrote before waking happens
+            // before the step that the queued runnable runs: each wake is followed by a poll
+            // that sees it.
+            match state.compare_exchange_weak(current, current, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(actual) => {
+                    current = actual;
+                    continue;
+                }
+            }
         }
         let (next, submit) = if current & RUNNING != 0 {
             (current | SCHEDULED, false)
@@ -419,10 +457,17 @@ pub(crate) fn drop_future_now(ptr: NonNull<RawHeader>) -> bool {
         }
         return false;
     }
+    // Marked done even if a destructor of the future panics.
+    struct Done<'a>(&'a AtomicUsize);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            finish_done(self.0);
+        }
+    }
+    let _done = Done(state);
     // SAFETY: loop thread (the registry is), the future is alive (not DONE) and not being
     // polled (we set RUNNING).
     unsafe { (header(ptr).vtable.drop_future)(ptr) };
-    finish_done(state);
     true
 }
 
@@ -465,8 +510,10 @@ unsafe fn run_step(ptr: NonNull<()>) {
         Waker::from_raw(RawWaker::new(ptr.as_ptr().cast(), &WAKER_VTABLE))
     });
     let mut cx = Context::from_waker(&waker);
+    let unwinding = StepGuard(ptr);
     // SAFETY: loop thread, RUNNING set by us, the future alive (not DONE).
     let polled = unsafe { (head.vtable.step)(ptr, &mut cx) };
+    std::mem::forget(unwinding);
     if polled.is_ready() {
         finish_done(state);
         // SAFETY: the runnable's reference.

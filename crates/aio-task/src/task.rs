@@ -381,8 +381,9 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         // The loop is closing: every task still alive is destroyed while pending. Report it
-        // (asyncio: "Task was destroyed but it is pending!") and cancel it, so the loop's
-        // shutdown drops its future on the loop's thread.
+        // (asyncio: "Task was destroyed but it is pending!"), cancel it and drop its future
+        // here, on the loop's thread. A destructor that panics is reported and the others
+        // still run.
         let event_loop = self.event_loop.get().and_then(WeakLoop::upgrade);
         for task in std::mem::take(self.tasks.get_mut()).into_iter().flatten() {
             if task.done() {
@@ -396,7 +397,17 @@ impl Drop for Registry {
             }
             task.cancel(None);
             // The loop's thread, no step running: the future goes now.
-            raw::drop_future_now(task.raw());
+            if let Err(payload) =
+                catch_unwind(AssertUnwindSafe(|| raw::drop_future_now(task.raw())))
+            {
+                let ctx = ExceptionContext::new("Exception in task step")
+                    .with_task(task.describe())
+                    .with_error(Arc::new(Error::Panicked(panic_message(&*payload).into())));
+                match &event_loop {
+                    Some(event_loop) => event_loop.call_exception_handler(&ctx),
+                    None => EventLoop::default_exception_handler(&ctx),
+                }
+            }
         }
     }
 }

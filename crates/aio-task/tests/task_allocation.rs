@@ -189,3 +189,107 @@ fn wakes_from_many_threads_while_the_task_runs_each_lead_to_a_step() {
     .unwrap()
     .unwrap();
 }
+
+/// Counts its drops; panics when dropped if `panics`.
+struct Bomb {
+    drops: Rc<Cell<u32>>,
+    panics: bool,
+}
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+        if self.panics {
+            panic!("boom in drop");
+        }
+    }
+}
+
+#[test]
+fn a_future_whose_drop_panics_on_cancel_leaves_the_task_done_and_the_loop_running() {
+    // Regression: a panic unwinding out of the step that drops a cancelled task's future left
+    // the task marked running for good (its block and the loop's shared state leaked).
+    run(async {
+        let drops = Rc::new(Cell::new(0));
+        let d = drops.clone();
+        let task = create_task(async move {
+            let _bomb = Bomb {
+                drops: d,
+                panics: true,
+            };
+            std::future::pending::<()>().await;
+        })?;
+        sleep(0.0).await?;
+        assert!(task.cancel(None));
+        let outcome = task.clone().await;
+        assert!(
+            matches!(outcome, Err(aio_task::Error::Cancelled(_))),
+            "{outcome:?}"
+        );
+        assert_eq!(drops.get(), 1);
+        assert!(task.done());
+        // The loop goes on: another task runs to completion.
+        assert_eq!(create_task(async { 7 })?.await?, 7);
+        Ok::<_, aio_task::Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+#[test]
+fn a_pending_future_whose_drop_panics_at_close_does_not_stop_the_others_being_dropped() {
+    let drops = Rc::new(Cell::new(0));
+    let lp = EventLoop::new().unwrap();
+    for panics in [true, false, true, false] {
+        let d = drops.clone();
+        let task = lp
+            .create_task(async move {
+                let _bomb = Bomb { drops: d, panics };
+                std::future::pending::<()>().await;
+            })
+            .unwrap();
+        drop(task);
+    }
+    lp.run_until_complete(sleep(0.01)).unwrap().unwrap();
+    lp.close().unwrap();
+    drop(lp);
+    assert_eq!(drops.get(), 4, "every pending future is dropped at close");
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "reads /proc/self/fd")]
+fn a_panicking_drop_of_a_cancelled_future_does_not_leak_its_loop() {
+    // Regression: the unwinding step kept the task's reference, so the task's block — and
+    // through its loop handle the loop's shared state with its wake-up descriptor — leaked.
+    let before = open_fds();
+    for _ in 0..20 {
+        let lp = EventLoop::new().unwrap();
+        lp.run_until_complete(async {
+            let task = create_task(async {
+                let _bomb = Bomb {
+                    drops: Rc::new(Cell::new(0)),
+                    panics: true,
+                };
+                std::future::pending::<()>().await;
+            })?;
+            sleep(0.0).await?;
+            task.cancel(None);
+            let _ = task.clone().await;
+            Ok::<_, aio_task::Error>(())
+        })
+        .unwrap()
+        .unwrap();
+        lp.close().unwrap();
+    }
+    let grown = open_fds().saturating_sub(before);
+    assert!(
+        grown < 5,
+        "{grown} descriptors left behind by 20 closed loops"
+    );
+}
