@@ -712,12 +712,12 @@ impl ServerState {
     /// The open connections, for `close_clients` / `abort_clients` (a copy, as asyncio's
     /// `self._clients.copy()`: closing one detaches it from the list).
     fn open_clients(&self) -> Vec<Client> {
-        self.clients
-            .borrow()
-            .slots
-            .iter()
-            .flatten()
-            .cloned()
+        let clients = self.clients.borrow();
+        let streams = clients.streams.slots.iter().flatten();
+        let transports = clients.transports.slots.iter().flatten();
+        streams
+            .map(|w| Client::Stream(w.clone()))
+            .chain(transports.map(|w| Client::Transport(w.clone())))
             .collect()
     }
 }
@@ -761,22 +761,70 @@ impl Client {
     }
 }
 
-/// The server's open connections, in slots a connection's [`ServerLink`] names.
+/// The server's open connections, in slots a connection's [`ServerLink`] names: one table
+/// per kind, so that a slot is a bare 8-byte `Weak` (an enum of the two would be 16 bytes per
+/// connection); the low bit of a slot number says which table.
 #[derive(Default)]
 struct Clients {
-    slots: Vec<Option<Client>>,
-    free: Vec<usize>,
+    streams: Slots<Weak<SharedConnection>>,
+    transports: Slots<Weak<crate::transport::Inner>>,
 }
 
 impl Clients {
     fn insert(&mut self, client: Client) -> usize {
+        match client {
+            Client::Stream(weak) => self.streams.insert(weak) << 1,
+            Client::Transport(weak) => (self.transports.insert(weak) << 1) | 1,
+        }
+    }
+
+    fn remove(&mut self, slot: usize) {
+        if slot & 1 == 0 {
+            self.streams.remove(slot >> 1);
+        } else {
+            self.transports.remove(slot >> 1);
+        }
+    }
+
+    fn get(&self, slot: usize) -> Option<Client> {
+        if slot & 1 == 0 {
+            self.streams.slots[slot >> 1].clone().map(Client::Stream)
+        } else {
+            self.transports.slots[slot >> 1]
+                .clone()
+                .map(Client::Transport)
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.streams.len() + self.transports.len()
+    }
+}
+
+/// Slots with a free list.
+struct Slots<T> {
+    slots: Vec<Option<T>>,
+    free: Vec<usize>,
+}
+
+impl<T> Default for Slots<T> {
+    fn default() -> Self {
+        Slots {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T> Slots<T> {
+    fn insert(&mut self, value: T) -> usize {
         match self.free.pop() {
             Some(slot) => {
-                self.slots[slot] = Some(client);
+                self.slots[slot] = Some(value);
                 slot
             }
             None => {
-                self.slots.push(Some(client));
+                self.slots.push(Some(value));
                 self.slots.len() - 1
             }
         }
@@ -1572,7 +1620,7 @@ impl Drop for CloseUnlessReturned {
         let Some(link) = conn.server.take() else {
             return;
         };
-        let client = link.state.clients.borrow().slots[link.slot].clone();
+        let client = link.state.clients.borrow().get(link.slot);
         conn.server.set(Some(link));
         if let Some(client) = client {
             client.close(false);
