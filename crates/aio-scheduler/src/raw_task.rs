@@ -101,7 +101,8 @@ impl fmt::Debug for TaskRunnable {
 
 impl EventLoop {
     /// Queues a task step (on the loop's thread; for task implementations: a new task's first
-    /// step). On a closed loop the runnable is released.
+    /// step), after what other threads sent before, as `call_soon` is (one FIFO). On a closed
+    /// loop the runnable is released.
     ///
     /// # Examples
     ///
@@ -111,10 +112,8 @@ impl EventLoop {
             drop(runnable);
             return;
         }
-        self.inner
-            .ready
-            .borrow_mut()
-            .push_back(Ready::Task(runnable));
+        // asyncio's `call_soon(task.__step)`: after what other threads sent before.
+        self.inner.push_ready(Ready::Task(runnable));
     }
 }
 

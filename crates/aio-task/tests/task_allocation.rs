@@ -293,3 +293,26 @@ fn a_panicking_drop_of_a_cancelled_future_does_not_leak_its_loop() {
         "{grown} descriptors left behind by 20 closed loops"
     );
 }
+
+#[test]
+fn a_new_tasks_first_step_runs_after_what_other_threads_sent_before() {
+    // asyncio: `create_task` is `call_soon(task.__step)`, appended to the one ready deque
+    // after whatever another thread's `call_soon_threadsafe` appended earlier.
+    run(async {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let handle = aio_scheduler::get_running_loop()?.handle();
+        let l = log.clone();
+        thread::spawn(move || {
+            handle.call_soon_threadsafe(move || l.lock().unwrap().push("from thread"))
+        })
+        .join()
+        .unwrap()?;
+        let l = log.clone();
+        let task = create_task(async move { l.lock().unwrap().push("task's first step") })?;
+        task.await?;
+        assert_eq!(*log.lock().unwrap(), ["from thread", "task's first step"]);
+        Ok::<_, aio_task::Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
