@@ -47,12 +47,20 @@ fn sigint_default() {
 /// In this process: one SIGINT cancels the three loops' main tasks.
 fn first_sigint_cancels_every_loop() {
     let cancelled = Arc::new(AtomicUsize::new(0));
+    // Every main task has started (and holds its counter) before the signal: a loop whose
+    // cancel arrives before its main future's first step never runs it, so nothing of it
+    // would be counted (a race of the test, seen once in CI under load).
+    let started = Arc::new(AtomicUsize::new(0));
     let outcome = LoopGroup::new().loops(3).run(|member| {
-        let cancelled = cancelled.clone();
+        let (cancelled, started) = (cancelled.clone(), started.clone());
         async move {
             let _finally = CountOnDrop(cancelled);
+            started.fetch_add(1, Ordering::SeqCst);
             until_ctrl_c_is_handled().await?;
             if member.index() == 1 {
+                while started.load(Ordering::SeqCst) < 3 {
+                    sleep(0.001).await?;
+                }
                 signal::raise(signal::SIGINT)?;
             }
             sleep(3600).await?;
