@@ -467,8 +467,12 @@ impl Reactor for EpollReactor {
                             || flags
                                 .intersects(EventFlags::IN | EventFlags::PRI | EventFlags::RDHUP);
                         let writable = failed || flags.contains(EventFlags::OUT);
+                        // Plain data, with no FIN, urgent data, error or hang-up: what lets
+                        // a short TCP read prove the socket drained.
+                        let plain =
+                            !failed && !flags.intersects(EventFlags::PRI | EventFlags::RDHUP);
                         delivered += 1;
-                        source.set_ready(readable, writable, &mut wakers);
+                        source.set_ready_reporting(readable, writable, plain, &mut wakers);
                     }
                 }
             }

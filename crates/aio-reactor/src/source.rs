@@ -11,6 +11,10 @@ use std::task::{Context, Poll, Waker};
 const READ: u8 = 0b01;
 /// Readiness bit for the write direction (see [`Source::armed`]).
 const WRITE: u8 = 0b10;
+/// In `ready`, beside the two readiness bits: every read event since the last `WouldBlock`
+/// came from a reactor that reports the peer's end of stream and urgent data apart from plain
+/// data, and none of them carried either (see [`Source::clear_readable_after_short_read`]).
+const SHORT_READ_DRAINS: u8 = 0b100;
 
 /// The readiness state of one registered file descriptor.
 ///
@@ -156,6 +160,40 @@ impl Source {
     /// assert!(source.is_writable());
     /// ```
     pub fn set_ready(&self, readable: bool, writable: bool, wakers: &mut Vec<Waker>) {
+        self.set_ready_reporting(readable, writable, false, wakers);
+    }
+
+    /// [`set_ready`](Source::set_ready) for a reactor whose read events tell plain data
+    /// apart from the peer's end of stream and urgent data (epoll with `EPOLLRDHUP` and
+    /// `EPOLLPRI` in its interest): `plain_read` says this event carried neither, nor an
+    /// error or hang-up. Only such events let a short read prove the descriptor drained
+    /// (see [`clear_readable_after_short_read`](Source::clear_readable_after_short_read));
+    /// `set_ready` counts every read event as not plain.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let source = aio_reactor::Source::new(0, 0);
+    /// let mut wakers = Vec::new();
+    /// source.clear_readable(); // a read found the descriptor empty
+    /// source.set_ready_reporting(true, false, true, &mut wakers); // then plain data came
+    /// assert!(source.clear_readable_after_short_read()); // a short read took all of it
+    /// assert!(!source.is_readable());
+    ///
+    /// source.set_ready_reporting(true, false, false, &mut wakers); // data and a FIN, say
+    /// assert!(!source.clear_readable_after_short_read()); // read on: the EOF is still there
+    /// assert!(source.is_readable());
+    /// ```
+    pub fn set_ready_reporting(
+        &self,
+        readable: bool,
+        writable: bool,
+        plain_read: bool,
+        wakers: &mut Vec<Waker>,
+    ) {
+        if readable && !plain_read {
+            self.clear(SHORT_READ_DRAINS);
+        }
         for (hit, bit) in [(readable, READ), (writable, WRITE)] {
             if hit {
                 self.ready.set(self.ready.get() | bit);
@@ -201,7 +239,38 @@ impl Source {
     /// assert!(!source.is_readable());
     /// ```
     pub fn clear_readable(&self) {
-        self.clear(READ);
+        // The descriptor was found empty: from here, plain read events alone may follow.
+        self.ready.set(self.ready.get() & !READ | SHORT_READ_DRAINS);
+    }
+
+    /// A read returned fewer bytes than it asked for (and more than none): forgets read
+    /// readiness, as [`clear_readable`](Source::clear_readable) does, when that proves the
+    /// descriptor drained — so the next read waits for an event instead of making a system
+    /// call only to learn `WouldBlock`. Returns whether it did.
+    ///
+    /// It does only when every read event since the descriptor was last found empty was
+    /// plain (see [`set_ready_reporting`](Source::set_ready_reporting)). Then nothing that a
+    /// short read can leave behind is unreported: more data, or the peer's FIN, arriving
+    /// after the read brings a new event; a FIN or urgent data that came before it made its
+    /// event not plain, and the readiness stays for the next read (which returns the end of
+    /// stream, or the data past the urgent mark). Call it only for descriptors whose reads
+    /// return everything queued up to the buffer's size — TCP sockets; not Unix sockets,
+    /// whose reads stop between different writers' data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let source = aio_reactor::Source::new(0, 0);
+    /// // A fresh source has seen no event: a short read proves nothing yet.
+    /// assert!(!source.clear_readable_after_short_read());
+    /// assert!(source.is_readable());
+    /// ```
+    pub fn clear_readable_after_short_read(&self) -> bool {
+        let drains = self.ready.get() & SHORT_READ_DRAINS != 0;
+        if drains {
+            self.clear(READ);
+        }
+        drains
     }
 
     /// Forgets write readiness: the next [`Registration::poll_writable`] waits for a new event.
@@ -502,7 +571,13 @@ impl Registration {
                 return Poll::Ready(Err(e));
             }
             match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.source.clear(direction),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if direction == READ {
+                        self.source.clear_readable();
+                    } else {
+                        self.source.clear_writable();
+                    }
+                }
                 res => return Poll::Ready(res),
             }
         }

@@ -29,7 +29,7 @@ impl ReadSource for PipeSource {
         let fd = self.0.get_ref().as_fd();
         self.0
             .registration()
-            .poll_read_with(cx, || read_appending(buf, fd, ReadCall::Read))
+            .poll_read_with(cx, || read_appending(buf, fd, ReadCall::Read, None))
     }
 }
 

@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use aio_reactor::AsyncFd;
+use aio_reactor::{AsyncFd, Source};
 
 use crate::layer::Layer;
 use crate::net::ServerLink;
@@ -213,6 +213,11 @@ impl Connection {
         self.io.get_ref()
     }
 
+    /// A TCP socket: one whose short reads may prove it drained (see [`note_short_read`]).
+    pub(crate) fn is_tcp(&self) -> bool {
+        matches!(self.socket(), StreamSocket::Tcp(_))
+    }
+
     /// The socket's registration with the reactor.
     pub(crate) fn registration(&self) -> &aio_reactor::Registration {
         self.io.registration()
@@ -388,23 +393,32 @@ pub(crate) enum ReadCall {
 /// Reads from `fd` and appends what arrived to `buf`: straight into `buf`'s spare capacity
 /// when it has at least [`DIRECT_READ_MIN`] bytes of it, else through the thread's scratch
 /// buffer, copying only what arrived (so an empty buffer gets exactly that much).
+///
+/// `drains`: the descriptor's readiness, for a TCP socket, where a short read may prove the
+/// socket drained ([`Source::clear_readable_after_short_read`]): then the next read waits for
+/// the reactor instead of making a `recv` that only finds the socket empty.
 pub(crate) fn read_appending(
     buf: &mut Vec<u8>,
     fd: BorrowedFd<'_>,
     call: ReadCall,
+    drains: Option<&Source>,
 ) -> io::Result<usize> {
     if buf.capacity() - buf.len() >= DIRECT_READ_MIN {
+        let asked = buf.capacity() - buf.len();
         let spare = rustix::buffer::spare_capacity(buf);
-        return Ok(match call {
+        let n = match call {
             ReadCall::Recv => rustix::net::recv(fd, spare, rustix::net::RecvFlags::empty())?.0,
             ReadCall::Read => rustix::io::read(fd, spare)?,
-        });
+        };
+        note_short_read(drains, n, asked);
+        return Ok(n);
     }
     SCRATCH.with_borrow_mut(|scratch| {
         let n = match call {
             ReadCall::Recv => recv(fd, scratch)?,
             ReadCall::Read => rustix::io::read(fd, &mut scratch[..])?,
         };
+        note_short_read(drains, n, scratch.len());
         if buf.capacity() == 0 {
             // The common case of a request/response stream (the reader handed out its last
             // buffer): one allocation of exactly what arrived, not the growth path.
@@ -414,6 +428,17 @@ pub(crate) fn read_appending(
         }
         Ok(n)
     })
+}
+
+/// After a read of `n` of `asked` bytes: a short read (not the end of stream) forgets the
+/// read readiness of `source` if that proves the socket drained.
+#[inline]
+pub(crate) fn note_short_read(source: Option<&Source>, n: usize, asked: usize) {
+    if let Some(source) = source {
+        if n > 0 && n < asked {
+            source.clear_readable_after_short_read();
+        }
+    }
 }
 
 /// A connection and its writer's state: one allocation, shared by the reader (through its
@@ -444,8 +469,10 @@ impl ReadSource for SocketSource {
     fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
         let conn = self.0.sink();
         let filled = if conn.layer().is_none() {
-            conn.io.registration().poll_read_with(cx, || {
-                read_appending(buf, conn.socket().as_fd(), ReadCall::Recv)
+            let registration = conn.io.registration();
+            let drains = conn.is_tcp().then(|| registration.source());
+            registration.poll_read_with(cx, || {
+                read_appending(buf, conn.socket().as_fd(), ReadCall::Recv, drains)
             })
         } else {
             conn.layered_poll_fill(cx, buf)

@@ -18,7 +18,7 @@ use aio_reactor::{AsyncFd, Registration};
 use aio_scheduler::{ExceptionContext, get_running_loop};
 
 use crate::protocol::Driven;
-use crate::socket::{Address, Connection, Sink, Socket};
+use crate::socket::{Address, Connection, Sink, Socket, note_short_read};
 use crate::{DEFAULT_HIGH_WATER, StreamError};
 
 /// asyncio's `constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES`: writes to a lost connection
@@ -107,7 +107,13 @@ impl Endpoint {
     /// One non-blocking read into `buf`.
     pub(crate) fn read_into(&self, buf: &mut [u8]) -> io::Result<usize> {
         match &self.0 {
-            Io::Socket(conn) => conn.socket().read_some(buf),
+            Io::Socket(conn) => {
+                let n = conn.socket().read_some(buf)?;
+                if conn.is_tcp() {
+                    note_short_read(Some(conn.io.registration().source()), n, buf.len());
+                }
+                Ok(n)
+            }
             Io::ReadPipe(pipe) | Io::WritePipe(pipe) => match &*pipe.borrow() {
                 Some(fd) => Ok(rustix::io::read(fd.get_ref(), buf)?),
                 None => Err(pipe_closed()),

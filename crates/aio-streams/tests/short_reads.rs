@@ -196,3 +196,146 @@ fn a_long_ping_pong_loses_nothing() {
         peer,
     );
 }
+
+// The reads below wait with the socket found empty, and the loop's thread then sleeps (a
+// blocking sleep inside a task) while the peer sends, so that what the peer sends reaches
+// the reactor as one event. On the epoll reactor a short read after a plain event skips the
+// `recv` that would only find the socket empty; these pin down the two events that are not
+// plain: data with the FIN, and data with urgent data.
+
+/// The peer: waits for the aio side's `g`, then sends `burst` and, when `fin`, its FIN at
+/// once; then waits for a `k` (or the end) before closing.
+fn burst_on_go(mut stream: TcpStream, burst: fn(&TcpStream), fin: bool) {
+    let mut go = [0u8; 1];
+    stream.read_exact(&mut go).unwrap();
+    assert_eq!(&go, b"g");
+    burst(&stream);
+    if fin {
+        stream.shutdown(Shutdown::Write).unwrap();
+    }
+    let _ = stream.read(&mut [0u8; 1]);
+}
+
+/// Sends `x`, the urgent byte `U`, and `cd` in one go.
+fn urgent_burst(mut stream: &TcpStream) {
+    stream.write_all(b"x").unwrap();
+    // SAFETY: sends one byte from a live buffer on an open socket.
+    let sent = unsafe { libc::send(stream.as_raw_fd(), b"U".as_ptr().cast(), 1, libc::MSG_OOB) };
+    assert_eq!(sent, 1);
+    stream.write_all(b"cd").unwrap();
+}
+
+/// Sends 64 bytes of 7.
+fn data_burst(mut stream: &TcpStream) {
+    stream.write_all(&[7u8; 64]).unwrap();
+}
+
+/// Sends `g`, then holds the loop's thread while the peer answers (a blocking sleep, so the
+/// peer's bytes arrive before the reactor next looks).
+async fn go_and_hold(writer: &aio_streams::StreamWriter) -> Result<(), Error> {
+    writer.write(b"g");
+    writer.drain().await?;
+    thread::sleep(std::time::Duration::from_millis(50));
+    Ok(())
+}
+
+#[test]
+fn streams_data_with_the_fin_after_the_socket_ran_dry() {
+    on_every_reactor(
+        |port| async move {
+            let (reader, writer) = open_connection("127.0.0.1", port).await?;
+            let reader = std::rc::Rc::new(reader);
+            let r = reader.clone();
+            let all = aio_task::create_task(async move { r.read_to_end().await })?;
+            // The read has found the socket empty and waits.
+            aio_scheduler::sleep(0.01).await?;
+            go_and_hold(&writer).await?;
+            assert_eq!(all.await??, vec![7u8; 64]);
+            Ok(())
+        },
+        |stream| burst_on_go(stream, data_burst, true),
+    );
+}
+
+#[test]
+fn streams_urgent_data_after_the_socket_ran_dry() {
+    on_every_reactor(
+        |port| async move {
+            let (reader, writer) = open_connection("127.0.0.1", port).await?;
+            let reader = std::rc::Rc::new(reader);
+            let r = reader.clone();
+            let three = aio_task::create_task(async move { r.readexactly(3).await })?;
+            aio_scheduler::sleep(0.01).await?;
+            go_and_hold(&writer).await?;
+            // The peer waits for our `k` before it closes: "cd" must not wait for its FIN.
+            assert_eq!(three.await??, b"xcd");
+            writer.write(b"k");
+            Ok(())
+        },
+        |stream| burst_on_go(stream, urgent_burst, false),
+    );
+}
+
+/// A client protocol recording what it receives, for the transport variants.
+#[derive(Default)]
+struct Collect {
+    data: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+    eof: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl aio_streams::Protocol for Collect {
+    fn data_received(&mut self, data: &[u8]) {
+        self.data.borrow_mut().extend_from_slice(data);
+    }
+    fn eof_received(&mut self) -> bool {
+        self.eof.set(true);
+        false
+    }
+}
+
+/// Waits (the caller's `wait_for` bounds it) until `done` holds.
+async fn until(done: impl Fn() -> bool) -> Result<(), Error> {
+    while !done() {
+        aio_scheduler::sleep(0.002).await?;
+    }
+    Ok(())
+}
+
+#[test]
+fn transport_data_with_the_fin_after_the_socket_ran_dry() {
+    on_every_reactor(
+        |port| async move {
+            let collect = Collect::default();
+            let (data, eof) = (collect.data.clone(), collect.eof.clone());
+            let transport =
+                aio_streams::create_connection(move || collect, "127.0.0.1", port).await?;
+            aio_scheduler::sleep(0.01).await?;
+            transport.write(b"g");
+            thread::sleep(std::time::Duration::from_millis(50));
+            until(|| eof.get()).await?;
+            assert_eq!(*data.borrow(), vec![7u8; 64]);
+            Ok(())
+        },
+        |stream| burst_on_go(stream, data_burst, true),
+    );
+}
+
+#[test]
+fn transport_urgent_data_after_the_socket_ran_dry() {
+    on_every_reactor(
+        |port| async move {
+            let collect = Collect::default();
+            let data = collect.data.clone();
+            let transport =
+                aio_streams::create_connection(move || collect, "127.0.0.1", port).await?;
+            aio_scheduler::sleep(0.01).await?;
+            transport.write(b"g");
+            thread::sleep(std::time::Duration::from_millis(50));
+            until(|| data.borrow().len() >= 3).await?;
+            assert_eq!(*data.borrow(), b"xcd");
+            transport.write(b"k");
+            Ok(())
+        },
+        |stream| burst_on_go(stream, urgent_burst, false),
+    );
+}
