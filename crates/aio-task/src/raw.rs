@@ -373,14 +373,24 @@ impl Drop for StepGuard {
 ///
 /// The caller owns the reference it gives up.
 unsafe fn drop_ref(ptr: NonNull<RawHeader>) {
-    let head = header(ptr);
-    let previous = head.state.fetch_sub(REF, Ordering::Release);
+    let previous = header(ptr).state.fetch_sub(REF, Ordering::Release);
+    // SAFETY: the caller's reference, just given up.
+    unsafe { free_if_last(ptr, previous) }
+}
+
+/// After a write that gave up one reference, from state `previous`: frees the block if that
+/// was the last.
+///
+/// # Safety
+///
+/// The write gave up a reference its caller owned, with `Release` ordering (or stronger).
+unsafe fn free_if_last(ptr: NonNull<RawHeader>, previous: usize) {
     if previous & !FLAGS == REF {
         // Pairs with the other references' `Release` decrements: their uses of the block
         // happen before it is freed.
         fence(Ordering::Acquire);
         // SAFETY: that was the last reference.
-        unsafe { (head.vtable.dealloc)(ptr) }
+        unsafe { (header(ptr).vtable.dealloc)(ptr) }
     }
 }
 
@@ -520,14 +530,16 @@ unsafe fn run_step(ptr: NonNull<()>) {
         unsafe { drop_ref(ptr) };
         return;
     }
+    // The step is over: one write clears RUNNING and, unless the task was woken during the
+    // step, gives up the runnable's reference (one atomic update, not two).
     let mut current = state.load(Ordering::Acquire);
     loop {
-        match state.compare_exchange_weak(
-            current,
-            current & !RUNNING,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
+        let next = if current & SCHEDULED != 0 {
+            current & !RUNNING
+        } else {
+            (current & !RUNNING) - REF
+        };
+        match state.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => break,
             Err(actual) => current = actual,
         }
@@ -536,8 +548,8 @@ unsafe fn run_step(ptr: NonNull<()>) {
         // Woken during the step: queue it again with this runnable's reference.
         submit_step(ptr);
     } else {
-        // SAFETY: the runnable's reference.
-        unsafe { drop_ref(ptr) };
+        // SAFETY: the write above gave up the runnable's reference (`AcqRel`).
+        unsafe { free_if_last(ptr, current) };
     }
 }
 
@@ -567,11 +579,37 @@ unsafe fn waker_clone(data: *const ()) -> RawWaker {
     RawWaker::new(data, &WAKER_VTABLE)
 }
 
+/// `wake` by value: as `wake_by_ref`, in one atomic update that also settles the waker's
+/// reference — handed to the runnable it queues, or given up when it queues none.
 unsafe fn waker_wake(data: *const ()) {
     let ptr = waker_ptr(data);
-    wake_by_ref(ptr);
-    // SAFETY: `wake` consumes the waker's reference.
-    unsafe { drop_ref(ptr) }
+    let state = &header(ptr).state;
+    let mut current = state.load(Ordering::Acquire);
+    loop {
+        let (next, submit) = if current & (DONE | SCHEDULED | RUNNING) == 0 {
+            // Idle: queue a step; the waker's reference becomes the runnable's.
+            (current | SCHEDULED, true)
+        } else if current & (DONE | SCHEDULED) == 0 {
+            // Running: the step queues itself again when it ends.
+            ((current | SCHEDULED) - REF, false)
+        } else {
+            // Done, or already queued: nothing to queue. Still a release write (as in
+            // `wake_by_ref`), and it gives up the waker's reference.
+            (current - REF, false)
+        };
+        match state.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                if submit {
+                    submit_step(ptr);
+                } else {
+                    // SAFETY: the write above gave up the waker's reference (`AcqRel`).
+                    unsafe { free_if_last(ptr, current) };
+                }
+                return;
+            }
+            Err(actual) => current = actual,
+        }
+    }
 }
 
 unsafe fn waker_wake_by_ref(data: *const ()) {
