@@ -65,7 +65,8 @@
 //! result; `compare --one small-frames <aio|tokio|smol> <exact|exact-into|lines|lines-into>` one
 //! run of one `small-frames` read. Runtimes: `aio` (the default reactor),
 //! `aio-edge`, `aio-oneshot`, `aio-uring`, `aio-registered` (a socket registered, as `aio::run` has), `tokio`, `smol`; for `echo` (servers) `aio`,
-//! `aio-edge`, `aio-oneshot`, `aio-uring`, `tokio`, `epoll`, `protocol`, `buffered`, and an optional third argument,
+//! `aio-edge`, `aio-oneshot`, `aio-uring`, `tokio`, `epoll`, `protocol`, `buffered`, `layered` (the streams
+//! as asyncio builds them, a `StreamReader` fed by a protocol), and an optional third argument,
 //! the round trips per connection (default 2,000). The echo server threads are named
 //! `server-<…>` (e.g. `server-uring`), so per-thread counts can pick them out.
 

@@ -63,6 +63,11 @@ pub enum Server {
     Protocol,
     /// The same with a [`aio::BufferedProtocol`] (the read lands in the protocol's buffer).
     Buffered,
+    /// The streams as asyncio builds them, over the protocol layer: a protocol feeding a
+    /// [`StreamReader`] (asyncio's `StreamReaderProtocol`) and a handler task per connection
+    /// reading from it and writing to the transport. For `--one echo layered` only: what one
+    /// I/O path for streams and transports would cost (issue 20, point 4).
+    Layered,
 }
 
 impl Server {
@@ -81,6 +86,7 @@ impl Server {
             Server::Epoll => "epoll",
             Server::Protocol => "protocol",
             Server::Buffered => "buffered",
+            Server::Layered => "layered",
         }
     }
 
@@ -94,9 +100,10 @@ impl Server {
             "epoll" => Server::Epoll,
             "protocol" => Server::Protocol,
             "buffered" => Server::Buffered,
+            "layered" => Server::Layered,
             _ => panic!(
                 "unknown server {name:?} (aio, aio-edge, aio-oneshot, aio-uring, tokio, epoll, \
-                 protocol or buffered)"
+                 protocol, buffered or layered)"
             ),
         }
     }
@@ -115,6 +122,7 @@ impl Server {
             Server::Epoll => "server-epoll",
             Server::Protocol => "server-protocol",
             Server::Buffered => "server-buffered",
+            Server::Layered => "server-layered",
         }
     }
 }
@@ -163,6 +171,7 @@ fn spawn_server(server: Server, job: Job, connections: usize) -> (u16, thread::J
             Server::Epoll => epoll_server(job, connections, port_tx),
             Server::Protocol => protocol_server(false, job, connections, port_tx),
             Server::Buffered => protocol_server(true, job, connections, port_tx),
+            Server::Layered => layered_server(job, connections, port_tx),
         })
         .expect("spawn the server thread");
     let port = port_rx.recv().expect("the server sends its port");
@@ -372,6 +381,128 @@ fn protocol_server(
         .expect("run_until_complete");
     lp.close().expect("close");
     served
+}
+
+/// asyncio's `StreamReaderProtocol`, reduced to the echo: what arrives is fed to the
+/// connection's [`StreamReader`], which its handler task reads.
+struct FeedReader {
+    reader: Rc<StreamReader>,
+}
+
+impl aio::Protocol for FeedReader {
+    fn data_received(&mut self, data: &[u8]) {
+        self.reader.feed_data(data);
+    }
+    fn eof_received(&mut self) -> bool {
+        self.reader.feed_eof();
+        false
+    }
+    fn connection_lost(&mut self, _: Option<io::Error>) {
+        self.reader.feed_eof();
+    }
+}
+
+/// The streams over the protocol layer ([`Server::Layered`]): per connection, a
+/// [`FeedReader`] protocol and a handler task that reads `ECHO_MESSAGE`-byte messages from
+/// its reader and writes them to the transport.
+fn layered_server(job: Job, connections: usize, port_tx: mpsc::Sender<u16>) -> Served {
+    let lp = AioReactor::Default.event_loop();
+    let served = lp
+        .run_until_complete(async move {
+            let totals = Rc::new(Totals {
+                finished: Cell::new(0),
+                bytes: Cell::new(0),
+                all_done: Event::new(),
+            });
+            let t = totals.clone();
+            let server = aio::create_server(
+                move || {
+                    let reader = Rc::new(StreamReader::new());
+                    let handler_reader = reader.clone();
+                    let totals = t.clone();
+                    // The handler starts with the connection: `connection_made` below.
+                    LayeredConnection {
+                        feed: FeedReader { reader },
+                        handler: Some(Box::new(move |transport: aio::Transport| {
+                            drop(
+                                aio::create_task(async move {
+                                    let mut bytes = 0;
+                                    loop {
+                                        let message = match job {
+                                            Job::Echo => {
+                                                handler_reader.readexactly(ECHO_MESSAGE).await
+                                            }
+                                            Job::Discard => handler_reader.read(BULK_CHUNK).await,
+                                        };
+                                        match message {
+                                            Ok(m) if !m.is_empty() => {
+                                                bytes += m.len();
+                                                if let Job::Echo = job {
+                                                    transport.write(&m);
+                                                }
+                                            }
+                                            _ => break,
+                                        }
+                                    }
+                                    transport.close();
+                                    totals.bytes.set(totals.bytes.get() + bytes);
+                                    totals.finished.set(totals.finished.get() + 1);
+                                    if totals.finished.get() == connections {
+                                        totals.all_done.set();
+                                    }
+                                })
+                                .expect("create_task"),
+                            );
+                        })),
+                    }
+                },
+                "127.0.0.1",
+                0,
+            )
+            .await
+            .expect("create_server");
+            let start = thread_cpu();
+            port_tx
+                .send(server.port().expect("port"))
+                .expect("send port");
+            totals.all_done.wait().await;
+            let end = thread_cpu();
+            server.close();
+            Served {
+                user: end.0 - start.0,
+                system: end.1 - start.1,
+                bytes: totals.bytes.get(),
+            }
+        })
+        .expect("run_until_complete");
+    lp.close().expect("close");
+    served
+}
+
+/// What starts a [`Server::Layered`] connection's handler task.
+type StartHandler = Box<dyn FnOnce(aio::Transport)>;
+
+/// A [`Server::Layered`] connection: the feeding protocol, and its handler until started.
+struct LayeredConnection {
+    feed: FeedReader,
+    handler: Option<StartHandler>,
+}
+
+impl aio::Protocol for LayeredConnection {
+    fn connection_made(&mut self, transport: &aio::Transport) {
+        if let Some(start) = self.handler.take() {
+            start(transport.clone());
+        }
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        self.feed.data_received(data);
+    }
+    fn eof_received(&mut self) -> bool {
+        self.feed.eof_received()
+    }
+    fn connection_lost(&mut self, error: Option<io::Error>) {
+        self.feed.connection_lost(error);
+    }
 }
 
 // ---- tokio ----------------------------------------------------------------------------------
@@ -911,7 +1042,7 @@ pub fn idle_connection_child(server: Server, connections: usize) {
             std::mem::forget(rt);
             bytes
         }
-        Server::Epoll | Server::Protocol | Server::Buffered => {
+        Server::Epoll | Server::Protocol | Server::Buffered | Server::Layered => {
             panic!("conn-memory runs on aio and tokio only")
         }
     };
