@@ -73,7 +73,7 @@ pub use net::{
 pub use pipe::{connect_read_pipe, connect_write_pipe};
 pub use protocol::{AnyProtocol, Buffered, BufferedProtocol, Protocol, READ_SIZE};
 pub use reader::{DEFAULT_LIMIT, Lines, Read, ReadSource, StreamReader};
-pub use sendfile::{SockSendfile, sock_sendfile};
+pub use sendfile::{SockSendfile, TransportSendfile, sock_sendfile};
 pub use sock::{
     SockListener, sock_accept, sock_connect, sock_recv, sock_recv_into, sock_recvfrom,
     sock_recvfrom_into, sock_sendall, sock_sendto,

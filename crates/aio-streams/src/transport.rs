@@ -17,7 +17,8 @@ use std::task::{Context, Poll, Waker};
 use aio_reactor::{AsyncFd, Registration};
 use aio_scheduler::{ExceptionContext, get_running_loop};
 
-use crate::protocol::Driven;
+use crate::layer::Layer;
+use crate::protocol::{Driven, READ_SIZE};
 use crate::socket::{Address, Connection, Sink, Socket};
 use crate::{DEFAULT_HIGH_WATER, StreamError};
 
@@ -54,6 +55,12 @@ const WARNED_LOST: u16 = 1 << 10;
 /// `pause_writing` / `resume_writing` to deliver once the running callback returns.
 const DEFER_PAUSE: u16 = 1 << 11;
 const DEFER_RESUME: u16 = 1 << 12;
+/// The write side is lent to a task (a `sendfile`, a TLS upgrade): it flushes the buffer
+/// itself and the driver leaves writing alone.
+const LENT: u16 = 1 << 13;
+/// A `sendfile(2)` runs on the socket: `write` is refused (asyncio's "unable to write;
+/// sendfile is in progress").
+const NATIVE_SENDFILE: u16 = 1 << 14;
 
 /// A use of the protocol API that fails the connection (asyncio's `RuntimeError`s), as an
 /// `io::Error` payload, so the transport reports it rather than treating it as an OS error.
@@ -306,7 +313,7 @@ pub(crate) struct Inner {
     error: Cell<Option<io::Error>>,
     /// The driver task's waker, for calls made outside it.
     waker: Cell<Option<Waker>>,
-    endpoint: Endpoint,
+    pub(crate) endpoint: Endpoint,
 }
 
 impl Inner {
@@ -495,6 +502,25 @@ impl Inner {
         }
     }
 
+    /// Ends the connection without calling the protocol (the loop closed with it open, or
+    /// a transport that never started); breaks the cycle of a protocol that keeps its
+    /// transport.
+    fn discard(&self) {
+        if self.has(FINISHED) {
+            return;
+        }
+        self.set(FINISHED | CLOSING | LOST);
+        self.clear_buffer();
+        if let Ok(mut protocol) = self.protocol.try_borrow_mut() {
+            drop(protocol.take());
+        }
+        if let Io::Socket(conn) = &self.endpoint.0 {
+            Sink::abort(conn);
+        }
+        self.endpoint.close();
+        drop(self.waker.take());
+    }
+
     /// asyncio's `_call_connection_lost`: the protocol's last callback, then the socket
     /// closed and detached from its server.
     fn finish(&self) {
@@ -528,39 +554,8 @@ impl Inner {
                 self.finish();
                 return Poll::Ready(());
             }
-            if self.pending() > 0 {
-                let mut buf = self.buf.take();
-                let written = self.endpoint.poll_write(cx, &buf[self.start.get()..]);
-                if let Poll::Ready(Ok(n)) = written {
-                    let start = self.start.get() + n;
-                    if start == buf.len() {
-                        buf.clear();
-                        self.start.set(0);
-                    } else {
-                        self.start.set(start);
-                    }
-                }
-                self.buf.set(buf);
-                match written {
-                    Poll::Ready(Ok(0)) => {
-                        self.force_close(Some(io::ErrorKind::WriteZero.into()));
-                        continue;
-                    }
-                    Poll::Ready(Ok(_)) => {
-                        self.maybe_resume();
-                        if self.pending() == 0 {
-                            self.after_flush();
-                        }
-                        continue;
-                    }
-                    Poll::Ready(Err(error)) => {
-                        // asyncio's "Fatal write error on socket transport": an OS error
-                        // is not reported, only passed to `connection_lost`.
-                        self.force_close(Some(error));
-                        continue;
-                    }
-                    Poll::Pending => {}
-                }
+            if self.pending() > 0 && !self.has(LENT) && self.write_step(cx).is_ready() {
+                continue;
             }
             let watch_reader = matches!(self.endpoint.0, Io::WritePipe(_));
             if watch_reader && !self.has(CLOSING) && self.reader_gone(cx) {
@@ -586,7 +581,10 @@ impl Inner {
                     None => Err(io::ErrorKind::WouldBlock.into()),
                 };
                 let read = match &self.endpoint.0 {
-                    Io::Socket(conn) => poll_read_ready_first(conn.io.registration(), cx, op),
+                    Io::Socket(conn) => match conn.layer() {
+                        None => poll_read_ready_first(conn.io.registration(), cx, op),
+                        Some(layer) => self.layered_read(&**layer, cx),
+                    },
                     _ => self.endpoint.poll_read_with(cx, op),
                 };
                 match read {
@@ -632,6 +630,70 @@ impl Inner {
             }
             return Poll::Pending;
         }
+    }
+
+    /// Sends what the buffer holds as far as the endpoint takes it: `Ready` once something
+    /// changed (bytes sent, the connection lost), `Pending` with `cx`'s waker registered.
+    #[inline]
+    fn write_step(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut buf = self.buf.take();
+        let written = self.endpoint.poll_write(cx, &buf[self.start.get()..]);
+        if let Poll::Ready(Ok(n)) = written {
+            let start = self.start.get() + n;
+            if start == buf.len() {
+                buf.clear();
+                self.start.set(0);
+            } else {
+                self.start.set(start);
+            }
+        }
+        self.buf.set(buf);
+        match written {
+            Poll::Ready(Ok(0)) => {
+                self.force_close(Some(io::ErrorKind::WriteZero.into()));
+            }
+            Poll::Ready(Ok(_)) => {
+                self.maybe_resume();
+                if self.pending() == 0 {
+                    self.after_flush();
+                }
+            }
+            Poll::Ready(Err(error)) => {
+                // asyncio's "Fatal write error on socket transport": an OS error is not
+                // reported, only passed to `connection_lost`.
+                self.force_close(Some(error));
+            }
+            Poll::Pending => return Poll::Pending,
+        }
+        Poll::Ready(())
+    }
+
+    /// A read through the connection's layer (TLS): the layer's bytes, lent to the protocol.
+    /// Same result as the plain read's `op`.
+    #[cold]
+    #[inline(never)]
+    fn layered_read(
+        &self,
+        layer: &dyn Layer,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Result<usize, Box<dyn Any + Send>>>> {
+        let mut buf = LAYER_BUF.take();
+        buf.clear();
+        let result = match layer.poll_fill(cx, &mut buf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Ready(Ok(0)) => Poll::Ready(Ok(Ok(0))),
+            Poll::Ready(Ok(n)) => match self.call(|protocol| protocol.deliver(&buf[..n])) {
+                Some(Ok(Ok(()))) => Poll::Ready(Ok(Ok(n))),
+                Some(Ok(Err(error))) => Poll::Ready(Err(error)),
+                Some(Err(payload)) => Poll::Ready(Ok(Err(payload))),
+                None => Poll::Ready(Ok(Ok(n))),
+            },
+        };
+        if buf.capacity() <= 2 * READ_SIZE {
+            LAYER_BUF.set(buf);
+        }
+        result
     }
 
     /// The peer's EOF: asyncio's `_read_ready__on_eof` for a socket (the protocol decides
@@ -685,6 +747,11 @@ impl Inner {
             }
         }
     }
+}
+
+thread_local! {
+    /// Where a layer's reads land before the protocol gets them (one per thread, reused).
+    static LAYER_BUF: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 /// [`Registration::poll_read_with`] for the hot path: while the source is known readable,
@@ -750,13 +817,7 @@ impl Drop for Driver {
     fn drop(&mut self) {
         // Dropped unfinished (the loop closed with the connection open): break the cycle of
         // a protocol that keeps its transport, without calling it.
-        if !self.inner.has(FINISHED) {
-            self.inner.set(FINISHED | CLOSING | LOST);
-            if let Ok(mut protocol) = self.inner.protocol.try_borrow_mut() {
-                drop(protocol.take());
-            }
-            self.inner.endpoint.close();
-        }
+        self.inner.discard();
     }
 }
 
@@ -785,6 +846,28 @@ impl Transport {
             Io::Socket(conn) => Some(conn),
             _ => None,
         }
+    }
+
+    /// Lends the write side to the calling task (a `sendfile`, a layer's installation):
+    /// the driver stops writing until the [`Lent`] is dropped.
+    ///
+    /// # Errors
+    ///
+    /// asyncio's `RuntimeError`s: the transport is closing, or lent already.
+    pub(crate) fn lend(&self) -> Result<Lent, aio_task::Error> {
+        let inner = &*self.inner;
+        if inner.has(CLOSING) {
+            return Err(aio_task::Error::InvalidState("Transport is closing"));
+        }
+        if inner.has(LENT) {
+            return Err(aio_task::Error::InvalidState(
+                "a sendfile or a TLS upgrade is in progress on this transport",
+            ));
+        }
+        inner.set(LENT);
+        Ok(Lent {
+            transport: self.clone(),
+        })
     }
 
     /// Calls `connection_made` and starts the driver task.
@@ -846,7 +929,7 @@ impl Transport {
         if data.is_empty() {
             return;
         }
-        if inner.has(LOST | CLOSING | EOF_ASKED) {
+        if inner.has(LOST | CLOSING | EOF_ASKED | NATIVE_SENDFILE) {
             self.refuse_write();
             return;
         }
@@ -902,6 +985,13 @@ impl Transport {
                     io::Error::new(io::ErrorKind::NotConnected, "the transport is closing"),
                 );
             }
+            return;
+        }
+        if inner.has(NATIVE_SENDFILE) {
+            report(
+                "unable to write; sendfile is in progress",
+                io::Error::new(io::ErrorKind::ResourceBusy, "sendfile is in progress"),
+            );
             return;
         }
         if inner.has(EOF_ASKED) && !inner.has(WARNED_EOF) {
@@ -1093,6 +1183,10 @@ impl Transport {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn abort(&self) {
+        if let Some(conn) = self.connection() {
+            // A layer must not say goodbye as if the stream were complete.
+            Sink::abort(conn);
+        }
         self.inner.force_close(None);
     }
 
@@ -1274,6 +1368,75 @@ impl Transport {
         };
         self.inner.deliver_deferred();
         Some(result)
+    }
+}
+
+/// The write side of a transport lent to a task ([`Transport::lend`]); given back, and the
+/// driver woken, when dropped.
+pub(crate) struct Lent {
+    transport: Transport,
+}
+
+impl Lent {
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Refuses `write` until dropped (a `sendfile(2)` owns the socket).
+    pub(crate) fn refuse_writes(&self) {
+        self.transport.inner.set(NATIVE_SENDFILE);
+    }
+
+    /// Accepts `write` again (a `sendfile(2)` that could not run).
+    pub(crate) fn allow_writes(&self) {
+        self.transport.inner.unset(NATIVE_SENDFILE);
+    }
+
+    /// Appends `data` to the write buffer, without flow control (the lender waits for it
+    /// to be sent with [`flushed`](Lent::flushed)).
+    pub(crate) fn push(&self, data: &[u8]) {
+        let inner = &*self.transport.inner;
+        let mut buf = inner.buf.take();
+        buf.extend_from_slice(data);
+        inner.buf.set(buf);
+    }
+
+    /// Waits until the write buffer is empty, sending it from this task (asyncio's
+    /// `_make_empty_waiter`).
+    ///
+    /// # Errors
+    ///
+    /// The transport was closed or lost before its buffer was sent.
+    pub(crate) async fn flushed(&self) -> io::Result<()> {
+        let inner = &*self.transport.inner;
+        std::future::poll_fn(|cx| {
+            loop {
+                if inner.has(LOST) {
+                    // `after_flush` or a failed write: the driver calls `connection_lost`.
+                    inner.wake();
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::NotConnected,
+                        "the transport is closed",
+                    )));
+                }
+                if inner.pending() == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                if inner.write_step(cx).is_pending() {
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let inner = &*self.transport.inner;
+        inner.unset(LENT | NATIVE_SENDFILE);
+        // The driver may have writes to send again.
+        inner.wake();
     }
 }
 
