@@ -54,8 +54,9 @@ mod udp;
 mod writer;
 
 pub use create::{
-    CreateServer, connect_accepted_socket, connect_read_pipe_protocol, connect_write_pipe_protocol,
-    create_connection, create_server, create_server_sock, create_unix_connection,
+    CreateServer, Prelude, connect_accepted_socket, connect_read_pipe_protocol,
+    connect_write_pipe_protocol, create_connection, create_connection_with_prelude, create_server,
+    create_server_sock, create_unix_connection, create_unix_connection_with_prelude,
     create_unix_server, create_unix_server_sock,
 };
 pub use datagram::{

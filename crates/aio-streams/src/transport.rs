@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use aio_reactor::{AsyncFd, Registration};
 use aio_scheduler::{ExceptionContext, get_running_loop};
 
-use crate::layer::Layer;
+use crate::layer::{Layer, Wire};
 use crate::protocol::{Driven, READ_SIZE};
 use crate::socket::{Address, Connection, Sink, Socket};
 use crate::{DEFAULT_HIGH_WATER, StreamError};
@@ -61,6 +61,8 @@ const LENT: u16 = 1 << 13;
 /// A `sendfile(2)` runs on the socket: `write` is refused (asyncio's "unable to write;
 /// sendfile is in progress").
 const NATIVE_SENDFILE: u16 = 1 << 14;
+/// `start()` ran: the driver task exists.
+const STARTED: u16 = 1 << 15;
 
 /// A use of the protocol API that fails the connection (asyncio's `RuntimeError`s), as an
 /// `io::Error` payload, so the transport reports it rather than treating it as an OS error.
@@ -471,6 +473,11 @@ impl Inner {
         if let Some(error) = error {
             self.error.set(Some(error));
         }
+        if !self.has(STARTED) {
+            // No driver yet (a prelude, such as a TLS handshake, runs): end the socket now,
+            // which wakes whatever waits on it.
+            self.endpoint.close();
+        }
         self.wake();
     }
 
@@ -848,6 +855,21 @@ impl Transport {
         }
     }
 
+    /// Ends a transport that was never started, without calling its protocol.
+    pub(crate) fn discard(&self) {
+        self.inner.discard();
+    }
+
+    /// Starts a transport whose prelude succeeded; one closed meanwhile (its server's
+    /// `abort_clients`) is ended without calling its protocol.
+    pub(crate) fn start_after_prelude(&self) -> Result<(), aio_task::Error> {
+        if self.inner.has(CLOSING) {
+            self.discard();
+            return Ok(());
+        }
+        self.start()
+    }
+
     /// Lends the write side to the calling task (a `sendfile`, a layer's installation):
     /// the driver stops writing until the [`Lent`] is dropped.
     ///
@@ -877,6 +899,7 @@ impl Transport {
     /// Without a running loop (the transport is then closed without callbacks).
     pub(crate) fn start(&self) -> Result<(), aio_task::Error> {
         let inner = &self.inner;
+        inner.set(STARTED);
         inner.callback("connection_made", |protocol| {
             protocol.connection_made(self);
         });
@@ -1331,6 +1354,83 @@ impl Transport {
     /// See [`abort`](Transport::abort).
     pub fn get_write_buffer_size(&self) -> usize {
         self.inner.pending()
+    }
+
+    /// Puts a [`Layer`] (TLS) between the transport's socket and its protocol, once what was
+    /// written before is sent (in plaintext): `make` gets the [`Wire`] to the socket and
+    /// gives the layer, which is returned. From then on the transport's reads come from
+    /// [`Layer::poll_fill`] and its writes go to [`Layer::write_now`] /
+    /// [`Layer::poll_write`]; `write_eof` and `close` end through [`Layer::shutdown`],
+    /// `abort` through [`Layer::abort`]. The transport's own code is otherwise unchanged (a
+    /// plain transport pays one branch per read for this).
+    ///
+    /// Pause reading first ([`pause_reading`](Transport::pause_reading)) if the peer may
+    /// already be sending bytes meant for the layer, and resume it afterwards. It is how
+    /// `aio-tls` makes asyncio's `create_connection(ssl=)`, `create_server(ssl=)` and
+    /// `loop.start_tls` for transports.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::State`] for a pipe transport, a transport that has a layer already,
+    /// is closing, or runs a `sendfile` or another installation (`make` is not called);
+    /// the connection's error if it is lost before the buffer is sent.
+    ///
+    /// # Examples
+    ///
+    /// See [`Layer`] for a whole layer; a pipe transport takes none:
+    ///
+    /// ```
+    /// # use std::{any::Any, io, net::Shutdown, rc::Rc, task::{Context, Poll}};
+    /// # struct Nothing;
+    /// # impl aio_streams::Layer for Nothing {
+    /// #     fn poll_fill(&self, _: &mut Context<'_>, _: &mut Vec<u8>) -> Poll<io::Result<usize>> { Poll::Ready(Ok(0)) }
+    /// #     fn write_now(&self, b: &[u8]) -> io::Result<usize> { Ok(b.len()) }
+    /// #     fn poll_write(&self, _: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> { Poll::Ready(Ok(b.len())) }
+    /// #     fn shutdown(&self, _: Shutdown) -> io::Result<()> { Ok(()) }
+    /// #     fn as_any(&self) -> &dyn Any { self }
+    /// # }
+    /// # struct Quiet;
+    /// # impl aio_streams::Protocol for Quiet { fn data_received(&mut self, _: &[u8]) {} }
+    /// let (_read_end, write_end) = std::io::pipe()?;
+    /// aio_task::run(async move {
+    ///     let transport = aio_streams::connect_write_pipe_protocol(|| Quiet, write_end)?;
+    ///     assert!(transport.install_layer(|_wire| Rc::new(Nothing)).await.is_err());
+    ///     assert!(transport.layer().is_none());
+    ///     transport.close();
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn install_layer<L: Layer + 'static>(
+        &self,
+        make: impl FnOnce(Wire) -> Rc<L>,
+    ) -> Result<Rc<L>, StreamError> {
+        let conn = self.connection().ok_or(StreamError::State(
+            "a layer (TLS) can be installed only on a TCP or Unix socket transport",
+        ))?;
+        if conn.layer().is_some() {
+            return Err(StreamError::State(
+                "the connection already has a layer (TLS)",
+            ));
+        }
+        let lent = self.lend().map_err(|_| {
+            StreamError::State("the transport is closing, or runs a sendfile or a TLS upgrade")
+        })?;
+        lent.flushed().await?;
+        let layer = make(Wire::for_transport(&self.inner));
+        conn.install_layer(layer.clone())?;
+        Ok(layer)
+    }
+
+    /// The transport's [`Layer`], if one was installed
+    /// ([`install_layer`](Transport::install_layer)); its crate finds its own type with
+    /// [`Layer::as_any`].
+    ///
+    /// # Examples
+    ///
+    /// See [`install_layer`](Transport::install_layer).
+    pub fn layer(&self) -> Option<Rc<dyn Layer>> {
+        self.connection()?.layer().cloned()
     }
 
     /// Runs `f` on the transport's protocol if it is a `P` (asyncio's `get_protocol`, typed):

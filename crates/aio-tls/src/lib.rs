@@ -35,6 +35,7 @@ mod info;
 mod layer;
 mod stream;
 mod streams;
+mod transports;
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -59,6 +60,11 @@ pub use streams::{
     OpenConnection, StartServer, StartTls, StreamWriterTls, TlsConfig, open_connection,
     open_connection_sock, open_unix_connection, open_unix_connection_sock, start_server,
     start_server_sock, start_unix_server, start_unix_server_sock,
+};
+pub use transports::{
+    CreateConnection, CreateServer, StartTransportTls, TransportTls, create_connection,
+    create_server, create_server_sock, create_unix_connection, create_unix_server,
+    create_unix_server_sock,
 };
 
 /// asyncio's default `ssl_handshake_timeout`: 60 seconds.

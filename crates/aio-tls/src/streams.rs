@@ -20,7 +20,6 @@ use crate::info::TlsInfo;
 use crate::layer::{Side, TlsLayer};
 use crate::{
     HANDSHAKE_TIMEOUT, SHUTDOWN_TIMEOUT, TimeoutValue, TlsError, report_handshake_failure, seconds,
-    with_timeout,
 };
 
 /// A TLS configuration for [`start_tls`](StreamWriterTls::start_tls): a client's or a
@@ -55,8 +54,18 @@ impl From<Arc<ServerConfig>> for TlsConfig {
     }
 }
 
+impl TlsConfig {
+    /// The side of the handshake this configuration takes; a client's needs `server_hostname`.
+    pub(crate) fn side(self, server_hostname: Option<&str>) -> Result<Side, TlsError> {
+        Ok(match self {
+            TlsConfig::Client(config) => Side::Client(config, server_name(server_hostname)?),
+            TlsConfig::Server(config) => Side::Server(config),
+        })
+    }
+}
+
 /// The name a client verifies the server's certificate against.
-fn server_name(name: Option<&str>) -> Result<ServerName<'static>, TlsError> {
+pub(crate) fn server_name(name: Option<&str>) -> Result<ServerName<'static>, TlsError> {
     let name = name.ok_or(TlsError::NoServerName)?;
     ServerName::try_from(name.to_owned()).map_err(|_| TlsError::InvalidServerName(name.to_owned()))
 }
@@ -70,9 +79,7 @@ async fn upgrade(
     handshake_timeout: Duration,
     shutdown_timeout: Duration,
 ) -> Result<(), TlsError> {
-    let tls = side
-        .connection()
-        .map_err(|error| TlsError::handshake(std::io::Error::other(error)))?;
+    let tls = side.connection()?;
     let mut flushing = writer.clone();
     poll_fn(|cx| Pin::new(&mut flushing).poll_flush(cx))
         .await
@@ -80,9 +87,8 @@ async fn upgrade(
     let layer = writer
         .install_layer(|wire| Rc::new(TlsLayer::new(wire, tls, shutdown_timeout)))
         .map_err(|error| TlsError::handshake(std::io::Error::other(error)))?;
-    let result = with_timeout(layer.handshake(), handshake_timeout).await;
-    if let Err(error) = &result {
-        layer.fail(error);
+    let result = layer.handshake_within(handshake_timeout).await;
+    if result.is_err() {
         writer.abort();
     }
     result
@@ -105,7 +111,7 @@ pub struct OpenConnection {
 }
 
 /// Where a connection or a server goes.
-enum Target {
+pub(crate) enum Target {
     Tcp(String, u16),
     Unix(PathBuf),
     TcpSock(OwnedFd),
@@ -910,12 +916,7 @@ impl IntoFuture for StartTls {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let side = match self.config {
-                TlsConfig::Client(config) => {
-                    Side::Client(config, server_name(self.server_hostname.as_deref())?)
-                }
-                TlsConfig::Server(config) => Side::Server(config),
-            };
+            let side = self.config.side(self.server_hostname.as_deref())?;
             upgrade(
                 &self.writer,
                 side,
