@@ -588,45 +588,19 @@ impl Inner {
                     None => Err(io::ErrorKind::WouldBlock.into()),
                 };
                 let read = match &self.endpoint.0 {
-                    Io::Socket(conn) => match conn.layer() {
-                        None => poll_read_ready_first(conn.io.registration(), cx, op),
-                        Some(layer) => self.layered_read(&**layer, cx),
-                    },
+                    Io::Socket(conn) if conn.layer().is_none() => {
+                        poll_read_ready_first(conn.io.registration(), cx, op)
+                    }
+                    Io::Socket(conn) => {
+                        if self.layered_turn(conn, cx, &mut reads) {
+                            continue;
+                        }
+                        Poll::Pending
+                    }
                     _ => self.endpoint.poll_read_with(cx, op),
                 };
-                match read {
-                    Poll::Ready(Ok(Ok(0))) => {
-                        self.deliver_deferred();
-                        self.on_eof();
-                        continue;
-                    }
-                    Poll::Ready(Ok(Ok(_))) => {
-                        reads += 1;
-                        self.deliver_deferred();
-                        continue;
-                    }
-                    Poll::Ready(Ok(Err(payload))) => {
-                        let name = if self.has(READ_EOF) {
-                            "eof_received"
-                        } else {
-                            data_callback(&self.protocol)
-                        };
-                        self.fatal(name, &*payload);
-                        continue;
-                    }
-                    Poll::Ready(Err(error)) => {
-                        if is_misuse(&error) {
-                            report(
-                                "Fatal error: protocol.get_buffer() call failed.",
-                                misuse_copy(&error),
-                            );
-                        }
-                        // asyncio's "Fatal read error on socket transport": OS errors go to
-                        // `connection_lost` only.
-                        self.force_close(Some(error));
-                        continue;
-                    }
-                    Poll::Pending => {}
+                if self.after_read(read, &mut reads) {
+                    continue;
                 }
             }
             // Waits: the reactor has the waker for the directions above; keep it for calls
@@ -639,9 +613,59 @@ impl Inner {
         }
     }
 
+    /// What the driver does with a read's outcome; `true` to go round again, `false` when
+    /// the read waits.
+    #[inline(always)]
+    fn after_read(
+        &self,
+        read: Poll<io::Result<Result<usize, Box<dyn Any + Send>>>>,
+        reads: &mut u32,
+    ) -> bool {
+        match read {
+            Poll::Ready(Ok(Ok(0))) => {
+                self.deliver_deferred();
+                self.on_eof();
+            }
+            Poll::Ready(Ok(Ok(_))) => {
+                *reads += 1;
+                self.deliver_deferred();
+            }
+            Poll::Ready(Ok(Err(payload))) => {
+                let name = if self.has(READ_EOF) {
+                    "eof_received"
+                } else {
+                    data_callback(&self.protocol)
+                };
+                self.fatal(name, &*payload);
+            }
+            Poll::Ready(Err(error)) => {
+                if is_misuse(&error) {
+                    report(
+                        "Fatal error: protocol.get_buffer() call failed.",
+                        misuse_copy(&error),
+                    );
+                }
+                // asyncio's "Fatal read error on socket transport": OS errors go to
+                // `connection_lost` only.
+                self.force_close(Some(error));
+            }
+            Poll::Pending => return false,
+        }
+        true
+    }
+
+    /// One read through the connection's layer (TLS), and what follows from it: out of the
+    /// plain read path.
+    #[cold]
+    #[inline(never)]
+    fn layered_turn(&self, conn: &Connection, cx: &mut Context<'_>, reads: &mut u32) -> bool {
+        let read = self.layered_read(conn, cx);
+        self.after_read(read, reads)
+    }
+
     /// Sends what the buffer holds as far as the endpoint takes it: `Ready` once something
     /// changed (bytes sent, the connection lost), `Pending` with `cx`'s waker registered.
-    #[inline]
+    #[inline(never)]
     fn write_step(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut buf = self.buf.take();
         let written = self.endpoint.poll_write(cx, &buf[self.start.get()..]);
@@ -677,13 +701,15 @@ impl Inner {
 
     /// A read through the connection's layer (TLS): the layer's bytes, lent to the protocol.
     /// Same result as the plain read's `op`.
-    #[cold]
-    #[inline(never)]
+    #[inline(always)]
     fn layered_read(
         &self,
-        layer: &dyn Layer,
+        conn: &Connection,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Result<usize, Box<dyn Any + Send>>>> {
+        let Some(layer) = conn.layer() else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
         let mut buf = LAYER_BUF.take();
         buf.clear();
         let result = match layer.poll_fill(cx, &mut buf) {
