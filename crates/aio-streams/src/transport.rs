@@ -1353,11 +1353,7 @@ impl Transport {
         high: Option<usize>,
         low: Option<usize>,
     ) -> Result<(), StreamError> {
-        let high = high.unwrap_or_else(|| low.map_or(DEFAULT_HIGH_WATER, |low| 4 * low));
-        let low = low.unwrap_or(high / 4);
-        if high < low {
-            return Err(StreamError::Value("high must be >= low must be >= 0"));
-        }
+        let (high, low) = crate::writer::water_marks(high, low)?;
         self.inner.high.set(high);
         self.inner.low.set(low);
         self.inner.maybe_pause();
