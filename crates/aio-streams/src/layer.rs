@@ -1,7 +1,9 @@
 //! Layers: a protocol (TLS) between a connection's socket and its reader and writer.
 //!
 //! aio-streams knows nothing of TLS: a layer crate (aio-tls) implements [`Layer`] and
-//! installs it on a connection with [`StreamWriter::install_layer`](crate::StreamWriter::install_layer).
+//! installs it on a connection with [`StreamWriter::install_layer`](crate::StreamWriter::install_layer),
+//! or on a protocol transport with [`Transport::install_layer`](crate::Transport::install_layer)
+//! (whose reads then come from [`Layer::poll_fill`] and go to the protocol).
 //! From then on the connection's [`StreamReader`](crate::StreamReader) fills its buffer from
 //! [`Layer::poll_fill`] (decrypted bytes) and its [`StreamWriter`](crate::StreamWriter)
 //! hands its bytes to [`Layer::write_now`] / [`Layer::poll_write`]; the layer reaches the

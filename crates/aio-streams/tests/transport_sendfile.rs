@@ -74,8 +74,11 @@ fn capture_exceptions() -> Log {
     seen
 }
 
+/// What a [`Quiet`] protocol received, and how its connection ended.
+type Received = Rc<RefCell<(Vec<u8>, Option<Option<String>>)>>;
+
 /// Records what it receives and how the connection ended.
-struct Quiet(Rc<RefCell<(Vec<u8>, Option<Option<String>>)>>);
+struct Quiet(Received);
 
 impl Protocol for Quiet {
     fn data_received(&mut self, data: &[u8]) {
@@ -86,7 +89,7 @@ impl Protocol for Quiet {
     }
 }
 
-fn quiet() -> (Quiet, Rc<RefCell<(Vec<u8>, Option<Option<String>>)>>) {
+fn quiet() -> (Quiet, Received) {
     let state = Rc::default();
     (Quiet(Rc::clone(&state)), state)
 }

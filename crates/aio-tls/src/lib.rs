@@ -1,9 +1,10 @@
-//! **aio-tls** — TLS for aio's streams through [rustls] (crypto provider `ring`): asyncio's
-//! `ssl=` on `open_connection` / `start_server` (and their Unix and `sock=` forms),
+//! **aio-tls** — TLS for aio's streams and transports through [rustls] (crypto provider
+//! `ring`): asyncio's `ssl=` on `open_connection` / `start_server` and `create_connection` /
+//! `create_server` (and their Unix and `sock=` forms), `loop.start_tls`,
 //! `server_hostname`, `ssl_handshake_timeout` (60 s by default) and `ssl_shutdown_timeout`
 //! (30 s), and `StreamWriter.start_tls`.
 //!
-//! Two shapes:
+//! Three shapes:
 //!
 //! - **asyncio's**: [`open_connection`] / [`open_unix_connection`] and [`start_server`] /
 //!   [`start_unix_server`] (and the `_sock` forms) give the ordinary
@@ -13,6 +14,11 @@
 //!   [`StreamWriterTls::tls_info`] tells what the handshake agreed on. TLS plugs in under
 //!   the reader and writer through aio-streams' [`Layer`](aio_streams::Layer) hook, so
 //!   aio-streams itself has no TLS in it.
+//! - **asyncio's protocol layer**: [`create_connection`] / [`create_unix_connection`] and
+//!   [`create_server`] (and its Unix and `sock=` forms) run an
+//!   [`aio_streams::Protocol`] over TLS (the handshake before `connection_made`);
+//!   [`TransportTls::start_tls`] upgrades a running [`Transport`](aio_streams::Transport)
+//!   in place (asyncio's `loop.start_tls`), through the same layer.
 //! - **futures-io's**: [`start_tls_server`] / [`open_tls_connection`] give a [`TlsStream`]
 //!   (`AsyncRead + AsyncBufRead + AsyncWrite`, for hyper and the like), through
 //!   futures-rustls over a [`StreamPair`].
@@ -27,8 +33,8 @@
 //!
 //! # Examples
 //!
-//! See [`open_connection`] (asyncio's shape), [`StreamWriterTls`] (STARTTLS) and
-//! [`TlsStream`] (futures-io's).
+//! See [`open_connection`] (asyncio's shape), [`StreamWriterTls`] (STARTTLS),
+//! [`create_connection`] and [`TransportTls`] (protocols) and [`TlsStream`] (futures-io's).
 
 mod error;
 mod info;
