@@ -36,6 +36,69 @@
 //! See [`open_connection`] (asyncio's shape), [`StreamWriterTls`] (STARTTLS),
 //! [`create_connection`] and [`TransportTls`] (protocols) and [`TlsStream`] (futures-io's).
 
+/// The TLS setters the builders share: `ssl_handshake_timeout` and `ssl_shutdown_timeout`
+/// on each (fields `handshake_timeout`, `shutdown_timeout`), and `server_hostname` on a
+/// client's (field `server_hostname`). The string names the item whose example shows them.
+macro_rules! tls_setters {
+    (@timeouts $see:literal) => {
+        /// How long the handshake may take (asyncio's `ssl_handshake_timeout`, 60 s by
+        /// default); past it the connection is closed and the handshake fails with
+        /// [`TlsError::HandshakeTimeout`](crate::TlsError::HandshakeTimeout) (a server
+        /// reports it to the loop's exception handler).
+        ///
+        /// # Panics
+        ///
+        /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
+        ///
+        /// # Examples
+        ///
+        #[doc = concat!("See [`", $see, "`].")]
+        pub fn ssl_handshake_timeout(mut self, timeout: impl Into<crate::TimeoutValue>) -> Self {
+            self.handshake_timeout = crate::seconds(timeout);
+            self
+        }
+
+        /// How long `close` / `write_eof` may take to get close_notify out when the socket
+        /// is full (asyncio's `ssl_shutdown_timeout`, 30 s by default); past it the
+        /// connection is aborted.
+        ///
+        /// # Panics
+        ///
+        /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
+        ///
+        /// # Examples
+        ///
+        #[doc = concat!("See [`", $see, "`].")]
+        pub fn ssl_shutdown_timeout(mut self, timeout: impl Into<crate::TimeoutValue>) -> Self {
+            self.shutdown_timeout = crate::seconds(timeout);
+            self
+        }
+    };
+    (server $see:literal, $builder:ident $(<$g:ident>)?) => {
+        impl $(<$g>)? $builder $(<$g>)? {
+            tls_setters!(@timeouts $see);
+        }
+    };
+    (client $see:literal, $builder:ident $(<$g:ident>)?) => {
+        impl $(<$g>)? $builder $(<$g>)? {
+            /// The name the server's certificate is verified for, and sent as SNI
+            /// (asyncio's `server_hostname=`): a DNS name or an IP address. By default the
+            /// host connected to, where there is one; required otherwise (a Unix socket, a
+            /// `sock=` socket, a client's `start_tls`); ignored on a server's `start_tls`.
+            ///
+            /// # Examples
+            ///
+            #[doc = concat!("See [`", $see, "`].")]
+            pub fn server_hostname(mut self, name: &str) -> Self {
+                self.server_hostname = Some(name.to_owned());
+                self
+            }
+
+            tls_setters!(@timeouts $see);
+        }
+    };
+}
+
 mod error;
 mod info;
 mod layer;

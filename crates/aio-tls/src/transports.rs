@@ -18,9 +18,7 @@ use rustls::{ClientConfig, ServerConfig};
 use crate::info::TlsInfo;
 use crate::layer::{Side, TlsLayer};
 use crate::streams::{Target, TlsConfig, server_name};
-use crate::{
-    HANDSHAKE_TIMEOUT, SHUTDOWN_TIMEOUT, TimeoutValue, TlsError, report_handshake_failure, seconds,
-};
+use crate::{HANDSHAKE_TIMEOUT, SHUTDOWN_TIMEOUT, TlsError, report_handshake_failure};
 
 /// Puts TLS on `transport` once what it holds is sent (in plaintext), and does the
 /// handshake within `handshake_timeout`. On failure the layer is marked failed: the
@@ -185,50 +183,7 @@ fn connect<F>(factory: F, target: Target, config: Arc<ClientConfig>) -> CreateCo
     }
 }
 
-impl<F> CreateConnection<F> {
-    /// The name the server's certificate is verified for (asyncio's `server_hostname=`);
-    /// by default the host connected to.
-    ///
-    /// # Examples
-    ///
-    /// See [`create_connection`].
-    pub fn server_hostname(mut self, name: &str) -> CreateConnection<F> {
-        self.server_hostname = Some(name.to_owned());
-        self
-    }
-
-    /// How long the handshake may take (asyncio's `ssl_handshake_timeout`, 60 s).
-    ///
-    /// # Panics
-    ///
-    /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
-    ///
-    /// # Examples
-    ///
-    /// See [`create_connection`].
-    pub fn ssl_handshake_timeout(
-        mut self,
-        timeout: impl Into<TimeoutValue>,
-    ) -> CreateConnection<F> {
-        self.handshake_timeout = seconds(timeout);
-        self
-    }
-
-    /// How long `close` / `write_eof` may take to get close_notify out (asyncio's
-    /// `ssl_shutdown_timeout`, 30 s).
-    ///
-    /// # Panics
-    ///
-    /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
-    ///
-    /// # Examples
-    ///
-    /// See [`create_connection`].
-    pub fn ssl_shutdown_timeout(mut self, timeout: impl Into<TimeoutValue>) -> CreateConnection<F> {
-        self.shutdown_timeout = seconds(timeout);
-        self
-    }
-}
+tls_setters!(client "create_connection", CreateConnection<F>);
 
 impl<F, P> IntoFuture for CreateConnection<F>
 where
@@ -423,37 +378,9 @@ fn listen<F>(factory: F, target: Target, config: Arc<ServerConfig>) -> CreateSer
     }
 }
 
+tls_setters!(server "create_connection", CreateServer<F>);
+
 impl<F> CreateServer<F> {
-    /// How long each connection's handshake may take (asyncio's `ssl_handshake_timeout`,
-    /// 60 s); a client still handshaking then is disconnected and reported.
-    ///
-    /// # Panics
-    ///
-    /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
-    ///
-    /// # Examples
-    ///
-    /// See [`create_connection`].
-    pub fn ssl_handshake_timeout(mut self, timeout: impl Into<TimeoutValue>) -> CreateServer<F> {
-        self.handshake_timeout = seconds(timeout);
-        self
-    }
-
-    /// How long `close` / `write_eof` may take to get close_notify out (asyncio's
-    /// `ssl_shutdown_timeout`, 30 s).
-    ///
-    /// # Panics
-    ///
-    /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
-    ///
-    /// # Examples
-    ///
-    /// See [`create_connection`].
-    pub fn ssl_shutdown_timeout(mut self, timeout: impl Into<TimeoutValue>) -> CreateServer<F> {
-        self.shutdown_timeout = seconds(timeout);
-        self
-    }
-
     /// The listen backlog, as `aio_streams::CreateServer::backlog`.
     ///
     /// # Examples
@@ -694,47 +621,7 @@ pub struct StartTransportTls {
     shutdown_timeout: Duration,
 }
 
-impl StartTransportTls {
-    /// The name the server's certificate is verified for (asyncio's `server_hostname=`);
-    /// required on the client side, ignored on the server side.
-    ///
-    /// # Examples
-    ///
-    /// See [`TransportTls`].
-    pub fn server_hostname(mut self, name: &str) -> StartTransportTls {
-        self.server_hostname = Some(name.to_owned());
-        self
-    }
-
-    /// How long the handshake may take (asyncio's `ssl_handshake_timeout`, 60 s).
-    ///
-    /// # Panics
-    ///
-    /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
-    ///
-    /// # Examples
-    ///
-    /// See [`TransportTls`].
-    pub fn ssl_handshake_timeout(mut self, timeout: impl Into<TimeoutValue>) -> StartTransportTls {
-        self.handshake_timeout = seconds(timeout);
-        self
-    }
-
-    /// How long `close` / `write_eof` may take to get close_notify out (asyncio's
-    /// `ssl_shutdown_timeout`, 30 s).
-    ///
-    /// # Panics
-    ///
-    /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
-    ///
-    /// # Examples
-    ///
-    /// See [`TransportTls`].
-    pub fn ssl_shutdown_timeout(mut self, timeout: impl Into<TimeoutValue>) -> StartTransportTls {
-        self.shutdown_timeout = seconds(timeout);
-        self
-    }
-}
+tls_setters!(client "TransportTls", StartTransportTls);
 
 impl IntoFuture for StartTransportTls {
     type Output = Result<Transport, TlsError>;

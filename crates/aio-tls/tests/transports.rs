@@ -81,6 +81,18 @@ impl Protocol for Collect {
     }
 }
 
+/// A protocol factory: each protocol `make` gets a new `Seen`, also kept in the list.
+fn recorded<P>(make: impl Fn(Shared) -> P) -> (impl Fn() -> P, Rc<RefCell<Vec<Shared>>>) {
+    let all: Rc<RefCell<Vec<Shared>>> = Rc::default();
+    let list = Rc::clone(&all);
+    let factory = move || {
+        let seen = Shared::default();
+        list.borrow_mut().push(Rc::clone(&seen));
+        make(seen)
+    };
+    (factory, all)
+}
+
 /// Waits (on the loop) until `done()` holds; fails the test after 20 s.
 async fn until(what: &str, done: impl Fn() -> bool) {
     let start = Instant::now();
@@ -133,23 +145,13 @@ fn protocol_echo_server_over_tls_with_python_aio_and_bad_clients() {
     let untrusting = other.client_config();
     aio_task::run(async move {
         let reports = collect_reports();
-        let server_seen: Rc<RefCell<Vec<Shared>>> = Rc::default();
-        let all = Rc::clone(&server_seen);
-        let server = aio_tls::create_server(
-            move || {
-                let seen = Shared::default();
-                all.borrow_mut().push(Rc::clone(&seen));
-                Echo {
-                    transport: None,
-                    seen,
-                }
-            },
-            "127.0.0.1",
-            0,
-            cert.server_config(),
-        )
-        .ssl_handshake_timeout(0.5)
-        .await?;
+        let (echo, server_seen) = recorded(|seen| Echo {
+            transport: None,
+            seen,
+        });
+        let server = aio_tls::create_server(echo, "127.0.0.1", 0, cert.server_config())
+            .ssl_handshake_timeout(0.5)
+            .await?;
         let port = server.port().unwrap();
         let py = |ca: &str, name: &str, words: &[&str]| {
             let mut args = vec![port.to_string(), ca.to_owned(), name.to_owned()];
@@ -420,6 +422,20 @@ impl Protocol for StartTlsServer {
     }
 }
 
+/// A plain protocol server upgrading on STARTTLS; what each connection's protocol saw.
+async fn starttls_server(
+    config: Arc<aio_tls::rustls::ServerConfig>,
+) -> Result<(aio_streams::Server, Rc<RefCell<Vec<Shared>>>), aio_task::Error> {
+    let (factory, seen) = recorded(move |seen| StartTlsServer {
+        transport: None,
+        config: Arc::clone(&config),
+        secure: false,
+        seen,
+    });
+    let server = aio_streams::create_server(factory, "127.0.0.1", 0).await?;
+    Ok((server, seen))
+}
+
 /// A Python client of the STARTTLS protocol server: plaintext request, upgrade, a line
 /// over TLS. Arguments: port, CA file.
 const PY_STARTTLS: &str = r#"
@@ -449,24 +465,7 @@ fn starttls_upgrades_plain_transports() {
     let client_config = cert.client_config();
     aio_task::run(async move {
         let reports = collect_reports();
-        let config = cert.server_config();
-        let server_seen: Rc<RefCell<Vec<Shared>>> = Rc::default();
-        let all = Rc::clone(&server_seen);
-        let server = aio_streams::create_server(
-            move || {
-                let seen = Shared::default();
-                all.borrow_mut().push(Rc::clone(&seen));
-                StartTlsServer {
-                    transport: None,
-                    config: Arc::clone(&config),
-                    secure: false,
-                    seen,
-                }
-            },
-            "127.0.0.1",
-            0,
-        )
-        .await?;
+        let (server, server_seen) = starttls_server(cert.server_config()).await?;
         let port = server.port().unwrap();
 
         let (ok, out, err) = python(PY_STARTTLS, vec![port.to_string(), ca.clone()]).await;
@@ -527,24 +526,7 @@ fn a_failed_start_tls_reaches_connection_lost_and_the_server_serves_on() {
     let client_config = cert.client_config();
     aio_task::run(async move {
         let _reports = collect_reports();
-        let config = cert.server_config();
-        let server_seen: Rc<RefCell<Vec<Shared>>> = Rc::default();
-        let all = Rc::clone(&server_seen);
-        let server = aio_streams::create_server(
-            move || {
-                let seen = Shared::default();
-                all.borrow_mut().push(Rc::clone(&seen));
-                StartTlsServer {
-                    transport: None,
-                    config: Arc::clone(&config),
-                    secure: false,
-                    seen,
-                }
-            },
-            "127.0.0.1",
-            0,
-        )
-        .await?;
+        let (server, server_seen) = starttls_server(cert.server_config()).await?;
         let port = server.port().unwrap();
         for name in ["example.com", "localhost"] {
             let seen = Shared::default();
@@ -616,21 +598,11 @@ fn sendfile_on_a_tls_transport_uses_the_fallback() {
     let file = std::fs::File::open(&path).unwrap();
     let client = cert.client_config();
     aio_task::run(async move {
-        let server_seen: Rc<RefCell<Vec<Shared>>> = Rc::default();
-        let all = Rc::clone(&server_seen);
-        let server = aio_tls::create_server(
-            move || {
-                let seen = Shared::default();
-                all.borrow_mut().push(Rc::clone(&seen));
-                Echo {
-                    transport: None,
-                    seen,
-                }
-            },
-            "127.0.0.1",
-            0,
-            cert.server_config(),
-        )
+        let (echo, server_seen) = recorded(|seen| Echo {
+            transport: None,
+            seen,
+        });
+        let server = aio_tls::create_server(echo, "127.0.0.1", 0, cert.server_config())
         .await?;
         let seen = Shared::default();
         let state = Rc::clone(&seen);
