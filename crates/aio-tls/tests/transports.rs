@@ -627,6 +627,7 @@ fn sendfile_on_a_tls_transport_uses_the_fallback() {
         want.extend_from_slice(&data[10..]);
         until("the echo", || seen.borrow().data.len() == want.len()).await;
         assert!(seen.borrow().data == want, "the bytes differ");
+        assert!(server_seen.borrow()[0].borrow().data == want, "the server got other bytes");
         transport.close();
         until("the end", || seen.borrow().lost.is_some()).await;
         Ok::<_, aio_task::Error>(())
