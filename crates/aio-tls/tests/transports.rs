@@ -4,7 +4,8 @@
 //! server, bad clients (plaintext, silent, wrong hostname, untrusted certificate) failing
 //! their connection only while the server keeps serving, STARTTLS upgrades of plain
 //! transports, a failed upgrade reaching `connection_lost`, bulk data through a
-//! `BufferedProtocol`, and `sendfile` on a TLS transport (the fallback). Certificates are
+//! `BufferedProtocol`, `sendfile` on a TLS transport (the fallback), and aio's `start_tls`
+//! against asyncio's `loop.start_tls` on a Python protocol server. Certificates are
 //! made at run time.
 
 // The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
@@ -669,4 +670,80 @@ fn a_streams_tls_client_talks_to_a_protocol_tls_server() {
     })
     .expect("loop")
     .expect("test");
+}
+
+/// A Python asyncio *protocol* server that upgrades with `loop.start_tls` on STARTTLS and
+/// upper-cases what comes over TLS. Prints its port. Arguments: cert, key.
+const PY_LOOP_START_TLS_SERVER: &str = r#"
+import asyncio, ssl, sys
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+class Upper(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+        self.secure = asyncio.get_running_loop().create_future()
+    def data_received(self, data):
+        loop = asyncio.get_running_loop()
+        if data == b"STARTTLS\n":
+            self.transport.write(b"go ahead\n")
+            self.transport.pause_reading()
+            loop.create_task(self.upgrade())
+        else:
+            # Data can come with the end of the handshake, before start_tls returns.
+            loop.create_task(self.reply(data))
+    async def upgrade(self):
+        loop = asyncio.get_running_loop()
+        tls = await loop.start_tls(self.transport, self, ctx, server_side=True)
+        self.secure.set_result(tls)
+    async def reply(self, data):
+        (await self.secure).write(data.upper())
+async def main():
+    server = await asyncio.get_running_loop().create_server(Upper, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.sleep(30)
+asyncio.run(main())
+"#;
+
+/// aio's transport `start_tls` against asyncio's `loop.start_tls` on a protocol server.
+#[test]
+fn transport_start_tls_against_python_loop_start_tls() {
+    let cert = Cert::localhost();
+    let dir = scratch("transport-py-start-tls");
+    std::fs::write(dir.join("cert.pem"), &cert.pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &cert.key_pem).unwrap();
+    let args = [dir.join("cert.pem"), dir.join("key.pem")].map(|p| p.display().to_string());
+    let (_server, first) = common::PyServer::start(PY_LOOP_START_TLS_SERVER, &args);
+    let port: u16 = first.parse().expect("python printed its port");
+    let client_config = cert.client_config();
+    aio_task::run(async move {
+        let seen = Shared::default();
+        let state = Rc::clone(&seen);
+        let transport = aio_streams::create_connection(
+            move || Collect {
+                greeting: b"STARTTLS\n",
+                seen: state,
+            },
+            "127.0.0.1",
+            port,
+        )
+        .await?;
+        until("the go-ahead", || seen.borrow().data == b"go ahead\n").await;
+        transport
+            .start_tls(client_config)
+            .server_hostname("localhost")
+            .ssl_handshake_timeout(10.0)
+            .await
+            .map_err(aio_task::Error::from)?;
+        let info = transport.tls_info().expect("TLS info");
+        assert_eq!(info.protocol_version(), Some(ProtocolVersion::TLSv1_3));
+        transport.write(b"secret");
+        until("the reply", || seen.borrow().data == b"go ahead\nSECRET").await;
+        transport.close();
+        until("the end", || seen.borrow().lost.is_some()).await;
+        assert_eq!(seen.borrow().lost, Some(None));
+        Ok::<_, aio_task::Error>(())
+    })
+    .expect("loop")
+    .expect("test");
+    let _ = std::fs::remove_dir_all(dir);
 }
