@@ -31,6 +31,109 @@ fn start_socket<P: AnyProtocol>(conn: Connection, protocol: P) -> Result<Transpo
     Ok(transport)
 }
 
+/// Work done on a new connection's transport before its protocol hears of it (before
+/// `connection_made`): a TLS handshake, for aio-tls's `create_server(ssl=)`. Given a handle
+/// to the transport, not started yet; an error ends the connection without a callback.
+/// Set with [`CreateServer::prelude`]; [`create_connection_with_prelude`] takes a one-off
+/// closure.
+pub type Prelude = Rc<dyn Fn(Transport) -> Pin<Box<dyn Future<Output = io::Result<()>>>>>;
+
+/// Runs `prelude` on a new transport for `conn`, then starts it (`connection_made`).
+async fn start_socket_after<P, G, Fut>(
+    conn: Connection,
+    protocol: P,
+    prelude: G,
+) -> Result<Transport, Error>
+where
+    P: AnyProtocol,
+    G: FnOnce(Transport) -> Fut,
+    Fut: Future<Output = io::Result<()>>,
+{
+    let transport = Transport::new(Endpoint(Io::Socket(conn)), protocol.into_driven());
+    if let Err(error) = prelude(transport.clone()).await {
+        transport.discard();
+        return Err(error.into());
+    }
+    transport.start_after_prelude()?;
+    Ok(transport)
+}
+
+/// [`create_connection`] with work done on the connection before the protocol's
+/// `connection_made` (asyncio does the TLS handshake of `create_connection(ssl=)` there):
+/// `prelude` gets the transport, not started; once it succeeds the protocol starts. It is
+/// how aio-tls's `create_connection` puts TLS on a transport.
+///
+/// # Errors
+///
+/// [`create_connection`]'s, and the prelude's (as [`Error::Io`]; the connection is closed
+/// then, and the protocol never called).
+///
+/// # Examples
+///
+/// ```
+/// # use aio_streams::{Protocol, Transport};
+/// struct Quiet;
+/// impl Protocol for Quiet {
+///     fn data_received(&mut self, _: &[u8]) {}
+/// }
+/// aio_task::run(async {
+///     let server = aio_streams::create_server(|| Quiet, "127.0.0.1", 0).await?;
+///     let port = server.port().unwrap();
+///     let transport = aio_streams::create_connection_with_prelude(|| Quiet, "127.0.0.1", port, |t: Transport| async move {
+///         t.write(b"before connection_made");
+///         Ok(())
+///     })
+///     .await?;
+///     let refused = aio_streams::create_connection_with_prelude(|| Quiet, "127.0.0.1", port, |_| async {
+///         Err(std::io::Error::other("no"))
+///     })
+///     .await;
+///     assert!(refused.is_err());
+///     transport.close();
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub async fn create_connection_with_prelude<F, P, G, Fut>(
+    protocol_factory: F,
+    host: &str,
+    port: u16,
+    prelude: G,
+) -> Result<Transport, Error>
+where
+    F: FnOnce() -> P,
+    P: AnyProtocol,
+    G: FnOnce(Transport) -> Fut,
+    Fut: Future<Output = io::Result<()>>,
+{
+    let conn = connect_tcp(host, port).await?;
+    start_socket_after(conn, protocol_factory(), prelude).await
+}
+
+/// [`create_unix_connection`] with a prelude, as [`create_connection_with_prelude`].
+///
+/// # Errors
+///
+/// [`create_unix_connection`]'s, and the prelude's.
+///
+/// # Examples
+///
+/// See [`create_connection_with_prelude`].
+pub async fn create_unix_connection_with_prelude<F, P, G, Fut>(
+    protocol_factory: F,
+    path: impl AsRef<Path>,
+    prelude: G,
+) -> Result<Transport, Error>
+where
+    F: FnOnce() -> P,
+    P: AnyProtocol,
+    G: FnOnce(Transport) -> Fut,
+    Fut: Future<Output = io::Result<()>>,
+{
+    let stream = connect_unix(path.as_ref()).await?;
+    start_socket_after(connection(stream.into())?, protocol_factory(), prelude).await
+}
+
 /// Connects to `host:port` over TCP and runs the protocol `protocol_factory` makes on the
 /// connection (asyncio's `loop.create_connection(protocol_factory, host, port)`). Returns
 /// once the protocol's `connection_made` has run; the [`Transport`] is asyncio's
@@ -313,6 +416,7 @@ where
 /// A protocol server: every accepted connection gets a protocol from the factory.
 struct ProtocolServer<F> {
     factory: F,
+    prelude: Option<Prelude>,
 }
 
 impl<F, P> OnAccept for ProtocolServer<F>
@@ -344,7 +448,20 @@ where
         if let Some(conn) = transport.connection() {
             conn.server.set(Some(ServerState::attach(state, client)));
         }
-        let _ = transport.start();
+        let Some(prelude) = &self.prelude else {
+            let _ = transport.start();
+            return;
+        };
+        let prelude = prelude(transport.clone());
+        let _ = aio_task::create_task(async move {
+            match prelude.await {
+                Ok(()) => {
+                    let _ = transport.start_after_prelude();
+                }
+                // The prelude said why, if it wanted to (aio-tls reports a failed handshake).
+                Err(_) => transport.discard(),
+            }
+        });
     }
 }
 
@@ -376,6 +493,7 @@ where
 #[must_use = "a server starts only when the future is awaited"]
 pub struct CreateServer<F> {
     setup: Option<(F, Target)>,
+    prelude: Option<Prelude>,
     backlog: i32,
     reuse: Reuse,
     starting: Option<LocalBoxFuture<Result<Server, Error>>>,
@@ -385,6 +503,7 @@ impl<F> CreateServer<F> {
     fn new(factory: F, target: Target) -> CreateServer<F> {
         CreateServer {
             setup: Some((factory, target)),
+            prelude: None,
             backlog: BACKLOG,
             reuse: Reuse::default(),
             starting: None,
@@ -422,6 +541,49 @@ impl<F> CreateServer<F> {
         self.reuse.port = Some(reuse);
         self
     }
+
+    /// Work done on each accepted connection before its protocol hears of it (a TLS
+    /// handshake: aio-tls's `create_server(ssl=)`), in a task of its own per connection:
+    /// the protocol is made at once (asyncio calls the factory at accept time), and its
+    /// `connection_made` comes once `prelude` succeeds. A failed prelude closes that
+    /// connection only, without any callback; the prelude reports what it wants to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use aio_streams::{Protocol, Transport};
+    /// struct Echo(Option<Transport>);
+    /// impl Protocol for Echo {
+    ///     fn connection_made(&mut self, transport: &Transport) {
+    ///         self.0 = Some(transport.clone());
+    ///     }
+    ///     fn data_received(&mut self, data: &[u8]) {
+    ///         self.0.as_ref().unwrap().write(data);
+    ///     }
+    /// }
+    /// aio_task::run(async {
+    ///     let server = aio_streams::create_server(|| Echo(None), "127.0.0.1", 0)
+    ///         .prelude(|transport: Transport| async move {
+    ///             transport.write(b"welcome\n"); // sent before the protocol starts
+    ///             Ok(())
+    ///         })
+    ///         .await?;
+    ///     let (reader, writer) = aio_streams::open_connection("127.0.0.1", server.port().unwrap()).await?;
+    ///     writer.write(b"hi\n");
+    ///     assert_eq!(reader.readline().await?, b"welcome\n");
+    ///     assert_eq!(reader.readline().await?, b"hi\n");
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn prelude<G, Fut>(mut self, prelude: G) -> CreateServer<F>
+    where
+        G: Fn(Transport) -> Fut + 'static,
+        Fut: Future<Output = io::Result<()>> + 'static,
+    {
+        self.prelude = Some(Rc::new(move |transport| Box::pin(prelude(transport))));
+        self
+    }
 }
 
 impl<F, P> Future for CreateServer<F>
@@ -433,7 +595,7 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let (backlog, reuse) = (this.backlog, this.reuse);
+        let (backlog, reuse, prelude) = (this.backlog, this.reuse, this.prelude.take());
         let starting = this.starting.get_or_insert_with(|| {
             let setup = this.setup.take();
             Box::pin(async move {
@@ -451,7 +613,7 @@ where
                         vec![adopt_listener(fd, family, backlog)?]
                     }
                 };
-                serve(listeners, ProtocolServer { factory }, backlog)
+                serve(listeners, ProtocolServer { factory, prelude }, backlog)
             })
         });
         starting.as_mut().poll(cx)
@@ -467,6 +629,7 @@ impl<F> fmt::Debug for CreateServer<F> {
             .field("backlog", &self.backlog)
             .field("reuse_address", &self.reuse.address)
             .field("reuse_port", &self.reuse.port)
+            .field("prelude", &self.prelude.is_some())
             .field("started", &self.starting.is_some())
             .finish()
     }

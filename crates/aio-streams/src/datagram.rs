@@ -815,15 +815,10 @@ impl DatagramTransport {
         high: Option<usize>,
         low: Option<usize>,
     ) -> Result<(), Error> {
-        let (high, low) = match (high, low) {
-            (None, None) => (HIGH_WATER, HIGH_WATER / 4),
-            (Some(high), None) => (high, high / 4),
-            (None, Some(low)) => (low * 4, low),
-            (Some(high), Some(low)) => (high, low),
-        };
-        if high < low {
-            return Err(Error::Value("high must be >= low must be >= 0"));
-        }
+        let (high, low) = crate::writer::water_marks(high, low).map_err(|error| match error {
+            crate::StreamError::Value(message) => Error::Value(message),
+            other => Error::from(other),
+        })?;
         self.inner.high.set(high);
         self.inner.low.set(low);
         self.maybe_pause_protocol();

@@ -1,7 +1,9 @@
 //! Layers: a protocol (TLS) between a connection's socket and its reader and writer.
 //!
 //! aio-streams knows nothing of TLS: a layer crate (aio-tls) implements [`Layer`] and
-//! installs it on a connection with [`StreamWriter::install_layer`](crate::StreamWriter::install_layer).
+//! installs it on a connection with [`StreamWriter::install_layer`](crate::StreamWriter::install_layer),
+//! or on a protocol transport with [`Transport::install_layer`](crate::Transport::install_layer)
+//! (whose reads then come from [`Layer::poll_fill`] and go to the protocol).
 //! From then on the connection's [`StreamReader`](crate::StreamReader) fills its buffer from
 //! [`Layer::poll_fill`] (decrypted bytes) and its [`StreamWriter`](crate::StreamWriter)
 //! hands its bytes to [`Layer::write_now`] / [`Layer::poll_write`]; the layer reaches the
@@ -16,7 +18,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 
 use crate::socket::{Address, Connection, Socket, StreamSocket};
-use crate::writer;
+use crate::{transport, writer};
 
 /// A protocol between a connection's socket and its reader and writer (TLS): what the
 /// reader reads and the writer writes go through it. Installed with
@@ -162,21 +164,49 @@ pub struct Wire {
 
 #[derive(Clone)]
 enum WireConn {
-    Weak(Weak<writer::Inner>),
-    Strong(Rc<writer::Inner>),
+    Weak(WeakOwner),
+    Strong(Owner),
 }
 
-/// A socket connection's shared state (its writer's, with the connection as the sink).
-struct Conn(Rc<writer::Inner>);
+/// What holds a connection with a layer: a stream writer's shared state, or a transport.
+#[derive(Clone)]
+enum Owner {
+    Writer(Rc<writer::Inner>),
+    Transport(Rc<transport::Inner>),
+}
+
+#[derive(Clone)]
+enum WeakOwner {
+    Writer(Weak<writer::Inner>),
+    Transport(Weak<transport::Inner>),
+}
+
+impl WeakOwner {
+    fn upgrade(&self) -> Option<Owner> {
+        match self {
+            WeakOwner::Writer(conn) => conn.upgrade().map(Owner::Writer),
+            WeakOwner::Transport(conn) => conn.upgrade().map(Owner::Transport),
+        }
+    }
+}
+
+/// A socket connection's owner, seen as the connection.
+struct Conn(Owner);
 
 impl std::ops::Deref for Conn {
     type Target = Connection;
     fn deref(&self) -> &Connection {
-        // A wire is made only for a socket connection (`StreamWriter::install_layer`).
-        self.0
-            .sink()
-            .connection()
-            .expect("a wire's sink is a socket connection")
+        // A wire is made only for a socket connection (`install_layer`).
+        match &self.0 {
+            Owner::Writer(writer) => writer
+                .sink()
+                .connection()
+                .expect("a wire's sink is a socket connection"),
+            Owner::Transport(transport) => match &transport.endpoint.0 {
+                transport::Io::Socket(conn) => conn,
+                _ => unreachable!("a wire's transport is a socket transport"),
+            },
+        }
     }
 }
 
@@ -206,7 +236,14 @@ impl Wire {
     /// A wire to `conn`, whose sink is a socket connection.
     pub(crate) fn new(conn: &Rc<writer::Inner>) -> Wire {
         Wire {
-            conn: WireConn::Weak(Rc::downgrade(conn)),
+            conn: WireConn::Weak(WeakOwner::Writer(Rc::downgrade(conn))),
+        }
+    }
+
+    /// A wire to the socket of `transport`, a socket transport.
+    pub(crate) fn for_transport(transport: &Rc<transport::Inner>) -> Wire {
+        Wire {
+            conn: WireConn::Weak(WeakOwner::Transport(Rc::downgrade(transport))),
         }
     }
 

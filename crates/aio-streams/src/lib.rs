@@ -54,8 +54,9 @@ mod udp;
 mod writer;
 
 pub use create::{
-    CreateServer, connect_accepted_socket, connect_read_pipe_protocol, connect_write_pipe_protocol,
-    create_connection, create_server, create_server_sock, create_unix_connection,
+    CreateServer, Prelude, connect_accepted_socket, connect_read_pipe_protocol,
+    connect_write_pipe_protocol, create_connection, create_connection_with_prelude, create_server,
+    create_server_sock, create_unix_connection, create_unix_connection_with_prelude,
     create_unix_server, create_unix_server_sock,
 };
 pub use datagram::{
@@ -73,7 +74,7 @@ pub use net::{
 pub use pipe::{connect_read_pipe, connect_write_pipe};
 pub use protocol::{AnyProtocol, Buffered, BufferedProtocol, Protocol, READ_SIZE};
 pub use reader::{DEFAULT_LIMIT, Lines, Read, ReadSource, StreamReader};
-pub use sendfile::{SockSendfile, sock_sendfile};
+pub use sendfile::{SockSendfile, TransportSendfile, sock_sendfile};
 pub use sock::{
     SockListener, sock_accept, sock_connect, sock_recv, sock_recv_into, sock_recvfrom,
     sock_recvfrom_into, sock_sendall, sock_sendto,

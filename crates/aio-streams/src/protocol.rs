@@ -232,6 +232,8 @@ pub trait Driven {
     /// One read from `from`, delivered to the protocol: the byte count (0 at EOF, nothing
     /// delivered then) or the read's error (`WouldBlock` included, nothing delivered).
     fn read(&mut self, from: &Endpoint) -> io::Result<usize>;
+    /// Hands the protocol bytes read elsewhere (through a layer: TLS's plaintext).
+    fn deliver(&mut self, data: &[u8]) -> io::Result<()>;
     fn eof_received(&mut self) -> bool;
     fn connection_lost(&mut self, error: Option<io::Error>);
     fn pause_writing(&mut self);
@@ -274,6 +276,10 @@ impl<P: Protocol> Driven for Plain<P> {
             Ok(n)
         })
     }
+    fn deliver(&mut self, data: &[u8]) -> io::Result<()> {
+        self.0.data_received(data);
+        Ok(())
+    }
     fn eof_received(&mut self) -> bool {
         self.0.eof_received()
     }
@@ -310,6 +316,22 @@ impl<P: BufferedProtocol> Driven for Buffered<P> {
             self.0.buffer_updated(n);
         }
         Ok(n)
+    }
+    fn deliver(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let buf = self.0.get_buffer(rest.len());
+            if buf.is_empty() {
+                return Err(crate::transport::misuse(
+                    "get_buffer() returned an empty buffer",
+                ));
+            }
+            let n = buf.len().min(rest.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.0.buffer_updated(n);
+            rest = &rest[n..];
+        }
+        Ok(())
     }
     fn eof_received(&mut self) -> bool {
         self.0.eof_received()

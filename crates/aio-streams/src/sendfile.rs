@@ -13,7 +13,9 @@ use aio_task::{Error, to_thread};
 use rustix::fs::{FileType, SeekFrom};
 use rustix::io::Errno;
 
-use crate::StreamWriter;
+use crate::transport::{Io, Lent};
+use crate::{StreamWriter, Transport};
+
 use crate::sock::{Direction, check_nonblocking, io_op, sock_sendall};
 
 /// The largest block asyncio's fallback reads at once (`constants.SENDFILE_FALLBACK_READBUFFER_SIZE`).
@@ -146,11 +148,7 @@ impl<'a> IntoFuture for SockSendfile<'a> {
             match send_native(sock, None, file, offset, count).await {
                 Ok(sent) => Ok(sent),
                 Err(Err(error)) => Err(error),
-                Err(Ok(NotAvailable(why))) if !fallback => Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    format!("sendfile is not available: {why}"),
-                )
-                .into()),
+                Err(Ok(NotAvailable(why))) if !fallback => Err(not_available(why)),
                 Err(Ok(NotAvailable(_))) => {
                     send_fallback(Target::Sock(sock), file, offset, count).await
                 }
@@ -252,6 +250,8 @@ fn leave_position(file: BorrowedFd<'_>, offset: u64, sent: usize) {
 pub(crate) enum Target<'a> {
     Sock(BorrowedFd<'a>),
     Writer(&'a StreamWriter),
+    /// A protocol transport's buffer, sent by the task that holds its write side.
+    Transport(&'a Lent),
 }
 
 /// Reads `file` in blocks and sends each with `sock_sendall` (asyncio's
@@ -317,6 +317,13 @@ pub(crate) async fn send_fallback(
                 Target::Writer(writer) => {
                     writer.write(&buf[..n]);
                     writer.drain().await?;
+                }
+                Target::Transport(lent) => {
+                    if lent.transport().is_closing() {
+                        return Err(transport_closing().into());
+                    }
+                    lent.push(&buf[..n]);
+                    lent.flushed().await?;
                 }
             }
             sent += n;
@@ -395,5 +402,203 @@ impl StreamWriter {
             }
         }
         send_fallback(Target::Writer(self), file, offset, count).await
+    }
+}
+
+fn transport_closing() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the transport is closing")
+}
+
+fn not_available(why: &str) -> Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("sendfile is not available: {why}"),
+    )
+    .into()
+}
+
+/// Resumes reading on drop if it was on (asyncio's `_sendfile_native` / fallback protocol).
+struct ResumeReading<'a>(&'a Transport, bool);
+
+impl Drop for ResumeReading<'_> {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.resume_reading();
+        }
+    }
+}
+
+impl Transport {
+    /// Sends `file` on the transport's connection, from `offset`, `count` bytes or up to the
+    /// end of the file (asyncio's `loop.sendfile(transport, file, offset, count,
+    /// fallback=True)`). Await it for the bytes sent.
+    ///
+    /// As asyncio: reading is paused while it runs (resumed after, if it was on); it first
+    /// waits until everything written before is sent; then, on a plain TCP or Unix socket
+    /// with a regular file, the kernel sends the file with `sendfile(2)` (the same loop as
+    /// [`sock_sendfile`]), and a [`write`](Transport::write) meanwhile is refused —
+    /// dropped and reported to the loop's exception handler, "unable to write; sendfile is
+    /// in progress" (asyncio raises `RuntimeError`). Otherwise — a TLS layer, a write pipe
+    /// transport, a file that is a pipe — the file is read in blocks of 256 KiB, each sent
+    /// through the transport's buffer before the next is read (asyncio's fallback; writes
+    /// made meanwhile go out between blocks, as in asyncio), unless
+    /// [`fallback(false)`](TransportSendfile::fallback). The protocol's `pause_writing` /
+    /// `resume_writing` are not called for the file's bytes. The file's position is left
+    /// at `offset` plus the bytes sent.
+    ///
+    /// # Errors
+    ///
+    /// When awaited: [`Error::Value`] for a zero `count`; [`Error::InvalidState`] if the
+    /// transport is closing ("Transport is closing"), is a read pipe transport, or runs
+    /// another sendfile or a TLS upgrade; [`Error::Io`] from the file or the connection
+    /// (closed or lost meanwhile), or of kind `Unsupported` when `sendfile(2)` cannot be
+    /// used and `fallback(false)` was asked for.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropped part-way, part of the file has been sent (reading and
+    /// writing are given back to the transport).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// # use aio_streams::{Protocol, Transport};
+    /// struct Quiet;
+    /// impl Protocol for Quiet {
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    ///
+    /// let path = std::env::temp_dir().join(format!("aio-transport-sendfile-{}", std::process::id()));
+    /// std::fs::write(&path, b"headerBODY")?;
+    /// let file = std::fs::File::open(&path)?;
+    /// std::fs::remove_file(&path)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let port = listener.local_addr()?.port();
+    /// let peer = std::thread::spawn(move || {
+    ///     let (mut conn, _) = listener.accept()?;
+    ///     let mut got = Vec::new();
+    ///     conn.read_to_end(&mut got).map(|_| got)
+    /// });
+    /// aio_task::run(async move {
+    ///     let transport = aio_streams::create_connection(|| Quiet, "127.0.0.1", port).await?;
+    ///     transport.write(b"GET ");
+    ///     assert_eq!(transport.sendfile(&file, 6, None).await?, 4);
+    ///     transport.close();
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// assert_eq!(peer.join().unwrap()?, b"GET BODY");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sendfile<'a, F: AsFd>(
+        &'a self,
+        file: &'a F,
+        offset: u64,
+        count: Option<usize>,
+    ) -> TransportSendfile<'a> {
+        TransportSendfile {
+            transport: self,
+            file: file.as_fd(),
+            offset,
+            count,
+            fallback: true,
+        }
+    }
+}
+
+/// A [`Transport::sendfile`] to await, with its options.
+#[must_use = "nothing is sent until the future is awaited"]
+pub struct TransportSendfile<'a> {
+    transport: &'a Transport,
+    file: BorrowedFd<'a>,
+    offset: u64,
+    count: Option<usize>,
+    fallback: bool,
+}
+
+impl TransportSendfile<'_> {
+    /// Whether to read and send when `sendfile(2)` cannot be used (asyncio's `fallback=`,
+    /// default `true`). With `false`, that case is an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use aio_streams::{Protocol, Transport};
+    /// struct Quiet;
+    /// impl Protocol for Quiet {
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    /// let (pipe, _w) = std::io::pipe()?; // not a regular file: no sendfile(2)
+    /// aio_task::run(async move {
+    ///     let server = aio_streams::create_server(|| Quiet, "127.0.0.1", 0).await?;
+    ///     let transport = aio_streams::create_connection(|| Quiet, "127.0.0.1", server.port().unwrap()).await?;
+    ///     let refused = transport.sendfile(&pipe, 0, None).fallback(false).await;
+    ///     assert!(matches!(refused, Err(aio_task::Error::Io(e)) if e.kind() == std::io::ErrorKind::Unsupported));
+    ///     transport.close();
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fallback(mut self, fallback: bool) -> Self {
+        self.fallback = fallback;
+        self
+    }
+}
+
+impl<'a> IntoFuture for TransportSendfile<'a> {
+    type Output = Result<usize, Error>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<usize, Error>> + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let TransportSendfile {
+                transport,
+                file,
+                offset,
+                count,
+                fallback,
+            } = self;
+            check_count(count)?;
+            if matches!(transport.inner.endpoint.0, Io::ReadPipe(_)) {
+                return Err(Error::InvalidState(
+                    "sendfile is not supported for a read pipe transport",
+                ));
+            }
+            let lent = transport.lend()?;
+            let _resume = ResumeReading(transport, transport.is_reading());
+            transport.pause_reading();
+            lent.flushed().await?;
+            let plain = transport.connection().filter(|conn| conn.layer().is_none());
+            let why = match plain {
+                Some(conn) => {
+                    lent.refuse_writes();
+                    let sock = conn.socket().as_fd();
+                    match send_native(sock, Some(conn.registration()), file, offset, count).await {
+                        Ok(sent) => return Ok(sent),
+                        Err(Err(error)) => return Err(error),
+                        Err(Ok(NotAvailable(why))) => why,
+                    }
+                }
+                None if transport.connection().is_some() => "the connection has a layer (TLS)",
+                None => "not a socket",
+            };
+            if !fallback {
+                return Err(not_available(why));
+            }
+            lent.allow_writes();
+            send_fallback(Target::Transport(&lent), file, offset, count).await
+        })
+    }
+}
+
+impl fmt::Debug for TransportSendfile<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportSendfile")
+            .field("transport", self.transport)
+            .field("file", &self.file)
+            .field("offset", &self.offset)
+            .field("count", &self.count)
+            .field("fallback", &self.fallback)
+            .finish()
     }
 }

@@ -17,7 +17,8 @@ use std::task::{Context, Poll, Waker};
 use aio_reactor::{AsyncFd, Registration};
 use aio_scheduler::{ExceptionContext, get_running_loop};
 
-use crate::protocol::Driven;
+use crate::layer::{Layer, Wire};
+use crate::protocol::{Driven, READ_SIZE};
 use crate::socket::{Address, Connection, Sink, Socket, note_short_read};
 use crate::{DEFAULT_HIGH_WATER, StreamError};
 
@@ -54,6 +55,14 @@ const WARNED_LOST: u16 = 1 << 10;
 /// `pause_writing` / `resume_writing` to deliver once the running callback returns.
 const DEFER_PAUSE: u16 = 1 << 11;
 const DEFER_RESUME: u16 = 1 << 12;
+/// The write side is lent to a task (a `sendfile`, a TLS upgrade): it flushes the buffer
+/// itself and the driver leaves writing alone.
+const LENT: u16 = 1 << 13;
+/// A `sendfile(2)` runs on the socket: `write` is refused (asyncio's "unable to write;
+/// sendfile is in progress").
+const NATIVE_SENDFILE: u16 = 1 << 14;
+/// `start()` ran: the driver task exists.
+const STARTED: u16 = 1 << 15;
 
 /// A use of the protocol API that fails the connection (asyncio's `RuntimeError`s), as an
 /// `io::Error` payload, so the transport reports it rather than treating it as an OS error.
@@ -312,7 +321,7 @@ pub(crate) struct Inner {
     error: Cell<Option<io::Error>>,
     /// The driver task's waker, for calls made outside it.
     waker: Cell<Option<Waker>>,
-    endpoint: Endpoint,
+    pub(crate) endpoint: Endpoint,
 }
 
 impl Inner {
@@ -470,6 +479,11 @@ impl Inner {
         if let Some(error) = error {
             self.error.set(Some(error));
         }
+        if !self.has(STARTED) {
+            // No driver yet (a prelude, such as a TLS handshake, runs): end the socket now,
+            // which wakes whatever waits on it.
+            self.endpoint.close();
+        }
         self.wake();
     }
 
@@ -499,6 +513,25 @@ impl Inner {
             // The peer may be gone already; a later read or write reports that.
             let _ = Sink::shutdown(conn, Shutdown::Write);
         }
+    }
+
+    /// Ends the connection without calling the protocol (the loop closed with it open, or
+    /// a transport that never started); breaks the cycle of a protocol that keeps its
+    /// transport.
+    fn discard(&self) {
+        if self.has(FINISHED) {
+            return;
+        }
+        self.set(FINISHED | CLOSING | LOST);
+        self.clear_buffer();
+        if let Ok(mut protocol) = self.protocol.try_borrow_mut() {
+            drop(protocol.take());
+        }
+        if let Io::Socket(conn) = &self.endpoint.0 {
+            Sink::abort(conn);
+        }
+        self.endpoint.close();
+        drop(self.waker.take());
     }
 
     /// asyncio's `_call_connection_lost`: the protocol's last callback, then the socket
@@ -534,39 +567,8 @@ impl Inner {
                 self.finish();
                 return Poll::Ready(());
             }
-            if self.pending() > 0 {
-                let mut buf = self.buf.take();
-                let written = self.endpoint.poll_write(cx, &buf[self.start.get()..]);
-                if let Poll::Ready(Ok(n)) = written {
-                    let start = self.start.get() + n;
-                    if start == buf.len() {
-                        buf.clear();
-                        self.start.set(0);
-                    } else {
-                        self.start.set(start);
-                    }
-                }
-                self.buf.set(buf);
-                match written {
-                    Poll::Ready(Ok(0)) => {
-                        self.force_close(Some(io::ErrorKind::WriteZero.into()));
-                        continue;
-                    }
-                    Poll::Ready(Ok(_)) => {
-                        self.maybe_resume();
-                        if self.pending() == 0 {
-                            self.after_flush();
-                        }
-                        continue;
-                    }
-                    Poll::Ready(Err(error)) => {
-                        // asyncio's "Fatal write error on socket transport": an OS error
-                        // is not reported, only passed to `connection_lost`.
-                        self.force_close(Some(error));
-                        continue;
-                    }
-                    Poll::Pending => {}
-                }
+            if self.pending() > 0 && !self.has(LENT) && self.write_step(cx).is_ready() {
+                continue;
             }
             let watch_reader = matches!(self.endpoint.0, Io::WritePipe(_));
             if watch_reader && !self.has(CLOSING) && self.reader_gone(cx) {
@@ -592,42 +594,19 @@ impl Inner {
                     None => Err(io::ErrorKind::WouldBlock.into()),
                 };
                 let read = match &self.endpoint.0 {
-                    Io::Socket(conn) => poll_read_ready_first(conn.io.registration(), cx, op),
+                    Io::Socket(conn) if conn.layer().is_none() => {
+                        poll_read_ready_first(conn.io.registration(), cx, op)
+                    }
+                    Io::Socket(conn) => {
+                        if self.layered_turn(conn, cx, &mut reads) {
+                            continue;
+                        }
+                        Poll::Pending
+                    }
                     _ => self.endpoint.poll_read_with(cx, op),
                 };
-                match read {
-                    Poll::Ready(Ok(Ok(0))) => {
-                        self.deliver_deferred();
-                        self.on_eof();
-                        continue;
-                    }
-                    Poll::Ready(Ok(Ok(_))) => {
-                        reads += 1;
-                        self.deliver_deferred();
-                        continue;
-                    }
-                    Poll::Ready(Ok(Err(payload))) => {
-                        let name = if self.has(READ_EOF) {
-                            "eof_received"
-                        } else {
-                            data_callback(&self.protocol)
-                        };
-                        self.fatal(name, &*payload);
-                        continue;
-                    }
-                    Poll::Ready(Err(error)) => {
-                        if is_misuse(&error) {
-                            report(
-                                "Fatal error: protocol.get_buffer() call failed.",
-                                misuse_copy(&error),
-                            );
-                        }
-                        // asyncio's "Fatal read error on socket transport": OS errors go to
-                        // `connection_lost` only.
-                        self.force_close(Some(error));
-                        continue;
-                    }
-                    Poll::Pending => {}
+                if self.after_read(read, &mut reads) {
+                    continue;
                 }
             }
             // Waits: the reactor has the waker for the directions above; keep it for calls
@@ -638,6 +617,122 @@ impl Inner {
             }
             return Poll::Pending;
         }
+    }
+
+    /// What the driver does with a read's outcome; `true` to go round again, `false` when
+    /// the read waits.
+    #[inline(always)]
+    fn after_read(
+        &self,
+        read: Poll<io::Result<Result<usize, Box<dyn Any + Send>>>>,
+        reads: &mut u32,
+    ) -> bool {
+        match read {
+            Poll::Ready(Ok(Ok(0))) => {
+                self.deliver_deferred();
+                self.on_eof();
+            }
+            Poll::Ready(Ok(Ok(_))) => {
+                *reads += 1;
+                self.deliver_deferred();
+            }
+            Poll::Ready(Ok(Err(payload))) => {
+                let name = if self.has(READ_EOF) {
+                    "eof_received"
+                } else {
+                    data_callback(&self.protocol)
+                };
+                self.fatal(name, &*payload);
+            }
+            Poll::Ready(Err(error)) => {
+                if is_misuse(&error) {
+                    report(
+                        "Fatal error: protocol.get_buffer() call failed.",
+                        misuse_copy(&error),
+                    );
+                }
+                // asyncio's "Fatal read error on socket transport": OS errors go to
+                // `connection_lost` only.
+                self.force_close(Some(error));
+            }
+            Poll::Pending => return false,
+        }
+        true
+    }
+
+    /// One read through the connection's layer (TLS), and what follows from it: out of the
+    /// plain read path.
+    #[cold]
+    #[inline(never)]
+    fn layered_turn(&self, conn: &Connection, cx: &mut Context<'_>, reads: &mut u32) -> bool {
+        let read = self.layered_read(conn, cx);
+        self.after_read(read, reads)
+    }
+
+    /// Sends what the buffer holds as far as the endpoint takes it: `Ready` once something
+    /// changed (bytes sent, the connection lost), `Pending` with `cx`'s waker registered.
+    #[inline(never)]
+    fn write_step(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut buf = self.buf.take();
+        let written = self.endpoint.poll_write(cx, &buf[self.start.get()..]);
+        if let Poll::Ready(Ok(n)) = written {
+            let start = self.start.get() + n;
+            if start == buf.len() {
+                buf.clear();
+                self.start.set(0);
+            } else {
+                self.start.set(start);
+            }
+        }
+        self.buf.set(buf);
+        match written {
+            Poll::Ready(Ok(0)) => {
+                self.force_close(Some(io::ErrorKind::WriteZero.into()));
+            }
+            Poll::Ready(Ok(_)) => {
+                self.maybe_resume();
+                if self.pending() == 0 {
+                    self.after_flush();
+                }
+            }
+            Poll::Ready(Err(error)) => {
+                // asyncio's "Fatal write error on socket transport": an OS error is not
+                // reported, only passed to `connection_lost`.
+                self.force_close(Some(error));
+            }
+            Poll::Pending => return Poll::Pending,
+        }
+        Poll::Ready(())
+    }
+
+    /// A read through the connection's layer (TLS): the layer's bytes, lent to the protocol.
+    /// Same result as the plain read's `op`.
+    #[inline(always)]
+    fn layered_read(
+        &self,
+        conn: &Connection,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Result<usize, Box<dyn Any + Send>>>> {
+        let Some(layer) = conn.layer() else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
+        let mut buf = LAYER_BUF.take();
+        buf.clear();
+        let result = match layer.poll_fill(cx, &mut buf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Ready(Ok(0)) => Poll::Ready(Ok(Ok(0))),
+            Poll::Ready(Ok(n)) => match self.call(|protocol| protocol.deliver(&buf[..n])) {
+                Some(Ok(Ok(()))) => Poll::Ready(Ok(Ok(n))),
+                Some(Ok(Err(error))) => Poll::Ready(Err(error)),
+                Some(Err(payload)) => Poll::Ready(Ok(Err(payload))),
+                None => Poll::Ready(Ok(Ok(n))),
+            },
+        };
+        if buf.capacity() <= 2 * READ_SIZE {
+            LAYER_BUF.set(buf);
+        }
+        result
     }
 
     /// The peer's EOF: asyncio's `_read_ready__on_eof` for a socket (the protocol decides
@@ -691,6 +786,11 @@ impl Inner {
             }
         }
     }
+}
+
+thread_local! {
+    /// Where a layer's reads land before the protocol gets them (one per thread, reused).
+    static LAYER_BUF: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 /// [`Registration::poll_read_with`] for the hot path: while the source is known readable,
@@ -756,13 +856,7 @@ impl Drop for Driver {
     fn drop(&mut self) {
         // Dropped unfinished (the loop closed with the connection open): break the cycle of
         // a protocol that keeps its transport, without calling it.
-        if !self.inner.has(FINISHED) {
-            self.inner.set(FINISHED | CLOSING | LOST);
-            if let Ok(mut protocol) = self.inner.protocol.try_borrow_mut() {
-                drop(protocol.take());
-            }
-            self.inner.endpoint.close();
-        }
+        self.inner.discard();
     }
 }
 
@@ -793,6 +887,43 @@ impl Transport {
         }
     }
 
+    /// Ends a transport that was never started, without calling its protocol.
+    pub(crate) fn discard(&self) {
+        self.inner.discard();
+    }
+
+    /// Starts a transport whose prelude succeeded; one closed meanwhile (its server's
+    /// `abort_clients`) is ended without calling its protocol.
+    pub(crate) fn start_after_prelude(&self) -> Result<(), aio_task::Error> {
+        if self.inner.has(CLOSING) {
+            self.discard();
+            return Ok(());
+        }
+        self.start()
+    }
+
+    /// Lends the write side to the calling task (a `sendfile`, a layer's installation):
+    /// the driver stops writing until the [`Lent`] is dropped.
+    ///
+    /// # Errors
+    ///
+    /// asyncio's `RuntimeError`s: the transport is closing, or lent already.
+    pub(crate) fn lend(&self) -> Result<Lent, aio_task::Error> {
+        let inner = &*self.inner;
+        if inner.has(CLOSING) {
+            return Err(aio_task::Error::InvalidState("Transport is closing"));
+        }
+        if inner.has(LENT) {
+            return Err(aio_task::Error::InvalidState(
+                "a sendfile or a TLS upgrade is in progress on this transport",
+            ));
+        }
+        inner.set(LENT);
+        Ok(Lent {
+            transport: self.clone(),
+        })
+    }
+
     /// Calls `connection_made` and starts the driver task.
     ///
     /// # Errors
@@ -800,6 +931,7 @@ impl Transport {
     /// Without a running loop (the transport is then closed without callbacks).
     pub(crate) fn start(&self) -> Result<(), aio_task::Error> {
         let inner = &self.inner;
+        inner.set(STARTED);
         inner.callback("connection_made", |protocol| {
             protocol.connection_made(self);
         });
@@ -852,7 +984,7 @@ impl Transport {
         if data.is_empty() {
             return;
         }
-        if inner.has(LOST | CLOSING | EOF_ASKED) {
+        if inner.has(LOST | CLOSING | EOF_ASKED | NATIVE_SENDFILE) {
             self.refuse_write();
             return;
         }
@@ -908,6 +1040,13 @@ impl Transport {
                     io::Error::new(io::ErrorKind::NotConnected, "the transport is closing"),
                 );
             }
+            return;
+        }
+        if inner.has(NATIVE_SENDFILE) {
+            report(
+                "unable to write; sendfile is in progress",
+                io::Error::new(io::ErrorKind::ResourceBusy, "sendfile is in progress"),
+            );
             return;
         }
         if inner.has(EOF_ASKED) && !inner.has(WARNED_EOF) {
@@ -1099,6 +1238,10 @@ impl Transport {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn abort(&self) {
+        if let Some(conn) = self.connection() {
+            // A layer must not say goodbye as if the stream were complete.
+            Sink::abort(conn);
+        }
         self.inner.force_close(None);
     }
 
@@ -1216,11 +1359,7 @@ impl Transport {
         high: Option<usize>,
         low: Option<usize>,
     ) -> Result<(), StreamError> {
-        let high = high.unwrap_or_else(|| low.map_or(DEFAULT_HIGH_WATER, |low| 4 * low));
-        let low = low.unwrap_or(high / 4);
-        if high < low {
-            return Err(StreamError::Value("high must be >= low must be >= 0"));
-        }
+        let (high, low) = crate::writer::water_marks(high, low)?;
         self.inner.high.set(high);
         self.inner.low.set(low);
         self.inner.maybe_pause();
@@ -1243,6 +1382,83 @@ impl Transport {
     /// See [`abort`](Transport::abort).
     pub fn get_write_buffer_size(&self) -> usize {
         self.inner.pending()
+    }
+
+    /// Puts a [`Layer`] (TLS) between the transport's socket and its protocol, once what was
+    /// written before is sent (in plaintext): `make` gets the [`Wire`] to the socket and
+    /// gives the layer, which is returned. From then on the transport's reads come from
+    /// [`Layer::poll_fill`] and its writes go to [`Layer::write_now`] /
+    /// [`Layer::poll_write`]; `write_eof` and `close` end through [`Layer::shutdown`],
+    /// `abort` through [`Layer::abort`]. The transport's own code is otherwise unchanged (a
+    /// plain transport pays one branch per read for this).
+    ///
+    /// Pause reading first ([`pause_reading`](Transport::pause_reading)) if the peer may
+    /// already be sending bytes meant for the layer, and resume it afterwards. It is how
+    /// `aio-tls` makes asyncio's `create_connection(ssl=)`, `create_server(ssl=)` and
+    /// `loop.start_tls` for transports.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::State`] for a pipe transport, a transport that has a layer already,
+    /// is closing, or runs a `sendfile` or another installation (`make` is not called);
+    /// the connection's error if it is lost before the buffer is sent.
+    ///
+    /// # Examples
+    ///
+    /// See [`Layer`] for a whole layer; a pipe transport takes none:
+    ///
+    /// ```
+    /// # use std::{any::Any, io, net::Shutdown, rc::Rc, task::{Context, Poll}};
+    /// # struct Nothing;
+    /// # impl aio_streams::Layer for Nothing {
+    /// #     fn poll_fill(&self, _: &mut Context<'_>, _: &mut Vec<u8>) -> Poll<io::Result<usize>> { Poll::Ready(Ok(0)) }
+    /// #     fn write_now(&self, b: &[u8]) -> io::Result<usize> { Ok(b.len()) }
+    /// #     fn poll_write(&self, _: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> { Poll::Ready(Ok(b.len())) }
+    /// #     fn shutdown(&self, _: Shutdown) -> io::Result<()> { Ok(()) }
+    /// #     fn as_any(&self) -> &dyn Any { self }
+    /// # }
+    /// # struct Quiet;
+    /// # impl aio_streams::Protocol for Quiet { fn data_received(&mut self, _: &[u8]) {} }
+    /// let (_read_end, write_end) = std::io::pipe()?;
+    /// aio_task::run(async move {
+    ///     let transport = aio_streams::connect_write_pipe_protocol(|| Quiet, write_end)?;
+    ///     assert!(transport.install_layer(|_wire| Rc::new(Nothing)).await.is_err());
+    ///     assert!(transport.layer().is_none());
+    ///     transport.close();
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn install_layer<L: Layer + 'static>(
+        &self,
+        make: impl FnOnce(Wire) -> Rc<L>,
+    ) -> Result<Rc<L>, StreamError> {
+        let conn = self.connection().ok_or(StreamError::State(
+            "a layer (TLS) can be installed only on a TCP or Unix socket transport",
+        ))?;
+        if conn.layer().is_some() {
+            return Err(StreamError::State(
+                "the connection already has a layer (TLS)",
+            ));
+        }
+        let lent = self.lend().map_err(|_| {
+            StreamError::State("the transport is closing, or runs a sendfile or a TLS upgrade")
+        })?;
+        lent.flushed().await?;
+        let layer = make(Wire::for_transport(&self.inner));
+        conn.install_layer(layer.clone())?;
+        Ok(layer)
+    }
+
+    /// The transport's [`Layer`], if one was installed
+    /// ([`install_layer`](Transport::install_layer)); its crate finds its own type with
+    /// [`Layer::as_any`].
+    ///
+    /// # Examples
+    ///
+    /// See [`install_layer`](Transport::install_layer).
+    pub fn layer(&self) -> Option<Rc<dyn Layer>> {
+        self.connection()?.layer().cloned()
     }
 
     /// Runs `f` on the transport's protocol if it is a `P` (asyncio's `get_protocol`, typed):
@@ -1280,6 +1496,75 @@ impl Transport {
         };
         self.inner.deliver_deferred();
         Some(result)
+    }
+}
+
+/// The write side of a transport lent to a task ([`Transport::lend`]); given back, and the
+/// driver woken, when dropped.
+pub(crate) struct Lent {
+    transport: Transport,
+}
+
+impl Lent {
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Refuses `write` until dropped (a `sendfile(2)` owns the socket).
+    pub(crate) fn refuse_writes(&self) {
+        self.transport.inner.set(NATIVE_SENDFILE);
+    }
+
+    /// Accepts `write` again (a `sendfile(2)` that could not run).
+    pub(crate) fn allow_writes(&self) {
+        self.transport.inner.unset(NATIVE_SENDFILE);
+    }
+
+    /// Appends `data` to the write buffer, without flow control (the lender waits for it
+    /// to be sent with [`flushed`](Lent::flushed)).
+    pub(crate) fn push(&self, data: &[u8]) {
+        let inner = &*self.transport.inner;
+        let mut buf = inner.buf.take();
+        buf.extend_from_slice(data);
+        inner.buf.set(buf);
+    }
+
+    /// Waits until the write buffer is empty, sending it from this task (asyncio's
+    /// `_make_empty_waiter`).
+    ///
+    /// # Errors
+    ///
+    /// The transport was closed or lost before its buffer was sent.
+    pub(crate) async fn flushed(&self) -> io::Result<()> {
+        let inner = &*self.transport.inner;
+        std::future::poll_fn(|cx| {
+            loop {
+                if inner.has(LOST) {
+                    // `after_flush` or a failed write: the driver calls `connection_lost`.
+                    inner.wake();
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::NotConnected,
+                        "the transport is closed",
+                    )));
+                }
+                if inner.pending() == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                if inner.write_step(cx).is_pending() {
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let inner = &*self.transport.inner;
+        inner.unset(LENT | NATIVE_SENDFILE);
+        // The driver may have writes to send again.
+        inner.wake();
     }
 }
 

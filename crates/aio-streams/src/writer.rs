@@ -13,6 +13,21 @@ use crate::{Layer, StreamError, Wire};
 /// asyncio's default high-water mark: 64 KiB.
 pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
 
+/// asyncio's `_set_write_buffer_limits`: the `(high, low)` water marks for the given ones
+/// (with only `high`, low is a quarter of it; with only `low`, high is four times it; with
+/// neither, 64 KiB and 16 KiB). Shared by the stream writer and the transports.
+pub(crate) fn water_marks(
+    high: Option<usize>,
+    low: Option<usize>,
+) -> Result<(usize, usize), StreamError> {
+    let high = high.unwrap_or_else(|| low.map_or(DEFAULT_HIGH_WATER, |low| 4 * low));
+    let low = low.unwrap_or(high / 4);
+    if high < low {
+        return Err(StreamError::Value("high must be >= low must be >= 0"));
+    }
+    Ok((high, low))
+}
+
 /// asyncio's `StreamWriter`: `write` buffers and never blocks; [`drain`](StreamWriter::drain)
 /// applies flow control.
 ///
@@ -491,11 +506,7 @@ impl StreamWriter {
         high: Option<usize>,
         low: Option<usize>,
     ) -> Result<(), StreamError> {
-        let high = high.unwrap_or_else(|| low.map_or(DEFAULT_HIGH_WATER, |low| 4 * low));
-        let low = low.unwrap_or(high / 4);
-        if high < low {
-            return Err(StreamError::Value("high must be >= low must be >= 0"));
-        }
+        let (high, low) = water_marks(high, low)?;
         self.inner.high.set(high);
         self.inner.low.set(low);
         self.inner.maybe_pause();

@@ -16,6 +16,7 @@ use rustls::{ClientConfig, ServerConfig};
 use rustls_pki_types::ServerName;
 
 use crate::info::TlsInfo;
+use crate::{TlsError, with_timeout};
 
 /// Where the layer is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,11 +55,16 @@ pub(crate) enum Side {
 
 impl Side {
     /// rustls's connection for this side, before its handshake.
-    pub(crate) fn connection(self) -> Result<rustls::Connection, rustls::Error> {
-        Ok(match self {
-            Side::Client(config, name) => rustls::ClientConnection::new(config, name)?.into(),
-            Side::Server(config) => rustls::ServerConnection::new(config)?.into(),
-        })
+    pub(crate) fn connection(self) -> Result<rustls::Connection, TlsError> {
+        let made = match self {
+            Side::Client(config, name) => {
+                rustls::ClientConnection::new(config, name).map(rustls::Connection::from)
+            }
+            Side::Server(config) => {
+                rustls::ServerConnection::new(config).map(rustls::Connection::from)
+            }
+        };
+        made.map_err(|error| TlsError::handshake(io::Error::other(error)))
     }
 }
 
@@ -90,6 +96,16 @@ impl TlsLayer {
     /// tickets, included), with the reads and writes of this task alone.
     pub(crate) async fn handshake(&self) -> io::Result<()> {
         poll_fn(|cx| self.poll_handshake(cx)).await
+    }
+
+    /// Drives the handshake within `limit`; a failure or the timeout marks the layer failed
+    /// (later reads and writes give the reason).
+    pub(crate) async fn handshake_within(&self, limit: Duration) -> Result<(), TlsError> {
+        let result = with_timeout(self.handshake(), limit).await;
+        if let Err(error) = &result {
+            self.fail(error);
+        }
+        result
     }
 
     /// The handshake failed or timed out: later reads and writes fail with `error`.

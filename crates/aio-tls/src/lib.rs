@@ -1,9 +1,10 @@
-//! **aio-tls** — TLS for aio's streams through [rustls] (crypto provider `ring`): asyncio's
-//! `ssl=` on `open_connection` / `start_server` (and their Unix and `sock=` forms),
+//! **aio-tls** — TLS for aio's streams and transports through [rustls] (crypto provider
+//! `ring`): asyncio's `ssl=` on `open_connection` / `start_server` and `create_connection` /
+//! `create_server` (and their Unix and `sock=` forms), `loop.start_tls`,
 //! `server_hostname`, `ssl_handshake_timeout` (60 s by default) and `ssl_shutdown_timeout`
 //! (30 s), and `StreamWriter.start_tls`.
 //!
-//! Two shapes:
+//! Three shapes:
 //!
 //! - **asyncio's**: [`open_connection`] / [`open_unix_connection`] and [`start_server`] /
 //!   [`start_unix_server`] (and the `_sock` forms) give the ordinary
@@ -13,6 +14,11 @@
 //!   [`StreamWriterTls::tls_info`] tells what the handshake agreed on. TLS plugs in under
 //!   the reader and writer through aio-streams' [`Layer`](aio_streams::Layer) hook, so
 //!   aio-streams itself has no TLS in it.
+//! - **asyncio's protocol layer**: [`create_connection`] / [`create_unix_connection`] and
+//!   [`create_server`] (and its Unix and `sock=` forms) run an
+//!   [`aio_streams::Protocol`] over TLS (the handshake before `connection_made`);
+//!   [`TransportTls::start_tls`] upgrades a running [`Transport`](aio_streams::Transport)
+//!   in place (asyncio's `loop.start_tls`), through the same layer.
 //! - **futures-io's**: [`start_tls_server`] / [`open_tls_connection`] give a [`TlsStream`]
 //!   (`AsyncRead + AsyncBufRead + AsyncWrite`, for hyper and the like), through
 //!   futures-rustls over a [`StreamPair`].
@@ -27,14 +33,78 @@
 //!
 //! # Examples
 //!
-//! See [`open_connection`] (asyncio's shape), [`StreamWriterTls`] (STARTTLS) and
-//! [`TlsStream`] (futures-io's).
+//! See [`open_connection`] (asyncio's shape), [`StreamWriterTls`] (STARTTLS),
+//! [`create_connection`] and [`TransportTls`] (protocols) and [`TlsStream`] (futures-io's).
+
+/// The TLS setters the builders share: `ssl_handshake_timeout` and `ssl_shutdown_timeout`
+/// on each (fields `handshake_timeout`, `shutdown_timeout`), and `server_hostname` on a
+/// client's (field `server_hostname`). The string names the item whose example shows them.
+macro_rules! tls_setters {
+    (@timeouts $see:literal) => {
+        /// How long the handshake may take (asyncio's `ssl_handshake_timeout`, 60 s by
+        /// default); past it the connection is closed and the handshake fails with
+        /// [`TlsError::HandshakeTimeout`](crate::TlsError::HandshakeTimeout) (a server
+        /// reports it to the loop's exception handler).
+        ///
+        /// # Panics
+        ///
+        /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
+        ///
+        /// # Examples
+        ///
+        #[doc = concat!("See [`", $see, "`].")]
+        pub fn ssl_handshake_timeout(mut self, timeout: impl Into<crate::TimeoutValue>) -> Self {
+            self.handshake_timeout = crate::seconds(timeout);
+            self
+        }
+
+        /// How long `close` / `write_eof` may take to get close_notify out when the socket
+        /// is full (asyncio's `ssl_shutdown_timeout`, 30 s by default); past it the
+        /// connection is aborted.
+        ///
+        /// # Panics
+        ///
+        /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
+        ///
+        /// # Examples
+        ///
+        #[doc = concat!("See [`", $see, "`].")]
+        pub fn ssl_shutdown_timeout(mut self, timeout: impl Into<crate::TimeoutValue>) -> Self {
+            self.shutdown_timeout = crate::seconds(timeout);
+            self
+        }
+    };
+    (server $see:literal, $builder:ident $(<$g:ident>)?) => {
+        impl $(<$g>)? $builder $(<$g>)? {
+            tls_setters!(@timeouts $see);
+        }
+    };
+    (client $see:literal, $builder:ident $(<$g:ident>)?) => {
+        impl $(<$g>)? $builder $(<$g>)? {
+            /// The name the server's certificate is verified for, and sent as SNI
+            /// (asyncio's `server_hostname=`): a DNS name or an IP address. By default the
+            /// host connected to, where there is one; required otherwise (a Unix socket, a
+            /// `sock=` socket, a client's `start_tls`); ignored on a server's `start_tls`.
+            ///
+            /// # Examples
+            ///
+            #[doc = concat!("See [`", $see, "`].")]
+            pub fn server_hostname(mut self, name: &str) -> Self {
+                self.server_hostname = Some(name.to_owned());
+                self
+            }
+
+            tls_setters!(@timeouts $see);
+        }
+    };
+}
 
 mod error;
 mod info;
 mod layer;
 mod stream;
 mod streams;
+mod transports;
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -59,6 +129,11 @@ pub use streams::{
     OpenConnection, StartServer, StartTls, StreamWriterTls, TlsConfig, open_connection,
     open_connection_sock, open_unix_connection, open_unix_connection_sock, start_server,
     start_server_sock, start_unix_server, start_unix_server_sock,
+};
+pub use transports::{
+    CreateConnection, CreateServer, StartTransportTls, TransportTls, create_connection,
+    create_server, create_server_sock, create_unix_connection, create_unix_server,
+    create_unix_server_sock,
 };
 
 /// asyncio's default `ssl_handshake_timeout`: 60 seconds.

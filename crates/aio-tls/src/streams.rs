@@ -18,10 +18,7 @@ use rustls_pki_types::ServerName;
 
 use crate::info::TlsInfo;
 use crate::layer::{Side, TlsLayer};
-use crate::{
-    HANDSHAKE_TIMEOUT, SHUTDOWN_TIMEOUT, TimeoutValue, TlsError, report_handshake_failure, seconds,
-    with_timeout,
-};
+use crate::{HANDSHAKE_TIMEOUT, SHUTDOWN_TIMEOUT, TlsError, report_handshake_failure};
 
 /// A TLS configuration for [`start_tls`](StreamWriterTls::start_tls): a client's or a
 /// server's, which also says which side of the handshake this end takes (asyncio decides
@@ -55,8 +52,18 @@ impl From<Arc<ServerConfig>> for TlsConfig {
     }
 }
 
+impl TlsConfig {
+    /// The side of the handshake this configuration takes; a client's needs `server_hostname`.
+    pub(crate) fn side(self, server_hostname: Option<&str>) -> Result<Side, TlsError> {
+        Ok(match self {
+            TlsConfig::Client(config) => Side::Client(config, server_name(server_hostname)?),
+            TlsConfig::Server(config) => Side::Server(config),
+        })
+    }
+}
+
 /// The name a client verifies the server's certificate against.
-fn server_name(name: Option<&str>) -> Result<ServerName<'static>, TlsError> {
+pub(crate) fn server_name(name: Option<&str>) -> Result<ServerName<'static>, TlsError> {
     let name = name.ok_or(TlsError::NoServerName)?;
     ServerName::try_from(name.to_owned()).map_err(|_| TlsError::InvalidServerName(name.to_owned()))
 }
@@ -70,9 +77,7 @@ async fn upgrade(
     handshake_timeout: Duration,
     shutdown_timeout: Duration,
 ) -> Result<(), TlsError> {
-    let tls = side
-        .connection()
-        .map_err(|error| TlsError::handshake(std::io::Error::other(error)))?;
+    let tls = side.connection()?;
     let mut flushing = writer.clone();
     poll_fn(|cx| Pin::new(&mut flushing).poll_flush(cx))
         .await
@@ -80,9 +85,8 @@ async fn upgrade(
     let layer = writer
         .install_layer(|wire| Rc::new(TlsLayer::new(wire, tls, shutdown_timeout)))
         .map_err(|error| TlsError::handshake(std::io::Error::other(error)))?;
-    let result = with_timeout(layer.handshake(), handshake_timeout).await;
-    if let Err(error) = &result {
-        layer.fail(error);
+    let result = layer.handshake_within(handshake_timeout).await;
+    if result.is_err() {
         writer.abort();
     }
     result
@@ -105,7 +109,7 @@ pub struct OpenConnection {
 }
 
 /// Where a connection or a server goes.
-enum Target {
+pub(crate) enum Target {
     Tcp(String, u16),
     Unix(PathBuf),
     TcpSock(OwnedFd),
@@ -295,54 +299,6 @@ pub fn open_unix_connection_sock(
 }
 
 impl OpenConnection {
-    /// The name the server's certificate is verified for, and sent as SNI (asyncio's
-    /// `server_hostname=`); by default the host for [`open_connection`], required for the
-    /// other forms. A DNS name or an IP address.
-    ///
-    /// # Examples
-    ///
-    /// See [`open_connection`].
-    pub fn server_hostname(mut self, name: &str) -> OpenConnection {
-        self.server_hostname = Some(name.to_owned());
-        self
-    }
-
-    /// How long the handshake may take once connected (asyncio's `ssl_handshake_timeout`,
-    /// 60 s by default); past it the connection is closed and
-    /// [`TlsError::HandshakeTimeout`] returned.
-    ///
-    /// # Panics
-    ///
-    /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
-    ///
-    /// # Examples
-    ///
-    /// See [`open_connection`].
-    pub fn ssl_handshake_timeout(mut self, timeout: impl Into<TimeoutValue>) -> OpenConnection {
-        self.handshake_timeout = seconds(timeout);
-        self
-    }
-
-    /// How long `close` / `write_eof` may take to get close_notify out when the socket is
-    /// full (asyncio's `ssl_shutdown_timeout`, 30 s by default); past it the connection is
-    /// aborted.
-    ///
-    /// # Panics
-    ///
-    /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let client_config = aio_tls::client_config(rustls::RootCertStore::empty());
-    /// let connect = aio_tls::open_connection("127.0.0.1", 1, client_config).ssl_shutdown_timeout(5.0);
-    /// assert!(format!("{connect:?}").contains("5s"));
-    /// ```
-    pub fn ssl_shutdown_timeout(mut self, timeout: impl Into<TimeoutValue>) -> OpenConnection {
-        self.shutdown_timeout = seconds(timeout);
-        self
-    }
-
     /// The reader's buffer limit (asyncio's `limit=`, 64 KiB by default).
     ///
     /// # Examples
@@ -567,36 +523,6 @@ where
 }
 
 impl<H> StartServer<H> {
-    /// How long each connection's handshake may take (asyncio's `ssl_handshake_timeout`,
-    /// 60 s by default); past it that connection is closed and reported.
-    ///
-    /// # Panics
-    ///
-    /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
-    ///
-    /// # Examples
-    ///
-    /// See [`open_connection`].
-    pub fn ssl_handshake_timeout(mut self, timeout: impl Into<TimeoutValue>) -> StartServer<H> {
-        self.handshake_timeout = seconds(timeout);
-        self
-    }
-
-    /// How long a connection's `close` / `write_eof` may take to get close_notify out when
-    /// the socket is full (asyncio's `ssl_shutdown_timeout`, 30 s by default).
-    ///
-    /// # Panics
-    ///
-    /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
-    ///
-    /// # Examples
-    ///
-    /// See [`StartServer::limit`].
-    pub fn ssl_shutdown_timeout(mut self, timeout: impl Into<TimeoutValue>) -> StartServer<H> {
-        self.shutdown_timeout = seconds(timeout);
-        self
-    }
-
     /// aio-streams' [`limit`](aio_streams::StartServer::limit): every reader's buffer limit.
     ///
     /// # Examples
@@ -717,6 +643,9 @@ where
     }
 }
 
+tls_setters!(client "open_connection", OpenConnection);
+tls_setters!(server "open_connection", StartServer<H>);
+
 impl<H> fmt::Debug for StartServer<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StartServer")
@@ -807,7 +736,25 @@ pub trait StreamWriterTls {
     ///
     /// # Examples
     ///
-    /// See [`StreamWriterTls`].
+    /// See [`StreamWriterTls`] for an upgrade; a pipe cannot carry TLS:
+    ///
+    /// ```
+    /// use aio_tls::StreamWriterTls;
+    /// # let client_config = aio_tls::client_config(rustls::RootCertStore::empty());
+    /// let (_read_end, write_end) = std::io::pipe()?;
+    /// aio_task::run(async move {
+    ///     let writer = aio_streams::connect_write_pipe(write_end)?;
+    ///     // A pipe cannot carry TLS.
+    ///     let refused = writer
+    ///         .start_tls(client_config)
+    ///         .server_hostname("localhost")
+    ///         .ssl_shutdown_timeout(5.0)
+    ///         .await;
+    ///     assert!(matches!(refused, Err(aio_tls::TlsError::Handshake(_))));
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn start_tls(&self, config: impl Into<TlsConfig>) -> StartTls;
 
     /// What the handshake agreed on, for a connection on TLS through this crate; `None`
@@ -846,63 +793,7 @@ pub struct StartTls {
     shutdown_timeout: Duration,
 }
 
-impl StartTls {
-    /// The name the server's certificate is verified for (asyncio's `server_hostname=`);
-    /// required on the client side, ignored on the server side.
-    ///
-    /// # Examples
-    ///
-    /// See [`StreamWriterTls`].
-    pub fn server_hostname(mut self, name: &str) -> StartTls {
-        self.server_hostname = Some(name.to_owned());
-        self
-    }
-
-    /// How long the handshake may take (asyncio's `ssl_handshake_timeout`, 60 s).
-    ///
-    /// # Panics
-    ///
-    /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
-    ///
-    /// # Examples
-    ///
-    /// See [`StreamWriterTls`].
-    pub fn ssl_handshake_timeout(mut self, timeout: impl Into<TimeoutValue>) -> StartTls {
-        self.handshake_timeout = seconds(timeout);
-        self
-    }
-
-    /// How long `close` / `write_eof` may take to get close_notify out (asyncio's
-    /// `ssl_shutdown_timeout`, 30 s).
-    ///
-    /// # Panics
-    ///
-    /// For a negative, zero, NaN or infinite number of seconds (asyncio's `ValueError`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use aio_tls::StreamWriterTls;
-    /// # let client_config = aio_tls::client_config(rustls::RootCertStore::empty());
-    /// let (_read_end, write_end) = std::io::pipe()?;
-    /// aio_task::run(async move {
-    ///     let writer = aio_streams::connect_write_pipe(write_end)?;
-    ///     // A pipe cannot carry TLS.
-    ///     let refused = writer
-    ///         .start_tls(client_config)
-    ///         .server_hostname("localhost")
-    ///         .ssl_shutdown_timeout(5.0)
-    ///         .await;
-    ///     assert!(matches!(refused, Err(aio_tls::TlsError::Handshake(_))));
-    ///     Ok::<_, aio_task::Error>(())
-    /// })??;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn ssl_shutdown_timeout(mut self, timeout: impl Into<TimeoutValue>) -> StartTls {
-        self.shutdown_timeout = seconds(timeout);
-        self
-    }
-}
+tls_setters!(client "StreamWriterTls", StartTls);
 
 impl IntoFuture for StartTls {
     type Output = Result<(), TlsError>;
@@ -910,12 +801,7 @@ impl IntoFuture for StartTls {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let side = match self.config {
-                TlsConfig::Client(config) => {
-                    Side::Client(config, server_name(self.server_hostname.as_deref())?)
-                }
-                TlsConfig::Server(config) => Side::Server(config),
-            };
+            let side = self.config.side(self.server_hostname.as_deref())?;
             upgrade(
                 &self.writer,
                 side,

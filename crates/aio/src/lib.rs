@@ -81,7 +81,8 @@ pub use aio_subprocess;
 pub use aio_sync;
 pub use aio_task;
 /// TLS through rustls (asyncio's `ssl=` streams: `open_connection`, `start_server`,
-/// `StreamWriterTls::start_tls`; futures-io's `TlsStream`), with the `tls` feature.
+/// `StreamWriterTls::start_tls`; `ssl=` transports: `create_connection`, `create_server`,
+/// `TransportTls::start_tls`; futures-io's `TlsStream`), with the `tls` feature.
 #[cfg(feature = "tls")]
 pub use aio_tls;
 
@@ -98,8 +99,9 @@ pub use aio_scheduler::{
 pub use aio_scheduler::{LoopMetrics, observe};
 /// asyncio's protocols and transports (`loop.create_server(protocol_factory, ...)`).
 pub use aio_streams::{
-    Buffered, BufferedProtocol, CreateServer, Protocol, Transport, connect_accepted_socket,
-    create_connection, create_server, create_unix_connection, create_unix_server,
+    Buffered, BufferedProtocol, CreateServer, Protocol, Transport, TransportSendfile,
+    connect_accepted_socket, create_connection, create_server, create_unix_connection,
+    create_unix_server,
 };
 /// asyncio's datagram protocols (`loop.create_datagram_endpoint`).
 pub use aio_streams::{

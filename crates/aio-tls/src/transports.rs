@@ -1,0 +1,663 @@
+//! asyncio's `ssl=` on the protocol layer: `create_connection` / `create_server` (and their
+//! Unix and `sock=` forms) whose transports read and write plaintext over TLS, and
+//! `loop.start_tls` for a running transport.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aio_streams::{AnyProtocol, Server, Transport};
+use rustls::{ClientConfig, ServerConfig};
+
+use crate::info::TlsInfo;
+use crate::layer::{Side, TlsLayer};
+use crate::streams::{Target, TlsConfig, server_name};
+use crate::{HANDSHAKE_TIMEOUT, SHUTDOWN_TIMEOUT, TlsError, report_handshake_failure};
+
+/// Puts TLS on `transport` once what it holds is sent (in plaintext), and does the
+/// handshake within `handshake_timeout`. On failure the layer is marked failed: the
+/// transport's next read or write ends it with the reason.
+async fn secure(
+    transport: &Transport,
+    side: Side,
+    handshake_timeout: Duration,
+    shutdown_timeout: Duration,
+) -> Result<(), TlsError> {
+    let tls = side.connection()?;
+    let layer = transport
+        .install_layer(|wire| Rc::new(TlsLayer::new(wire, tls, shutdown_timeout)))
+        .await
+        .map_err(|error| TlsError::handshake(io::Error::other(error)))?;
+    layer.handshake_within(handshake_timeout).await
+}
+
+/// A TLS connection for a protocol being opened: the future [`create_connection`] and
+/// [`create_unix_connection`] return. Await it for the [`Transport`].
+///
+/// # Cancel safety
+///
+/// Dropping it before it completes closes the connection; the protocol is never called.
+#[must_use = "a connection is opened only when the future is awaited"]
+pub struct CreateConnection<F> {
+    factory: F,
+    target: Target,
+    config: Arc<ClientConfig>,
+    server_hostname: Option<String>,
+    handshake_timeout: Duration,
+    shutdown_timeout: Duration,
+}
+
+/// Connects to `host:port`, does the TLS handshake, then runs the protocol
+/// `protocol_factory` makes over TLS (asyncio's `loop.create_connection(protocol_factory,
+/// host, port, ssl=ctx)`): its `connection_made` is called once the handshake is done, and
+/// its `data_received` gets plaintext; what it [`write`](Transport::write)s is encrypted.
+/// The server's certificate is verified for `host` unless
+/// [`server_hostname`](CreateConnection::server_hostname) names another name.
+///
+/// The transport behaves as a plain one, with the TLS differences of
+/// [`open_connection`](crate::open_connection): `close` sends close_notify, `write_eof` is a
+/// TLS half-close (asyncio's SSL transport refuses it), `abort` sends no close_notify, a
+/// peer's EOF without close_notify reads as EOF. [`Transport::sendfile`] goes through its
+/// read-and-write fallback. [`TransportTls::tls_info`] tells what the handshake agreed on.
+///
+/// # Errors
+///
+/// When awaited: [`TlsError::Connect`] if the connection cannot be made,
+/// [`TlsError::InvalidServerName`], [`TlsError::Handshake`] (the server's certificate
+/// refused — [`TlsError::rustls_error`] says why — or a server not speaking TLS),
+/// [`TlsError::HandshakeTimeout`]. The protocol is never called then.
+///
+/// # Examples
+///
+/// A protocol echo server over TLS and a protocol client:
+///
+/// ```
+/// # let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+/// # let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+/// # let server_config = aio_tls::server_config(vec![cert.cert.der().clone()], key).unwrap();
+/// # let mut roots = rustls::RootCertStore::empty();
+/// # roots.add(cert.cert.der().clone()).unwrap();
+/// # let client_config = aio_tls::client_config(roots);
+/// use std::{cell::RefCell, rc::Rc};
+/// use aio_streams::{Protocol, Transport};
+/// use aio_tls::TransportTls;
+///
+/// struct Echo(Option<Transport>);
+/// impl Protocol for Echo {
+///     fn connection_made(&mut self, transport: &Transport) {
+///         self.0 = Some(transport.clone());
+///     }
+///     fn data_received(&mut self, data: &[u8]) {
+///         self.0.as_ref().unwrap().write(data);
+///     }
+/// }
+///
+/// struct Client(Rc<RefCell<Vec<u8>>>);
+/// impl Protocol for Client {
+///     fn connection_made(&mut self, transport: &Transport) {
+///         transport.write(b"over TLS");
+///     }
+///     fn data_received(&mut self, data: &[u8]) {
+///         self.0.borrow_mut().extend_from_slice(data);
+///     }
+/// }
+///
+/// aio_task::run(async move {
+///     let server = aio_tls::create_server(|| Echo(None), "127.0.0.1", 0, server_config).await?;
+///     let got = Rc::new(RefCell::new(Vec::new()));
+///     let seen = got.clone();
+///     let transport = aio_tls::create_connection(
+///         move || Client(seen),
+///         "127.0.0.1",
+///         server.port().unwrap(),
+///         client_config,
+///     )
+///     .server_hostname("localhost")
+///     .ssl_handshake_timeout(10.0)
+///     .ssl_shutdown_timeout(5.0)
+///     .await?;
+///     assert!(transport.tls_info().is_some());
+///     while got.borrow().len() < 8 {
+///         aio_scheduler::sleep(0.001).await?;
+///     }
+///     assert_eq!(*got.borrow(), b"over TLS");
+///     transport.close();
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn create_connection<F, P>(
+    protocol_factory: F,
+    host: &str,
+    port: u16,
+    config: Arc<ClientConfig>,
+) -> CreateConnection<F>
+where
+    F: FnOnce() -> P + 'static,
+    P: AnyProtocol,
+{
+    connect(protocol_factory, Target::Tcp(host.to_owned(), port), config)
+}
+
+/// [`create_connection`] over a Unix socket at `path` (asyncio's
+/// `create_unix_connection(factory, path, ssl=ctx, server_hostname=...)`):
+/// [`server_hostname`](CreateConnection::server_hostname) is required.
+///
+/// # Errors
+///
+/// As [`create_connection`]'s; [`TlsError::NoServerName`] without a `server_hostname`.
+///
+/// # Examples
+///
+/// See [`create_connection`].
+pub fn create_unix_connection<F, P>(
+    protocol_factory: F,
+    path: impl AsRef<Path>,
+    config: Arc<ClientConfig>,
+) -> CreateConnection<F>
+where
+    F: FnOnce() -> P + 'static,
+    P: AnyProtocol,
+{
+    connect(
+        protocol_factory,
+        Target::Unix(path.as_ref().to_owned()),
+        config,
+    )
+}
+
+fn connect<F>(factory: F, target: Target, config: Arc<ClientConfig>) -> CreateConnection<F> {
+    CreateConnection {
+        factory,
+        target,
+        config,
+        server_hostname: None,
+        handshake_timeout: HANDSHAKE_TIMEOUT,
+        shutdown_timeout: SHUTDOWN_TIMEOUT,
+    }
+}
+
+tls_setters!(client "create_connection", CreateConnection<F>);
+
+impl<F, P> IntoFuture for CreateConnection<F>
+where
+    F: FnOnce() -> P + 'static,
+    P: AnyProtocol,
+{
+    type Output = Result<Transport, TlsError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output>>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let CreateConnection {
+                factory,
+                target,
+                config,
+                server_hostname,
+                handshake_timeout,
+                shutdown_timeout,
+            } = self;
+            let name = match (&server_hostname, &target) {
+                (Some(name), _) => server_name(Some(name))?,
+                (None, Target::Tcp(host, _)) => server_name(Some(host))?,
+                (None, _) => return Err(TlsError::NoServerName),
+            };
+            let side = Side::Client(config, name);
+            let prelude = move |transport: Transport| async move {
+                secure(&transport, side, handshake_timeout, shutdown_timeout)
+                    .await
+                    .map_err(io::Error::other)
+            };
+            let made = match target {
+                Target::Tcp(host, port) => {
+                    aio_streams::create_connection_with_prelude(factory, &host, port, prelude).await
+                }
+                Target::Unix(path) => {
+                    aio_streams::create_unix_connection_with_prelude(factory, path, prelude).await
+                }
+                Target::TcpSock(_) | Target::UnixSock(_) => {
+                    unreachable!("create_connection takes a host or a path")
+                }
+            };
+            made.map_err(|error| match &error {
+                // The handshake's own error, back out of the prelude's io::Error.
+                aio_task::Error::Io(io) => match io.get_ref().and_then(|e| e.downcast_ref()) {
+                    Some(tls) => TlsError::clone(tls),
+                    None => TlsError::Connect(error),
+                },
+                _ => TlsError::Connect(error),
+            })
+        })
+    }
+}
+
+impl<F> fmt::Debug for CreateConnection<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateConnection")
+            .field("target", &self.target)
+            .field("server_hostname", &self.server_hostname)
+            .field("ssl_handshake_timeout", &self.handshake_timeout)
+            .field("ssl_shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A TLS server for a protocol being started: the future [`create_server`] and its Unix and
+/// `sock=` forms return. Await it for aio-streams' [`Server`]. Besides the TLS timeouts it
+/// takes aio-streams' server options.
+#[must_use = "a server starts only when the future is awaited"]
+pub struct CreateServer<F> {
+    factory: F,
+    target: Target,
+    config: Arc<ServerConfig>,
+    handshake_timeout: Duration,
+    shutdown_timeout: Duration,
+    backlog: Option<u32>,
+    reuse_address: Option<bool>,
+    reuse_port: Option<bool>,
+}
+
+/// Starts a TLS server on `host:port` running the protocol `protocol_factory` makes on each
+/// connection (asyncio's `loop.create_server(protocol_factory, host, port, ssl=ctx)`): every
+/// accepted connection does its handshake within
+/// [`ssl_handshake_timeout`](CreateServer::ssl_handshake_timeout) in a task of its own, then
+/// its protocol's `connection_made` is called and the transport runs as
+/// [`create_connection`]'s.
+///
+/// A failed handshake — a client not speaking TLS, refusing the certificate, or silent
+/// until the timeout — closes that connection only, without calling its protocol (as
+/// asyncio's `SSLProtocol` never calls the application protocol then), and is reported once
+/// to the loop's exception handler (message `TLS handshake failed`, with the [`TlsError`]
+/// and the peer); the server goes on serving.
+///
+/// # Errors
+///
+/// When awaited, `aio_streams::create_server`'s.
+///
+/// # Examples
+///
+/// See [`create_connection`].
+pub fn create_server<F, P>(
+    protocol_factory: F,
+    host: &str,
+    port: u16,
+    config: Arc<ServerConfig>,
+) -> CreateServer<F>
+where
+    F: Fn() -> P + 'static,
+    P: AnyProtocol,
+{
+    listen(protocol_factory, Target::Tcp(host.to_owned(), port), config)
+}
+
+/// [`create_server`] on a Unix socket at `path` (asyncio's `create_unix_server(factory,
+/// path, ssl=ctx)`).
+///
+/// # Errors
+///
+/// When awaited, `aio_streams::create_unix_server`'s.
+///
+/// # Examples
+///
+/// See [`create_connection`].
+pub fn create_unix_server<F, P>(
+    protocol_factory: F,
+    path: impl AsRef<Path>,
+    config: Arc<ServerConfig>,
+) -> CreateServer<F>
+where
+    F: Fn() -> P + 'static,
+    P: AnyProtocol,
+{
+    listen(
+        protocol_factory,
+        Target::Unix(path.as_ref().to_owned()),
+        config,
+    )
+}
+
+/// [`create_server`] on a listening TCP socket made elsewhere (asyncio's
+/// `create_server(factory, sock=..., ssl=ctx)`).
+///
+/// # Errors
+///
+/// When awaited, `aio_streams::create_server_sock`'s.
+///
+/// # Examples
+///
+/// See [`create_connection`].
+pub fn create_server_sock<F, P>(
+    protocol_factory: F,
+    sock: impl Into<OwnedFd>,
+    config: Arc<ServerConfig>,
+) -> CreateServer<F>
+where
+    F: Fn() -> P + 'static,
+    P: AnyProtocol,
+{
+    listen(protocol_factory, Target::TcpSock(sock.into()), config)
+}
+
+/// [`create_unix_server`] on a listening Unix socket made elsewhere.
+///
+/// # Errors
+///
+/// When awaited, `aio_streams::create_unix_server_sock`'s.
+///
+/// # Examples
+///
+/// See [`create_connection`].
+pub fn create_unix_server_sock<F, P>(
+    protocol_factory: F,
+    sock: impl Into<OwnedFd>,
+    config: Arc<ServerConfig>,
+) -> CreateServer<F>
+where
+    F: Fn() -> P + 'static,
+    P: AnyProtocol,
+{
+    listen(protocol_factory, Target::UnixSock(sock.into()), config)
+}
+
+fn listen<F>(factory: F, target: Target, config: Arc<ServerConfig>) -> CreateServer<F> {
+    CreateServer {
+        factory,
+        target,
+        config,
+        handshake_timeout: HANDSHAKE_TIMEOUT,
+        shutdown_timeout: SHUTDOWN_TIMEOUT,
+        backlog: None,
+        reuse_address: None,
+        reuse_port: None,
+    }
+}
+
+tls_setters!(server "create_connection", CreateServer<F>);
+
+impl<F> CreateServer<F> {
+    /// The listen backlog, as `aio_streams::CreateServer::backlog`.
+    ///
+    /// # Examples
+    ///
+    /// See [`create_connection`].
+    pub fn backlog(mut self, backlog: u32) -> CreateServer<F> {
+        self.backlog = Some(backlog);
+        self
+    }
+
+    /// `SO_REUSEADDR`, as `aio_streams::CreateServer::reuse_address`.
+    ///
+    /// # Examples
+    ///
+    /// See [`create_connection`].
+    pub fn reuse_address(mut self, reuse: bool) -> CreateServer<F> {
+        self.reuse_address = Some(reuse);
+        self
+    }
+
+    /// `SO_REUSEPORT`, as `aio_streams::CreateServer::reuse_port`.
+    ///
+    /// # Examples
+    ///
+    /// See [`create_connection`].
+    pub fn reuse_port(mut self, reuse: bool) -> CreateServer<F> {
+        self.reuse_port = Some(reuse);
+        self
+    }
+}
+
+impl<F, P> IntoFuture for CreateServer<F>
+where
+    F: Fn() -> P + 'static,
+    P: AnyProtocol,
+{
+    type Output = Result<Server, aio_task::Error>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output>>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let CreateServer {
+            factory,
+            target,
+            config,
+            handshake_timeout,
+            shutdown_timeout,
+            backlog,
+            reuse_address,
+            reuse_port,
+        } = self;
+        let prelude = move |transport: Transport| {
+            let side = Side::Server(Arc::clone(&config));
+            async move {
+                let peer = transport.peername();
+                let result = secure(&transport, side, handshake_timeout, shutdown_timeout).await;
+                result.map_err(|error| {
+                    report_handshake_failure(error.clone(), peer);
+                    io::Error::other(error)
+                })
+            }
+        };
+        let mut starting = match target {
+            Target::Tcp(host, port) => aio_streams::create_server(factory, &host, port),
+            Target::Unix(path) => aio_streams::create_unix_server(factory, path),
+            Target::TcpSock(fd) => aio_streams::create_server_sock(factory, fd),
+            Target::UnixSock(fd) => aio_streams::create_unix_server_sock(factory, fd),
+        }
+        .prelude(prelude);
+        if let Some(backlog) = backlog {
+            starting = starting.backlog(backlog);
+        }
+        if let Some(reuse) = reuse_address {
+            starting = starting.reuse_address(reuse);
+        }
+        if let Some(reuse) = reuse_port {
+            starting = starting.reuse_port(reuse);
+        }
+        Box::pin(starting)
+    }
+}
+
+impl<F> fmt::Debug for CreateServer<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateServer")
+            .field("target", &self.target)
+            .field("ssl_handshake_timeout", &self.handshake_timeout)
+            .field("ssl_shutdown_timeout", &self.shutdown_timeout)
+            .field("backlog", &self.backlog)
+            .field("reuse_address", &self.reuse_address)
+            .field("reuse_port", &self.reuse_port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// TLS on a protocol [`Transport`]: asyncio's `loop.start_tls(transport, protocol, ctx)` and
+/// `get_extra_info('ssl_object')`. `use aio_tls::TransportTls;` brings the methods in.
+///
+/// # Examples
+///
+/// STARTTLS on the protocol layer: the server's protocol upgrades its own transport when
+/// the client asks, and both go on over TLS.
+///
+/// ```
+/// # let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+/// # let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+/// # let server_config = aio_tls::server_config(vec![cert.cert.der().clone()], key).unwrap();
+/// # let mut roots = rustls::RootCertStore::empty();
+/// # roots.add(cert.cert.der().clone()).unwrap();
+/// # let client_config = aio_tls::client_config(roots);
+/// use std::sync::Arc;
+/// use aio_streams::{Protocol, Transport};
+/// use aio_tls::TransportTls;
+///
+/// struct StartTlsServer {
+///     transport: Option<Transport>,
+///     config: Arc<rustls::ServerConfig>,
+///     secure: bool,
+/// }
+/// impl Protocol for StartTlsServer {
+///     fn connection_made(&mut self, transport: &Transport) {
+///         self.transport = Some(transport.clone());
+///     }
+///     fn data_received(&mut self, data: &[u8]) {
+///         let transport = self.transport.as_ref().unwrap();
+///         if !self.secure && data == b"STARTTLS\n" {
+///             self.secure = true;
+///             transport.write(b"go ahead\n"); // in plaintext, sent before the handshake
+///             // Reading pauses now, so the client's handshake is not read as data.
+///             let upgrade = transport.start_tls(self.config.clone());
+///             aio_task::create_task(async move { upgrade.await.map(drop) }).unwrap();
+///         } else {
+///             transport.write(&data.to_ascii_uppercase()); // over TLS once secure
+///         }
+///     }
+/// }
+///
+/// aio_task::run(async move {
+///     let server = aio_streams::create_server(
+///         move || StartTlsServer { transport: None, config: server_config.clone(), secure: false },
+///         "127.0.0.1",
+///         0,
+///     )
+///     .await?;
+///     let (reader, writer) = aio_streams::open_connection("127.0.0.1", server.port().unwrap()).await?;
+///     writer.write(b"STARTTLS\n");
+///     assert_eq!(reader.readline().await?, b"go ahead\n");
+///     use aio_tls::StreamWriterTls;
+///     writer.start_tls(client_config).server_hostname("localhost").await?;
+///     writer.write(b"secret\n");
+///     assert_eq!(reader.readline().await?, b"SECRET\n");
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub trait TransportTls {
+    /// Upgrades the transport to TLS in place (asyncio's `loop.start_tls`): reading pauses
+    /// at once (this call), so that bytes of the peer's handshake are never delivered to the
+    /// protocol; when awaited, what the transport holds is sent in plaintext, the TLS layer
+    /// installed, and the handshake done as the client or the server — as `config` says —
+    /// within the handshake timeout. Then reading resumes (if it was on) and the same
+    /// transport and protocol go on over TLS. It resolves to the transport (asyncio returns
+    /// a new transport object; here the handle is the same transport's, and the protocol is
+    /// the one it has).
+    ///
+    /// Writes made during the handshake wait and go out encrypted after it. Bytes the
+    /// protocol received before are plaintext; a peer that pipelined its handshake behind
+    /// the STARTTLS request in the same packet has those bytes delivered as plaintext too:
+    /// call this before the peer may send them.
+    ///
+    /// # Errors
+    ///
+    /// When awaited: [`TlsError::NoServerName`] for a client without
+    /// [`server_hostname`](StartTransportTls::server_hostname),
+    /// [`TlsError::InvalidServerName`], [`TlsError::Handshake`] (with `StreamError::State`
+    /// inside for a pipe transport, a transport already on TLS, closing, or sending a
+    /// file), [`TlsError::HandshakeTimeout`]. A failed handshake ends the transport: its
+    /// protocol's `connection_lost` gets the reason (kind `ConnectionAborted`, the message
+    /// of the [`TlsError`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`TransportTls`].
+    fn start_tls(&self, config: impl Into<TlsConfig>) -> StartTransportTls;
+
+    /// What the handshake agreed on, for a transport on TLS through this crate; `None` for
+    /// a plain one or before the handshake is done.
+    ///
+    /// # Examples
+    ///
+    /// See [`create_connection`].
+    fn tls_info(&self) -> Option<Rc<TlsInfo>>;
+}
+
+impl TransportTls for Transport {
+    fn start_tls(&self, config: impl Into<TlsConfig>) -> StartTransportTls {
+        let paused = Paused {
+            transport: self.clone(),
+            resume: self.is_reading(),
+        };
+        self.pause_reading();
+        StartTransportTls {
+            paused,
+            config: config.into(),
+            server_hostname: None,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            shutdown_timeout: SHUTDOWN_TIMEOUT,
+        }
+    }
+
+    fn tls_info(&self) -> Option<Rc<TlsInfo>> {
+        let layer = self.layer()?;
+        layer.as_any().downcast_ref::<TlsLayer>()?.info()
+    }
+}
+
+/// A transport's reading, paused for an upgrade: resumed when dropped if it was on.
+struct Paused {
+    transport: Transport,
+    resume: bool,
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        if self.resume {
+            self.transport.resume_reading();
+        }
+    }
+}
+
+/// An upgrade of a transport to TLS: [`TransportTls::start_tls`]'s builder. Await it.
+/// Dropped without being awaited, it gives reading back.
+#[must_use = "the upgrade happens only when the future is awaited"]
+pub struct StartTransportTls {
+    paused: Paused,
+    config: TlsConfig,
+    server_hostname: Option<String>,
+    handshake_timeout: Duration,
+    shutdown_timeout: Duration,
+}
+
+tls_setters!(client "TransportTls", StartTransportTls);
+
+impl IntoFuture for StartTransportTls {
+    type Output = Result<Transport, TlsError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output>>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let StartTransportTls {
+                mut paused,
+                config,
+                server_hostname,
+                handshake_timeout,
+                shutdown_timeout,
+            } = self;
+            let side = config.side(server_hostname.as_deref())?;
+            let transport = paused.transport.clone();
+            let result = secure(&transport, side, handshake_timeout, shutdown_timeout).await;
+            if result.is_err() && transport.layer().is_some() {
+                // The failed layer ends the transport at its next read, with the reason
+                // for `connection_lost`.
+                paused.resume = false;
+                transport.resume_reading();
+            }
+            drop(paused);
+            result.map(|()| transport)
+        })
+    }
+}
+
+impl fmt::Debug for StartTransportTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartTransportTls")
+            .field("transport", &self.paused.transport)
+            .field("server_hostname", &self.server_hostname)
+            .field("ssl_handshake_timeout", &self.handshake_timeout)
+            .field("ssl_shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
