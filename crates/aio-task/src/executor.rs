@@ -401,6 +401,32 @@ impl Executor for ThreadPoolExecutor {
     }
 }
 
+/// The idle timeout's clock under loom, for the models in `tests/loom_executor.rs`: loom
+/// has no time, so a model's thread calls [`IdleClock::tick`] to time out every worker
+/// waiting for a job at that moment, at whatever point loom schedules it.
+#[cfg(loom)]
+pub struct IdleClock(Arc<Workers>);
+
+#[cfg(loom)]
+impl fmt::Debug for IdleClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdleClock").finish_non_exhaustive()
+    }
+}
+
+#[cfg(loom)]
+impl IdleClock {
+    /// The clock of `pool`'s workers (it does not keep the pool open).
+    pub fn new(pool: &ThreadPoolExecutor) -> IdleClock {
+        IdleClock(pool.inner.workers.clone())
+    }
+
+    /// Ends the wait of every worker waiting for a job now, with a timeout.
+    pub fn tick(&self) {
+        self.0.receiver.tick();
+    }
+}
+
 impl fmt::Debug for ThreadPoolExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPoolExecutor")

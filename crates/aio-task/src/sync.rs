@@ -42,19 +42,17 @@ pub(crate) mod channel {
 /// once the queue is empty and every sender is gone; `send` fails only once every receiver is
 /// gone.
 ///
-/// loom has no clock. A receiver that finds the queue empty blocks on its thread's
-/// `loom::sync::Notify` until a send (or the last sender's drop) wakes it, and loom also
-/// explores the wait returning on its own: that is the timeout firing, at whatever moment
-/// loom chooses while the queue is empty. loom lets each `Notify` return spuriously once, so
-/// each worker thread may time out once in its life, at any of its waits (or once more if a
-/// send picked it in the very moment it timed out).
+/// loom has no clock, so the model drives one: a receiver that finds the queue empty waits
+/// (on loom's condvar) for a send, the last sender's drop, or a [`Receiver::tick`], which
+/// times out every receiver waiting at that moment. A model's clock thread
+/// (`IdleClock::tick`) ticks at whatever points loom schedules it: the idle timeout firing at
+/// any moment. Without ticks, a wait lasts until the next send, as a long timeout's does.
 #[cfg(loom)]
 pub(crate) mod channel {
     use std::collections::VecDeque;
     use std::sync::Arc;
     use std::time::Duration;
 
-    use loom::sync::Notify;
     use loom::thread::ThreadId;
 
     pub(crate) use crossbeam_channel::{RecvTimeoutError, SendError};
@@ -63,77 +61,66 @@ pub(crate) mod channel {
         queue: VecDeque<T>,
         senders: usize,
         receivers: usize,
-        /// The threads blocked in `recv_timeout`, oldest first: a send wakes the first.
-        waiting: VecDeque<ThreadId>,
-        /// Each receiving thread's wake-up, made at its first wait.
-        wake_ups: Vec<(ThreadId, Arc<Notify>)>,
+        /// The threads blocked in `recv_timeout`.
+        waiting: Vec<ThreadId>,
+        /// The threads whose wait a tick ended, until their `recv_timeout` returns.
+        timed_out: Vec<ThreadId>,
     }
 
-    impl<T> State<T> {
-        fn wake_up(&mut self, thread: ThreadId) -> Arc<Notify> {
-            if let Some((_, notify)) = self.wake_ups.iter().find(|(id, _)| *id == thread) {
-                return notify.clone();
-            }
-            let notify = Arc::new(Notify::new());
-            self.wake_ups.push((thread, notify.clone()));
-            notify
-        }
+    struct Shared<T> {
+        state: super::Mutex<State<T>>,
+        changed: super::Condvar,
+    }
 
-        fn wake(&mut self, thread: ThreadId) {
-            self.wake_up(thread).notify();
+    impl<T> Shared<T> {
+        fn lock(&self) -> super::MutexGuard<'_, State<T>> {
+            self.state.lock().unwrap_or_else(|e| e.into_inner())
         }
     }
 
-    type Shared<T> = Arc<super::Mutex<State<T>>>;
+    pub(crate) struct Sender<T>(Arc<Shared<T>>);
 
-    fn lock<T>(shared: &Shared<T>) -> super::MutexGuard<'_, State<T>> {
-        shared.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) struct Sender<T>(Shared<T>);
-
-    pub(crate) struct Receiver<T>(Shared<T>);
+    pub(crate) struct Receiver<T>(Arc<Shared<T>>);
 
     pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
-        let shared = Arc::new(super::Mutex::new(State {
-            queue: VecDeque::new(),
-            senders: 1,
-            receivers: 1,
-            waiting: VecDeque::new(),
-            wake_ups: Vec::new(),
-        }));
+        let shared = Arc::new(Shared {
+            state: super::Mutex::new(State {
+                queue: VecDeque::new(),
+                senders: 1,
+                receivers: 1,
+                waiting: Vec::new(),
+                timed_out: Vec::new(),
+            }),
+            changed: super::Condvar::new(),
+        });
         (Sender(shared.clone()), Receiver(shared))
     }
 
     impl<T> Sender<T> {
         pub(crate) fn send(&self, message: T) -> Result<(), SendError<T>> {
-            let mut state = lock(&self.0);
+            let mut state = self.0.lock();
             if state.receivers == 0 {
                 return Err(SendError(message));
             }
             state.queue.push_back(message);
-            if let Some(thread) = state.waiting.pop_front() {
-                state.wake(thread);
-            }
+            self.0.changed.notify_all();
             Ok(())
         }
     }
 
     impl<T> Clone for Sender<T> {
         fn clone(&self) -> Sender<T> {
-            lock(&self.0).senders += 1;
+            self.0.lock().senders += 1;
             Sender(self.0.clone())
         }
     }
 
     impl<T> Drop for Sender<T> {
         fn drop(&mut self) {
-            let mut state = lock(&self.0);
+            let mut state = self.0.lock();
             state.senders -= 1;
             if state.senders == 0 {
-                while let Some(thread) = state.waiting.pop_front() {
-                    state.wake(thread);
-                }
+                self.0.changed.notify_all();
             }
         }
     }
@@ -141,35 +128,48 @@ pub(crate) mod channel {
     impl<T> Receiver<T> {
         pub(crate) fn recv_timeout(&self, _timeout: Duration) -> Result<T, RecvTimeoutError> {
             let me = loom::thread::current().id();
-            let mut state = lock(&self.0);
+            let mut state = self.0.lock();
             loop {
+                let timed_out = match state.timed_out.iter().position(|id| *id == me) {
+                    Some(at) => {
+                        state.timed_out.swap_remove(at);
+                        true
+                    }
+                    None => false,
+                };
                 if let Some(message) = state.queue.pop_front() {
                     return Ok(message);
                 }
                 if state.senders == 0 {
                     return Err(RecvTimeoutError::Disconnected);
                 }
-                let wake_up = state.wake_up(me);
-                state.waiting.push_back(me);
-                drop(state);
-                wake_up.wait();
-                state = lock(&self.0);
-                if let Some(at) = state.waiting.iter().position(|id| *id == me) {
-                    // Nobody woke this thread: the timeout fired.
-                    state.waiting.remove(at);
-                    return match state.queue.pop_front() {
-                        Some(message) => Ok(message),
-                        None if state.senders == 0 => Err(RecvTimeoutError::Disconnected),
-                        None => Err(RecvTimeoutError::Timeout),
-                    };
+                if timed_out {
+                    return Err(RecvTimeoutError::Timeout);
                 }
+                state.waiting.push(me);
+                state = self
+                    .0
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(|e| e.into_inner());
+                state.waiting.retain(|id| *id != me);
+            }
+        }
+
+        /// The clock: every receiver waiting now times out.
+        pub(crate) fn tick(&self) {
+            let mut state = self.0.lock();
+            let waiting = std::mem::take(&mut state.waiting);
+            if !waiting.is_empty() {
+                state.timed_out.extend(waiting);
+                self.0.changed.notify_all();
             }
         }
     }
 
     impl<T> Drop for Receiver<T> {
         fn drop(&mut self) {
-            lock(&self.0).receivers -= 1;
+            self.0.lock().receivers -= 1;
         }
     }
 }

@@ -1,18 +1,26 @@
 //! loom models of the thread pool behind `run_in_executor` and `to_thread`
 //! (`ThreadPoolExecutor`): `submit` racing `shutdown`, a worker's idle retirement racing the
-//! submit that claims it, and a job that waits for a later one. They run the pool's own code:
-//! under `cfg(loom)` its locks, atomics and worker threads are loom's, and its channel is a
-//! loom-scheduled queue with crossbeam's contract (`channel` in `src/sync.rs`), whose
-//! `recv_timeout` blocks on a `loom::sync::Notify` that loom may also let return on its own:
-//! the idle timeout firing at any moment the queue is empty. So loom explores an idle worker
-//! retiring at every point of a concurrent submit. (loom lets each `Notify` return so at
-//! most once, so each worker times out at most once in a run, at any of its waits: enough
-//! for these models, where what matters is one timeout against one claim; a timeout that
-//! finds the worker claimed changes nothing.)
+//! submit that claims it, a job that waits for a later one, and `shutdown(true)` racing
+//! itself. They run the pool's own code: under `cfg(loom)` its locks, atomics and worker
+//! threads are loom's, and its channel is a loom-scheduled queue with crossbeam's contract
+//! (`channel` in `src/sync.rs`). loom has no time, so the models that need the idle timeout
+//! run a clock thread ([`clock`]) whose ticks time out every worker waiting for a job at that
+//! moment; loom places each tick at every point of the other threads' runs, so a worker
+//! times out at every point of a concurrent submit.
+//!
+//! (A first version let loom end a worker's wait spuriously instead, with a
+//! `loom::sync::Notify`. loom then always runs another thread's next step first, and never
+//! timed a worker out just before a send: retiring without checking `idle > 0` went
+//! unnoticed in the first model. The clock thread has no such blind spot.)
 //!
 //! The job counters are read with `Relaxed` loads: what makes a job's effects visible to the
 //! thread that returns from `shutdown(true)` must be the pool's own synchronization (the
 //! channel, the joins), and loom checks that it is.
+//!
+//! The two shutdown-against-shutdown models run without a preemption bound
+//! (`exhaustively`): every interleaving. The other four keep `LOOM_MAX_PREEMPTIONS` (3 in
+//! CI), under which each weakening named below is caught at once; without a bound, loom's
+//! depth-first search can take minutes to reach the failing schedule.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p aio-task --release
 //! --test loom_executor`.
@@ -21,6 +29,7 @@
 use std::sync::Arc;
 
 use aio_reactors as _;
+use aio_task::__loom::IdleClock;
 use aio_task::{Executor, Job, ThreadPoolExecutor};
 use loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use loom::sync::{Condvar, Mutex};
@@ -71,6 +80,25 @@ impl Tally {
     }
 }
 
+/// The idle timeout firing: a thread that ticks `pool`'s clock `ticks` times, each time
+/// timing out every worker then waiting for a job, at whatever points loom schedules it.
+fn clock(pool: &ThreadPoolExecutor, ticks: usize) -> thread::JoinHandle<()> {
+    let clock = IdleClock::new(pool);
+    thread::spawn(move || {
+        for _ in 0..ticks {
+            clock.tick();
+        }
+    })
+}
+
+/// Runs the model `f` with no preemption bound, whatever `LOOM_MAX_PREEMPTIONS` says: these
+/// models are small enough for loom to explore every interleaving (about a second).
+fn exhaustively(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = None;
+    builder.check(f);
+}
+
 /// `submit` from another thread racing `shutdown(true)`: the job is accepted and has run
 /// exactly once by the time `shutdown` returns, or it is refused with an error, dropped, and
 /// never runs; either way no worker is alive after the shutdown. With `first_job`, a job
@@ -79,6 +107,7 @@ impl Tally {
 fn submit_racing_shutdown(first_job: bool) {
     let pool = ThreadPoolExecutor::new(1);
     let tally = Tally::new();
+    let clock = clock(&pool, 1);
     if first_job {
         pool.submit(tally.job(|| {})).unwrap();
     }
@@ -96,6 +125,7 @@ fn submit_racing_shutdown(first_job: bool) {
         "accepted: {accepted}, but shutdown(true) returned before the job ran"
     );
     drop(pool);
+    clock.join().unwrap();
     assert_eq!(tally.ran(), expected, "a job ran after shutdown, or twice");
     assert_eq!(
         tally.dropped(),
@@ -130,22 +160,25 @@ fn a_submit_racing_shutdown_with_a_worker_alive() {
 /// worker stays for the job, or the submit finds it gone and starts another; either way
 /// both jobs run. At `max_workers = 1` the second submit meets the worker busy with the
 /// first job (the job waits for it: `unclaimed`), idle (it takes the idle token: the worker
-/// must then not retire), or retired (it starts a new one).
+/// must then not retire), or retired (it starts a new one). The clock ticks twice.
 ///
 /// Caught by loom: split the worker's check from its retirement (read `idle` under the
 /// `counts` lock, release it, and lock again to take the token and retire): the second
 /// submit takes the token in between, and the worker it claimed retires with that job
 /// queued; the job never runs and `shutdown(true)` returns with one job run (`a claimed job
 /// was stranded in the queue`, left 1, right 2). Retiring without checking `idle > 0` at all
-/// fails the same way.
+/// fails the same way (and so does the first model: the worker started for the job times
+/// out before the job is sent, and retires).
 #[test]
 fn an_idle_worker_retiring_never_strands_the_job_that_claimed_it() {
     loom::model(|| {
         let pool = ThreadPoolExecutor::new(1);
         let tally = Tally::new();
+        let clock = clock(&pool, 2);
         pool.submit(tally.job(|| {})).unwrap();
         pool.submit(tally.job(|| {})).unwrap();
         pool.shutdown(true);
+        clock.join().unwrap();
         assert_eq!(tally.ran(), 2, "a claimed job was stranded in the queue");
         assert_eq!(pool.workers(), 0);
         assert_eq!(tally.dropped(), 2);
@@ -162,6 +195,8 @@ fn an_idle_worker_retiring_never_strands_the_job_that_claimed_it() {
 /// thread, and its job waits behind the first forever (`deadlock; threads = [(Id(0),
 /// Blocked(..)), (Id(1), Blocked(..))]`: the model's thread in `shutdown`'s join, the one
 /// worker in the first job).
+///
+/// Without a clock: its workers never time out.
 #[test]
 fn a_job_waiting_for_a_later_job_does_not_starve_it() {
     loom::model(|| {
@@ -199,7 +234,7 @@ fn a_job_waiting_for_a_later_job_does_not_starve_it() {
 /// Caught by loom: drop that wait again (left `(1, 1)`, right `(0, 1)`).
 #[test]
 fn two_shutdowns_with_wait_both_wait_for_the_workers() {
-    loom::model(|| {
+    exhaustively(|| {
         let pool = ThreadPoolExecutor::new(1);
         let tally = Tally::new();
         pool.submit(tally.job(|| {})).unwrap();
@@ -225,7 +260,7 @@ fn two_shutdowns_with_wait_both_wait_for_the_workers() {
 /// worker (a deadlock).
 #[test]
 fn a_job_shutting_its_own_pool_down_racing_shutdown() {
-    loom::model(|| {
+    exhaustively(|| {
         let pool = ThreadPoolExecutor::new(1);
         let tally = Tally::new();
         let inner = pool.clone();
