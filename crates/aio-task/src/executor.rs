@@ -1,20 +1,24 @@
 //! Blocking work off the loop: `run_in_executor`, `to_thread`, and the thread pool behind them.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use aio_scheduler::{EventLoop, get_running_loop, panic_message};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::Error;
 use crate::slot::{Promise, Slot};
+// crossbeam-channel, `std`'s threads, locks and atomics; loom's under `cfg(loom)`, for the
+// models in `tests/loom_executor.rs`.
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::channel::{self, Receiver, RecvTimeoutError, Sender};
+use crate::sync::thread::{self, JoinHandle};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// A unit of blocking work.
 ///
@@ -114,7 +118,22 @@ struct Workers {
     /// Threads started and not yet retired (read without the lock by [`ThreadPoolExecutor::workers`]).
     alive: AtomicUsize,
     counts: Mutex<Counts>,
+    /// Signalled (with `counts`) each time a worker exits: `shutdown(true)` waits on it for
+    /// the workers whose handles a concurrent `shutdown(true)` took.
+    exited: Condvar,
     handles: Mutex<Vec<JoinHandle<()>>>,
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    /// The address of the pool (its [`Workers`]) this thread works for; 0 on other threads.
+    static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+}
+
+// loom's threads share the OS thread, so they need loom's thread-locals.
+#[cfg(loom)]
+loom::thread_local! {
+    static WORKER_OF: Cell<usize> = Cell::new(0);
 }
 
 /// Who is free to take a job, under one lock so a claim and a retirement cannot cross.
@@ -163,7 +182,7 @@ impl ThreadPoolExecutor {
     /// assert_eq!(pool.max_workers(), 4);
     /// ```
     pub fn with_idle_timeout(max_workers: usize, idle_timeout: Duration) -> ThreadPoolExecutor {
-        let (sender, receiver) = crossbeam_channel::unbounded();
+        let (sender, receiver) = channel::unbounded();
         ThreadPoolExecutor {
             inner: Arc::new(Pool {
                 sender: Mutex::new(Some(sender)),
@@ -173,6 +192,7 @@ impl ThreadPoolExecutor {
                     idle_timeout,
                     alive: AtomicUsize::new(0),
                     counts: Mutex::new(Counts::default()),
+                    exited: Condvar::new(),
                     handles: Mutex::new(Vec::new()),
                 }),
             }),
@@ -218,7 +238,9 @@ impl ThreadPoolExecutor {
     }
 
     /// Stops accepting jobs; workers finish the queued ones and exit. With `wait`, blocks
-    /// until they have.
+    /// until they have: every call with `wait` does, also when several race (as Python's
+    /// `shutdown(wait=True)` joins every thread in each call). Called with `wait` from one of
+    /// the pool's own jobs, it waits for the other workers (a thread cannot wait for itself).
     ///
     /// # Examples
     ///
@@ -240,17 +262,25 @@ impl ThreadPoolExecutor {
                 .take(),
         );
         if wait {
-            let handles = std::mem::take(
-                &mut *self
-                    .inner
-                    .workers
-                    .handles
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()),
-            );
+            let workers = &self.inner.workers;
+            let handles =
+                std::mem::take(&mut *workers.handles.lock().unwrap_or_else(|e| e.into_inner()));
+            let me = thread::current().id();
             for handle in handles {
-                // A worker only ends by returning (job panics are caught in the job).
-                let _ = handle.join();
+                if handle.thread().id() != me {
+                    // A worker only ends by returning (job panics are caught in the job).
+                    let _ = handle.join();
+                }
+            }
+            // A concurrent `shutdown(true)` may hold the other handles: wait for those workers
+            // to exit too (all but this thread, if a job of this pool called us).
+            let this_one = usize::from(WORKER_OF.with(Cell::get) == workers.address());
+            let mut counts = workers.lock_counts();
+            while counts.alive > this_one {
+                counts = workers
+                    .exited
+                    .wait(counts)
+                    .unwrap_or_else(|e| e.into_inner());
             }
         }
     }
@@ -258,9 +288,10 @@ impl ThreadPoolExecutor {
     /// Starts a worker thread; the caller has already counted it in `counts.alive`.
     fn spawn_worker(&self) -> Result<(), Error> {
         let workers = self.inner.workers.clone();
-        let spawned = std::thread::Builder::new()
+        let spawned = thread::Builder::new()
             .name("aio-executor".into())
             .spawn(move || {
+                WORKER_OF.with(|pool| pool.set(workers.address()));
                 loop {
                     match workers.receiver.recv_timeout(workers.idle_timeout) {
                         Ok(job) => {
@@ -283,30 +314,25 @@ impl ThreadPoolExecutor {
                             let mut counts = workers.lock_counts();
                             if counts.idle > 0 {
                                 counts.idle -= 1;
-                                counts.alive -= 1;
-                                workers.alive.store(counts.alive, Ordering::SeqCst);
+                                workers.exit(&mut counts);
                                 return;
                             }
                         }
                     }
                 }
-                let mut counts = workers.lock_counts();
-                counts.alive -= 1;
-                workers.alive.store(counts.alive, Ordering::SeqCst);
+                workers.exit(&mut workers.lock_counts());
             });
         match spawned {
             Ok(handle) => {
                 let workers = &self.inner.workers;
                 let mut handles = workers.handles.lock().unwrap_or_else(|e| e.into_inner());
-                handles.retain(|h| !h.is_finished());
+                handles.retain(|h| !thread::is_finished(h));
                 handles.push(handle);
                 Ok(())
             }
             Err(e) => {
                 let workers = &self.inner.workers;
-                let mut counts = workers.lock_counts();
-                counts.alive -= 1;
-                workers.alive.store(counts.alive, Ordering::SeqCst);
+                workers.exit(&mut workers.lock_counts());
                 Err(aio_scheduler::Error::from(e).into())
             }
         }
@@ -314,9 +340,22 @@ impl ThreadPoolExecutor {
 }
 
 impl Workers {
-    fn lock_counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+    fn lock_counts(&self) -> MutexGuard<'_, Counts> {
         // The critical sections only do arithmetic, so a poisoned lock still holds good counts.
         self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a worker out (its thread is about to return, or could not start), under the
+    /// `counts` lock, and tells the waiting `shutdown(true)` calls.
+    fn exit(&self, counts: &mut Counts) {
+        counts.alive -= 1;
+        self.alive.store(counts.alive, Ordering::SeqCst);
+        self.exited.notify_all();
+    }
+
+    /// Tells this pool's workers from other threads ([`WORKER_OF`]).
+    fn address(&self) -> usize {
+        std::ptr::from_ref(self).addr()
     }
 }
 
@@ -359,6 +398,32 @@ impl Executor for ThreadPoolExecutor {
         sender
             .send(job)
             .map_err(|_| Error::InvalidState("cannot schedule new futures after shutdown"))
+    }
+}
+
+/// The idle timeout's clock under loom, for the models in `tests/loom_executor.rs`: loom
+/// has no time, so a model's thread calls [`IdleClock::tick`] to time out every worker
+/// waiting for a job at that moment, at whatever point loom schedules it.
+#[cfg(loom)]
+pub struct IdleClock(Arc<Workers>);
+
+#[cfg(loom)]
+impl fmt::Debug for IdleClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdleClock").finish_non_exhaustive()
+    }
+}
+
+#[cfg(loom)]
+impl IdleClock {
+    /// The clock of `pool`'s workers (it does not keep the pool open).
+    pub fn new(pool: &ThreadPoolExecutor) -> IdleClock {
+        IdleClock(pool.inner.workers.clone())
+    }
+
+    /// Ends the wait of every worker waiting for a job now, with a timeout.
+    pub fn tick(&self) {
+        self.0.receiver.tick();
     }
 }
 

@@ -308,10 +308,11 @@ impl EventLoopExt for EventLoop {
     }
 }
 
-/// The cross-thread result slot, for the loom models in `tests/loom_*.rs` only (`--cfg loom`).
+/// The cross-thread result slot and the thread pool's idle clock, for the loom models in `tests/loom_*.rs` only (`--cfg loom`).
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use crate::executor::IdleClock;
     pub use crate::slot::{HasSlot, Promise, Slot};
 }
 

@@ -19,6 +19,12 @@ struct State<T> {
     waker: Option<Waker>,
 }
 
+impl<T> Default for Slot<T> {
+    fn default() -> Slot<T> {
+        Slot::new()
+    }
+}
+
 impl<T> Slot<T> {
     /// An empty slot.
     pub fn new() -> Slot<T> {

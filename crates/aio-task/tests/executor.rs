@@ -411,6 +411,55 @@ fn shutdown_with_wait_joins_the_workers_after_the_queued_jobs() {
 }
 
 #[test]
+fn concurrent_shutdowns_with_wait_all_wait_for_the_workers() {
+    // Python's shutdown(wait=True) joins every thread in each call. Here the second call
+    // used to find the handles taken by the first and return at once, with the job running
+    // (the loom model `two_shutdowns_with_wait_both_wait_for_the_workers` proves the fix).
+    let pool = ThreadPoolExecutor::new(1);
+    let latch = Arc::new(Latch::default());
+    let done = Arc::new(AtomicBool::new(false));
+    let (job_latch, job_done) = (latch.clone(), done.clone());
+    pool.submit(Box::new(move || {
+        job_latch.wait();
+        job_done.store(true, Ordering::SeqCst);
+    }))
+    .unwrap();
+    let shutdowns: Vec<_> = (0..2)
+        .map(|_| {
+            let (pool, done) = (pool.clone(), done.clone());
+            thread::spawn(move || {
+                pool.shutdown(true);
+                (done.load(Ordering::SeqCst), pool.workers())
+            })
+        })
+        .collect();
+    // Gives both calls time to reach their wait: only whether the old bug shows depends on it.
+    thread::sleep(Duration::from_millis(50));
+    latch.release();
+    for shutdown in shutdowns {
+        assert_eq!(shutdown.join().unwrap(), (true, 0), "(job done, workers)");
+    }
+}
+
+#[test]
+fn a_job_can_shut_its_own_pool_down_with_wait() {
+    // It waits for the other workers, not for itself (joining its own thread used to panic in
+    // the job).
+    let pool = ThreadPoolExecutor::new(2);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let inner = pool.clone();
+    pool.submit(Box::new(move || {
+        inner.shutdown(true);
+        tx.send(inner.workers()).unwrap();
+    }))
+    .unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 1);
+    assert!(pool.submit(Box::new(|| {})).is_err());
+    pool.shutdown(true);
+    assert_eq!(pool.workers(), 0);
+}
+
+#[test]
 fn submitting_after_shutdown_is_an_error() {
     let pool = ThreadPoolExecutor::new(2);
     pool.submit(Box::new(|| {})).unwrap();
