@@ -333,6 +333,40 @@ fn protocol_server(
     connections: usize,
     port_tx: mpsc::Sender<u16>,
 ) -> Served {
+    serve_protocols(port_tx, move |totals| async move {
+        let make = move || EchoProtocol {
+            transport: None,
+            job,
+            bytes: 0,
+            connections,
+            totals: totals.clone(),
+            buf: Vec::new(),
+        };
+        if buffered {
+            aio::create_server(
+                move || {
+                    let mut protocol = make();
+                    protocol.buf = vec![0; 16 * 1024];
+                    aio::Buffered(BufferedEcho(protocol))
+                },
+                "127.0.0.1",
+                0,
+            )
+            .await
+        } else {
+            aio::create_server(make, "127.0.0.1", 0).await
+        }
+    })
+}
+
+/// Runs a protocol server on its own loop: `start` makes it, given the totals its
+/// connections add to (whose `all_done` ends the run); returns the server thread's CPU from
+/// the port's announcement to the last connection's end.
+fn serve_protocols<S, F>(port_tx: mpsc::Sender<u16>, start: S) -> Served
+where
+    S: FnOnce(Rc<Totals>) -> F + 'static,
+    F: std::future::Future<Output = Result<aio::Server, aio::Error>>,
+{
     let lp = AioReactor::Default.event_loop();
     let served = lp
         .run_until_complete(async move {
@@ -341,31 +375,8 @@ fn protocol_server(
                 bytes: Cell::new(0),
                 all_done: Event::new(),
             });
-            let t = totals.clone();
-            let make = move || EchoProtocol {
-                transport: None,
-                job,
-                bytes: 0,
-                connections,
-                totals: t.clone(),
-                buf: Vec::new(),
-            };
-            let server = if buffered {
-                aio::create_server(
-                    move || {
-                        let mut protocol = make();
-                        protocol.buf = vec![0; 16 * 1024];
-                        aio::Buffered(BufferedEcho(protocol))
-                    },
-                    "127.0.0.1",
-                    0,
-                )
-                .await
-            } else {
-                aio::create_server(make, "127.0.0.1", 0).await
-            }
-            .expect("create_server");
-            let start = thread_cpu();
+            let server = start(totals.clone()).await.expect("create_server");
+            let cpu_start = thread_cpu();
             port_tx
                 .send(server.port().expect("port"))
                 .expect("send port");
@@ -373,8 +384,8 @@ fn protocol_server(
             let end = thread_cpu();
             server.close();
             Served {
-                user: end.0 - start.0,
-                system: end.1 - start.1,
+                user: end.0 - cpu_start.0,
+                system: end.1 - cpu_start.1,
                 bytes: totals.bytes.get(),
             }
         })
@@ -406,77 +417,51 @@ impl aio::Protocol for FeedReader {
 /// [`FeedReader`] protocol and a handler task that reads `ECHO_MESSAGE`-byte messages from
 /// its reader and writes them to the transport.
 fn layered_server(job: Job, connections: usize, port_tx: mpsc::Sender<u16>) -> Served {
-    let lp = AioReactor::Default.event_loop();
-    let served = lp
-        .run_until_complete(async move {
-            let totals = Rc::new(Totals {
-                finished: Cell::new(0),
-                bytes: Cell::new(0),
-                all_done: Event::new(),
-            });
-            let t = totals.clone();
-            let server = aio::create_server(
-                move || {
-                    let reader = Rc::new(StreamReader::new());
-                    let handler_reader = reader.clone();
-                    let totals = t.clone();
-                    // The handler starts with the connection: `connection_made` below.
-                    LayeredConnection {
-                        feed: FeedReader { reader },
-                        handler: Some(Box::new(move |transport: aio::Transport| {
-                            drop(
-                                aio::create_task(async move {
-                                    let mut bytes = 0;
-                                    loop {
-                                        let message = match job {
-                                            Job::Echo => {
-                                                handler_reader.readexactly(ECHO_MESSAGE).await
+    serve_protocols(port_tx, move |t| async move {
+        aio::create_server(
+            move || {
+                let reader = Rc::new(StreamReader::new());
+                let handler_reader = reader.clone();
+                let totals = t.clone();
+                // The handler starts with the connection: `connection_made` below.
+                LayeredConnection {
+                    feed: FeedReader { reader },
+                    handler: Some(Box::new(move |transport: aio::Transport| {
+                        drop(
+                            aio::create_task(async move {
+                                let mut bytes = 0;
+                                loop {
+                                    let message = match job {
+                                        Job::Echo => handler_reader.readexactly(ECHO_MESSAGE).await,
+                                        Job::Discard => handler_reader.read(BULK_CHUNK).await,
+                                    };
+                                    match message {
+                                        Ok(m) if !m.is_empty() => {
+                                            bytes += m.len();
+                                            if let Job::Echo = job {
+                                                transport.write(&m);
                                             }
-                                            Job::Discard => handler_reader.read(BULK_CHUNK).await,
-                                        };
-                                        match message {
-                                            Ok(m) if !m.is_empty() => {
-                                                bytes += m.len();
-                                                if let Job::Echo = job {
-                                                    transport.write(&m);
-                                                }
-                                            }
-                                            _ => break,
                                         }
+                                        _ => break,
                                     }
-                                    transport.close();
-                                    totals.bytes.set(totals.bytes.get() + bytes);
-                                    totals.finished.set(totals.finished.get() + 1);
-                                    if totals.finished.get() == connections {
-                                        totals.all_done.set();
-                                    }
-                                })
-                                .expect("create_task"),
-                            );
-                        })),
-                    }
-                },
-                "127.0.0.1",
-                0,
-            )
-            .await
-            .expect("create_server");
-            let start = thread_cpu();
-            port_tx
-                .send(server.port().expect("port"))
-                .expect("send port");
-            totals.all_done.wait().await;
-            let end = thread_cpu();
-            server.close();
-            Served {
-                user: end.0 - start.0,
-                system: end.1 - start.1,
-                bytes: totals.bytes.get(),
-            }
-        })
-        .expect("run_until_complete");
-    lp.close().expect("close");
-    served
+                                }
+                                transport.close();
+                                totals.bytes.set(totals.bytes.get() + bytes);
+                                totals.finished.set(totals.finished.get() + 1);
+                                if totals.finished.get() == connections {
+                                    totals.all_done.set();
+                                }
+                            })
+                            .expect("create_task"),
+                        );
+                    })),
+                }
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await
+    })
 }
 
 /// What starts a [`Server::Layered`] connection's handler task.
