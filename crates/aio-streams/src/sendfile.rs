@@ -281,6 +281,11 @@ pub(crate) async fn send_fallback(
             if block == 0 {
                 break;
             }
+            // While the block is read, the transport's driver sends what the protocol
+            // writes meanwhile (the write side is this task's again for the block).
+            if let Target::Transport(lent) = target {
+                lent.idle();
+            }
             let n = if nonblocking {
                 let window = &mut buf[..block];
                 io_op(file, Direction::Read, || {
@@ -309,6 +314,9 @@ pub(crate) async fn send_fallback(
                 buf = moved;
                 n.map_err(io::Error::from)?
             };
+            if let Target::Transport(lent) = target {
+                lent.busy();
+            }
             if n == 0 {
                 break;
             }
@@ -441,7 +449,8 @@ impl Transport {
     /// in progress" (asyncio raises `RuntimeError`). Otherwise — a TLS layer, a write pipe
     /// transport, a file that is a pipe — the file is read in blocks of 256 KiB, each sent
     /// through the transport's buffer before the next is read (asyncio's fallback; writes
-    /// made meanwhile go out between blocks, as in asyncio), unless
+    /// made meanwhile go out as they do in asyncio: between blocks, and while the next block
+    /// is read), unless
     /// [`fallback(false)`](TransportSendfile::fallback). The protocol's `pause_writing` /
     /// `resume_writing` are not called for the file's bytes. The file's position is left
     /// at `offset` plus the bytes sent.

@@ -31,38 +31,42 @@ const READS_PER_TURN: u32 = 16;
 
 // The transport's state bits.
 /// `close()` or `abort()` was called, or a read pipe saw EOF: no more reads or writes.
-const CLOSING: u16 = 1;
+const CLOSING: u32 = 1;
 /// `connection_lost` is due (asyncio's `_conn_lost > 0`).
-const LOST: u16 = 1 << 1;
+const LOST: u32 = 1 << 1;
 /// `connection_lost` was called.
-const FINISHED: u16 = 1 << 2;
+const FINISHED: u32 = 1 << 2;
 /// `write_eof()` was called.
-const EOF_ASKED: u16 = 1 << 3;
+const EOF_ASKED: u32 = 1 << 3;
 /// The read side saw EOF.
-const READ_EOF: u16 = 1 << 4;
+const READ_EOF: u32 = 1 << 4;
 /// `pause_reading()`.
-const READ_PAUSED: u16 = 1 << 5;
+const READ_PAUSED: u32 = 1 << 5;
 /// The protocol's writing is paused (above the high-water mark).
-const WRITE_PAUSED: u16 = 1 << 6;
+const WRITE_PAUSED: u32 = 1 << 6;
 /// The driver task is running (its callbacks need no wake-up to be noticed).
-const IN_DRIVER: u16 = 1 << 7;
+const IN_DRIVER: u32 = 1 << 7;
 /// Warned once: a write to a closing transport.
-const WARNED_CLOSING: u16 = 1 << 8;
+const WARNED_CLOSING: u32 = 1 << 8;
 /// Warned once: a write after `write_eof()`.
-const WARNED_EOF: u16 = 1 << 9;
+const WARNED_EOF: u32 = 1 << 9;
 /// Warned once: writes to a lost connection.
-const WARNED_LOST: u16 = 1 << 10;
+const WARNED_LOST: u32 = 1 << 10;
 /// `pause_writing` / `resume_writing` to deliver once the running callback returns.
-const DEFER_PAUSE: u16 = 1 << 11;
-const DEFER_RESUME: u16 = 1 << 12;
+const DEFER_PAUSE: u32 = 1 << 11;
+const DEFER_RESUME: u32 = 1 << 12;
 /// The write side is lent to a task (a `sendfile`, a TLS upgrade): it flushes the buffer
 /// itself and the driver leaves writing alone.
-const LENT: u16 = 1 << 13;
+const LENT: u32 = 1 << 13;
 /// A `sendfile(2)` runs on the socket: `write` is refused (asyncio's "unable to write;
 /// sendfile is in progress").
-const NATIVE_SENDFILE: u16 = 1 << 14;
+const NATIVE_SENDFILE: u32 = 1 << 14;
 /// `start()` ran: the driver task exists.
-const STARTED: u16 = 1 << 15;
+const STARTED: u32 = 1 << 15;
+/// The task the write side is lent to is not writing for now (a sendfile fallback reading
+/// its next block): the driver flushes what the protocol writes meanwhile, as asyncio's
+/// transport goes on writing during `_sendfile_fallback`.
+const LENT_IDLE: u32 = 1 << 16;
 
 /// A use of the protocol API that fails the connection (asyncio's `RuntimeError`s), as an
 /// `io::Error` payload, so the transport reports it rather than treating it as an OS error.
@@ -181,7 +185,21 @@ impl Endpoint {
                 let _ = Sink::shutdown(conn, Shutdown::Both);
                 conn.detach();
             }
-            Io::ReadPipe(pipe) | Io::WritePipe(pipe) => drop(pipe.borrow_mut().take()),
+            Io::ReadPipe(pipe) | Io::WritePipe(pipe) => {
+                let Some(fd) = pipe.borrow_mut().take() else {
+                    return;
+                };
+                // Closing a descriptor raises no event: wake whoever waits on it (a sendfile
+                // lent the write side, say), to find it closed, before it goes.
+                let mut wakers = Vec::new();
+                fd.registration()
+                    .source()
+                    .set_ready(true, true, &mut wakers);
+                drop(fd);
+                for waker in wakers {
+                    waker.wake();
+                }
+            }
         }
     }
 
@@ -305,7 +323,7 @@ pub struct Transport {
 }
 
 pub(crate) struct Inner {
-    flags: Cell<u16>,
+    flags: Cell<u32>,
     /// Writes refused since the connection was lost (asyncio's `_conn_lost` count).
     lost_writes: Cell<u32>,
     /// Unsent bytes, from `start` (taken out of the cell and put back: the endpoint's write
@@ -325,15 +343,15 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    fn has(&self, bits: u16) -> bool {
+    fn has(&self, bits: u32) -> bool {
         self.flags.get() & bits != 0
     }
 
-    fn set(&self, bits: u16) {
+    fn set(&self, bits: u32) {
         self.flags.set(self.flags.get() | bits);
     }
 
-    fn unset(&self, bits: u16) {
+    fn unset(&self, bits: u32) {
         self.flags.set(self.flags.get() & !bits);
     }
 
@@ -438,7 +456,7 @@ impl Inner {
             return;
         };
         // Both pending: the one that happened last matches the current state.
-        let order: &[u16] = if self.has(WRITE_PAUSED) {
+        let order: &[u32] = if self.has(WRITE_PAUSED) {
             &[DEFER_RESUME, DEFER_PAUSE]
         } else {
             &[DEFER_PAUSE, DEFER_RESUME]
@@ -567,7 +585,10 @@ impl Inner {
                 self.finish();
                 return Poll::Ready(());
             }
-            if self.pending() > 0 && !self.has(LENT) && self.write_step(cx).is_ready() {
+            if self.pending() > 0
+                && (!self.has(LENT) || self.has(LENT_IDLE))
+                && self.write_step(cx).is_ready()
+            {
                 continue;
             }
             let watch_reader = matches!(self.endpoint.0, Io::WritePipe(_));
@@ -1529,6 +1550,21 @@ impl Lent {
         inner.buf.set(buf);
     }
 
+    /// Lets the driver write while this task does something else (a fallback reading the
+    /// file's next block), until [`busy`](Lent::busy).
+    pub(crate) fn idle(&self) {
+        let inner = &*self.transport.inner;
+        inner.set(LENT_IDLE);
+        if inner.pending() > 0 {
+            inner.wake();
+        }
+    }
+
+    /// Takes the write side back from the driver (see [`idle`](Lent::idle)).
+    pub(crate) fn busy(&self) {
+        self.transport.inner.unset(LENT_IDLE);
+    }
+
     /// Waits until the write buffer is empty, sending it from this task (asyncio's
     /// `_make_empty_waiter`).
     ///
@@ -1562,7 +1598,7 @@ impl Lent {
 impl Drop for Lent {
     fn drop(&mut self) {
         let inner = &*self.transport.inner;
-        inner.unset(LENT | NATIVE_SENDFILE);
+        inner.unset(LENT | LENT_IDLE | NATIVE_SENDFILE);
         // The driver may have writes to send again.
         inner.wake();
     }

@@ -317,3 +317,89 @@ fn reading_goes_on_after_a_sendfile() {
     .unwrap();
     assert!(peer.join().unwrap() == data);
 }
+
+/// An abort while a write pipe transport's sendfile waits for room in the pipe ends the
+/// sendfile with an error (closing a pipe raises no event: the transport wakes the waiting
+/// sendfile itself). The reader never reads, so the pipe fills and the sendfile waits.
+#[test]
+fn an_abort_ends_a_pipe_sendfile_that_waits_for_room() {
+    let (file, _) = data_file(4 << 20, "pipe-abort");
+    let (read_end, write_end) = io::pipe().unwrap();
+    run(async move {
+        let (protocol, _) = quiet();
+        let transport = connect_write_pipe_protocol(move || protocol, write_end)?;
+        let file = Rc::new(file);
+        let sending = {
+            let (transport, file) = (transport.clone(), file.clone());
+            aio_task::create_task(async move { transport.sendfile(&file, 0, None).await })?
+        };
+        // Let it fill the pipe (64 KiB) and wait for room.
+        aio_scheduler::sleep(0.05).await?;
+        assert!(!sending.done(), "the pipe is full: the sendfile waits");
+        transport.abort();
+        // Bounded: without the wake-up it would wait forever.
+        let outcome = aio_task::wait_for(sending, 5.0).await?;
+        assert!(
+            matches!(&outcome, Ok(Err(Error::Io(e))) if e.kind() == io::ErrorKind::NotConnected),
+            "{outcome:?}"
+        );
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+    drop(read_end);
+}
+
+/// While a fallback waits for its file's next block, what the protocol wrote meanwhile is
+/// sent (asyncio's transport goes on writing during `_sendfile_fallback`). The file is a pipe
+/// whose second block comes only once the peer has received everything written before it:
+/// were the write side held until the next block, the two would wait for each other.
+#[test]
+fn writes_during_a_fallback_go_out_while_it_waits_for_the_file() {
+    const BIG: usize = 8 << 20;
+    let (pipe_read, mut pipe_write) = io::pipe().unwrap();
+    let (go_file, file_waits) = mpsc::channel::<()>();
+    let (go_peer, peer_waits) = mpsc::channel::<()>();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let feeder = std::thread::spawn(move || {
+        pipe_write.write_all(&[b'A'; 1000]).unwrap();
+        file_waits.recv().unwrap();
+        pipe_write.write_all(&[b'B'; 1000]).unwrap();
+    });
+    let peer = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        peer_waits.recv().unwrap();
+        let mut got = vec![0u8; 1000 + BIG];
+        conn.read_exact(&mut got).unwrap();
+        go_file.send(()).unwrap();
+        let mut rest = Vec::new();
+        conn.read_to_end(&mut rest).unwrap();
+        got.extend_from_slice(&rest);
+        got
+    });
+    let sent = run(async move {
+        let (protocol, _) = quiet();
+        let transport = create_connection(move || protocol, "127.0.0.1", port).await?;
+        let sending = {
+            let transport = transport.clone();
+            aio_task::create_task(async move { transport.sendfile(&pipe_read, 0, None).await })?
+        };
+        // The first block is out; the fallback waits for the pipe's next one.
+        aio_scheduler::sleep(0.1).await?;
+        transport.write(&vec![b'M'; BIG]); // more than the socket takes at once
+        go_peer.send(()).unwrap();
+        let sent = aio_task::wait_for(sending, 10.0).await???;
+        transport.close();
+        Ok::<_, Error>(sent)
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(sent, 2000);
+    feeder.join().unwrap();
+    let got = peer.join().unwrap();
+    assert_eq!(got.len(), 2000 + BIG);
+    assert!(got[..1000].iter().all(|&b| b == b'A'));
+    assert!(got[1000..1000 + BIG].iter().all(|&b| b == b'M'));
+    assert!(got[1000 + BIG..].iter().all(|&b| b == b'B'));
+}

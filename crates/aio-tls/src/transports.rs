@@ -34,7 +34,37 @@ async fn secure(
         .install_layer(|wire| Rc::new(TlsLayer::new(wire, tls, shutdown_timeout)))
         .await
         .map_err(|error| TlsError::handshake(io::Error::other(error)))?;
-    layer.handshake_within(handshake_timeout).await
+    let abandoned = Abandoned {
+        transport,
+        layer: Some(&layer),
+    };
+    let result = layer.handshake_within(handshake_timeout).await;
+    abandoned.disarm();
+    result
+}
+
+/// While a transport's handshake runs: if the upgrade is dropped before it ends (an outer
+/// timeout, a cancelled task), nothing would drive the half-done handshake again and the
+/// transport would wait for good. asyncio's `start_tls` closes the transport then; so does
+/// this, after failing the layer so its reads and writes end.
+struct Abandoned<'a> {
+    transport: &'a Transport,
+    layer: Option<&'a Rc<TlsLayer>>,
+}
+
+impl Abandoned<'_> {
+    fn disarm(mut self) {
+        self.layer = None;
+    }
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if let Some(layer) = self.layer.take() {
+            layer.fail(&"the TLS upgrade was cancelled before its handshake ended");
+            self.transport.close();
+        }
+    }
 }
 
 /// A TLS connection for a protocol being opened: the future [`create_connection`] and
@@ -559,6 +589,13 @@ pub trait TransportTls {
     /// file), [`TlsError::HandshakeTimeout`]. A failed handshake ends the transport: its
     /// protocol's `connection_lost` gets the reason (kind `ConnectionAborted`, the message
     /// of the [`TlsError`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropped before its handshake ended (an outer timeout, a cancelled
+    /// task), it closes the transport, as asyncio's `start_tls` does; the protocol's
+    /// `connection_lost` follows. Dropped before it was first awaited, it only gives
+    /// reading back.
     ///
     /// # Examples
     ///

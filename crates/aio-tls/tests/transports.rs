@@ -747,3 +747,52 @@ fn transport_start_tls_against_python_loop_start_tls() {
     .expect("test");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A `start_tls` dropped mid-handshake (here by an outer `wait_for`; a cancelled task does
+/// the same) closes the transport, as asyncio's `start_tls` does: nothing would drive the
+/// half-done handshake again, and the connection would otherwise wait for good. The peer
+/// accepts and never answers the handshake.
+#[test]
+fn a_start_tls_dropped_mid_handshake_closes_the_transport() {
+    let cert = Cert::localhost();
+    let client_config = cert.client_config();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let peer = std::thread::spawn(move || {
+        use std::io::Read;
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut sink = Vec::new();
+        let _ = conn.read_to_end(&mut sink); // until the client closes
+    });
+    aio_task::run(async move {
+        let seen = Shared::default();
+        let state = Rc::clone(&seen);
+        let transport = aio_streams::create_connection(
+            move || Collect {
+                greeting: b"hello",
+                seen: state,
+            },
+            "127.0.0.1",
+            port,
+        )
+        .await?;
+        let upgrade = transport
+            .start_tls(client_config)
+            .server_hostname("localhost")
+            .into_future();
+        let outcome = aio_task::wait_for(upgrade, 0.2).await;
+        assert!(
+            matches!(outcome, Err(aio_task::Error::Timeout)),
+            "{outcome:?}"
+        );
+        until("connection_lost after the dropped upgrade", || {
+            seen.borrow().lost.is_some()
+        })
+        .await;
+        assert!(transport.is_closing());
+        Ok::<_, aio_task::Error>(())
+    })
+    .expect("loop")
+    .expect("test");
+    peer.join().unwrap();
+}
