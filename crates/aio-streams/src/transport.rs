@@ -510,6 +510,12 @@ impl Inner {
         if self.has(CLOSING) {
             return;
         }
+        if !self.has(STARTED) {
+            // A prelude (a TLS handshake) runs and no protocol has the transport yet: end it
+            // now, as asyncio closes the socket, rather than when the prelude gives up.
+            self.force_close(None);
+            return;
+        }
         self.set(CLOSING);
         if self.pending() == 0 {
             self.set(LOST);

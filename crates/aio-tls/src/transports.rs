@@ -575,7 +575,11 @@ pub trait TransportTls {
     /// a new transport object; here the handle is the same transport's, and the protocol is
     /// the one it has).
     ///
-    /// Writes made during the handshake wait and go out encrypted after it. Bytes the
+    /// Writes made once the upgrade is awaited and has sent what the transport held (the
+    /// layer is then in place) wait for the handshake and go out encrypted after it; writes
+    /// made between this call and that point go out in plaintext, ahead of the handshake
+    /// (as writes to asyncio's old transport would). Sending what the transport held is
+    /// not under the handshake timeout (asyncio waits for it without one too). Bytes the
     /// protocol received before are plaintext; a peer that pipelined its handshake behind
     /// the STARTTLS request in the same packet has those bytes delivered as plaintext too:
     /// call this before the peer may send them.

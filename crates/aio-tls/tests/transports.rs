@@ -796,3 +796,36 @@ fn a_start_tls_dropped_mid_handshake_closes_the_transport() {
     .expect("test");
     peer.join().unwrap();
 }
+
+/// `close_clients` ends a connection whose TLS handshake has not finished at once, as
+/// asyncio closes its socket, rather than after the handshake timeout: `wait_closed`
+/// returns while a silent client still holds its end open. Its protocol is never called.
+#[test]
+fn close_clients_ends_a_connection_mid_handshake_at_once() {
+    let cert = Cert::localhost();
+    aio_task::run(async move {
+        let _reports = collect_reports();
+        let (echo, server_seen) = recorded(|seen| Echo {
+            transport: None,
+            seen,
+        });
+        let server = aio_tls::create_server(echo, "127.0.0.1", 0, cert.server_config())
+            .ssl_handshake_timeout(600.0)
+            .await?;
+        let port = server.port().unwrap();
+        // A client that connects and never starts its handshake.
+        let silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        aio_scheduler::sleep(0.05).await?; // accepted, its handshake waiting
+        server.close();
+        server.close_clients();
+        aio_task::wait_for(server.wait_closed(), 5.0).await?;
+        for seen in server_seen.borrow().iter() {
+            let seen = seen.borrow();
+            assert_eq!((seen.made, seen.lost.is_some()), (0, false), "never called");
+        }
+        drop(silent);
+        Ok::<_, aio_task::Error>(())
+    })
+    .expect("loop")
+    .expect("test");
+}
