@@ -934,7 +934,8 @@ impl Transport {
     ///
     /// # Errors
     ///
-    /// asyncio's `RuntimeError`s: the transport is closing, or lent already.
+    /// asyncio's `RuntimeError`s: the transport is closing, lent already, or its write side
+    /// shut by `write_eof`.
     pub(crate) fn lend(&self) -> Result<Lent, aio_task::Error> {
         let inner = &*self.inner;
         if inner.has(CLOSING) {
@@ -943,6 +944,13 @@ impl Transport {
         if inner.has(LENT) {
             return Err(aio_task::Error::InvalidState(
                 "a sendfile or a TLS upgrade is in progress on this transport",
+            ));
+        }
+        if inner.has(EOF_ASKED) {
+            // asyncio: `RuntimeError('Cannot call write() after write_eof()')`; the
+            // transport stays open for reading.
+            return Err(aio_task::Error::InvalidState(
+                "Cannot call write() after write_eof()",
             ));
         }
         inner.set(LENT);

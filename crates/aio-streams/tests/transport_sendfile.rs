@@ -403,3 +403,34 @@ fn writes_during_a_fallback_go_out_while_it_waits_for_the_file() {
     assert!(got[1000..1000 + BIG].iter().all(|&b| b == b'M'));
     assert!(got[1000 + BIG..].iter().all(|&b| b == b'B'));
 }
+
+/// After `write_eof`, a sendfile is refused (asyncio's "Cannot call write() after
+/// write_eof()") and the transport stays open for reading, whether the file would go by
+/// `sendfile(2)` or by the fallback.
+#[test]
+fn a_sendfile_after_write_eof_is_refused_and_the_transport_stays_open() {
+    let (file, _) = data_file(10_000, "after-eof");
+    let (pipe_read, pipe_write) = io::pipe().unwrap();
+    drop(pipe_write); // the fallback would read an empty file, never block
+    let (port, peer) = raw_peer(None);
+    run(async move {
+        let (protocol, _) = quiet();
+        let transport = create_connection(move || protocol, "127.0.0.1", port).await?;
+        transport.write_eof();
+        for outcome in [
+            aio_task::wait_for(transport.sendfile(&file, 0, None).into_future(), 5.0).await?,
+            aio_task::wait_for(transport.sendfile(&pipe_read, 0, None).into_future(), 5.0).await?,
+        ] {
+            assert!(
+                matches!(&outcome, Err(Error::InvalidState(m)) if m.contains("write_eof")),
+                "{outcome:?}"
+            );
+        }
+        assert!(!transport.is_closing());
+        transport.close();
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+    assert!(peer.join().unwrap().is_empty());
+}
