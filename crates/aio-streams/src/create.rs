@@ -353,13 +353,7 @@ where
     F: FnOnce() -> P,
     P: AnyProtocol,
 {
-    let pipe = register_pipe(fd.into())?;
-    let transport = Transport::new(
-        Endpoint(Io::ReadPipe(RefCell::new(Some(pipe)))),
-        protocol_factory().into_driven(),
-    );
-    transport.start()?;
-    Ok(transport)
+    pipe_transport(fd.into(), Io::ReadPipe, protocol_factory)
 }
 
 /// Writes to the pipe `fd` through a transport (asyncio's `loop.connect_write_pipe`; the
@@ -404,9 +398,22 @@ where
     F: FnOnce() -> P,
     P: AnyProtocol,
 {
-    let pipe = register_pipe(fd.into())?;
+    pipe_transport(fd.into(), Io::WritePipe, protocol_factory)
+}
+
+/// A started transport on the pipe `fd`, the endpoint of kind `io` (read or write end).
+fn pipe_transport<F, P>(
+    fd: OwnedFd,
+    io: fn(RefCell<Option<AsyncFd<OwnedFd>>>) -> Io,
+    protocol_factory: F,
+) -> Result<Transport, Error>
+where
+    F: FnOnce() -> P,
+    P: AnyProtocol,
+{
+    let pipe = register_pipe(fd)?;
     let transport = Transport::new(
-        Endpoint(Io::WritePipe(RefCell::new(Some(pipe)))),
+        Endpoint(io(RefCell::new(Some(pipe)))),
         protocol_factory().into_driven(),
     );
     transport.start()?;
