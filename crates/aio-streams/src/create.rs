@@ -460,7 +460,7 @@ where
             return;
         };
         let prelude = prelude(transport.clone());
-        let _ = aio_task::create_task(async move {
+        let _ = aio_task::create_internal_task(async move {
             match prelude.await {
                 Ok(()) => {
                     let _ = transport.start_after_prelude();

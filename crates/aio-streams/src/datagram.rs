@@ -334,10 +334,12 @@ where
                 }),
             };
             let made = transport.clone();
-            transport.call_protocol("connection_made", move |p| p.connection_made(&made));
+            aio_task::call_outside_task(|| {
+                transport.call_protocol("connection_made", move |p| p.connection_made(&made));
+            });
             if !transport.inner.closing.get() {
                 let reader = transport.clone();
-                aio_task::create_task(async move { reader.read_loop().await })?;
+                aio_task::create_internal_task(async move { reader.read_loop().await })?;
             }
             Ok((transport, protocol))
         })
@@ -605,7 +607,7 @@ impl DatagramTransport {
             return;
         }
         let me = self.clone();
-        let started = aio_task::create_task(async move {
+        let started = aio_task::create_internal_task(async move {
             me.flush().await;
             me.inner.flushing.set(false);
         });

@@ -1457,7 +1457,7 @@ pub(crate) fn serve<A: OnAccept>(
     for index in 0..count {
         let per_turn = usize::try_from(backlog).unwrap_or(1).max(1);
         let accept = accept_loop(state.clone(), index, on_accept.clone(), per_turn);
-        let task = create_task(accept)?;
+        let task = aio_task::create_internal_task(accept)?;
         state.accept_tasks.borrow_mut().push(task.erase());
     }
     Ok(server)

@@ -967,10 +967,14 @@ impl Transport {
     pub(crate) fn start(&self) -> Result<(), aio_task::Error> {
         let inner = &self.inner;
         inner.set(STARTED);
-        inner.callback("connection_made", |protocol| {
-            protocol.connection_made(self);
+        // asyncio schedules it (`call_soon`): it runs outside any task, also when this
+        // start is made inside the task awaiting `create_connection`.
+        aio_task::call_outside_task(|| {
+            inner.callback("connection_made", |protocol| {
+                protocol.connection_made(self);
+            });
         });
-        match aio_task::create_task(Driver {
+        match aio_task::create_internal_task(Driver {
             inner: inner.clone(),
         }) {
             Ok(task) => {

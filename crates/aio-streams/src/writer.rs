@@ -379,7 +379,7 @@ impl StreamWriter {
             return;
         }
         let inner = self.inner.clone();
-        let spawned = aio_task::create_task(async move {
+        let spawned = aio_task::create_internal_task(async move {
             poll_fn(|cx| inner.poll_flush(cx)).await;
             inner.flushing.set(false);
         });

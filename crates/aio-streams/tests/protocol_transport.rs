@@ -901,3 +901,89 @@ fn close_and_abort_inside_a_callback_call_connection_lost_once_later() {
     .unwrap()
     .unwrap();
 }
+
+/// What a [`Probe`] saw in each callback: whether a task was current, and how many tasks
+/// `all_tasks()` listed.
+type Seen = Rc<RefCell<Vec<(&'static str, bool, usize)>>>;
+
+/// Echoes, noting what asyncio's task functions say inside each callback.
+struct Probe {
+    seen: Seen,
+    transport: Option<Transport>,
+    echo: bool,
+}
+
+impl Probe {
+    fn note(&self, callback: &'static str) {
+        let current = aio_task::current_task().is_some();
+        let tasks = aio_task::all_tasks().unwrap().len();
+        self.seen.borrow_mut().push((callback, current, tasks));
+    }
+}
+
+impl Protocol for Probe {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.note("made");
+        self.transport = Some(transport.clone());
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        self.note("data");
+        if self.echo {
+            self.transport.as_ref().unwrap().write(data);
+        }
+    }
+}
+
+/// As in asyncio: protocol callbacks run outside any task (`current_task()` is `None` in
+/// them), and neither transports nor servers are tasks: `all_tasks()` lists only the main
+/// task, and the next task the user creates is `Task-2`.
+#[test]
+fn protocol_callbacks_run_outside_any_task_and_transports_are_not_tasks() {
+    aio_task::run(async {
+        let seen: Seen = Rc::default();
+        let s = seen.clone();
+        let server = create_server(
+            move || Probe {
+                seen: s.clone(),
+                transport: None,
+                echo: true,
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await?;
+        let c = seen.clone();
+        let client = create_connection(
+            move || Probe {
+                seen: c,
+                transport: None,
+                echo: false,
+            },
+            "127.0.0.1",
+            server.port().unwrap(),
+        )
+        .await?;
+        client.write(b"ping");
+        until("the echo", || seen.borrow().len() >= 4).await;
+        let seen = seen.borrow().clone();
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        for (callback, current, tasks) in &seen {
+            assert!(!current, "a task was current in {callback}: {seen:?}");
+            assert_eq!(*tasks, 1, "all_tasks() in {callback}: {seen:?}");
+        }
+        let names: Vec<String> = aio_task::all_tasks()?
+            .iter()
+            .map(|task| task.get_name())
+            .collect();
+        assert_eq!(names, ["Task-1"]);
+        let next = aio_task::create_task(async {})?;
+        assert_eq!(next.get_name(), "Task-2");
+        next.await?;
+        client.close();
+        server.close();
+        aio_task::wait_for(server.wait_closed(), 10.0).await?;
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}

@@ -423,7 +423,9 @@ impl SubprocessTransport {
             }),
         };
         let made = transport.clone();
-        transport.call_protocol("connection_made", move |p| p.connection_made(&made));
+        aio_task::call_outside_task(|| {
+            transport.call_protocol("connection_made", move |p| p.connection_made(&made));
+        });
         // Everything else comes from the tasks, after connection_made.
         if let (Some(writer), Some(probe)) = (transport.inner.stdin.clone(), probe) {
             let me = transport.clone();
@@ -782,7 +784,7 @@ impl SubprocessTransport {
 
 /// Runs `future` as a task of the running loop.
 fn spawn(future: impl Future<Output = ()> + 'static) -> Result<(), SubprocessError> {
-    match aio_task::create_task(future) {
+    match aio_task::create_internal_task(future) {
         Ok(_detached) => Ok(()),
         // Only without a running loop, which the caller has.
         Err(_) => Err(SubprocessError::Runtime(

@@ -78,7 +78,8 @@ pub use observe::{
 pub use run::{Runner, run};
 pub use shield::{Shield, shield};
 pub use task::{
-    Task, TaskRef, WaitDone, all_tasks, create_task, create_task_with_context, current_task,
+    Task, TaskRef, WaitDone, all_tasks, call_outside_task, create_internal_task, create_task,
+    create_task_with_context, current_task,
 };
 pub use task_group::{Scope, TaskGroup};
 pub use threadsafe::{ConcurrentFuture, run_coroutine_threadsafe};

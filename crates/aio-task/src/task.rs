@@ -119,7 +119,8 @@ const CANCEL_REQUESTED: u32 = 1 << 31;
 
 /// The untyped part of a task.
 pub(crate) struct Header {
-    /// The `N` of the default name `Task-N`.
+    /// The `N` of the default name `Task-N`; [`INTERNAL`] for a layer's internal task (see
+    /// [`create_internal_task`]), which takes no number.
     id: u64,
     /// Index in the loop's [`Registry`] while the task is pending.
     slot: Cell<u32>,
@@ -135,6 +136,13 @@ pub(crate) struct Header {
     /// The task's span (`tracing` feature): entered around each step.
     #[cfg(feature = "tracing")]
     span: tracing::Span,
+}
+
+impl Header {
+    /// Whether this is a layer's internal task (see [`create_internal_task`]).
+    fn is_internal(&self) -> bool {
+        self.id == INTERNAL
+    }
 }
 
 /// A task's cancel word: asyncio's `cancelling()` count in the low 31 bits, and
@@ -179,9 +187,24 @@ impl<T> TaskCell<T> {
     }
 
     fn name(&self) -> String {
-        self.core
-            .name()
-            .unwrap_or_else(|| format!("Task-{}", self.header.id))
+        self.core.name().unwrap_or_else(|| match self.header.id {
+            INTERNAL => format!("internal task from {}", self.header.created_at),
+            id => format!("Task-{id}"),
+        })
+    }
+
+    fn is_internal(&self) -> bool {
+        self.header.is_internal()
+    }
+
+    /// What `current_task()` finds while this task steps: its registry slot, or no task at
+    /// all for an internal task (asyncio runs a transport's callbacks outside any task).
+    fn current_slot(&self) -> u32 {
+        if self.is_internal() {
+            NO_TASK
+        } else {
+            self.header.slot.get()
+        }
     }
 
     /// The name, plus where the task was created when that was recorded (debug mode).
@@ -372,7 +395,7 @@ impl Registry {
             .borrow()
             .iter()
             .flatten()
-            .filter(|t| !t.done())
+            .filter(|t| !t.done() && !t.header().is_internal())
             .map(|t| TaskRef(t.clone()))
             .collect()
     }
@@ -389,11 +412,15 @@ impl Drop for Registry {
             if task.done() {
                 continue;
             }
-            let ctx = ExceptionContext::new("Task was destroyed but it is pending!")
-                .with_task(task.describe());
-            match &event_loop {
-                Some(event_loop) => event_loop.call_exception_handler(&ctx),
-                None => EventLoop::default_exception_handler(&ctx),
+            // An internal task (an open transport's driver, say) is machinery, not a task the
+            // program made: asyncio has no task there to report.
+            if !task.header().is_internal() {
+                let ctx = ExceptionContext::new("Task was destroyed but it is pending!")
+                    .with_task(task.describe());
+                match &event_loop {
+                    Some(event_loop) => event_loop.call_exception_handler(&ctx),
+                    None => EventLoop::default_exception_handler(&ctx),
+                }
             }
             task.cancel(None);
             // The loop's thread, no step running: the future goes now.
@@ -413,6 +440,9 @@ impl Drop for Registry {
 }
 
 const NO_TASK: u32 = u32::MAX;
+
+/// The `id` of an internal task ([`create_internal_task`]): task numbers start at 1.
+const INTERNAL: u64 = 0;
 
 thread_local! {
     /// Registry slot of the task being polled on this thread.
@@ -575,7 +605,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
         let cell = &this.guard.cell;
-        let _current = Current::enter(cell.header.slot.get());
+        let _current = Current::enter(cell.current_slot());
         let _context = this.context.enter();
         let _slow = running_debug().map(|limit| SlowStep {
             cell: &**cell,
@@ -649,7 +679,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    spawn_mapped(event_loop, future, Ok, TaskContext::capture())
+    spawn_mapped(event_loop, future, Ok, TaskContext::capture(), false)
 }
 
 /// Schedules `future` as a task running in `context` itself.
@@ -663,7 +693,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    spawn_mapped(event_loop, future, Ok, TaskContext::with(context))
+    spawn_mapped(event_loop, future, Ok, TaskContext::with(context), false)
 }
 
 /// Schedules a future that yields a task outcome: its `Err` becomes the task's error.
@@ -678,6 +708,7 @@ where
         future,
         |outcome| outcome,
         TaskContext::capture(),
+        false,
     )
 }
 
@@ -687,6 +718,7 @@ fn spawn_mapped<F, M, T>(
     future: F,
     map: M,
     context: TaskContext,
+    internal: bool,
 ) -> Result<Task<T>, Error>
 where
     F: Future + 'static,
@@ -706,8 +738,13 @@ where
         .handle
         .get_or_init(|| event_loop.handle())
         .note_task_created();
-    let id = registry.next_id.get() + 1;
-    registry.next_id.set(id);
+    let id = if internal {
+        INTERNAL
+    } else {
+        let id = registry.next_id.get() + 1;
+        registry.next_id.set(id);
+        id
+    };
     // A span per task: its name (updated by `set_name`), number and the task creating it.
     #[cfg(feature = "tracing")]
     let (future, span) = {
@@ -794,6 +831,77 @@ where
     F::Output: 'static,
 {
     spawn(&get_running_loop()?, future)
+}
+
+/// Runs `future` on the running loop as a layer's internal task: machinery that asyncio runs
+/// as loop callbacks rather than as a task, such as a transport's I/O, a server's accept loop
+/// or a datagram endpoint's reads. It is scheduled, woken and cancelled at loop close like any
+/// task, but it is not an asyncio `Task`:
+///
+/// - [`all_tasks`] does not list it, and the tasks' dump leaves it out;
+/// - [`current_task`] is `None` while it runs, so the callbacks it calls run outside any task,
+///   as asyncio's protocol callbacks do;
+/// - it takes no `Task-N` number;
+/// - the loop closing while it is pending drops its future without reporting "Task was
+///   destroyed but it is pending!".
+///
+/// The handle returned is the layer's, to cancel or await the task (a server's `close`
+/// cancels its accept loop); dropping it detaches the task, as for any task.
+///
+/// # Errors
+///
+/// [`Error::Runtime`] ([`NoRunningLoop`](aio_scheduler::Error::NoRunningLoop)) outside a
+/// running loop (the future is dropped).
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{all_tasks, create_internal_task, current_task, run};
+///
+/// run(async {
+///     let machinery = create_internal_task(async { current_task().is_some() })?;
+///     assert_eq!(all_tasks()?.len(), 1); // only this one
+///     assert!(!machinery.await?); // it ran outside any task
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+#[track_caller]
+pub fn create_internal_task<F>(future: F) -> Result<Task<F::Output>, Error>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    spawn_mapped(
+        &get_running_loop()?,
+        future,
+        Ok,
+        TaskContext::capture(),
+        true,
+    )
+}
+
+/// Calls `f` outside any task: [`current_task`] is `None` until it returns, as it is in a
+/// callback that asyncio's loop runs (`call_soon`). For layers that call a protocol's
+/// callback synchronously where asyncio schedules it: a transport's `connection_made`, made
+/// inside the task that awaits `create_connection`.
+///
+/// # Examples
+///
+/// ```
+/// use aio_task::{call_outside_task, current_task, run};
+///
+/// run(async {
+///     assert!(current_task().is_some());
+///     assert!(call_outside_task(|| current_task().is_none()));
+///     assert!(current_task().is_some()); // back in the task
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn call_outside_task<R>(f: impl FnOnce() -> R) -> R {
+    let _outside = Current::enter(NO_TASK);
+    f()
 }
 
 /// [`create_task`] running the task in `context` itself rather than in a copy of the current

@@ -56,3 +56,57 @@ fn all_tasks_lists_pending_tasks_only() {
     .unwrap();
     assert!(all_tasks().is_err(), "no running loop");
 }
+
+/// An internal task (a layer's machinery, as a transport's driver) is no asyncio task: not
+/// listed, no `Task-N` number, no current task while it runs, and the loop closing while it
+/// waits drops it without "Task was destroyed but it is pending!" — but drops it.
+#[test]
+fn internal_tasks_are_machinery_not_tasks() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    struct Dropped(Rc<RefCell<Vec<&'static str>>>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.borrow_mut().push("dropped");
+        }
+    }
+
+    let lp = EventLoop::new().unwrap();
+    let reports = Rc::new(RefCell::new(Vec::new()));
+    let r = reports.clone();
+    lp.set_exception_handler(move |_, ctx| r.borrow_mut().push(ctx.message.clone()));
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    lp.run_until_complete(async move {
+        let first = aio_task::create_internal_task(async { current_task().is_none() })?;
+        let guard = Dropped(l.clone());
+        aio_task::create_internal_task(async move {
+            let _guard = guard;
+            sleep(3600).await.unwrap();
+        })?;
+        assert!(all_tasks()?.is_empty(), "internal tasks are not listed");
+        assert!(first.await?, "no current task inside an internal task");
+        let user = create_task(async {})?;
+        assert_eq!(user.get_name(), "Task-1", "internal tasks take no number");
+        user.await?;
+        // Inside a task, a call made outside it sees none, and the task is current again
+        // afterwards, also after a panic.
+        let me = create_task(async {
+            assert!(aio_task::call_outside_task(|| current_task().is_none()));
+            let caught = std::panic::catch_unwind(|| {
+                aio_task::call_outside_task(|| panic!("in a callback"));
+            });
+            assert!(caught.is_err());
+            current_task().is_some()
+        })?;
+        assert!(me.await?);
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+    assert!(log.borrow().is_empty());
+    lp.close().unwrap();
+    assert_eq!(*log.borrow(), ["dropped"], "closing the loop drops it");
+    assert!(reports.borrow().is_empty(), "{:?}", reports.borrow());
+}

@@ -268,7 +268,7 @@ impl TlsLayer {
             };
             let _ = wire.shutdown(how);
         };
-        aio_task::create_task(finish)
+        aio_task::create_internal_task(finish)
             .map(drop)
             .map_err(io::Error::other)
     }

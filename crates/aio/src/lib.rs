@@ -150,6 +150,9 @@ pub use aio_task::{
     CallGraph, TaskInfo, TaskState, capture_call_graph, dump_tasks, format_call_graph,
     format_tasks, print_call_graph, task_infos, task_infos_of,
 };
+/// For layers built on aio (a transport of your own): machinery that runs as asyncio's loop
+/// callbacks do, outside any task.
+pub use aio_task::{call_outside_task, create_internal_task};
 
 /// All cores: a group of loops, one per thread ([`LoopGroup`], [`run_per_core`]), work sent
 /// to a given loop ([`LoopHandleExt::spawn`]), a `Send` channel between loops and threads
