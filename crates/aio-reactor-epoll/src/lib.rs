@@ -56,9 +56,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aio_reactor::{
-    Coalesce, Driver, KEY_LIMIT, Notify, Reactor, Registration, Source, Sources, Waker,
-};
+use aio_reactor::{Coalesce, Driver, KEY_LIMIT, Notify, Reactor, Registration, Source, Sources};
 use rustix::event::epoll::{self, Event, EventData, EventFlags};
 use rustix::event::{EventfdFlags, Timespec, eventfd};
 use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags};
@@ -142,8 +140,10 @@ struct Inner {
     epoll: OwnedFd,
     sources: RefCell<Sources>,
     events: RefCell<Vec<Event>>,
-    /// Wakers collected from one batch of events, woken after the reactor's state is released.
-    wakers: RefCell<Vec<Waker>>,
+    /// The sources of one batch of events with tasks waiting, and in which directions:
+    /// woken (by reference, their wakers kept for the tasks' next waits) after the reactor's
+    /// state is released.
+    woken: RefCell<Vec<(Rc<Source>, u8)>>,
     notify: Arc<EventNotify>,
     /// `epoll_pwait2` is in use (cleared at its first `ENOSYS`).
     pwait2: Cell<bool>,
@@ -243,7 +243,7 @@ impl EpollReactor {
                 epoll,
                 sources: RefCell::new(Sources::default()),
                 events: RefCell::new(Vec::with_capacity(EVENTS)),
-                wakers: RefCell::new(Vec::new()),
+                woken: RefCell::new(Vec::new()),
                 notify: Arc::new(EventNotify {
                     fd,
                     pending: Coalesce::new(),
@@ -447,7 +447,7 @@ impl Reactor for EpollReactor {
             Err(e) => return Err(e),
         }
 
-        let mut wakers = inner.wakers.take();
+        let mut woken = inner.woken.take();
         let mut delivered = 0;
         {
             let sources = inner.sources.borrow();
@@ -472,16 +472,19 @@ impl Reactor for EpollReactor {
                         let plain =
                             !failed && !flags.intersects(EventFlags::PRI | EventFlags::RDHUP);
                         delivered += 1;
-                        source.set_ready_reporting(readable, writable, plain, &mut wakers);
+                        let directions = source.mark_ready(readable, writable, plain);
+                        if directions != 0 {
+                            woken.push((source.clone(), directions));
+                        }
                     }
                 }
             }
         }
         drop(events);
-        for waker in wakers.drain(..) {
-            waker.wake();
+        for (source, directions) in woken.drain(..) {
+            source.wake_waiting(directions);
         }
-        inner.wakers.replace(wakers);
+        inner.woken.replace(woken);
         Ok(delivered)
     }
 
