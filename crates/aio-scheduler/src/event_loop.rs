@@ -1315,7 +1315,9 @@ impl EventLoop {
             timers.next_deadline()
         };
 
-        // 2. Wait for I/O.
+        // 2. Wait for I/O. A blocking wait reads the clock as it returns; the due timers
+        // below are found with that reading instead of a third one.
+        let mut woke_at = None;
         let busy = !inner.ready.borrow().is_empty() || inner.stopping.get();
         if busy {
             if inner.since_io_poll.get() >= IO_POLL_INTERVAL {
@@ -1349,21 +1351,27 @@ impl EventLoop {
             };
             let waited = inner.reactor.wait(deadline);
             shared.remote.woke();
-            shared.metrics.add_blocked(real_start.elapsed());
+            let real_end = Instant::now();
+            let blocked = real_end.saturating_duration_since(real_start);
+            shared.metrics.add_blocked(blocked);
             inner.since_io_poll.set(0);
             waited?;
-            if let Some(now) = virtual_now {
-                match next_timer {
+            match virtual_now {
+                Some(now) => match next_timer {
                     Some(when) if jump && shared.remote.is_empty() => inner.advance_to(when),
-                    _ => inner.advance_to(now + real_start.elapsed()),
-                }
+                    _ => inner.advance_to(now + blocked),
+                },
+                None => woke_at = Some(real_end),
             }
             inner.drain_remote();
         }
 
         // 3. Move due timers to the ready queue (a sleeping task's waker pushes its step).
         if next_timer.is_some() {
-            let now = inner.now();
+            let now = match woke_at {
+                Some(real_end) => real_end,
+                None => inner.now(),
+            };
             loop {
                 let fired = inner.timers.borrow_mut().pop_due(now);
                 match fired {
