@@ -375,7 +375,9 @@ impl StreamWriter {
     /// Starts the background flush if it is not running (needs a running loop; without one,
     /// `drain` flushes).
     fn ensure_flushing(&self) {
-        if self.inner.flushing.get() {
+        // Marked before the task exists: a task that finished inside the call that made it
+        // (an eager start) has cleared the mark again by the time the call returns.
+        if self.inner.flushing.replace(true) {
             return;
         }
         let inner = self.inner.clone();
@@ -383,9 +385,8 @@ impl StreamWriter {
             poll_fn(|cx| inner.poll_flush(cx)).await;
             inner.flushing.set(false);
         });
-        if let Ok(task) = spawned {
-            self.inner.flushing.set(true);
-            drop(task);
+        if spawned.is_err() {
+            self.inner.flushing.set(false);
         }
     }
 

@@ -90,3 +90,49 @@ fn a_partial_drain_to_between_the_marks_keeps_writing_paused() {
     .unwrap()
     .unwrap();
 }
+
+/// Regression: with the eager task factory, a `StreamWriter`'s background flush could finish
+/// inside the call that started it (a first step that emptied the buffer), after which the
+/// writer marked a flush as running for good: later writes stayed buffered and `drain` never
+/// returned. Bytes left buffered while no loop ran, into a pipe that then has room, make the
+/// first step finish at once.
+#[test]
+fn the_eager_task_factory_never_leaves_the_writer_without_its_flush() {
+    use aio_task::{EventLoopExt, TaskFactory};
+
+    let lp = aio_scheduler::EventLoop::new().unwrap();
+    lp.set_task_factory(TaskFactory::Eager);
+    let (mut read_end, write_end) = std::io::pipe().unwrap();
+    let cap = pipe_capacity(&write_end);
+    let writer = lp
+        .run_until_complete(async move { connect_write_pipe(write_end) })
+        .unwrap()
+        .unwrap();
+    // No loop runs: the pipe takes `cap`, 1000 bytes stay buffered with no flush started.
+    writer.write(&vec![1u8; cap]);
+    writer.write(&[2u8; 1000]);
+    assert_eq!(writer.get_write_buffer_size(), 1000);
+    let mut first = vec![0u8; cap];
+    read_end.read_exact(&mut first).unwrap();
+    // The pipe has room again: one loop iteration takes the reactor's event, so the flush's
+    // first step finds the pipe writable.
+    lp.run_until_complete(aio_scheduler::sleep(0.01))
+        .unwrap()
+        .unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        read_end.read_to_end(&mut rest).map(|_| rest.len())
+    });
+    let big = 300_000;
+    lp.run_until_complete(async {
+        writer.write(&[3u8; 1000]); // starts the flush: its first step empties the buffer
+        writer.write(&vec![4u8; big]); // above the high-water mark: paused
+        wait_for(writer.drain(), 10.0).await??;
+        writer.close();
+        writer.wait_closed().await?;
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(reader.join().unwrap().unwrap(), 1000 + 1000 + big);
+}

@@ -936,7 +936,8 @@ impl Protocol for Probe {
 
 /// As in asyncio: protocol callbacks run outside any task (`current_task()` is `None` in
 /// them), and neither transports nor servers are tasks: `all_tasks()` lists only the main
-/// task, and the next task the user creates is `Task-2`.
+/// task. aio numbers only the tasks the program makes, so the next one is `Task-2` (CPython
+/// 3.11 also numbers a short-lived task per accepted connection).
 #[test]
 fn protocol_callbacks_run_outside_any_task_and_transports_are_not_tasks() {
     aio_task::run(async {
@@ -982,6 +983,63 @@ fn protocol_callbacks_run_outside_any_task_and_transports_are_not_tasks() {
         client.close();
         server.close();
         aio_task::wait_for(server.wait_closed(), 10.0).await?;
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+static MARK: aio_scheduler::context::ContextVar<&'static str> =
+    aio_scheduler::context::ContextVar::new("mark");
+
+/// Each callback, with the context variable's value it saw.
+type ContextSeen = Rc<RefCell<Vec<(&'static str, Option<&'static str>)>>>;
+
+/// Notes the context variable in each callback, and sets it in `connection_made`.
+struct ContextProbe {
+    seen: ContextSeen,
+}
+
+impl Protocol for ContextProbe {
+    fn connection_made(&mut self, _: &Transport) {
+        self.seen.borrow_mut().push(("made", MARK.get()));
+        MARK.set("set in connection_made");
+    }
+    fn data_received(&mut self, _: &[u8]) {
+        self.seen.borrow_mut().push(("data", MARK.get()));
+    }
+}
+
+/// As asyncio runs `connection_made` (scheduled with `call_soon`, in a copy of the context):
+/// a context variable it sets is seen neither by the task that awaited `create_connection`,
+/// nor by the connection's later callbacks, nor by the next accepted connection.
+#[test]
+fn connection_made_sets_context_variables_in_its_own_copy() {
+    aio_task::run(async {
+        let server_seen = ContextSeen::default();
+        let s = server_seen.clone();
+        let server =
+            create_server(move || ContextProbe { seen: s.clone() }, "127.0.0.1", 0).await?;
+        let port = server.port().unwrap();
+        let client_seen = ContextSeen::default();
+        let c = client_seen.clone();
+        let client = create_connection(move || ContextProbe { seen: c }, "127.0.0.1", port).await?;
+        assert_eq!(MARK.get(), None, "leaked into the caller");
+        let (_reader, writer) = open_connection("127.0.0.1", port).await?;
+        writer.write(b"x");
+        until("two accepted connections", || {
+            server_seen.borrow().len() >= 3
+        })
+        .await;
+        client.close();
+        let server_seen = server_seen.borrow().clone();
+        assert_eq!(
+            server_seen,
+            [("made", None), ("made", None), ("data", None)],
+            "a value set in one connection's connection_made leaked"
+        );
+        assert_eq!(*client_seen.borrow(), [("made", None)]);
+        server.close();
         Ok::<_, Error>(())
     })
     .unwrap()

@@ -207,11 +207,12 @@ impl<T> TaskCell<T> {
         }
     }
 
-    /// The name, plus where the task was created when that was recorded (debug mode).
+    /// The name, plus where the task was created when that was recorded (debug mode; an
+    /// internal task's name says where it was created already).
     fn describe(&self) -> String {
         match self.core.created_at() {
-            Some(at) => format!("{} created at {at}", self.name()),
-            None => self.name(),
+            Some(at) if !self.is_internal() => format!("{} created at {at}", self.name()),
+            _ => self.name(),
         }
     }
 
@@ -663,8 +664,14 @@ impl<T> Drop for SlowStep<'_, T> {
                 "Executing {} took {:.3} seconds",
                 self.cell.describe(),
                 took.as_secs_f64()
-            ))
-            .with_task(self.cell.name());
+            ));
+            // Like asyncio's report of a slow transport callback, an internal task's names
+            // no task.
+            let ctx = if self.cell.is_internal() {
+                ctx
+            } else {
+                ctx.with_task(self.cell.name())
+            };
             if let Some(event_loop) = self.cell.event_loop() {
                 event_loop.call_exception_handler(&ctx);
             }
@@ -789,7 +796,9 @@ where
         guard: Guard { cell: guard },
     });
     cell.header.slot.set(registry.insert(cell.erase()));
-    if registry.eager.get() && event_loop.is_running() {
+    // asyncio's task factories make tasks; a layer's machinery is not one and always starts
+    // from the ready queue.
+    if registry.eager.get() && !internal && event_loop.is_running() {
         // Eager start (asyncio 3.12): run the first step now, inside `create_task`. A task
         // that finishes here is never scheduled.
         // SAFETY: this is the loop's thread (an `EventLoop` is not `Send`).
@@ -881,27 +890,43 @@ where
     )
 }
 
-/// Calls `f` outside any task: [`current_task`] is `None` until it returns, as it is in a
-/// callback that asyncio's loop runs (`call_soon`). For layers that call a protocol's
+/// Calls `f` as asyncio's loop calls a callback scheduled with `call_soon`: outside any task
+/// ([`current_task`] is `None` until it returns) and in a copy of the current context (what
+/// it sets in context variables stays in that copy). For layers that call a protocol's
 /// callback synchronously where asyncio schedules it: a transport's `connection_made`, made
 /// inside the task that awaits `create_connection`.
 ///
 /// # Examples
 ///
 /// ```
+/// use aio_scheduler::context::ContextVar;
 /// use aio_task::{call_outside_task, current_task, run};
 ///
+/// static USER: ContextVar<&str> = ContextVar::new("user");
 /// run(async {
 ///     assert!(current_task().is_some());
-///     assert!(call_outside_task(|| current_task().is_none()));
+///     let outside = call_outside_task(|| {
+///         USER.set("ada");
+///         current_task().is_none()
+///     });
+///     assert!(outside);
 ///     assert!(current_task().is_some()); // back in the task
+///     assert_eq!(USER.get(), None); // set in the callback's copy only
 ///     Ok::<_, aio_task::Error>(())
 /// })??;
 /// # Ok::<(), aio_task::Error>(())
 /// ```
 pub fn call_outside_task<R>(f: impl FnOnce() -> R) -> R {
     let _outside = Current::enter(NO_TASK);
-    f()
+    let mut f = Some(f);
+    // A fresh copy is not entered anywhere, so `run` does not refuse it; if it did, `f`
+    // would still be here, and runs in the current context.
+    let ran = aio_scheduler::context::copy_context().run(|| f.take().map(|f| f()));
+    match (ran, f) {
+        (Ok(Some(result)), _) => result,
+        (_, Some(f)) => f(),
+        (_, None) => unreachable!("`f` was taken only by the call that returned its result"),
+    }
 }
 
 /// [`create_task`] running the task in `context` itself rather than in a copy of the current
@@ -1661,7 +1686,9 @@ impl TaskRef {
     }
 
     /// The task's number: the `N` of its default name `Task-N`, unique in its loop (it
-    /// stays when the task is renamed). The await graph and task dumps show it.
+    /// stays when the task is renamed); 0 for an internal task
+    /// ([`create_internal_task`]), which takes no number. The await graph and task dumps
+    /// show it.
     ///
     /// # Examples
     ///

@@ -110,3 +110,31 @@ fn internal_tasks_are_machinery_not_tasks() {
     assert_eq!(*log.borrow(), ["dropped"], "closing the loop drops it");
     assert!(reports.borrow().is_empty(), "{:?}", reports.borrow());
 }
+
+/// asyncio's task factories make tasks; the eager one does not start a layer's machinery
+/// inside the call that creates it (an internal task always starts from the ready queue),
+/// while it still starts a task.
+#[test]
+fn the_eager_task_factory_does_not_start_internal_tasks_at_once() {
+    use aio_task::{EventLoopExt, TaskFactory};
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    let lp = EventLoop::new().unwrap();
+    lp.set_task_factory(TaskFactory::Eager);
+    lp.run_until_complete(async {
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        let machinery = aio_task::create_internal_task(async move { r.set(true) })?;
+        assert!(!ran.get(), "an internal task waits for the loop");
+        let r = ran.clone();
+        let task = create_task(async move { r.get() })?;
+        assert!(task.done(), "a task starts eagerly");
+        assert!(!task.await?);
+        machinery.await?;
+        assert!(ran.get());
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}

@@ -224,3 +224,31 @@ fn aio_debug_1_enables_debug_mode_on_new_loops() {
         );
     }
 }
+
+/// A slow step of an internal task (a layer's machinery) is reported as asyncio reports a
+/// slow transport callback: where it comes from, once, and with no task.
+#[test]
+fn a_slow_internal_task_step_names_where_it_was_created_and_no_task() {
+    let (lp, seen) = debug_loop(Duration::from_millis(5));
+    let line = lp
+        .run_until_complete(async {
+            let line = line!() + 1;
+            let machinery = aio_task::create_internal_task(async {
+                std::thread::sleep(Duration::from_millis(30));
+            })?;
+            machinery.await?;
+            Ok::<_, Error>(line)
+        })
+        .unwrap()
+        .unwrap();
+    let reports = mentioning(&seen, "took");
+    assert_eq!(reports.len(), 1, "{:?}", seen.borrow());
+    let (message, task) = &reports[0];
+    let site = format!("{}:{line}:", file!());
+    assert!(
+        message.starts_with("Executing internal task from ") && message.contains(&site),
+        "{message}"
+    );
+    assert_eq!(message.matches(&site).count(), 1, "{message}");
+    assert_eq!(*task, None);
+}
