@@ -57,6 +57,17 @@ fn in_use() -> bool {
     IN_USE.load(Ordering::Relaxed)
 }
 
+/// Whether no context is current on this thread.
+#[inline]
+fn none_current() -> bool {
+    CURRENT.with(|c| {
+        let cur = c.take();
+        let none = cur.is_none();
+        c.set(cur);
+        none
+    })
+}
+
 /// Makes `ctx` current, returning the previous one.
 fn install(ctx: Option<Context>) -> Option<Context> {
     if ctx.is_some() && !in_use() {
@@ -609,7 +620,8 @@ impl<T> fmt::Debug for Token<T> {
 /// made current for each step by [`enter`](TaskContext::enter).
 ///
 /// Entering an empty context costs one relaxed load while no variable was ever set in the
-/// process, and two thread-local pointer swaps otherwise.
+/// process, one thread-local read where no context is current (as where the loop runs a
+/// step), and two thread-local pointer swaps otherwise.
 ///
 /// # Examples
 ///
@@ -703,7 +715,10 @@ pub struct Entered<'a> {
 impl<'a> Entered<'a> {
     #[inline]
     pub(crate) fn new(slot: &'a mut Option<Context>) -> Entered<'a> {
-        if slot.is_none() && !in_use() {
+        // An empty context entered where none is current: nothing to swap (what the step
+        // sets is taken back on drop). Loop-level code, where a task or a transport steps,
+        // runs with none current.
+        if slot.is_none() && (!in_use() || none_current()) {
             return Entered {
                 slot,
                 prev: None,

@@ -161,6 +161,8 @@ pub(crate) enum Ready {
     Main,
     /// Stop after this iteration.
     Stop,
+    /// A step of the local step in this slot, of this generation (see [`crate::local`]).
+    Local(u32, u8),
 }
 
 /// What other threads (and wakers fired outside the running loop) send to the loop.
@@ -170,6 +172,8 @@ pub(crate) enum Remote {
     Callback(Arc<dyn ThreadsafeCallback>),
     Main,
     Stop,
+    /// A local step woken away from its running loop.
+    Local(u32, u8),
 }
 
 impl From<Remote> for Ready {
@@ -180,6 +184,7 @@ impl From<Remote> for Ready {
             Remote::Callback(c) => Ready::Threadsafe(c),
             Remote::Main => Ready::Main,
             Remote::Stop => Ready::Stop,
+            Remote::Local(slot, generation) => Ready::Local(slot, generation),
         }
     }
 }
@@ -293,6 +298,10 @@ pub(crate) struct LoopInner {
     extensions: RefCell<Vec<(TypeId, Rc<dyn Any>)>>,
     debug: Cell<bool>,
     slow_callback_duration: Cell<Duration>,
+    /// The loop's local steps (see [`crate::local`]).
+    pub(crate) local_steps: RefCell<crate::local::LocalSteps>,
+    /// The loop is in the process-wide map of loops with local steps.
+    pub(crate) local_registered: Cell<bool>,
 }
 
 /// A loop's exception handler (see [`EventLoop::set_exception_handler`]).
@@ -344,6 +353,15 @@ impl LoopInner {
         // Higher layers keep per-loop state here (the task registry cancels its tasks).
         let extensions = std::mem::take(&mut *self.extensions.borrow_mut());
         drop(extensions);
+        // Local steps (a transport's driver) are dropped unfinished, as tasks are.
+        self.unregister_local();
+        loop {
+            let steps = self.local_steps.borrow_mut().drain();
+            if steps.is_empty() {
+                break;
+            }
+            drop(steps);
+        }
         loop {
             let ready = std::mem::take(&mut *self.ready.borrow_mut());
             let timers = self.timers.borrow_mut().drain();
@@ -671,6 +689,8 @@ impl EventLoop {
                 extensions: RefCell::new(Vec::new()),
                 debug: Cell::new(std::env::var_os("AIO_DEBUG").is_some_and(|v| v == "1")),
                 slow_callback_duration: Cell::new(SLOW_CALLBACK_DURATION),
+                local_steps: RefCell::default(),
+                local_registered: Cell::new(false),
             }),
             owner: true,
         };
@@ -1430,7 +1450,10 @@ impl EventLoop {
         // callback.
         let debug = self.inner.debug.get();
         let timed = debug
-            && matches!(item, Ready::Callback(_) | Ready::Threadsafe(_))
+            && matches!(
+                item,
+                Ready::Callback(_) | Ready::Threadsafe(_) | Ready::Local(..)
+            )
             && !matches!(&item, Ready::Callback(cb) if cb.cancelled());
         let start = debug.then(Instant::now);
         let outcome = match item {
@@ -1462,6 +1485,10 @@ impl EventLoop {
                 self.inner.stopping.set(true);
                 Ok(())
             }
+            Ready::Local(slot, generation) => self
+                .inner
+                .run_local(slot, generation)
+                .map_err(|p| ("Exception in callback", p)),
         };
         if let Err((message, payload)) = outcome {
             let ctx = ExceptionContext::new(message)

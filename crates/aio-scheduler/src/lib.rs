@@ -42,6 +42,9 @@ mod delay;
 mod error;
 mod event_loop;
 mod handle;
+// Compiled everywhere (the loop keeps its table), offered on 64-bit targets only.
+#[cfg_attr(not(target_pointer_width = "64"), allow(dead_code))]
+mod local;
 pub mod observe;
 mod raw_task;
 mod remote;
@@ -58,6 +61,8 @@ pub use event_loop::{
     dropping_unfinished_main, get_running_loop, now, panic_message, running_debug, schedule,
 };
 pub use handle::{Handle, ThreadsafeHandle, TimerHandle};
+#[cfg(target_pointer_width = "64")]
+pub use local::{LocalStep, spawn_local_step};
 pub use observe::LoopMetrics;
 pub use raw_task::{RunnableVTable, TaskRunnable};
 pub use sleep::{Sleep, sleep, sleep_until};

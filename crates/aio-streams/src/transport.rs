@@ -4,17 +4,16 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use aio_reactor::{AsyncFd, Registration};
+use aio_scheduler::context::TaskContext;
 use aio_scheduler::{ExceptionContext, get_running_loop};
 
 use crate::layer::{Layer, Wire};
@@ -862,20 +861,35 @@ fn report(message: &str, error: io::Error) {
     }
 }
 
-/// The task that drives one transport.
+/// What drives one transport: a local step of the loop (asyncio's reader callback), so a
+/// wake-up per message costs no reference counting (see `aio_scheduler::spawn_local_step`).
 struct Driver {
     inner: Rc<Inner>,
+    /// The context the protocol's callbacks run in: a copy of the one current when the
+    /// transport started (asyncio's reader handle keeps the context of `add_reader`).
+    /// Taken out for each turn and put back (free while no context variable was ever set).
+    context: Cell<TaskContext>,
 }
 
-impl Future for Driver {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+impl Driver {
+    fn turn(&self, cx: &mut Context<'_>) -> Poll<()> {
         let inner = &*self.inner;
+        let mut context = self.context.take();
         inner.set(IN_DRIVER);
-        let poll = inner.drive(cx);
+        let poll = {
+            let _entered = context.enter();
+            inner.drive(cx)
+        };
         inner.unset(IN_DRIVER);
+        self.context.set(context);
         poll
+    }
+}
+
+#[cfg(target_pointer_width = "64")]
+impl aio_scheduler::LocalStep for Driver {
+    fn step(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.turn(cx)
     }
 }
 
@@ -974,16 +988,20 @@ impl Transport {
                 protocol.connection_made(self);
             });
         });
-        match aio_task::create_internal_task(Driver {
+        let driver = Driver {
             inner: inner.clone(),
-        }) {
-            Ok(task) => {
-                drop(task);
-                Ok(())
-            }
-            // The driver was dropped: it broke the protocol's cycle and closed the endpoint.
-            Err(error) => Err(error),
-        }
+            context: Cell::new(TaskContext::capture()),
+        };
+        // Failing (no running loop), the driver was dropped: it broke the protocol's cycle
+        // and closed the endpoint.
+        #[cfg(target_pointer_width = "64")]
+        let started = aio_scheduler::spawn_local_step(Rc::new(driver)).map_err(Into::into);
+        // Local steps need a 64-bit waker word; elsewhere the driver is an internal task.
+        #[cfg(not(target_pointer_width = "64"))]
+        let started =
+            aio_task::create_internal_task(std::future::poll_fn(move |cx| driver.turn(cx)))
+                .map(drop);
+        started
     }
 
     /// Sends `data`: at once if the socket takes it, else buffered and sent by the

@@ -1,0 +1,245 @@
+//! Local steps (`spawn_local_step`): loop machinery woken through a waker with no reference
+//! count. Each wake (or burst of wakes) before a step runs makes one step; wakes from another
+//! thread, or made while the loop is not running, arrive through the remote queue; a waker of
+//! a finished step reaches nothing (not even a later step in the same slot); a panicking step
+//! is reported and dropped; closing the loop drops the steps still waiting.
+#![cfg(target_pointer_width = "64")]
+
+// The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
+use aio_reactors as _;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use aio_scheduler::{Error, EventLoop, LocalStep, sleep, spawn_local_step};
+
+/// Counts its steps, keeps its waker, finishes when told to, and notes its drop.
+#[derive(Default)]
+struct Probe {
+    steps: Cell<u32>,
+    waker: RefCell<Option<Waker>>,
+    finish: Cell<bool>,
+    /// Wakes itself this many times inside its next step.
+    self_wakes: Cell<u32>,
+    dropped: Rc<Cell<bool>>,
+}
+
+impl LocalStep for Probe {
+    fn step(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.steps.set(self.steps.get() + 1);
+        *self.waker.borrow_mut() = Some(cx.waker().clone());
+        for _ in 0..self.self_wakes.replace(0) {
+            cx.waker().wake_by_ref();
+        }
+        if self.finish.get() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.dropped.set(true);
+    }
+}
+
+impl Probe {
+    fn waker(&self) -> Waker {
+        self.waker.borrow().clone().expect("stepped once")
+    }
+}
+
+/// Lets the loop run what is ready (a few iterations).
+async fn settle() {
+    for _ in 0..3 {
+        sleep(0).await.unwrap();
+    }
+}
+
+#[test]
+fn wakes_before_a_step_make_one_step() {
+    let lp = EventLoop::new().unwrap();
+    lp.run_until_complete(async {
+        let probe = Rc::new(Probe::default());
+        spawn_local_step(probe.clone())?;
+        assert_eq!(probe.steps.get(), 0, "the first step waits for the loop");
+        settle().await;
+        assert_eq!(probe.steps.get(), 1);
+        let waker = probe.waker();
+        assert!(waker.will_wake(&waker.clone()));
+        waker.wake_by_ref();
+        let clone = waker.clone();
+        clone.wake(); // by value
+        waker.wake_by_ref();
+        settle().await;
+        assert_eq!(probe.steps.get(), 2, "three wakes, one step");
+        // Wakes made during a step queue the next one (once).
+        probe.self_wakes.set(3);
+        waker.wake_by_ref();
+        settle().await;
+        assert_eq!(probe.steps.get(), 4);
+        probe.finish.set(true);
+        waker.wake_by_ref();
+        settle().await;
+        assert_eq!(probe.steps.get(), 5);
+        assert_eq!(
+            Rc::strong_count(&probe),
+            1,
+            "the loop let go of the finished step"
+        );
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+#[test]
+fn a_wake_from_another_thread_wakes_the_sleeping_loop() {
+    let lp = EventLoop::new().unwrap();
+    lp.run_until_complete(async {
+        let probe = Rc::new(Probe::default());
+        spawn_local_step(probe.clone())?;
+        settle().await;
+        let waker = probe.waker();
+        let waking = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            waker.wake();
+        });
+        // The loop blocks in its reactor until the wake arrives (bounded for safety).
+        let start = std::time::Instant::now();
+        while probe.steps.get() < 2 {
+            assert!(start.elapsed() < Duration::from_secs(20), "wake lost");
+            sleep(0.005).await?;
+        }
+        waking.join().unwrap();
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+#[test]
+fn a_wake_while_the_loop_is_not_running_runs_at_the_next_run() {
+    let lp = EventLoop::new().unwrap();
+    let probe = Rc::new(Probe::default());
+    let p = probe.clone();
+    lp.run_until_complete(async move {
+        spawn_local_step(p)?;
+        settle().await;
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(probe.steps.get(), 1);
+    probe.waker().wake_by_ref();
+    assert_eq!(probe.steps.get(), 1, "not run outside the loop");
+    lp.run_until_complete(settle()).unwrap();
+    assert_eq!(probe.steps.get(), 2);
+}
+
+#[test]
+fn the_waker_of_a_finished_step_reaches_nothing() {
+    let lp = EventLoop::new().unwrap();
+    lp.run_until_complete(async {
+        let first = Rc::new(Probe::default());
+        first.finish.set(true);
+        spawn_local_step(first.clone())?;
+        settle().await;
+        assert_eq!(first.steps.get(), 1);
+        assert_eq!(
+            Rc::strong_count(&first),
+            1,
+            "the loop let go of the finished step"
+        );
+        let stale = first.waker();
+        // A new step takes the freed slot; the old waker must not wake it.
+        let second = Rc::new(Probe::default());
+        spawn_local_step(second.clone())?;
+        settle().await;
+        assert_eq!(second.steps.get(), 1);
+        stale.wake_by_ref();
+        settle().await;
+        assert_eq!((first.steps.get(), second.steps.get()), (1, 1));
+        second.waker().wake_by_ref();
+        settle().await;
+        assert_eq!(second.steps.get(), 2);
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// Panics at its first step.
+struct Panicky(Rc<Cell<bool>>);
+
+impl LocalStep for Panicky {
+    fn step(&self, _: &mut Context<'_>) -> Poll<()> {
+        panic!("a step failed");
+    }
+}
+
+impl Drop for Panicky {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+#[test]
+fn a_panicking_step_is_reported_and_dropped_and_the_loop_goes_on() {
+    let lp = EventLoop::new().unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    lp.set_exception_handler(move |_, ctx| s.borrow_mut().push(ctx.to_string()));
+    let dropped = Rc::new(Cell::new(false));
+    let d = dropped.clone();
+    let finished = lp
+        .run_until_complete(async move {
+            spawn_local_step(Rc::new(Panicky(d)))?;
+            settle().await;
+            Ok::<_, Error>("the loop went on")
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(finished, "the loop went on");
+    assert!(dropped.get());
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].contains("Exception in callback") && seen[0].contains("a step failed"),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn closing_the_loop_drops_waiting_steps_and_later_wakes_do_nothing() {
+    let lp = EventLoop::new().unwrap();
+    let probe = Rc::new(Probe::default());
+    let dropped = probe.dropped.clone();
+    let p = probe.clone();
+    lp.run_until_complete(async move {
+        spawn_local_step(p)?;
+        settle().await;
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+    let waker = probe.waker();
+    drop(probe);
+    assert!(!dropped.get(), "the loop holds it while it waits");
+    lp.close().unwrap();
+    assert!(dropped.get());
+    waker.wake_by_ref(); // nothing to reach, on this thread or another
+    std::thread::spawn(move || waker.wake()).join().unwrap();
+}
+
+#[test]
+fn outside_a_running_loop_there_is_no_local_step() {
+    let probe = Rc::new(Probe::default());
+    let dropped = probe.dropped.clone();
+    assert!(matches!(spawn_local_step(probe), Err(Error::NoRunningLoop)));
+    assert!(dropped.get());
+}
