@@ -9,6 +9,8 @@
 // The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
 use aio_reactors as _;
 
+// aio-sync's test helpers: one copy serves both crates.
+#[path = "../../aio-sync/tests/common/mod.rs"]
 mod common;
 
 use std::rc::Rc;

@@ -56,9 +56,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aio_reactor::{Coalesce, Driver, KEY_LIMIT, Notify, Reactor, Registration, Source, Sources};
+use aio_reactor::{
+    Driver, EventfdNotify, KEY_LIMIT, Notify, Reactor, Registration, Source, Sources,
+};
+use rustix::event::Timespec;
 use rustix::event::epoll::{self, Event, EventData, EventFlags};
-use rustix::event::{EventfdFlags, Timespec, eventfd};
 use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags};
 
 /// Events harvested per wait; more stay queued in the kernel for the next one.
@@ -144,44 +146,14 @@ struct Inner {
     /// woken (by reference, their wakers kept for the tasks' next waits) after the reactor's
     /// state is released.
     woken: RefCell<Vec<(Rc<Source>, u8)>>,
-    notify: Arc<EventNotify>,
+    /// The cross-thread wake-up: an eventfd in the epoll set.
+    notify: Arc<EventfdNotify>,
     /// `epoll_pwait2` is in use (cleared at its first `ENOSYS`).
     pwait2: Cell<bool>,
     /// The fallback timer, made the first time it is needed.
     timer: RefCell<Option<OwnedFd>>,
     /// The deadline the timer is armed for and has not fired for yet.
     timer_armed: Cell<Option<Instant>>,
-}
-
-/// The cross-thread wake-up: an eventfd in the epoll set. Only the first `notify` after a
-/// wake-up writes.
-struct EventNotify {
-    fd: OwnedFd,
-    /// Coalesces bursts of `notify` into one write.
-    pending: Coalesce,
-}
-
-impl Notify for EventNotify {
-    fn notify(&self) -> io::Result<()> {
-        self.pending.notify(|| {
-            match rustix::io::write(&self.fd, &1u64.to_ne_bytes()) {
-                // EAGAIN: the counter is at its maximum, a wake-up is certainly pending.
-                Ok(_) | Err(rustix::io::Errno::AGAIN) => Ok(()),
-                Err(e) => Err(e.into()),
-            }
-        })
-    }
-}
-
-impl EventNotify {
-    /// A wake-up arrived: empty the counter, then let the next `notify` write again (in
-    /// that order: see [`Coalesce`], whose loom model checks it).
-    fn reset(&self) {
-        self.pending.reset(|| {
-            let mut counter = [0u8; 8];
-            let _ = rustix::io::read(&self.fd, &mut counter);
-        });
-    }
 }
 
 impl EpollReactor {
@@ -231,10 +203,10 @@ impl EpollReactor {
     /// ```
     pub fn with_timing(timing: Timing) -> io::Result<EpollReactor> {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+        let notify = EventfdNotify::new()?;
         epoll::add(
             &epoll,
-            &fd,
+            &notify,
             EventData::new_u64(NOTIFY),
             EventFlags::IN | EventFlags::ET,
         )?;
@@ -244,10 +216,7 @@ impl EpollReactor {
                 sources: RefCell::new(Sources::default()),
                 events: RefCell::new(Vec::with_capacity(EVENTS)),
                 woken: RefCell::new(Vec::new()),
-                notify: Arc::new(EventNotify {
-                    fd,
-                    pending: Coalesce::new(),
-                }),
+                notify: Arc::new(notify),
                 pwait2: Cell::new(timing == Timing::Pwait2),
                 timer: RefCell::new(None),
                 timer_armed: Cell::new(None),
@@ -564,11 +533,11 @@ mod tests {
         .join()
         .unwrap();
         let mut counter = [0u8; 8];
-        rustix::io::read(&reactor.inner.notify.fd, &mut counter).unwrap();
+        rustix::io::read(&*reactor.inner.notify, &mut counter).unwrap();
         assert_eq!(u64::from_ne_bytes(counter), 1);
         // Put back (epoll checks the counter when it hands out the edge): the wait sees the
         // wake-up, resets the flag, and the next notify writes again.
-        rustix::io::write(&reactor.inner.notify.fd, &counter).unwrap();
+        rustix::io::write(&*reactor.inner.notify, &counter).unwrap();
         let start = Instant::now();
         reactor
             .wait(Some(Instant::now() + Duration::from_secs(5)))
@@ -577,16 +546,16 @@ mod tests {
             start.elapsed() < Duration::from_secs(4),
             "the wake-up was lost"
         );
-        assert!(!reactor.inner.notify.pending.is_pending());
+        assert!(!reactor.inner.notify.is_pending());
         reactor.notifier().notify().unwrap();
-        assert!(reactor.inner.notify.pending.is_pending());
+        assert!(reactor.inner.notify.is_pending());
     }
 
     /// The fallback timer is armed once per distinct deadline: waits that end early (a
     /// notify) and wait again for the same deadline leave it alone.
     /// A stream of notifies from another thread, racing with the resets: every wait ends
     /// at a notify, long before its deadline (a lost wake-up would leave the flag set and
-    /// make every later notify a no-op; see `EventNotify::reset` for the order that
+    /// make every later notify a no-op; see `EventfdNotify::reset` for the order that
     /// prevents it). A stress check: the race window is a few instructions wide.
     #[test]
     fn a_notify_racing_with_the_reset_is_not_lost() {

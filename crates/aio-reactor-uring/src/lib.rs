@@ -40,12 +40,12 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aio_reactor::{Coalesce, Driver, Notify, Reactor, Registration, Source, Sources, Waker};
+use aio_reactor::{Driver, EventfdNotify, Notify, Reactor, Registration, Source, Sources, Waker};
 use io_uring::types::{SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
@@ -113,7 +113,8 @@ pub struct UringReactor {
 struct Inner {
     ring: RefCell<IoUring>,
     slots: RefCell<Sources>,
-    notify: Arc<EventNotify>,
+    /// The cross-thread wake-up: an eventfd the ring polls.
+    notify: Arc<EventfdNotify>,
     /// The kernel takes multishot polls (cleared at the first `EINVAL` for one).
     multishot: Cell<bool>,
     /// Completions copied out of the ring, then processed with the ring released.
@@ -123,37 +124,6 @@ struct Inner {
 
 fn user_data(key: usize, tag: u64) -> u64 {
     (key as u64) << 2 | tag
-}
-
-/// The cross-thread wake-up: an eventfd the ring polls. Writes are coalesced: only the
-/// first `notify` after a wake-up writes.
-struct EventNotify {
-    fd: OwnedFd,
-    /// Coalesces bursts of `notify` into one write.
-    pending: Coalesce,
-}
-
-impl Notify for EventNotify {
-    fn notify(&self) -> io::Result<()> {
-        self.pending.notify(|| {
-            match rustix::io::write(&self.fd, &1u64.to_ne_bytes()) {
-                // EAGAIN: the counter is at its maximum, a wake-up is certainly pending.
-                Ok(_) | Err(rustix::io::Errno::AGAIN) => Ok(()),
-                Err(e) => Err(e.into()),
-            }
-        })
-    }
-}
-
-impl EventNotify {
-    /// A wake-up arrived: empty the counter, then let the next `notify` write again (in
-    /// that order: see [`Coalesce`], whose loom model checks it).
-    fn reset(&self) {
-        self.pending.reset(|| {
-            let mut counter = [0u8; 8];
-            let _ = rustix::io::read(&self.fd, &mut counter);
-        });
-    }
 }
 
 impl UringReactor {
@@ -184,17 +154,11 @@ impl UringReactor {
                 "io_uring on this kernel lacks IORING_FEAT_EXT_ARG (Linux 5.11+)",
             ));
         }
-        let fd = rustix::event::eventfd(
-            0,
-            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
-        )?;
+        let notify = EventfdNotify::new()?;
         let inner = Rc::new(Inner {
             ring: RefCell::new(ring),
             slots: RefCell::new(Sources::default()),
-            notify: Arc::new(EventNotify {
-                fd,
-                pending: Coalesce::new(),
-            }),
+            notify: Arc::new(notify),
             multishot: Cell::new(true),
             completions: RefCell::new(Vec::with_capacity(CQ_ENTRIES as usize)),
             wakers: RefCell::new(Vec::new()),
@@ -250,7 +214,7 @@ impl Inner {
     }
 
     fn arm_notify(&self) -> io::Result<()> {
-        let fd = types::Fd(self.notify.fd.as_fd().as_raw_fd());
+        let fd = types::Fd(self.notify.as_fd().as_raw_fd());
         let entry = opcode::PollAdd::new(fd, POLLIN)
             .multi(self.multishot.get())
             .build()

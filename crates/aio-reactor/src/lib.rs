@@ -46,6 +46,8 @@ mod async_fd;
 mod coalesce;
 pub mod conformance;
 mod default;
+#[cfg(target_os = "linux")]
+mod eventfd;
 mod no_io;
 mod polling_reactor;
 mod source;
@@ -55,6 +57,8 @@ mod sync;
 pub use async_fd::AsyncFd;
 pub use coalesce::Coalesce;
 pub use default::{ReactorFactory, new_default_reactor, set_default_reactor};
+#[cfg(target_os = "linux")]
+pub use eventfd::EventfdNotify;
 pub use no_io::NoIoReactor;
 pub use polling_reactor::{PollMode, PollingReactor};
 pub use source::{Driver, Registration, Source};

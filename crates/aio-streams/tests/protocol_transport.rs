@@ -14,9 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aio_streams::{
-    Buffered, BufferedProtocol, Protocol, Transport, connect_accepted_socket,
-    connect_read_pipe_protocol, connect_write_pipe_protocol, create_connection, create_server,
-    create_unix_connection, create_unix_server, open_connection, open_unix_connection,
+    AnyProtocol, Buffered, BufferedProtocol, Protocol, Server, StreamReader, StreamWriter,
+    Transport, connect_accepted_socket, connect_read_pipe_protocol, connect_write_pipe_protocol,
+    create_connection, create_server, create_unix_connection, create_unix_server, open_connection,
+    open_unix_connection,
 };
 use aio_task::Error;
 
@@ -114,6 +115,18 @@ impl Protocol for Recorder {
     }
 }
 
+/// A protocol server on 127.0.0.1 (port 0) running `factory`'s protocols, and a streams
+/// client connected to it. Keep the server: dropping it closes it.
+async fn serve_and_connect<F, P>(factory: F) -> Result<(Server, StreamReader, StreamWriter), Error>
+where
+    F: Fn() -> P + 'static,
+    P: AnyProtocol,
+{
+    let server = create_server(factory, "127.0.0.1", 0).await?;
+    let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+    Ok((server, reader, writer))
+}
+
 fn entries(log: &Log) -> Vec<String> {
     log.borrow().clone()
 }
@@ -129,8 +142,8 @@ fn echo_over_tcp_in_asyncio_callback_order() {
     aio_task::run(async {
         let log: Log = Rc::default();
         let l = log.clone();
-        let server = create_server(move || Recorder::new(&l, Mode::Echo), "127.0.0.1", 0).await?;
-        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        let (server, reader, writer) =
+            serve_and_connect(move || Recorder::new(&l, Mode::Echo)).await?;
         let message: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         writer.write(&message);
         writer.write_eof();
@@ -208,8 +221,7 @@ fn eof_received_true_keeps_the_server_writing() {
     aio_task::run(async {
         let log: Log = Rc::default();
         let l = log.clone();
-        let server = create_server(move || Late(None, l.clone()), "127.0.0.1", 0).await?;
-        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        let (_server, reader, writer) = serve_and_connect(move || Late(None, l.clone())).await?;
         writer.write(b"hello");
         writer.write_eof();
         assert_eq!(reader.read_to_end().await?, b"after your eof");
@@ -229,27 +241,22 @@ fn write_eof_keeps_the_transport_reading() {
         let l = log.clone();
         let transports: Rc<RefCell<Vec<Transport>>> = Rc::default();
         let t = transports.clone();
-        let server = create_server(
-            move || {
-                let r = Recorder::new(&l, Mode::Collect);
-                let slot = r.transport.clone();
-                let t = t.clone();
-                // Keep a handle of our own too, to look at the collected data afterwards.
-                aio_scheduler::get_running_loop()
-                    .unwrap()
-                    .call_soon(move || {
-                        if let Some(tr) = slot.borrow().clone() {
-                            t.borrow_mut().push(tr);
-                        }
-                    })
-                    .unwrap();
-                r
-            },
-            "127.0.0.1",
-            0,
-        )
+        let (_server, reader, writer) = serve_and_connect(move || {
+            let r = Recorder::new(&l, Mode::Collect);
+            let slot = r.transport.clone();
+            let t = t.clone();
+            // Keep a handle of our own too, to look at the collected data afterwards.
+            aio_scheduler::get_running_loop()
+                .unwrap()
+                .call_soon(move || {
+                    if let Some(tr) = slot.borrow().clone() {
+                        t.borrow_mut().push(tr);
+                    }
+                })
+                .unwrap();
+            r
+        })
         .await?;
-        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
         until("accepted", || !transports.borrow().is_empty()).await;
         let transport = transports.borrow()[0].clone();
         assert!(transport.can_write_eof());
@@ -299,8 +306,8 @@ fn flow_control_pauses_and_resumes_with_a_slow_reader() {
         let log: Log = Rc::default();
         let buffered = Rc::new(Cell::new(0));
         let (l, b) = (log.clone(), buffered.clone());
-        let server = create_server(move || Big(l.clone(), b.clone()), "127.0.0.1", 0).await?;
-        let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        let (_server, reader, _writer) =
+            serve_and_connect(move || Big(l.clone(), b.clone())).await?;
         until("paused", || !log.borrow().is_empty()).await;
         assert_eq!(entries(&log), ["pause"]);
         assert!(buffered.get() > 64 * 1024, "{}", buffered.get());
@@ -359,20 +366,15 @@ fn buffered_protocol_reads_into_its_own_buffer() {
         let updates = Rc::new(Cell::new(0));
         let gone = Rc::new(Cell::new(false));
         let (u, g) = (updates.clone(), gone.clone());
-        let server = create_server(
-            move || {
-                Buffered(Small {
-                    buf: [0; 7],
-                    transport: None,
-                    updates: u.clone(),
-                    lost: g.clone(),
-                })
-            },
-            "127.0.0.1",
-            0,
-        )
+        let (_server, reader, writer) = serve_and_connect(move || {
+            Buffered(Small {
+                buf: [0; 7],
+                transport: None,
+                updates: u.clone(),
+                lost: g.clone(),
+            })
+        })
         .await?;
-        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
         let message: Vec<u8> = (0..10_000u32).map(|i| (i % 241) as u8).collect();
         writer.write(&message);
         writer.write_eof();
@@ -404,8 +406,8 @@ fn empty_get_buffer_fails_the_connection() {
         let seen = capture_exceptions();
         let result = Rc::new(RefCell::new(None));
         let r = result.clone();
-        let server = create_server(move || Buffered(Empty(r.clone())), "127.0.0.1", 0).await?;
-        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        let (_server, reader, writer) =
+            serve_and_connect(move || Buffered(Empty(r.clone()))).await?;
         writer.write(b"x");
         let _ = reader.read_to_end().await;
         until("lost", || result.borrow().is_some()).await;
@@ -429,23 +431,18 @@ fn pause_and_resume_reading() {
         let l = log.clone();
         let slot: Rc<RefCell<Option<Transport>>> = Rc::default();
         let s = slot.clone();
-        let server = create_server(
-            move || {
-                let r = Recorder::new(&l, Mode::Collect);
-                *s.borrow_mut() = None;
-                let s = s.clone();
-                let theirs = r.transport.clone();
-                aio_scheduler::get_running_loop()
-                    .unwrap()
-                    .call_soon(move || *s.borrow_mut() = theirs.borrow().clone())
-                    .unwrap();
-                r
-            },
-            "127.0.0.1",
-            0,
-        )
+        let (_server, _reader, writer) = serve_and_connect(move || {
+            let r = Recorder::new(&l, Mode::Collect);
+            *s.borrow_mut() = None;
+            let s = s.clone();
+            let theirs = r.transport.clone();
+            aio_scheduler::get_running_loop()
+                .unwrap()
+                .call_soon(move || *s.borrow_mut() = theirs.borrow().clone())
+                .unwrap();
+            r
+        })
         .await?;
-        let (_reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
         until("accepted", || slot.borrow().is_some()).await;
         let transport = slot.borrow().clone().unwrap();
         assert!(transport.is_reading());
@@ -506,8 +503,8 @@ fn close_flushes_abort_drops() {
         aio_task::run(async move {
             let log: Log = Rc::default();
             let l = log.clone();
-            let server = create_server(move || Send(abort, l.clone()), "127.0.0.1", 0).await?;
-            let (reader, _writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+            let (_server, reader, _writer) =
+                serve_and_connect(move || Send(abort, l.clone())).await?;
             let mut got = 0;
             loop {
                 match reader.read(1 << 20).await {
@@ -616,15 +613,13 @@ fn writes_after_close_eof_and_loss_are_ignored_with_one_warning() {
     }
     aio_task::run(async {
         let seen = capture_exceptions();
-        let server = create_server(|| Misuse, "127.0.0.1", 0).await?;
-        let (reader, _w) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        let (_server, reader, _w) = serve_and_connect(|| Misuse).await?;
         assert_eq!(reader.read_to_end().await?, b"first");
         let count = |text: &str| seen.borrow().iter().filter(|m| m.contains(text)).count();
         assert_eq!(count("Cannot call write() after write_eof()"), 1);
         // write_eof makes the later writes "after eof" too; the close's come after that.
         assert_eq!(seen.borrow().len(), 1, "{seen:?}");
-        let server = create_server(|| Aborted, "127.0.0.1", 0).await?;
-        let (reader, _w) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        let (_server, reader, _w) = serve_and_connect(|| Aborted).await?;
         let _ = reader.read_to_end().await;
         assert_eq!(count("socket.send() raised exception."), 1, "{seen:?}");
         Ok::<_, Error>(())
@@ -648,8 +643,7 @@ fn write_while_closing_warns_once() {
     }
     aio_task::run(async {
         let seen = capture_exceptions();
-        let server = create_server(|| Closing, "127.0.0.1", 0).await?;
-        let (reader, _w) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        let (_server, reader, _w) = serve_and_connect(|| Closing).await?;
         let data = reader.read_to_end().await?;
         assert_eq!(data.len(), 8 << 20);
         assert!(data.iter().all(|b| *b == 1));
@@ -739,8 +733,8 @@ fn server_counts_and_closes_protocol_connections() {
     aio_task::run(async {
         let log: Log = Rc::default();
         let l = log.clone();
-        let server = create_server(move || Recorder::new(&l, Mode::Echo), "127.0.0.1", 0).await?;
-        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        let (server, reader, writer) =
+            serve_and_connect(move || Recorder::new(&l, Mode::Echo)).await?;
         writer.write(b"x");
         assert_eq!(reader.read(1).await?, b"x");
         server.close();
@@ -885,8 +879,7 @@ fn close_and_abort_inside_a_callback_call_connection_lost_once_later() {
     aio_task::run(async {
         let log: Log = Rc::default();
         let l = log.clone();
-        let server = create_server(move || Quitter(None, l.clone()), "127.0.0.1", 0).await?;
-        let (reader, writer) = open_connection("127.0.0.1", server.port().unwrap()).await?;
+        let (_server, reader, writer) = serve_and_connect(move || Quitter(None, l.clone())).await?;
         writer.write(b"one");
         writer.drain().await?;
         let _ = reader.read_to_end().await;

@@ -12,6 +12,7 @@ use aio_reactors as _;
 mod common;
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io;
 use std::rc::Rc;
 
@@ -100,14 +101,30 @@ async fn settle() {
     }
 }
 
+/// Waits for the transport to close (within `LIMIT`), then [`settle`]s.
+async fn closed_and_settled(transport: &SubprocessTransport) -> Result<(), Error> {
+    wait_for(transport.wait_closed(), LIMIT).await?;
+    settle().await;
+    Ok(())
+}
+
+/// Runs `test` on a new loop, giving it the log its [`Recorder`]s write to; the log once
+/// the loop is done.
+fn run_recorded<Fut>(test: impl FnOnce(Log) -> Fut) -> Vec<String>
+where
+    Fut: Future<Output = Result<(), Error>> + 'static,
+{
+    let log: Log = Rc::default();
+    run(test(log.clone())).unwrap().unwrap();
+    log.take()
+}
+
 /// A child that writes to both outputs and exits without reading its stdin: the closing of
 /// its stdin's read end is noticed (pipe_connection_lost(0)), so connection_lost comes
 /// without the parent closing anything.
 #[test]
 fn callbacks_in_asyncio_order() {
-    let log: Log = Rc::default();
-    let l = log.clone();
-    run(async move {
+    let log = run_recorded(|l| async move {
         let (transport, _protocol) =
             subprocess_shell(Recorder::new(&l), "echo out; echo err >&2; exit 4").await?;
         assert_eq!(
@@ -118,11 +135,8 @@ fn callbacks_in_asyncio_order() {
         wait_for(transport.wait_closed(), LIMIT).await?;
         assert_eq!(transport.get_returncode(), Some(4));
         settle().await;
-        Ok::<_, Error>(())
-    })
-    .unwrap()
-    .unwrap();
-    let log = log.borrow();
+        Ok(())
+    });
     assert_asyncio_order(&log);
     assert!(log.contains(&"data 1 out".to_string()), "{log:?}");
     assert!(log.contains(&"data 2 err".to_string()), "{log:?}");
@@ -130,21 +144,15 @@ fn callbacks_in_asyncio_order() {
 
 #[test]
 fn stdin_written_and_closed() {
-    let log: Log = Rc::default();
-    let l = log.clone();
-    run(async move {
+    let log = run_recorded(|l| async move {
         let (transport, _) = subprocess_exec(Recorder::new(&l), "cat", [] as [&str; 0]).await?;
         let stdin = transport.stdin().expect("stdin is a pipe");
         stdin.write(b"round trip\n");
         stdin.close();
         assert_eq!(wait_for(transport.wait(), LIMIT).await??, 0);
-        wait_for(transport.wait_closed(), LIMIT).await?;
-        settle().await;
-        Ok::<_, Error>(())
-    })
-    .unwrap()
-    .unwrap();
-    let log = log.borrow();
+        closed_and_settled(&transport).await?;
+        Ok(())
+    });
     assert_asyncio_order(&log);
     assert!(log.contains(&"data 1 round trip".to_string()), "{log:?}");
 }
@@ -154,9 +162,7 @@ fn stdin_written_and_closed() {
 /// ends).
 #[test]
 fn connection_lost_waits_for_the_pipes_after_the_exit() {
-    let log: Log = Rc::default();
-    let l = log.clone();
-    run(async move {
+    let log = run_recorded(|l| async move {
         // The background job keeps the pipes (stdin as fd 3: an asynchronous list's own
         // stdin is /dev/null) and waits for a line on it.
         let script = "exec 3<&0; (read x <&3; echo late) & echo early";
@@ -179,13 +185,9 @@ fn connection_lost_waits_for_the_pipes_after_the_exit() {
         );
         assert!(!l.borrow().iter().any(|e| e.starts_with("pipe_lost")));
         transport.stdin().unwrap().write(b"go\n");
-        wait_for(transport.wait_closed(), LIMIT).await?;
-        settle().await;
-        Ok::<_, Error>(())
-    })
-    .unwrap()
-    .unwrap();
-    let log = log.borrow();
+        closed_and_settled(&transport).await?;
+        Ok(())
+    });
     assert_asyncio_order(&log);
     assert!(
         position(&log, "exited") < position(&log, "data 1 late"),
@@ -197,48 +199,37 @@ fn connection_lost_waits_for_the_pipes_after_the_exit() {
 /// connection_lost follows.
 #[test]
 fn close_kills_a_running_child() {
-    let log: Log = Rc::default();
-    let l = log.clone();
-    run(async move {
+    let log = run_recorded(|l| async move {
         let (transport, _) = subprocess_exec(Recorder::new(&l), "sleep", ["30"]).await?;
         transport.close();
         transport.close();
         assert!(transport.is_closing());
         assert_eq!(wait_for(transport.wait(), LIMIT).await??, -9);
-        wait_for(transport.wait_closed(), LIMIT).await?;
-        settle().await;
+        closed_and_settled(&transport).await?;
         assert!(matches!(
             transport.kill(),
             Err(SubprocessError::ProcessLookup { .. })
         ));
-        Ok::<_, Error>(())
-    })
-    .unwrap()
-    .unwrap();
-    assert_asyncio_order(&log.borrow());
+        Ok(())
+    });
+    assert_asyncio_order(&log);
 }
 
 /// A panic in pipe_data_received goes to the loop's exception handler; the transport goes on
 /// to its end (asyncio's callbacks: "Exception in callback").
 #[test]
 fn a_panicking_callback_is_reported_and_the_transport_goes_on() {
-    let log: Log = Rc::default();
     let reported: Log = Rc::default();
-    let (l, r) = (log.clone(), reported.clone());
-    run(async move {
-        let r2 = r.clone();
+    let r = reported.clone();
+    let log = run_recorded(|l| async move {
         get_running_loop()?.set_exception_handler(move |_, ctx| {
-            r2.borrow_mut().push(ctx.message.clone());
+            r.borrow_mut().push(ctx.message.clone());
         });
         let (transport, _) =
             subprocess_shell(Recorder::new(&l), "echo PANIC; sleep 0.1; echo after").await?;
-        wait_for(transport.wait_closed(), LIMIT).await?;
-        settle().await;
-        Ok::<_, Error>(())
-    })
-    .unwrap()
-    .unwrap();
-    let log = log.borrow();
+        closed_and_settled(&transport).await?;
+        Ok(())
+    });
     assert_asyncio_order(&log);
     assert!(log.contains(&"data 1 after".to_string()), "{log:?}");
     assert_eq!(
@@ -271,22 +262,16 @@ fn large_outputs_arrive_whole() {
 /// Through the builder: only stdout a pipe, a working directory; only pipe 1 is reported.
 #[test]
 fn builder_settings_with_a_protocol() {
-    let log: Log = Rc::default();
-    let l = log.clone();
-    run(async move {
+    let log = run_recorded(|l| async move {
         let (transport, _) = create_subprocess_exec("pwd", [] as [&str; 0])
             .cwd("/")
             .stdout(PIPE)
             .protocol(Recorder::new(&l))
             .await?;
         assert!(transport.stdin().is_none());
-        wait_for(transport.wait_closed(), LIMIT).await?;
-        settle().await;
-        Ok::<_, Error>(())
-    })
-    .unwrap()
-    .unwrap();
-    let log = log.borrow();
+        closed_and_settled(&transport).await?;
+        Ok(())
+    });
     assert_eq!(log[0], "made");
     assert_eq!(log.last().unwrap(), "lost");
     assert!(log.contains(&"data 1 /".to_string()), "{log:?}");

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::waiters::{Key, Status, Waiters};
+use crate::waiters::{Key, Waiters, poll_turn};
 
 /// asyncio's `Event`: `set` wakes every waiting task; `wait` returns at once while the flag
 /// is set. A task woken by `set` returns even if the flag was cleared again before it ran.
@@ -158,26 +158,10 @@ impl Future for Wait<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.event.state.borrow_mut();
-        match self.key {
-            None if state.set => Poll::Ready(()),
-            None => {
-                self.key = Some(state.waiters.push(cx));
-                aio_observe::park(self.at);
-                Poll::Pending
-            }
-            Some(key) => match state.waiters.poll(key, cx) {
-                Status::Waiting => {
-                    aio_observe::park(self.at);
-                    Poll::Pending
-                }
-                Status::Woken | Status::Gone => {
-                    state.waiters.remove(key);
-                    self.key = None;
-                    Poll::Ready(())
-                }
-            },
-        }
+        let (event, at) = (self.event, self.at);
+        let mut state = event.state.borrow_mut();
+        let free = state.set;
+        poll_turn(&mut state.waiters, &mut self.key, free, cx, at).map(drop)
     }
 }
 

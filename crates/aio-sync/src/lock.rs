@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::waiters::{Key, Status, Waiters};
+use crate::waiters::{Key, Turn, Waiters, poll_turn};
 
 /// asyncio's `Lock`: one holder at a time, handed over in arrival order.
 ///
@@ -167,32 +167,18 @@ impl<'a> Future for Acquire<'a> {
     type Output = LockGuard<'a>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard<'a>> {
-        let lock = self.lock;
+        let (lock, at) = (self.lock, self.at);
         let mut state = lock.state.borrow_mut();
-        match self.key {
-            None => {
-                if !state.locked && state.waiters.is_empty() {
-                    state.locked = true;
-                    return Poll::Ready(LockGuard { lock });
-                }
-                self.key = Some(state.waiters.push(cx));
-                aio_observe::park(self.at);
-                Poll::Pending
+        let state = &mut *state;
+        let free = !state.locked && state.waiters.is_empty();
+        match poll_turn(&mut state.waiters, &mut self.key, free, cx, at) {
+            Poll::Pending => Poll::Pending,
+            // Free, or woken by a release: nobody could take the lock since, because this
+            // waiter stayed queued (and fast paths require an empty queue).
+            Poll::Ready(Turn::Now | Turn::Woken) => {
+                state.locked = true;
+                Poll::Ready(LockGuard { lock })
             }
-            Some(key) => match state.waiters.poll(key, cx) {
-                Status::Waiting => {
-                    aio_observe::park(self.at);
-                    Poll::Pending
-                }
-                Status::Woken | Status::Gone => {
-                    state.waiters.remove(key);
-                    self.key = None;
-                    // Woken by a release: nobody could take the lock since, because this
-                    // waiter stayed queued (and fast paths require an empty queue).
-                    state.locked = true;
-                    Poll::Ready(LockGuard { lock })
-                }
-            },
         }
     }
 }

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::SyncError;
-use crate::waiters::{Key, Status, Waiters};
+use crate::waiters::{Key, Turn, Waiters, poll_turn};
 
 /// asyncio's `Semaphore`: a counter of permits; `acquire` waits while none is free.
 ///
@@ -236,33 +236,17 @@ impl<'a> Future for Acquire<'a> {
     type Output = Permit<'a>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Permit<'a>> {
-        let semaphore = self.semaphore;
+        let (semaphore, at) = (self.semaphore, self.at);
         let mut state = semaphore.state.borrow_mut();
-        match self.key {
-            None => {
-                if state.value > 0 && state.waiters.is_empty() {
-                    state.value -= 1;
-                    return Poll::Ready(Permit { semaphore });
-                }
-                self.key = Some(state.waiters.push(cx));
-                aio_observe::park(self.at);
-                Poll::Pending
-            }
-            Some(key) => match state.waiters.poll(key, cx) {
-                Status::Waiting => {
-                    aio_observe::park(self.at);
-                    Poll::Pending
-                }
-                Status::Woken | Status::Gone => {
-                    // The permit was handed over (counted) when this waiter was woken.
-                    state.waiters.remove(key);
-                    self.key = None;
-                    // New waiters may have queued behind this one meanwhile.
-                    state.wake_all_possible();
-                    Poll::Ready(Permit { semaphore })
-                }
-            },
+        let free = state.value > 0 && state.waiters.is_empty();
+        match poll_turn(&mut state.waiters, &mut self.key, free, cx, at) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Turn::Now) => state.value -= 1,
+            // The permit was handed over (counted) when this waiter was woken. New waiters
+            // may have queued behind this one meanwhile.
+            Poll::Ready(Turn::Woken) => state.wake_all_possible(),
         }
+        Poll::Ready(Permit { semaphore })
     }
 }
 

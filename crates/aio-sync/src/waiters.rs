@@ -2,7 +2,7 @@
 //! (`aio-queue`'s queues) can share it.
 
 use std::collections::VecDeque;
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 
 /// Identifies a waiter; never matches a later waiter that reuses the slot.
 ///
@@ -270,4 +270,41 @@ impl std::fmt::Debug for Waiters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Waiters").field("len", &self.len()).finish()
     }
+}
+
+/// How a FIFO wait got its turn: [`poll_turn`]'s answer.
+pub(crate) enum Turn {
+    /// At the first poll, on the caller's fast path: nothing was queued.
+    Now,
+    /// Queued, then woken (or taken off the queue by the waker); no longer queued.
+    Woken,
+}
+
+/// The queue half of a FIFO wait's poll, as `Lock`, `Semaphore` and `Event` wait. At the
+/// first poll (`key` is `None`): `Ready(Turn::Now)` if `free` (the caller's fast path,
+/// which for fairness also requires an empty queue where the primitive has one), else the
+/// waiter is queued behind the others and `key` set. At a later poll: `Ready(Turn::Woken)`
+/// once it was woken, having left the queue (`key` cleared); still pending otherwise.
+/// While pending, the task is reported parked at `at` (`aio_observe`).
+pub(crate) fn poll_turn(
+    waiters: &mut Waiters,
+    key: &mut Option<Key>,
+    free: bool,
+    cx: &Context<'_>,
+    at: aio_observe::Site,
+) -> Poll<Turn> {
+    match *key {
+        None if free => return Poll::Ready(Turn::Now),
+        None => *key = Some(waiters.push(cx)),
+        Some(queued) => match waiters.poll(queued, cx) {
+            Status::Waiting => {}
+            Status::Woken | Status::Gone => {
+                waiters.remove(queued);
+                *key = None;
+                return Poll::Ready(Turn::Woken);
+            }
+        },
+    }
+    aio_observe::park(at);
+    Poll::Pending
 }

@@ -92,6 +92,12 @@ impl TlsLayer {
         self.info.get().cloned()
     }
 
+    /// What the handshake of the connection under `layer` agreed on: `None` for no layer,
+    /// another crate's layer, or before the handshake is done (`tls_info`'s answer).
+    pub(crate) fn info_of(layer: Option<Rc<dyn Layer>>) -> Option<Rc<TlsInfo>> {
+        layer?.as_any().downcast_ref::<TlsLayer>()?.info()
+    }
+
     /// Drives the handshake to its end (the records that follow it, such as TLS 1.3 session
     /// tickets, included), with the reads and writes of this task alone.
     pub(crate) async fn handshake(&self) -> io::Result<()> {

@@ -37,8 +37,9 @@
 //! [`create_connection`] and [`TransportTls`] (protocols) and [`TlsStream`] (futures-io's).
 
 /// The TLS setters the builders share: `ssl_handshake_timeout` and `ssl_shutdown_timeout`
-/// on each (fields `handshake_timeout`, `shutdown_timeout`), and `server_hostname` on a
-/// client's (field `server_hostname`). The string names the item whose example shows them.
+/// on each, and `server_hostname` on a client's, all in the builder's field `tls` (a
+/// [`TlsOptions`](crate::options::TlsOptions)). The string names the item whose example
+/// shows them.
 macro_rules! tls_setters {
     (@timeouts $see:literal) => {
         /// How long the handshake may take (asyncio's `ssl_handshake_timeout`, 60 s by
@@ -54,7 +55,7 @@ macro_rules! tls_setters {
         ///
         #[doc = concat!("See [`", $see, "`].")]
         pub fn ssl_handshake_timeout(mut self, timeout: impl Into<crate::TimeoutValue>) -> Self {
-            self.handshake_timeout = crate::seconds(timeout);
+            self.tls.handshake_timeout = crate::seconds(timeout);
             self
         }
 
@@ -70,7 +71,7 @@ macro_rules! tls_setters {
         ///
         #[doc = concat!("See [`", $see, "`].")]
         pub fn ssl_shutdown_timeout(mut self, timeout: impl Into<crate::TimeoutValue>) -> Self {
-            self.shutdown_timeout = crate::seconds(timeout);
+            self.tls.shutdown_timeout = crate::seconds(timeout);
             self
         }
     };
@@ -90,7 +91,7 @@ macro_rules! tls_setters {
             ///
             #[doc = concat!("See [`", $see, "`].")]
             pub fn server_hostname(mut self, name: &str) -> Self {
-                self.server_hostname = Some(name.to_owned());
+                self.tls.server_hostname = Some(name.to_owned());
                 self
             }
 
@@ -102,6 +103,7 @@ macro_rules! tls_setters {
 mod error;
 mod info;
 mod layer;
+mod options;
 mod stream;
 mod streams;
 mod transports;

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::future::{Future, IntoFuture, poll_fn};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -18,7 +18,8 @@ use rustls_pki_types::ServerName;
 
 use crate::info::TlsInfo;
 use crate::layer::{Side, TlsLayer};
-use crate::{HANDSHAKE_TIMEOUT, SHUTDOWN_TIMEOUT, TlsError, report_handshake_failure};
+use crate::options::{ListenOptions, Target, TlsOptions};
+use crate::{TlsError, report_handshake_failure};
 
 /// A TLS configuration for [`start_tls`](StreamWriterTls::start_tls): a client's or a
 /// server's, which also says which side of the handshake this end takes (asyncio decides
@@ -102,38 +103,15 @@ async fn upgrade(
 pub struct OpenConnection {
     target: Target,
     config: Arc<ClientConfig>,
-    server_hostname: Option<String>,
-    handshake_timeout: Duration,
-    shutdown_timeout: Duration,
+    tls: TlsOptions,
     limit: Option<usize>,
-}
-
-/// Where a connection or a server goes.
-pub(crate) enum Target {
-    Tcp(String, u16),
-    Unix(PathBuf),
-    TcpSock(OwnedFd),
-    UnixSock(OwnedFd),
-}
-
-impl fmt::Debug for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Tcp(host, port) => write!(f, "{host}:{port}"),
-            Target::Unix(path) => write!(f, "{}", path.display()),
-            Target::TcpSock(fd) => write!(f, "TCP sock {fd:?}"),
-            Target::UnixSock(fd) => write!(f, "Unix sock {fd:?}"),
-        }
-    }
 }
 
 fn open(target: Target, config: Arc<ClientConfig>) -> OpenConnection {
     OpenConnection {
         target,
         config,
-        server_hostname: None,
-        handshake_timeout: HANDSHAKE_TIMEOUT,
-        shutdown_timeout: SHUTDOWN_TIMEOUT,
+        tls: TlsOptions::DEFAULT,
         limit: None,
     }
 }
@@ -323,16 +301,10 @@ impl IntoFuture for OpenConnection {
             let OpenConnection {
                 target,
                 config,
-                server_hostname,
-                handshake_timeout,
-                shutdown_timeout,
+                tls,
                 limit,
             } = self;
-            let name = match (&server_hostname, &target) {
-                (Some(name), _) => server_name(Some(name))?,
-                (None, Target::Tcp(host, _)) => server_name(Some(host))?,
-                (None, _) => return Err(TlsError::NoServerName),
-            };
+            let side = tls.client_side(config, &target)?;
             let connecting = match target {
                 Target::Tcp(host, port) => aio_streams::open_connection(&host, port),
                 Target::Unix(path) => aio_streams::open_unix_connection(path),
@@ -344,13 +316,7 @@ impl IntoFuture for OpenConnection {
                 None => connecting,
             };
             let (reader, writer) = connecting.await.map_err(TlsError::Connect)?;
-            upgrade(
-                &writer,
-                Side::Client(config, name),
-                handshake_timeout,
-                shutdown_timeout,
-            )
-            .await?;
+            upgrade(&writer, side, tls.handshake_timeout, tls.shutdown_timeout).await?;
             Ok((reader, writer))
         })
     }
@@ -358,13 +324,10 @@ impl IntoFuture for OpenConnection {
 
 impl fmt::Debug for OpenConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenConnection")
-            .field("target", &self.target)
-            .field("server_hostname", &self.server_hostname)
-            .field("ssl_handshake_timeout", &self.handshake_timeout)
-            .field("ssl_shutdown_timeout", &self.shutdown_timeout)
-            .field("limit", &self.limit)
-            .finish_non_exhaustive()
+        let mut debug = f.debug_struct("OpenConnection");
+        debug.field("target", &self.target);
+        self.tls.debug_client(&mut debug);
+        debug.field("limit", &self.limit).finish_non_exhaustive()
     }
 }
 
@@ -376,12 +339,9 @@ pub struct StartServer<H> {
     handler: H,
     target: Target,
     config: Arc<ServerConfig>,
-    handshake_timeout: Duration,
-    shutdown_timeout: Duration,
+    tls: TlsOptions,
     limit: Option<usize>,
-    backlog: Option<u32>,
-    reuse_address: Option<bool>,
-    reuse_port: Option<bool>,
+    listen: ListenOptions,
 }
 
 fn serve<H>(handler: H, target: Target, config: Arc<ServerConfig>) -> StartServer<H> {
@@ -389,12 +349,9 @@ fn serve<H>(handler: H, target: Target, config: Arc<ServerConfig>) -> StartServe
         handler,
         target,
         config,
-        handshake_timeout: HANDSHAKE_TIMEOUT,
-        shutdown_timeout: SHUTDOWN_TIMEOUT,
+        tls: TlsOptions::DEFAULT,
         limit: None,
-        backlog: None,
-        reuse_address: None,
-        reuse_port: None,
+        listen: ListenOptions::default(),
     }
 }
 
@@ -555,7 +512,7 @@ impl<H> StartServer<H> {
     ///
     /// See [`StartServer::limit`].
     pub fn backlog(mut self, backlog: u32) -> StartServer<H> {
-        self.backlog = Some(backlog);
+        self.listen.backlog = Some(backlog);
         self
     }
 
@@ -565,7 +522,7 @@ impl<H> StartServer<H> {
     ///
     /// See [`StartServer::limit`].
     pub fn reuse_address(mut self, reuse: bool) -> StartServer<H> {
-        self.reuse_address = Some(reuse);
+        self.listen.reuse_address = Some(reuse);
         self
     }
 
@@ -575,7 +532,7 @@ impl<H> StartServer<H> {
     ///
     /// See [`StartServer::limit`].
     pub fn reuse_port(mut self, reuse: bool) -> StartServer<H> {
-        self.reuse_port = Some(reuse);
+        self.listen.reuse_port = Some(reuse);
         self
     }
 }
@@ -593,13 +550,15 @@ where
             handler,
             target,
             config,
+            tls,
+            limit,
+            listen,
+        } = self;
+        let TlsOptions {
             handshake_timeout,
             shutdown_timeout,
-            limit,
-            backlog,
-            reuse_address,
-            reuse_port,
-        } = self;
+            ..
+        } = tls;
         let handler = Rc::new(handler);
         let serve = move |reader: StreamReader, writer: StreamWriter| {
             let handler = Rc::clone(&handler);
@@ -626,20 +585,11 @@ where
             Target::TcpSock(fd) => aio_streams::start_server_sock(serve, fd),
             Target::UnixSock(fd) => aio_streams::start_unix_server_sock(serve, fd),
         };
-        let mut starting = match limit {
+        let starting = match limit {
             Some(limit) => starting.limit(limit),
             None => starting,
         };
-        if let Some(backlog) = backlog {
-            starting = starting.backlog(backlog);
-        }
-        if let Some(reuse) = reuse_address {
-            starting = starting.reuse_address(reuse);
-        }
-        if let Some(reuse) = reuse_port {
-            starting = starting.reuse_port(reuse);
-        }
-        Box::pin(starting)
+        Box::pin(listen.apply(starting))
     }
 }
 
@@ -648,15 +598,12 @@ tls_setters!(server "open_connection", StartServer<H>);
 
 impl<H> fmt::Debug for StartServer<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StartServer")
-            .field("target", &self.target)
-            .field("ssl_handshake_timeout", &self.handshake_timeout)
-            .field("ssl_shutdown_timeout", &self.shutdown_timeout)
-            .field("limit", &self.limit)
-            .field("backlog", &self.backlog)
-            .field("reuse_address", &self.reuse_address)
-            .field("reuse_port", &self.reuse_port)
-            .finish_non_exhaustive()
+        let mut debug = f.debug_struct("StartServer");
+        debug.field("target", &self.target);
+        self.tls.debug_timeouts(&mut debug);
+        debug.field("limit", &self.limit);
+        self.listen.debug(&mut debug);
+        debug.finish_non_exhaustive()
     }
 }
 
@@ -771,15 +718,12 @@ impl StreamWriterTls for StreamWriter {
         StartTls {
             writer: self.clone(),
             config: config.into(),
-            server_hostname: None,
-            handshake_timeout: HANDSHAKE_TIMEOUT,
-            shutdown_timeout: SHUTDOWN_TIMEOUT,
+            tls: TlsOptions::DEFAULT,
         }
     }
 
     fn tls_info(&self) -> Option<Rc<TlsInfo>> {
-        let layer = self.layer()?;
-        layer.as_any().downcast_ref::<TlsLayer>()?.info()
+        TlsLayer::info_of(self.layer())
     }
 }
 
@@ -788,9 +732,7 @@ impl StreamWriterTls for StreamWriter {
 pub struct StartTls {
     writer: StreamWriter,
     config: TlsConfig,
-    server_hostname: Option<String>,
-    handshake_timeout: Duration,
-    shutdown_timeout: Duration,
+    tls: TlsOptions,
 }
 
 tls_setters!(client "StreamWriterTls", StartTls);
@@ -801,24 +743,21 @@ impl IntoFuture for StartTls {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let side = self.config.side(self.server_hostname.as_deref())?;
-            upgrade(
-                &self.writer,
-                side,
-                self.handshake_timeout,
-                self.shutdown_timeout,
-            )
-            .await
+            let StartTls {
+                writer,
+                config,
+                tls,
+            } = self;
+            let side = config.side(tls.server_hostname.as_deref())?;
+            upgrade(&writer, side, tls.handshake_timeout, tls.shutdown_timeout).await
         })
     }
 }
 
 impl fmt::Debug for StartTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StartTls")
-            .field("server_hostname", &self.server_hostname)
-            .field("ssl_handshake_timeout", &self.handshake_timeout)
-            .field("ssl_shutdown_timeout", &self.shutdown_timeout)
-            .finish_non_exhaustive()
+        let mut debug = f.debug_struct("StartTls");
+        self.tls.debug_client(&mut debug);
+        debug.finish_non_exhaustive()
     }
 }

@@ -17,8 +17,9 @@ use rustls::{ClientConfig, ServerConfig};
 
 use crate::info::TlsInfo;
 use crate::layer::{Side, TlsLayer};
-use crate::streams::{Target, TlsConfig, server_name};
-use crate::{HANDSHAKE_TIMEOUT, SHUTDOWN_TIMEOUT, TlsError, report_handshake_failure};
+use crate::options::{ListenOptions, Target, TlsOptions};
+use crate::streams::TlsConfig;
+use crate::{TlsError, report_handshake_failure};
 
 /// Puts TLS on `transport` once what it holds is sent (in plaintext), and does the
 /// handshake within `handshake_timeout`. On failure the layer is marked failed: the
@@ -78,9 +79,7 @@ pub struct CreateConnection<F> {
     factory: F,
     target: Target,
     config: Arc<ClientConfig>,
-    server_hostname: Option<String>,
-    handshake_timeout: Duration,
-    shutdown_timeout: Duration,
+    tls: TlsOptions,
 }
 
 /// Connects to `host:port`, does the TLS handshake, then runs the protocol
@@ -207,9 +206,7 @@ fn connect<F>(factory: F, target: Target, config: Arc<ClientConfig>) -> CreateCo
         factory,
         target,
         config,
-        server_hostname: None,
-        handshake_timeout: HANDSHAKE_TIMEOUT,
-        shutdown_timeout: SHUTDOWN_TIMEOUT,
+        tls: TlsOptions::DEFAULT,
     }
 }
 
@@ -229,20 +226,18 @@ where
                 factory,
                 target,
                 config,
-                server_hostname,
-                handshake_timeout,
-                shutdown_timeout,
+                tls,
             } = self;
-            let name = match (&server_hostname, &target) {
-                (Some(name), _) => server_name(Some(name))?,
-                (None, Target::Tcp(host, _)) => server_name(Some(host))?,
-                (None, _) => return Err(TlsError::NoServerName),
-            };
-            let side = Side::Client(config, name);
+            let side = tls.client_side(config, &target)?;
             let prelude = move |transport: Transport| async move {
-                secure(&transport, side, handshake_timeout, shutdown_timeout)
-                    .await
-                    .map_err(io::Error::other)
+                secure(
+                    &transport,
+                    side,
+                    tls.handshake_timeout,
+                    tls.shutdown_timeout,
+                )
+                .await
+                .map_err(io::Error::other)
             };
             let made = match target {
                 Target::Tcp(host, port) => {
@@ -269,12 +264,10 @@ where
 
 impl<F> fmt::Debug for CreateConnection<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CreateConnection")
-            .field("target", &self.target)
-            .field("server_hostname", &self.server_hostname)
-            .field("ssl_handshake_timeout", &self.handshake_timeout)
-            .field("ssl_shutdown_timeout", &self.shutdown_timeout)
-            .finish_non_exhaustive()
+        let mut debug = f.debug_struct("CreateConnection");
+        debug.field("target", &self.target);
+        self.tls.debug_client(&mut debug);
+        debug.finish_non_exhaustive()
     }
 }
 
@@ -286,11 +279,8 @@ pub struct CreateServer<F> {
     factory: F,
     target: Target,
     config: Arc<ServerConfig>,
-    handshake_timeout: Duration,
-    shutdown_timeout: Duration,
-    backlog: Option<u32>,
-    reuse_address: Option<bool>,
-    reuse_port: Option<bool>,
+    tls: TlsOptions,
+    listen: ListenOptions,
 }
 
 /// Starts a TLS server on `host:port` running the protocol `protocol_factory` makes on each
@@ -400,11 +390,8 @@ fn listen<F>(factory: F, target: Target, config: Arc<ServerConfig>) -> CreateSer
         factory,
         target,
         config,
-        handshake_timeout: HANDSHAKE_TIMEOUT,
-        shutdown_timeout: SHUTDOWN_TIMEOUT,
-        backlog: None,
-        reuse_address: None,
-        reuse_port: None,
+        tls: TlsOptions::DEFAULT,
+        listen: ListenOptions::default(),
     }
 }
 
@@ -417,7 +404,7 @@ impl<F> CreateServer<F> {
     ///
     /// See [`create_connection`].
     pub fn backlog(mut self, backlog: u32) -> CreateServer<F> {
-        self.backlog = Some(backlog);
+        self.listen.backlog = Some(backlog);
         self
     }
 
@@ -427,7 +414,7 @@ impl<F> CreateServer<F> {
     ///
     /// See [`create_connection`].
     pub fn reuse_address(mut self, reuse: bool) -> CreateServer<F> {
-        self.reuse_address = Some(reuse);
+        self.listen.reuse_address = Some(reuse);
         self
     }
 
@@ -437,7 +424,7 @@ impl<F> CreateServer<F> {
     ///
     /// See [`create_connection`].
     pub fn reuse_port(mut self, reuse: bool) -> CreateServer<F> {
-        self.reuse_port = Some(reuse);
+        self.listen.reuse_port = Some(reuse);
         self
     }
 }
@@ -455,12 +442,14 @@ where
             factory,
             target,
             config,
+            tls,
+            listen,
+        } = self;
+        let TlsOptions {
             handshake_timeout,
             shutdown_timeout,
-            backlog,
-            reuse_address,
-            reuse_port,
-        } = self;
+            ..
+        } = tls;
         let prelude = move |transport: Transport| {
             let side = Side::Server(Arc::clone(&config));
             async move {
@@ -472,36 +461,24 @@ where
                 })
             }
         };
-        let mut starting = match target {
+        let starting = match target {
             Target::Tcp(host, port) => aio_streams::create_server(factory, &host, port),
             Target::Unix(path) => aio_streams::create_unix_server(factory, path),
             Target::TcpSock(fd) => aio_streams::create_server_sock(factory, fd),
             Target::UnixSock(fd) => aio_streams::create_unix_server_sock(factory, fd),
         }
         .prelude(prelude);
-        if let Some(backlog) = backlog {
-            starting = starting.backlog(backlog);
-        }
-        if let Some(reuse) = reuse_address {
-            starting = starting.reuse_address(reuse);
-        }
-        if let Some(reuse) = reuse_port {
-            starting = starting.reuse_port(reuse);
-        }
-        Box::pin(starting)
+        Box::pin(listen.apply(starting))
     }
 }
 
 impl<F> fmt::Debug for CreateServer<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CreateServer")
-            .field("target", &self.target)
-            .field("ssl_handshake_timeout", &self.handshake_timeout)
-            .field("ssl_shutdown_timeout", &self.shutdown_timeout)
-            .field("backlog", &self.backlog)
-            .field("reuse_address", &self.reuse_address)
-            .field("reuse_port", &self.reuse_port)
-            .finish_non_exhaustive()
+        let mut debug = f.debug_struct("CreateServer");
+        debug.field("target", &self.target);
+        self.tls.debug_timeouts(&mut debug);
+        self.listen.debug(&mut debug);
+        debug.finish_non_exhaustive()
     }
 }
 
@@ -625,15 +602,12 @@ impl TransportTls for Transport {
         StartTransportTls {
             paused,
             config: config.into(),
-            server_hostname: None,
-            handshake_timeout: HANDSHAKE_TIMEOUT,
-            shutdown_timeout: SHUTDOWN_TIMEOUT,
+            tls: TlsOptions::DEFAULT,
         }
     }
 
     fn tls_info(&self) -> Option<Rc<TlsInfo>> {
-        let layer = self.layer()?;
-        layer.as_any().downcast_ref::<TlsLayer>()?.info()
+        TlsLayer::info_of(self.layer())
     }
 }
 
@@ -657,9 +631,7 @@ impl Drop for Paused {
 pub struct StartTransportTls {
     paused: Paused,
     config: TlsConfig,
-    server_hostname: Option<String>,
-    handshake_timeout: Duration,
-    shutdown_timeout: Duration,
+    tls: TlsOptions,
 }
 
 tls_setters!(client "TransportTls", StartTransportTls);
@@ -673,13 +645,17 @@ impl IntoFuture for StartTransportTls {
             let StartTransportTls {
                 mut paused,
                 config,
-                server_hostname,
-                handshake_timeout,
-                shutdown_timeout,
+                tls,
             } = self;
-            let side = config.side(server_hostname.as_deref())?;
+            let side = config.side(tls.server_hostname.as_deref())?;
             let transport = paused.transport.clone();
-            let result = secure(&transport, side, handshake_timeout, shutdown_timeout).await;
+            let result = secure(
+                &transport,
+                side,
+                tls.handshake_timeout,
+                tls.shutdown_timeout,
+            )
+            .await;
             if result.is_err() && transport.layer().is_some() {
                 // The failed layer ends the transport at its next read, with the reason
                 // for `connection_lost`.
@@ -694,11 +670,9 @@ impl IntoFuture for StartTransportTls {
 
 impl fmt::Debug for StartTransportTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StartTransportTls")
-            .field("transport", &self.paused.transport)
-            .field("server_hostname", &self.server_hostname)
-            .field("ssl_handshake_timeout", &self.handshake_timeout)
-            .field("ssl_shutdown_timeout", &self.shutdown_timeout)
-            .finish_non_exhaustive()
+        let mut debug = f.debug_struct("StartTransportTls");
+        debug.field("transport", &self.paused.transport);
+        self.tls.debug_client(&mut debug);
+        debug.finish_non_exhaustive()
     }
 }

@@ -94,6 +94,37 @@ fn recorded<P>(make: impl Fn(Shared) -> P) -> (impl Fn() -> P, Rc<RefCell<Vec<Sh
     (factory, all)
 }
 
+/// A factory of `Echo` server protocols, each recorded (see [`recorded`]).
+fn recorded_echo() -> (impl Fn() -> Echo, Rc<RefCell<Vec<Shared>>>) {
+    recorded(|seen| Echo {
+        transport: None,
+        seen,
+    })
+}
+
+/// A client protocol factory: a `Collect` sending `greeting`, and what it will see.
+fn collector(greeting: &'static [u8]) -> (impl FnOnce() -> Collect, Shared) {
+    let seen = Shared::default();
+    let state = Rc::clone(&seen);
+    (
+        move || Collect {
+            greeting,
+            seen: state,
+        },
+        seen,
+    )
+}
+
+/// A plain (not TLS) `Collect` client of `127.0.0.1:port` sending `greeting`.
+async fn plain_client(
+    port: u16,
+    greeting: &'static [u8],
+) -> Result<(Transport, Shared), aio_task::Error> {
+    let (factory, seen) = collector(greeting);
+    let transport = aio_streams::create_connection(factory, "127.0.0.1", port).await?;
+    Ok((transport, seen))
+}
+
 /// Waits (on the loop) until `done()` holds; fails the test after 20 s.
 async fn until(what: &str, done: impl Fn() -> bool) {
     let start = Instant::now();
@@ -146,10 +177,7 @@ fn protocol_echo_server_over_tls_with_python_aio_and_bad_clients() {
     let untrusting = other.client_config();
     aio_task::run(async move {
         let reports = collect_reports();
-        let (echo, server_seen) = recorded(|seen| Echo {
-            transport: None,
-            seen,
-        });
+        let (echo, server_seen) = recorded_echo();
         let server = aio_tls::create_server(echo, "127.0.0.1", 0, cert.server_config())
             .ssl_handshake_timeout(0.5)
             .await?;
@@ -272,19 +300,10 @@ fn protocol_echo_server_over_tls_with_python_aio_and_bad_clients() {
         }
 
         // Still serving: aio's TLS transport client (verified for 127.0.0.1), then Python.
-        let seen = Shared::default();
-        let client_state = Rc::clone(&seen);
-        let transport = aio_tls::create_connection(
-            move || Collect {
-                greeting: b"aio says hi",
-                seen: client_state,
-            },
-            "127.0.0.1",
-            port,
-            good_client,
-        )
-        .ssl_handshake_timeout(10.0)
-        .await?;
+        let (collect, seen) = collector(b"aio says hi");
+        let transport = aio_tls::create_connection(collect, "127.0.0.1", port, good_client)
+            .ssl_handshake_timeout(10.0)
+            .await?;
         let info = transport.tls_info().expect("TLS info");
         assert_eq!(info.protocol_version(), Some(ProtocolVersion::TLSv1_3));
         assert_eq!(info.peer_certificates().unwrap()[0], cert.der);
@@ -352,8 +371,7 @@ fn buffered_protocol_bulk_over_tls_on_a_unix_socket() {
         )
         .await?;
         let data: Vec<u8> = (0..4_000_000u32).map(|i| (i * 13 % 255) as u8).collect();
-        let seen = Shared::default();
-        let state = Rc::clone(&seen);
+        let (collect, seen) = collector(b"");
         let missing = aio_tls::create_unix_connection(
             || Collect {
                 greeting: b"",
@@ -365,16 +383,9 @@ fn buffered_protocol_bulk_over_tls_on_a_unix_socket() {
         .await
         .unwrap_err();
         assert!(matches!(missing, TlsError::NoServerName), "{missing}");
-        let transport = aio_tls::create_unix_connection(
-            move || Collect {
-                greeting: b"",
-                seen: state,
-            },
-            &path,
-            client,
-        )
-        .server_hostname("localhost")
-        .await?;
+        let transport = aio_tls::create_unix_connection(collect, &path, client)
+            .server_hostname("localhost")
+            .await?;
         for chunk in data.chunks(100_003) {
             transport.write(chunk);
         }
@@ -474,17 +485,7 @@ fn starttls_upgrades_plain_transports() {
         assert_eq!(out, "TLSv1.3 SECRET\n");
 
         // aio: a plain transport client, upgraded in place.
-        let seen = Shared::default();
-        let state = Rc::clone(&seen);
-        let transport = aio_streams::create_connection(
-            move || Collect {
-                greeting: b"STARTTLS\n",
-                seen: state,
-            },
-            "127.0.0.1",
-            port,
-        )
-        .await?;
+        let (transport, seen) = plain_client(port, b"STARTTLS\n").await?;
         until("the go-ahead", || seen.borrow().data == b"go ahead\n").await;
         assert!(transport.tls_info().is_none());
         let upgraded = transport
@@ -530,17 +531,7 @@ fn a_failed_start_tls_reaches_connection_lost_and_the_server_serves_on() {
         let (server, server_seen) = starttls_server(cert.server_config()).await?;
         let port = server.port().unwrap();
         for name in ["example.com", "localhost"] {
-            let seen = Shared::default();
-            let state = Rc::clone(&seen);
-            let transport = aio_streams::create_connection(
-                move || Collect {
-                    greeting: b"STARTTLS\n",
-                    seen: state,
-                },
-                "127.0.0.1",
-                port,
-            )
-            .await?;
+            let (transport, seen) = plain_client(port, b"STARTTLS\n").await?;
             until("the go-ahead", || seen.borrow().data == b"go ahead\n").await;
             let upgraded = transport
                 .start_tls(client_config.clone())
@@ -599,19 +590,12 @@ fn sendfile_on_a_tls_transport_uses_the_fallback() {
     let file = std::fs::File::open(&path).unwrap();
     let client = cert.client_config();
     aio_task::run(async move {
-        let (echo, server_seen) = recorded(|seen| Echo {
-            transport: None,
-            seen,
-        });
+        let (echo, server_seen) = recorded_echo();
         let server = aio_tls::create_server(echo, "127.0.0.1", 0, cert.server_config())
         .await?;
-        let seen = Shared::default();
-        let state = Rc::clone(&seen);
+        let (collect, seen) = collector(b"<");
         let transport = aio_tls::create_connection(
-            move || Collect {
-                greeting: b"<",
-                seen: state,
-            },
+            collect,
             "127.0.0.1",
             server.port().unwrap(),
             client,
@@ -716,17 +700,7 @@ fn transport_start_tls_against_python_loop_start_tls() {
     let port: u16 = first.parse().expect("python printed its port");
     let client_config = cert.client_config();
     aio_task::run(async move {
-        let seen = Shared::default();
-        let state = Rc::clone(&seen);
-        let transport = aio_streams::create_connection(
-            move || Collect {
-                greeting: b"STARTTLS\n",
-                seen: state,
-            },
-            "127.0.0.1",
-            port,
-        )
-        .await?;
+        let (transport, seen) = plain_client(port, b"STARTTLS\n").await?;
         until("the go-ahead", || seen.borrow().data == b"go ahead\n").await;
         transport
             .start_tls(client_config)
@@ -765,17 +739,7 @@ fn a_start_tls_dropped_mid_handshake_closes_the_transport() {
         let _ = conn.read_to_end(&mut sink); // until the client closes
     });
     aio_task::run(async move {
-        let seen = Shared::default();
-        let state = Rc::clone(&seen);
-        let transport = aio_streams::create_connection(
-            move || Collect {
-                greeting: b"hello",
-                seen: state,
-            },
-            "127.0.0.1",
-            port,
-        )
-        .await?;
+        let (transport, seen) = plain_client(port, b"hello").await?;
         let upgrade = transport
             .start_tls(client_config)
             .server_hostname("localhost")
@@ -805,10 +769,7 @@ fn close_clients_ends_a_connection_mid_handshake_at_once() {
     let cert = Cert::localhost();
     aio_task::run(async move {
         let _reports = collect_reports();
-        let (echo, server_seen) = recorded(|seen| Echo {
-            transport: None,
-            seen,
-        });
+        let (echo, server_seen) = recorded_echo();
         let server = aio_tls::create_server(echo, "127.0.0.1", 0, cert.server_config())
             .ssl_handshake_timeout(600.0)
             .await?;

@@ -1,7 +1,11 @@
 //! Shared test helpers: a future polled by hand with a waker that counts its wake-ups, so a
-//! test can drive (and cancel, by dropping) waiters at exact moments without any loop.
+//! test can drive (and cancel, by dropping) waiters at exact moments without any loop; and
+//! [`mini_executor`], a minimal executor. aio-queue's tests use this file too (through
+//! `#[path]`): it is the one copy.
 
 #![allow(dead_code)]
+
+pub mod mini_executor;
 
 use std::future::Future;
 use std::pin::Pin;
