@@ -247,10 +247,25 @@ impl Source {
     /// ```
     pub fn wake_waiting(&self, directions: u8) {
         if directions & READ != 0 {
-            wake_kept(&self.read);
+            let waker = self.read.take();
+            if let Some(waker) = &waker {
+                waker.wake_by_ref();
+            }
+            // Kept unless the wake made the task wait again with another waker.
+            match self.read.take() {
+                None => self.read.set(waker),
+                newer => self.read.set(newer),
+            }
         }
         if directions & WRITE != 0 {
-            wake_kept(&self.write);
+            let waker = self.write.take();
+            if let Some(waker) = &waker {
+                waker.wake_by_ref();
+            }
+            match self.write.take() {
+                None => self.write.set(waker),
+                newer => self.write.set(newer),
+            }
         }
     }
 
@@ -765,18 +780,5 @@ impl Drop for Registration {
 impl fmt::Debug for Registration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Registration").field(&self.source).finish()
-    }
-}
-
-/// Wakes, by reference, the waker in `slot` and keeps it there, unless the wake made its task
-/// wait again with another waker (which then stays instead).
-fn wake_kept<W: std::borrow::Borrow<Waker>>(slot: &Cell<Option<W>>) {
-    let waker = slot.take();
-    if let Some(waker) = &waker {
-        waker.borrow().wake_by_ref();
-    }
-    match slot.take() {
-        None => slot.set(waker),
-        newer => slot.set(newer),
     }
 }
