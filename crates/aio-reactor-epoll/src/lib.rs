@@ -57,7 +57,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aio_reactor::{
-    Driver, EventfdNotify, KEY_LIMIT, Notify, Reactor, Registration, Source, Sources,
+    Driver, EventfdNotify, KEY_LIMIT, Notify, Reactor, Registration, Source, Sources, Waker,
 };
 use rustix::event::Timespec;
 use rustix::event::epoll::{self, Event, EventData, EventFlags};
@@ -142,10 +142,8 @@ struct Inner {
     epoll: OwnedFd,
     sources: RefCell<Sources>,
     events: RefCell<Vec<Event>>,
-    /// The sources of one batch of events with tasks waiting, and in which directions:
-    /// woken (by reference, their wakers kept for the tasks' next waits) after the reactor's
-    /// state is released.
-    woken: RefCell<Vec<(Rc<Source>, u8)>>,
+    /// Wakers collected from one batch of events, woken after the reactor's state is released.
+    wakers: RefCell<Vec<Waker>>,
     /// The cross-thread wake-up: an eventfd in the epoll set.
     notify: Arc<EventfdNotify>,
     /// `epoll_pwait2` is in use (cleared at its first `ENOSYS`).
@@ -215,7 +213,7 @@ impl EpollReactor {
                 epoll,
                 sources: RefCell::new(Sources::default()),
                 events: RefCell::new(Vec::with_capacity(EVENTS)),
-                woken: RefCell::new(Vec::new()),
+                wakers: RefCell::new(Vec::new()),
                 notify: Arc::new(notify),
                 pwait2: Cell::new(timing == Timing::Pwait2),
                 timer: RefCell::new(None),
@@ -416,7 +414,7 @@ impl Reactor for EpollReactor {
             Err(e) => return Err(e),
         }
 
-        let mut woken = inner.woken.take();
+        let mut wakers = inner.wakers.take();
         let mut delivered = 0;
         {
             let sources = inner.sources.borrow();
@@ -441,19 +439,16 @@ impl Reactor for EpollReactor {
                         let plain =
                             !failed && !flags.intersects(EventFlags::PRI | EventFlags::RDHUP);
                         delivered += 1;
-                        let directions = source.mark_ready(readable, writable, plain);
-                        if directions != 0 {
-                            woken.push((source.clone(), directions));
-                        }
+                        source.set_ready_reporting(readable, writable, plain, &mut wakers);
                     }
                 }
             }
         }
         drop(events);
-        for (source, directions) in woken.drain(..) {
-            source.wake_waiting(directions);
+        for waker in wakers.drain(..) {
+            waker.wake();
         }
-        inner.woken.replace(woken);
+        inner.wakers.replace(wakers);
         Ok(delivered)
     }
 

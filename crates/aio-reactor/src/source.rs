@@ -15,16 +15,6 @@ const WRITE: u8 = 0b10;
 /// came from a reactor that reports the peer's end of stream and urgent data apart from plain
 /// data, and none of them carried either (see [`Source::clear_readable_after_short_read`]).
 const SHORT_READ_DRAINS: u8 = 0b100;
-/// In `ready`: a task waits for direction `bit`, its waker in the direction's slot (this bit
-/// shifted by [`WAITING_SHIFT`]). A slot may keep a waker without the bit: the waker of the
-/// task that waited last, kept by [`Source::wake_waiting`] so that the task's next wait
-/// needs no clone of it; it is never woken until the task waits again.
-const WAITING_SHIFT: u32 = 3;
-
-/// The waiting bit of direction `bit`.
-const fn waiting(bit: u8) -> u8 {
-    bit << WAITING_SHIFT
-}
 
 /// The readiness state of one registered file descriptor.
 ///
@@ -66,7 +56,7 @@ pub struct Source {
 }
 
 impl Source {
-    /// Takes the waker in direction `bit`'s slot.
+    /// Takes the waker waiting on direction `bit`.
     fn take_waker(&self, bit: u8) -> Option<Waker> {
         if bit == READ {
             self.read.take()
@@ -76,7 +66,17 @@ impl Source {
     }
 
     fn has_waiter(&self, bit: u8) -> bool {
-        self.ready.get() & waiting(bit) != 0
+        if bit == READ {
+            let waker = self.read.take();
+            let has = waker.is_some();
+            self.read.set(waker);
+            has
+        } else {
+            let waker = self.write.take();
+            let has = waker.is_some();
+            self.write.set(waker);
+            has
+        }
     }
 
     fn clear(&self, bit: u8) {
@@ -104,7 +104,6 @@ impl Source {
                 None => self.write.set(Some(Box::new(cx.waker().clone()))),
             }
         }
-        self.ready.set(self.ready.get() | waiting(bit));
         false
     }
 
@@ -149,11 +148,8 @@ impl Source {
         self.key
     }
 
-    /// Records an event: marks the given directions ready and moves the wakers of the tasks
-    /// waiting on them into `wakers`, for the reactor to wake once it has released its own
-    /// state. (A reactor that keeps its sources' `Rc`s at hand can use
-    /// [`mark_ready`](Source::mark_ready) and [`wake_waiting`](Source::wake_waiting)
-    /// instead, which keep the wakers for the tasks' next waits.)
+    /// Records an event: marks the given directions ready and moves their wakers into
+    /// `wakers`, for the reactor to wake once it has released its own state.
     ///
     /// # Examples
     ///
@@ -164,107 +160,44 @@ impl Source {
     /// assert!(source.is_writable());
     /// ```
     pub fn set_ready(&self, readable: bool, writable: bool, wakers: &mut Vec<Waker>) {
-        let woken = self.mark_ready(readable, writable, false);
-        for bit in [READ, WRITE] {
-            if woken & bit != 0 {
-                wakers.extend(self.take_waker(bit));
-            }
-        }
+        self.set_ready_reporting(readable, writable, false, wakers);
     }
 
-    /// Records an event without waking anyone: marks the given directions ready and returns
-    /// those in which a task waits (bit 0 read, bit 1 write), for the reactor to hand to
-    /// [`wake_waiting`](Source::wake_waiting) once it has released its own state.
-    ///
-    /// `plain_read` is for a reactor whose read events tell plain data apart from the peer's
-    /// end of stream and urgent data (epoll with `EPOLLRDHUP` and `EPOLLPRI` in its
-    /// interest): it says this event carried neither, nor an error or hang-up. Only such
-    /// events let a short read prove the descriptor drained (see
-    /// [`clear_readable_after_short_read`](Source::clear_readable_after_short_read));
-    /// [`set_ready`](Source::set_ready) counts every read event as not plain.
+    /// [`set_ready`](Source::set_ready) for a reactor whose read events tell plain data
+    /// apart from the peer's end of stream and urgent data (epoll with `EPOLLRDHUP` and
+    /// `EPOLLPRI` in its interest): `plain_read` says this event carried neither, nor an
+    /// error or hang-up. Only such events let a short read prove the descriptor drained
+    /// (see [`clear_readable_after_short_read`](Source::clear_readable_after_short_read));
+    /// `set_ready` counts every read event as not plain.
     ///
     /// # Examples
     ///
     /// ```
     /// let source = aio_reactor::Source::new(0, 0);
+    /// let mut wakers = Vec::new();
     /// source.clear_readable(); // a read found the descriptor empty
-    /// assert_eq!(source.mark_ready(true, false, true), 0); // plain data came; nobody waits
+    /// source.set_ready_reporting(true, false, true, &mut wakers); // then plain data came
     /// assert!(source.clear_readable_after_short_read()); // a short read took all of it
     /// assert!(!source.is_readable());
     ///
-    /// source.mark_ready(true, false, false); // data and a FIN, say
+    /// source.set_ready_reporting(true, false, false, &mut wakers); // data and a FIN, say
     /// assert!(!source.clear_readable_after_short_read()); // read on: the EOF is still there
     /// assert!(source.is_readable());
     /// ```
-    pub fn mark_ready(&self, readable: bool, writable: bool, plain_read: bool) -> u8 {
-        let mut ready = self.ready.get();
+    pub fn set_ready_reporting(
+        &self,
+        readable: bool,
+        writable: bool,
+        plain_read: bool,
+        wakers: &mut Vec<Waker>,
+    ) {
         if readable && !plain_read {
-            ready &= !SHORT_READ_DRAINS;
+            self.clear(SHORT_READ_DRAINS);
         }
-        let hit = (if readable { READ } else { 0 }) | (if writable { WRITE } else { 0 });
-        let woken = (ready >> WAITING_SHIFT) & hit;
-        self.ready.set((ready | hit) & !(woken << WAITING_SHIFT));
-        woken
-    }
-
-    /// Wakes, by reference, the tasks that [`mark_ready`](Source::mark_ready) found waiting
-    /// in `directions`, and keeps their wakers: when such a task waits again, as a reading
-    /// task does after each read, its waker is already here and is not cloned (a task
-    /// waker's clone and drop are two atomic updates). A kept waker is not woken by later
-    /// events until its task waits again.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
-    /// use std::task::{Context, Wake, Waker};
-    /// use aio_reactor::Source;
-    ///
-    /// struct Count(AtomicUsize);
-    /// impl Wake for Count {
-    ///     fn wake(self: Arc<Self>) { self.0.fetch_add(1, Ordering::SeqCst); }
-    /// }
-    /// let count = Arc::new(Count(AtomicUsize::new(0)));
-    /// let waker = Waker::from(count.clone());
-    ///
-    /// let source = Source::new(0, 0);
-    /// source.clear_readable();
-    /// // A task waits to read (what `Registration::poll_readable` does).
-    /// # let registration = aio_reactor::Registration::new(std::rc::Rc::new(source), std::rc::Rc::new(NoDriver));
-    /// # struct NoDriver;
-    /// # impl aio_reactor::Driver for NoDriver {
-    /// #     fn arm(&self, _: &Source) -> std::io::Result<()> { Ok(()) }
-    /// #     fn deregister(&self, _: &Source) {}
-    /// # }
-    /// # let source = registration.source();
-    /// assert!(registration.poll_readable(&mut Context::from_waker(&waker)).is_pending());
-    /// let woken = source.mark_ready(true, false, false);
-    /// source.wake_waiting(woken);
-    /// assert_eq!(count.0.load(Ordering::SeqCst), 1);
-    /// // The task is not waiting any more: a second event wakes nobody.
-    /// source.wake_waiting(source.mark_ready(true, false, false));
-    /// assert_eq!(count.0.load(Ordering::SeqCst), 1);
-    /// ```
-    pub fn wake_waiting(&self, directions: u8) {
-        if directions & READ != 0 {
-            let waker = self.read.take();
-            if let Some(waker) = &waker {
-                waker.wake_by_ref();
-            }
-            // Kept unless the wake made the task wait again with another waker.
-            match self.read.take() {
-                None => self.read.set(waker),
-                newer => self.read.set(newer),
-            }
-        }
-        if directions & WRITE != 0 {
-            let waker = self.write.take();
-            if let Some(waker) = &waker {
-                waker.wake_by_ref();
-            }
-            match self.write.take() {
-                None => self.write.set(waker),
-                newer => self.write.set(newer),
+        for (hit, bit) in [(readable, READ), (writable, WRITE)] {
+            if hit {
+                self.ready.set(self.ready.get() | bit);
+                wakers.extend(self.take_waker(bit));
             }
         }
     }
