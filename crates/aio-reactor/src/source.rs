@@ -249,7 +249,7 @@ impl Source {
     /// call only to learn `WouldBlock`. Returns whether it did.
     ///
     /// It does only when every read event since the descriptor was last found empty was
-    /// plain (see [`mark_ready`](Source::mark_ready)). Then nothing that a
+    /// plain (see [`set_ready_reporting`](Source::set_ready_reporting)). Then nothing that a
     /// short read can leave behind is unreported: more data, or the peer's FIN, arriving
     /// after the read brings a new event; a FIN or urgent data that came before it made its
     /// event not plain, and the readiness stays for the next read (which returns the end of
