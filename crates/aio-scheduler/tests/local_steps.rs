@@ -60,6 +60,15 @@ async fn settle() {
     }
 }
 
+/// A probe spawned on the running loop, after its first step.
+async fn started() -> Rc<Probe> {
+    let probe = Rc::new(Probe::default());
+    spawn_local_step(probe.clone()).unwrap();
+    settle().await;
+    assert_eq!(probe.steps.get(), 1);
+    probe
+}
+
 #[test]
 fn wakes_before_a_step_make_one_step() {
     let lp = EventLoop::new().unwrap();
@@ -101,9 +110,7 @@ fn wakes_before_a_step_make_one_step() {
 fn a_wake_from_another_thread_wakes_the_sleeping_loop() {
     let lp = EventLoop::new().unwrap();
     lp.run_until_complete(async {
-        let probe = Rc::new(Probe::default());
-        spawn_local_step(probe.clone())?;
-        settle().await;
+        let probe = started().await;
         let waker = probe.waker();
         let waking = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
@@ -125,16 +132,7 @@ fn a_wake_from_another_thread_wakes_the_sleeping_loop() {
 #[test]
 fn a_wake_while_the_loop_is_not_running_runs_at_the_next_run() {
     let lp = EventLoop::new().unwrap();
-    let probe = Rc::new(Probe::default());
-    let p = probe.clone();
-    lp.run_until_complete(async move {
-        spawn_local_step(p)?;
-        settle().await;
-        Ok::<_, Error>(())
-    })
-    .unwrap()
-    .unwrap();
-    assert_eq!(probe.steps.get(), 1);
+    let probe = lp.run_until_complete(started()).unwrap();
     probe.waker().wake_by_ref();
     assert_eq!(probe.steps.get(), 1, "not run outside the loop");
     lp.run_until_complete(settle()).unwrap();
@@ -217,16 +215,8 @@ fn a_panicking_step_is_reported_and_dropped_and_the_loop_goes_on() {
 #[test]
 fn closing_the_loop_drops_waiting_steps_and_later_wakes_do_nothing() {
     let lp = EventLoop::new().unwrap();
-    let probe = Rc::new(Probe::default());
+    let probe = lp.run_until_complete(started()).unwrap();
     let dropped = probe.dropped.clone();
-    let p = probe.clone();
-    lp.run_until_complete(async move {
-        spawn_local_step(p)?;
-        settle().await;
-        Ok::<_, Error>(())
-    })
-    .unwrap()
-    .unwrap();
     let waker = probe.waker();
     drop(probe);
     assert!(!dropped.get(), "the loop holds it while it waits");

@@ -94,12 +94,12 @@ pub use aio_scheduler::{
     Delay, EventLoop, ExceptionContext, Handle, IntoDelay, LoopHandle, Sleep, ThreadsafeHandle,
     TimerHandle, WeakLoop, get_running_loop, now, sleep, sleep_until,
 };
-/// Seeing inside: loop metrics, every loop of the process, dumps on a signal
-/// ([`aio_scheduler::observe`]).
-pub use aio_scheduler::{LoopMetrics, observe};
 /// Loop machinery woken without a task (asyncio's reader callbacks; a transport's driver).
 #[cfg(target_pointer_width = "64")]
 pub use aio_scheduler::{LocalStep, spawn_local_step};
+/// Seeing inside: loop metrics, every loop of the process, dumps on a signal
+/// ([`aio_scheduler::observe`]).
+pub use aio_scheduler::{LoopMetrics, observe};
 /// asyncio's protocols and transports (`loop.create_server(protocol_factory, ...)`).
 pub use aio_streams::{
     Buffered, BufferedProtocol, CreateServer, Protocol, Transport, TransportSendfile,
