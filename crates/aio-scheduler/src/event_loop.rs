@@ -300,8 +300,8 @@ pub(crate) struct LoopInner {
     slow_callback_duration: Cell<Duration>,
     /// The loop's local steps (see [`crate::local`]).
     pub(crate) local_steps: RefCell<crate::local::LocalSteps>,
-    /// The loop is in the process-wide map of loops with local steps.
-    pub(crate) local_registered: Cell<bool>,
+    /// The loop's tag in the process-wide map of loops with local steps (0: not there).
+    pub(crate) local_tag: Cell<u32>,
 }
 
 /// A loop's exception handler (see [`EventLoop::set_exception_handler`]).
@@ -339,7 +339,15 @@ impl LoopInner {
         }
         let mut ready = self.ready.borrow_mut();
         while let Some(item) = self.shared.remote.pop() {
-            ready.push_back(item.into());
+            match item {
+                // Merged with the step's other wakes, as a wake on this thread is.
+                Remote::Local(slot, generation) => {
+                    if self.schedule_remote_wake(slot, generation) {
+                        ready.push_back(Ready::Local(slot, generation));
+                    }
+                }
+                item => ready.push_back(item.into()),
+            }
         }
     }
 
@@ -360,7 +368,15 @@ impl LoopInner {
             if steps.is_empty() {
                 break;
             }
-            drop(steps);
+            for step in steps {
+                // A destructor that panics is reported and the others still run.
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(step))) {
+                    EventLoop::default_exception_handler(
+                        &ExceptionContext::new("Exception in callback")
+                            .with_error(Arc::new(PanicError(panic_message(&*payload)))),
+                    );
+                }
+            }
         }
         loop {
             let ready = std::mem::take(&mut *self.ready.borrow_mut());
@@ -690,7 +706,7 @@ impl EventLoop {
                 debug: Cell::new(std::env::var_os("AIO_DEBUG").is_some_and(|v| v == "1")),
                 slow_callback_duration: Cell::new(SLOW_CALLBACK_DURATION),
                 local_steps: RefCell::default(),
-                local_registered: Cell::new(false),
+                local_tag: Cell::new(0),
             }),
             owner: true,
         };

@@ -8,13 +8,15 @@
 //! push onto the ready queue: no reference count, no atomic operation, where a task's waker
 //! has both. A wake from anywhere else (another thread, or the loop's thread while the loop is
 //! not running) goes through the loop's remote queue, found in a process-wide map of the loops
-//! that have local steps. A wake that finds its step gone (finished, or its loop closed) does
-//! nothing.
+//! that have local steps (their tags are unique in it), and is merged with other wakes of the
+//! same step as a local one is. A wake that finds its step gone (finished, or its loop
+//! closed) does nothing, unless the slot has had 256 occupants since (a spurious run).
 //!
 //! The data word holds the tag in its high half, so local steps exist on 64-bit targets
 //! only.
 
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
@@ -57,7 +59,9 @@ use crate::event_loop::{LoopInner, Ready, Remote, Shared, with_running};
 /// ```
 pub trait LocalStep {
     /// One step: `Ready` when the machinery is done (the loop then drops it), `Pending` after
-    /// arranging for `cx`'s waker to be woken when there is more to do.
+    /// arranging for `cx`'s waker to be woken when there is more to do. As a future's poll,
+    /// a step may be run when nothing is new (a spurious wake-up: see
+    /// [`spawn_local_step`]) and must then just wait again.
     fn step(&self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
@@ -65,7 +69,11 @@ pub trait LocalStep {
 /// is ready now), and a further one each time its waker is woken, until a step returns
 /// `Ready`. Several wakes before a step runs make one step. The loop drops the step when it
 /// finishes, when a step panics (reported as "Exception in callback", as a callback's panic
-/// is), or when the loop closes.
+/// is; so is a panic in the step's destructor), or when the loop closes.
+///
+/// A waker kept after its step finished reaches nothing, unless the step's slot has since
+/// been taken by 256 more steps (the generation is 8 bits): then it can make that later
+/// step run once for nothing, which steps tolerate as futures tolerate spurious wake-ups.
 ///
 /// A local step is not a task: `current_task()` is `None` while it runs, and nothing lists
 /// it. What makes it cheaper than one is its waker, which needs no reference count (see the
@@ -178,19 +186,17 @@ impl LoopInner {
                 "too many local steps on one loop (2^24)",
             ))));
         };
-        if !self.local_registered.replace(true) {
-            register(self.local_tag(), Arc::downgrade(&self.shared));
+        if self.local_tag.get() == 0 {
+            self.local_tag.set(register(Arc::downgrade(&self.shared)));
         }
         self.push_ready(Ready::Local(slot, generation));
         Ok(())
     }
 
-    /// The tag this loop's local wakers carry.
+    /// The tag this loop's local wakers carry: given at its first local step, and unique
+    /// among the loops that have one (0: none yet).
     pub(crate) fn local_tag(&self) -> u32 {
-        // The low half of the loop's number: two loops share a tag only 2^32 loops apart, and
-        // then their wakes can only reach a slot of the wrong one spuriously (a spurious
-        // wake-up, which steps must tolerate anyway) or miss the right one if both live.
-        self.shared.id as u32
+        self.local_tag.get()
     }
 
     /// A wake of the step in `slot` on the loop's thread.
@@ -209,7 +215,16 @@ impl LoopInner {
             .push_back(Ready::Local(slot, generation));
     }
 
-    /// Runs a queued step (`Ready::Local`). Returns the panic of the step, if any.
+    /// A wake that came through the remote queue: queued unless a run already is, as one
+    /// made on the loop's thread (`true` if the caller is to queue it).
+    pub(crate) fn schedule_remote_wake(&self, slot: u32, generation: u8) -> bool {
+        self.local_steps
+            .try_borrow_mut()
+            .map_or(true, |mut steps| steps.schedule(slot, generation))
+    }
+
+    /// Runs a queued step (`Ready::Local`). Returns the panic of the step, or of its drop
+    /// when it is done with, if any.
     pub(crate) fn run_local(
         &self,
         slot: u32,
@@ -220,22 +235,22 @@ impl LoopInner {
             return Ok(());
         };
         let waker = local_waker(self.local_tag(), slot, generation);
-        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let polled = catch_unwind(AssertUnwindSafe(|| {
             step.step(&mut Context::from_waker(&waker))
         }));
-        if !matches!(polled, Ok(Poll::Pending)) {
-            // Finished or failed: out of the table, then dropped outside its borrow.
-            let removed = self.local_steps.borrow_mut().remove(slot, generation);
-            drop(removed);
-        }
-        drop(step);
-        polled.map(drop)
+        // Finished or failed: out of the table. The step's destructor may run here; a panic
+        // in it is reported as the step's would be.
+        let removed = (!matches!(polled, Ok(Poll::Pending)))
+            .then(|| self.local_steps.borrow_mut().remove(slot, generation));
+        let dropped = catch_unwind(AssertUnwindSafe(move || drop((removed, step))));
+        polled.map(drop).and(dropped)
     }
 
     /// Forgets the loop in the map of loops with local steps (it is going away).
     pub(crate) fn unregister_local(&self) {
-        if self.local_registered.get() {
-            unregister(self.local_tag(), &self.shared);
+        let tag = self.local_tag.replace(0);
+        if tag != 0 {
+            unregister(tag);
         }
     }
 }
@@ -244,21 +259,30 @@ impl LoopInner {
 /// goes.
 static LOOPS: Mutex<Option<HashMap<u32, Weak<Shared>>>> = Mutex::new(None);
 
-fn register(tag: u32, shared: Weak<Shared>) {
+/// The next tag to try (tags are never 0).
+static NEXT_TAG: Mutex<u32> = Mutex::new(1);
+
+/// Enters a loop in the map under a tag no other loop there has, and returns the tag.
+fn register(shared: Weak<Shared>) -> u32 {
     let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
-    loops.get_or_insert_with(HashMap::new).insert(tag, shared);
+    let map = loops.get_or_insert_with(HashMap::new);
+    let mut next = NEXT_TAG.lock().unwrap_or_else(|e| e.into_inner());
+    // At most as many tries as loops in the map (far fewer than 2^32).
+    let tag = loop {
+        let tag = *next;
+        *next = next.checked_add(1).unwrap_or(1);
+        if !map.contains_key(&tag) {
+            break tag;
+        }
+    };
+    map.insert(tag, shared);
+    tag
 }
 
-fn unregister(tag: u32, shared: &Arc<Shared>) {
+fn unregister(tag: u32) {
     let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(map) = loops.as_mut() {
-        // Only this loop's own entry (a later loop with the same tag may have replaced it).
-        if map
-            .get(&tag)
-            .is_some_and(|weak| std::ptr::eq(weak.as_ptr(), Arc::as_ptr(shared)))
-        {
-            map.remove(&tag);
-        }
+        map.remove(&tag);
     }
 }
 

@@ -1,8 +1,9 @@
 //! Local steps (`spawn_local_step`): loop machinery woken through a waker with no reference
-//! count. Each wake (or burst of wakes) before a step runs makes one step; wakes from another
-//! thread, or made while the loop is not running, arrive through the remote queue; a waker of
-//! a finished step reaches nothing (not even a later step in the same slot); a panicking step
-//! is reported and dropped; closing the loop drops the steps still waiting.
+//! count. Each wake (or burst of wakes) before a step runs makes one step, also when the
+//! wakes come from another thread, or while the loop is not running, through the remote
+//! queue; a waker of a finished step reaches nothing (not even a later step in the same
+//! slot); a panicking step, or a panicking destructor of a finished one, is reported and the
+//! loop goes on; closing the loop drops the steps still waiting.
 #![cfg(target_pointer_width = "64")]
 
 // The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
@@ -133,10 +134,15 @@ fn a_wake_from_another_thread_wakes_the_sleeping_loop() {
 fn a_wake_while_the_loop_is_not_running_runs_at_the_next_run() {
     let lp = EventLoop::new().unwrap();
     let probe = lp.run_until_complete(started()).unwrap();
-    probe.waker().wake_by_ref();
+    // Through the remote queue (the loop is not running), and merged there too.
+    for _ in 0..3 {
+        probe.waker().wake_by_ref();
+    }
+    let waker = probe.waker();
+    std::thread::spawn(move || waker.wake()).join().unwrap();
     assert_eq!(probe.steps.get(), 1, "not run outside the loop");
     lp.run_until_complete(settle()).unwrap();
-    assert_eq!(probe.steps.get(), 2);
+    assert_eq!(probe.steps.get(), 2, "four wakes, one step");
 }
 
 #[test]
@@ -232,4 +238,39 @@ fn outside_a_running_loop_there_is_no_local_step() {
     let dropped = probe.dropped.clone();
     assert!(matches!(spawn_local_step(probe), Err(Error::NoRunningLoop)));
     assert!(dropped.get());
+}
+
+/// Finishes at its first step, and panics when dropped.
+struct PanicsOnDrop;
+
+impl LocalStep for PanicsOnDrop {
+    fn step(&self, _: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
+    }
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("a step's destructor failed");
+    }
+}
+
+#[test]
+fn a_panicking_destructor_of_a_finished_step_is_reported_and_the_loop_goes_on() {
+    let lp = EventLoop::new().unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    lp.set_exception_handler(move |_, ctx| s.borrow_mut().push(ctx.to_string()));
+    let finished = lp
+        .run_until_complete(async {
+            spawn_local_step(Rc::new(PanicsOnDrop))?;
+            settle().await;
+            Ok::<_, Error>("the loop went on")
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(finished, "the loop went on");
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains("a step's destructor failed"), "{seen:?}");
 }
