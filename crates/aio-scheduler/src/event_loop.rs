@@ -342,7 +342,7 @@ impl LoopInner {
             match item {
                 // Merged with the step's other wakes, as a wake on this thread is.
                 Remote::Local(slot, generation) => {
-                    if self.schedule_remote_wake(slot, generation) {
+                    if self.schedule_wake(slot, generation) {
                         ready.push_back(Ready::Local(slot, generation));
                     }
                 }

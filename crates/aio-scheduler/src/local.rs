@@ -201,23 +201,19 @@ impl LoopInner {
 
     /// A wake of the step in `slot` on the loop's thread.
     fn wake_local(&self, slot: u32, generation: u8) {
-        // Only while the table itself is being changed (a step being dropped wakes another)
-        // is it borrowed: then the run is queued anyway; a run of a step that is not due is
-        // harmless.
-        if let Ok(mut steps) = self.local_steps.try_borrow_mut() {
-            if !steps.schedule(slot, generation) {
-                return;
-            }
+        if self.schedule_wake(slot, generation) {
+            // As a task's wake-up: straight onto the ready queue.
+            self.ready
+                .borrow_mut()
+                .push_back(Ready::Local(slot, generation));
         }
-        // As a task's wake-up: straight onto the ready queue.
-        self.ready
-            .borrow_mut()
-            .push_back(Ready::Local(slot, generation));
     }
 
-    /// A wake that came through the remote queue: queued unless a run already is, as one
-    /// made on the loop's thread (`true` if the caller is to queue it).
-    pub(crate) fn schedule_remote_wake(&self, slot: u32, generation: u8) -> bool {
+    /// Marks a wake of the step in `slot`, made here or come through the remote queue:
+    /// `true` if the caller is to queue its run (none is queued yet). Only while the table
+    /// itself is being changed (a step being dropped wakes another) is it borrowed: then the
+    /// run is queued anyway; a run of a step that is not due is harmless.
+    pub(crate) fn schedule_wake(&self, slot: u32, generation: u8) -> bool {
         self.local_steps
             .try_borrow_mut()
             .map_or(true, |mut steps| steps.schedule(slot, generation))
@@ -255,34 +251,38 @@ impl LoopInner {
     }
 }
 
-/// The loops that have local steps, by tag: where a wake that is not made on the running loop
-/// goes.
-static LOOPS: Mutex<Option<HashMap<u32, Weak<Shared>>>> = Mutex::new(None);
+/// The loops that have local steps, by tag (where a wake that is not made on the running
+/// loop goes), and the next tag to try.
+struct Loops {
+    by_tag: HashMap<u32, Weak<Shared>>,
+    next: u32,
+}
 
-/// The next tag to try (tags are never 0).
-static NEXT_TAG: Mutex<u32> = Mutex::new(1);
+static LOOPS: Mutex<Option<Loops>> = Mutex::new(None);
 
-/// Enters a loop in the map under a tag no other loop there has, and returns the tag.
+/// Enters a loop in the map under a tag no other loop there has (never 0), and returns it.
 fn register(shared: Weak<Shared>) -> u32 {
     let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
-    let map = loops.get_or_insert_with(HashMap::new);
-    let mut next = NEXT_TAG.lock().unwrap_or_else(|e| e.into_inner());
+    let loops = loops.get_or_insert_with(|| Loops {
+        by_tag: HashMap::new(),
+        next: 1,
+    });
     // At most as many tries as loops in the map (far fewer than 2^32).
     let tag = loop {
-        let tag = *next;
-        *next = next.checked_add(1).unwrap_or(1);
-        if !map.contains_key(&tag) {
+        let tag = loops.next;
+        loops.next = loops.next.checked_add(1).unwrap_or(1);
+        if !loops.by_tag.contains_key(&tag) {
             break tag;
         }
     };
-    map.insert(tag, shared);
+    loops.by_tag.insert(tag, shared);
     tag
 }
 
 fn unregister(tag: u32) {
     let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(map) = loops.as_mut() {
-        map.remove(&tag);
+    if let Some(loops) = loops.as_mut() {
+        loops.by_tag.remove(&tag);
     }
 }
 
@@ -292,7 +292,7 @@ fn wake_remote(tag: u32, slot: u32, generation: u8) {
         let loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
         loops
             .as_ref()
-            .and_then(|map| map.get(&tag))
+            .and_then(|loops| loops.by_tag.get(&tag))
             .and_then(Weak::upgrade)
     };
     if let Some(shared) = shared {
