@@ -369,8 +369,11 @@ impl LoopInner {
                 break;
             }
             for step in steps {
-                // A destructor that panics is reported and the others still run.
-                if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(step))) {
+                // Abandoned, then dropped; a panic in either is reported and the others
+                // still run.
+                let abandoned = catch_unwind(AssertUnwindSafe(|| step.abandon()));
+                let dropped = catch_unwind(AssertUnwindSafe(move || drop(step)));
+                for payload in [abandoned.err(), dropped.err()].into_iter().flatten() {
                     EventLoop::default_exception_handler(
                         &ExceptionContext::new("Exception in callback")
                             .with_error(Arc::new(PanicError(panic_message(&*payload)))),
@@ -1365,39 +1368,52 @@ impl EventLoop {
             // From here on, other threads' sends notify the reactor (see `crate::remote`).
             let remote_empty = shared.remote.prepare_sleep();
             let virtual_now = inner.virtual_now.get();
-            // Virtual time and nothing that could become ready by itself: the next timer's
-            // time has come. (Poll once anyway, without blocking, for other threads' items.)
-            let jump = virtual_now.is_some()
-                && next_timer.is_some()
-                && remote_empty
-                && inner.reactor.registrations() <= inner.own_registrations.get();
-            let real_start = Instant::now();
-            let deadline = if !remote_empty || jump {
-                Some(real_start)
+            if next_timer.is_none() && virtual_now.is_none() && remote_empty {
+                // Nothing timed and nothing queued: only the blocked-time metric needs the
+                // time of this wait, and the coarse clock serves it (see `wait_clock`).
+                let start = crate::observe::wait_clock();
+                let waited = inner.reactor.wait(None);
+                shared.remote.woke();
+                let blocked = crate::observe::wait_clock().saturating_sub(start);
+                shared.metrics.add_blocked(blocked);
+                inner.since_io_poll.set(0);
+                waited?;
             } else {
-                next_timer.map(|when| {
-                    // On a virtual clock, the timer is as far away in real time as it is
-                    // on that clock.
-                    let when = match virtual_now {
-                        Some(now) => real_start + when.saturating_duration_since(now),
-                        None => when,
-                    };
-                    when.min(real_start + MAX_SELECT_TIMEOUT)
-                })
-            };
-            let waited = inner.reactor.wait(deadline);
-            shared.remote.woke();
-            let real_end = Instant::now();
-            let blocked = real_end.saturating_duration_since(real_start);
-            shared.metrics.add_blocked(blocked);
-            inner.since_io_poll.set(0);
-            waited?;
-            match virtual_now {
-                Some(now) => match next_timer {
-                    Some(when) if jump && shared.remote.is_empty() => inner.advance_to(when),
-                    _ => inner.advance_to(now + blocked),
-                },
-                None => woke_at = Some(real_end),
+                // Virtual time and nothing that could become ready by itself: the next
+                // timer's time has come. (Poll once anyway, without blocking, for other
+                // threads' items.)
+                let jump = virtual_now.is_some()
+                    && next_timer.is_some()
+                    && remote_empty
+                    && inner.reactor.registrations() <= inner.own_registrations.get();
+                let real_start = Instant::now();
+                let deadline = if !remote_empty || jump {
+                    Some(real_start)
+                } else {
+                    next_timer.map(|when| {
+                        // On a virtual clock, the timer is as far away in real time as it is
+                        // on that clock.
+                        let when = match virtual_now {
+                            Some(now) => real_start + when.saturating_duration_since(now),
+                            None => when,
+                        };
+                        when.min(real_start + MAX_SELECT_TIMEOUT)
+                    })
+                };
+                let waited = inner.reactor.wait(deadline);
+                shared.remote.woke();
+                let real_end = Instant::now();
+                let blocked = real_end.saturating_duration_since(real_start);
+                shared.metrics.add_blocked(blocked);
+                inner.since_io_poll.set(0);
+                waited?;
+                match virtual_now {
+                    Some(now) => match next_timer {
+                        Some(when) if jump && shared.remote.is_empty() => inner.advance_to(when),
+                        _ => inner.advance_to(now + blocked),
+                    },
+                    None => woke_at = Some(real_end),
+                }
             }
             inner.drain_remote();
         }
@@ -1501,10 +1517,19 @@ impl EventLoop {
                 self.inner.stopping.set(true);
                 Ok(())
             }
-            Ready::Local(slot, generation) => self
-                .inner
-                .run_local(slot, generation)
-                .map_err(|p| ("Exception in callback", p)),
+            Ready::Local(slot, generation) => match self.inner.run_local(slot, generation) {
+                Ok(()) => Ok(()),
+                // Each reported, in order (the step's, its `abandon`'s, its destructor's).
+                Err(panics) => {
+                    for payload in panics {
+                        self.call_exception_handler(
+                            &ExceptionContext::new("Exception in callback")
+                                .with_error(Arc::new(PanicError(panic_message(&*payload)))),
+                        );
+                    }
+                    Ok(())
+                }
+            },
         };
         if let Err((message, payload)) = outcome {
             let ctx = ExceptionContext::new(message)

@@ -64,6 +64,32 @@ fn time_blocked_and_running_add_up_to_the_run() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "wall-clock: measures time blocked against real elapsed time, which miri's slow interpretation skews"
+)]
+fn a_wait_with_no_timer_pending_counts_as_blocked() {
+    // No timer at all: the loop blocks in the reactor until another thread's stop arrives,
+    // a wait the coarse clock times on Linux (a few milliseconds' resolution: wide bounds).
+    let lp = EventLoop::new().unwrap();
+    let handle = lp.handle();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(80));
+        handle.stop().unwrap();
+    });
+    let start = std::time::Instant::now();
+    lp.run_forever().unwrap();
+    let elapsed = start.elapsed();
+    stopper.join().unwrap();
+    let m = lp.metrics();
+    assert!(m.time_blocked >= Duration::from_millis(60), "{m:?}");
+    assert!(
+        m.time_blocked <= elapsed + Duration::from_millis(20),
+        "{m:?} in {elapsed:?}"
+    );
+}
+
+#[test]
 fn the_longest_callback_is_measured_in_debug_mode() {
     let lp = EventLoop::new().unwrap();
     lp.set_debug(true);
