@@ -15,6 +15,7 @@
 //! The data word holds the tag in its high half, so local steps exist on 64-bit targets
 //! only.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
@@ -23,6 +24,9 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::Error;
 use crate::event_loop::{LoopInner, Ready, Remote, Shared, with_running};
+
+/// A panic's payload.
+pub(crate) type Panic = Box<dyn Any + Send>;
 
 /// Machinery a loop runs step by step, woken through the waker of the [`Context`] each step
 /// gets, until a step returns `Ready` (see [`spawn_local_step`]).
@@ -63,13 +67,47 @@ pub trait LocalStep {
     /// a step may be run when nothing is new (a spurious wake-up: see
     /// [`spawn_local_step`]) and must then just wait again.
     fn step(&self, cx: &mut Context<'_>) -> Poll<()>;
+
+    /// Called once when the loop lets go of the step without it finishing: after a step
+    /// panicked, or when the loop closes with the step unfinished. The loop then drops its
+    /// reference. A step shared elsewhere (its `Rc` also held by what it drives) ends its
+    /// work here, as a task's future is dropped in those cases. Does nothing by default; a
+    /// panic in it is reported as the step's would be.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc, task::{Context, Poll}};
+    /// use aio_scheduler::{EventLoop, LocalStep, sleep, spawn_local_step};
+    ///
+    /// struct Forever(Cell<bool>);
+    /// impl LocalStep for Forever {
+    ///     fn step(&self, _: &mut Context<'_>) -> Poll<()> {
+    ///         Poll::Pending // never woken again
+    ///     }
+    ///     fn abandon(&self) {
+    ///         self.0.set(true);
+    ///     }
+    /// }
+    ///
+    /// let lp = EventLoop::new()?;
+    /// let step = Rc::new(Forever(Cell::new(false)));
+    /// let s = step.clone();
+    /// lp.run_until_complete(async move { spawn_local_step(s) })??;
+    /// assert!(!step.0.get());
+    /// lp.close()?;
+    /// assert!(step.0.get());
+    /// # Ok::<(), aio_scheduler::Error>(())
+    /// ```
+    fn abandon(&self) {}
 }
 
 /// Runs `step` on the running loop: its first step in the loop's next iteration (after what
 /// is ready now), and a further one each time its waker is woken, until a step returns
 /// `Ready`. Several wakes before a step runs make one step. The loop drops the step when it
 /// finishes, when a step panics (reported as "Exception in callback", as a callback's panic
-/// is; so is a panic in the step's destructor), or when the loop closes.
+/// is; so is a panic in the step's destructor), or when the loop closes; in the last two
+/// cases it calls [`LocalStep::abandon`] first.
 ///
 /// A waker kept after its step finished reaches nothing, unless the step's slot has since
 /// been taken by 256 more steps (the generation is 8 bits): then it can make that later
@@ -82,7 +120,8 @@ pub trait LocalStep {
 /// # Errors
 ///
 /// [`Error::NoRunningLoop`] outside a running loop; [`Error::Io`] if the loop already has
-/// 2^24 local steps (`step` is dropped either way).
+/// 2^24 local steps (`step` is dropped either way, without [`abandon`](LocalStep::abandon):
+/// the loop never had it).
 ///
 /// # Examples
 ///
@@ -221,11 +260,9 @@ impl LoopInner {
 
     /// Runs a queued step (`Ready::Local`). Returns the panic of the step, or of its drop
     /// when it is done with, if any.
-    pub(crate) fn run_local(
-        &self,
-        slot: u32,
-        generation: u8,
-    ) -> Result<(), Box<dyn std::any::Any + Send>> {
+    /// Runs the step in `slot`. The panics it caused, in order (its step's, then its
+    /// `abandon`'s, then its destructor's), each to be reported.
+    pub(crate) fn run_local(&self, slot: u32, generation: u8) -> Result<(), Vec<Panic>> {
         let step = self.local_steps.borrow_mut().take_for_run(slot, generation);
         let Some(step) = step else {
             return Ok(());
@@ -234,15 +271,25 @@ impl LoopInner {
         let polled = catch_unwind(AssertUnwindSafe(|| {
             step.step(&mut Context::from_waker(&waker))
         }));
-        // Finished or failed: out of the table. The step's destructor may run here; a panic
-        // in it is reported as the step's would be.
-        let removed = (!matches!(polled, Ok(Poll::Pending)))
-            .then(|| self.local_steps.borrow_mut().remove(slot, generation));
-        let dropped = catch_unwind(AssertUnwindSafe(move || drop((removed, step))));
-        polled.map(drop).and(dropped)
+        if matches!(polled, Ok(Poll::Pending)) {
+            return Ok(());
+        }
+        // Finished or failed: out of the table; a failed step is abandoned first. The step's
+        // destructor may run here.
+        let mut panics = Vec::new();
+        if let Err(payload) = polled {
+            panics.push(payload);
+            panics.extend(catch_unwind(AssertUnwindSafe(|| step.abandon())).err());
+        }
+        let removed = self.local_steps.borrow_mut().remove(slot, generation);
+        panics.extend(catch_unwind(AssertUnwindSafe(move || drop((removed, step)))).err());
+        if panics.is_empty() {
+            Ok(())
+        } else {
+            Err(panics)
+        }
     }
 
-    /// Forgets the loop in the map of loops with local steps (it is going away).
     pub(crate) fn unregister_local(&self) {
         let tag = self.local_tag.replace(0);
         if tag != 0 {

@@ -3,7 +3,8 @@
 //! wakes come from another thread, or while the loop is not running, through the remote
 //! queue; a waker of a finished step reaches nothing (not even a later step in the same
 //! slot); a panicking step, or a panicking destructor of a finished one, is reported and the
-//! loop goes on; closing the loop drops the steps still waiting.
+//! loop goes on; closing the loop drops the steps still waiting. A step the loop lets go of
+//! unfinished (it panicked, or the loop closed) is abandoned first, and only then.
 #![cfg(target_pointer_width = "64")]
 
 // The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
@@ -25,6 +26,8 @@ struct Probe {
     /// Wakes itself this many times inside its next step.
     self_wakes: Cell<u32>,
     dropped: Rc<Cell<bool>>,
+    /// `abandon` calls.
+    abandoned: Rc<Cell<u32>>,
 }
 
 impl LocalStep for Probe {
@@ -39,6 +42,10 @@ impl LocalStep for Probe {
         } else {
             Poll::Pending
         }
+    }
+
+    fn abandon(&self) {
+        self.abandoned.set(self.abandoned.get() + 1);
     }
 }
 
@@ -177,12 +184,18 @@ fn the_waker_of_a_finished_step_reaches_nothing() {
     .unwrap();
 }
 
-/// Panics at its first step.
-struct Panicky(Rc<Cell<bool>>);
+/// Panics at its first step; counts its `abandon` calls (the second field), which panic too
+/// if the third says so.
+struct Panicky(Rc<Cell<bool>>, Rc<Cell<u32>>, bool);
 
 impl LocalStep for Panicky {
     fn step(&self, _: &mut Context<'_>) -> Poll<()> {
         panic!("a step failed");
+    }
+
+    fn abandon(&self) {
+        self.1.set(self.1.get() + 1);
+        assert!(!self.2, "abandoning failed");
     }
 }
 
@@ -199,10 +212,11 @@ fn a_panicking_step_is_reported_and_dropped_and_the_loop_goes_on() {
     let s = seen.clone();
     lp.set_exception_handler(move |_, ctx| s.borrow_mut().push(ctx.to_string()));
     let dropped = Rc::new(Cell::new(false));
-    let d = dropped.clone();
+    let abandoned = Rc::new(Cell::new(0));
+    let (d, a) = (dropped.clone(), abandoned.clone());
     let finished = lp
         .run_until_complete(async move {
-            spawn_local_step(Rc::new(Panicky(d)))?;
+            spawn_local_step(Rc::new(Panicky(d, a, false)))?;
             settle().await;
             Ok::<_, Error>("the loop went on")
         })
@@ -210,6 +224,7 @@ fn a_panicking_step_is_reported_and_dropped_and_the_loop_goes_on() {
         .unwrap();
     assert_eq!(finished, "the loop went on");
     assert!(dropped.get());
+    assert_eq!(abandoned.get(), 1);
     let seen = seen.borrow();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(
@@ -219,15 +234,59 @@ fn a_panicking_step_is_reported_and_dropped_and_the_loop_goes_on() {
 }
 
 #[test]
+fn a_step_and_its_abandon_that_both_panic_are_both_reported_in_order() {
+    let lp = EventLoop::new().unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    lp.set_exception_handler(move |_, ctx| s.borrow_mut().push(ctx.to_string()));
+    let dropped = Rc::new(Cell::new(false));
+    let abandoned = Rc::new(Cell::new(0));
+    let (d, a) = (dropped.clone(), abandoned.clone());
+    lp.run_until_complete(async move {
+        spawn_local_step(Rc::new(Panicky(d, a, true)))?;
+        settle().await;
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+    assert!(dropped.get());
+    assert_eq!(abandoned.get(), 1);
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].contains("a step failed"), "{seen:?}");
+    assert!(seen[1].contains("abandoning failed"), "{seen:?}");
+}
+
+#[test]
+fn a_finished_step_is_not_abandoned() {
+    let lp = EventLoop::new().unwrap();
+    let abandoned = lp
+        .run_until_complete(async {
+            let probe = started().await;
+            probe.finish.set(true);
+            probe.waker().wake();
+            settle().await;
+            assert_eq!(probe.steps.get(), 2);
+            probe.abandoned.clone()
+        })
+        .unwrap();
+    lp.close().unwrap();
+    assert_eq!(abandoned.get(), 0);
+}
+
+#[test]
 fn closing_the_loop_drops_waiting_steps_and_later_wakes_do_nothing() {
     let lp = EventLoop::new().unwrap();
     let probe = lp.run_until_complete(started()).unwrap();
     let dropped = probe.dropped.clone();
+    let abandoned = probe.abandoned.clone();
     let waker = probe.waker();
     drop(probe);
     assert!(!dropped.get(), "the loop holds it while it waits");
+    assert_eq!(abandoned.get(), 0);
     lp.close().unwrap();
     assert!(dropped.get());
+    assert_eq!(abandoned.get(), 1);
     waker.wake_by_ref(); // nothing to reach, on this thread or another
     std::thread::spawn(move || waker.wake()).join().unwrap();
 }

@@ -17,7 +17,7 @@ use aio_scheduler::context::TaskContext;
 use aio_scheduler::{ExceptionContext, get_running_loop};
 
 use crate::layer::{Layer, Wire};
-use crate::protocol::{Driven, READ_SIZE};
+use crate::protocol::{AnyProtocol, Driven, READ_SIZE};
 use crate::socket::{Address, Connection, Sink, Socket, note_short_read};
 use crate::{DEFAULT_HIGH_WATER, StreamError};
 
@@ -66,6 +66,9 @@ const STARTED: u32 = 1 << 15;
 /// its next block): the driver flushes what the protocol writes meanwhile, as asyncio's
 /// transport goes on writing during `_sendfile_fallback`.
 const LENT_IDLE: u32 = 1 << 16;
+/// `set_protocol` was called while the protocol was in a callback: the new one waits in
+/// `Inner::replacement` until that callback returns.
+const NEW_PROTOCOL: u32 = 1 << 17;
 
 /// A use of the protocol API that fails the connection (asyncio's `RuntimeError`s), as an
 /// `io::Error` payload, so the transport reports it rather than treating it as an OS error.
@@ -336,8 +339,16 @@ pub(crate) struct Inner {
     protocol: RefCell<Option<Box<dyn Driven>>>,
     /// The error for `connection_lost`.
     error: Cell<Option<io::Error>>,
-    /// The driver task's waker, for calls made outside it.
+    /// A protocol given to `set_protocol` during a callback of the current one (flag
+    /// `NEW_PROTOCOL`): installed when that callback returns.
+    replacement: Cell<Option<Box<dyn Driven>>>,
+    /// The driver's waker, for calls made outside it.
     waker: Cell<Option<Waker>>,
+    /// The context the protocol's callbacks run in: a copy of the one current when the
+    /// transport started (asyncio's reader handle keeps the context of `add_reader`).
+    /// Taken out for each turn of the driver and put back (free while no context variable
+    /// was ever set).
+    context: Cell<TaskContext>,
     pub(crate) endpoint: Endpoint,
 }
 
@@ -385,9 +396,49 @@ impl Inner {
         &self,
         f: impl FnOnce(&mut dyn Driven) -> R,
     ) -> Option<Result<R, Box<dyn Any + Send>>> {
-        let mut guard = self.protocol.try_borrow_mut().ok()?;
-        let protocol = guard.as_mut()?;
-        Some(catch_unwind(AssertUnwindSafe(|| f(&mut **protocol))))
+        let result = {
+            let mut guard = self.protocol.try_borrow_mut().ok()?;
+            let protocol = guard.as_mut()?;
+            catch_unwind(AssertUnwindSafe(|| f(&mut **protocol)))
+        };
+        self.settle_protocol();
+        Some(result)
+    }
+
+    /// Installs a protocol that `set_protocol` left waiting during a callback, if any.
+    #[inline]
+    fn settle_protocol(&self) {
+        if self.has(NEW_PROTOCOL) {
+            self.install_replacement();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn install_replacement(&self) {
+        self.unset(NEW_PROTOCOL);
+        if let Some(protocol) = self.replacement.take() {
+            self.replace_protocol(protocol);
+        }
+    }
+
+    /// Makes `protocol` the one the transport calls from now on, dropping the old one (after
+    /// its borrow ends: its destructor may use the transport). Waits in `replacement` while
+    /// the old one is in a callback; dropped unused once `connection_lost` was called.
+    fn replace_protocol(&self, protocol: Box<dyn Driven>) {
+        if self.has(FINISHED) {
+            return;
+        }
+        let old = match self.protocol.try_borrow_mut() {
+            Ok(mut current) => current.replace(protocol),
+            Err(_) => {
+                // In a callback: the last protocol set during it wins.
+                let earlier = self.replacement.replace(Some(protocol));
+                self.set(NEW_PROTOCOL);
+                earlier
+            }
+        };
+        drop(old);
     }
 
     /// Calls a protocol callback that has no result; a panic fails the connection.
@@ -483,6 +534,8 @@ impl Inner {
                 );
             }
         }
+        drop(guard);
+        self.settle_protocol();
     }
 
     /// asyncio's `_force_close`: drop what is buffered, stop reading, and have
@@ -861,43 +914,46 @@ fn report(message: &str, error: io::Error) {
     }
 }
 
-/// What drives one transport: a local step of the loop (asyncio's reader callback), so a
-/// wake-up per message costs no reference counting (see `aio_scheduler::spawn_local_step`).
-struct Driver {
-    inner: Rc<Inner>,
-    /// The context the protocol's callbacks run in: a copy of the one current when the
-    /// transport started (asyncio's reader handle keeps the context of `add_reader`).
-    /// Taken out for each turn and put back (free while no context variable was ever set).
-    context: Cell<TaskContext>,
-}
-
-impl Driver {
+impl Inner {
+    /// One turn of the driver, in the transport's context.
     fn turn(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let inner = &*self.inner;
         let mut context = self.context.take();
-        inner.set(IN_DRIVER);
+        self.set(IN_DRIVER);
         let poll = {
             let _entered = context.enter();
-            inner.drive(cx)
+            self.drive(cx)
         };
-        inner.unset(IN_DRIVER);
+        self.unset(IN_DRIVER);
         self.context.set(context);
         poll
     }
 }
 
+/// The transport is its own driver: a local step of the loop (asyncio's reader callback),
+/// so a wake-up per message costs no reference counting and touches no other allocation
+/// (see `aio_scheduler::spawn_local_step`).
 #[cfg(target_pointer_width = "64")]
-impl aio_scheduler::LocalStep for Driver {
+impl aio_scheduler::LocalStep for Inner {
     fn step(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.turn(cx)
     }
+
+    /// The loop closed with the connection open, or a turn panicked: break the cycle of a
+    /// protocol that keeps its transport, without calling it.
+    fn abandon(&self) {
+        self.discard();
+    }
 }
 
+/// Where local steps do not exist (their waker needs a 64-bit word), the driver is an
+/// internal task's future; dropped unfinished, it ends the transport as `abandon` does.
+#[cfg(not(target_pointer_width = "64"))]
+struct Driver(Rc<Inner>);
+
+#[cfg(not(target_pointer_width = "64"))]
 impl Drop for Driver {
     fn drop(&mut self) {
-        // Dropped unfinished (the loop closed with the connection open): break the cycle of
-        // a protocol that keeps its transport, without calling it.
-        self.inner.discard();
+        self.0.discard();
     }
 }
 
@@ -914,7 +970,9 @@ impl Transport {
                 low: Cell::new(DEFAULT_HIGH_WATER / 4),
                 protocol: RefCell::new(Some(protocol)),
                 error: Cell::new(None),
+                replacement: Cell::new(None),
                 waker: Cell::new(None),
+                context: Cell::new(TaskContext::default()),
                 endpoint,
             }),
         }
@@ -988,19 +1046,22 @@ impl Transport {
                 protocol.connection_made(self);
             });
         });
-        let driver = Driver {
-            inner: inner.clone(),
-            context: Cell::new(TaskContext::capture()),
-        };
-        // Failing (no running loop), the driver was dropped: it broke the protocol's cycle
-        // and closed the endpoint.
+        inner.context.set(TaskContext::capture());
         #[cfg(target_pointer_width = "64")]
-        let started = aio_scheduler::spawn_local_step(Rc::new(driver)).map_err(Into::into);
-        // Local steps need a 64-bit waker word; elsewhere the driver is an internal task.
+        let started = aio_scheduler::spawn_local_step(inner.clone())
+            .map_err(aio_task::Error::from)
+            .inspect_err(|_| {
+                // No running loop: break the protocol's cycle and close the endpoint.
+                inner.discard();
+            });
+        // Local steps need a 64-bit waker word; elsewhere the driver is an internal task
+        // (failing, its future was dropped, which discarded the transport).
         #[cfg(not(target_pointer_width = "64"))]
-        let started =
-            aio_task::create_internal_task(std::future::poll_fn(move |cx| driver.turn(cx)))
-                .map(drop);
+        let started = {
+            let driver = Driver(inner.clone());
+            aio_task::create_internal_task(std::future::poll_fn(move |cx| driver.0.turn(cx)))
+                .map(drop)
+        };
         started
     }
 
@@ -1551,8 +1612,61 @@ impl Transport {
             let protocol = guard.as_mut()?.as_any().downcast_mut::<P>()?;
             f(protocol)
         };
+        self.inner.settle_protocol();
         self.inner.deliver_deferred();
         Some(result)
+    }
+
+    /// Makes `protocol` the transport's protocol from now on (asyncio's `set_protocol`):
+    /// the data, EOF, flow-control and `connection_lost` callbacks that follow go to it, and
+    /// the old protocol is dropped. The new one gets no `connection_made` (it is handed the
+    /// transport some other way, as in asyncio). Called inside a callback of the current
+    /// protocol, which is then still running, the switch happens as that callback returns.
+    /// A [`BufferedProtocol`](crate::BufferedProtocol) can replace a
+    /// [`Protocol`](crate::Protocol) and the other way round. After `connection_lost`
+    /// nothing is called any more: `protocol` is dropped unused.
+    ///
+    /// # Examples
+    ///
+    /// A protocol that reads one greeting line and then hands the connection over to an
+    /// echo protocol, the way a protocol upgrade (HTTP `Upgrade:`) switches:
+    ///
+    /// ```
+    /// use aio_streams::{Protocol, Transport};
+    ///
+    /// struct Greeting(Option<Transport>);
+    /// impl Protocol for Greeting {
+    ///     fn connection_made(&mut self, transport: &Transport) {
+    ///         self.0 = Some(transport.clone());
+    ///     }
+    ///     fn data_received(&mut self, data: &[u8]) {
+    ///         let transport = self.0.as_ref().unwrap();
+    ///         assert_eq!(data, b"upgrade\n");
+    ///         transport.write(b"switching\n");
+    ///         transport.set_protocol(Echo(transport.clone()));
+    ///     }
+    /// }
+    /// struct Echo(Transport);
+    /// impl Protocol for Echo {
+    ///     fn data_received(&mut self, data: &[u8]) {
+    ///         self.0.write(data);
+    ///     }
+    /// }
+    ///
+    /// aio_task::run(async {
+    ///     let server = aio_streams::create_server(|| Greeting(None), "127.0.0.1", 0).await?;
+    ///     let (reader, writer) =
+    ///         aio_streams::open_connection("127.0.0.1", server.port().unwrap()).await?;
+    ///     writer.write(b"upgrade\n");
+    ///     assert_eq!(reader.readline().await?, b"switching\n");
+    ///     writer.write(b"ping\n");
+    ///     assert_eq!(reader.readline().await?, b"ping\n");
+    ///     Ok::<_, aio_task::Error>(())
+    /// })??;
+    /// # Ok::<(), aio_task::Error>(())
+    /// ```
+    pub fn set_protocol<P: AnyProtocol>(&self, protocol: P) {
+        self.inner.replace_protocol(protocol.into_driven());
     }
 }
 

@@ -1038,3 +1038,230 @@ fn connection_made_sets_context_variables_in_its_own_copy() {
     .unwrap()
     .unwrap();
 }
+
+/// Keeps its own transport (a cycle through the transport's protocol) and notes its drop and
+/// whether `connection_lost` ran.
+struct KeepsItsTransport {
+    transport: Option<Transport>,
+    lost: Rc<Cell<bool>>,
+    dropped: Rc<Cell<bool>>,
+}
+
+impl Protocol for KeepsItsTransport {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.transport = Some(transport.clone());
+    }
+    fn data_received(&mut self, _: &[u8]) {}
+    fn connection_lost(&mut self, _: Option<io::Error>) {
+        self.lost.set(true);
+    }
+}
+
+impl Drop for KeepsItsTransport {
+    fn drop(&mut self) {
+        self.dropped.set(true);
+    }
+}
+
+#[test]
+fn closing_the_loop_with_a_connection_open_breaks_the_protocols_cycle_and_closes_the_socket() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let lost = Rc::new(Cell::new(false));
+    let dropped = Rc::new(Cell::new(false));
+    let lp = aio_scheduler::EventLoop::new().unwrap();
+    let (l, d) = (lost.clone(), dropped.clone());
+    let transport = lp
+        .run_until_complete(async move {
+            let protocol = KeepsItsTransport {
+                transport: None,
+                lost: l,
+                dropped: d,
+            };
+            create_connection(move || protocol, "127.0.0.1", port).await
+        })
+        .unwrap()
+        .unwrap();
+    let (mut peer, _) = listener.accept().unwrap();
+    drop(transport);
+    assert!(
+        !dropped.get(),
+        "the transport and its protocol live while the loop does"
+    );
+    lp.close().unwrap();
+    // The loop let go of the transport: the protocol is dropped without `connection_lost`
+    // (asyncio's transports are not called back after the loop closed), and the socket ends.
+    assert!(dropped.get());
+    assert!(!lost.get());
+    peer.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    match peer.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+        other => panic!("expected the connection to end, got {other:?}"),
+    }
+}
+
+/// Notes its drop in a log, and (in `data_received`) hands its connection over to `next`.
+struct Greeter {
+    log: Log,
+    transport: Option<Transport>,
+    next: Option<Recorder>,
+}
+
+impl Protocol for Greeter {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.log.borrow_mut().push("greeter made".into());
+        self.transport = Some(transport.clone());
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        assert_eq!(data, b"upgrade\n");
+        self.log.borrow_mut().push("greeter data".into());
+        let transport = self.transport.as_ref().unwrap();
+        transport.write(b"switching\n");
+        let next = self.next.take().unwrap();
+        *next.transport.borrow_mut() = Some(transport.clone());
+        transport.set_protocol(next);
+        // Still this protocol's callback: the switch waits for its return.
+        assert!(transport.with_protocol(|_: &mut Recorder| ()).is_none());
+        self.log.borrow_mut().push("greeter switched".into());
+    }
+    fn connection_lost(&mut self, _: Option<io::Error>) {
+        self.log.borrow_mut().push("greeter lost".into());
+    }
+}
+
+impl Drop for Greeter {
+    fn drop(&mut self) {
+        self.log.borrow_mut().push("greeter dropped".into());
+    }
+}
+
+#[test]
+fn set_protocol_inside_a_callback_switches_as_the_callback_returns() {
+    aio_task::run(async {
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let (_server, reader, writer) = serve_and_connect(move || Greeter {
+            log: l.clone(),
+            transport: None,
+            next: Some(Recorder::new(&l, Mode::Echo)),
+        })
+        .await?;
+        writer.write(b"upgrade\n");
+        assert_eq!(reader.readline().await?, b"switching\n");
+        writer.write(b"ping\n");
+        assert_eq!(reader.readline().await?, b"ping\n");
+        writer.write_eof();
+        assert_eq!(reader.read_to_end().await?, b"");
+        until("lost", || lost(&log)).await;
+        // The old protocol was dropped as its callback returned, and never called again;
+        // the new one got the data, the EOF and `connection_lost`, and no `connection_made`.
+        assert_eq!(
+            entries(&log),
+            [
+                "greeter made",
+                "greeter data",
+                "greeter switched",
+                "greeter dropped",
+                "data",
+                "eof",
+                "lost"
+            ]
+        );
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// Collects what it receives into its own buffer; notes its drop.
+struct Collector {
+    buf: [u8; 64],
+    data: Rc<RefCell<Vec<u8>>>,
+    dropped: Rc<Cell<bool>>,
+}
+
+impl BufferedProtocol for Collector {
+    fn get_buffer(&mut self, _: usize) -> &mut [u8] {
+        &mut self.buf
+    }
+    fn buffer_updated(&mut self, nbytes: usize) {
+        self.data
+            .borrow_mut()
+            .extend_from_slice(&self.buf[..nbytes]);
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.dropped.set(true);
+    }
+}
+
+#[test]
+fn set_protocol_from_outside_a_callback_switches_at_once_also_to_a_buffered_protocol() {
+    aio_task::run(async {
+        let server = aio_streams::start_server(
+            |reader, writer| async move {
+                // An echo of lines, until EOF.
+                while let Ok(line) = reader.readline().await {
+                    if line.is_empty() {
+                        break;
+                    }
+                    writer.write(&line);
+                }
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await?;
+        let log: Log = Rc::default();
+        let first = Recorder::new(&log, Mode::Collect);
+        let first_data = first.data.clone();
+        let transport =
+            create_connection(move || first, "127.0.0.1", server.port().unwrap()).await?;
+        transport.write(b"one\n");
+        until("the first echo", || {
+            first_data.borrow().as_slice() == b"one\n"
+        })
+        .await;
+
+        let data = Rc::new(RefCell::new(Vec::new()));
+        let dropped = Rc::new(Cell::new(false));
+        transport.set_protocol(Buffered(Collector {
+            buf: [0; 64],
+            data: data.clone(),
+            dropped: dropped.clone(),
+        }));
+        // At once: the old protocol is gone, the new one is the transport's.
+        assert!(transport.with_protocol(|_: &mut Recorder| ()).is_none());
+        assert_eq!(
+            transport.with_protocol(|c: &mut Collector| c.buf.len()),
+            Some(64)
+        );
+        transport.write(b"two\n");
+        until("the second echo", || data.borrow().as_slice() == b"two\n").await;
+        assert_eq!(first_data.borrow().as_slice(), b"one\n");
+
+        // After `connection_lost`, a protocol set is dropped unused.
+        transport.close();
+        until("closed", || {
+            transport.with_protocol(|_: &mut Collector| ()).is_none()
+        })
+        .await;
+        assert!(dropped.get());
+        let late = Rc::new(Cell::new(false));
+        transport.set_protocol(Buffered(Collector {
+            buf: [0; 64],
+            data: data.clone(),
+            dropped: late.clone(),
+        }));
+        assert!(late.get());
+        assert!(transport.with_protocol(|_: &mut Collector| ()).is_none());
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
