@@ -300,6 +300,59 @@ where
     start_socket(conn, protocol_factory())
 }
 
+/// [`connect_accepted_socket`] with work done on the connection before the protocol's
+/// `connection_made`, as [`create_connection_with_prelude`]: how aio-tls runs asyncio's
+/// `create_connection(sock=, ssl=)` (a client handshake) and `connect_accepted_socket(sock,
+/// ssl=)` (a server one) on a socket connected or accepted elsewhere.
+///
+/// # Errors
+///
+/// [`connect_accepted_socket`]'s, and the prelude's (as [`Error::Io`]; the connection is
+/// closed then, and the protocol never called).
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Read;
+/// use aio_streams::{Protocol, Transport, connect_accepted_socket_with_prelude};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {
+///     fn data_received(&mut self, _: &[u8]) {}
+/// }
+///
+/// let (ours, mut theirs) = std::os::unix::net::UnixStream::pair()?;
+/// aio_task::run(async move {
+///     let transport = connect_accepted_socket_with_prelude(|| Quiet, ours, |t: Transport| async move {
+///         t.write(b"before connection_made");
+///         Ok(())
+///     })
+///     .await?;
+///     transport.close();
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// let mut got = String::new();
+/// theirs.read_to_string(&mut got)?;
+/// assert_eq!(got, "before connection_made");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn connect_accepted_socket_with_prelude<F, P, G, Fut>(
+    protocol_factory: F,
+    sock: impl Into<OwnedFd>,
+    prelude: G,
+) -> Result<Transport, Error>
+where
+    F: FnOnce() -> P,
+    P: AnyProtocol,
+    G: FnOnce(Transport) -> Fut,
+    Fut: Future<Output = io::Result<()>>,
+{
+    let fd = sock.into();
+    let family = stream_family(&fd)?;
+    let conn = connection(adopt_stream(fd, family)?)?;
+    start_socket_after(conn, protocol_factory(), prelude).await
+}
+
 /// Registers a pipe's descriptor (made non-blocking) with the running loop.
 fn register_pipe(fd: OwnedFd) -> Result<AsyncFd<OwnedFd>, Error> {
     let event_loop = get_running_loop()?;

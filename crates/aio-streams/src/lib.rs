@@ -54,10 +54,10 @@ mod udp;
 mod writer;
 
 pub use create::{
-    CreateServer, Prelude, connect_accepted_socket, connect_read_pipe_protocol,
-    connect_write_pipe_protocol, create_connection, create_connection_with_prelude, create_server,
-    create_server_sock, create_unix_connection, create_unix_connection_with_prelude,
-    create_unix_server, create_unix_server_sock,
+    CreateServer, Prelude, connect_accepted_socket, connect_accepted_socket_with_prelude,
+    connect_read_pipe_protocol, connect_write_pipe_protocol, create_connection,
+    create_connection_with_prelude, create_server, create_server_sock, create_unix_connection,
+    create_unix_connection_with_prelude, create_unix_server, create_unix_server_sock,
 };
 pub use datagram::{
     CreateDatagramEndpoint, DatagramProtocol, DatagramTransport, create_datagram_endpoint,

@@ -133,8 +133,9 @@ pub use streams::{
     start_server_sock, start_unix_server, start_unix_server_sock,
 };
 pub use transports::{
-    CreateConnection, CreateServer, StartTransportTls, TransportTls, create_connection,
-    create_server, create_server_sock, create_unix_connection, create_unix_server,
+    ConnectAcceptedSocket, CreateConnection, CreateServer, StartTransportTls, TransportTls,
+    connect_accepted_socket, create_connection, create_connection_sock, create_server,
+    create_server_sock, create_unix_connection, create_unix_connection_sock, create_unix_server,
     create_unix_server_sock,
 };
 

@@ -201,6 +201,91 @@ where
     )
 }
 
+/// [`create_connection`] over a stream socket connected elsewhere, TCP or Unix (asyncio's
+/// `create_connection(protocol_factory, sock=sock, ssl=ctx, server_hostname=...)`):
+/// [`server_hostname`](CreateConnection::server_hostname) is required, as there is no host
+/// to verify the certificate for. The socket is made non-blocking.
+///
+/// # Errors
+///
+/// As [`create_connection`]'s ([`TlsError::Connect`] for a descriptor that is not a
+/// connected stream socket); [`TlsError::NoServerName`] without a `server_hostname`.
+///
+/// # Examples
+///
+/// ```
+/// # let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+/// # let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+/// # let server_config = aio_tls::server_config(vec![cert.cert.der().clone()], key).unwrap();
+/// # let mut roots = rustls::RootCertStore::empty();
+/// # roots.add(cert.cert.der().clone()).unwrap();
+/// # let client_config = aio_tls::client_config(roots);
+/// use aio_streams::{Protocol, Transport};
+/// use aio_tls::TransportTls;
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {
+///     fn data_received(&mut self, _: &[u8]) {}
+/// }
+///
+/// aio_task::run(async move {
+///     let server = aio_tls::create_server(|| Quiet, "127.0.0.1", 0, server_config).await?;
+///     // A socket connected outside aio (blocking here, made non-blocking by aio).
+///     let sock = std::net::TcpStream::connect(("127.0.0.1", server.port().unwrap()))?;
+///     let transport = aio_tls::create_connection_sock(|| Quiet, sock, client_config)
+///         .server_hostname("localhost")
+///         .await?;
+///     assert!(transport.tls_info().is_some());
+///     transport.close();
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), aio_task::Error>(())
+/// ```
+pub fn create_connection_sock<F, P>(
+    protocol_factory: F,
+    sock: impl Into<OwnedFd>,
+    config: Arc<ClientConfig>,
+) -> CreateConnection<F>
+where
+    F: FnOnce() -> P + 'static,
+    P: AnyProtocol,
+{
+    connect(protocol_factory, Target::TcpSock(sock.into()), config)
+}
+
+/// [`create_connection_sock`] for a Unix socket (asyncio's `create_unix_connection(sock=,
+/// ssl=)`); the same function underneath, named for the asyncio call it stands for.
+///
+/// # Errors
+///
+/// As [`create_connection_sock`]'s.
+///
+/// # Examples
+///
+/// ```
+/// # let client_config = aio_tls::client_config(rustls::RootCertStore::empty());
+/// struct Quiet;
+/// impl aio_streams::Protocol for Quiet {
+///     fn data_received(&mut self, _: &[u8]) {}
+/// }
+/// let (sock, _peer) = std::os::unix::net::UnixStream::pair()?;
+/// let connect = aio_tls::create_unix_connection_sock(|| Quiet, sock, client_config)
+///     .server_hostname("localhost");
+/// assert!(format!("{connect:?}").contains("Unix sock"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn create_unix_connection_sock<F, P>(
+    protocol_factory: F,
+    sock: impl Into<OwnedFd>,
+    config: Arc<ClientConfig>,
+) -> CreateConnection<F>
+where
+    F: FnOnce() -> P + 'static,
+    P: AnyProtocol,
+{
+    connect(protocol_factory, Target::UnixSock(sock.into()), config)
+}
+
 fn connect<F>(factory: F, target: Target, config: Arc<ClientConfig>) -> CreateConnection<F> {
     CreateConnection {
         factory,
@@ -246,19 +331,148 @@ where
                 Target::Unix(path) => {
                     aio_streams::create_unix_connection_with_prelude(factory, path, prelude).await
                 }
-                Target::TcpSock(_) | Target::UnixSock(_) => {
-                    unreachable!("create_connection takes a host or a path")
+                Target::TcpSock(sock) | Target::UnixSock(sock) => {
+                    aio_streams::connect_accepted_socket_with_prelude(factory, sock, prelude).await
                 }
             };
-            made.map_err(|error| match &error {
-                // The handshake's own error, back out of the prelude's io::Error.
-                aio_task::Error::Io(io) => match io.get_ref().and_then(|e| e.downcast_ref()) {
-                    Some(tls) => TlsError::clone(tls),
-                    None => TlsError::Connect(error),
-                },
-                _ => TlsError::Connect(error),
-            })
+            made.map_err(tls_error)
         })
+    }
+}
+
+/// A connection's error as a [`TlsError`]: the handshake's own error, back out of the
+/// prelude's `io::Error`, or the connection's as [`TlsError::Connect`].
+fn tls_error(error: aio_task::Error) -> TlsError {
+    match &error {
+        aio_task::Error::Io(io) => match io.get_ref().and_then(|e| e.downcast_ref()) {
+            Some(tls) => TlsError::clone(tls),
+            None => TlsError::Connect(error),
+        },
+        _ => TlsError::Connect(error),
+    }
+}
+
+/// The server side of TLS on an accepted socket, for a protocol: the future
+/// [`connect_accepted_socket`] returns. Await it for the [`Transport`].
+///
+/// # Cancel safety
+///
+/// Dropping it before it completes closes the connection; the protocol is never called.
+#[must_use = "the handshake runs only when the future is awaited"]
+pub struct ConnectAcceptedSocket<F> {
+    factory: F,
+    sock: OwnedFd,
+    config: Arc<ServerConfig>,
+    tls: TlsOptions,
+}
+
+/// Does the server's side of the TLS handshake on a socket accepted elsewhere, then runs the
+/// protocol `protocol_factory` makes over TLS (asyncio's
+/// `loop.connect_accepted_socket(protocol_factory, sock, ssl=ctx)`, for servers that accept
+/// connections themselves). As on a [`create_server`] connection, the protocol's
+/// `connection_made` is called once the handshake is done. The socket (TCP or Unix) is made
+/// non-blocking.
+///
+/// # Errors
+///
+/// When awaited: [`TlsError::Connect`] for a descriptor that is not a connected stream
+/// socket, [`TlsError::Handshake`] (a client not speaking TLS, or refusing the
+/// certificate), [`TlsError::HandshakeTimeout`]. The protocol is never called then.
+///
+/// # Examples
+///
+/// ```
+/// # let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+/// # let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+/// # let server_config = aio_tls::server_config(vec![cert.cert.der().clone()], key).unwrap();
+/// # let mut roots = rustls::RootCertStore::empty();
+/// # roots.add(cert.cert.der().clone()).unwrap();
+/// # let client_config = aio_tls::client_config(roots);
+/// use aio_streams::{Protocol, Transport};
+///
+/// struct Greet;
+/// impl Protocol for Greet {
+///     fn connection_made(&mut self, transport: &Transport) {
+///         transport.write(b"hello over TLS\n");
+///     }
+///     fn data_received(&mut self, _: &[u8]) {}
+/// }
+///
+/// let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+/// aio_task::run(async move {
+///     let client = aio_task::create_task(async move {
+///         let (reader, _writer) = aio_tls::open_unix_connection_sock(theirs, client_config)
+///             .server_hostname("localhost")
+///             .await?;
+///         reader.readline().await.map_err(aio_task::Error::from)
+///     })?;
+///     let transport = aio_tls::connect_accepted_socket(|| Greet, ours, server_config)
+///         .ssl_handshake_timeout(10.0)
+///         .await?;
+///     assert_eq!(client.await??, b"hello over TLS\n");
+///     transport.close();
+///     Ok::<_, aio_task::Error>(())
+/// })??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn connect_accepted_socket<F, P>(
+    protocol_factory: F,
+    sock: impl Into<OwnedFd>,
+    config: Arc<ServerConfig>,
+) -> ConnectAcceptedSocket<F>
+where
+    F: FnOnce() -> P + 'static,
+    P: AnyProtocol,
+{
+    ConnectAcceptedSocket {
+        factory: protocol_factory,
+        sock: sock.into(),
+        config,
+        tls: TlsOptions::DEFAULT,
+    }
+}
+
+tls_setters!(server "connect_accepted_socket", ConnectAcceptedSocket<F>);
+
+impl<F, P> IntoFuture for ConnectAcceptedSocket<F>
+where
+    F: FnOnce() -> P + 'static,
+    P: AnyProtocol,
+{
+    type Output = Result<Transport, TlsError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output>>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let ConnectAcceptedSocket {
+                factory,
+                sock,
+                config,
+                tls,
+            } = self;
+            let prelude = move |transport: Transport| async move {
+                secure(
+                    &transport,
+                    Side::Server(config),
+                    tls.handshake_timeout,
+                    tls.shutdown_timeout,
+                )
+                .await
+                .map_err(io::Error::other)
+            };
+            aio_streams::connect_accepted_socket_with_prelude(factory, sock, prelude)
+                .await
+                .map_err(tls_error)
+        })
+    }
+}
+
+impl<F> fmt::Debug for ConnectAcceptedSocket<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("ConnectAcceptedSocket");
+        debug.field("sock", &self.sock);
+        self.tls.debug_timeouts(&mut debug);
+        debug.finish_non_exhaustive()
     }
 }
 

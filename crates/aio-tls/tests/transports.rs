@@ -790,3 +790,89 @@ fn close_clients_ends_a_connection_mid_handshake_at_once() {
     .expect("loop")
     .expect("test");
 }
+
+/// asyncio's `create_connection(sock=, ssl=)` and `connect_accepted_socket(sock, ssl=)`:
+/// both ends of a socket made outside aio, over TCP and over a Unix pair, speak TLS to each
+/// other through protocols; a missing `server_hostname` and an untrusted certificate fail
+/// before any protocol is called.
+#[test]
+fn sock_forms_create_connection_and_connect_accepted_socket_over_tls() {
+    let cert = Cert::localhost();
+    let client = cert.client_config();
+    let server = cert.server_config();
+    aio_task::run(async move {
+        // TCP: a listener and a connect made with std.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let connected = std::net::TcpStream::connect(listener.local_addr()?)?;
+        let (accepted, _) = listener.accept()?;
+        // Unix: a socket pair.
+        let (unix_ours, unix_theirs) = std::os::unix::net::UnixStream::pair()?;
+        let pairs: [(std::os::fd::OwnedFd, std::os::fd::OwnedFd, &str); 2] = [
+            (accepted.into(), connected.into(), "tcp"),
+            (unix_ours.into(), unix_theirs.into(), "unix"),
+        ];
+        for (server_end, client_end, kind) in pairs {
+            let (echo, servers) = recorded_echo();
+            let config = Arc::clone(&server);
+            let serving = aio_task::create_task(async move {
+                aio_tls::connect_accepted_socket(echo, server_end, config)
+                    .ssl_handshake_timeout(20.0)
+                    .await
+            })?;
+            let (factory, seen) = collector(b"over a sock");
+            let connect = if kind == "tcp" {
+                aio_tls::create_connection_sock(factory, client_end, Arc::clone(&client))
+            } else {
+                aio_tls::create_unix_connection_sock(factory, client_end, Arc::clone(&client))
+            };
+            let transport = connect.server_hostname("localhost").await?;
+            assert!(transport.tls_info().is_some(), "{kind}");
+            let served = serving.await??;
+            assert!(served.tls_info().is_some(), "{kind}");
+            until("the echo", || seen.borrow().data == b"over a sock").await;
+            assert_eq!(seen.borrow().made, 1, "{kind}");
+            assert_eq!(servers.borrow()[0].borrow().made, 1, "{kind}");
+            transport.close();
+            until("the server's connection_lost", || {
+                servers.borrow()[0].borrow().lost.is_some()
+            })
+            .await;
+        }
+
+        // No name to verify the certificate for: refused before any I/O or callback.
+        let (ours, _theirs) = std::os::unix::net::UnixStream::pair()?;
+        let (factory, seen) = collector(b"");
+        let refused =
+            aio_tls::create_unix_connection_sock(factory, ours, Arc::clone(&client)).await;
+        assert!(
+            matches!(refused, Err(TlsError::NoServerName)),
+            "{refused:?}"
+        );
+        assert_eq!(seen.borrow().made, 0);
+
+        // A client that does not trust the server's certificate: both sides fail their
+        // handshake, and neither protocol is called.
+        let untrusting = aio_tls::client_config(aio_tls::rustls::RootCertStore::empty());
+        let (server_end, client_end) = std::os::unix::net::UnixStream::pair()?;
+        let (echo, servers) = recorded_echo();
+        let config = Arc::clone(&server);
+        let serving = aio_task::create_task(async move {
+            aio_tls::connect_accepted_socket(echo, server_end, config).await
+        })?;
+        let (factory, seen) = collector(b"");
+        let failed = aio_tls::create_unix_connection_sock(factory, client_end, untrusting)
+            .server_hostname("localhost")
+            .await;
+        assert!(
+            matches!(&failed, Err(e @ TlsError::Handshake(_)) if e.rustls_error().is_some()),
+            "{failed:?}"
+        );
+        let served = serving.await?;
+        assert!(served.is_err(), "the server's handshake fails too");
+        assert_eq!(seen.borrow().made, 0);
+        assert!(servers.borrow().is_empty() || servers.borrow()[0].borrow().made == 0);
+        Ok::<_, aio_task::Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
