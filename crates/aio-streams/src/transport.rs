@@ -401,7 +401,11 @@ impl Inner {
             let protocol = guard.as_mut()?;
             catch_unwind(AssertUnwindSafe(|| f(&mut **protocol)))
         };
-        self.settle_protocol();
+        // A callback that panicked is reported under the name of the protocol that ran
+        // it: `fatal` installs a protocol it set, after naming the callback.
+        if result.is_ok() {
+            self.settle_protocol();
+        }
         Some(result)
     }
 
@@ -438,7 +442,15 @@ impl Inner {
                 earlier
             }
         };
-        drop(old);
+        // The connection goes on with the new protocol whatever the old one's destructor
+        // does; a panic there is reported.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(old))) {
+            let message = aio_scheduler::panic_message(&*payload);
+            report(
+                "Dropping the protocol replaced by set_protocol() failed",
+                io::Error::other(format!("panicked: {message}")),
+            );
+        }
     }
 
     /// Calls a protocol callback that has no result; a panic fails the connection.
@@ -458,6 +470,9 @@ impl Inner {
             &format!("Fatal error: protocol.{name}() call failed."),
             io::Error::new(error.kind(), error.to_string()),
         );
+        // A protocol the failed callback set takes over, as in asyncio, where `set_protocol`
+        // has taken effect before the exception: it gets `connection_lost`.
+        self.settle_protocol();
         self.force_close(Some(error));
     }
 
@@ -603,6 +618,11 @@ impl Inner {
         if let Ok(mut protocol) = self.protocol.try_borrow_mut() {
             drop(protocol.take());
         }
+        // What else may hold the transport: a protocol set and not installed yet, the
+        // context's values.
+        self.unset(NEW_PROTOCOL);
+        drop(self.replacement.take());
+        drop(self.context.take());
         if let Io::Socket(conn) = &self.endpoint.0 {
             Sink::abort(conn);
         }
@@ -613,6 +633,8 @@ impl Inner {
     /// asyncio's `_call_connection_lost`: the protocol's last callback, then the socket
     /// closed and detached from its server.
     fn finish(&self) {
+        // A protocol set and not installed yet is the one `connection_lost` goes to.
+        self.settle_protocol();
         self.set(FINISHED | CLOSING | LOST);
         self.clear_buffer();
         let error = self.error.take();
@@ -924,7 +946,10 @@ impl Inner {
             self.drive(cx)
         };
         self.unset(IN_DRIVER);
-        self.context.set(context);
+        // Finished: the context goes now (its values may hold the transport).
+        if poll.is_pending() {
+            self.context.set(context);
+        }
         poll
     }
 }
@@ -1607,12 +1632,20 @@ impl Transport {
     /// # Ok::<(), aio_task::Error>(())
     /// ```
     pub fn with_protocol<P: 'static, R>(&self, f: impl FnOnce(&mut P) -> R) -> Option<R> {
+        /// Installs a protocol `f` set, also if `f` panics (after the borrow ends).
+        struct Settle<'a>(&'a Inner);
+        impl Drop for Settle<'_> {
+            fn drop(&mut self) {
+                self.0.settle_protocol();
+            }
+        }
+        let settle = Settle(&self.inner);
         let result = {
             let mut guard = self.inner.protocol.try_borrow_mut().ok()?;
             let protocol = guard.as_mut()?.as_any().downcast_mut::<P>()?;
             f(protocol)
         };
-        self.inner.settle_protocol();
+        drop(settle);
         self.inner.deliver_deferred();
         Some(result)
     }
@@ -1624,7 +1657,11 @@ impl Transport {
     /// protocol, which is then still running, the switch happens as that callback returns.
     /// A [`BufferedProtocol`](crate::BufferedProtocol) can replace a
     /// [`Protocol`](crate::Protocol) and the other way round. After `connection_lost`
-    /// nothing is called any more: `protocol` is dropped unused.
+    /// nothing is called any more: `protocol` is dropped unused. Before the transport
+    /// started (in a prelude: see
+    /// [`create_connection_with_prelude`](crate::create_connection_with_prelude)), the
+    /// protocol set is the one that gets `connection_made`. A panic in the old protocol's
+    /// destructor is reported to the loop's exception handler; the connection goes on.
     ///
     /// # Examples
     ///

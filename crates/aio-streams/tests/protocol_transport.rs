@@ -1265,3 +1265,315 @@ fn set_protocol_from_outside_a_callback_switches_at_once_also_to_a_buffered_prot
     .unwrap()
     .unwrap();
 }
+
+/// Holds a transport in a context variable's value; notes its drop.
+struct Holder {
+    _transport: Transport,
+    dropped: Rc<Cell<bool>>,
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        self.dropped.set(true);
+    }
+}
+
+thread_local! {
+    static HELD: aio_scheduler::context::ContextVar<Rc<Holder>> =
+        const { aio_scheduler::context::ContextVar::new("held") };
+}
+
+/// Sets [`HELD`] to a value holding its own transport, in `data_received`.
+struct SetsContext {
+    transport: Option<Transport>,
+    dropped: Rc<Cell<bool>>,
+    lost: Rc<Cell<bool>>,
+}
+
+impl Protocol for SetsContext {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.transport = Some(transport.clone());
+    }
+    fn data_received(&mut self, _: &[u8]) {
+        let holder = Rc::new(Holder {
+            _transport: self.transport.clone().unwrap(),
+            dropped: self.dropped.clone(),
+        });
+        let _token = HELD.with(|held| held.set(holder));
+    }
+    fn connection_lost(&mut self, _: Option<io::Error>) {
+        self.lost.set(true);
+        self.transport = None;
+    }
+}
+
+#[test]
+fn a_context_value_holding_the_transport_is_dropped_after_connection_lost() {
+    aio_task::run(async {
+        let dropped = Rc::new(Cell::new(false));
+        let lost = Rc::new(Cell::new(false));
+        let (d, l) = (dropped.clone(), lost.clone());
+        let (_server, reader, writer) = serve_and_connect(move || SetsContext {
+            transport: None,
+            dropped: d.clone(),
+            lost: l.clone(),
+        })
+        .await?;
+        writer.write(b"x");
+        writer.write_eof();
+        assert_eq!(reader.read_to_end().await?, b"");
+        until("connection_lost", || lost.get()).await;
+        // The transport's context (a copy made when it started) went with its last turn,
+        // and with it the cycle through the value.
+        until("the context's value dropped", || dropped.get()).await;
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// A protocol that notes its data, `connection_lost` and drop under a name, in a shared log
+/// (and echoes, unless told not to).
+struct Named {
+    name: &'static str,
+    log: Log,
+    transport: Option<Transport>,
+    /// Writes back what it receives.
+    echo: bool,
+}
+
+impl Named {
+    fn new(name: &'static str, log: &Log, transport: Option<Transport>) -> Named {
+        Named {
+            name,
+            log: log.clone(),
+            transport,
+            echo: true,
+        }
+    }
+}
+
+impl Protocol for Named {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.transport = Some(transport.clone());
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        let entry = format!("{} data", self.name);
+        if self.log.borrow().last() != Some(&entry) {
+            self.log.borrow_mut().push(entry);
+        }
+        if let (true, Some(transport)) = (self.echo, &self.transport) {
+            transport.write(data);
+        }
+    }
+    fn connection_lost(&mut self, _: Option<io::Error>) {
+        self.log.borrow_mut().push(format!("{} lost", self.name));
+        self.transport = None;
+    }
+}
+
+impl Drop for Named {
+    fn drop(&mut self) {
+        self.log.borrow_mut().push(format!("{} dropped", self.name));
+    }
+}
+
+#[test]
+fn a_protocol_set_inside_a_panicking_with_protocol_closure_is_installed_and_not_leaked() {
+    aio_task::run(async {
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let (_server, reader, writer) =
+            serve_and_connect(move || Named::new("old", &l, None)).await?;
+        let _ = capture_exceptions();
+        // The client side's transport: a protocol connection to the echo of `Named`.
+        writer.write(b"a");
+        assert_eq!(reader.readexactly(1).await?, b"a");
+        let client_log: Log = Rc::default();
+        let cl = client_log.clone();
+        let port = _server.port().unwrap();
+        let transport =
+            create_connection(move || Named::new("first", &cl, None), "127.0.0.1", port).await?;
+        let mut next = Named::new("second", &client_log, Some(transport.clone()));
+        next.echo = false; // holds its transport (a cycle), does not answer
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            transport.with_protocol(|_: &mut Named| {
+                transport.set_protocol(next);
+                panic!("the closure failed after set_protocol");
+            })
+        }));
+        assert!(panicked.is_err());
+        // Installed all the same: the old protocol is gone, the new one holds the transport.
+        assert_eq!(entries(&client_log), ["first dropped"]);
+        transport.write(b"ping");
+        until("the echo reaches the new protocol", || {
+            entries(&client_log).contains(&"second data".to_owned())
+        })
+        .await;
+        transport.close();
+        until("the new protocol dropped", || {
+            entries(&client_log).contains(&"second dropped".to_owned())
+        })
+        .await;
+        assert_eq!(
+            entries(&client_log),
+            [
+                "first dropped",
+                "second data",
+                "second lost",
+                "second dropped"
+            ]
+        );
+        drop(log);
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// A [`Named`] behind the `BufferedProtocol` interface.
+struct BufferedNamed {
+    named: Named,
+    buf: [u8; 64],
+}
+
+impl BufferedProtocol for BufferedNamed {
+    fn get_buffer(&mut self, _: usize) -> &mut [u8] {
+        &mut self.buf
+    }
+    fn buffer_updated(&mut self, nbytes: usize) {
+        let data = self.buf[..nbytes].to_vec();
+        self.named.data_received(&data);
+    }
+    fn connection_lost(&mut self, error: Option<io::Error>) {
+        self.named.connection_lost(error);
+    }
+}
+
+/// Switches to `next` in its first `data_received` (behind the `BufferedProtocol` interface
+/// if `next_buffered`); then, as told, panics in that callback or in its own destructor.
+struct Switcher {
+    log: Log,
+    transport: Option<Transport>,
+    next: Option<Named>,
+    next_buffered: bool,
+    panic_in_callback: bool,
+    panic_on_drop: bool,
+}
+
+impl Protocol for Switcher {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.transport = Some(transport.clone());
+    }
+    fn data_received(&mut self, _: &[u8]) {
+        let transport = self.transport.clone().unwrap();
+        let mut next = self.next.take().unwrap();
+        next.transport = Some(transport.clone());
+        if self.next_buffered {
+            transport.set_protocol(Buffered(BufferedNamed {
+                named: next,
+                buf: [0; 64],
+            }));
+        } else {
+            transport.set_protocol(next);
+        }
+        transport.write(b"switched\n");
+        if self.panic_in_callback {
+            panic!("data_received failed after set_protocol");
+        }
+    }
+    fn connection_lost(&mut self, _: Option<io::Error>) {
+        self.log.borrow_mut().push("switcher lost".into());
+    }
+}
+
+impl Drop for Switcher {
+    fn drop(&mut self) {
+        self.log.borrow_mut().push("switcher dropped".into());
+        if self.panic_on_drop {
+            panic!("the switcher failed in its destructor");
+        }
+    }
+}
+
+#[test]
+fn a_panic_in_the_replaced_protocols_destructor_is_reported_and_the_connection_goes_on() {
+    aio_task::run(async {
+        let reports = capture_exceptions();
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let (_server, reader, writer) = serve_and_connect(move || Switcher {
+            log: l.clone(),
+            transport: None,
+            next: Some(Named::new("echo", &l, None)),
+            next_buffered: false,
+            panic_in_callback: false,
+            panic_on_drop: true,
+        })
+        .await?;
+        writer.write(b"go");
+        assert_eq!(reader.readline().await?, b"switched\n");
+        writer.write(b"ping\n");
+        assert_eq!(reader.readline().await?, b"ping\n");
+        writer.write_eof();
+        assert_eq!(reader.read_to_end().await?, b"");
+        until("the echo protocol lost", || {
+            lost(&log) || entries(&log).contains(&"echo lost".to_owned())
+        })
+        .await;
+        assert_eq!(
+            entries(&log),
+            ["switcher dropped", "echo data", "echo lost", "echo dropped"]
+        );
+        let reports = reports.borrow();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(
+            reports[0].contains("set_protocol") && reports[0].contains("destructor"),
+            "{reports:?}"
+        );
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+#[test]
+fn a_callback_that_panics_after_set_protocol_is_reported_by_its_name_and_the_new_protocol_gets_connection_lost()
+ {
+    aio_task::run(async {
+        let reports = capture_exceptions();
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let (_server, reader, _writer) = serve_and_connect(move || Switcher {
+            log: l.clone(),
+            transport: None,
+            // A `BufferedProtocol` next: the report must still name the callback that
+            // failed (`data_received`), not the new protocol's (`buffer_updated`).
+            next: Some(Named::new("echo", &l, None)),
+            next_buffered: true,
+            panic_in_callback: true,
+            panic_on_drop: false,
+        })
+        .await?;
+        _writer.write(b"go");
+        // The failed callback aborts the connection (what it wrote is dropped).
+        let _ = reader.read_to_end().await;
+        until("the new protocol dropped", || {
+            entries(&log).contains(&"echo dropped".to_owned())
+        })
+        .await;
+        assert_eq!(
+            entries(&log),
+            ["switcher dropped", "echo lost", "echo dropped"]
+        );
+        let reports = reports.borrow();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(
+            reports[0].contains("protocol.data_received() call failed"),
+            "{reports:?}"
+        );
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
