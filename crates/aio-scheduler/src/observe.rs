@@ -57,7 +57,7 @@ pub struct LoopMetrics {
     /// Linux (`CLOCK_MONOTONIC_COARSE`: a few milliseconds' resolution, a fifth of a precise
     /// reading's cost); nothing but this figure needs that wait's time, and the sum over
     /// many waits stays unbiased. Waits with a timer pending, and waits elsewhere, are timed
-    /// with [`Instant`](std::time::Instant).
+    /// with [`Instant`].
     pub time_blocked: Duration,
     /// Time spent running, not blocked: callbacks, task steps and the loop's own work.
     pub time_running: Duration,

@@ -9,7 +9,8 @@
 //!
 //! The servers are driven from here: `echo_server` with `echo_client` and a raw client,
 //! `chat_server` with two raw clients (and its `--demo` transcript), `udp_echo_protocol`'s
-//! `--demo` (asyncio's UDP echo server and client protocols), `crawl` against its own
+//! `--demo` (asyncio's UDP echo server and client protocols), `protocol_upgrade` (a
+//! `set_protocol` switch mid-connection), `crawl` against its own
 //! demo site and against an IPv6 server this test runs. `ctrl_c` and `signals` are covered by
 //! `tests/ctrl_c.rs`, `http_hello` by `tests/http_hello.rs`, `hyper_hello` by
 //! `tests/hyper_hello.rs`, `tls_hello` by `tests/tls_hello.rs`.
@@ -306,6 +307,7 @@ fn batch_commands() -> Vec<(&'static str, Command)> {
         "queue_demo",
         "sync_demo",
         "subprocess_pipeline",
+        "protocol_upgrade",
     ] {
         jobs.push((name, command(name, &[])));
     }
@@ -1272,6 +1274,31 @@ fn chat_server_demo_prints_its_transcript() {
         "[server] alice left",
         "[server] closed",
     ]);
+}
+
+/// `Transport::set_protocol`: the line protocol answers `PING`, upgrades on `UPGRADE`, and
+/// the echo protocol it hands the connection to echoes the rest and hears `connection_lost`.
+#[test]
+fn protocol_upgrade_switches_protocols_mid_connection() {
+    let run = finished("protocol_upgrade");
+    run.assert_success();
+    assert_eq!(run.lines.len(), 8, "{}", run.dump());
+    let port =
+        scan("Serving on 127.0.0.1:{}", &run.lines[0]).unwrap_or_else(|| panic!("{}", run.dump()));
+    let port: u16 = number(port[0], &run);
+    assert_ne!(port, 0);
+    assert_eq!(
+        run.lines[1..],
+        [
+            "client> PING",
+            "server< PONG",
+            "client> UPGRADE",
+            "server< OK, echoing bytes from now on",
+            "client> hello, raw bytes",
+            "server< hello, raw bytes",
+            "Echo protocol: 16 bytes echoed, connection closed",
+        ]
+    );
 }
 
 /// asyncio's UDP echo server and client protocols: the client's datagram comes back, the
