@@ -294,10 +294,13 @@ where
     F: FnOnce() -> P,
     P: AnyProtocol,
 {
-    let fd = sock.into();
+    start_socket(adopt_connection(sock.into())?, protocol_factory())
+}
+
+/// A connected stream socket made elsewhere, TCP or Unix, registered with the running loop.
+fn adopt_connection(fd: OwnedFd) -> Result<Connection, Error> {
     let family = stream_family(&fd)?;
-    let conn = connection(adopt_stream(fd, family)?)?;
-    start_socket(conn, protocol_factory())
+    connection(adopt_stream(fd, family)?)
 }
 
 /// [`connect_accepted_socket`] with work done on the connection before the protocol's
@@ -347,10 +350,7 @@ where
     G: FnOnce(Transport) -> Fut,
     Fut: Future<Output = io::Result<()>>,
 {
-    let fd = sock.into();
-    let family = stream_family(&fd)?;
-    let conn = connection(adopt_stream(fd, family)?)?;
-    start_socket_after(conn, protocol_factory(), prelude).await
+    start_socket_after(adopt_connection(sock.into())?, protocol_factory(), prelude).await
 }
 
 /// Registers a pipe's descriptor (made non-blocking) with the running loop.
