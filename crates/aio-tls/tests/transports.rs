@@ -5,8 +5,9 @@
 //! their connection only while the server keeps serving, STARTTLS upgrades of plain
 //! transports, a failed upgrade reaching `connection_lost`, bulk data through a
 //! `BufferedProtocol`, `sendfile` on a TLS transport (the fallback), and aio's `start_tls`
-//! against asyncio's `loop.start_tls` on a Python protocol server. Certificates are
-//! made at run time.
+//! against asyncio's `loop.start_tls` on a Python protocol server; the `sock=` forms
+//! (`create_connection_sock`, `connect_accepted_socket`) between aio ends and with Python's
+//! `ssl` client. Certificates are made at run time.
 
 // The reactor AIO_REACTOR names (epoll by default) for every loop this binary makes.
 use aio_reactors as _;
@@ -871,6 +872,52 @@ fn sock_forms_create_connection_and_connect_accepted_socket_over_tls() {
         assert!(served.is_err(), "the server's handshake fails too");
         assert_eq!(seen.borrow().made, 0);
         assert!(servers.borrow().is_empty() || servers.borrow()[0].borrow().made == 0);
+        Ok::<_, aio_task::Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// Python's `ssl` client against `aio_tls::connect_accepted_socket` on a socket this test
+/// accepts itself (asyncio's `connect_accepted_socket(factory, sock, ssl=ctx)`): TLS 1.3,
+/// the echo, close_notify both ways, and the protocol's callbacks in order.
+#[test]
+fn python_ssl_client_against_connect_accepted_socket() {
+    let cert = Cert::localhost();
+    let dir = scratch("transport-accepted");
+    let ca = dir.join("ca.pem").display().to_string();
+    std::fs::write(&ca, &cert.pem).unwrap();
+    let config = cert.server_config();
+    aio_task::run(async move {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let args = vec![
+            port.to_string(),
+            ca,
+            "localhost".to_owned(),
+            "hi".to_owned(),
+        ];
+        let client = aio_task::create_task(python(PY_CLIENT, args))?;
+        let (sock, _) = aio_streams::sock_accept(&listener).await?;
+        let (echo, seen) = recorded_echo();
+        let transport = aio_tls::connect_accepted_socket(echo, sock, config)
+            .ssl_handshake_timeout(20.0)
+            .await?;
+        assert!(transport.tls_info().is_some());
+        let (ok, out, err) = client.await?;
+        assert!(ok, "python failed:\n{out}\n{err}");
+        assert_eq!(out, "version TLSv1.3\necho hi\nclosed cleanly\n", "{err}");
+        until("connection_lost", || {
+            seen.borrow()[0].borrow().lost.is_some()
+        })
+        .await;
+        let seen = seen.borrow()[0].clone();
+        let seen = seen.borrow();
+        assert_eq!(seen.made, 1);
+        assert_eq!(seen.data, b"hi");
+        assert!(seen.eof, "close_notify is the protocol's eof_received");
+        assert_eq!(seen.lost, Some(None));
         Ok::<_, aio_task::Error>(())
     })
     .unwrap()
