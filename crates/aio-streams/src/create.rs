@@ -49,11 +49,21 @@ where
     G: FnOnce(Transport) -> Fut,
     Fut: Future<Output = io::Result<()>>,
 {
-    let transport = Transport::new(Endpoint(Io::Socket(conn)), protocol.into_driven());
-    if let Err(error) = prelude(transport.clone()).await {
-        transport.discard();
-        return Err(error.into());
+    /// Ends a transport whose prelude did not finish: it failed, or its future was dropped
+    /// (a timeout, a cancelled task). Nothing else would: no driver exists yet, and a
+    /// protocol the prelude set may hold the transport.
+    struct Unstarted(Option<Transport>);
+    impl Drop for Unstarted {
+        fn drop(&mut self) {
+            if let Some(transport) = self.0.take() {
+                transport.discard();
+            }
+        }
     }
+    let transport = Transport::new(Endpoint(Io::Socket(conn)), protocol.into_driven());
+    let mut unstarted = Unstarted(Some(transport.clone()));
+    prelude(transport.clone()).await?;
+    unstarted.0 = None;
     transport.start_after_prelude()?;
     Ok(transport)
 }

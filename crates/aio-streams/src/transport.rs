@@ -470,10 +470,12 @@ impl Inner {
             &format!("Fatal error: protocol.{name}() call failed."),
             io::Error::new(error.kind(), error.to_string()),
         );
-        // A protocol the failed callback set takes over, as in asyncio, where `set_protocol`
-        // has taken effect before the exception: it gets `connection_lost`.
-        self.settle_protocol();
+        // The error first: installing a protocol the failed callback set drops the old one,
+        // whose destructor may close the transport (which would make the close error-less).
         self.force_close(Some(error));
+        // That protocol takes over, as in asyncio, where `set_protocol` has taken effect
+        // before the exception: it gets `connection_lost` with the error.
+        self.settle_protocol();
     }
 
     /// asyncio's `_maybe_pause_protocol`.

@@ -1577,3 +1577,98 @@ fn a_callback_that_panics_after_set_protocol_is_reported_by_its_name_and_the_new
     .unwrap()
     .unwrap();
 }
+
+/// Closes its transport when dropped (a "close on drop" guard); in `data_received` it
+/// switches to `next` and then panics.
+struct ClosesOnDrop {
+    transport: Option<Transport>,
+    next: Option<Recorder>,
+}
+
+impl Protocol for ClosesOnDrop {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.transport = Some(transport.clone());
+    }
+    fn data_received(&mut self, _: &[u8]) {
+        let transport = self.transport.clone().unwrap();
+        transport.set_protocol(self.next.take().unwrap());
+        panic!("data_received failed after set_protocol");
+    }
+}
+
+impl Drop for ClosesOnDrop {
+    fn drop(&mut self) {
+        if let Some(transport) = &self.transport {
+            transport.close();
+        }
+    }
+}
+
+#[test]
+fn the_new_protocol_gets_the_failed_callbacks_error_even_if_the_old_one_closes_on_drop() {
+    aio_task::run(async {
+        let _reports = capture_exceptions();
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let (_server, reader, writer) = serve_and_connect(move || ClosesOnDrop {
+            transport: None,
+            next: Some(Recorder::new(&l, Mode::Collect)),
+        })
+        .await?;
+        writer.write(b"go");
+        let _ = reader.read_to_end().await;
+        until("lost", || lost(&log)).await;
+        let entries = entries(&log);
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert!(
+            entries[0].starts_with("lost: ") && entries[0].contains("panicked"),
+            "{entries:?}"
+        );
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+#[test]
+fn a_prelude_dropped_after_setting_a_protocol_that_holds_the_transport_closes_the_connection() {
+    struct Quiet;
+    impl Protocol for Quiet {
+        fn data_received(&mut self, _: &[u8]) {}
+    }
+    let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let lost = Rc::new(Cell::new(false));
+    let dropped = Rc::new(Cell::new(false));
+    let (l, d) = (lost.clone(), dropped.clone());
+    aio_task::run(async move {
+        let connect = aio_streams::connect_accepted_socket_with_prelude(
+            || Quiet,
+            ours,
+            move |transport: Transport| async move {
+                transport.set_protocol(KeepsItsTransport {
+                    transport: Some(transport.clone()),
+                    lost: l,
+                    dropped: d,
+                });
+                std::future::pending::<io::Result<()>>().await
+            },
+        );
+        // The prelude never finishes: the timeout drops it.
+        assert!(aio_task::wait_for(connect, 0.05).await.is_err());
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+    // Discarded: the protocol it set was dropped, never called, and the socket ended.
+    assert!(dropped.get());
+    assert!(!lost.get());
+    theirs
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 8];
+    match theirs.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+        other => panic!("expected the connection to end, got {other:?}"),
+    }
+}
