@@ -61,6 +61,14 @@ impl Probe {
     }
 }
 
+/// What `lp`'s exception handler is given, as text, in order.
+fn capture_reports(lp: &EventLoop) -> Rc<RefCell<Vec<String>>> {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    lp.set_exception_handler(move |_, ctx| s.borrow_mut().push(ctx.to_string()));
+    seen
+}
+
 /// Lets the loop run what is ready (a few iterations).
 async fn settle() {
     for _ in 0..3 {
@@ -208,9 +216,7 @@ impl Drop for Panicky {
 #[test]
 fn a_panicking_step_is_reported_and_dropped_and_the_loop_goes_on() {
     let lp = EventLoop::new().unwrap();
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    let s = seen.clone();
-    lp.set_exception_handler(move |_, ctx| s.borrow_mut().push(ctx.to_string()));
+    let seen = capture_reports(&lp);
     let dropped = Rc::new(Cell::new(false));
     let abandoned = Rc::new(Cell::new(0));
     let (d, a) = (dropped.clone(), abandoned.clone());
@@ -236,9 +242,7 @@ fn a_panicking_step_is_reported_and_dropped_and_the_loop_goes_on() {
 #[test]
 fn a_step_and_its_abandon_that_both_panic_are_both_reported_in_order() {
     let lp = EventLoop::new().unwrap();
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    let s = seen.clone();
-    lp.set_exception_handler(move |_, ctx| s.borrow_mut().push(ctx.to_string()));
+    let seen = capture_reports(&lp);
     let dropped = Rc::new(Cell::new(false));
     let abandoned = Rc::new(Cell::new(0));
     let (d, a) = (dropped.clone(), abandoned.clone());
@@ -317,9 +321,7 @@ impl Drop for PanicsOnDrop {
 #[test]
 fn a_panicking_destructor_of_a_finished_step_is_reported_and_the_loop_goes_on() {
     let lp = EventLoop::new().unwrap();
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    let s = seen.clone();
-    lp.set_exception_handler(move |_, ctx| s.borrow_mut().push(ctx.to_string()));
+    let seen = capture_reports(&lp);
     let finished = lp
         .run_until_complete(async {
             spawn_local_step(Rc::new(PanicsOnDrop))?;
