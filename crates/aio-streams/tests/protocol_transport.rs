@@ -1383,7 +1383,7 @@ fn a_protocol_set_inside_a_panicking_with_protocol_closure_is_installed_and_not_
     aio_task::run(async {
         let log: Log = Rc::default();
         let l = log.clone();
-        let (_server, reader, writer) =
+        let (server, reader, writer) =
             serve_and_connect(move || Named::new("old", &l, None)).await?;
         let _ = capture_exceptions();
         // The client side's transport: a protocol connection to the echo of `Named`.
@@ -1391,7 +1391,7 @@ fn a_protocol_set_inside_a_panicking_with_protocol_closure_is_installed_and_not_
         assert_eq!(reader.readexactly(1).await?, b"a");
         let client_log: Log = Rc::default();
         let cl = client_log.clone();
-        let port = _server.port().unwrap();
+        let port = server.port().unwrap();
         let transport =
             create_connection(move || Named::new("first", &cl, None), "127.0.0.1", port).await?;
         let mut next = Named::new("second", &client_log, Some(transport.clone()));
@@ -1544,7 +1544,7 @@ fn a_callback_that_panics_after_set_protocol_is_reported_by_its_name_and_the_new
         let reports = capture_exceptions();
         let log: Log = Rc::default();
         let l = log.clone();
-        let (_server, reader, _writer) = serve_and_connect(move || Switcher {
+        let (_server, reader, writer) = serve_and_connect(move || Switcher {
             log: l.clone(),
             transport: None,
             // A `BufferedProtocol` next: the report must still name the callback that
@@ -1555,7 +1555,7 @@ fn a_callback_that_panics_after_set_protocol_is_reported_by_its_name_and_the_new
             panic_on_drop: false,
         })
         .await?;
-        _writer.write(b"go");
+        writer.write(b"go");
         // The failed callback aborts the connection (what it wrote is dropped).
         let _ = reader.read_to_end().await;
         until("the new protocol dropped", || {
