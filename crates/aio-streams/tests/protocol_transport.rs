@@ -1496,21 +1496,32 @@ impl Drop for Switcher {
     }
 }
 
+/// [`serve_and_connect`] with `Switcher`s whose next protocol is a `Named` "echo", all
+/// logging to `log`.
+async fn serve_switchers(
+    log: &Log,
+    next_buffered: bool,
+    panic_in_callback: bool,
+    panic_on_drop: bool,
+) -> Result<(Server, StreamReader, StreamWriter), Error> {
+    let l = log.clone();
+    serve_and_connect(move || Switcher {
+        log: l.clone(),
+        transport: None,
+        next: Some(Named::new("echo", &l, None)),
+        next_buffered,
+        panic_in_callback,
+        panic_on_drop,
+    })
+    .await
+}
+
 #[test]
 fn a_panic_in_the_replaced_protocols_destructor_is_reported_and_the_connection_goes_on() {
     aio_task::run(async {
         let reports = capture_exceptions();
         let log: Log = Rc::default();
-        let l = log.clone();
-        let (_server, reader, writer) = serve_and_connect(move || Switcher {
-            log: l.clone(),
-            transport: None,
-            next: Some(Named::new("echo", &l, None)),
-            next_buffered: false,
-            panic_in_callback: false,
-            panic_on_drop: true,
-        })
-        .await?;
+        let (_server, reader, writer) = serve_switchers(&log, false, false, true).await?;
         writer.write(b"go");
         assert_eq!(reader.readline().await?, b"switched\n");
         writer.write(b"ping\n");
@@ -1543,18 +1554,9 @@ fn a_callback_that_panics_after_set_protocol_is_reported_by_its_name_and_the_new
     aio_task::run(async {
         let reports = capture_exceptions();
         let log: Log = Rc::default();
-        let l = log.clone();
-        let (_server, reader, writer) = serve_and_connect(move || Switcher {
-            log: l.clone(),
-            transport: None,
-            // A `BufferedProtocol` next: the report must still name the callback that
-            // failed (`data_received`), not the new protocol's (`buffer_updated`).
-            next: Some(Named::new("echo", &l, None)),
-            next_buffered: true,
-            panic_in_callback: true,
-            panic_on_drop: false,
-        })
-        .await?;
+        // A `BufferedProtocol` next: the report must still name the callback that failed
+        // (`data_received`), not the new protocol's (`buffer_updated`).
+        let (_server, reader, writer) = serve_switchers(&log, true, true, false).await?;
         writer.write(b"go");
         // The failed callback aborts the connection (what it wrote is dropped).
         let _ = reader.read_to_end().await;
