@@ -25,26 +25,6 @@ use crate::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CallbackId(u64);
 
-/// Where the outcome stands.
-enum Outcome<T> {
-    Pending,
-    Value(T),
-    /// Boxed: errors are rare, and every pending task's cell holds this enum (16 bytes for a
-    /// task of `()` instead of the 24 of an inline `Result<(), Error>`).
-    Failed(Box<Error>),
-    /// The value was moved out by an `.await`.
-    Taken,
-}
-
-impl<T> From<Result<T, Error>> for Outcome<T> {
-    fn from(result: Result<T, Error>) -> Outcome<T> {
-        match result {
-            Ok(value) => Outcome::Value(value),
-            Err(error) => Outcome::Failed(Box::new(error)),
-        }
-    }
-}
-
 /// How the outcome ended, kept after the value is taken.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -91,7 +71,12 @@ impl<H> Default for Extra<H> {
 /// The completion cell. `H` is the handle type passed to done callbacks. The owner knows the
 /// loop and passes it in where callbacks are scheduled, which keeps a task's cell small.
 pub(crate) struct Core<T, H> {
-    outcome: Cell<Outcome<T>>,
+    /// The value, from completion until an `.await` takes it. No tag of its own: the status
+    /// says which of `value` and `error` holds the outcome, so a task of `()` keeps its
+    /// outcome in the 8 bytes of `error` (an enum of pending, value, error and taken took 16).
+    value: Cell<Option<T>>,
+    /// The error (boxed: errors are rare), until an `.await` takes it.
+    error: Cell<Option<Box<Error>>>,
     status: Cell<Status>,
     retrieved: Cell<bool>,
     /// A task's cancel requests (see `task.rs`): here, where it shares the padding after the
@@ -105,7 +90,8 @@ pub(crate) struct Core<T, H> {
 impl<T, H> Core<T, H> {
     pub(crate) fn new() -> Self {
         Core {
-            outcome: Cell::new(Outcome::Pending),
+            value: Cell::new(None),
+            error: Cell::new(None),
             status: Cell::new(Status::Pending),
             retrieved: Cell::new(false),
             cancels: Cell::new(0),
@@ -222,7 +208,10 @@ impl<T, H: Clone + 'static> Core<T, H> {
             Err(e) if e.is_cancelled() => Status::Cancelled,
             Err(_) => Status::Failed,
         });
-        self.outcome.set(Outcome::from(result));
+        match result {
+            Ok(value) => self.value.set(Some(value)),
+            Err(error) => self.error.set(Some(Box::new(error))),
+        }
         // The first waiter registered before any other listener (see `register`).
         if let Some(waker) = self.waiter.take() {
             waker.wake();
@@ -310,35 +299,31 @@ impl<T, H> Core<T, H> {
 
     /// Polls for the outcome and moves it out (what `.await` does).
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
-        match self.outcome.replace(Outcome::Taken) {
-            Outcome::Value(value) => {
-                self.retrieved.set(true);
-                Poll::Ready(Ok(value))
-            }
-            Outcome::Failed(error) => {
-                self.retrieved.set(true);
-                Poll::Ready(Err(*error))
-            }
-            Outcome::Taken => Poll::Ready(Err(Error::InvalidState(
-                "the result was already taken by another await",
-            ))),
-            Outcome::Pending => {
-                self.outcome.set(Outcome::Pending);
-                self.register(cx);
-                Poll::Pending
-            }
+        if !self.done() {
+            self.register(cx);
+            return Poll::Pending;
         }
+        let taken = match self.value.take() {
+            Some(value) => Ok(value),
+            None => match self.error.take() {
+                Some(error) => Err(*error),
+                None => {
+                    return Poll::Ready(Err(Error::InvalidState(
+                        "the result was already taken by another await",
+                    )));
+                }
+            },
+        };
+        self.retrieved.set(true);
+        Poll::Ready(taken)
     }
 
     /// The error, if the outcome is one (without marking it retrieved).
     pub(crate) fn error(&self) -> Option<Error> {
-        let outcome = self.outcome.replace(Outcome::Taken);
-        let error = match &outcome {
-            Outcome::Failed(e) => Some((**e).clone()),
-            _ => None,
-        };
-        self.outcome.set(outcome);
-        error
+        let error = self.error.take();
+        let copy = error.as_deref().cloned();
+        self.error.set(error);
+        copy
     }
 
     /// asyncio's `exception()`: `Ok(None)` for a result, `Ok(Some(error))` for an error (now
@@ -377,22 +362,23 @@ impl<T, H> Core<T, H> {
 impl<T: Clone, H> Core<T, H> {
     /// A copy of the outcome (asyncio's `result()`).
     pub(crate) fn result(&self) -> Result<T, Error> {
-        let outcome = self.outcome.replace(Outcome::Taken);
-        let result = match &outcome {
-            Outcome::Pending => Err(Error::InvalidState("Result is not set.")),
-            Outcome::Value(value) => {
-                self.retrieved.set(true);
-                Ok(value.clone())
-            }
-            Outcome::Failed(error) => {
-                self.retrieved.set(true);
-                Err((**error).clone())
-            }
-            Outcome::Taken => Err(Error::InvalidState(
-                "the result was already taken by an await",
-            )),
+        if !self.done() {
+            return Err(Error::InvalidState("Result is not set."));
+        }
+        let value = self.value.take();
+        let result = match &value {
+            Some(value) => Ok(value.clone()),
+            None => match self.error() {
+                Some(error) => Err(error),
+                None => {
+                    return Err(Error::InvalidState(
+                        "the result was already taken by an await",
+                    ));
+                }
+            },
         };
-        self.outcome.set(outcome);
+        self.value.set(value);
+        self.retrieved.set(true);
         result
     }
 }

@@ -22,18 +22,18 @@
 //!   thread, so this count is atomic, and what a thread other than the loop's may do is
 //!   limited to it, the flags and the loop handle (all `Send + Sync`).
 //! - **The handle count** (`Header::handles`, a `Cell`, loop thread only) counts [`CellRef`]s: `Task<T>` handles,
-//!   the loop registry's entry while the task is pending, and the future's own guard. When it
+//!   the loop registry's entry while the task is pending, and one for the future (the
+//!   [`Body`]: the block counts it for the body, which keeps no pointer of its own). When it
 //!   reaches zero the asyncio state is dropped — on the loop's thread, as it holds values
 //!   that are not `Send` — and the handles' state-word reference is given up.
 //!
 //! The future is dropped on the loop's thread too: after it returns `Ready` inside a step, or
 //! when a cancelled task's step finds the cancel request (asyncio's cancel-at-next-step), or
-//! by the registry when the loop closes. The future's guard holds a handle, so the asyncio
-//! state outlives the future; when the last state-word reference goes, possibly on another
+//! by the registry when the loop closes. The body's handle is given up only after the body is
+//! dropped, so the asyncio state outlives the future; when the last state-word reference goes, possibly on another
 //! thread, only plain memory and the loop handle are left to free.
 
 use std::cell::{Cell, UnsafeCell};
-use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::pin::Pin;
@@ -95,14 +95,41 @@ struct RawTask<F, T> {
     future: UnsafeCell<ManuallyDrop<F>>,
 }
 
+/// What a task block runs: a future that is handed its task's cell at each poll and at its
+/// drop, rather than keeping a handle to it (which took 8 bytes of every task).
+///
+/// The block counts one handle on behalf of its body: taken at allocation (the handle count
+/// starts at 2, the handle returned and the body's), given up when the body is dropped.
+pub(crate) trait Body<T: 'static>: 'static {
+    /// Polls the body; `cell` is a handle to its own task (cloning it makes a new one).
+    fn poll(self: Pin<&mut Self>, cell: &CellRef<T>, cx: &mut Context<'_>) -> Poll<()>;
+
+    /// What [`before_drop`](Body::before_drop) leaves to undo after the drop.
+    type BeforeDrop;
+
+    /// Right before the body is dropped in place; what it returns is dropped right after
+    /// (also when the body's drop panics).
+    ///
+    /// # Safety
+    ///
+    /// `this` points at the live body, about to be dropped. It is a raw pointer, not a
+    /// reference: a shared reborrow of the whole body right before its drop would invalidate
+    /// the mutable borrows an async block holds into its own locals, which its destructors
+    /// still write through (miri's aliasing model rejects that).
+    unsafe fn before_drop(this: *const Self, cell: &CellRef<T>) -> Self::BeforeDrop;
+
+    /// After the body was dropped (also when its drop panicked), before its handle goes.
+    fn after_drop(cell: &CellRef<T>);
+}
+
 /// Allocates a task block: its cell is what `cell` makes of the block's scheduling header
-/// (its handle count must start at 2: the handle returned and the future's guard), its
-/// future what `make` builds around the guard. Returns a handle and the first step's runnable
-/// (to run at once for an eager start, or to queue).
-pub(crate) fn allocate<T: 'static, F: Future<Output = ()> + 'static>(
+/// (its handle count must start at 2: the handle returned and the body's), its body is
+/// `body`. Returns a handle and the first step's runnable (to run at once for an eager
+/// start, or to queue).
+pub(crate) fn allocate<T: 'static, F: Body<T>>(
     loop_handle: LoopHandle,
     cell: impl FnOnce(RawHeader) -> TaskCell<T>,
-    make: impl FnOnce(CellRef<T>) -> F,
+    body: F,
 ) -> (CellRef<T>, TaskRunnable) {
     let vtable: &'static TaskVTable = &TypedVTable::<F, T>::VTABLE;
     let block = Box::<RawTask<F, T>>::new_uninit();
@@ -117,15 +144,11 @@ pub(crate) fn allocate<T: 'static, F: Future<Output = ()> + 'static>(
         loop_handle,
     });
     debug_assert_eq!(cell.header.handles.get(), 2);
-    // SAFETY: `ptr` is a fresh, exclusively owned allocation for a `RawTask<F, T>`; the cell
-    // is written first, so the handle made for `make` points at initialized state (and is
-    // not dereferenced by `make`, which only stores it in the future).
+    // SAFETY: `ptr` is a fresh, exclusively owned allocation for a `RawTask<F, T>`.
     unsafe {
         std::ptr::addr_of_mut!((*ptr.as_ptr()).cell).write(cell);
-        let guard = CellRef(typed);
-        let future = make(guard);
         std::ptr::addr_of_mut!((*ptr.as_ptr()).future)
-            .write(UnsafeCell::new(ManuallyDrop::new(future)));
+            .write(UnsafeCell::new(ManuallyDrop::new(body)));
     }
     let header = ptr.cast::<RawHeader>();
     // SAFETY: the block owns one runnable reference (counted above), and its `run` is only
@@ -134,10 +157,20 @@ pub(crate) fn allocate<T: 'static, F: Future<Output = ()> + 'static>(
     (CellRef(typed), runnable)
 }
 
+/// The body's handle while the body is dropped: told of the drop, then given up, also when
+/// the body's drop unwinds.
+struct BodyHandle<F: Body<T>, T: 'static>(CellRef<T>, std::marker::PhantomData<F>);
+
+impl<F: Body<T>, T: 'static> Drop for BodyHandle<F, T> {
+    fn drop(&mut self) {
+        F::after_drop(&self.0);
+    }
+}
+
 /// The typed functions of a block of future `F` and output `T`.
 struct TypedVTable<F, T>(std::marker::PhantomData<(F, T)>);
 
-impl<F: Future<Output = ()> + 'static, T: 'static> TypedVTable<F, T> {
+impl<F: Body<T>, T: 'static> TypedVTable<F, T> {
     const VTABLE: TaskVTable = TaskVTable {
         step: Self::step,
         drop_future: Self::drop_future,
@@ -161,7 +194,10 @@ impl<F: Future<Output = ()> + 'static, T: 'static> TypedVTable<F, T> {
             let cell = &(*block).cell;
             if !cell.cancel_requested() {
                 let future = Pin::new_unchecked(&mut **(*block).future.get());
-                if future.poll(cx).is_pending() && !cell.cancel_requested() {
+                // A view of the body's own handle (not counted, never dropped): a pointer
+                // derived from the block's, so it reaches the whole cell.
+                let handle = ManuallyDrop::new(CellRef::<T>(header.cast()));
+                if future.poll(&handle, cx).is_pending() && !cell.cancel_requested() {
                     return Poll::Pending;
                 }
                 // Ready, or cancelled during the step: the future goes now (asyncio's
@@ -176,8 +212,15 @@ impl<F: Future<Output = ()> + 'static, T: 'static> TypedVTable<F, T> {
     ///
     /// On the loop's thread, once, with the future alive and not being polled.
     unsafe fn drop_future(header: NonNull<RawHeader>) {
-        // SAFETY: the caller's contract.
-        unsafe { ManuallyDrop::drop(&mut *(*Self::block(header)).future.get()) }
+        // The body's handle, counted since `allocate`: given up last.
+        let handle = BodyHandle::<F, T>(CellRef(header.cast()), std::marker::PhantomData);
+        // SAFETY: the caller's contract: the body is alive, dropped here once, in place
+        // (it never moved: pinned).
+        unsafe {
+            let body = (*Self::block(header)).future.get();
+            let _before = F::before_drop(body.cast::<F>().cast_const(), &handle.0);
+            ManuallyDrop::drop(&mut *body);
+        }
     }
 
     /// # Safety
@@ -336,7 +379,7 @@ unsafe fn release(ptr: NonNull<RawHeader>) {
     if left == 0 {
         // The handles' reference goes even if a destructor in the state panics.
         let _reference = DropRef(ptr);
-        // SAFETY: no handle is left, and the future (whose guard is a handle) is gone:
+        // SAFETY: no handle is left, and the future (whose body counts one) is gone:
         // nothing reads the cell again. Loop thread: handles are not `Send`.
         unsafe { (head.vtable.drop_cell)(ptr) };
     }

@@ -3,7 +3,6 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::future::Future;
-use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
@@ -124,7 +123,7 @@ pub(crate) struct Header {
     id: u64,
     /// Index in the loop's [`Registry`] while the task is pending.
     slot: Cell<u32>,
-    /// Handles alive: `Task`s, `TaskRef`s, the registry's entry, the future's guard (see
+    /// Handles alive: `Task`s, `TaskRef`s, the registry's entry, the body's (see
     /// [`raw`](crate::raw)). Beside `slot`, so that neither pads the header.
     pub(crate) handles: Cell<u32>,
     /// The loop's registry; it also knows the loop.
@@ -502,49 +501,24 @@ impl Drop for Current {
 }
 
 pin_project! {
-    /// The future a task's allocation holds: the user's future, plus the bookkeeping asyncio's
-    /// `Task.__step` does around each step.
+    /// What a task's allocation runs (see [`raw::Body`]): the user's future, plus the
+    /// bookkeeping asyncio's `Task.__step` does around each step. It keeps no handle to its
+    /// task: the block hands the cell in.
     struct TaskFuture<F, M, T: 'static> {
-        // Dropped in place by `drop` below, first: the user's destructors run before the
-        // task is marked cancelled, with the cancel message published. Pinned: the task
-        // future is `!Unpin` when the user's is (a self-referential async block must not sit
-        // behind a `&mut` of an `Unpin` wrapper: miri's aliasing model rejects that).
+        // Dropped first (fields drop in order): the user's destructors run before the task is
+        // marked cancelled, with the cancel message published (see `before_drop`). Pinned:
+        // the task body is `!Unpin` when the user's future is (a self-referential async
+        // block must not sit behind a `&mut` of an `Unpin` wrapper: miri's aliasing model
+        // rejects that).
         #[pin]
-        future: ManuallyDrop<F>,
+        future: F,
         // Turns the future's output into the task's outcome: `Ok` for a plain future, the
         // identity for one that already yields a `Result<T, Error>`. Zero-sized either way.
         map: M,
         // The context the steps run in (asyncio's `Task._context`).
         context: TaskContext,
-        guard: Guard<T>,
+        _output: std::marker::PhantomData<fn() -> T>,
     }
-
-    impl<F, M, T: 'static> PinnedDrop for TaskFuture<F, M, T> {
-        // A cancelled task publishes its cancel message, and where its future lies, for the
-        // drop of that future, and takes both back afterwards (also if that drop panics);
-        // the guard (dropped last) then completes the task as cancelled.
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            let cell = &this.guard.cell;
-            let _published = (cell.cancel_requested() && !cell.core.done()).then(|| {
-                Published::new(
-                    cell.core.cancel_message(),
-                    (
-                        std::ptr::from_ref::<F>(&**this.future) as usize,
-                        std::mem::size_of::<F>(),
-                    ),
-                )
-            });
-            // SAFETY: the future is dropped in place, once (the field is not used again),
-            // which is what pinning allows.
-            unsafe { ManuallyDrop::drop(this.future.get_unchecked_mut()) };
-        }
-    }
-}
-
-/// Completes the task as cancelled if its future is dropped before finishing.
-struct Guard<T: 'static> {
-    cell: CellRef<T>,
 }
 
 /// While a cancelled task's future is dropped: what was published before, restored on drop.
@@ -578,15 +552,6 @@ impl Drop for Published {
     }
 }
 
-impl<T: 'static> Drop for Guard<T> {
-    fn drop(&mut self) {
-        if !self.cell.core.done() {
-            let message = self.cell.core.cancel_message();
-            finish(&self.cell, Err(Error::Cancelled(message)));
-        }
-    }
-}
-
 fn finish<T: 'static>(cell: &CellRef<T>, result: Result<T, Error>) {
     let task = Task::from_cell(cell.clone());
     cell.core.complete(result, &task, cell.event_loop());
@@ -595,17 +560,14 @@ fn finish<T: 'static>(cell: &CellRef<T>, result: Result<T, Error>) {
     }
 }
 
-impl<F, M, T> Future for TaskFuture<F, M, T>
+impl<F, M, T> raw::Body<T> for TaskFuture<F, M, T>
 where
-    F: Future,
-    M: FnMut(F::Output) -> Result<T, Error>,
+    F: Future + 'static,
+    M: FnMut(F::Output) -> Result<T, Error> + 'static,
     T: 'static,
 {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cell: &CellRef<T>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
-        let cell = &this.guard.cell;
         let _current = Current::enter(cell.current_slot());
         let _context = this.context.enter();
         let _slow = running_debug().map(|limit| SlowStep {
@@ -613,9 +575,7 @@ where
             limit,
             start: std::time::Instant::now(),
         });
-        // SAFETY: a pinned projection through `ManuallyDrop` (transparent): the future is
-        // never moved out, only dropped in place (`PinnedDrop` above).
-        let future = unsafe { this.future.map_unchecked_mut(|f| &mut **f) };
+        let future = this.future;
         // The park slot starts empty for this step (a step it is nested in, as an eager
         // task's first step is, gets its own back) and keeps where this one parked.
         let outer_park = aio_observe::replace(None);
@@ -637,6 +597,30 @@ where
                 finish(cell, Err(Error::Panicked(panic_message(&*payload).into())));
                 Poll::Ready(())
             }
+        }
+    }
+
+    // A cancelled task publishes its cancel message, and where its future lies, for the
+    // drop of that future, and takes both back afterwards (also if that drop panics).
+    type BeforeDrop = Option<Published>;
+
+    unsafe fn before_drop(this: *const Self, cell: &CellRef<T>) -> Option<Published> {
+        (cell.cancel_requested() && !cell.core.done()).then(|| {
+            // SAFETY: the caller's contract: `this` is the live body. Only the field's
+            // address is taken; no reference to the future is made.
+            let future = unsafe { &raw const (*this).future };
+            Published::new(
+                cell.core.cancel_message(),
+                (future.addr(), std::mem::size_of::<F>()),
+            )
+        })
+    }
+
+    // A future dropped before finishing completes its task as cancelled.
+    fn after_drop(cell: &CellRef<T>) {
+        if !cell.core.done() {
+            let message = cell.core.cancel_message();
+            finish(cell, Err(Error::Cancelled(message)));
         }
     }
 }
@@ -775,7 +759,7 @@ where
     let header = Header {
         id,
         slot: Cell::new(NO_TASK),
-        // The handle returned and the future's guard.
+        // The handle returned and the body's (see `raw::Body`).
         handles: Cell::new(2),
         registry: Rc::downgrade(&registry),
         parked_at: Cell::new(None),
@@ -789,12 +773,13 @@ where
     }
     // One allocation: the task's state and its future (see `raw`).
     let make_cell = |raw| TaskCell { raw, header, core };
-    let (cell, runnable) = raw::allocate(event_loop.handle(), make_cell, |guard| TaskFuture {
-        future: ManuallyDrop::new(future),
+    let body = TaskFuture {
+        future,
         map,
         context,
-        guard: Guard { cell: guard },
-    });
+        _output: std::marker::PhantomData,
+    };
+    let (cell, runnable) = raw::allocate(event_loop.handle(), make_cell, body);
     cell.header.slot.set(registry.insert(cell.erase()));
     // asyncio's task factories make tasks; a layer's machinery is not one and always starts
     // from the ready queue.

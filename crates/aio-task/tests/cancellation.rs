@@ -129,3 +129,37 @@ fn awaiters_of_a_cancelled_task_are_woken() {
     .unwrap()
     .unwrap();
 }
+
+/// Writes through a borrow of a local of the async block that holds it, when dropped.
+struct Bump<'a>(&'a mut u64, Rc<Cell<u64>>);
+
+impl Drop for Bump<'_> {
+    fn drop(&mut self) {
+        *self.0 += 1;
+        self.1.set(*self.0);
+    }
+}
+
+// Regression (found under miri): the address a cancelled task publishes for the drop of its
+// future was taken through a shared reference to the whole future, which invalidated the
+// borrow a destructor inside it still wrote through (undefined behaviour, whatever the
+// output). Natively this always passed; `.ci/run` runs this file under miri.
+#[test]
+fn a_cancelled_future_borrowing_its_own_local_is_dropped_soundly() {
+    let seen = Rc::new(Cell::new(0));
+    let s = seen.clone();
+    run(async move {
+        let task = create_task(async move {
+            let mut x = 41u64;
+            let _bump = Bump(&mut x, s);
+            std::future::pending::<()>().await;
+        })?;
+        sleep(0).await?;
+        task.cancel("bye");
+        assert!(matches!(task.clone().await, Err(Error::Cancelled(_))));
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(seen.get(), 42);
+}
