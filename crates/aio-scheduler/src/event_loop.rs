@@ -17,6 +17,7 @@ use aio_reactor::{Notify, Reactor};
 
 use crate::handle::{Callback, CallbackCell, ThreadsafeCallback, ThreadsafeCell};
 use crate::remote::RemoteQueue;
+use crate::timers::TimerKey;
 use crate::{Error, Handle, IntoDelay, ThreadsafeHandle, TimerHandle, TimerHeap};
 
 /// asyncio's `MAXIMUM_SELECT_TIMEOUT`: the longest single wait in the reactor.
@@ -69,6 +70,10 @@ thread_local! {
     /// Set while `run_until_complete` drops a future that did not finish (see
     /// [`dropping_unfinished_main`]).
     static DROPPING_UNFINISHED_MAIN: Cell<bool> = const { Cell::new(false) };
+    /// Every loop made on this thread (dead ones are pruned as loops are made): where a
+    /// sleep finds the heap that holds its timer when that is not the running loop's (see
+    /// [`with_timer`]).
+    static THREAD_LOOPS: RefCell<Vec<Weak<LoopInner>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The time on the running loop's clock ([`EventLoop::time`]): its virtual clock when it has
@@ -713,6 +718,12 @@ impl EventLoop {
             }),
             owner: true,
         };
+        // `try_with`: a loop made while the thread exits simply is not listed.
+        let _ = THREAD_LOOPS.try_with(|loops| {
+            let mut loops = loops.borrow_mut();
+            loops.retain(|inner| inner.strong_count() > 0);
+            loops.push(Rc::downgrade(&event_loop.inner));
+        });
         if let Some(signal) = crate::observe::env_dump_signal() {
             // Best effort, as a program that asked through the environment cannot be told:
             // an invalid signal is reported on stderr once per loop.
@@ -1772,6 +1783,36 @@ pub(crate) fn with_running<R>(f: impl FnOnce(&Rc<LoopInner>) -> R) -> Option<R> 
         .try_with(|running| running.borrow().as_ref().map(f))
         .ok()
         .flatten()
+}
+
+/// Runs `f` on the timer heap that holds the scheduled timer `key`: the running loop's, or
+/// else that of another loop of this thread (a key is unique among a thread's heaps, see
+/// [`TimerHeap`]). `None` if no heap holds it (it fired or was cancelled, or its loop is
+/// gone), or if that heap is borrowed (a closing loop draining it).
+pub(crate) fn with_timer<R>(key: TimerKey, f: impl FnOnce(&mut TimerHeap<Fire>) -> R) -> Option<R> {
+    let running = with_running(Rc::clone);
+    let holds = |inner: &LoopInner| {
+        inner
+            .timers
+            .try_borrow()
+            .is_ok_and(|timers| timers.is_scheduled(key))
+    };
+    let inner = match running {
+        Some(inner) if holds(&inner) => inner,
+        // Rare: a sleep polled or dropped outside its loop's run.
+        _ => THREAD_LOOPS
+            .try_with(|loops| {
+                loops
+                    .borrow()
+                    .iter()
+                    .filter_map(Weak::upgrade)
+                    .find(|inner| holds(inner))
+            })
+            .ok()
+            .flatten()?,
+    };
+    let mut timers = inner.timers.try_borrow_mut().ok()?;
+    Some(f(&mut timers))
 }
 
 /// The schedule function of tasks (what `async-task` calls when a task's waker is woken), on

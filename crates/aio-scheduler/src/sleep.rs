@@ -3,11 +3,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Weak;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use crate::event_loop::{Fire, LoopInner, with_running};
+use crate::event_loop::{self, Fire, with_running};
 use crate::timers::TimerKey;
 use crate::{Error, IntoDelay};
 
@@ -133,8 +132,11 @@ enum State {
     Forever {
         checked: bool,
     },
+    /// Registered: the key alone, which is unique among the heaps of this thread's loops (see
+    /// [`event_loop::with_timer`]). With the `Instant` of `Start` (whose nanoseconds leave
+    /// room for the other states' tags) the state is 16 bytes, the whole sleep 24: a task
+    /// awaiting a sleep it was handed holds two.
     Waiting {
-        event_loop: Weak<LoopInner>,
         key: TimerKey,
     },
     Done,
@@ -208,15 +210,14 @@ impl Sleep {
                 let deadline = *deadline;
                 let waker = cx.waker().clone();
                 let registered = with_running(|inner| {
-                    let key = inner
+                    inner
                         .timers
                         .borrow_mut()
-                        .insert(deadline, Fire::Waker(waker));
-                    (std::rc::Rc::downgrade(inner), key)
+                        .insert(deadline, Fire::Waker(waker))
                 });
                 match registered {
-                    Some((event_loop, key)) => {
-                        self.state = State::Waiting { event_loop, key };
+                    Some(key) => {
+                        self.state = State::Waiting { key };
                         Poll::Pending
                     }
                     None => {
@@ -225,22 +226,21 @@ impl Sleep {
                     }
                 }
             }
-            State::Waiting { event_loop, key } => {
-                let Some(inner) = event_loop.upgrade() else {
-                    self.state = State::Done;
-                    return Poll::Ready(Err(Error::Closed));
-                };
-                let mut timers = inner.timers.borrow_mut();
-                match timers.get_mut(*key) {
-                    Some(Fire::Waker(waker)) => {
-                        if !waker.will_wake(cx.waker()) {
-                            *waker = cx.waker().clone();
-                        }
-                        Poll::Pending
+            State::Waiting { key } => {
+                let key = *key;
+                let waiting = event_loop::with_timer(key, |timers| {
+                    if let Some(Fire::Waker(waker)) = timers.get_mut(key)
+                        && !waker.will_wake(cx.waker())
+                    {
+                        // The old waker goes after the heap's borrow (see `cancel_timer`).
+                        return Some(std::mem::replace(waker, cx.waker().clone()));
                     }
-                    // Fired (the slot is gone), so the deadline has passed.
-                    _ => {
-                        drop(timers);
+                    None
+                });
+                match waiting {
+                    Some(_replaced) => Poll::Pending,
+                    // Fired (no heap holds it any more), so the deadline has passed.
+                    None => {
                         self.state = State::Done;
                         Poll::Ready(Ok(()))
                     }
@@ -261,22 +261,19 @@ impl Sleep {
     }
 
     #[inline(never)]
-    fn cancel_timer(event_loop: &Weak<LoopInner>, key: TimerKey) {
-        if let Some(inner) = event_loop.upgrade() {
-            // `try_borrow_mut`: during shutdown the heap may be mid-drain; the timer is
-            // being discarded anyway.
-            if let Ok(mut timers) = inner.timers.try_borrow_mut() {
-                timers.cancel(key);
-            }
-        }
+    fn cancel_timer(key: TimerKey) {
+        // The payload is dropped after the heap's borrow ends: a waker's drop may free a
+        // task. During shutdown the heap may be mid-drain (borrowed): the timer is being
+        // discarded anyway.
+        let _payload = event_loop::with_timer(key, |timers| timers.cancel(key));
     }
 }
 
 impl Drop for Sleep {
     #[inline]
     fn drop(&mut self) {
-        if let State::Waiting { event_loop, key } = &self.state {
-            Self::cancel_timer(event_loop, *key);
+        if let State::Waiting { key } = &self.state {
+            Self::cancel_timer(*key);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The timer heap: asyncio's `_scheduled` list, with lazy cancellation.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::fmt;
@@ -32,6 +33,10 @@ pub struct TimerKey {
 /// deadlines. `seq` also tells a slot's occupants apart; it is 32 bits and wraps, so a
 /// stale `TimerKey` could only be mistaken for a new timer after 2^32 insertions that all
 /// landed in the same slot while the key was kept.
+///
+/// Sequence numbers come from one counter per thread, shared by every heap on it: a key is
+/// unique among all the heaps of its thread, not only its own, so a key alone tells which
+/// of a thread's loops holds the timer (an `aio_scheduler::Sleep` keeps nothing else).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
     when: u64,
@@ -64,13 +69,20 @@ struct Slot<T> {
     state: SlotState<T>,
 }
 
+thread_local! {
+    /// The next sequence number of a timer inserted on this thread (see [`Entry`]).
+    static NEXT_SEQ: Cell<u32> = const { Cell::new(0) };
+}
+
 /// A min-heap of timers keyed by deadline, with asyncio's cancellation rules.
 ///
 /// Cancelling is O(1): the entry is marked and stays in the heap until it reaches the head and
 /// [`purge`](TimerHeap::purge) drops it, or — when more than 100 timers are scheduled and more
 /// than half of them are cancelled — `purge` rebuilds the heap without them. Timers with equal
-/// deadlines come out in insertion order. Payloads live in a slab, so scheduling a timer
-/// allocates nothing once the slab has grown.
+/// deadlines come out in insertion order (when inserted on one thread: sequence numbers come
+/// from a per-thread counter, which makes a [`TimerKey`] unique among all the heaps of its
+/// thread). Payloads live in a slab, so scheduling a timer allocates nothing once the slab has
+/// grown.
 ///
 /// Deadlines are stored as nanoseconds since `epoch`; a deadline before the epoch counts as due
 /// at once.
@@ -97,7 +109,6 @@ pub struct TimerHeap<T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
     cancelled: usize,
-    next_seq: u32,
     epoch: Instant,
     /// Timers ever inserted and cancelled (for the loop's metrics).
     inserted_total: u64,
@@ -119,7 +130,6 @@ impl<T> TimerHeap<T> {
             slots: Vec::new(),
             free: Vec::new(),
             cancelled: 0,
-            next_seq: 0,
             epoch,
             inserted_total: 0,
             cancelled_total: 0,
@@ -149,8 +159,11 @@ impl<T> TimerHeap<T> {
     /// assert_eq!(heap.len(), 2);
     /// ```
     pub fn insert(&mut self, when: Instant, value: T) -> TimerKey {
-        let seq = self.next_seq;
-        self.next_seq = self.next_seq.wrapping_add(1);
+        let seq = NEXT_SEQ.with(|next| {
+            let seq = next.get();
+            next.set(seq.wrapping_add(1));
+            seq
+        });
         self.inserted_total += 1;
         let slot = Slot {
             seq,

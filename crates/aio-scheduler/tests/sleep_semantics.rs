@@ -167,3 +167,80 @@ fn every_integer_type_is_whole_seconds() {
         "too large is never, not a wrap"
     );
 }
+
+/// Polls `nap` once inside a run of `lp`, which registers its timer in `lp`'s heap.
+fn register_in(lp: &EventLoop, nap: &mut aio_scheduler::Sleep) {
+    use std::future::Future;
+    lp.run_until_complete(std::future::poll_fn(|cx| {
+        assert!(std::pin::Pin::new(&mut *nap).poll(cx).is_pending());
+        std::task::Poll::Ready(())
+    }))
+    .unwrap();
+}
+
+// A registered sleep keeps only its timer's key; the key is unique among the heaps of its
+// thread's loops, so dropping the sleep while another loop runs cancels its own timer there
+// and leaves the running loop's (which sits in the same slot of that loop's heap) alone.
+#[test]
+fn a_sleep_dropped_while_another_loop_runs_cancels_only_its_own_timer() {
+    let a = EventLoop::new().unwrap();
+    let b = EventLoop::new().unwrap();
+    let mut nap = sleep(3600);
+    register_in(&a, &mut nap);
+    assert_eq!(a.scheduled_timers(), 1);
+    let b2 = b.clone();
+    b.run_until_complete(async move {
+        let mut own = sleep(3600);
+        std::future::poll_fn(|cx| {
+            use std::future::Future;
+            assert!(std::pin::Pin::new(&mut own).poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        drop(nap);
+        // An iteration of `b` purges whatever was cancelled in its heap.
+        sleep(0).await.unwrap();
+        assert_eq!(b2.scheduled_timers(), 1, "b's own timer survives");
+    })
+    .unwrap();
+    a.run_until_complete(sleep(0)).unwrap().unwrap();
+    assert_eq!(a.scheduled_timers(), 0, "a's timer was cancelled");
+}
+
+#[test]
+fn a_sleep_dropped_outside_any_run_cancels_its_timer() {
+    let lp = EventLoop::new().unwrap();
+    let mut nap = sleep(3600);
+    register_in(&lp, &mut nap);
+    drop(nap);
+    lp.run_until_complete(sleep(0)).unwrap().unwrap();
+    assert_eq!(lp.scheduled_timers(), 0);
+}
+
+// A sleep polled again outside its loop's run still sees its timer pending, and after its
+// loop fired it, done. (Virtual time: the loop's clock jumps to the deadline, whatever the
+// machine's speed.)
+#[test]
+fn a_registered_sleep_polled_outside_its_loops_run_knows_whether_it_fired() {
+    use std::future::Future;
+    let lp = EventLoop::new().unwrap();
+    lp.set_virtual_time(true);
+    let mut nap = sleep(3600);
+    register_in(&lp, &mut nap);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(std::pin::Pin::new(&mut nap).poll(&mut cx).is_pending());
+    lp.run_until_complete(sleep(7200)).unwrap().unwrap();
+    assert_eq!(lp.scheduled_timers(), 0, "the nap's timer fired");
+    assert!(matches!(
+        std::pin::Pin::new(&mut nap).poll(&mut cx),
+        std::task::Poll::Ready(Ok(()))
+    ));
+}
+
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn a_sleep_is_three_words() {
+    // The deadline until registered, then the timer's key (16 with the state's tag), and
+    // where it was created: a task awaiting a sleep it was handed holds two.
+    assert_eq!(std::mem::size_of::<aio_scheduler::Sleep>(), 24);
+}
