@@ -1,7 +1,8 @@
 //! The completion cell shared by [`Future`](crate::Future) and [`Task`](crate::Task): a result
 //! slot, the wakers of whoever awaits it, and done callbacks.
 
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -71,10 +72,13 @@ impl<H> Default for Extra<H> {
 /// The completion cell. `H` is the handle type passed to done callbacks. The owner knows the
 /// loop and passes it in where callbacks are scheduled, which keeps a task's cell small.
 pub(crate) struct Core<T, H> {
-    /// The value, from completion until an `.await` takes it. No tag of its own: the status
-    /// says which of `value` and `error` holds the outcome, so a task of `()` keeps its
-    /// outcome in the 8 bytes of `error` (an enum of pending, value, error and taken took 16).
-    value: Cell<Option<T>>,
+    /// The value, from completion until an `.await` takes it: initialized exactly while
+    /// `has_value` is set. No tag of its own (an `Option<T>` adds 8 bytes to a `T` without a
+    /// niche, such as a `u64`): the flag sits with the other flags, and the status says which
+    /// of `value` and `error` holds the outcome, so a task of `()` keeps its outcome in the 8
+    /// bytes of `error` (an enum of pending, value, error and taken took 16).
+    value: UnsafeCell<MaybeUninit<T>>,
+    has_value: Cell<bool>,
     /// The error (boxed: errors are rare), until an `.await` takes it.
     error: Cell<Option<Box<Error>>>,
     status: Cell<Status>,
@@ -87,10 +91,37 @@ pub(crate) struct Core<T, H> {
     extra: Cell<Option<Box<Extra<H>>>>,
 }
 
+impl<T, H> Drop for Core<T, H> {
+    fn drop(&mut self) {
+        drop(self.take_value());
+    }
+}
+
 impl<T, H> Core<T, H> {
+    /// Stores the value (the outcome is set once: there is none yet).
+    fn put_value(&self, value: T) {
+        debug_assert!(!self.has_value.get(), "the outcome is set once");
+        // SAFETY: no value is stored (`has_value` is clear), so nothing is overwritten, and
+        // no reference into the cell is alive: `take_value` moves the value out, and nothing
+        // else reads it.
+        unsafe { (*self.value.get()).write(value) };
+        self.has_value.set(true);
+    }
+
+    /// Moves the value out, if one is stored.
+    fn take_value(&self) -> Option<T> {
+        if !self.has_value.replace(false) {
+            return None;
+        }
+        // SAFETY: `has_value` was set, so the value is initialized; clearing the flag first
+        // makes this the only read of it.
+        Some(unsafe { (*self.value.get()).assume_init_read() })
+    }
+
     pub(crate) fn new() -> Self {
         Core {
-            value: Cell::new(None),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+            has_value: Cell::new(false),
             error: Cell::new(None),
             status: Cell::new(Status::Pending),
             retrieved: Cell::new(false),
@@ -209,7 +240,7 @@ impl<T, H: Clone + 'static> Core<T, H> {
             Err(_) => Status::Failed,
         });
         match result {
-            Ok(value) => self.value.set(Some(value)),
+            Ok(value) => self.put_value(value),
             Err(error) => self.error.set(Some(Box::new(error))),
         }
         // The first waiter registered before any other listener (see `register`).
@@ -303,7 +334,7 @@ impl<T, H> Core<T, H> {
             self.register(cx);
             return Poll::Pending;
         }
-        let taken = match self.value.take() {
+        let taken = match self.take_value() {
             Some(value) => Ok(value),
             None => match self.error.take() {
                 Some(error) => Err(*error),
@@ -365,7 +396,7 @@ impl<T: Clone, H> Core<T, H> {
         if !self.done() {
             return Err(Error::InvalidState("Result is not set."));
         }
-        let value = self.value.take();
+        let value = self.take_value();
         let result = match &value {
             Some(value) => Ok(value.clone()),
             None => match self.error() {
@@ -377,7 +408,9 @@ impl<T: Clone, H> Core<T, H> {
                 }
             },
         };
-        self.value.set(value);
+        if let Some(value) = value {
+            self.put_value(value);
+        }
         self.retrieved.set(true);
         result
     }

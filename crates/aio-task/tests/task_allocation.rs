@@ -96,10 +96,11 @@ impl Future for ThreeWords {
 /// What a task of `()` costs beside its future, on a 64-bit target (`docs/benchmarks.md`
 /// lists it field by field): the scheduling header 24, the asyncio header 40, the completion
 /// cell 40 (its outcome in 8 bytes: the status says whether that holds an error), the task's
-/// context 8. The body keeps no handle to its own task: the block hands the cell in.
+/// context 8. The body keeps no handle to its own task: the block hands the cell in. An
+/// output other than `()` adds its own size, untagged.
 #[cfg(all(target_pointer_width = "64", not(feature = "tracing")))]
 #[test]
-fn a_task_block_is_its_future_plus_112_bytes() {
+fn a_task_block_is_its_future_plus_112_bytes_and_its_output() {
     run(async {
         let before = allocations();
         let task = create_task(async {
@@ -111,6 +112,11 @@ fn a_task_block_is_its_future_plus_112_bytes() {
         // The async block holds the `ThreeWords` it awaits and its state byte.
         let future = std::mem::size_of::<ThreeWords>() + 8;
         assert_eq!(block - future, 112, "block of {block} bytes");
+        // A `u64` output costs its 8 bytes and no tag (an `Option<u64>` would take 16).
+        let task = create_task(async { ThreeWords([1, 2, 3]).await })?;
+        let block = LAST_SIZE.with(Cell::get);
+        assert_eq!(task.await?, 6);
+        assert_eq!(block - future, 120, "block of {block} bytes");
         Ok::<_, aio_task::Error>(())
     })
     .unwrap()
