@@ -113,9 +113,9 @@ fn a_task_block_is_its_future_plus_112_bytes_and_its_output() {
         let future = std::mem::size_of::<ThreeWords>() + 8;
         assert_eq!(block - future, 112, "block of {block} bytes");
         // A `u64` output costs its 8 bytes and no tag (an `Option<u64>` would take 16).
-        let task = create_task(async { ThreeWords([1, 2, 3]).await })?;
+        let task = create_task(async { 2 * ThreeWords([1, 2, 3]).await })?;
         let block = LAST_SIZE.with(Cell::get);
-        assert_eq!(task.await?, 6);
+        assert_eq!(task.await?, 12);
         assert_eq!(block - future, 120, "block of {block} bytes");
         Ok::<_, aio_task::Error>(())
     })
