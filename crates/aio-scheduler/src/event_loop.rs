@@ -194,6 +194,77 @@ impl From<Remote> for Ready {
     }
 }
 
+/// The loop's timers: sleeping futures' wakers and `call_later` / `call_at` callbacks in two
+/// heaps, so that each slab slot is a 16-byte payload and its sequence number (24 bytes; one
+/// heap of an enum of both took 32). Both heaps measure from one epoch and take sequence
+/// numbers from the thread's one counter, so `(deadline, sequence)` orders their heads against
+/// each other: timers fire in deadline order, equal deadlines in scheduling order, whichever
+/// heap they sit in.
+pub(crate) struct Timers {
+    /// What [`crate::sleep`] registers (and [`with_timer`] finds).
+    pub(crate) wakers: TimerHeap<Waker>,
+    pub(crate) callbacks: TimerHeap<Rc<dyn Callback>>,
+}
+
+impl Timers {
+    fn new(epoch: Instant) -> Timers {
+        Timers {
+            wakers: TimerHeap::new(epoch),
+            callbacks: TimerHeap::new(epoch),
+        }
+    }
+
+    fn purge(&mut self) {
+        self.wakers.purge();
+        self.callbacks.purge();
+    }
+
+    /// The earlier head (cancelled heads count, unless [`purge`](Timers::purge) ran).
+    fn next_deadline(&self) -> Option<Instant> {
+        match (self.wakers.next_deadline(), self.callbacks.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The earliest live timer due at `now`, from either heap.
+    fn pop_due(&mut self, now: Instant) -> Option<Fire> {
+        let due = self.wakers.ticks_of(now);
+        let waker = self.wakers.live_head().filter(|head| head.0 <= due);
+        let callback = self.callbacks.live_head().filter(|head| head.0 <= due);
+        match (waker, callback) {
+            (Some(w), Some(c)) if c < w => self.callbacks.pop_due(now).map(Fire::Callback),
+            (Some(_), _) => self.wakers.pop_due(now).map(Fire::Waker),
+            (None, Some(_)) => self.callbacks.pop_due(now).map(Fire::Callback),
+            (None, None) => None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.wakers.len() + self.callbacks.len()
+    }
+
+    fn totals(&self) -> (u64, u64) {
+        let (w, c) = (self.wakers.totals(), self.callbacks.totals());
+        (w.0 + c.0, w.1 + c.1)
+    }
+
+    fn drain(&mut self) -> Vec<Fire> {
+        let mut all: Vec<Fire> = self.wakers.drain().into_iter().map(Fire::Waker).collect();
+        all.extend(self.callbacks.drain().into_iter().map(Fire::Callback));
+        all
+    }
+}
+
+impl fmt::Debug for Timers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timers")
+            .field("sleeps", &self.wakers)
+            .field("callbacks", &self.callbacks)
+            .finish()
+    }
+}
+
 /// What a timer does when it fires.
 pub(crate) enum Fire {
     /// Wake a sleeping future (its task is pushed to the ready queue).
@@ -285,7 +356,7 @@ impl Drop for Shared {
 pub(crate) struct LoopInner {
     pub(crate) shared: Arc<Shared>,
     pub(crate) ready: RefCell<VecDeque<Ready>>,
-    pub(crate) timers: RefCell<TimerHeap<Fire>>,
+    pub(crate) timers: RefCell<Timers>,
     reactor: Box<dyn Reactor>,
     running: Cell<bool>,
     stopping: Cell<bool>,
@@ -696,7 +767,7 @@ impl EventLoop {
                 ready: RefCell::new(VecDeque::new()),
                 // The epoch lies a year back, so deadlines in the past (call_at with an old
                 // time) still keep their relative order instead of all collapsing onto it.
-                timers: RefCell::new(TimerHeap::new(
+                timers: RefCell::new(Timers::new(
                     Instant::now()
                         .checked_sub(Duration::from_secs(365 * 24 * 3600))
                         .unwrap_or_else(Instant::now),
@@ -1093,7 +1164,8 @@ impl EventLoop {
             .inner
             .timers
             .borrow_mut()
-            .insert(when, Fire::Callback(callback.clone()));
+            .callbacks
+            .insert(when, callback.clone());
         Ok(TimerHandle {
             callback,
             when: Some(when),
@@ -1789,13 +1861,16 @@ pub(crate) fn with_running<R>(f: impl FnOnce(&Rc<LoopInner>) -> R) -> Option<R> 
 /// else that of another loop of this thread (a key is unique among a thread's heaps, see
 /// [`TimerHeap`]). `None` if no heap holds it (it fired or was cancelled, or its loop is
 /// gone), or if that heap is borrowed (a closing loop draining it).
-pub(crate) fn with_timer<R>(key: TimerKey, f: impl FnOnce(&mut TimerHeap<Fire>) -> R) -> Option<R> {
+pub(crate) fn with_timer<R>(
+    key: TimerKey,
+    f: impl FnOnce(&mut TimerHeap<Waker>) -> R,
+) -> Option<R> {
     let running = with_running(Rc::clone);
     let holds = |inner: &LoopInner| {
         inner
             .timers
             .try_borrow()
-            .is_ok_and(|timers| timers.is_scheduled(key))
+            .is_ok_and(|timers| timers.wakers.is_scheduled(key))
     };
     let inner = match running {
         Some(inner) if holds(&inner) => inner,
@@ -1812,7 +1887,7 @@ pub(crate) fn with_timer<R>(key: TimerKey, f: impl FnOnce(&mut TimerHeap<Fire>) 
             .flatten()?,
     };
     let mut timers = inner.timers.try_borrow_mut().ok()?;
-    Some(f(&mut timers))
+    Some(f(&mut timers.wakers))
 }
 
 /// The schedule function of tasks (what `async-task` calls when a task's waker is woken), on

@@ -226,7 +226,9 @@ impl TimerHandle {
         }
         self.callback.cancel();
         if let (Some(inner), Some(key)) = (self.event_loop.upgrade(), self.key) {
-            inner.timers.borrow_mut().cancel(key);
+            // The payload goes after the heap's borrow (its drop may run user code).
+            let payload = inner.timers.borrow_mut().callbacks.cancel(key);
+            drop(payload);
         }
     }
 

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use crate::event_loop::{self, Fire, with_running};
+use crate::event_loop::{self, with_running};
 use crate::timers::TimerKey;
 use crate::{Error, IntoDelay};
 
@@ -209,12 +209,8 @@ impl Sleep {
             State::Start(deadline) => {
                 let deadline = *deadline;
                 let waker = cx.waker().clone();
-                let registered = with_running(|inner| {
-                    inner
-                        .timers
-                        .borrow_mut()
-                        .insert(deadline, Fire::Waker(waker))
-                });
+                let registered =
+                    with_running(|inner| inner.timers.borrow_mut().wakers.insert(deadline, waker));
                 match registered {
                     Some(key) => {
                         self.state = State::Waiting { key };
@@ -229,7 +225,7 @@ impl Sleep {
             State::Waiting { key } => {
                 let key = *key;
                 let waiting = event_loop::with_timer(key, |timers| {
-                    if let Some(Fire::Waker(waker)) = timers.get_mut(key)
+                    if let Some(waker) = timers.get_mut(key)
                         && !waker.will_wake(cx.waker())
                     {
                         // The old waker goes after the heap's borrow (see `cancel_timer`).

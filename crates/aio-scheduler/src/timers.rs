@@ -57,16 +57,14 @@ impl PartialOrd for Entry {
     }
 }
 
-enum SlotState<T> {
-    Live(T),
-    /// Cancelled, still in the heap until purged or popped.
-    Cancelled,
-    Vacant,
-}
-
+/// A payload's place in the slab: `value` is `Some` while the timer is scheduled. `None`
+/// means cancelled while its heap entry (which owns the slot: no entry ever points at a free
+/// slot) waits to be popped or purged, or free (on the free list, no entry left); which of
+/// the two is always known from the side, so the two states share the `Option`'s niche and a
+/// slot of a 16-byte payload (a `Waker`) is 24 bytes.
 struct Slot<T> {
     seq: u32,
-    state: SlotState<T>,
+    value: Option<T>,
 }
 
 thread_local! {
@@ -167,7 +165,7 @@ impl<T> TimerHeap<T> {
         self.inserted_total += 1;
         let slot = Slot {
             seq,
-            state: SlotState::Live(value),
+            value: Some(value),
         };
         let index = match self.free.pop() {
             Some(index) => {
@@ -206,13 +204,7 @@ impl<T> TimerHeap<T> {
     /// assert!(!heap.is_scheduled(key));
     /// ```
     pub fn is_scheduled(&self, key: TimerKey) -> bool {
-        matches!(
-            self.slot(key),
-            Some(Slot {
-                state: SlotState::Live(_),
-                ..
-            })
-        )
+        self.slot(key).is_some_and(|slot| slot.value.is_some())
     }
 
     /// The payload of a timer that is still scheduled.
@@ -229,10 +221,7 @@ impl<T> TimerHeap<T> {
     /// ```
     pub fn get_mut(&mut self, key: TimerKey) -> Option<&mut T> {
         match self.slots.get_mut(key.index as usize) {
-            Some(Slot {
-                seq,
-                state: SlotState::Live(value),
-            }) if *seq == key.seq => Some(value),
+            Some(slot) if slot.seq == key.seq => slot.value.as_mut(),
             _ => None,
         }
     }
@@ -253,15 +242,13 @@ impl<T> TimerHeap<T> {
     /// ```
     pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
         let slot = self.slots.get_mut(key.index as usize)?;
-        if slot.seq != key.seq || !matches!(slot.state, SlotState::Live(_)) {
+        if slot.seq != key.seq {
             return None;
         }
+        let value = slot.value.take()?;
         self.cancelled += 1;
         self.cancelled_total += 1;
-        match std::mem::replace(&mut slot.state, SlotState::Cancelled) {
-            SlotState::Live(value) => Some(value),
-            _ => unreachable!("checked live above"),
-        }
+        Some(value)
     }
 
     /// Entries in the heap, cancelled ones included (asyncio's `len(_scheduled)`).
@@ -337,8 +324,9 @@ impl<T> TimerHeap<T> {
         (self.inserted_total, self.cancelled_total)
     }
 
+    /// Frees the slot of a cancelled entry that left the heap.
     fn release(&mut self, index: u32) {
-        self.slots[index as usize].state = SlotState::Vacant;
+        debug_assert!(self.slots[index as usize].value.is_none());
         self.free.push(index);
     }
 
@@ -364,9 +352,8 @@ impl<T> TimerHeap<T> {
         if count > MIN_SCHEDULED_FOR_REBUILD && self.cancelled * 2 > count {
             let mut entries = std::mem::take(&mut self.heap).into_vec();
             entries.retain(|entry| {
-                let live = matches!(self.slots[entry.index as usize].state, SlotState::Live(_));
+                let live = self.slots[entry.index as usize].value.is_some();
                 if !live {
-                    self.slots[entry.index as usize].state = SlotState::Vacant;
                     self.free.push(entry.index);
                 }
                 live
@@ -375,7 +362,7 @@ impl<T> TimerHeap<T> {
             self.cancelled = 0;
         } else {
             while let Some(head) = self.heap.peek().copied() {
-                if !matches!(self.slots[head.index as usize].state, SlotState::Cancelled) {
+                if self.slots[head.index as usize].value.is_some() {
                     break;
                 }
                 self.heap.pop();
@@ -399,6 +386,27 @@ impl<T> TimerHeap<T> {
     /// ```
     pub fn next_deadline(&self) -> Option<Instant> {
         self.heap.peek().map(|entry| self.instant(entry.when))
+    }
+
+    /// The `(deadline in ticks, sequence number)` of the earliest live timer, dropping the
+    /// cancelled entries at the head: what orders the heads of two heaps of one thread (the
+    /// loop keeps sleeps and callbacks apart, see `event_loop::Timers`). Ticks compare only
+    /// between heaps of the same epoch.
+    pub(crate) fn live_head(&mut self) -> Option<(u64, u32)> {
+        while let Some(head) = self.heap.peek().copied() {
+            if self.slots[head.index as usize].value.is_some() {
+                return Some((head.when, head.seq));
+            }
+            self.heap.pop();
+            self.release(head.index);
+            self.cancelled -= 1;
+        }
+        None
+    }
+
+    /// Deadline `when` in this heap's ticks.
+    pub(crate) fn ticks_of(&self, when: Instant) -> u64 {
+        self.ticks(when)
     }
 
     /// Removes and returns the earliest live timer due at `now` (deadline `<= now`), dropping
@@ -425,15 +433,11 @@ impl<T> TimerHeap<T> {
                 return None;
             }
             self.heap.pop();
-            let state = std::mem::replace(
-                &mut self.slots[head.index as usize].state,
-                SlotState::Vacant,
-            );
+            let value = self.slots[head.index as usize].value.take();
             self.free.push(head.index);
-            match state {
-                SlotState::Live(value) => return Some(value),
-                SlotState::Cancelled => self.cancelled -= 1,
-                SlotState::Vacant => unreachable!("a heap entry always owns its slot"),
+            match value {
+                Some(value) => return Some(value),
+                None => self.cancelled -= 1,
             }
         }
         None
@@ -459,10 +463,7 @@ impl<T> TimerHeap<T> {
         self.cancelled = 0;
         std::mem::take(&mut self.slots)
             .into_iter()
-            .filter_map(|slot| match slot.state {
-                SlotState::Live(value) => Some(value),
-                _ => None,
-            })
+            .filter_map(|slot| slot.value)
             .collect()
     }
 }
@@ -474,5 +475,54 @@ impl<T> fmt::Debug for TimerHeap<T> {
             .field("cancelled", &self.cancelled)
             .field("next_deadline", &self.next_deadline())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn a_sleeping_futures_slot_is_its_waker_and_sequence_number() {
+        // 16 + 4, and the cancelled / free states in the `Option`'s niche.
+        assert_eq!(std::mem::size_of::<Slot<std::task::Waker>>(), 24);
+    }
+
+    #[test]
+    fn a_cancelled_entry_frees_its_slot_only_when_it_leaves_the_heap() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new(t0);
+        let late = heap.insert(t0 + Duration::from_secs(60), "late");
+        let soon = heap.insert(t0 + Duration::from_secs(1), "soon");
+        assert_eq!(heap.cancel(late), Some("late"));
+        // The cancelled entry still owns its slot: a new timer takes a fresh one.
+        let next = heap.insert(t0 + Duration::from_secs(2), "next");
+        assert_ne!(next.index, late.index);
+        assert_eq!(heap.pop_due(t0 + Duration::from_secs(120)), Some("soon"));
+        assert_eq!(heap.pop_due(t0 + Duration::from_secs(120)), Some("next"));
+        assert_eq!(heap.pop_due(t0 + Duration::from_secs(120)), None);
+        assert_eq!((heap.len(), heap.cancelled_count()), (0, 0));
+        // Now free, the slot is reused, and the stale key does not reach the new timer.
+        let reused = heap.insert(t0, "reused");
+        assert!(heap.is_scheduled(reused));
+        assert!([late.index, soon.index].contains(&reused.index));
+        assert_eq!(heap.cancel(late), None);
+        assert_eq!(heap.cancel(soon), None);
+        assert!(heap.is_scheduled(reused));
+    }
+
+    #[test]
+    fn live_head_skips_cancelled_entries() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new(t0);
+        let first = heap.insert(t0, 1);
+        let second = heap.insert(t0 + Duration::from_secs(1), 2);
+        heap.cancel(first);
+        assert_eq!(
+            heap.live_head(),
+            Some((heap.ticks_of(t0 + Duration::from_secs(1)), second.seq))
+        );
+        assert_eq!((heap.len(), heap.cancelled_count()), (1, 0));
     }
 }

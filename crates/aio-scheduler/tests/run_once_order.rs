@@ -141,3 +141,36 @@ fn past_deadlines_keep_their_order() {
         .unwrap();
     assert_eq!(*log.borrow(), ["30ms ago", "20ms ago", "10ms ago"]);
 }
+
+// Sleeps and `call_at` callbacks sit in two heaps of the loop; timers of equal deadline still
+// fire in scheduling order across them: a callback, a sleeping future's wake-up, a callback.
+// (Virtual time: the clock jumps to the deadline.)
+#[test]
+fn equal_deadlines_fire_in_scheduling_order_across_sleeps_and_callbacks() {
+    use std::future::Future;
+    let lp = EventLoop::new().unwrap();
+    lp.set_virtual_time(true);
+    let log: Log = Rc::default();
+    let when = lp.time() + std::time::Duration::from_secs(1);
+    let (l, lp2) = (log.clone(), lp.clone());
+    lp.run_until_complete(async move {
+        let l2 = l.clone();
+        lp2.call_at(when, move || push(&l2, "callback 1")).unwrap();
+        let mut nap = std::pin::pin!(aio_scheduler::sleep_until(when));
+        // Registers the sleep's timer now, between the two callbacks.
+        std::future::poll_fn(|cx| {
+            assert!(nap.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        let l3 = l.clone();
+        lp2.call_at(when, move || push(&l3, "callback 2")).unwrap();
+        nap.await.unwrap();
+        push(&l, "sleep");
+    })
+    .unwrap();
+    lp.run_until_complete(aio_scheduler::sleep(0))
+        .unwrap()
+        .unwrap();
+    assert_eq!(*log.borrow(), ["callback 1", "sleep", "callback 2"]);
+}
