@@ -1874,12 +1874,18 @@ pub(crate) fn with_timer<R>(
     };
     let inner = match running {
         Some(inner) if holds(&inner) => inner,
-        // Rare: a sleep polled or dropped outside its loop's run.
-        _ => THREAD_LOOPS
+        // A sleep whose timer fired (the common case, cheap: the running loop is skipped
+        // without upgrading it), or, rarely, one polled or dropped outside its loop's run.
+        running => THREAD_LOOPS
             .try_with(|loops| {
                 loops
                     .borrow()
                     .iter()
+                    .filter(|other| {
+                        running
+                            .as_ref()
+                            .is_none_or(|r| other.as_ptr() != Rc::as_ptr(r))
+                    })
                     .filter_map(Weak::upgrade)
                     .find(|inner| holds(inner))
             })
