@@ -209,14 +209,48 @@ pub(crate) struct Timers {
 impl Timers {
     fn new(epoch: Instant) -> Timers {
         Timers {
-            wakers: TimerHeap::new(epoch),
-            callbacks: TimerHeap::new(epoch),
+            wakers: TimerHeap::for_loop(epoch),
+            callbacks: TimerHeap::for_loop(epoch),
         }
     }
 
+    /// Which heap holds the earliest entry, cancelled or not: `true` for the callbacks'.
+    /// Together the two heaps keep asyncio's one `_scheduled` order.
+    fn callbacks_first(&self) -> Option<bool> {
+        match (self.wakers.head(), self.callbacks.head()) {
+            (Some(w), Some(c)) => Some(c < w),
+            (Some(_), None) => Some(false),
+            (None, Some(_)) => Some(true),
+            (None, None) => None,
+        }
+    }
+
+    /// asyncio's purge, over both heaps as one: a rebuild when more than 100 timers are
+    /// scheduled and more than half of them are cancelled, else the cancelled entries at the
+    /// head of the merged order go.
     fn purge(&mut self) {
-        self.wakers.purge();
-        self.callbacks.purge();
+        let count = self.len();
+        let cancelled = self.wakers.cancelled_count() + self.callbacks.cancelled_count();
+        if count > crate::timers::MIN_SCHEDULED_FOR_REBUILD && cancelled * 2 > count {
+            self.wakers.rebuild();
+            self.callbacks.rebuild();
+            return;
+        }
+        while let Some(callbacks) = self.callbacks_first() {
+            let heap_cancelled = if callbacks {
+                self.callbacks.head_cancelled()
+            } else {
+                self.wakers.head_cancelled()
+            };
+            if !heap_cancelled {
+                break;
+            }
+            if callbacks {
+                self.callbacks.pop_head();
+            } else {
+                self.wakers.pop_head();
+            }
+        }
     }
 
     /// The earlier head (cancelled heads count, unless [`purge`](Timers::purge) ran).
@@ -227,17 +261,29 @@ impl Timers {
         }
     }
 
-    /// The earliest live timer due at `now`, from either heap.
+    /// The next live timer due at `now`, in the merged order; cancelled entries due before it
+    /// go on the way, as asyncio pops them with the due handles.
     fn pop_due(&mut self, now: Instant) -> Option<Fire> {
         let due = self.wakers.ticks_of(now);
-        let waker = self.wakers.live_head().filter(|head| head.0 <= due);
-        let callback = self.callbacks.live_head().filter(|head| head.0 <= due);
-        match (waker, callback) {
-            (Some(w), Some(c)) if c < w => self.callbacks.pop_due(now).map(Fire::Callback),
-            (Some(_), _) => self.wakers.pop_due(now).map(Fire::Waker),
-            (None, Some(_)) => self.callbacks.pop_due(now).map(Fire::Callback),
-            (None, None) => None,
+        while let Some(callbacks) = self.callbacks_first() {
+            let head = if callbacks {
+                self.callbacks.head()
+            } else {
+                self.wakers.head()
+            };
+            if head.is_none_or(|(when, _)| when > due) {
+                return None;
+            }
+            let fired = if callbacks {
+                self.callbacks.pop_head().map(Fire::Callback)
+            } else {
+                self.wakers.pop_head().map(Fire::Waker)
+            };
+            if fired.is_some() {
+                return fired;
+            }
         }
+        None
     }
 
     fn len(&self) -> usize {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -56,6 +57,7 @@ pub fn sleep(delay: impl IntoDelay) -> Sleep {
     Sleep {
         state,
         at: std::panic::Location::caller(),
+        _thread: PhantomData,
     }
 }
 
@@ -88,6 +90,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         state: State::Start(deadline),
         at: std::panic::Location::caller(),
+        _thread: PhantomData,
     }
 }
 
@@ -114,11 +117,27 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// assert!(matches!(bad, Err(Error::InvalidDelay(_))));
 /// # Ok::<(), aio_scheduler::Error>(())
 /// ```
+///
+/// A sleep belongs to its thread's loop: it is neither `Send` nor `Sync` (its timer is known
+/// by a key that is unique only among that thread's timers).
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// send(aio_scheduler::sleep(1));
+/// ```
+///
+/// ```compile_fail
+/// fn sync<T: Sync>(_: T) {}
+/// sync(aio_scheduler::sleep(1));
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     state: State,
     /// Where it was created: reported as where the task waits (`aio_observe`).
     at: aio_observe::Site,
+    /// Not `Send` nor `Sync`: a registered sleep's key is unique only among the timers of
+    /// its own thread, and a sleep belongs to the loop of that thread.
+    _thread: PhantomData<*const ()>,
 }
 
 enum State {

@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 /// asyncio's `_MIN_SCHEDULED_TIMER_HANDLES`: below this many timers the heap is never rebuilt.
-const MIN_SCHEDULED_FOR_REBUILD: usize = 100;
+pub(crate) const MIN_SCHEDULED_FOR_REBUILD: usize = 100;
 
 /// Identifies one scheduled timer in a [`TimerHeap`]. A key never matches a later timer that
 /// reuses the same slot.
@@ -34,9 +34,12 @@ pub struct TimerKey {
 /// stale `TimerKey` could only be mistaken for a new timer after 2^32 insertions that all
 /// landed in the same slot while the key was kept.
 ///
-/// Sequence numbers come from one counter per thread, shared by every heap on it: a key is
-/// unique among all the heaps of its thread, not only its own, so a key alone tells which
-/// of a thread's loops holds the timer (an `aio_scheduler::Sleep` keeps nothing else).
+/// An event loop's heaps take their sequence numbers from one counter per thread, shared by
+/// every loop on it: a key is unique among all of that thread's loops' heaps, not only its
+/// own, so a key alone tells which of a thread's loops holds the timer (an
+/// `aio_scheduler::Sleep` keeps nothing else). A loop's heaps never leave their thread (the
+/// loop is not `Send`). A heap made with [`TimerHeap::new`] counts for itself, wherever it
+/// is moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
     when: u64,
@@ -77,10 +80,8 @@ thread_local! {
 /// Cancelling is O(1): the entry is marked and stays in the heap until it reaches the head and
 /// [`purge`](TimerHeap::purge) drops it, or — when more than 100 timers are scheduled and more
 /// than half of them are cancelled — `purge` rebuilds the heap without them. Timers with equal
-/// deadlines come out in insertion order (when inserted on one thread: sequence numbers come
-/// from a per-thread counter, which makes a [`TimerKey`] unique among all the heaps of its
-/// thread). Payloads live in a slab, so scheduling a timer allocates nothing once the slab has
-/// grown.
+/// deadlines come out in insertion order. Payloads live in a slab, so scheduling a timer
+/// allocates nothing once the slab has grown.
 ///
 /// Deadlines are stored as nanoseconds since `epoch`; a deadline before the epoch counts as due
 /// at once.
@@ -107,6 +108,9 @@ pub struct TimerHeap<T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
     cancelled: usize,
+    /// The next sequence number; `None` for a loop's heap, which takes them from the
+    /// thread's counter (see [`Entry`]).
+    next_seq: Option<u32>,
     epoch: Instant,
     /// Timers ever inserted and cancelled (for the loop's metrics).
     inserted_total: u64,
@@ -128,9 +132,20 @@ impl<T> TimerHeap<T> {
             slots: Vec::new(),
             free: Vec::new(),
             cancelled: 0,
+            next_seq: Some(0),
             epoch,
             inserted_total: 0,
             cancelled_total: 0,
+        }
+    }
+
+    /// A heap of an event loop: its sequence numbers come from the thread's counter, so its
+    /// keys are unique among the heaps of all the loops of this thread (see [`Entry`]). The
+    /// heap must stay on this thread.
+    pub(crate) fn for_loop(epoch: Instant) -> TimerHeap<T> {
+        TimerHeap {
+            next_seq: None,
+            ..TimerHeap::new(epoch)
         }
     }
 
@@ -157,11 +172,10 @@ impl<T> TimerHeap<T> {
     /// assert_eq!(heap.len(), 2);
     /// ```
     pub fn insert(&mut self, when: Instant, value: T) -> TimerKey {
-        let seq = NEXT_SEQ.with(|next| {
-            let seq = next.get();
-            next.set(seq.wrapping_add(1));
-            seq
-        });
+        let seq = match &mut self.next_seq {
+            Some(next) => std::mem::replace(next, next.wrapping_add(1)),
+            None => NEXT_SEQ.with(|next| next.replace(next.get().wrapping_add(1))),
+        };
         self.inserted_total += 1;
         let slot = Slot {
             seq,
@@ -324,12 +338,6 @@ impl<T> TimerHeap<T> {
         (self.inserted_total, self.cancelled_total)
     }
 
-    /// Frees the slot of a cancelled entry that left the heap.
-    fn release(&mut self, index: u32) {
-        debug_assert!(self.slots[index as usize].value.is_none());
-        self.free.push(index);
-    }
-
     /// asyncio's purge at the top of `_run_once`: when more than 100 timers are scheduled and
     /// more than half are cancelled, rebuild the heap without the cancelled ones; otherwise pop
     /// cancelled entries off the head.
@@ -350,24 +358,10 @@ impl<T> TimerHeap<T> {
     pub fn purge(&mut self) {
         let count = self.heap.len();
         if count > MIN_SCHEDULED_FOR_REBUILD && self.cancelled * 2 > count {
-            let mut entries = std::mem::take(&mut self.heap).into_vec();
-            entries.retain(|entry| {
-                let live = self.slots[entry.index as usize].value.is_some();
-                if !live {
-                    self.free.push(entry.index);
-                }
-                live
-            });
-            self.heap = BinaryHeap::from(entries);
-            self.cancelled = 0;
+            self.rebuild();
         } else {
-            while let Some(head) = self.heap.peek().copied() {
-                if self.slots[head.index as usize].value.is_some() {
-                    break;
-                }
-                self.heap.pop();
-                self.release(head.index);
-                self.cancelled -= 1;
+            while self.head_cancelled() {
+                self.pop_head();
             }
         }
     }
@@ -388,20 +382,44 @@ impl<T> TimerHeap<T> {
         self.heap.peek().map(|entry| self.instant(entry.when))
     }
 
-    /// The `(deadline in ticks, sequence number)` of the earliest live timer, dropping the
-    /// cancelled entries at the head: what orders the heads of two heaps of one thread (the
-    /// loop keeps sleeps and callbacks apart, see `event_loop::Timers`). Ticks compare only
-    /// between heaps of the same epoch.
-    pub(crate) fn live_head(&mut self) -> Option<(u64, u32)> {
-        while let Some(head) = self.heap.peek().copied() {
-            if self.slots[head.index as usize].value.is_some() {
-                return Some((head.when, head.seq));
-            }
-            self.heap.pop();
-            self.release(head.index);
+    /// The head entry's `(deadline in ticks, sequence number)`, cancelled or not: what orders
+    /// the heads of two heaps of one epoch and one thread's sequence numbers against each
+    /// other (a loop keeps sleeps and callbacks apart, see `event_loop::Timers`).
+    pub(crate) fn head(&self) -> Option<(u64, u32)> {
+        self.heap.peek().map(|entry| (entry.when, entry.seq))
+    }
+
+    /// Whether the head entry is cancelled.
+    pub(crate) fn head_cancelled(&self) -> bool {
+        self.heap
+            .peek()
+            .is_some_and(|entry| self.slots[entry.index as usize].value.is_none())
+    }
+
+    /// Pops the head entry: `Some(payload)` if it was live, `None` if it was cancelled (or
+    /// the heap is empty).
+    pub(crate) fn pop_head(&mut self) -> Option<T> {
+        let head = self.heap.pop()?;
+        let value = self.slots[head.index as usize].value.take();
+        self.free.push(head.index);
+        if value.is_none() {
             self.cancelled -= 1;
         }
-        None
+        value
+    }
+
+    /// Drops every cancelled entry (the rebuild of [`purge`](TimerHeap::purge)).
+    pub(crate) fn rebuild(&mut self) {
+        let mut entries = std::mem::take(&mut self.heap).into_vec();
+        entries.retain(|entry| {
+            let live = self.slots[entry.index as usize].value.is_some();
+            if !live {
+                self.free.push(entry.index);
+            }
+            live
+        });
+        self.heap = BinaryHeap::from(entries);
+        self.cancelled = 0;
     }
 
     /// Deadline `when` in this heap's ticks.
@@ -513,16 +531,43 @@ mod tests {
     }
 
     #[test]
-    fn live_head_skips_cancelled_entries() {
+    fn pop_head_takes_cancelled_entries_too() {
         let t0 = Instant::now();
         let mut heap = TimerHeap::new(t0);
         let first = heap.insert(t0, 1);
         let second = heap.insert(t0 + Duration::from_secs(1), 2);
         heap.cancel(first);
+        assert_eq!(heap.head(), Some((heap.ticks_of(t0), first.seq)));
+        assert!(heap.head_cancelled());
+        assert_eq!(heap.pop_head(), None);
+        assert_eq!((heap.len(), heap.cancelled_count()), (1, 0));
         assert_eq!(
-            heap.live_head(),
+            heap.head(),
             Some((heap.ticks_of(t0 + Duration::from_secs(1)), second.seq))
         );
-        assert_eq!((heap.len(), heap.cancelled_count()), (1, 0));
+        assert_eq!(heap.pop_head(), Some(2));
+    }
+
+    // A heap of its own counts its sequence numbers itself, so a heap moved to another
+    // thread keeps its promise that a stale key never matches a reused slot.
+    #[test]
+    fn a_heap_moved_to_another_thread_never_matches_a_stale_key() {
+        let t0 = Instant::now();
+        let (heap, stale) = std::thread::spawn(move || {
+            let mut heap = TimerHeap::new(t0);
+            let key = heap.insert(t0, "old");
+            assert_eq!(heap.pop_due(t0), Some("old"));
+            (heap, key)
+        })
+        .join()
+        .unwrap();
+        std::thread::spawn(move || {
+            let mut heap = heap;
+            let new = heap.insert(t0, "new");
+            assert_eq!(new.index, stale.index, "the slot is reused");
+            assert!(!heap.is_scheduled(stale));
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -244,3 +244,29 @@ fn a_sleep_is_three_words() {
     // where it was created: a task awaiting a sleep it was handed holds two.
     assert_eq!(std::mem::size_of::<aio_scheduler::Sleep>(), 24);
 }
+
+// asyncio's `len(loop._scheduled)`: a cancelled timer stays counted until it reaches the head
+// of the one merged order, even when sleeps and callbacks sit in separate heaps.
+#[test]
+fn a_cancelled_callback_behind_a_live_sleep_stays_counted_until_purged_in_order() {
+    use std::future::Future;
+    let lp = EventLoop::new().unwrap();
+    let handle = lp.call_later(120, || {}).unwrap();
+    let lp2 = lp.clone();
+    let counted = lp
+        .run_until_complete(async move {
+            let mut nap = sleep(60);
+            std::future::poll_fn(|cx| {
+                assert!(std::pin::Pin::new(&mut nap).poll(cx).is_pending());
+                std::task::Poll::Ready(())
+            })
+            .await;
+            handle.cancel();
+            // An iteration purges cancelled heads: the callback is not one (the sleep, due
+            // earlier, is), so both stay.
+            sleep(0).await.unwrap();
+            lp2.scheduled_timers()
+        })
+        .unwrap();
+    assert_eq!(counted, 2);
+}
