@@ -1474,7 +1474,6 @@ impl EventLoop {
     /// One iteration: asyncio's `_run_once`.
     fn run_once(&self, main: &mut dyn FnMut()) -> Result<(), Error> {
         let inner = &*self.inner;
-        inner.drain_remote();
 
         // 1. Purge cancelled timers, then find the earliest deadline.
         let next_timer = {
@@ -1487,17 +1486,26 @@ impl EventLoop {
         // below are found with that reading instead of a third one.
         let mut woke_at = None;
         let busy = !inner.ready.borrow().is_empty() || inner.stopping.get();
-        if busy {
+        // What other threads sent is taken in before this iteration's callbacks run: at once
+        // when the loop has work, or found by the check before sleeping.
+        let remote_empty = busy || {
+            // From here on, other threads' sends notify the reactor (see `crate::remote`).
+            let remote_empty = inner.shared.remote.prepare_sleep();
+            if !remote_empty {
+                inner.shared.remote.woke();
+            }
+            remote_empty
+        };
+        if busy || !remote_empty {
+            inner.drain_remote();
             if inner.since_io_poll.get() >= IO_POLL_INTERVAL {
                 inner.since_io_poll.set(0);
                 inner.reactor.wait(Some(Instant::now()))?;
             }
         } else {
             let shared = &inner.shared;
-            // From here on, other threads' sends notify the reactor (see `crate::remote`).
-            let remote_empty = shared.remote.prepare_sleep();
             let virtual_now = inner.virtual_now.get();
-            if next_timer.is_none() && virtual_now.is_none() && remote_empty {
+            if next_timer.is_none() && virtual_now.is_none() {
                 // Nothing timed and nothing queued: only the blocked-time metric needs the
                 // time of this wait, and the coarse clock serves it (see `wait_clock`).
                 let start = crate::observe::wait_clock();
@@ -1509,14 +1517,12 @@ impl EventLoop {
                 waited?;
             } else {
                 // Virtual time and nothing that could become ready by itself: the next
-                // timer's time has come. (Poll once anyway, without blocking, for other
-                // threads' items.)
+                // timer's time has come. (Poll once anyway, without blocking.)
                 let jump = virtual_now.is_some()
                     && next_timer.is_some()
-                    && remote_empty
                     && inner.reactor.registrations() <= inner.own_registrations.get();
                 let real_start = Instant::now();
-                let deadline = if !remote_empty || jump {
+                let deadline = if jump {
                     Some(real_start)
                 } else {
                     next_timer.map(|when| {
