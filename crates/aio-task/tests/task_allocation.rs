@@ -82,17 +82,6 @@ fn create_task_allocates_one_block() {
     .unwrap();
 }
 
-/// A future of 24 bytes that is ready at once.
-struct ThreeWords([u64; 3]);
-
-impl Future for ThreeWords {
-    type Output = u64;
-
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u64> {
-        Poll::Ready(self.0.iter().sum())
-    }
-}
-
 /// What a task of `()` costs beside its future, on a 64-bit target (`docs/benchmarks.md`
 /// lists it field by field): the scheduling header 24, the asyncio header 40, the completion
 /// cell 40 (its outcome in 8 bytes: the status says whether that holds an error), the task's
@@ -101,6 +90,17 @@ impl Future for ThreeWords {
 #[cfg(all(target_pointer_width = "64", not(feature = "tracing")))]
 #[test]
 fn a_task_block_is_its_future_plus_112_bytes_and_its_output() {
+    /// A future of 24 bytes that is ready at once.
+    struct ThreeWords([u64; 3]);
+
+    impl Future for ThreeWords {
+        type Output = u64;
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u64> {
+            Poll::Ready(self.0.iter().sum())
+        }
+    }
+
     run(async {
         let before = allocations();
         let task = create_task(async {
