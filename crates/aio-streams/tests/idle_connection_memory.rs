@@ -8,7 +8,9 @@
 //! The issue's target is 640 bytes, and the bound. Measured 624 (polling) / 630 (io_uring)
 //! before the await graph (issue 19) gave every task its park and creation lines, 662 after
 //! it, and 600 since a task is one allocation (issue 17.3: the task's state moved into the
-//! block that holds its future; 3 heap blocks per connection). `docs/benchmarks.md` (Streams,
+//! block that holds its future; 3 heap blocks per connection), 547 since a task's body keeps
+//! no handle to its task and its outcome no tag (the handler's task block 288 → 272 bytes,
+//! 2026-12-07, seventh session). `docs/benchmarks.md` (Streams,
 //! "Idle connection memory") lists where each byte
 //! goes, and the `conn-memory` bench row measures the same thing as resident memory with
 //! 10,000 connections. glibc only: the chunk sizes come from `malloc_usable_size`.
