@@ -214,14 +214,33 @@ impl Timers {
         }
     }
 
-    /// Which heap holds the earliest entry, cancelled or not: `true` for the callbacks'.
-    /// Together the two heaps keep asyncio's one `_scheduled` order.
-    fn callbacks_first(&self) -> Option<bool> {
+    /// The earliest entry of both heaps, cancelled or not: which heap holds it (`true` for
+    /// the callbacks') and its deadline in ticks. Together the two heaps keep asyncio's one
+    /// `_scheduled` order.
+    fn first(&self) -> Option<(bool, u64)> {
         match (self.wakers.head(), self.callbacks.head()) {
-            (Some(w), Some(c)) => Some(c < w),
-            (Some(_), None) => Some(false),
-            (None, Some(_)) => Some(true),
+            (Some(w), Some(c)) if c < w => Some((true, c.0)),
+            (Some(w), _) => Some((false, w.0)),
+            (None, Some(c)) => Some((true, c.0)),
             (None, None) => None,
+        }
+    }
+
+    fn first_cancelled(&self, callbacks: bool) -> bool {
+        if callbacks {
+            self.callbacks.head_cancelled()
+        } else {
+            self.wakers.head_cancelled()
+        }
+    }
+
+    /// Pops the earliest entry of the heap [`first`](Timers::first) named: `None` if it was
+    /// cancelled.
+    fn pop_first(&mut self, callbacks: bool) -> Option<Fire> {
+        if callbacks {
+            self.callbacks.pop_head().map(Fire::Callback)
+        } else {
+            self.wakers.pop_head().map(Fire::Waker)
         }
     }
 
@@ -236,20 +255,11 @@ impl Timers {
             self.callbacks.rebuild();
             return;
         }
-        while let Some(callbacks) = self.callbacks_first() {
-            let heap_cancelled = if callbacks {
-                self.callbacks.head_cancelled()
-            } else {
-                self.wakers.head_cancelled()
-            };
-            if !heap_cancelled {
+        while let Some((callbacks, _)) = self.first() {
+            if !self.first_cancelled(callbacks) {
                 break;
             }
-            if callbacks {
-                self.callbacks.pop_head();
-            } else {
-                self.wakers.pop_head();
-            }
+            self.pop_first(callbacks);
         }
     }
 
@@ -264,23 +274,13 @@ impl Timers {
     /// The next live timer due at `now`, in the merged order; cancelled entries due before it
     /// go on the way, as asyncio pops them with the due handles.
     fn pop_due(&mut self, now: Instant) -> Option<Fire> {
-        let due = self.wakers.ticks_of(now);
-        while let Some(callbacks) = self.callbacks_first() {
-            let head = if callbacks {
-                self.callbacks.head()
-            } else {
-                self.wakers.head()
-            };
-            if head.is_none_or(|(when, _)| when > due) {
+        let due = self.wakers.ticks(now);
+        while let Some((callbacks, when)) = self.first() {
+            if when > due {
                 return None;
             }
-            let fired = if callbacks {
-                self.callbacks.pop_head().map(Fire::Callback)
-            } else {
-                self.wakers.pop_head().map(Fire::Waker)
-            };
-            if fired.is_some() {
-                return fired;
+            if let Some(fired) = self.pop_first(callbacks) {
+                return Some(fired);
             }
         }
         None

@@ -149,7 +149,8 @@ impl<T> TimerHeap<T> {
         }
     }
 
-    fn ticks(&self, when: Instant) -> u64 {
+    /// Deadline `when` in this heap's ticks (nanoseconds since its epoch).
+    pub(crate) fn ticks(&self, when: Instant) -> u64 {
         u64::try_from(when.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
@@ -422,11 +423,6 @@ impl<T> TimerHeap<T> {
         self.cancelled = 0;
     }
 
-    /// Deadline `when` in this heap's ticks.
-    pub(crate) fn ticks_of(&self, when: Instant) -> u64 {
-        self.ticks(when)
-    }
-
     /// Removes and returns the earliest live timer due at `now` (deadline `<= now`), dropping
     /// cancelled entries it passes.
     ///
@@ -446,16 +442,9 @@ impl<T> TimerHeap<T> {
     /// ```
     pub fn pop_due(&mut self, now: Instant) -> Option<T> {
         let now = self.ticks(now);
-        while let Some(head) = self.heap.peek().copied() {
-            if head.when > now {
-                return None;
-            }
-            self.heap.pop();
-            let value = self.slots[head.index as usize].value.take();
-            self.free.push(head.index);
-            match value {
-                Some(value) => return Some(value),
-                None => self.cancelled -= 1,
+        while self.head().is_some_and(|(when, _)| when <= now) {
+            if let Some(value) = self.pop_head() {
+                return Some(value);
             }
         }
         None
@@ -537,13 +526,13 @@ mod tests {
         let first = heap.insert(t0, 1);
         let second = heap.insert(t0 + Duration::from_secs(1), 2);
         heap.cancel(first);
-        assert_eq!(heap.head(), Some((heap.ticks_of(t0), first.seq)));
+        assert_eq!(heap.head(), Some((heap.ticks(t0), first.seq)));
         assert!(heap.head_cancelled());
         assert_eq!(heap.pop_head(), None);
         assert_eq!((heap.len(), heap.cancelled_count()), (1, 0));
         assert_eq!(
             heap.head(),
-            Some((heap.ticks_of(t0 + Duration::from_secs(1)), second.seq))
+            Some((heap.ticks(t0 + Duration::from_secs(1)), second.seq))
         );
         assert_eq!(heap.pop_head(), Some(2));
     }
